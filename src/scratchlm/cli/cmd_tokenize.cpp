@@ -1,0 +1,127 @@
+// cmd_tokenize.cpp — `slm tokenize` and `slm detokenize` (chapter 2: text <-> token ids).
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "scratchlm/cli/commands.h"
+#include "scratchlm/tokenizer/bpe.h"
+#include "scratchlm/tokenizer/utf8.h"
+#include "scratchlm/util/error.h"
+#include "scratchlm/util/file.h"
+#include "scratchlm/util/paths.h"
+
+namespace slm::cli {
+
+namespace {
+
+struct TokenizeOpts {
+  std::string tokenizer_dir;
+  std::string special = "error";
+  bool json = false, count = false, lossy = false;
+  int threads = 1;
+  std::string text, file;
+  bool text_given = false;
+};
+
+void write_all(std::string_view s) {
+  if (!s.empty() && std::fwrite(s.data(), 1, s.size(), stdout) != s.size()) fail_internal("cannot write to standard output");
+}
+
+void run_tokenize(const TokenizeOpts& o) {
+  std::string input;
+  if (!o.file.empty()) input = read_file(o.file);
+  else if (o.text_given) input = o.text;
+  else input = read_stdin();
+  if (input.empty()) fail("input is empty: nothing to tokenize");
+  if (o.lossy) input = utf8_lossy(input);
+  Tokenizer tok = Tokenizer::load_dir(o.tokenizer_dir.empty() ? default_tokenizer_dir() : o.tokenizer_dir);
+  std::vector<uint32_t> ids = tok.encode_parallel(input, parse_special_mode(o.special), o.threads);
+  std::string out;
+  if (o.count) {
+    out = std::to_string(ids.size()) + "\n";
+  } else {
+    out.reserve(ids.size() * 6 + 2);
+    out += o.json ? "[" : "";
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (i) out += o.json ? ", " : " ";
+      out += std::to_string(ids[i]);
+    }
+    out += o.json ? "]\n" : "\n";
+  }
+  write_all(out);
+}
+
+// Ids separated by whitespace and/or commas, optionally inside a JSON-style [ ].
+std::vector<uint32_t> parse_ids(std::string_view s) {
+  std::vector<uint32_t> ids;
+  size_t i = 0;
+  while (i < s.size()) {
+    char c = s[i];
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == ',' || c == '[' || c == ']') { ++i; continue; }
+    if (c < '0' || c > '9') fail("token ids must be non-negative integers; found '{}' at byte offset {}", std::string(1, c), i);
+    uint64_t v = 0;
+    size_t start = i;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9') {
+      v = v * 10 + static_cast<uint64_t>(s[i] - '0');
+      if (v > UINT32_MAX) fail("token id '{}...' at byte offset {} is too large", s.substr(start, i - start + 1), start);
+      ++i;
+    }
+    ids.push_back(static_cast<uint32_t>(v));
+  }
+  return ids;
+}
+
+}  // namespace
+
+void register_tokenize(CLI::App& app) {
+  auto o = std::make_shared<TokenizeOpts>();
+  auto* c = app.add_subcommand("tokenize", "Encode text to GPT-2 BPE token ids (exact to tiktoken's gpt2 encoding)");
+  c->add_option("text", o->text, "Text to encode (default: read --file, else standard input)");
+  c->add_option("--file", o->file, "Read the text from this file");
+  c->add_option("--tokenizer", o->tokenizer_dir, "Tokenizer directory (encoder.json + vocab.bpe or vocab.json + merges.txt; default: data/gpt2)");
+  c->add_option("--special", o->special, "Special tokens such as <|endoftext|> in the text: error (refuse), text (encode as plain text), allow (encode as their id)")
+      ->check(CLI::IsMember({"error", "text", "allow"}));
+  c->add_flag("--json", o->json, "Print the ids as a JSON array");
+  c->add_flag("--count", o->count, "Print only the number of tokens");
+  c->add_flag("--lossy", o->lossy, "Replace invalid UTF-8 with U+FFFD (as Python's errors=\"replace\") instead of failing");
+  c->add_option("--threads", o->threads, "Encode big inputs with this many threads")->check(CLI::Range(1, 256));
+  c->callback([c, o] {
+    o->text_given = c->count("text") > 0;
+    if (o->text_given && !o->file.empty()) fail("give either TEXT or --file, not both");
+    run_tokenize(*o);
+  });
+}
+
+void register_detokenize(CLI::App& app) {
+  struct Opts {
+    std::string tokenizer_dir, file;
+    std::vector<std::string> ids;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* c = app.add_subcommand("detokenize", "Decode token ids back to bytes");
+  c->add_option("ids", o->ids, "Token ids (default: read --file, else standard input; whitespace, commas or a JSON array)");
+  c->add_option("--file", o->file, "Read the ids from this file");
+  c->add_option("--tokenizer", o->tokenizer_dir, "Tokenizer directory (default: data/gpt2)");
+  c->callback([o] {
+    std::string src;
+    if (!o->ids.empty() && !o->file.empty()) fail("give either IDS or --file, not both");
+    if (!o->ids.empty()) {
+      for (const auto& s : o->ids) src += s + " ";
+    } else if (!o->file.empty()) {
+      src = read_file(o->file);
+    } else {
+      src = read_stdin();
+    }
+    std::vector<uint32_t> ids = parse_ids(src);
+    if (ids.empty()) fail("no token ids given: nothing to decode");
+    Tokenizer tok = Tokenizer::load_dir(o->tokenizer_dir.empty() ? default_tokenizer_dir() : o->tokenizer_dir);
+    std::string bytes = tok.decode(ids);
+    // A terminal gets valid UTF-8 (invalid sequences shown as U+FFFD); pipes and files get the bytes.
+    if (::isatty(STDOUT_FILENO)) bytes = utf8_lossy(bytes);
+    write_all(bytes);
+  });
+}
+
+}  // namespace slm::cli

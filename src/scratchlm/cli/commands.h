@@ -1,0 +1,18 @@
+// commands.h — the slm subcommands. Each lives in its own file and registers itself on the app;
+// the CLI is a thin layer: parse options, call libscratchlm, print.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+
+namespace slm::cli {
+
+void register_tokenize(CLI::App& app);
+void register_detokenize(CLI::App& app);
+void register_train_tokenizer(CLI::App& app);
+
+// Read all of stdin as bytes.
+std::string read_stdin();
+
+}  // namespace slm::cli

@@ -1,0 +1,423 @@
+// bpe.cpp — the GPT-2 byte-level BPE tokenizer (see bpe.h): loading vocabularies, encoding with
+// tiktoken's merge rule, the piece cache, decoding.
+#include "scratchlm/tokenizer/bpe.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <queue>
+
+#include "scratchlm/tokenizer/byte_unicode.h"
+#include "scratchlm/tokenizer/utf8.h"
+#include "scratchlm/util/error.h"
+#include "scratchlm/util/file.h"
+
+namespace slm {
+
+namespace fs = std::filesystem;
+
+SpecialMode parse_special_mode(std::string_view s) {
+  if (s == "text") return SpecialMode::Text;
+  if (s == "allow") return SpecialMode::Allow;
+  if (s == "error") return SpecialMode::Error;
+  fail("unknown --special mode '{}' (expected error, text or allow)", s);
+}
+
+namespace {
+
+std::atomic<uint64_t> g_serial{1};
+
+// Per-thread cache of piece -> ids, tagged with the tokenizer it belongs to.
+struct PieceCache {
+  uint64_t owner = 0;
+  std::unordered_map<std::string, std::pair<uint32_t, uint32_t>, StringHash, std::equal_to<>> map;
+  std::vector<uint32_t> arena;
+  static constexpr size_t kMaxEntries = 1 << 17;
+  void reset(uint64_t o) {
+    owner = o;
+    map.clear();
+    arena.clear();
+  }
+};
+thread_local PieceCache tl_cache;
+thread_local std::vector<uint32_t> tl_parts;
+thread_local std::vector<uint32_t> tl_merged;
+
+// Pieces up to this many bytes use the quadratic scan (tiktoken's loop); longer ones a heap.
+constexpr size_t kSmallPiece = 96;
+
+}  // namespace
+
+// ------------------------------------------------------------------ construction
+
+Tokenizer Tokenizer::from_vocab(const std::vector<std::pair<std::string, uint32_t>>& vocab,
+                                const std::vector<std::pair<std::string, std::string>>& merges,
+                                SplitPattern pattern, const std::string& source) {
+  Tokenizer t;
+  t.pattern_ = pattern;
+  t.serial_ = g_serial.fetch_add(1);
+  if (vocab.empty()) fail("{}: the vocabulary is empty", source);
+  size_t n = vocab.size();
+  t.id_to_bytes_.assign(n, std::string());
+  std::vector<bool> seen(n, false);
+  std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> all;  // bytes -> id
+  std::string bytes;
+  for (const auto& [tok, id] : vocab) {
+    if (id >= n) fail("{}: token id {} is out of range for a vocabulary of {} entries (ids must be 0..{})", source, id, n, n - 1);
+    if (seen[id]) fail("{}: token id {} is used twice", source, id);
+    seen[id] = true;
+    if (tok == kEndOfText) {
+      t.specials_.emplace_back(tok, id);
+      t.id_to_bytes_[id] = tok;
+      continue;
+    }
+    if (!vocab_string_to_bytes(tok, &bytes))
+      fail("{}: token '{}' (id {}) is not in GPT-2's byte-to-unicode form", source, tok, id);
+    if (!all.emplace(bytes, id).second) fail("{}: token '{}' appears twice", source, tok);
+    t.id_to_bytes_[id] = bytes;
+  }
+  t.rank_.assign(n, UINT32_MAX);
+  for (int b = 0; b < 256; ++b) {
+    std::string one(1, static_cast<char>(b));
+    auto it = all.find(one);
+    if (it == all.end())
+      fail("{}: the vocabulary lacks the single-byte token for byte 0x{:02X}", source, b);
+    t.byte_id_[b] = it->second;
+    t.rank_[it->second] = static_cast<uint32_t>(b);
+    t.bytes_to_id_.emplace(one, it->second);
+  }
+  t.merges_.reserve(merges.size());
+  std::string a, b;
+  for (size_t i = 0; i < merges.size(); ++i) {
+    const auto& [sa, sb] = merges[i];
+    if (!vocab_string_to_bytes(sa, &a) || !vocab_string_to_bytes(sb, &b))
+      fail("{}: merge {} ('{} {}') is not in GPT-2's byte-to-unicode form", source, i + 1, sa, sb);
+    auto ia = all.find(a), ib = all.find(b), iab = all.find(a + b);
+    if (ia == all.end() || ib == all.end())
+      fail("{}: merge {} ('{} {}') uses a token missing from the vocabulary", source, i + 1, sa, sb);
+    if (iab == all.end())
+      fail("{}: merge {} ('{} {}') produces a token missing from the vocabulary", source, i + 1, sa, sb);
+    t.merges_.emplace_back(ia->second, ib->second);
+    if (t.rank_[iab->second] == UINT32_MAX) {
+      t.rank_[iab->second] = static_cast<uint32_t>(256 + i);
+      t.bytes_to_id_.emplace(a + b, iab->second);
+    }
+  }
+  // Every way to split a mergeable token into two mergeable tokens is a pair that merges into it
+  // (tiktoken looks up the concatenated bytes, not the merge list).
+  for (const auto& [tok, id] : t.bytes_to_id_) {
+    if (tok.size() < 2) continue;
+    for (size_t k = 1; k < tok.size(); ++k) {
+      auto l = t.bytes_to_id_.find(std::string_view(tok).substr(0, k));
+      if (l == t.bytes_to_id_.end()) continue;
+      auto r = t.bytes_to_id_.find(std::string_view(tok).substr(k));
+      if (r == t.bytes_to_id_.end()) continue;
+      t.pair_to_id_.emplace((static_cast<uint64_t>(l->second) << 32) | r->second, id);
+    }
+  }
+  return t;
+}
+
+namespace {
+
+std::vector<std::pair<std::string, uint32_t>> parse_vocab_json(const std::string& path) {
+  std::string text = read_file(path);
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    fail("{}: malformed JSON at byte {}", path, e.byte);
+  }
+  if (!j.is_object()) fail("{}: expected a JSON object mapping tokens to ids", path);
+  std::vector<std::pair<std::string, uint32_t>> vocab;
+  vocab.reserve(j.size());
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (!it.value().is_number_unsigned() || it.value().get<uint64_t>() > UINT32_MAX)
+      fail("{}: the id of token '{}' is not a non-negative integer", path, it.key());
+    vocab.emplace_back(it.key(), it.value().get<uint32_t>());
+  }
+  return vocab;
+}
+
+std::vector<std::pair<std::string, std::string>> parse_merges(const std::string& path) {
+  std::string text = read_file(path);
+  utf8_require_valid(text, path);
+  std::vector<std::pair<std::string, std::string>> merges;
+  size_t pos = 0, line_no = 0;
+  while (pos < text.size()) {
+    size_t eol = text.find('\n', pos);
+    if (eol == std::string::npos) eol = text.size();
+    std::string_view line(text.data() + pos, eol - pos);
+    pos = eol + 1;
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty()) continue;
+    if (line_no == 1 && line.starts_with("#version")) continue;
+    size_t sp = line.find(' ');
+    if (sp == std::string_view::npos || sp == 0 || sp + 1 == line.size() ||
+        line.find(' ', sp + 1) != std::string_view::npos)
+      fail("{}: line {} is not a merge of the form 'A B': '{}'", path, line_no, line);
+    merges.emplace_back(std::string(line.substr(0, sp)), std::string(line.substr(sp + 1)));
+  }
+  return merges;
+}
+
+}  // namespace
+
+Tokenizer Tokenizer::load_files(const std::string& vocab_json_path, const std::string& merges_path,
+                                SplitPattern pattern) {
+  auto vocab = parse_vocab_json(vocab_json_path);
+  auto merges = parse_merges(merges_path);
+  return from_vocab(vocab, merges, pattern, vocab_json_path);
+}
+
+Tokenizer Tokenizer::load_dir(const std::string& dir) {
+  fs::path d(dir);
+  if (!fs::is_directory(d)) fail("tokenizer directory '{}' does not exist (run `make setup` to fetch the GPT-2 vocabulary)", dir);
+  SplitPattern pattern = SplitPattern::Gpt2;
+  fs::path cfg = d / "tokenizer_config.json";
+  if (fs::exists(cfg)) {
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(read_file(cfg.string()));
+    } catch (const nlohmann::json::parse_error& e) {
+      fail("{}: malformed JSON at byte {}", cfg.string(), e.byte);
+    }
+    if (j.is_object() && j.contains("split_pattern") && j["split_pattern"].is_string())
+      pattern = parse_split_pattern(j["split_pattern"].get<std::string>());
+  }
+  if (fs::exists(d / "encoder.json") && fs::exists(d / "vocab.bpe"))
+    return load_files((d / "encoder.json").string(), (d / "vocab.bpe").string(), pattern);
+  if (fs::exists(d / "vocab.json") && fs::exists(d / "merges.txt"))
+    return load_files((d / "vocab.json").string(), (d / "merges.txt").string(), pattern);
+  fail("no tokenizer in '{}': expected encoder.json + vocab.bpe or vocab.json + merges.txt (run `make setup` to fetch the GPT-2 vocabulary)", dir);
+}
+
+void Tokenizer::save_dir(const std::string& dir, std::string_view layout) const {
+  if (layout != "openai" && layout != "hf") fail("unknown tokenizer layout '{}' (expected openai or hf)", layout);
+  fs::create_directories(dir);
+  // Vocabulary in id order, keys in GPT-2's printable byte form.
+  std::string js = "{";
+  for (uint32_t id = 0; id < id_to_bytes_.size(); ++id) {
+    bool special = false;
+    for (const auto& s : specials_) special |= (s.second == id);
+    std::string key = special ? id_to_bytes_[id] : bytes_to_vocab_string(id_to_bytes_[id]);
+    if (id) js += ", ";
+    js += nlohmann::json(key).dump() + ": " + std::to_string(id);
+  }
+  js += "}";
+  std::string mg = "#version: 0.2\n";
+  for (const auto& [a, b] : merges_)
+    mg += bytes_to_vocab_string(id_to_bytes_[a]) + " " + bytes_to_vocab_string(id_to_bytes_[b]) + "\n";
+  bool hf = layout == "hf";
+  write_file_atomic((fs::path(dir) / (hf ? "vocab.json" : "encoder.json")).string(), js);
+  write_file_atomic((fs::path(dir) / (hf ? "merges.txt" : "vocab.bpe")).string(), mg);
+  nlohmann::json cfg = {{"tokenizer_class", "GPT2Tokenizer"},
+                        {"split_pattern", split_pattern_name(pattern_)},
+                        {"bos_token", kEndOfText},
+                        {"eos_token", kEndOfText},
+                        {"unk_token", kEndOfText}};
+  write_file_atomic((fs::path(dir) / "tokenizer_config.json").string(), cfg.dump(2) + "\n");
+}
+
+void Tokenizer::reset_caches() { serial_ = g_serial.fetch_add(1); }
+
+std::optional<uint32_t> Tokenizer::special_id(std::string_view name) const {
+  for (const auto& [s, id] : specials_)
+    if (s == name) return id;
+  return std::nullopt;
+}
+
+std::optional<uint32_t> Tokenizer::token_id(std::string_view bytes) const {
+  auto it = bytes_to_id_.find(bytes);
+  if (it == bytes_to_id_.end()) return std::nullopt;
+  return it->second;
+}
+
+// ------------------------------------------------------------------ BPE
+
+void Tokenizer::bpe_piece(std::string_view piece, std::vector<uint32_t>& out) const {
+  if (piece.size() <= kSmallPiece) bpe_small(piece, out);
+  else bpe_large(piece, out);
+}
+
+// tiktoken's loop: find the leftmost adjacent pair of lowest rank, merge it, repeat.
+void Tokenizer::bpe_small(std::string_view piece, std::vector<uint32_t>& out) const {
+  auto& parts = tl_parts;
+  auto& merged = tl_merged;  // merged[i] = id that parts[i], parts[i+1] merge into
+  size_t m = piece.size();
+  parts.resize(m);
+  for (size_t i = 0; i < m; ++i) parts[i] = byte_id_[static_cast<uint8_t>(piece[i])];
+  merged.resize(m);
+  for (size_t i = 0; i + 1 < m; ++i) merged[i] = merge_of(parts[i], parts[i + 1]);
+  while (m > 1) {
+    uint32_t best_rank = UINT32_MAX;
+    size_t best = 0;
+    for (size_t i = 0; i + 1 < m; ++i) {
+      if (merged[i] == UINT32_MAX) continue;
+      uint32_t r = rank_[merged[i]];
+      if (r < best_rank) { best_rank = r; best = i; }
+    }
+    if (best_rank == UINT32_MAX) break;
+    parts[best] = merged[best];
+    for (size_t i = best + 1; i + 1 < m; ++i) parts[i] = parts[i + 1];
+    for (size_t i = best + 1; i + 2 < m; ++i) merged[i] = merged[i + 1];
+    --m;
+    if (best > 0) merged[best - 1] = merge_of(parts[best - 1], parts[best]);
+    if (best + 1 < m) merged[best] = merge_of(parts[best], parts[best + 1]);
+  }
+  out.insert(out.end(), parts.begin(), parts.begin() + static_cast<std::ptrdiff_t>(m));
+}
+
+// Same rule with a heap and a linked list: O(n log n) for very long pieces (digit runs, etc.).
+void Tokenizer::bpe_large(std::string_view piece, std::vector<uint32_t>& out) const {
+  size_t m = piece.size();
+  std::vector<uint32_t> id(m);
+  std::vector<int64_t> prev(m), next(m);
+  for (size_t i = 0; i < m; ++i) {
+    id[i] = byte_id_[static_cast<uint8_t>(piece[i])];
+    prev[i] = static_cast<int64_t>(i) - 1;
+    next[i] = (i + 1 < m) ? static_cast<int64_t>(i + 1) : -1;
+  }
+  struct Cand {
+    uint32_t rank;
+    uint32_t pos;    // left node: position order == list order, so min pos is leftmost
+    uint32_t left, right;  // ids at push time, to detect stale entries
+    bool operator>(const Cand& o) const { return rank != o.rank ? rank > o.rank : pos > o.pos; }
+  };
+  std::priority_queue<Cand, std::vector<Cand>, std::greater<Cand>> heap;
+  auto push = [&](int64_t i) {
+    if (i < 0 || next[i] < 0) return;
+    uint32_t mg = merge_of(id[i], id[next[i]]);
+    if (mg != UINT32_MAX) heap.push({rank_[mg], static_cast<uint32_t>(i), id[i], id[next[i]]});
+  };
+  std::vector<bool> alive(m, true);
+  for (size_t i = 0; i + 1 < m; ++i) push(static_cast<int64_t>(i));
+  while (!heap.empty()) {
+    Cand c = heap.top();
+    heap.pop();
+    int64_t i = c.pos;
+    if (!alive[i] || next[i] < 0 || id[i] != c.left || id[next[i]] != c.right) continue;
+    int64_t j = next[i];
+    id[i] = merge_of(id[i], id[j]);
+    alive[j] = false;
+    next[i] = next[j];
+    if (next[j] >= 0) prev[next[j]] = i;
+    push(prev[i]);
+    push(i);
+  }
+  for (int64_t i = 0; i >= 0; i = next[i]) out.push_back(id[i]);
+}
+
+// ------------------------------------------------------------------ encoding
+
+void Tokenizer::encode_ordinary_append(std::string_view text, std::vector<uint32_t>& out) const {
+  PieceCache& cache = tl_cache;
+  if (cache.owner != serial_) cache.reset(serial_);
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t n = next_piece(pattern_, text, pos);
+    std::string_view piece = text.substr(pos, n);
+    pos += n;
+    auto whole = bytes_to_id_.find(piece);
+    if (whole != bytes_to_id_.end()) {
+      out.push_back(whole->second);
+      continue;
+    }
+    auto hit = cache.map.find(piece);
+    if (hit != cache.map.end()) {
+      const uint32_t* p = cache.arena.data() + hit->second.first;
+      out.insert(out.end(), p, p + hit->second.second);
+      continue;
+    }
+    size_t before = out.size();
+    bpe_piece(piece, out);
+    if (piece.size() <= 64) {
+      if (cache.map.size() >= PieceCache::kMaxEntries) cache.reset(serial_);
+      uint32_t off = static_cast<uint32_t>(cache.arena.size());
+      cache.arena.insert(cache.arena.end(), out.begin() + static_cast<std::ptrdiff_t>(before), out.end());
+      cache.map.emplace(std::string(piece), std::make_pair(off, static_cast<uint32_t>(out.size() - before)));
+    }
+  }
+}
+
+void Tokenizer::encode_append(std::string_view text, SpecialMode mode, std::vector<uint32_t>& out) const {
+  utf8_require_valid(text, "input text");
+  if (mode == SpecialMode::Text || specials_.empty()) {
+    encode_ordinary_append(text, out);
+    return;
+  }
+  size_t pos = 0;
+  while (pos < text.size()) {
+    // earliest special token at or after pos
+    size_t best = std::string_view::npos;
+    const std::pair<std::string, uint32_t>* which = nullptr;
+    for (const auto& s : specials_) {
+      size_t f = text.find(s.first, pos);
+      if (f < best) { best = f; which = &s; }
+    }
+    if (!which) {
+      encode_ordinary_append(text.substr(pos), out);
+      return;
+    }
+    if (mode == SpecialMode::Error)
+      fail("input contains the special token '{}' at byte offset {} (use --special=allow to encode it as id {}, or --special=text to encode it as plain text)",
+           which->first, best, which->second);
+    encode_ordinary_append(text.substr(pos, best - pos), out);
+    out.push_back(which->second);
+    pos = best + which->first.size();
+  }
+}
+
+std::vector<uint32_t> Tokenizer::encode(std::string_view text, SpecialMode mode) const {
+  std::vector<uint32_t> out;
+  out.reserve(text.size() / 3 + 16);
+  encode_append(text, mode, out);
+  return out;
+}
+
+std::vector<uint32_t> Tokenizer::encode_parallel(std::string_view text, SpecialMode mode, int threads) const {
+  if (threads <= 1 || text.size() < (1u << 20)) return encode(text, mode);
+  utf8_require_valid(text, "input text");
+  if (mode == SpecialMode::Error) {
+    for (const auto& s : specials_) {
+      size_t f = text.find(s.first);
+      if (f != std::string_view::npos) encode(text.substr(f, s.first.size()), mode);  // throws
+    }
+  }
+  // Cut points: piece boundaries that never fall inside a special token (they need "x y").
+  size_t nchunks = static_cast<size_t>(threads) * 8;
+  std::vector<size_t> cuts{0};
+  for (size_t c = 1; c < nchunks; ++c) {
+    size_t at = find_safe_split(pattern_, text, std::max(cuts.back() + 1, text.size() * c / nchunks));
+    if (at >= text.size()) break;
+    cuts.push_back(at);
+  }
+  cuts.push_back(text.size());
+  const int64_t nparts = static_cast<int64_t>(cuts.size()) - 1;
+  std::vector<std::vector<uint32_t>> parts(static_cast<size_t>(nparts));
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+  for (int64_t c = 0; c < nparts; ++c)
+    encode_append(text.substr(cuts[c], cuts[c + 1] - cuts[c]), mode == SpecialMode::Error ? SpecialMode::Text : mode, parts[c]);
+  std::vector<uint32_t> out;
+  size_t total = 0;
+  for (auto& p : parts) total += p.size();
+  out.reserve(total);
+  for (auto& p : parts) out.insert(out.end(), p.begin(), p.end());
+  return out;
+}
+
+std::string Tokenizer::decode(std::span<const uint32_t> ids) const {
+  std::string out;
+  for (uint32_t id : ids) {
+    if (id >= id_to_bytes_.size())
+      fail("token id {} is out of range (the vocabulary has {} tokens, ids 0..{})", id, id_to_bytes_.size(), id_to_bytes_.size() - 1);
+    out += id_to_bytes_[id];
+  }
+  return out;
+}
+
+}  // namespace slm

@@ -1,0 +1,40 @@
+// test_util.h — helpers shared by the tests: paths, running the slm binary, temp dirs.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+
+namespace slm::test {
+
+inline std::string source_dir() { return SLM_SOURCE_DIR; }
+inline std::string data_dir() { return std::string(SLM_SOURCE_DIR) + "/data"; }
+// The shared data mirror (../shared/data); tests using it skip when it is absent.
+inline std::string shared_data_dir() { return std::string(SLM_SOURCE_DIR) + "/../shared/data"; }
+
+struct CliResult {
+  int rc = -1;
+  std::string out, err;
+};
+
+// Run `slm ARGS` (ARGS is shell-quoted by the caller) with `input` on stdin.
+CliResult run_slm(const std::string& args, const std::string& input = "");
+
+// A fresh temporary directory, removed when the object dies.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+void write_text(const std::string& path, const std::string& bytes);
+std::string read_text(const std::string& path);
+std::string shell_quote(const std::string& s);
+
+}  // namespace slm::test
