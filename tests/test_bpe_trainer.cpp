@@ -200,6 +200,7 @@ TEST(BpeTrainer, SaveAndLoadGiveIdenticalEncodings) {
   std::string probe = "The white whale, said Ishmael — café 東京 🐋🐋 1851!\n\n  end";
   for (SplitPattern p : {SplitPattern::Gpt2, SplitPattern::Gpt4}) {
     auto r = train({text}, 700, p, 2);
+    EXPECT_EQ(r.tokenizer.vocab_size(), 700u);
     slm::test::TempDir dir;
     r.tokenizer.save_dir(dir.path(), "openai");
     ASSERT_TRUE(fs::exists(dir.file("encoder.json")));
@@ -223,6 +224,7 @@ TEST(BpeTrainer, DeterministicAcrossRunsAndThreadCounts) {
   auto b = train(docs, 1000, SplitPattern::Gpt2, 1);
   auto c = train(docs, 1000, SplitPattern::Gpt2, 2);
   auto d = train(docs, 1000, SplitPattern::Gpt2, 4);
+  EXPECT_EQ(a.merges_done, 743u);
   for (const auto* x : {&b, &c, &d}) {
     EXPECT_EQ(x->unique_pieces, a.unique_pieces);
     EXPECT_EQ(x->merges_done, a.merges_done);

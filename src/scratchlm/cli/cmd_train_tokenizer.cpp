@@ -64,6 +64,10 @@ void run_train_tokenizer(const TrainTokenizerOpts& o) {
   if (o.vocab_size < 257)
     fail("--vocab-size {} is too small: a byte-level BPE vocabulary needs at least 257 entries (256 bytes + <|endoftext|>)",
          o.vocab_size);
+  {
+    std::error_code ec;
+    if (fs::exists(o.out, ec) && !fs::is_directory(o.out, ec)) fail("--out '{}' exists and is not a directory", o.out);
+  }
   std::vector<std::string> files = expand_inputs(o.inputs);
   std::vector<std::string> texts;
   texts.reserve(files.size());
@@ -111,8 +115,8 @@ void register_train_tokenizer(CLI::App& app) {
       ->expected(1, -1);
   c->add_option("--vocab-size", o->vocab_size, "Vocabulary size, including the 256 byte tokens and <|endoftext|>")->required();
   c->add_option("--out", o->out, "Output directory (encoder.json + vocab.bpe + tokenizer_config.json)")->required();
-  c->add_option("--pattern", o->pattern, "Pre-tokenization split pattern")->check(CLI::IsMember({"gpt2", "gpt4", "cl100k"}));
-  c->add_option("--threads", o->threads, "Threads for counting pieces (0: all cores)")->check(CLI::Range(0, 256));
+  c->add_option("--pattern", o->pattern, "Pre-tokenization split pattern")->capture_default_str()->check(CLI::IsMember({"gpt2", "gpt4", "cl100k"}));
+  c->add_option("--threads", o->threads, "Threads for counting pieces (0: all cores)")->capture_default_str()->check(CLI::Range(0, 256));
   c->add_flag("--lossy", o->lossy, "Replace invalid UTF-8 with U+FFFD instead of failing");
   c->callback([o] { run_train_tokenizer(*o); });
 }

@@ -11,6 +11,7 @@ namespace slm::cli {
 void register_tokenize(CLI::App& app);
 void register_detokenize(CLI::App& app);
 void register_train_tokenizer(CLI::App& app);
+void register_download(CLI::App& app);
 
 // Read all of stdin as bytes.
 std::string read_stdin();

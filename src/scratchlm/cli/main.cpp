@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   slm::cli::register_tokenize(app);
   slm::cli::register_detokenize(app);
   slm::cli::register_train_tokenizer(app);
+  slm::cli::register_download(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -8,6 +8,20 @@
 // incrementally: each merge only touches the words that contain the merged pair.
 // Tie-breaking is deterministic: highest count first, then the pair whose concatenated bytes
 // are lexicographically smallest (then the shorter left part).
+//
+// Details of the rule (as in minbpe / Hugging Face's BpeTrainer):
+// - A pair's count is the number of adjacent positions where it occurs, weighted by how often
+//   the piece occurs in the corpus ("aaa" holds (a, a) twice). A merge rewrites a word left to
+//   right without overlaps ("aaa" -> "aa" "a").
+// - "Lexicographically smallest" compares raw bytes as unsigned values (not ids, not vocabulary
+//   strings): " \xC3" < "zz" < "\xC3\xA9".
+// - Training stops after vocab_size - 257 merges, or earlier when no adjacent pair is left (every
+//   piece is a single token); a pair that occurs only once is still merged.
+// - Should a pair's concatenation already be a token (another split of the same bytes merged
+//   earlier; never seen on real corpora), the words are rewritten to that token, but no token
+//   and no merge line are added: the encoder merges every split of a token into it anyway.
+// - The result does not depend on `threads` (pieces are counted per thread, then summed and
+//   sorted by bytes).
 #pragma once
 
 #include <cstdint>

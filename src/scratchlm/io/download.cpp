@@ -1,0 +1,580 @@
+// download.cpp — HTTP(S) downloads over libcurl with resume, progress and verification (see download.h).
+#include "scratchlm/io/download.h"
+
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "scratchlm/util/error.h"
+
+namespace slm {
+
+namespace fs = std::filesystem;
+
+// ------------------------------------------------------------------------------------ helpers
+
+std::string format_bytes(uint64_t n) {
+  if (n < 1000) return fmt::format("{} B", n);
+  const char* units[] = {"KB", "MB", "GB", "TB"};
+  double v = static_cast<double>(n);
+  int u = -1;
+  while (v >= 1000.0 && u < 3) {
+    v /= 1000.0;
+    ++u;
+  }
+  return fmt::format("{:.1f} {}", v, units[u]);
+}
+
+std::string hf_endpoint() {
+  const char* e = std::getenv("SLM_HF_ENDPOINT");
+  std::string s = (e && *e) ? e : "https://huggingface.co";
+  while (!s.empty() && s.back() == '/') s.pop_back();
+  return s;
+}
+
+std::string hf_resolve_url(const std::string& repo, const std::string& file, const std::string& revision) {
+  return hf_endpoint() + "/" + repo + "/resolve/" + revision + "/" + file;
+}
+
+std::string sha256_file(const std::string& path) {
+  std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
+  if (!f) fail("cannot open {}: {}", path, std::strerror(errno));
+  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) fail_internal("cannot initialise sha256");
+  std::vector<unsigned char> buf(1 << 20);
+  for (;;) {
+    size_t n = std::fread(buf.data(), 1, buf.size(), f.get());
+    if (n > 0 && EVP_DigestUpdate(ctx.get(), buf.data(), n) != 1) fail_internal("sha256 update failed");
+    if (n < buf.size()) {
+      if (std::ferror(f.get())) fail_internal("cannot read {}: {}", path, std::strerror(errno));
+      break;
+    }
+  }
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_DigestFinal_ex(ctx.get(), md, &len) != 1) fail_internal("sha256 final failed");
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < len; ++i) {
+    out += hex[md[i] >> 4];
+    out += hex[md[i] & 15];
+  }
+  return out;
+}
+
+namespace {
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::string trim(std::string_view s) {
+  size_t a = 0, b = s.size();
+  while (a < b && (s[a] == ' ' || s[a] == '\t')) ++a;
+  while (b > a && (s[b - 1] == ' ' || s[b - 1] == '\t' || s[b - 1] == '\r' || s[b - 1] == '\n')) --b;
+  return std::string(s.substr(a, b - a));
+}
+
+// An entity tag that is a sha256: optional W/, optional quotes, exactly 64 hex chars.
+std::string etag_as_sha256(std::string v) {
+  if (v.rfind("W/", 0) == 0) v = v.substr(2);
+  if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+  if (v.size() != 64) return "";
+  for (char c : v)
+    if (!std::isxdigit(static_cast<unsigned char>(c))) return "";
+  return lower(v);
+}
+
+std::optional<uint64_t> parse_u64(std::string_view s) {
+  std::string t = trim(s);
+  if (t.empty() || t.size() > 19) return std::nullopt;
+  uint64_t v = 0;
+  for (char c : t) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return v;
+}
+
+void ensure_curl() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) fail_internal("cannot initialise libcurl");
+  });
+}
+
+std::string host_of(const std::string& url) {
+  std::string host = url;
+  if (CURLU* u = curl_url()) {
+    char* h = nullptr;
+    if (curl_url_set(u, CURLUPART_URL, url.c_str(), 0) == CURLUE_OK && curl_url_get(u, CURLUPART_HOST, &h, 0) == CURLUE_OK && h) {
+      host = h;
+      curl_free(h);
+    }
+    curl_url_cleanup(u);
+  }
+  return host;
+}
+
+const char* reason_phrase(long code) {
+  switch (code) {
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 410: return "Gone";
+    case 416: return "Range Not Satisfiable";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "";
+  }
+}
+
+// Headers of the redirect chain: per-response fields reset at each status line, the
+// Hugging Face X-Linked-* fields and a sha256-looking ETag are kept from wherever they appear.
+struct ChainHeaders {
+  long status = 0;
+  std::optional<uint64_t> content_length;
+  std::string content_range;
+  std::string error_message;  // Hugging Face's X-Error-Message
+  std::optional<uint64_t> linked_size;
+  std::string linked_sha256;
+  std::string etag_sha256;
+
+  void on_line(std::string_view line) {
+    if (line.size() >= 5 && line.substr(0, 5) == "HTTP/") {
+      size_t sp = line.find(' ');
+      status = sp == std::string_view::npos ? 0 : std::atol(std::string(line.substr(sp + 1, 3)).c_str());
+      content_length.reset();
+      content_range.clear();
+      error_message.clear();
+      return;
+    }
+    size_t colon = line.find(':');
+    if (colon == std::string_view::npos) return;
+    std::string name = lower(trim(line.substr(0, colon)));
+    std::string value = trim(line.substr(colon + 1));
+    if (name == "content-length") content_length = parse_u64(value);
+    else if (name == "content-range") content_range = value;
+    else if (name == "x-error-message") error_message = value;
+    else if (name == "x-linked-size") {
+      if (!linked_size) linked_size = parse_u64(value);
+    } else if (name == "x-linked-etag") {
+      if (linked_sha256.empty()) linked_sha256 = etag_as_sha256(value);
+    } else if (name == "etag") {
+      if (etag_sha256.empty()) etag_sha256 = etag_as_sha256(value);
+    }
+  }
+
+  std::string server_sha256() const { return linked_sha256.empty() ? etag_sha256 : linked_sha256; }
+};
+
+size_t header_cb(char* data, size_t size, size_t n, void* user) {
+  static_cast<ChainHeaders*>(user)->on_line(std::string_view(data, size * n));
+  return size * n;
+}
+
+// "bytes START-END/TOTAL" or "bytes */TOTAL"
+struct ContentRange {
+  std::optional<uint64_t> start, total;
+};
+ContentRange parse_content_range(const std::string& v) {
+  ContentRange r;
+  std::string s = trim(v);
+  if (lower(s.substr(0, 6)) != "bytes ") return r;
+  s = s.substr(6);
+  size_t slash = s.find('/');
+  if (slash == std::string::npos) return r;
+  r.total = parse_u64(s.substr(slash + 1));
+  std::string range = s.substr(0, slash);
+  size_t dash = range.find('-');
+  if (dash != std::string::npos) r.start = parse_u64(range.substr(0, dash));
+  return r;
+}
+
+std::string fmt_duration(double s) {
+  if (!(s >= 0) || s > 360000) return "--:--";
+  auto t = static_cast<long>(s + 0.5);
+  if (t >= 3600) return fmt::format("{}:{:02}:{:02}", t / 3600, (t / 60) % 60, t % 60);
+  return fmt::format("{}:{:02}", t / 60, t % 60);
+}
+
+class Progress {
+ public:
+  Progress(std::string label, bool quiet) : label_(std::move(label)), quiet_(quiet), tty_(::isatty(STDERR_FILENO) == 1) {}
+
+  void start(uint64_t base) {
+    base_ = base;
+    t0_ = last_ = std::chrono::steady_clock::now();
+    printed_ = false;
+  }
+
+  // `now` counts the bytes of the file so far (base included); total 0 = unknown.
+  void update(uint64_t now, uint64_t total) {
+    if (quiet_) return;
+    auto t = std::chrono::steady_clock::now();
+    double since = std::chrono::duration<double>(t - last_).count();
+    if (since < (tty_ ? 0.1 : 10.0)) return;
+    last_ = t;
+    print(now, total, false);
+  }
+
+  void finish(uint64_t now, uint64_t total) {
+    if (quiet_) return;
+    print(now, total, true);
+  }
+
+  // End a live line before something else is printed to stderr.
+  void break_line() {
+    if (!quiet_ && tty_ && printed_) std::fputc('\n', stderr);
+    printed_ = false;
+  }
+
+ private:
+  void print(uint64_t now, uint64_t total, bool done) {
+    double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+    double speed = el > 0 ? static_cast<double>(now - std::min(now, base_)) / el : 0;
+    std::string line = "  " + label_ + "  " + format_bytes(now);
+    if (total > 0) line += fmt::format(" / {} ({:3.0f}%)", format_bytes(total), 100.0 * static_cast<double>(now) / static_cast<double>(total));
+    line += fmt::format("  {:.1f} MB/s", speed / 1e6);
+    if (done) line += fmt::format("  {} done", fmt_duration(el));
+    else if (total > now && speed > 0) line += "  ETA " + fmt_duration(static_cast<double>(total - now) / speed);
+    if (tty_) {
+      std::fprintf(stderr, "\r%s\x1b[K%s", line.c_str(), done ? "\n" : "");
+      printed_ = !done;
+    } else {
+      std::fprintf(stderr, "%s\n", line.c_str());
+    }
+    std::fflush(stderr);
+  }
+
+  std::string label_;
+  bool quiet_, tty_;
+  bool printed_ = false;
+  uint64_t base_ = 0;
+  std::chrono::steady_clock::time_point t0_, last_;
+};
+
+// One GET attempt's state, shared with the libcurl callbacks.
+struct Attempt {
+  ChainHeaders hdr;
+  std::string partial;
+  uint64_t offset = 0;         // the Range start we asked for (0: no Range)
+  bool decided = false;        // the first body bytes have arrived and the mode is fixed
+  bool discard = false;        // error response: drop the body
+  bool bad_range = false;      // 206 starting elsewhere than `offset`
+  uint64_t base = 0;           // bytes already in the file before this response's body
+  uint64_t written = 0;        // body bytes written by this attempt
+  int write_errno = 0;
+  FILE* f = nullptr;
+  Progress* progress = nullptr;
+
+  bool open_for(long status) {
+    decided = true;
+    if (status == 206) {
+      ContentRange cr = parse_content_range(hdr.content_range);
+      if (!cr.start || *cr.start != offset) {
+        bad_range = true;
+        return false;
+      }
+      f = std::fopen(partial.c_str(), "ab");
+      base = offset;
+    } else if (status == 200) {
+      // A full body: start over. The directory is made only now, so that a failed request leaves nothing.
+      std::error_code ec;
+      fs::path parent = fs::path(partial).parent_path();
+      if (!parent.empty()) fs::create_directories(parent, ec);
+      f = std::fopen(partial.c_str(), "wb");
+      base = 0;
+    } else {
+      discard = true;
+      return true;
+    }
+    if (!f) {
+      write_errno = errno;
+      return false;
+    }
+    if (progress) progress->start(base);
+    return true;
+  }
+
+  bool close() {
+    if (!f) return true;
+    bool ok = std::fflush(f) == 0 && ::fsync(::fileno(f)) == 0;
+    if (!ok && !write_errno) write_errno = errno;
+    ok = std::fclose(f) == 0 && ok;
+    if (!ok && !write_errno) write_errno = errno;
+    f = nullptr;
+    return ok;
+  }
+
+  uint64_t total_hint() const {
+    if (hdr.linked_size) return *hdr.linked_size;
+    if (hdr.status == 206) {
+      ContentRange cr = parse_content_range(hdr.content_range);
+      if (cr.total) return *cr.total;
+    }
+    if (hdr.content_length) return base + *hdr.content_length;
+    return 0;
+  }
+};
+
+size_t write_cb(char* data, size_t size, size_t n, void* user) {
+  auto* a = static_cast<Attempt*>(user);
+  size_t len = size * n;
+  if (!a->decided && !a->open_for(a->hdr.status)) return 0;  // abort: CURLE_WRITE_ERROR
+  if (a->discard) return len;
+  if (std::fwrite(data, 1, len, a->f) != len) {
+    a->write_errno = errno ? errno : EIO;
+    return 0;
+  }
+  a->written += len;
+  return len;
+}
+
+int xferinfo_cb(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  auto* a = static_cast<Attempt*>(user);
+  if (a->progress && a->f) a->progress->update(a->base + a->written, a->total_hint());
+  return 0;
+}
+
+struct Easy {
+  CURL* h;
+  char errbuf[CURL_ERROR_SIZE] = {0};
+  Easy() {
+    ensure_curl();
+    h = curl_easy_init();
+    if (!h) fail_internal("cannot initialise libcurl");
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(h, CURLOPT_MAXREDIRS, 10L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, "scratchlm/0.1.0 libcurl");
+#if LIBCURL_VERSION_NUM >= 0x075500
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+#endif
+  }
+  ~Easy() { curl_easy_cleanup(h); }
+  Easy(const Easy&) = delete;
+  Easy& operator=(const Easy&) = delete;
+
+  std::string message(CURLcode rc) const { return errbuf[0] ? std::string(errbuf) : std::string(curl_easy_strerror(rc)); }
+};
+
+bool is_connect_failure(CURLcode rc) {
+  return rc == CURLE_COULDNT_RESOLVE_HOST || rc == CURLE_COULDNT_RESOLVE_PROXY || rc == CURLE_COULDNT_CONNECT;
+}
+bool is_tls_failure(CURLcode rc) {
+  return rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE ||
+         rc == CURLE_SSL_CERTPROBLEM;
+}
+bool is_transient(CURLcode rc) {
+  return rc == CURLE_PARTIAL_FILE || rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR || rc == CURLE_OPERATION_TIMEDOUT ||
+         rc == CURLE_GOT_NOTHING || rc == CURLE_HTTP2 || rc == CURLE_HTTP2_STREAM;
+}
+
+std::string unreachable_message(const std::string& url, const std::string& detail) {
+  return fmt::format("cannot reach {} ({}): check your internet connection", host_of(url), detail);
+}
+
+// Throw the error for a final HTTP status that is not a success.
+[[noreturn]] void http_error(const std::string& url, long status, const std::string& server_msg) {
+  std::string what = fmt::format("HTTP {}", status);
+  if (*reason_phrase(status)) what += std::string(" ") + reason_phrase(status);
+  if (!server_msg.empty()) what += ": " + server_msg;
+  if (status == 404 || status == 410) fail("not found: {} ({})", url, what);
+  if (status == 401 || status == 403)
+    fail("access denied to {} ({}): the file may be private, gated or need a token", url, what);
+  if (status == 429) fail_internal("rate limited by {} ({}) downloading {}: try again later", host_of(url), what, url);
+  if (status >= 500) fail_internal("server error downloading {} ({}): try again later", url, what);
+  fail_internal("unexpected answer downloading {} ({})", url, what);
+}
+
+uint64_t file_size_or_zero(const std::string& p) {
+  std::error_code ec;
+  auto s = fs::file_size(p, ec);
+  return ec ? 0 : static_cast<uint64_t>(s);
+}
+
+void remove_quietly(const std::string& p) {
+  std::error_code ec;
+  fs::remove(p, ec);
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------------------------ probe
+
+RemoteInfo probe_url(const std::string& url, long connect_timeout_s) {
+  RemoteInfo info;
+  Easy e;
+  ChainHeaders hdr;
+  curl_easy_setopt(e.h, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(e.h, CURLOPT_NOBODY, 1L);
+  curl_easy_setopt(e.h, CURLOPT_CONNECTTIMEOUT, connect_timeout_s);
+  curl_easy_setopt(e.h, CURLOPT_TIMEOUT, std::max(60L, 2 * connect_timeout_s));
+  curl_easy_setopt(e.h, CURLOPT_HEADERFUNCTION, &header_cb);
+  curl_easy_setopt(e.h, CURLOPT_HEADERDATA, &hdr);
+  CURLcode rc = curl_easy_perform(e.h);
+  if (rc != CURLE_OK) {
+    if (is_connect_failure(rc) || (rc == CURLE_OPERATION_TIMEDOUT && hdr.status == 0)) info.error = unreachable_message(url, e.message(rc));
+    else info.error = fmt::format("HEAD {} failed ({})", url, e.message(rc));
+    return info;
+  }
+  info.reachable = true;
+  curl_easy_getinfo(e.h, CURLINFO_RESPONSE_CODE, &info.status);
+  info.size = hdr.linked_size ? hdr.linked_size : hdr.content_length;
+  info.sha256 = hdr.server_sha256();
+  return info;
+}
+
+// ------------------------------------------------------------------------------------ download
+
+DownloadResult download_file(const std::string& url, const std::string& dest_path, const DownloadOptions& opt) {
+  const std::string partial = dest_path + ".partial";
+  std::string want_sha = lower(trim(opt.expected_sha256));
+  if (!want_sha.empty() && etag_as_sha256(want_sha).empty()) fail("expected sha256 '{}' is not 64 hex digits", opt.expected_sha256);
+
+  if (!opt.resume) remove_quietly(partial);
+
+  Progress progress(opt.label.empty() ? fs::path(dest_path).filename().string() : opt.label, opt.quiet);
+  DownloadResult result;
+  ChainHeaders seen;  // merged knowledge from all attempts (server size / sha)
+  std::optional<uint64_t> server_total;
+  int failures = 0, restarts = 0;
+  bool first = true;
+
+  for (;;) {
+    uint64_t have = file_size_or_zero(partial);
+    if (first) result.resumed_from = have;
+    first = false;
+    std::optional<uint64_t> want_size = opt.expected_size ? opt.expected_size : seen.linked_size ? seen.linked_size : server_total;
+    if (want_size && have > *want_size) {  // longer than the file can be: start over
+      remove_quietly(partial);
+      have = 0;
+      result.resumed_from = 0;
+    }
+    if (want_size && have == *want_size && have > 0) break;  // complete already: verify below
+
+    Attempt a;
+    a.partial = partial;
+    a.offset = have;
+    a.progress = &progress;
+    Easy e;
+    curl_easy_setopt(e.h, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(e.h, CURLOPT_CONNECTTIMEOUT, opt.connect_timeout_s);
+    curl_easy_setopt(e.h, CURLOPT_LOW_SPEED_LIMIT, opt.low_speed_limit);
+    curl_easy_setopt(e.h, CURLOPT_LOW_SPEED_TIME, opt.low_speed_time_s);
+    curl_easy_setopt(e.h, CURLOPT_HEADERFUNCTION, &header_cb);
+    curl_easy_setopt(e.h, CURLOPT_HEADERDATA, &a.hdr);
+    curl_easy_setopt(e.h, CURLOPT_WRITEFUNCTION, &write_cb);
+    curl_easy_setopt(e.h, CURLOPT_WRITEDATA, &a);
+    curl_easy_setopt(e.h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(e.h, CURLOPT_XFERINFOFUNCTION, &xferinfo_cb);
+    curl_easy_setopt(e.h, CURLOPT_XFERINFODATA, &a);
+    std::string range = fmt::format("{}-", have);
+    if (have > 0) curl_easy_setopt(e.h, CURLOPT_RANGE, range.c_str());
+
+    CURLcode rc = curl_easy_perform(e.h);
+    long status = 0;
+    curl_easy_getinfo(e.h, CURLINFO_RESPONSE_CODE, &status);
+    if (!a.decided && rc == CURLE_OK && status == 200) a.open_for(200);  // an empty body
+    bool closed = a.close();
+    progress.break_line();
+    result.transferred += a.written;
+    if (a.hdr.linked_size && !seen.linked_size) seen.linked_size = a.hdr.linked_size;
+    if (!a.hdr.linked_sha256.empty() && seen.linked_sha256.empty()) seen.linked_sha256 = a.hdr.linked_sha256;
+    if (!a.hdr.etag_sha256.empty() && seen.etag_sha256.empty()) seen.etag_sha256 = a.hdr.etag_sha256;
+
+    if (a.write_errno) fail_internal("cannot write {}: {}", partial, std::strerror(a.write_errno));
+    if (!closed) fail_internal("cannot write {}", partial);
+    if (a.bad_range) {
+      // The server answered our Range with other bytes than asked: start from zero, once.
+      if (restarts++ > 0) fail_internal("{} answered a Range request with '{}' (asked for bytes {}-)", url, a.hdr.content_range, have);
+      remove_quietly(partial);
+      result.resumed_from = 0;
+      continue;
+    }
+    if (rc != CURLE_OK) {
+      if (is_connect_failure(rc) || (status == 0 && rc == CURLE_OPERATION_TIMEDOUT)) {
+        char* eff = nullptr;  // after a redirect, name the host that could not be reached
+        curl_easy_getinfo(e.h, CURLINFO_EFFECTIVE_URL, &eff);
+        throw Error(ErrorKind::Internal, unreachable_message(eff ? std::string(eff) : url, e.message(rc)));
+      }
+      if (is_tls_failure(rc)) fail_internal("secure connection to {} failed ({})", host_of(url), e.message(rc));
+      if (is_transient(rc) && failures < opt.retries) {
+        ++failures;
+        if (!opt.quiet)
+          std::fprintf(stderr, "  transfer interrupted (%s); retrying %d/%d\n", e.message(rc).c_str(), failures, opt.retries);
+        std::this_thread::sleep_for(std::chrono::milliseconds(500 * failures));
+        continue;
+      }
+      fail_internal("download of {} failed ({}); run again to resume", url, e.message(rc));
+    }
+
+    if (status == 200 || status == 206) {
+      if (status == 206) server_total = parse_content_range(a.hdr.content_range).total;
+      else if (a.hdr.content_length) server_total = a.hdr.content_length;
+      progress.finish(file_size_or_zero(partial), a.total_hint());
+      break;
+    }
+    if (status == 416) {
+      // Our Range starts at or past the end: the .partial is complete, or longer / from another file.
+      auto total = parse_content_range(a.hdr.content_range).total;
+      if (total) server_total = total;
+      std::optional<uint64_t> size = opt.expected_size ? opt.expected_size : seen.linked_size ? seen.linked_size : server_total;
+      if (size && have == *size) break;
+      if (restarts++ > 0) http_error(url, status, a.hdr.error_message);
+      remove_quietly(partial);
+      result.resumed_from = 0;
+      continue;
+    }
+    http_error(url, status, a.hdr.error_message);
+  }
+
+  // ---- verify, then move into place
+  if (!fs::exists(partial)) fail_internal("download of {} produced no data", url);
+  result.size = file_size_or_zero(partial);
+  std::optional<uint64_t> want_size = opt.expected_size ? opt.expected_size : seen.linked_size ? seen.linked_size : server_total;
+  if (want_size && result.size != *want_size) {
+    remove_quietly(partial);
+    fail_internal("size mismatch downloading {}: expected {} bytes, got {}; the partial download was deleted, run again",
+                  url, *want_size, result.size);
+  }
+  if (want_sha.empty() && opt.trust_server_sha256) want_sha = seen.server_sha256();
+  result.sha256 = sha256_file(partial);
+  if (!want_sha.empty()) {
+    if (result.sha256 != want_sha) {
+      remove_quietly(partial);
+      fail_internal("sha256 mismatch downloading {}: expected {}, got {}; the partial download was deleted, run again", url,
+                    want_sha, result.sha256);
+    }
+    result.sha256_verified = true;
+  }
+  std::error_code ec;
+  fs::rename(partial, dest_path, ec);
+  if (ec) fail_internal("cannot rename {} to {}: {}", partial, dest_path, ec.message());
+  return result;
+}
+
+}  // namespace slm

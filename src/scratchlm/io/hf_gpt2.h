@@ -1,0 +1,32 @@
+// hf_gpt2.h — model directories in the Hugging Face GPT-2 layout (chapter 5.5: loading OpenAI's
+// weights): config.json (GPT2Config keys + ScratchLM's qkv_bias / tie_word_embeddings),
+// model.safetensors with HF names (wte.weight, h.N.attn.c_attn.weight [C, 3C], ...; with or without
+// a "transformer." prefix; attn.bias / attn.masked_bias buffers ignored; lm_head.weight only when
+// untied) and the tokenizer (vocab.json + merges.txt). ScratchLM writes exactly this layout.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "scratchlm/model/config.h"
+#include "scratchlm/model/gpt.h"
+
+namespace slm {
+
+class Tokenizer;
+
+// Read DIR/config.json.
+GPTConfig load_hf_config(const std::string& dir);
+
+// Load a model directory. Missing tensors and shape mismatches are BadInput errors naming the
+// tensor; unknown extra tensors produce one warning line on stderr each (suppressed when quiet).
+std::unique_ptr<GPT> load_hf_model(const std::string& dir, bool quiet = false);
+
+// Copy the weights of a safetensors file into an existing model (same checks as above).
+void load_hf_weights(GPT& model, const std::string& safetensors_path, bool quiet = false);
+
+// Write DIR/config.json and DIR/model.safetensors (each atomically), plus the tokenizer's
+// vocab.json + merges.txt when tokenizer is non-null. Creates DIR.
+void save_hf_model(const GPT& model, const std::string& dir, const Tokenizer* tokenizer = nullptr);
+
+}  // namespace slm

@@ -1,0 +1,610 @@
+// safetensors.cpp — reading and writing the safetensors format (see safetensors.h).
+//
+// The reader trusts nothing: every field of the header is type-checked, every size computation
+// is overflow-checked, and every byte range is checked against the data section before any data
+// is touched. Errors are BadInput, one line, "<path>: <problem>", naming the tensor when there
+// is one. The writer streams header and tensor bytes to a temp file next to the destination,
+// fsyncs it and renames it over the destination, so a failed write never damages an old file.
+#include "scratchlm/io/safetensors.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <bit>
+#include <cerrno>
+#include <cstring>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <set>
+
+#include "scratchlm/util/error.h"
+
+static_assert(std::endian::native == std::endian::little, "safetensors I/O assumes a little-endian host");
+
+namespace slm {
+
+namespace {
+
+using json = nlohmann::json;
+
+// A header longer than this is rejected outright (the same limit as the reference implementation).
+constexpr uint64_t kMaxHeaderBytes = 100'000'000;
+constexpr const char* kMetadataKey = "__metadata__";
+
+struct DTypeEntry {
+  DType dtype;
+  const char* name;
+  size_t size;
+};
+constexpr DTypeEntry kDTypes[] = {
+    {DType::F64, "F64", 8}, {DType::F32, "F32", 4}, {DType::F16, "F16", 2}, {DType::BF16, "BF16", 2},
+    {DType::I64, "I64", 8}, {DType::I32, "I32", 4}, {DType::I16, "I16", 2}, {DType::I8, "I8", 1},
+    {DType::U8, "U8", 1},   {DType::BOOL, "BOOL", 1},
+};
+
+const DTypeEntry* dtype_lookup(std::string_view s) {
+  for (const auto& e : kDTypes)
+    if (s == e.name) return &e;
+  return nullptr;
+}
+
+bool is_float_dtype(DType d) { return d == DType::F64 || d == DType::F32 || d == DType::F16 || d == DType::BF16; }
+
+// Render a name for a one-line message: control characters, DEL and backslashes escaped, and the
+// result cut at 200 bytes (at a UTF-8 boundary), so a hostile name cannot break the line.
+std::string printable(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (out.size() >= 200 && (c & 0xC0) != 0x80) {
+      out += "...";
+      break;
+    }
+    if (c < 0x20 || c == 0x7F || c == '\\') {
+      out += fmt::format("\\x{:02x}", c);
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+std::string qname(std::string_view s) {
+  std::string out = printable(s);
+  out.insert(out.begin(), '\'');  // (not "'" + ...: GCC 12 emits a bogus -Wrestrict for that)
+  out.push_back('\'');
+  return out;
+}
+
+// Non-ASCII bytes are escaped too (nlohmann's messages may quote raw, possibly invalid, input).
+std::string ascii_only(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (c < 0x20 || c >= 0x7F) out += fmt::format("\\x{:02x}", c);
+    else out += static_cast<char>(c);
+  }
+  return out;
+}
+
+const char* json_type(const json& j) {
+  switch (j.type()) {
+    case json::value_t::null: return "null";
+    case json::value_t::object: return "an object";
+    case json::value_t::array: return "an array";
+    case json::value_t::string: return "a string";
+    case json::value_t::boolean: return "a boolean";
+    case json::value_t::number_integer: return j.get<int64_t>() < 0 ? "a negative integer" : "an integer";
+    case json::value_t::number_unsigned: return "an integer";
+    case json::value_t::number_float: return "a non-integer number";
+    case json::value_t::binary: return "binary";
+    case json::value_t::discarded: return "discarded";
+  }
+  return "unknown";
+}
+
+// A JSON integer that is >= 0 and fits in int64 (dims) or uint64 (offsets). Returns false for
+// negatives, floats, non-numbers.
+bool json_nonneg(const json& j, uint64_t max, uint64_t& out) {
+  if (j.is_number_unsigned()) {
+    out = j.get<uint64_t>();
+    return out <= max;
+  }
+  if (j.is_number_integer()) {
+    int64_t v = j.get<int64_t>();
+    if (v < 0) return false;
+    out = static_cast<uint64_t>(v);
+    return out <= max;
+  }
+  return false;
+}
+
+float f16_to_f32(uint16_t h) {
+  uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+  uint32_t exp = (h >> 10) & 0x1Fu;
+  uint32_t mant = h & 0x3FFu;
+  uint32_t bits;
+  if (exp == 0) {
+    if (mant == 0) {
+      bits = sign;  // +-0
+    } else {
+      // Subnormal: value = mant * 2^-24. Normalize so the leading 1 is at bit 10.
+      uint32_t e = 127 - 15 + 1;
+      while ((mant & 0x400u) == 0) {
+        mant <<= 1;
+        --e;
+      }
+      mant &= 0x3FFu;
+      bits = sign | (e << 23) | (mant << 13);
+    }
+  } else if (exp == 31) {
+    bits = sign | 0x7F800000u | (mant << 13);  // inf, or NaN with its payload kept
+  } else {
+    bits = sign | ((exp + (127 - 15)) << 23) | (mant << 13);
+  }
+  return std::bit_cast<float>(bits);
+}
+
+float bf16_to_f32(uint16_t h) { return std::bit_cast<float>(static_cast<uint32_t>(h) << 16); }
+
+template <typename T>
+T load_le(const uint8_t* p) {
+  T v;
+  std::memcpy(&v, p, sizeof(T));
+  return v;
+}
+
+}  // namespace
+
+const char* dtype_name(DType d) {
+  for (const auto& e : kDTypes)
+    if (e.dtype == d) return e.name;
+  return "?";
+}
+
+size_t dtype_size(DType d) {
+  for (const auto& e : kDTypes)
+    if (e.dtype == d) return e.size;
+  return 0;
+}
+
+// ------------------------------------------------------------------------------------- reader
+
+SafetensorsFile::SafetensorsFile(SafetensorsFile&& o) noexcept
+    : path_(std::move(o.path_)),
+      map_(std::exchange(o.map_, nullptr)),
+      map_size_(std::exchange(o.map_size_, 0)),
+      data_(std::exchange(o.data_, nullptr)),
+      data_size_(std::exchange(o.data_size_, 0)),
+      tensors_(std::move(o.tensors_)),
+      metadata_(std::move(o.metadata_)) {}
+
+SafetensorsFile& SafetensorsFile::operator=(SafetensorsFile&& o) noexcept {
+  if (this != &o) {
+    if (map_) ::munmap(map_, map_size_);
+    path_ = std::move(o.path_);
+    map_ = std::exchange(o.map_, nullptr);
+    map_size_ = std::exchange(o.map_size_, 0);
+    data_ = std::exchange(o.data_, nullptr);
+    data_size_ = std::exchange(o.data_size_, 0);
+    tensors_ = std::move(o.tensors_);
+    metadata_ = std::move(o.metadata_);
+  }
+  return *this;
+}
+
+SafetensorsFile::~SafetensorsFile() {
+  if (map_) ::munmap(map_, map_size_);
+}
+
+SafetensorsFile SafetensorsFile::open(const std::string& path) {
+  SafetensorsFile f;
+  f.path_ = path;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail("cannot open '{}': {}", path, std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    int e = errno;
+    ::close(fd);
+    fail("cannot stat '{}': {}", path, std::strerror(e));
+  }
+  if (S_ISDIR(st.st_mode)) {
+    ::close(fd);
+    fail("'{}' is a directory, expected a safetensors file", path);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    fail("'{}' is not a regular file, expected a safetensors file", path);
+  }
+  size_t size = static_cast<size_t>(st.st_size);
+  if (size < 8) {
+    ::close(fd);
+    fail("{}: file is {} bytes, too short for a safetensors file (the header length alone is 8)", path, size);
+  }
+  void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  int e = errno;
+  ::close(fd);
+  if (p == MAP_FAILED) fail("cannot map '{}': {}", path, std::strerror(e));
+  f.map_ = p;
+  f.map_size_ = size;
+  f.parse(static_cast<const uint8_t*>(p), size);  // on throw, ~SafetensorsFile unmaps
+  return f;
+}
+
+SafetensorsFile SafetensorsFile::from_buffer(const void* data, size_t size, const std::string& name) {
+  SafetensorsFile f;
+  f.path_ = name;
+  if (size > 0 && data == nullptr) fail("{}: null buffer of {} bytes", name, size);
+  f.parse(static_cast<const uint8_t*>(data), size);
+  return f;
+}
+
+void SafetensorsFile::parse(const uint8_t* data, size_t size) {
+  const std::string& path = path_;
+  if (size < 8)
+    fail("{}: file is {} bytes, too short for a safetensors file (the header length alone is 8)", path, size);
+  uint64_t n = load_le<uint64_t>(data);
+  if (n > kMaxHeaderBytes)
+    fail("{}: header length {} is absurd (limit {} bytes); not a safetensors file?", path, n, kMaxHeaderBytes);
+  if (n > size - 8)
+    fail("{}: header length {} runs past the end of the file ({} bytes after the length field)", path, n,
+         size - 8);
+  if (n < 2) fail("{}: header length {} is too short for a JSON object", path, n);
+  const char* hbeg = reinterpret_cast<const char*>(data + 8);
+  const char* hend = hbeg + n;
+  // nlohmann treats a NUL byte as the end of input, which would let garbage hide behind it.
+  if (const void* z = std::memchr(hbeg, 0, n))
+    fail("{}: header contains a NUL byte at header offset {}", path, static_cast<const char*>(z) - hbeg);
+
+  // Parse, recording the first duplicate key of any object (nlohmann silently keeps the last).
+  std::vector<std::set<std::string>> key_stack;
+  std::string duplicate;
+  bool depth_limit_hit = false;
+  json::parser_callback_t cb = [&](int depth, json::parse_event_t ev, json& parsed) -> bool {
+    switch (ev) {
+      case json::parse_event_t::object_start:
+        key_stack.emplace_back();
+        break;
+      case json::parse_event_t::object_end:
+        if (!key_stack.empty()) key_stack.pop_back();
+        break;
+      case json::parse_event_t::key:
+        if (!key_stack.empty() && duplicate.empty() && parsed.is_string()) {
+          const auto& k = parsed.get_ref<const std::string&>();
+          if (!key_stack.back().insert(k).second) duplicate = k;
+        }
+        break;
+      default:
+        break;
+    }
+    if (depth > 64) depth_limit_hit = true;
+    return true;
+  };
+  json root;
+  try {
+    root = json::parse(hbeg, hend, cb, /*allow_exceptions=*/true, /*ignore_comments=*/false);
+  } catch (const json::parse_error& e) {
+    std::string what = e.what();
+    // Drop nlohmann's "[json.exception.parse_error.101] " prefix.
+    if (auto pos = what.find("] "); what.rfind("[json.exception", 0) == 0 && pos != std::string::npos)
+      what = what.substr(pos + 2);
+    fail("{}: header is not valid JSON (error at header byte {}): {}", path, e.byte, ascii_only(what));
+  } catch (const json::exception& e) {
+    fail("{}: header is not valid JSON: {}", path, ascii_only(e.what()));
+  }
+  if (!root.is_object()) fail("{}: header is {}, expected a JSON object", path, json_type(root));
+  if (!duplicate.empty()) fail("{}: header has the key {} more than once", path, qname(duplicate));
+  if (depth_limit_hit) fail("{}: header JSON is nested more than 64 levels deep, which no valid header is", path);
+
+  data_ = data + 8 + n;
+  data_size_ = size - 8 - static_cast<size_t>(n);
+  tensors_.clear();
+  metadata_.clear();
+  tensors_.reserve(root.size());
+
+  for (const auto& [key, val] : root.items()) {
+    if (key == kMetadataKey) {
+      if (!val.is_object()) fail("{}: {} is {}, expected an object of strings", path, kMetadataKey, json_type(val));
+      for (const auto& [mk, mv] : val.items()) {
+        if (!mv.is_string())
+          fail("{}: {} entry {} is {}, expected a string", path, kMetadataKey, qname(mk), json_type(mv));
+        metadata_.emplace(mk, mv.get<std::string>());
+      }
+      continue;
+    }
+    const std::string tn = qname(key);
+    if (!val.is_object()) fail("{}: tensor {}: entry is {}, expected an object", path, tn, json_type(val));
+    for (const auto& [field, _] : val.items()) {
+      if (field != "dtype" && field != "shape" && field != "data_offsets")
+        fail("{}: tensor {}: unknown field {}", path, tn, qname(field));
+    }
+    TensorInfo t;
+    t.name = key;
+
+    auto dt = val.find("dtype");
+    if (dt == val.end()) fail("{}: tensor {}: missing \"dtype\"", path, tn);
+    if (!dt->is_string()) fail("{}: tensor {}: \"dtype\" is {}, expected a string", path, tn, json_type(*dt));
+    const DTypeEntry* de = dtype_lookup(dt->get_ref<const std::string&>());
+    if (!de)
+      fail("{}: tensor {}: unknown dtype {} (known: F64 F32 F16 BF16 I64 I32 I16 I8 U8 BOOL)", path, tn,
+           qname(dt->get_ref<const std::string&>()));
+    t.dtype = de->dtype;
+
+    auto sh = val.find("shape");
+    if (sh == val.end()) fail("{}: tensor {}: missing \"shape\"", path, tn);
+    if (!sh->is_array()) fail("{}: tensor {}: \"shape\" is {}, expected an array", path, tn, json_type(*sh));
+    size_t numel = 1;
+    bool overflow = false;
+    for (size_t i = 0; i < sh->size(); ++i) {
+      const json& d = (*sh)[i];
+      uint64_t v = 0;
+      if (!json_nonneg(d, static_cast<uint64_t>(std::numeric_limits<int64_t>::max()), v)) {
+        if (d.is_number_integer() && !d.is_number_unsigned())
+          fail("{}: tensor {}: shape dimension {} is negative ({})", path, tn, i, d.get<int64_t>());
+        if (d.is_number_unsigned()) fail("{}: tensor {}: shape dimension {} is too large ({})", path, tn, i, d.get<uint64_t>());
+        fail("{}: tensor {}: shape dimension {} is {}, expected a non-negative integer", path, tn, i, json_type(d));
+      }
+      t.shape.push_back(static_cast<int64_t>(v));
+      if (!overflow && __builtin_mul_overflow(numel, static_cast<size_t>(v), &numel)) overflow = true;
+    }
+    // A zero dimension makes the product 0 even if other dimensions overflowed; still reject.
+    size_t nbytes = 0;
+    if (overflow || __builtin_mul_overflow(numel, de->size, &nbytes))
+      fail("{}: tensor {}: shape {} overflows the element count", path, tn, shape_to_string(t.shape));
+
+    auto off = val.find("data_offsets");
+    if (off == val.end()) fail("{}: tensor {}: missing \"data_offsets\"", path, tn);
+    if (!off->is_array() || off->size() != 2)
+      fail("{}: tensor {}: \"data_offsets\" must be an array of two integers [begin, end]", path, tn);
+    uint64_t b = 0, e = 0;
+    if (!json_nonneg((*off)[0], std::numeric_limits<uint64_t>::max(), b) ||
+        !json_nonneg((*off)[1], std::numeric_limits<uint64_t>::max(), e))
+      fail("{}: tensor {}: \"data_offsets\" must be two non-negative integers, got {} and {}", path, tn,
+           json_type((*off)[0]), json_type((*off)[1]));
+    if (b > e) fail("{}: tensor {}: data_offsets [{}, {}] end before they begin (begin > end)", path, tn, b, e);
+    if (e > data_size_)
+      fail("{}: tensor {}: data_offsets [{}, {}] run past the end of the data section ({} bytes)", path, tn, b, e,
+           data_size_);
+    if (e - b != nbytes)
+      fail("{}: tensor {}: data_offsets [{}, {}] hold {} bytes, but {} {} needs {}", path, tn, b, e, e - b,
+           de->name, shape_to_string(t.shape), nbytes);
+    t.begin = static_cast<size_t>(b);
+    t.end = static_cast<size_t>(e);
+    tensors_.push_back(std::move(t));
+  }
+
+  // No two non-empty byte ranges may overlap.
+  std::vector<const TensorInfo*> by_offset;
+  by_offset.reserve(tensors_.size());
+  for (const auto& t : tensors_)
+    if (t.end > t.begin) by_offset.push_back(&t);
+  std::sort(by_offset.begin(), by_offset.end(), [](const TensorInfo* a, const TensorInfo* b) {
+    return a->begin != b->begin ? a->begin < b->begin : a->name < b->name;
+  });
+  for (size_t i = 1; i < by_offset.size(); ++i) {
+    const TensorInfo* a = by_offset[i - 1];
+    const TensorInfo* b = by_offset[i];
+    if (b->begin < a->end)
+      fail("{}: tensors {} [{}, {}] and {} [{}, {}] overlap", path, qname(a->name), a->begin, a->end,
+           qname(b->name), b->begin, b->end);
+  }
+
+  std::sort(tensors_.begin(), tensors_.end(), [](const TensorInfo& a, const TensorInfo& b) { return a.name < b.name; });
+}
+
+const TensorInfo* SafetensorsFile::find(std::string_view name) const {
+  auto it = std::lower_bound(tensors_.begin(), tensors_.end(), name,
+                             [](const TensorInfo& t, std::string_view n) { return t.name < n; });
+  if (it != tensors_.end() && it->name == name) return &*it;
+  return nullptr;
+}
+
+const TensorInfo& SafetensorsFile::require(std::string_view name) const {
+  const TensorInfo* t = find(name);
+  if (!t) fail("{}: no tensor named {}", path_, qname(name));
+  return *t;
+}
+
+std::span<const uint8_t> SafetensorsFile::bytes(const TensorInfo& t) const {
+  // Guard against a TensorInfo that did not come from this file.
+  if (t.begin > t.end || t.end > data_size_)
+    fail("{}: tensor {}: byte range [{}, {}] is outside the data section", path_, qname(t.name), t.begin, t.end);
+  if (t.end == t.begin) return {};
+  return {data_ + t.begin, t.end - t.begin};
+}
+
+std::span<const float> SafetensorsFile::f32_view(std::string_view name) const {
+  const TensorInfo& t = require(name);
+  if (t.dtype != DType::F32)
+    fail("{}: tensor {} is {}, expected F32", path_, qname(name), dtype_name(t.dtype));
+  auto b = bytes(t);
+  if (b.empty()) return {};
+  return {reinterpret_cast<const float*>(b.data()), b.size() / sizeof(float)};
+}
+
+void SafetensorsFile::read_f32(std::string_view name, std::span<float> dest) const {
+  const TensorInfo& t = require(name);
+  if (!is_float_dtype(t.dtype))
+    fail("{}: tensor {} is {}, expected a float tensor (F32, F16, BF16 or F64)", path_, qname(name),
+         dtype_name(t.dtype));
+  size_t n = t.numel();
+  if (dest.size() != n)
+    fail("{}: tensor {} has shape {} ({} elements), but the destination holds {} elements", path_, qname(name),
+         shape_to_string(t.shape), n, dest.size());
+  auto b = bytes(t);
+  const uint8_t* p = b.data();
+  switch (t.dtype) {
+    case DType::F32:
+      if (n) std::memcpy(dest.data(), p, n * sizeof(float));
+      break;
+    case DType::F16:
+      for (size_t i = 0; i < n; ++i) dest[i] = f16_to_f32(load_le<uint16_t>(p + 2 * i));
+      break;
+    case DType::BF16:
+      for (size_t i = 0; i < n; ++i) dest[i] = bf16_to_f32(load_le<uint16_t>(p + 2 * i));
+      break;
+    case DType::F64:
+      for (size_t i = 0; i < n; ++i) dest[i] = static_cast<float>(load_le<double>(p + 8 * i));
+      break;
+    default:
+      break;
+  }
+}
+
+Tensor SafetensorsFile::load_f32(std::string_view name) const {
+  const TensorInfo& t = require(name);
+  if (!is_float_dtype(t.dtype))
+    fail("{}: tensor {} is {}, expected a float tensor (F32, F16, BF16 or F64)", path_, qname(name),
+         dtype_name(t.dtype));
+  Tensor out(t.shape);
+  read_f32(name, std::span<float>(out.data(), out.numel()));
+  return out;
+}
+
+std::vector<int64_t> SafetensorsFile::read_int(std::string_view name) const {
+  const TensorInfo& t = require(name);
+  size_t n = t.numel();
+  auto b = bytes(t);
+  const uint8_t* p = b.data();
+  std::vector<int64_t> out(n);
+  switch (t.dtype) {
+    case DType::I64:
+      for (size_t i = 0; i < n; ++i) out[i] = load_le<int64_t>(p + 8 * i);
+      break;
+    case DType::I32:
+      for (size_t i = 0; i < n; ++i) out[i] = load_le<int32_t>(p + 4 * i);
+      break;
+    case DType::I16:
+      for (size_t i = 0; i < n; ++i) out[i] = load_le<int16_t>(p + 2 * i);
+      break;
+    case DType::I8:
+      for (size_t i = 0; i < n; ++i) out[i] = static_cast<int8_t>(p[i]);
+      break;
+    case DType::U8:
+      for (size_t i = 0; i < n; ++i) out[i] = p[i];
+      break;
+    case DType::BOOL:
+      for (size_t i = 0; i < n; ++i) {
+        if (p[i] > 1)
+          fail("{}: tensor {}: BOOL element {} has byte value {}, expected 0 or 1", path_, qname(name), i, p[i]);
+        out[i] = p[i];
+      }
+      break;
+    default:
+      fail("{}: tensor {} is {}, expected an integer tensor (I64, I32, I16, I8, U8 or BOOL)", path_, qname(name),
+           dtype_name(t.dtype));
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------------------------- writer
+
+void SafetensorsWriter::add(const std::string& name, DType dtype, std::vector<int64_t> shape, const void* data) {
+  if (name == kMetadataKey) fail("cannot add a tensor named {}: the name is reserved", kMetadataKey);
+  if (entries_.count(name)) fail("cannot add tensor {} twice", qname(name));
+  if (dtype_size(dtype) == 0) fail("cannot add tensor {}: invalid dtype", qname(name));
+  size_t numel = 1;
+  for (int64_t d : shape) {
+    if (d < 0) fail("cannot add tensor {}: negative dimension in shape {}", qname(name), shape_to_string(shape));
+    if (__builtin_mul_overflow(numel, static_cast<size_t>(d), &numel))
+      fail("cannot add tensor {}: shape {} overflows", qname(name), shape_to_string(shape));
+  }
+  size_t nbytes = 0;
+  if (__builtin_mul_overflow(numel, dtype_size(dtype), &nbytes))
+    fail("cannot add tensor {}: shape {} overflows", qname(name), shape_to_string(shape));
+  if (nbytes > 0 && data == nullptr) fail("cannot add tensor {}: null data for {} bytes", qname(name), nbytes);
+  entries_[name] = Entry{dtype, std::move(shape), data};
+}
+
+namespace {
+
+// Removes the temp file unless released; closes the fd if still open.
+struct TempFile {
+  std::string path;
+  int fd = -1;
+  bool keep = false;
+  ~TempFile() {
+    if (fd >= 0) ::close(fd);
+    if (!keep && !path.empty()) ::unlink(path.c_str());
+  }
+};
+
+void write_all(int fd, const uint8_t* p, size_t n, const std::string& dest) {
+  while (n > 0) {
+    size_t chunk = std::min<size_t>(n, size_t{1} << 30);
+    ssize_t w = ::write(fd, p, chunk);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      fail_internal("cannot write '{}': {}", dest, std::strerror(errno));
+    }
+    if (w == 0) fail_internal("cannot write '{}': write returned 0", dest);
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+}
+
+}  // namespace
+
+void SafetensorsWriter::write(const std::string& path) const {
+  // Header: tensors in name order, contiguous offsets; __metadata__ first when present.
+  nlohmann::ordered_json header = nlohmann::ordered_json::object();
+  if (!metadata_.empty()) {
+    nlohmann::ordered_json md = nlohmann::ordered_json::object();
+    for (const auto& [k, v] : metadata_) md[k] = v;
+    header[kMetadataKey] = std::move(md);
+  }
+  size_t offset = 0;
+  std::vector<std::pair<const Entry*, size_t>> chunks;  // entry, byte count
+  for (const auto& [name, e] : entries_) {
+    size_t nbytes = Tensor::numel_of(e.shape) * dtype_size(e.dtype);  // overflow checked in add()
+    nlohmann::ordered_json t = nlohmann::ordered_json::object();
+    t["dtype"] = dtype_name(e.dtype);
+    t["shape"] = e.shape;
+    t["data_offsets"] = {offset, offset + nbytes};
+    header[name] = std::move(t);
+    chunks.emplace_back(&e, nbytes);
+    offset += nbytes;
+  }
+  std::string hjson;
+  try {
+    hjson = header.dump();
+  } catch (const nlohmann::json::exception&) {
+    fail("cannot write '{}': a tensor name or metadata string is not valid UTF-8", path);
+  }
+  hjson.append((8 - hjson.size() % 8) % 8, ' ');
+  uint64_t hlen = hjson.size();
+  uint8_t lenbuf[8];
+  std::memcpy(lenbuf, &hlen, 8);
+
+  TempFile tmp;
+  std::random_device rd;
+  tmp.path = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(rd());
+  tmp.fd = ::open(tmp.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC, 0644);
+  if (tmp.fd < 0) {
+    int e = errno;
+    tmp.path.clear();  // nothing was created
+    fail("cannot write '{}': {}", path, std::strerror(e));
+  }
+  write_all(tmp.fd, lenbuf, 8, path);
+  write_all(tmp.fd, reinterpret_cast<const uint8_t*>(hjson.data()), hjson.size(), path);
+  for (const auto& [e, nbytes] : chunks)
+    if (nbytes) write_all(tmp.fd, static_cast<const uint8_t*>(e->data), nbytes, path);
+  if (::fsync(tmp.fd) != 0) fail_internal("cannot write '{}': fsync: {}", path, std::strerror(errno));
+  int fd = std::exchange(tmp.fd, -1);
+  if (::close(fd) != 0) fail_internal("cannot write '{}': close: {}", path, std::strerror(errno));
+  if (::rename(tmp.path.c_str(), path.c_str()) != 0)
+    fail_internal("cannot rename temp file onto '{}': {}", path, std::strerror(errno));
+  tmp.keep = true;
+  // Best effort: make the rename itself durable.
+  std::string dir = ".";
+  if (auto slash = path.rfind('/'); slash != std::string::npos) dir = slash == 0 ? "/" : path.substr(0, slash);
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
+}  // namespace slm

@@ -1,0 +1,107 @@
+// attention.cpp — fused causal self-attention, forward and backward (see attention.h).
+#include "scratchlm/kernels/attention.h"
+
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "scratchlm/kernels/dropout.h"
+
+namespace slm {
+
+namespace {
+inline float dot(const float* a, const float* b, int64_t n) {
+  float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+  for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+inline void axpy(float* y, float a, const float* x, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+}
+}  // namespace
+
+void attention_forward(float* out, float* lse, const float* qkv, int64_t B, int64_t T, int64_t C, int64_t H,
+                       float dropout_p, uint64_t dropout_key) {
+  const int64_t hd = C / H, C3 = 3 * C;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const bool drop = dropout_p > 0.0f;
+  const uint32_t th = dropout_threshold(dropout_p);
+  const float keep_scale = drop ? 1.0f / (1.0f - dropout_p) : 1.0f;
+#pragma omp parallel
+  {
+    std::vector<float> s(static_cast<size_t>(T));
+#pragma omp for schedule(dynamic, 16)
+    for (int64_t row = 0; row < B * H * T; ++row) {
+      const int64_t i = row % T, bh = row / T, h = bh % H, b = bh / H;
+      const float* base = qkv + b * T * C3;
+      const float* q = base + i * C3 + h * hd;
+      float m = -INFINITY;
+      for (int64_t j = 0; j <= i; ++j) {
+        s[j] = scale * dot(q, base + j * C3 + C + h * hd, hd);
+        m = s[j] > m ? s[j] : m;
+      }
+      float sum = 0.0f;
+      for (int64_t j = 0; j <= i; ++j) {
+        s[j] = std::exp(s[j] - m);
+        sum += s[j];
+      }
+      const float inv = 1.0f / sum;
+      float* o = out + (b * T + i) * C + h * hd;
+      std::memset(o, 0, sizeof(float) * static_cast<size_t>(hd));
+      const uint64_t drow = static_cast<uint64_t>(row) * static_cast<uint64_t>(T);
+      for (int64_t j = 0; j <= i; ++j) {
+        float p = s[j] * inv;
+        if (drop) p = dropout_keep(dropout_key, drow + static_cast<uint64_t>(j), th) ? p * keep_scale : 0.0f;
+        axpy(o, p, base + j * C3 + 2 * C + h * hd, hd);
+      }
+      lse[row] = m + std::log(sum);
+    }
+  }
+}
+
+void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out, const float* lse,
+                        int64_t B, int64_t T, int64_t C, int64_t H, float dropout_p, uint64_t dropout_key) {
+  const int64_t hd = C / H, C3 = 3 * C;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const bool drop = dropout_p > 0.0f;
+  const uint32_t th = dropout_threshold(dropout_p);
+  const float keep_scale = drop ? 1.0f / (1.0f - dropout_p) : 1.0f;
+  // Each (b, h) owns its slice of dqkv: parallel over heads, no races, deterministic.
+#pragma omp parallel for schedule(static)
+  for (int64_t bh = 0; bh < B * H; ++bh) {
+    const int64_t h = bh % H, b = bh / H;
+    const float* base = qkv + b * T * C3;
+    float* dbase = dqkv + b * T * C3;
+    for (int64_t t = 0; t < T; ++t) std::memset(dbase + t * C3 + h * hd, 0, sizeof(float) * static_cast<size_t>(hd));
+    for (int64_t t = 0; t < T; ++t) {
+      std::memset(dbase + t * C3 + C + h * hd, 0, sizeof(float) * static_cast<size_t>(hd));
+      std::memset(dbase + t * C3 + 2 * C + h * hd, 0, sizeof(float) * static_cast<size_t>(hd));
+    }
+    for (int64_t i = 0; i < T; ++i) {
+      const int64_t row = bh * T + i;
+      const float* q = base + i * C3 + h * hd;
+      const float* dO = dout + (b * T + i) * C + h * hd;
+      const float* O = out + (b * T + i) * C + h * hd;
+      float* dq = dbase + i * C3 + h * hd;
+      const float D = dot(dO, O, hd);  // = sum_j p_ij * dP_ij (dropout included)
+      const float L = lse[row];
+      const uint64_t drow = static_cast<uint64_t>(row) * static_cast<uint64_t>(T);
+      for (int64_t j = 0; j <= i; ++j) {
+        const float* k = base + j * C3 + C + h * hd;
+        const float* v = base + j * C3 + 2 * C + h * hd;
+        const float p = std::exp(scale * dot(q, k, hd) - L);
+        float d = 1.0f;
+        if (drop) d = dropout_keep(dropout_key, drow + static_cast<uint64_t>(j), th) ? keep_scale : 0.0f;
+        const float dp = d * dot(dO, v, hd);
+        axpy(dbase + j * C3 + 2 * C + h * hd, p * d, dO, hd);  // dv_j
+        const float ds = p * (dp - D) * scale;
+        axpy(dq, ds, k, hd);
+        axpy(dbase + j * C3 + C + h * hd, ds, q, hd);  // dk_j
+      }
+    }
+  }
+}
+
+}  // namespace slm

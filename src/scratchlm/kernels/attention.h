@@ -1,0 +1,24 @@
+// attention.h — fused causal multi-head self-attention (chapter 3: scaled dot-product attention,
+// causal mask, dropout on the attention weights, multiple heads).
+//
+// Input qkv[B, T, 3C] holds, per token, the query, key and value projections side by side (the
+// Hugging Face c_attn layout), head h using columns h*hd .. (h+1)*hd of each. For every query row
+// the scores against keys 0..i are computed into a per-thread buffer of length T, softmaxed and
+// applied to the values, so memory is O(T) per thread and the T x T attention matrix is never
+// stored. Forward saves the row's log-sum-exp; backward recomputes the probabilities from it.
+// Attention-weight dropout uses the counter-based masks of dropout.h (index ((b*H+h)*T+i)*T+j).
+#pragma once
+
+#include <cstdint>
+
+namespace slm {
+
+// out[B, T, C] (the heads concatenated, before out_proj), lse[B, H, T].
+void attention_forward(float* out, float* lse, const float* qkv, int64_t B, int64_t T, int64_t C, int64_t H,
+                       float dropout_p, uint64_t dropout_key);
+
+// dqkv[B, T, 3C] = gradient of the loss w.r.t. qkv, given dout[B, T, C]; overwrites dqkv.
+void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out, const float* lse,
+                        int64_t B, int64_t T, int64_t C, int64_t H, float dropout_p, uint64_t dropout_key);
+
+}  // namespace slm

@@ -1,0 +1,64 @@
+// cross_entropy.cpp — chunked, fused output head + softmax cross-entropy (see cross_entropy.h).
+#include "scratchlm/kernels/cross_entropy.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "scratchlm/kernels/matmul.h"
+#include "scratchlm/util/error.h"
+
+namespace slm {
+
+int64_t count_targets(const int32_t* targets, int64_t M, int64_t V) {
+  int64_t n = 0;
+  for (int64_t r = 0; r < M; ++r) {
+    int32_t t = targets[r];
+    if (t == kIgnoreIndex) continue;
+    if (t < 0 || t >= V) fail("target id {} at position {} is out of range for a vocabulary of {}", t, r, V);
+    ++n;
+  }
+  return n;
+}
+
+CrossEntropyResult head_cross_entropy(const float* x, const float* Wt, const int32_t* targets, int64_t M, int64_t C,
+                                      int64_t V, float* dx, float* dWt, float dscale, float* scratch,
+                                      int64_t chunk_rows, float* row_loss) {
+  CrossEntropyResult res;
+  const bool grads = dx || dWt;
+  for (int64_t r0 = 0; r0 < M; r0 += chunk_rows) {
+    const int64_t m = (r0 + chunk_rows < M ? r0 + chunk_rows : M) - r0;
+    float* logits = scratch;
+    matmul_forward_wt(logits, x + r0 * C, Wt, m, C, V);
+    double chunk_loss = 0.0;
+    int64_t chunk_count = 0;
+#pragma omp parallel for schedule(static) reduction(+ : chunk_loss, chunk_count)
+    for (int64_t i = 0; i < m; ++i) {
+      float* l = logits + i * V;
+      const int32_t t = targets[r0 + i];
+      if (t == kIgnoreIndex) {
+        if (row_loss) row_loss[r0 + i] = 0.0f;
+        if (grads) std::memset(l, 0, sizeof(float) * static_cast<size_t>(V));
+        continue;
+      }
+      float mx = -INFINITY;
+      for (int64_t v = 0; v < V; ++v) mx = l[v] > mx ? l[v] : mx;
+      double sum = 0.0;
+      for (int64_t v = 0; v < V; ++v) sum += std::exp(static_cast<double>(l[v] - mx));
+      const float lse = mx + static_cast<float>(std::log(sum));
+      const float loss = lse - l[t];
+      if (row_loss) row_loss[r0 + i] = loss;
+      chunk_loss += loss;
+      chunk_count += 1;
+      if (grads) {
+        for (int64_t v = 0; v < V; ++v) l[v] = std::exp(l[v] - lse) * dscale;
+        l[t] -= dscale;
+      }
+    }
+    res.loss_sum += chunk_loss;
+    res.count += chunk_count;
+    if (grads) matmul_backward_wt(dx ? dx + r0 * C : nullptr, dWt, logits, x + r0 * C, Wt, m, C, V);
+  }
+  return res;
+}
+
+}  // namespace slm

@@ -1,0 +1,32 @@
+// cross_entropy.h — the output head fused with softmax cross-entropy (chapter 5.1.2), computed in
+// chunks of rows so the (rows x vocab) logit matrix is never held whole.
+//
+// For rows r0..r1 of x[M, C]: logits = x @ Wt^T (Wt[V, C]: lm_head, or wte when tied), then per
+// row loss = logsumexp(logits) - logits[target]; rows whose target is ignore_index (-100, as in
+// PyTorch) contribute nothing. With gradients requested, dlogits = (softmax - onehot) * dscale is
+// formed in the same chunk buffer and immediately turned into dx = dlogits @ Wt and
+// dWt += dlogits^T @ x, so forward and backward of the head share one pass.
+#pragma once
+
+#include <cstdint>
+
+namespace slm {
+
+inline constexpr int32_t kIgnoreIndex = -100;
+
+struct CrossEntropyResult {
+  double loss_sum = 0.0;  // sum of per-row losses over counted rows
+  int64_t count = 0;      // rows whose target is not ignore_index
+};
+
+// Number of targets != ignore_index (validating that the others are in [0, V)).
+int64_t count_targets(const int32_t* targets, int64_t M, int64_t V);
+
+// scratch must hold chunk_rows * V floats. dx (M x C, overwritten) and dWt (accumulated) may be
+// null; dscale is the gradient of the loss w.r.t. each counted row's loss (e.g. 1/count for a
+// mean). row_loss (optional, M entries) receives each row's loss (0 for ignored rows).
+CrossEntropyResult head_cross_entropy(const float* x, const float* Wt, const int32_t* targets, int64_t M, int64_t C,
+                                      int64_t V, float* dx, float* dWt, float dscale, float* scratch,
+                                      int64_t chunk_rows, float* row_loss = nullptr);
+
+}  // namespace slm

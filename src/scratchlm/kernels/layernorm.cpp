@@ -1,0 +1,83 @@
+// layernorm.cpp — LayerNorm forward and backward (see layernorm.h).
+#include "scratchlm/kernels/layernorm.h"
+
+#include <omp.h>
+
+#include <cmath>
+#include <vector>
+
+namespace slm {
+
+void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,
+                       int64_t rows, int64_t C, float eps) {
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* x = inp + r * C;
+    float* y = out + r * C;
+    double s = 0.0;
+    for (int64_t i = 0; i < C; ++i) s += x[i];
+    float m = static_cast<float>(s / C);
+    double v = 0.0;
+    for (int64_t i = 0; i < C; ++i) {
+      float d = x[i] - m;
+      v += static_cast<double>(d) * d;
+    }
+    float rs = 1.0f / std::sqrt(static_cast<float>(v / C) + eps);
+    for (int64_t i = 0; i < C; ++i) y[i] = (x[i] - m) * rs * weight[i] + bias[i];
+    if (mean) mean[r] = m;
+    if (rstd) rstd[r] = rs;
+  }
+}
+
+void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                        const float* weight, const float* mean, const float* rstd, int64_t rows, int64_t C,
+                        bool accumulate_dinp) {
+  // Per-thread partial sums for dweight/dbias, reduced in thread order (deterministic).
+  const int nt = omp_get_max_threads();
+  const bool want_wb = dweight || dbias;
+  std::vector<float> partial(want_wb ? static_cast<size_t>(nt) * 2 * C : 0, 0.0f);
+#pragma omp parallel num_threads(nt)
+  {
+    int tid = omp_get_thread_num();
+    float* pw = want_wb ? partial.data() + static_cast<size_t>(tid) * 2 * C : nullptr;
+    float* pb = want_wb ? pw + C : nullptr;
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* x = inp + r * C;
+      const float* dy = dout + r * C;
+      const float m = mean[r], rs = rstd[r];
+      float dnorm_mean = 0.0f, dnorm_norm_mean = 0.0f;
+      for (int64_t i = 0; i < C; ++i) {
+        float norm = (x[i] - m) * rs;
+        float dn = weight[i] * dy[i];
+        dnorm_mean += dn;
+        dnorm_norm_mean += dn * norm;
+        if (pw) {
+          pw[i] += norm * dy[i];
+          pb[i] += dy[i];
+        }
+      }
+      dnorm_mean /= static_cast<float>(C);
+      dnorm_norm_mean /= static_cast<float>(C);
+      if (dinp) {
+        float* dx = dinp + r * C;
+        for (int64_t i = 0; i < C; ++i) {
+          float norm = (x[i] - m) * rs;
+          float g = (weight[i] * dy[i] - dnorm_mean - norm * dnorm_norm_mean) * rs;
+          dx[i] = accumulate_dinp ? dx[i] + g : g;
+        }
+      }
+    }
+  }
+  if (want_wb) {
+    for (int t = 0; t < nt; ++t) {
+      const float* pw = partial.data() + static_cast<size_t>(t) * 2 * C;
+      for (int64_t i = 0; i < C; ++i) {
+        if (dweight) dweight[i] += pw[i];
+        if (dbias) dbias[i] += pw[C + i];
+      }
+    }
+  }
+}
+
+}  // namespace slm

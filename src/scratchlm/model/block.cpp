@@ -1,0 +1,103 @@
+// block.cpp — MultiHeadAttention, FeedForward and TransformerBlock forward/backward (see block.h).
+#include "scratchlm/model/block.h"
+
+#include <string>
+
+#include "scratchlm/kernels/attention.h"
+#include "scratchlm/kernels/dropout.h"
+#include "scratchlm/kernels/gelu.h"
+#include "scratchlm/kernels/layernorm.h"
+#include "scratchlm/kernels/matmul.h"
+#include "scratchlm/model/params.h"
+
+namespace slm {
+
+// ------------------------------------------------------------------ MultiHeadAttention
+
+void MultiHeadAttention::forward(const float* in, float* out, const PassInfo& p, uint64_t att_drop_key) {
+  const int64_t M = p.B * p.T;
+  matmul_forward(qkv, in, w_qkv, b_qkv, M, C, 3 * C);
+  attention_forward(att, lse, qkv, p.B, p.T, C, H, p.drop_p, att_drop_key);
+  matmul_forward(out, att, w_proj, b_proj, M, C, C);
+}
+
+void MultiHeadAttention::backward(const float* dout, float* din, const float* in, float* scratch_qkv, float* scratch_att,
+                                  const PassInfo& p, uint64_t att_drop_key) {
+  const int64_t M = p.B * p.T;
+  matmul_backward(scratch_att, g_w_proj, g_b_proj, dout, att, w_proj, M, C, C);
+  attention_backward(scratch_qkv, scratch_att, qkv, att, lse, p.B, p.T, C, H, p.drop_p, att_drop_key);
+  matmul_backward(din, g_w_qkv, g_b_qkv, scratch_qkv, in, w_qkv, M, C, 3 * C);
+}
+
+// ------------------------------------------------------------------ FeedForward
+
+void FeedForward::forward(const float* in, float* out, const PassInfo& p) {
+  const int64_t M = p.B * p.T;
+  matmul_forward(fc, in, w_fc, b_fc, M, C, 4 * C);
+  gelu_forward(act, fc, M * 4 * C);
+  matmul_forward(out, act, w_proj, b_proj, M, 4 * C, C);
+}
+
+void FeedForward::backward(const float* dout, float* din, const float* in, float* scratch, const PassInfo& p) {
+  const int64_t M = p.B * p.T;
+  matmul_backward(scratch, g_w_proj, g_b_proj, dout, act, w_proj, M, 4 * C, C);
+  gelu_backward(scratch, fc, scratch, M * 4 * C);
+  matmul_backward(din, g_w_fc, g_b_fc, scratch, in, w_fc, M, C, 4 * C);
+}
+
+// ------------------------------------------------------------------ TransformerBlock
+
+void TransformerBlock::bind(ParamStore& s, int l, int64_t c, int64_t h, bool qkv_bias, float e) {
+  layer = l;
+  C = c;
+  eps = e;
+  const std::string pre = "h." + std::to_string(l) + ".";
+  auto w = [&](const char* n) { return s.data(pre + n); };
+  auto g = [&](const char* n) { return s.grad(pre + n); };
+  ln1_w = w("ln_1.weight"), ln1_b = w("ln_1.bias"), ln2_w = w("ln_2.weight"), ln2_b = w("ln_2.bias");
+  g_ln1_w = g("ln_1.weight"), g_ln1_b = g("ln_1.bias"), g_ln2_w = g("ln_2.weight"), g_ln2_b = g("ln_2.bias");
+  attn.C = c, attn.H = h;
+  attn.w_qkv = w("attn.c_attn.weight"), attn.b_qkv = qkv_bias ? w("attn.c_attn.bias") : nullptr;
+  attn.w_proj = w("attn.c_proj.weight"), attn.b_proj = w("attn.c_proj.bias");
+  attn.g_w_qkv = g("attn.c_attn.weight"), attn.g_b_qkv = qkv_bias ? g("attn.c_attn.bias") : nullptr;
+  attn.g_w_proj = g("attn.c_proj.weight"), attn.g_b_proj = g("attn.c_proj.bias");
+  ff.C = c;
+  ff.w_fc = w("mlp.c_fc.weight"), ff.b_fc = w("mlp.c_fc.bias"), ff.w_proj = w("mlp.c_proj.weight"), ff.b_proj = w("mlp.c_proj.bias");
+  ff.g_w_fc = g("mlp.c_fc.weight"), ff.g_b_fc = g("mlp.c_fc.bias");
+  ff.g_w_proj = g("mlp.c_proj.weight"), ff.g_b_proj = g("mlp.c_proj.bias");
+}
+
+bool TransformerBlock::any_trainable() const {
+  return g_ln1_w || g_ln1_b || g_ln2_w || g_ln2_b || attn.g_w_qkv || attn.g_b_qkv || attn.g_w_proj || attn.g_b_proj ||
+         ff.g_w_fc || ff.g_b_fc || ff.g_w_proj || ff.g_b_proj;
+}
+
+uint64_t TransformerBlock::drop_key(const PassInfo& p, int site) const {
+  return dropout_key(p.seed, p.step, static_cast<uint64_t>(layer) + 1, static_cast<uint64_t>(site));
+}
+
+void TransformerBlock::forward(const float* x, float* out, float* tmp, const PassInfo& p) {
+  const int64_t M = p.B * p.T, n = M * C;
+  layernorm_forward(ln1, ln1_mean, ln1_rstd, x, ln1_w, ln1_b, M, C, eps);
+  attn.forward(ln1, tmp, p, drop_key(p, 0));
+  residual_forward(resid2, x, tmp, n, p.drop_p, drop_key(p, 1));
+  layernorm_forward(ln2, ln2_mean, ln2_rstd, resid2, ln2_w, ln2_b, M, C, eps);
+  ff.forward(ln2, tmp, p);
+  residual_forward(out, resid2, tmp, n, p.drop_p, drop_key(p, 2));
+}
+
+void TransformerBlock::backward(float* dresid, const float* x, float* tmp, float* big, float* qkv_scratch,
+                                const PassInfo& p, bool need_dx) {
+  const int64_t M = p.B * p.T, n = M * C;
+  // out = resid2 + drop(ff(ln2(resid2))): dresid is d(out); it also flows straight to resid2.
+  residual_backward_branch(tmp, dresid, n, p.drop_p, drop_key(p, 2));
+  ff.backward(tmp, tmp, ln2, big, p);  // tmp: d(ff out) -> d(ln2 out)
+  layernorm_backward(dresid, g_ln2_w, g_ln2_b, tmp, resid2, ln2_w, ln2_mean, ln2_rstd, M, C, true);
+  // resid2 = x + drop(attn(ln1(x))): dresid is now d(resid2).
+  residual_backward_branch(tmp, dresid, n, p.drop_p, drop_key(p, 1));
+  attn.backward(tmp, tmp, ln1, qkv_scratch, big, p, drop_key(p, 0));  // tmp -> d(ln1 out)
+  if (need_dx || g_ln1_w || g_ln1_b)
+    layernorm_backward(need_dx ? dresid : nullptr, g_ln1_w, g_ln1_b, tmp, x, ln1_w, ln1_mean, ln1_rstd, M, C, true);
+}
+
+}  // namespace slm

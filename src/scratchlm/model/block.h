@@ -1,0 +1,73 @@
+// block.h — the transformer block of chapter 4.5 and its two sub-layers, MultiHeadAttention
+// (chapter 3.6) and FeedForward (chapter 4.3), each with forward and backward side by side.
+//
+//   x   -> LayerNorm1 -> MultiHeadAttention -> dropout -> (+ x)   = r
+//   r   -> LayerNorm2 -> FeedForward        -> dropout -> (+ r)   = out
+// Weights are pointers into the model's ParamStore (Hugging Face names h.N.*); a null gradient
+// pointer means that parameter is frozen and its gradient is not computed.
+#pragma once
+
+#include <cstdint>
+
+namespace slm {
+
+class ParamStore;
+
+// Shapes and switches of one forward/backward pass.
+struct PassInfo {
+  int64_t B = 0, T = 0;
+  float drop_p = 0.0f;  // 0 in eval mode
+  uint64_t seed = 0, step = 0;
+};
+
+struct MultiHeadAttention {
+  int64_t C = 0, H = 0;
+  const float *w_qkv = nullptr, *b_qkv = nullptr, *w_proj = nullptr, *b_proj = nullptr;
+  float *g_w_qkv = nullptr, *g_b_qkv = nullptr, *g_w_proj = nullptr, *g_b_proj = nullptr;
+  // saved activations
+  float *qkv = nullptr, *att = nullptr, *lse = nullptr;
+
+  // out[B,T,C] = out_proj(attention(qkv_proj(in)))
+  void forward(const float* in, float* out, const PassInfo& p, uint64_t att_drop_key);
+  // din (overwritten) from dout; scratch_qkv holds B*T*3C floats, scratch_att B*T*C.
+  void backward(const float* dout, float* din, const float* in, float* scratch_qkv, float* scratch_att,
+                const PassInfo& p, uint64_t att_drop_key);
+};
+
+struct FeedForward {
+  int64_t C = 0;
+  const float *w_fc = nullptr, *b_fc = nullptr, *w_proj = nullptr, *b_proj = nullptr;
+  float *g_w_fc = nullptr, *g_b_fc = nullptr, *g_w_proj = nullptr, *g_b_proj = nullptr;
+  float *fc = nullptr, *act = nullptr;  // saved: pre-GELU and post-GELU, [B,T,4C]
+
+  void forward(const float* in, float* out, const PassInfo& p);
+  // din (overwritten) from dout; scratch holds B*T*4C floats.
+  void backward(const float* dout, float* din, const float* in, float* scratch, const PassInfo& p);
+};
+
+struct TransformerBlock {
+  int layer = 0;
+  int64_t C = 0;
+  float eps = 1e-5f;
+  const float *ln1_w = nullptr, *ln1_b = nullptr, *ln2_w = nullptr, *ln2_b = nullptr;
+  float *g_ln1_w = nullptr, *g_ln1_b = nullptr, *g_ln2_w = nullptr, *g_ln2_b = nullptr;
+  MultiHeadAttention attn;
+  FeedForward ff;
+  // saved activations
+  float *ln1 = nullptr, *ln1_mean = nullptr, *ln1_rstd = nullptr, *resid2 = nullptr;
+  float *ln2 = nullptr, *ln2_mean = nullptr, *ln2_rstd = nullptr;
+
+  // Point weights (and gradients, when enabled) at the store's h.<layer>.* parameters.
+  void bind(ParamStore& store, int layer, int64_t C, int64_t H, bool qkv_bias, float eps);
+  bool any_trainable() const;
+
+  void forward(const float* x, float* out, float* tmp, const PassInfo& p);
+  // dresid: on entry d(loss)/d(out), on exit d(loss)/d(x) (in place). Scratch buffers: tmp
+  // (B*T*C), big (B*T*4C), qkv (B*T*3C). need_dx false skips the gradient to x (lowest block).
+  void backward(float* dresid, const float* x, float* tmp, float* big, float* qkv_scratch, const PassInfo& p,
+                bool need_dx);
+
+  uint64_t drop_key(const PassInfo& p, int site) const;
+};
+
+}  // namespace slm

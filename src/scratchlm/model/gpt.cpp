@@ -1,0 +1,223 @@
+// gpt.cpp — GPTModel forward and backward over the activation arena (see gpt.h).
+#include "scratchlm/model/gpt.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "scratchlm/kernels/cross_entropy.h"
+#include "scratchlm/kernels/dropout.h"
+#include "scratchlm/kernels/embedding.h"
+#include "scratchlm/kernels/layernorm.h"
+#include "scratchlm/kernels/matmul.h"
+#include "scratchlm/tensor/rng.h"
+#include "scratchlm/util/error.h"
+
+namespace slm {
+
+GPT::GPT(const GPTConfig& config) : cfg_(config) {
+  cfg_.validate();
+  const int64_t C = cfg_.emb_dim, V = cfg_.vocab_size;
+  store_.add("wte.weight", {V, C});
+  store_.add("wpe.weight", {cfg_.context_length, C});
+  for (int64_t l = 0; l < cfg_.n_layers; ++l) {
+    const std::string p = "h." + std::to_string(l) + ".";
+    store_.add(p + "ln_1.weight", {C});
+    store_.add(p + "ln_1.bias", {C});
+    store_.add(p + "attn.c_attn.weight", {C, 3 * C});
+    if (cfg_.qkv_bias) store_.add(p + "attn.c_attn.bias", {3 * C});
+    store_.add(p + "attn.c_proj.weight", {C, C});
+    store_.add(p + "attn.c_proj.bias", {C});
+    store_.add(p + "ln_2.weight", {C});
+    store_.add(p + "ln_2.bias", {C});
+    store_.add(p + "mlp.c_fc.weight", {C, 4 * C});
+    store_.add(p + "mlp.c_fc.bias", {4 * C});
+    store_.add(p + "mlp.c_proj.weight", {4 * C, C});
+    store_.add(p + "mlp.c_proj.bias", {C});
+  }
+  store_.add("ln_f.weight", {C});
+  store_.add("ln_f.bias", {C});
+  if (!cfg_.tie_word_embeddings) store_.add("lm_head.weight", {V, C});
+  store_.finalize();
+  // Sensible defaults before any init: LayerNorm scale 1.
+  for (auto& p : store_.params())
+    if (p.name.find("ln_") != std::string::npos && p.name.ends_with(".weight"))
+      std::fill_n(store_.data(p.name), p.numel, 1.0f);
+  bind();
+}
+
+void GPT::bind() {
+  blocks_.resize(static_cast<size_t>(cfg_.n_layers));
+  for (int64_t l = 0; l < cfg_.n_layers; ++l)
+    blocks_[l].bind(store_, static_cast<int>(l), cfg_.emb_dim, cfg_.n_heads, cfg_.qkv_bias, cfg_.layer_norm_epsilon);
+  wte_ = store_.data("wte.weight");
+  wpe_ = store_.data("wpe.weight");
+  lnf_w_ = store_.data("ln_f.weight");
+  lnf_b_ = store_.data("ln_f.bias");
+  head_w_ = cfg_.tie_word_embeddings ? wte_ : store_.data("lm_head.weight");
+  g_wte_ = store_.grad("wte.weight");
+  g_wpe_ = store_.grad("wpe.weight");
+  g_lnf_w_ = store_.grad("ln_f.weight");
+  g_lnf_b_ = store_.grad("ln_f.bias");
+  g_head_ = cfg_.tie_word_embeddings ? g_wte_ : store_.grad("lm_head.weight");
+}
+
+void GPT::init_weights(uint64_t seed) {
+  Rng rng(seed);
+  const float std_resid = 0.02f / std::sqrt(2.0f * static_cast<float>(cfg_.n_layers));
+  for (auto& p : store_.params()) {
+    float* d = store_.data(p.name);
+    const bool ln = p.name.find("ln_") != std::string::npos;
+    if (p.name.ends_with(".bias")) {
+      std::fill_n(d, p.numel, 0.0f);
+    } else if (ln) {
+      std::fill_n(d, p.numel, 1.0f);
+    } else {
+      const float sd = p.name.ends_with("c_proj.weight") ? std_resid : 0.02f;
+      for (size_t i = 0; i < p.numel; ++i) d[i] = static_cast<float>(rng.normal()) * sd;
+    }
+  }
+}
+
+void GPT::enable_grads() {
+  store_.enable_grads();
+  bind();
+  B_ = T_ = 0;  // training needs the full arena
+}
+
+size_t GPT::activation_bytes_for(const GPTConfig& c, int64_t B, int64_t T, bool training) {
+  const int64_t M = B * T, C = c.emb_dim, L = c.n_layers, H = c.n_heads, V = c.vocab_size;
+  const int64_t stored = training ? L : 1;
+  const int64_t per_block = M * C * 5 + M * 3 * C + M * 4 * C * 2 + M * 4 + B * H * T;
+  const int64_t chunk = std::clamp<int64_t>((int64_t{32} << 20) / (4 * V), 1, std::max<int64_t>(M, 1));
+  int64_t n = (training ? L + 1 : 2) * M * C + stored * per_block + M * C + 2 * M + M * C + chunk * V;
+  if (training) n += M * 4 * C + M * 3 * C + M * C * 2;
+  return static_cast<size_t>(n) * sizeof(float);
+}
+
+void GPT::ensure_arena(int64_t B, int64_t T) {
+  const bool training = store_.grads_enabled();
+  if (B == B_ && T == T_) return;
+  const int64_t M = B * T, C = cfg_.emb_dim, L = cfg_.n_layers, H = cfg_.n_heads, V = cfg_.vocab_size;
+  arena_ = Tensor({static_cast<int64_t>(activation_bytes_for(cfg_, B, T, training) / sizeof(float))});
+  float* p = arena_.data();
+  auto take = [&](int64_t n) {
+    float* r = p;
+    p += n;
+    return r;
+  };
+  acts_.x.assign(static_cast<size_t>(L + 1), nullptr);
+  if (training) {
+    for (int64_t l = 0; l <= L; ++l) acts_.x[l] = take(M * C);
+  } else {
+    float* a = take(M * C);
+    float* b = take(M * C);
+    for (int64_t l = 0; l <= L; ++l) acts_.x[l] = (l % 2) ? b : a;
+  }
+  const int64_t stored = training ? L : 1;
+  for (int64_t l = 0; l < L; ++l) {
+    TransformerBlock& blk = blocks_[l];
+    if (l < stored) {
+      blk.ln1 = take(M * C), blk.ln1_mean = take(M), blk.ln1_rstd = take(M);
+      blk.attn.qkv = take(M * 3 * C), blk.attn.att = take(M * C), blk.attn.lse = take(B * H * T);
+      blk.resid2 = take(M * C), blk.ln2 = take(M * C), blk.ln2_mean = take(M), blk.ln2_rstd = take(M);
+      blk.ff.fc = take(M * 4 * C), blk.ff.act = take(M * 4 * C);
+    } else {  // inference: every block reuses block 0's buffers
+      const TransformerBlock& b0 = blocks_[0];
+      blk.ln1 = b0.ln1, blk.ln1_mean = b0.ln1_mean, blk.ln1_rstd = b0.ln1_rstd;
+      blk.attn.qkv = b0.attn.qkv, blk.attn.att = b0.attn.att, blk.attn.lse = b0.attn.lse;
+      blk.resid2 = b0.resid2, blk.ln2 = b0.ln2, blk.ln2_mean = b0.ln2_mean, blk.ln2_rstd = b0.ln2_rstd;
+      blk.ff.fc = b0.ff.fc, blk.ff.act = b0.ff.act;
+    }
+  }
+  acts_.lnf = take(M * C), acts_.lnf_mean = take(M), acts_.lnf_rstd = take(M);
+  acts_.tmp = take(M * C);
+  chunk_rows_ = std::clamp<int64_t>((int64_t{32} << 20) / (4 * V), 1, std::max<int64_t>(M, 1));
+  acts_.logits_chunk = take(chunk_rows_ * V);
+  if (training) {
+    acts_.big = take(M * 4 * C), acts_.qkv_scratch = take(M * 3 * C);
+    acts_.dresid = take(M * C), acts_.dlnf = take(M * C);
+  } else {
+    acts_.big = acts_.qkv_scratch = acts_.dresid = acts_.dlnf = nullptr;
+  }
+  B_ = B, T_ = T;
+}
+
+void GPT::check_inputs(const int32_t* tokens, int64_t B, int64_t T) const {
+  if (B <= 0 || T <= 0) fail("empty batch: B={} T={}", B, T);
+  if (T > cfg_.context_length)
+    fail("sequence length {} exceeds the model's context length {}", T, cfg_.context_length);
+  for (int64_t i = 0; i < B * T; ++i)
+    if (tokens[i] < 0 || tokens[i] >= cfg_.vocab_size)
+      fail("token id {} at position {} is out of range for a vocabulary of {}", tokens[i], i, cfg_.vocab_size);
+}
+
+PassInfo GPT::pass_info(int64_t B, int64_t T) const {
+  PassInfo p;
+  p.B = B, p.T = T;
+  p.drop_p = training_ ? cfg_.drop_rate : 0.0f;
+  p.seed = drop_seed_, p.step = drop_step_;
+  return p;
+}
+
+void GPT::forward_hidden(const int32_t* tokens, int64_t B, int64_t T) {
+  check_inputs(tokens, B, T);
+  ensure_arena(B, T);
+  const PassInfo p = pass_info(B, T);
+  const int64_t M = B * T, C = cfg_.emb_dim, L = cfg_.n_layers;
+  embedding_forward(acts_.x[0], tokens, wte_, wpe_, B, T, C);
+  dropout_forward(acts_.x[0], M * C, p.drop_p, dropout_key(p.seed, p.step, 0, 0));
+  for (int64_t l = 0; l < L; ++l) blocks_[l].forward(acts_.x[l], acts_.x[l + 1], acts_.tmp, p);
+  layernorm_forward(acts_.lnf, acts_.lnf_mean, acts_.lnf_rstd, acts_.x[L], lnf_w_, lnf_b_, M, C, cfg_.layer_norm_epsilon);
+}
+
+float GPT::forward(const int32_t* tokens, const int32_t* targets, int64_t B, int64_t T, bool with_grad, float grad_scale) {
+  if (with_grad && !store_.grads_enabled()) fail_internal("forward(with_grad) before enable_grads()");
+  const int64_t M = B * T, C = cfg_.emb_dim, V = cfg_.vocab_size;
+  const int64_t count = count_targets(targets, M, V);
+  if (count == 0) fail("the batch has no target tokens (all are -100)");
+  forward_hidden(tokens, B, T);
+  last_tokens_.assign(tokens, tokens + M);
+  last_count_ = count;
+  const float dscale = grad_scale / static_cast<float>(count);
+  float* dx = with_grad ? acts_.dlnf : nullptr;
+  float* dW = with_grad ? g_head_ : nullptr;
+  CrossEntropyResult r = head_cross_entropy(acts_.lnf, head_w_, targets, M, C, V, dx, dW, dscale, acts_.logits_chunk, chunk_rows_);
+  have_head_grad_ = with_grad;
+  return static_cast<float>(r.loss_sum / static_cast<double>(r.count));
+}
+
+void GPT::backward() {
+  if (!have_head_grad_) fail_internal("backward() without a forward(with_grad=true)");
+  have_head_grad_ = false;
+  const int64_t B = B_, T = T_, M = B * T, C = cfg_.emb_dim, L = cfg_.n_layers;
+  const PassInfo p = pass_info(B, T);
+  const bool emb_trainable = g_wte_ || g_wpe_;
+  // Lowest block whose parameters train; below it the backward pass stops.
+  int64_t lowest = emb_trainable ? -1 : L;
+  if (!emb_trainable)
+    for (int64_t l = 0; l < L; ++l)
+      if (blocks_[l].any_trainable()) { lowest = l; break; }
+  const bool need_below_head = lowest < L || g_lnf_w_ || g_lnf_b_;
+  if (!need_below_head) return;
+  layernorm_backward(lowest < L ? acts_.dresid : nullptr, g_lnf_w_, g_lnf_b_, acts_.dlnf, acts_.x[L], lnf_w_,
+                     acts_.lnf_mean, acts_.lnf_rstd, M, C, false);
+  for (int64_t l = L - 1; l >= 0 && l >= lowest; --l)
+    blocks_[l].backward(acts_.dresid, acts_.x[l], acts_.tmp, acts_.big, acts_.qkv_scratch, p, l > lowest);
+  if (emb_trainable) {
+    dropout_backward(acts_.dresid, acts_.dresid, M * C, p.drop_p, dropout_key(p.seed, p.step, 0, 0));
+    embedding_backward(g_wte_, g_wpe_, acts_.dresid, last_tokens_.data(), B, T, C);
+  }
+}
+
+void GPT::logits(const int32_t* tokens, int64_t B, int64_t T, float* out, bool last_only) {
+  forward_hidden(tokens, B, T);
+  const int64_t C = cfg_.emb_dim, V = cfg_.vocab_size;
+  if (!last_only) {
+    matmul_forward_wt(out, acts_.lnf, head_w_, B * T, C, V);
+    return;
+  }
+  for (int64_t b = 0; b < B; ++b) matmul_forward_wt(out + b * V, acts_.lnf + (b * T + T - 1) * C, head_w_, 1, C, V);
+}
+
+}  // namespace slm

@@ -1,0 +1,95 @@
+// gpt.h — the GPT model of chapter 4.6 (GPTModel): token + position embeddings, dropout, a stack
+// of transformer blocks, a final LayerNorm and the output head, with a hand-written backward pass.
+//
+// Parameters live in a ParamStore under Hugging Face GPT-2 names, so a model directory loads and
+// saves without renaming or transposing. Activations live in an arena sized once per (B, T) and
+// reused every step. The head is fused with the loss (kernels/cross_entropy.h): training calls
+// forward(tokens, targets, with_grad=true) then backward().
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "scratchlm/model/block.h"
+#include "scratchlm/model/config.h"
+#include "scratchlm/model/params.h"
+#include "scratchlm/tensor/tensor.h"
+
+namespace slm {
+
+class GPT {
+ public:
+  explicit GPT(const GPTConfig& config);
+  GPT(const GPT&) = delete;
+  GPT& operator=(const GPT&) = delete;
+
+  const GPTConfig& config() const { return cfg_; }
+  ParamStore& params() { return store_; }
+  const ParamStore& params() const { return store_; }
+
+  // GPT-2 initialization: N(0, 0.02) weights and embeddings, residual projections scaled by
+  // 1/sqrt(2 * n_layers), zero biases, LayerNorm weight 1 / bias 0. Seeded (tensor/rng.h).
+  void init_weights(uint64_t seed);
+
+  // Allocate gradients for the trainable parameters (all, unless set_trainable was used).
+  void enable_grads();
+  void zero_grad() { store_.zero_grad(); }
+
+  // Dropout on (training) or off (eval); the seed and step select the dropout masks.
+  void set_training(bool training) { training_ = training; }
+  bool training() const { return training_; }
+  void set_dropout_seed(uint64_t seed, uint64_t step) { drop_seed_ = seed, drop_step_ = step; }
+
+  // Mean cross-entropy over the targets that are not -100. tokens/targets are [B, T] row-major.
+  // with_grad: also computes the head's gradients, so that backward() can follow; grad_scale
+  // multiplies all gradients (e.g. 1/accumulation_steps).
+  float forward(const int32_t* tokens, const int32_t* targets, int64_t B, int64_t T, bool with_grad = false,
+                float grad_scale = 1.0f);
+  void backward();
+  // Number of target tokens counted by the last forward.
+  int64_t last_target_count() const { return last_count_; }
+
+  // Logits: all positions ([B*T, V] into out) or only the last position of each row ([B, V]).
+  void logits(const int32_t* tokens, int64_t B, int64_t T, float* out, bool last_only);
+
+  // The final hidden states (after final_norm) of the last forward/logits call, [B*T, C].
+  const float* final_hidden() const { return acts_.lnf; }
+  // The output head weight [V, C] (lm_head, or wte when tied).
+  const float* head_weight() const { return head_w_; }
+
+  // Bytes held by the activation arena (for memory estimates).
+  size_t activation_bytes() const { return arena_.bytes(); }
+  // Bytes an arena for (B, T) needs, with or without training buffers.
+  static size_t activation_bytes_for(const GPTConfig& c, int64_t B, int64_t T, bool training);
+
+ private:
+  void bind();
+  void ensure_arena(int64_t B, int64_t T);
+  void check_inputs(const int32_t* tokens, int64_t B, int64_t T) const;
+  void forward_hidden(const int32_t* tokens, int64_t B, int64_t T);
+  PassInfo pass_info(int64_t B, int64_t T) const;
+
+  GPTConfig cfg_;
+  ParamStore store_;
+  std::vector<TransformerBlock> blocks_;
+  const float *wte_ = nullptr, *wpe_ = nullptr, *lnf_w_ = nullptr, *lnf_b_ = nullptr, *head_w_ = nullptr;
+  float *g_wte_ = nullptr, *g_wpe_ = nullptr, *g_lnf_w_ = nullptr, *g_lnf_b_ = nullptr, *g_head_ = nullptr;
+
+  bool training_ = false;
+  uint64_t drop_seed_ = 0, drop_step_ = 0;
+  int64_t B_ = 0, T_ = 0;  // arena shape
+  int64_t last_count_ = 0;
+  std::vector<int32_t> last_tokens_;
+  bool have_head_grad_ = false;
+
+  Tensor arena_;
+  struct Acts {
+    std::vector<float*> x;  // n_layers + 1 residual streams [B,T,C]
+    float *lnf = nullptr, *lnf_mean = nullptr, *lnf_rstd = nullptr;
+    float *tmp = nullptr, *big = nullptr, *qkv_scratch = nullptr, *dresid = nullptr, *dlnf = nullptr;
+    float* logits_chunk = nullptr;
+  } acts_;
+  int64_t chunk_rows_ = 0;
+};
+
+}  // namespace slm

@@ -1,0 +1,72 @@
+// adamw.cpp — AdamW and gradient clipping (see adamw.h).
+#include "scratchlm/train/adamw.h"
+
+#include <cmath>
+#include <vector>
+
+#include "scratchlm/util/error.h"
+
+namespace slm {
+
+AdamW::AdamW(ParamStore& store, const AdamWConfig& cfg) : store_(store), cfg_(cfg) {
+  if (!store.grads_enabled()) fail_internal("AdamW needs gradients enabled on the model");
+  m_ = Tensor({static_cast<int64_t>(store.grad_numel())});
+  v_ = Tensor({static_cast<int64_t>(store.grad_numel())});
+}
+
+void AdamW::step(float lr) {
+  ++t_;
+  const float b1 = cfg_.beta1, b2 = cfg_.beta2, eps = cfg_.eps;
+  const float bc1 = 1.0f - std::pow(b1, static_cast<float>(t_));
+  const float bc2_sqrt = std::sqrt(1.0f - std::pow(b2, static_cast<float>(t_)));
+  const float step_size = lr / bc1;
+  for (const auto& p : store_.params()) {
+    if (!p.trainable || p.grad_offset == SIZE_MAX) continue;
+    const bool decay = cfg_.decay == DecayMode::All || p.shape.size() >= 2;
+    const float keep = decay ? 1.0f - lr * cfg_.weight_decay : 1.0f;
+    float* w = store_.data_all() + p.offset;
+    const float* g = store_.grad_all() + p.grad_offset;
+    float* m = m_.data() + p.grad_offset;
+    float* v = v_.data() + p.grad_offset;
+    const int64_t n = static_cast<int64_t>(p.numel);
+#pragma omp parallel for simd schedule(static)
+    for (int64_t i = 0; i < n; ++i) {
+      w[i] *= keep;
+      m[i] = b1 * m[i] + (1.0f - b1) * g[i];
+      v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
+      const float denom = std::sqrt(v[i]) / bc2_sqrt + eps;
+      w[i] -= step_size * m[i] / denom;
+    }
+  }
+}
+
+double clip_grad_norm(ParamStore& store, double max_norm) {
+  const float* g = store.grad_all();
+  const int64_t n = static_cast<int64_t>(store.grad_numel());
+  // Fixed-size blocks summed in order: the same result for any thread count (exact resume).
+  constexpr int64_t kBlock = 1 << 16;
+  const int64_t nb = (n + kBlock - 1) / kBlock;
+  std::vector<double> part(static_cast<size_t>(nb), 0.0);
+#pragma omp parallel for schedule(static)
+  for (int64_t b = 0; b < nb; ++b) {
+    double s = 0.0;
+    const int64_t end = (b + 1) * kBlock < n ? (b + 1) * kBlock : n;
+    for (int64_t i = b * kBlock; i < end; ++i) s += static_cast<double>(g[i]) * g[i];
+    part[b] = s;
+  }
+  double ss = 0.0;
+  for (double s : part) ss += s;
+  const double norm = std::sqrt(ss);
+  if (max_norm > 0.0 && std::isfinite(norm)) {
+    const double coef = max_norm / (norm + 1e-6);
+    if (coef < 1.0) {
+      float* gw = store.grad_all();
+      const float c = static_cast<float>(coef);
+#pragma omp parallel for simd schedule(static)
+      for (int64_t i = 0; i < n; ++i) gw[i] *= c;
+    }
+  }
+  return norm;
+}
+
+}  // namespace slm

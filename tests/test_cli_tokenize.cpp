@@ -1,0 +1,100 @@
+// test_cli_tokenize.cpp — `slm tokenize` / `slm detokenize` end to end: outputs, flags, exit codes
+// and one-line errors for bad input.
+#include <gtest/gtest.h>
+
+#include "test_util.h"
+
+using slm::test::run_slm;
+using slm::test::shell_quote;
+
+namespace {
+int lines(const std::string& s) {
+  int n = 0;
+  for (char c : s) n += c == '\n';
+  return n;
+}
+}  // namespace
+
+TEST(CliTokenize, PrintsIdsJsonAndCount) {
+  auto r = run_slm("tokenize " + shell_quote("Hello, world!"));
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out, "15496 11 995 0\n");
+  r = run_slm("tokenize --json " + shell_quote("Hello, world!"));
+  EXPECT_EQ(r.out, "[15496, 11, 995, 0]\n");
+  r = run_slm("tokenize --count " + shell_quote("Hello, world!"));
+  EXPECT_EQ(r.out, "4\n");
+  r = run_slm("tokenize", "Hello, world!");  // stdin
+  EXPECT_EQ(r.out, "15496 11 995 0\n");
+}
+
+TEST(CliTokenize, SpecialTokenPolicy) {
+  std::string t = shell_quote("a<|endoftext|>b");
+  auto r = run_slm("tokenize " + t);
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("--special=allow"), std::string::npos);
+  r = run_slm("tokenize --special=allow " + t);
+  EXPECT_EQ(r.out, "64 50256 65\n");
+  r = run_slm("tokenize --special=text " + t);
+  EXPECT_EQ(r.out, "64 27 91 437 1659 5239 91 29 65\n");
+  r = run_slm("tokenize --special=bogus " + t);
+  EXPECT_EQ(r.rc, 2);
+}
+
+TEST(CliTokenize, InvalidUtf8AndLossy) {
+  slm::test::TempDir t;
+  slm::test::write_text(t.file("bad.txt"), "ab\xff" "c");
+  auto r = run_slm("tokenize --file " + t.file("bad.txt"));
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("byte offset 2"), std::string::npos) << r.err;
+  EXPECT_EQ(lines(r.err), 1);
+  r = run_slm("tokenize --lossy --file " + t.file("bad.txt"));
+  EXPECT_EQ(r.rc, 0);
+  auto back = run_slm("detokenize " + r.out.substr(0, r.out.size() - 1));
+  EXPECT_EQ(back.out, "ab\xEF\xBF\xBD" "c");
+}
+
+TEST(CliTokenize, BadInputErrors) {
+  slm::test::TempDir t;
+  auto r = run_slm("tokenize --file " + t.file("missing.txt"));
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("missing.txt"), std::string::npos);
+  r = run_slm("tokenize", "");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("empty"), std::string::npos);
+  r = run_slm("tokenize --tokenizer " + t.file("nope") + " hi");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("make setup"), std::string::npos);
+  r = run_slm("detokenize 1 2 50257");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("50257"), std::string::npos);
+  r = run_slm("detokenize 12 x3");
+  EXPECT_EQ(r.rc, 2);
+  r = run_slm("detokenize", "  ");
+  EXPECT_EQ(r.rc, 2);
+  for (const auto& e : {r.err}) EXPECT_EQ(lines(e), 1) << e;
+}
+
+TEST(CliTokenize, DetokenizeFormatsAndBytes) {
+  auto r = run_slm("detokenize", "[15496, 11, 995, 0]");
+  EXPECT_EQ(r.out, "Hello, world!");
+  // Id 188 is the single byte 0x00: detokenize writes raw bytes to a pipe.
+  r = run_slm("detokenize 188");
+  EXPECT_EQ(r.out, std::string(1, '\0'));
+  slm::test::TempDir t;
+  slm::test::write_text(t.file("ids.txt"), "15496,11\n995 0");
+  r = run_slm("detokenize --file " + t.file("ids.txt"));
+  EXPECT_EQ(r.out, "Hello, world!");
+}
+
+TEST(CliTokenize, HelpListsEveryOption) {
+  auto r = run_slm("tokenize --help");
+  EXPECT_EQ(r.rc, 0);
+  for (const char* opt : {"--tokenizer", "--special", "--json", "--count", "--lossy", "--file", "--threads"})
+    EXPECT_NE(r.out.find(opt), std::string::npos) << opt;
+  r = run_slm("--help");
+  EXPECT_EQ(r.rc, 0);
+  for (const char* cmd : {"tokenize", "detokenize", "train-tokenizer"}) EXPECT_NE(r.out.find(cmd), std::string::npos) << cmd;
+  r = run_slm("no-such-command");
+  EXPECT_NE(r.rc, 0);
+}
