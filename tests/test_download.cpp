@@ -6,10 +6,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <random>
@@ -227,6 +229,23 @@ TEST(Download, ResumesFromPartial) {
   EXPECT_TRUE(hub.saw("Range:bytes=123456-"));
   EXPECT_EQ(r.resumed_from, 123'456u);
   EXPECT_EQ(r.transferred, 200'000u - 123'456u);
+  EXPECT_TRUE(r.sha256_verified);
+  EXPECT_EQ(read_text(dest), body);
+  EXPECT_FALSE(fs::exists(dest + ".partial"));
+}
+
+TEST(Download, CorruptPartialIsDetectedAndRefetched) {
+  FakeHub hub;
+  std::string body = random_bytes(100'000, 11);
+  hub.files["model.safetensors"] = body;
+  TempDir t;
+  std::string dest = t.file("model.safetensors");
+  std::string bad = body.substr(0, 60'000);
+  bad[10] ^= 1;
+  write_text(dest + ".partial", bad);
+  DownloadResult r = download_file(hub.url("model.safetensors"), dest, quiet());
+  EXPECT_TRUE(hub.saw("Range:bytes=60000-"));
+  EXPECT_EQ(r.resumed_from, 0u);  // the second, fresh attempt's result
   EXPECT_TRUE(r.sha256_verified);
   EXPECT_EQ(read_text(dest), body);
   EXPECT_FALSE(fs::exists(dest + ".partial"));

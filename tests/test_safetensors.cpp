@@ -568,6 +568,36 @@ TEST(Safetensors, MutatedFilesNeverCrash) {
     }
 }
 
+// The fuzzer's committed seed corpus: valid_* files must validate and read back, bad_* files must
+// be BadInput errors, and crash_* files (inputs that once crashed the fuzzer) must do either.
+TEST(Safetensors, FuzzSeedCorpus) {
+  std::string dir = slm::test::source_dir() + "/tests/fuzz/corpus_safetensors";
+  ASSERT_TRUE(fs::is_directory(dir)) << dir;
+  int n = 0;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    std::string name = e.path().filename().string(), path = e.path().string();
+    SCOPED_TRACE(name);
+    ++n;
+    if (name.rfind("valid_", 0) == 0) {
+      auto f = SafetensorsFile::open(path);
+      for (const auto& t : f.tensors()) {
+        if (t.dtype == DType::F32 || t.dtype == DType::F16 || t.dtype == DType::BF16 || t.dtype == DType::F64)
+          EXPECT_EQ(f.load_f32(t.name).numel(), t.numel());
+        else
+          EXPECT_EQ(f.read_int(t.name).size(), t.numel());
+      }
+    } else if (name.rfind("bad_", 0) == 0) {
+      expect_bad_input([&] { (void)SafetensorsFile::open(path); }, {path}, name);
+    } else {
+      try {
+        (void)SafetensorsFile::open(path);
+      } catch (const slm::Error&) {
+      }
+    }
+  }
+  EXPECT_GE(n, 5);
+}
+
 // ------------------------------------------------------------------------------- the writer
 
 TEST(Safetensors, WriterRejectsBadTensors) {

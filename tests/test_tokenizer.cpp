@@ -262,3 +262,59 @@ TEST(Tokenizer, BadVocabularyFilesGiveClearErrors) {
   expect_error("out of range");
   EXPECT_THROW(Tokenizer::load_dir(t.file("nope")), slm::Error);
 }
+
+TEST(Pretokenize, SafeSplitPointsNeverChangeThePieces) {
+  // Every cut find_safe_split proposes must leave the pieces of both halves unchanged, for both
+  // patterns, on text full of whitespace runs, newlines, punctuation and non-ASCII.
+  auto cases = load_cases();
+  std::string text;
+  for (const auto& c : cases) text += c.text + (c.name.size() % 3 ? "\n" : "!\nx ");
+  for (auto pat : {slm::SplitPattern::Gpt2, slm::SplitPattern::Gpt4}) {
+    std::vector<std::string> whole;
+    pieces_of(pat, text, &whole);
+    size_t cuts = 0;
+    for (size_t from = 1; from < text.size(); from += 997) {
+      size_t at = slm::find_safe_split(pat, text, from);
+      if (at >= text.size()) break;
+      std::vector<std::string> a, b;
+      pieces_of(pat, std::string_view(text).substr(0, at), &a);
+      pieces_of(pat, std::string_view(text).substr(at), &b);
+      a.insert(a.end(), b.begin(), b.end());
+      ASSERT_EQ(a, whole) << "cut at " << at << " pattern " << slm::split_pattern_name(pat);
+      ++cuts;
+    }
+    EXPECT_GT(cuts, 100u);
+  }
+}
+
+TEST(Tokenizer, ParallelEncodingReportsTheRealSpecialOffset) {
+  std::string big(3u << 20, 'a');
+  for (size_t i = 100; i < big.size(); i += 100) big[i] = ' ';
+  big.replace(2000001, 13, "<|endoftext|>");
+  try {
+    gpt2().encode_parallel(big, SpecialMode::Error, 2);
+    FAIL();
+  } catch (const slm::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("byte offset 2000001"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(gpt2().encode_parallel(big, SpecialMode::Allow, 2), gpt2().encode(big, SpecialMode::Allow));
+}
+
+TEST(Pretokenize, MatchesTheSplitOracleForBothPatterns) {
+  // tests/fixtures/split_cases.jsonl: pieces from tools/split_cases.js, a JavaScript emulation of
+  // the Rust-regex patterns validated against tiktoken's gpt2 and cl100k_base encodings.
+  std::ifstream f(slm::test::source_dir() + "/tests/fixtures/split_cases.jsonl");
+  std::string line;
+  size_t n = 0, bad = 0;
+  std::vector<std::string> got;
+  while (std::getline(f, line)) {
+    if (line.empty()) continue;
+    auto j = nlohmann::json::parse(line);
+    auto pat = slm::parse_split_pattern(j["pattern"].get<std::string>());
+    pieces_of(pat, j["text"].get<std::string>(), &got);
+    if (got != j["pieces"].get<std::vector<std::string>>() && ++bad <= 20) ADD_FAILURE() << "split case " << j["name"];
+    ++n;
+  }
+  EXPECT_GE(n, 300u);
+  EXPECT_EQ(bad, 0u);
+}

@@ -41,9 +41,10 @@ uint64_t size_of(const std::string& p) {
   return ec ? 0 : static_cast<uint64_t>(s);
 }
 
-// Is the present file `path` the one at `url`? Returns "" when it is, else why not.
-// Sets `offline` (and leaves the file alone) when the hub cannot be reached.
-std::string check_present(const std::string& url, const std::string& path, bool quiet, bool& offline, std::string& offline_msg) {
+// Is the present file `path` the one at `url`? Returns "" when it is, else why not; `how` says what
+// was compared. Sets `offline` (and leaves the file alone) when the hub cannot be reached.
+std::string check_present(const std::string& url, const std::string& path, bool quiet, bool& offline, std::string& offline_msg,
+                          std::string& how) {
   RemoteInfo info = probe_url(url);
   if (!info.reachable) {
     offline = true;
@@ -59,6 +60,9 @@ std::string check_present(const std::string& url, const std::string& path, bool 
     if (!quiet && have > 50'000'000) say(false, fmt::format("  {}: checking sha256 of {} ...", fs::path(path).filename().string(), format_bytes(have)));
     std::string got = sha256_file(path);
     if (got != info.sha256) return fmt::format("sha256 {} differs from the hub's {}", got, info.sha256);
+    how = "sha256 verified";
+  } else {
+    how = info.size ? "size matches the hub" : "not verified: the hub gave no size";
   }
   return "";
 }
@@ -88,14 +92,15 @@ void run_download(const DownloadOpts& o) {
         unverified.push_back(f);
         continue;
       }
-      std::string why = check_present(url, path, o.quiet, offline, offline_msg);
+      std::string how;
+      std::string why = check_present(url, path, o.quiet, offline, offline_msg, how);
       if (offline) {
         unverified.push_back(f);
         continue;
       }
       if (why.empty()) {
         ++n_kept;
-        say(o.quiet, fmt::format("  {}: already present, verified ({})", f, format_bytes(size_of(path))));
+        say(o.quiet, fmt::format("  {}: already present ({}, {})", f, format_bytes(size_of(path)), how));
         continue;
       }
       say(o.quiet, fmt::format("  {}: {}; downloading again", f, why));
@@ -107,7 +112,7 @@ void run_download(const DownloadOpts& o) {
     DownloadResult r = download_file(url, path, dopt);
     ++n_fetched;
     fetched += r.transferred;
-    std::string how = r.sha256_verified ? "sha256 verified" : "size checked";
+    std::string how = r.sha256_verified ? "sha256 verified" : r.size_verified ? "size verified" : "not verified";
     if (r.resumed_from > 0) how += fmt::format(", resumed at {}", format_bytes(r.resumed_from));
     say(o.quiet, fmt::format("  {}: downloaded {} ({})", f, format_bytes(r.size), how));
   }
@@ -116,7 +121,7 @@ void run_download(const DownloadOpts& o) {
     std::printf("all %zu files of %s are present in %s, but they were not verified: %s\n", kFiles.size(), o.model.c_str(),
                 dir.c_str(), offline_msg.c_str());
   } else if (n_fetched == 0) {
-    std::printf("%s is up to date in %s (%zu files verified)\n", o.model.c_str(), dir.c_str(), n_kept);
+    std::printf("%s is up to date in %s (%zu files checked against the hub)\n", o.model.c_str(), dir.c_str(), n_kept);
   } else {
     std::printf("%s: %zu file%s downloaded (%s), %zu already present; in %s\n", o.model.c_str(), n_fetched,
                 n_fetched == 1 ? "" : "s", format_bytes(fetched).c_str(), n_kept, dir.c_str());

@@ -11,6 +11,8 @@ namespace slm::cli {
 void register_tokenize(CLI::App& app);
 void register_detokenize(CLI::App& app);
 void register_train_tokenizer(CLI::App& app);
+void register_info(CLI::App& app);
+void register_logits(CLI::App& app);
 void register_download(CLI::App& app);
 
 // Read all of stdin as bytes.

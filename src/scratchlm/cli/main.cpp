@@ -24,6 +24,8 @@ int main(int argc, char** argv) {
   slm::cli::register_tokenize(app);
   slm::cli::register_detokenize(app);
   slm::cli::register_train_tokenizer(app);
+  slm::cli::register_info(app);
+  slm::cli::register_logits(app);
   slm::cli::register_download(app);
   try {
     app.parse(argc, argv);

@@ -224,7 +224,6 @@ class Progress {
   void start(uint64_t base) {
     base_ = base;
     t0_ = last_ = std::chrono::steady_clock::now();
-    printed_ = false;
   }
 
   // `now` counts the bytes of the file so far (base included); total 0 = unknown.
@@ -237,15 +236,19 @@ class Progress {
     print(now, total, false);
   }
 
+  // The final state: a TTY's live line is completed; a log gets a last line only when it already
+  // got periodic ones (short downloads stay silent there, the caller reports them).
   void finish(uint64_t now, uint64_t total) {
-    if (quiet_) return;
+    if (quiet_ || (!tty_ && !printed_)) return;
     print(now, total, true);
   }
 
   // End a live line before something else is printed to stderr.
   void break_line() {
-    if (!quiet_ && tty_ && printed_) std::fputc('\n', stderr);
-    printed_ = false;
+    if (!quiet_ && tty_ && printed_) {
+      std::fputc('\n', stderr);
+      printed_ = false;
+    }
   }
 
  private:
@@ -262,6 +265,7 @@ class Progress {
       printed_ = !done;
     } else {
       std::fprintf(stderr, "%s\n", line.c_str());
+      printed_ = true;
     }
     std::fflush(stderr);
   }
@@ -500,12 +504,12 @@ DownloadResult download_file(const std::string& url, const std::string& dest_pat
     curl_easy_getinfo(e.h, CURLINFO_RESPONSE_CODE, &status);
     if (!a.decided && rc == CURLE_OK && status == 200) a.open_for(200);  // an empty body
     bool closed = a.close();
-    progress.break_line();
     result.transferred += a.written;
     if (a.hdr.linked_size && !seen.linked_size) seen.linked_size = a.hdr.linked_size;
     if (!a.hdr.linked_sha256.empty() && seen.linked_sha256.empty()) seen.linked_sha256 = a.hdr.linked_sha256;
     if (!a.hdr.etag_sha256.empty() && seen.etag_sha256.empty()) seen.etag_sha256 = a.hdr.etag_sha256;
 
+    if (!(rc == CURLE_OK && (status == 200 || status == 206))) progress.break_line();
     if (a.write_errno) fail_internal("cannot write {}: {}", partial, std::strerror(a.write_errno));
     if (!closed) fail_internal("cannot write {}", partial);
     if (a.bad_range) {
@@ -556,6 +560,7 @@ DownloadResult download_file(const std::string& url, const std::string& dest_pat
   if (!fs::exists(partial)) fail_internal("download of {} produced no data", url);
   result.size = file_size_or_zero(partial);
   std::optional<uint64_t> want_size = opt.expected_size ? opt.expected_size : seen.linked_size ? seen.linked_size : server_total;
+  result.size_verified = want_size.has_value();
   if (want_size && result.size != *want_size) {
     remove_quietly(partial);
     fail_internal("size mismatch downloading {}: expected {} bytes, got {}; the partial download was deleted, run again",
@@ -566,6 +571,11 @@ DownloadResult download_file(const std::string& url, const std::string& dest_pat
   if (!want_sha.empty()) {
     if (result.sha256 != want_sha) {
       remove_quietly(partial);
+      if (result.resumed_from > 0) {
+        // The old .partial may have held other bytes (a changed file, a corrupted disk): start over, once.
+        if (!opt.quiet) std::fprintf(stderr, "  sha256 mismatch after resuming; downloading %s again from the start\n", url.c_str());
+        return download_file(url, dest_path, opt);
+      }
       fail_internal("sha256 mismatch downloading {}: expected {}, got {}; the partial download was deleted, run again", url,
                     want_sha, result.sha256);
     }

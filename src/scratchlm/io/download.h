@@ -35,6 +35,7 @@ struct DownloadResult {
   uint64_t size = 0;           // bytes of the final file
   std::string sha256;          // its sha256 (lowercase hex)
   bool sha256_verified = false;  // an expected sha256 was known and matched
+  bool size_verified = false;    // an expected size was known and matched
   uint64_t resumed_from = 0;   // bytes reused from an existing .partial (0: fresh download)
   uint64_t transferred = 0;    // bytes received over the network
 };

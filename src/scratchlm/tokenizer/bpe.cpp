@@ -198,7 +198,9 @@ Tokenizer Tokenizer::load_dir(const std::string& dir) {
 
 void Tokenizer::save_dir(const std::string& dir, std::string_view layout) const {
   if (layout != "openai" && layout != "hf") fail("unknown tokenizer layout '{}' (expected openai or hf)", layout);
-  fs::create_directories(dir);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) fail("cannot create directory '{}': {}", dir, ec.message());
   // Vocabulary in id order, keys in GPT-2's printable byte form.
   std::string js = "{";
   for (uint32_t id = 0; id < id_to_bytes_.size(); ++id) {
@@ -224,6 +226,12 @@ void Tokenizer::save_dir(const std::string& dir, std::string_view layout) const 
 }
 
 void Tokenizer::reset_caches() { serial_ = g_serial.fetch_add(1); }
+
+const std::string& Tokenizer::token_bytes(uint32_t id) const {
+  if (id >= id_to_bytes_.size())
+    fail("token id {} is out of range (the vocabulary has {} tokens, ids 0..{})", id, id_to_bytes_.size(), id_to_bytes_.size() - 1);
+  return id_to_bytes_[id];
+}
 
 std::optional<uint32_t> Tokenizer::special_id(std::string_view name) const {
   for (const auto& [s, id] : specials_)
@@ -346,30 +354,42 @@ void Tokenizer::encode_ordinary_append(std::string_view text, std::vector<uint32
 
 void Tokenizer::encode_append(std::string_view text, SpecialMode mode, std::vector<uint32_t>& out) const {
   utf8_require_valid(text, "input text");
+  encode_valid_append(text, mode, out);
+}
+
+// Earliest special token at or after pos: (offset, special) or (npos, nullptr).
+std::pair<size_t, const std::pair<std::string, uint32_t>*> Tokenizer::find_special(std::string_view text, size_t pos) const {
+  size_t best = std::string_view::npos;
+  const std::pair<std::string, uint32_t>* which = nullptr;
+  for (const auto& s : specials_) {
+    size_t f = text.find(s.first, pos);
+    if (f < best) { best = f; which = &s; }
+  }
+  return {best, which};
+}
+
+void Tokenizer::encode_valid_append(std::string_view text, SpecialMode mode, std::vector<uint32_t>& out) const {
   if (mode == SpecialMode::Text || specials_.empty()) {
     encode_ordinary_append(text, out);
     return;
   }
   size_t pos = 0;
   while (pos < text.size()) {
-    // earliest special token at or after pos
-    size_t best = std::string_view::npos;
-    const std::pair<std::string, uint32_t>* which = nullptr;
-    for (const auto& s : specials_) {
-      size_t f = text.find(s.first, pos);
-      if (f < best) { best = f; which = &s; }
-    }
+    auto [at, which] = find_special(text, pos);
     if (!which) {
       encode_ordinary_append(text.substr(pos), out);
       return;
     }
-    if (mode == SpecialMode::Error)
-      fail("input contains the special token '{}' at byte offset {} (use --special=allow to encode it as id {}, or --special=text to encode it as plain text)",
-           which->first, best, which->second);
-    encode_ordinary_append(text.substr(pos, best - pos), out);
+    if (mode == SpecialMode::Error) fail_disallowed_special(which->first, which->second, at);
+    encode_ordinary_append(text.substr(pos, at - pos), out);
     out.push_back(which->second);
-    pos = best + which->first.size();
+    pos = at + which->first.size();
   }
+}
+
+void Tokenizer::fail_disallowed_special(const std::string& name, uint32_t id, size_t offset) {
+  fail("input contains the special token '{}' at byte offset {} (use --special=allow to encode it as id {}, or --special=text to encode it as plain text)",
+       name, offset, id);
 }
 
 std::vector<uint32_t> Tokenizer::encode(std::string_view text, SpecialMode mode) const {
@@ -383,10 +403,9 @@ std::vector<uint32_t> Tokenizer::encode_parallel(std::string_view text, SpecialM
   if (threads <= 1 || text.size() < (1u << 20)) return encode(text, mode);
   utf8_require_valid(text, "input text");
   if (mode == SpecialMode::Error) {
-    for (const auto& s : specials_) {
-      size_t f = text.find(s.first);
-      if (f != std::string_view::npos) encode(text.substr(f, s.first.size()), mode);  // throws
-    }
+    auto [at, which] = find_special(text, 0);
+    if (which) fail_disallowed_special(which->first, which->second, at);
+    mode = SpecialMode::Text;  // no special token present
   }
   // Cut points: piece boundaries that never fall inside a special token (they need "x y").
   size_t nchunks = static_cast<size_t>(threads) * 8;
@@ -401,7 +420,7 @@ std::vector<uint32_t> Tokenizer::encode_parallel(std::string_view text, SpecialM
   std::vector<std::vector<uint32_t>> parts(static_cast<size_t>(nparts));
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
   for (int64_t c = 0; c < nparts; ++c)
-    encode_append(text.substr(cuts[c], cuts[c + 1] - cuts[c]), mode == SpecialMode::Error ? SpecialMode::Text : mode, parts[c]);
+    encode_valid_append(text.substr(cuts[c], cuts[c + 1] - cuts[c]), mode, parts[c]);
   std::vector<uint32_t> out;
   size_t total = 0;
   for (auto& p : parts) total += p.size();
@@ -412,11 +431,7 @@ std::vector<uint32_t> Tokenizer::encode_parallel(std::string_view text, SpecialM
 
 std::string Tokenizer::decode(std::span<const uint32_t> ids) const {
   std::string out;
-  for (uint32_t id : ids) {
-    if (id >= id_to_bytes_.size())
-      fail("token id {} is out of range (the vocabulary has {} tokens, ids 0..{})", id, id_to_bytes_.size(), id_to_bytes_.size() - 1);
-    out += id_to_bytes_[id];
-  }
+  for (uint32_t id : ids) out += token_bytes(id);
   return out;
 }
 

@@ -62,7 +62,8 @@ class Tokenizer {
 
   // Bytes of an id sequence (not necessarily valid UTF-8). Out-of-range ids are BadInput errors.
   std::string decode(std::span<const uint32_t> ids) const;
-  const std::string& token_bytes(uint32_t id) const { return id_to_bytes_.at(id); }
+  // Bytes of one token; BadInput error for an out-of-range id.
+  const std::string& token_bytes(uint32_t id) const;
 
   size_t vocab_size() const { return id_to_bytes_.size(); }
   size_t num_merges() const { return merges_.size(); }
@@ -80,6 +81,9 @@ class Tokenizer {
   void bpe_piece(std::string_view piece, std::vector<uint32_t>& out) const;
 
  private:
+  void encode_valid_append(std::string_view text, SpecialMode mode, std::vector<uint32_t>& out) const;
+  std::pair<size_t, const std::pair<std::string, uint32_t>*> find_special(std::string_view text, size_t pos) const;
+  [[noreturn]] static void fail_disallowed_special(const std::string& name, uint32_t id, size_t offset);
   void encode_ordinary_append(std::string_view text, std::vector<uint32_t>& out) const;
   void bpe_small(std::string_view piece, std::vector<uint32_t>& out) const;
   void bpe_large(std::string_view piece, std::vector<uint32_t>& out) const;

@@ -183,13 +183,18 @@ size_t next_piece_gpt4(std::string_view t, size_t pos) {
 }
 
 size_t find_safe_split(SplitPattern p, std::string_view t, size_t from) {
-  // A cut just before " x" where the byte before the space is an ASCII letter and x an ASCII
-  // letter: under both patterns the letter run ends before the space and " x..." starts a new
-  // piece, so no piece crosses the cut.
+  // Two kinds of cut points, valid under both patterns:
+  //  * before " x" where the byte before the space is an ASCII letter and x an ASCII letter: the
+  //    letter run ends before the space and " x..." starts a new piece;
+  //  * after a single "\n" between two printable ASCII characters: the piece before ends at or
+  //    just after the newline (gpt4's punctuation alternative may swallow it) and the next piece
+  //    starts at the printable character, which no alternative joins to a preceding newline.
   auto is_alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
+  auto is_graph = [](char c) { return c >= 0x21 && c <= 0x7E; };
   (void)p;
-  for (size_t i = from < 1 ? 1 : from; i + 1 < t.size(); ++i) {
+  for (size_t i = from < 2 ? 2 : from; i + 1 < t.size(); ++i) {
     if (t[i] == ' ' && is_alpha(t[i - 1]) && is_alpha(t[i + 1])) return i;
+    if (t[i - 1] == '\n' && is_graph(t[i - 2]) && is_graph(t[i])) return i;
   }
   return t.size();
 }
