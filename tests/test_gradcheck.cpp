@@ -15,22 +15,37 @@
 //    error is ~1e-6 relative.
 //  * Nonlinear kernels (LayerNorm input, GELU, attention, cross-entropy) use h = 1e-2, which
 //    balances float32 rounding (~1e-7 |y| / h) against truncation (~h^2 |f'''| / 6);
-//    rtol = afrac = 2e-3, about 10-50x above the measured worst case (printed with
+//    rtol = afrac = 2e-3, 8x (LayerNorm dinp) to 100x above the measured worst case (printed with
 //    GRADCHECK_VERBOSE=1 in the environment).
-//  * The whole model (2 layers of float32, loss returned as float) uses h = 7e-3 (see kModelStep)
-//    and rtol = afrac = 3e-3; the measured worst case is ~0.17x that tolerance.
+//  * The whole model (2 float32 layers; the loss recomputed in double from logits()) uses
+//    h = 7e-3 (see kModelStep) and rtol = afrac = 3e-3; the measured worst case is 0.22x that.
 // Sensitivity: every comparison is repeated with the analytic gradient scaled by 1.01 and must
 // FAIL then (expect_grad asserts that), so no check here is too loose to see a 1% error. The
-// GradCheckSensitivity tests further show that plausible real bugs are caught: attention backward
-// without the dropout mask, LayerNorm dinp without the mean term, cross-entropy without the
-// one-hot term (wrong target), a model gradient from a different dropout step, and a model
-// gradient scaled by grad_scale = 1.01. (Also tried by hand while writing this file: dropping
-// the "- D" term in attention backward, 0.044715 -> 0 in GELU's derivative, and dbias rows
-// skipped in matmul each make the corresponding check fail.)
+// GradCheckSensitivity tests show that plausible real bugs are caught with the same tolerances:
+// attention backward without (or with another) dropout mask, LayerNorm dinp without the mean term,
+// cross-entropy with a wrong one-hot or dscale 1% off, model gradients for another dropout step
+// or with grad_scale 1.01.
+// Mutation testing (each library file patched in a scratch copy, linked in place of the real one,
+// and this file run against it; every mutant made at least one GradCheck test fail):
+//   attention.cpp   ds = p * dp * scale (the "- D" term dropped); dv without the dropout mask;
+//                   dk scaled by 1/scale; dq/dk skipping the diagonal key j = i
+//   gelu.cpp        derivative without the cubic term (1 + 3*0.044715 x^2 -> 1); without the
+//                   0.5 x sech^2 du term
+//   matmul.cpp      dbias skipping the last row; accumulate_dinp ignored
+//   layernorm.cpp   dinp without "- dnorm_mean"; without "- norm * dnorm_norm_mean"; that mean
+//                   divided by C - 1
+//   cross_entropy.cpp  one-hot term not scaled by dscale; ignored rows' logits not zeroed
+//   embedding.cpp   dwpe indexed by bt / B; the last channel of each block skipped
+//   dropout.cpp     backward without the 1/(1-p) scale
+//   block.cpp       residual branch backward with the other site's mask; attention backward with
+//                   another mask key; ln_1 gradients skipped in the lowest trainable block
+//   gpt.cpp         embedding dropout backward removed; wpe-only training not treated as
+//                   "embeddings trainable"
+// Besides gradients: forward outputs against double-precision references, accumulate/overwrite
+// semantics, aliasing, null outputs, frozen parameters and bitwise determinism.
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -791,7 +806,19 @@ struct Batch {
   int64_t B = 2, T = 7;
   std::vector<int32_t> tokens, targets;
 };
-Batch tiny_batch() {
+// B x T random tokens and targets (vocabulary 13), every fifth target ignored (-100); the
+// first target is always counted.
+Batch random_batch(int64_t B, int64_t T, uint64_t seed) {
+  Batch b;
+  b.B = B, b.T = T;
+  slm::Rng rng(seed);
+  for (int64_t i = 0; i < B * T; ++i) {
+    b.tokens.push_back(static_cast<int32_t>(rng.below(13)));
+    b.targets.push_back(i % 5 == 3 ? slm::kIgnoreIndex : static_cast<int32_t>(rng.below(13)));
+  }
+  return b;
+}
+Batch tiny_batch() {  // B = 2, T = 7, repeated tokens, two ignored targets
   Batch b;
   b.tokens = {3, 3, 5, 12, 0, 5, 3, 7, 1, 1, 9, 12, 4, 0};
   b.targets = {3, 5, -100, 0, 5, 3, 2, 1, 1, 9, 12, -100, 0, 8};
@@ -800,8 +827,8 @@ Batch tiny_batch() {
 
 constexpr uint64_t kDropSeed = 1234, kDropStep = 5;
 // Finite-difference step for model parameters. Measured worst error / tolerance over all checked
-// elements: 0.36 at h = 3e-3 (rounding-dominated), 0.17 at 7e-3, 0.33 at 1e-2, 1.3 at 2e-2
-// (truncation-dominated, growing as h^2).
+// elements of all GradCheckModel cases: 0.96 at h = 2e-3 and 0.29 at 4e-3 (rounding-dominated,
+// falling as 1/h), 0.22 at 7e-3, 0.33 at 1e-2 and 1.3 at 2e-2 (truncation-dominated, growing as h^2).
 constexpr double kModelStep = 7e-3;
 
 // init_weights, then noise on every parameter (LayerNorm weights away from 1, biases nonzero, and
@@ -832,18 +859,42 @@ std::vector<std::pair<std::string, Vec>> run_grads(slm::GPT& m, const Batch& b, 
   return g;
 }
 
+// The model's mean cross-entropy recomputed in double from its logits (with the same dropout
+// masks, since logits() runs the training-mode forward). GPT::forward returns the loss as a float,
+// whose rounding (half an ulp of ~3, i.e. ~1.2e-7) would dominate the finite differences of small
+// gradients; this loss has only the rounding of the float activations.
+double loss_from_logits(slm::GPT& m, const Batch& b) {
+  const int64_t V = m.config().vocab_size;
+  std::vector<float> logits(static_cast<size_t>(b.B * b.T * V));
+  m.logits(b.tokens.data(), b.B, b.T, logits.data(), false);
+  double sum = 0.0;
+  int64_t count = 0;
+  for (int64_t r = 0; r < b.B * b.T; ++r) {
+    if (b.targets[r] == slm::kIgnoreIndex) continue;
+    const float* l = logits.data() + r * V;
+    double mx = -INFINITY, se = 0.0;
+    for (int64_t v = 0; v < V; ++v) mx = std::max(mx, static_cast<double>(l[v]));
+    for (int64_t v = 0; v < V; ++v) se += std::exp(l[v] - mx);
+    sum += mx + std::log(se) - l[b.targets[r]];
+    ++count;
+  }
+  return sum / static_cast<double>(count);
+}
+
 struct ModelCase {
   bool qkv_bias, tie;
+  int64_t B = 2, T = 7;  // 2 x 7: tiny_batch(); otherwise random_batch()
 };
 class GradCheckModel : public ::testing::TestWithParam<ModelCase> {};
 
 TEST_P(GradCheckModel, AllParametersWithDropout) {
-  const auto [qkv_bias, tie] = GetParam();
+  const bool qkv_bias = GetParam().qkv_bias, tie = GetParam().tie;
   slm::GPT m(tiny_config(qkv_bias, tie));
   prepare(m, 2024);
   m.enable_grads();
-  const Batch b = tiny_batch();
-  auto loss = [&] { return static_cast<double>(m.forward(b.tokens.data(), b.targets.data(), b.B, b.T, false)); };
+  const ModelCase& mc = GetParam();
+  const Batch b = (mc.B == 2 && mc.T == 7) ? tiny_batch() : random_batch(mc.B, mc.T, 4242);
+  auto loss = [&] { return loss_from_logits(m, b); };
 
   float loss_grad = 0;
   const auto grads = run_grads(m, b, &loss_grad);
@@ -858,6 +909,7 @@ TEST_P(GradCheckModel, AllParametersWithDropout) {
   m.set_training(true);
   m.set_dropout_seed(kDropSeed, kDropStep);
   ASSERT_EQ(m.forward(b.tokens.data(), b.targets.data(), b.B, b.T, false), loss_grad);
+  EXPECT_NEAR(loss(), loss_grad, 1e-6 * loss_grad) << "the loss recomputed from logits()";
 
   ASSERT_EQ(grads.size(), m.params().params().size());
   slm::Rng rng(7);
@@ -866,17 +918,19 @@ TEST_P(GradCheckModel, AllParametersWithDropout) {
     const std::vector<double> num = numeric_grad(m.params().data(name), idx, kModelStep, loss);
     expect_grad("model " + name, g.data(), idx, num, kModelTol);
   }
-  if (!tie) {  // position rows past T get no gradient
-    const float* gpe = m.params().grad("wpe.weight");
-    for (int64_t i = b.T * 12; i < 9 * 12; ++i) ASSERT_EQ(gpe[i], 0.0f);
-  }
+  const float* gpe = m.params().grad("wpe.weight");  // position rows past T get no gradient
+  for (int64_t i = b.T * 12; i < 9 * 12; ++i) ASSERT_EQ(gpe[i], 0.0f);
 }
 
 INSTANTIATE_TEST_SUITE_P(GradCheck, GradCheckModel,
-                         ::testing::Values(ModelCase{true, false}, ModelCase{true, true}, ModelCase{false, true}),
+                         ::testing::Values(ModelCase{true, false}, ModelCase{true, true}, ModelCase{false, true},
+                                           ModelCase{false, false, 1, 9}, ModelCase{true, true, 1, 1},
+                                           ModelCase{true, false, 2, 5}),
                          [](const auto& info) {
-                           return std::string(info.param.qkv_bias ? "qkvbias" : "noqkvbias") +
-                                  (info.param.tie ? "_tied" : "_untied");
+                           std::ostringstream os;
+                           os << (info.param.qkv_bias ? "qkvbias" : "noqkvbias") << (info.param.tie ? "_tied" : "_untied")
+                              << "_B" << info.param.B << "_T" << info.param.T;
+                           return os.str();
                          });
 
 TEST(GradCheckModelSensitivity, WrongMaskOrScaleFails) {
@@ -884,7 +938,7 @@ TEST(GradCheckModelSensitivity, WrongMaskOrScaleFails) {
   prepare(m, 31);
   m.enable_grads();
   const Batch b = tiny_batch();
-  auto loss = [&] { return static_cast<double>(m.forward(b.tokens.data(), b.targets.data(), b.B, b.T, false)); };
+  auto loss = [&] { return loss_from_logits(m, b); };
   m.set_dropout_seed(kDropSeed, kDropStep + 1);
   const auto other_mask = run_grads(m, b);  // gradients for another step's masks
   m.set_dropout_seed(kDropSeed, kDropStep);
@@ -906,7 +960,7 @@ TEST(GradCheckModelSensitivity, WrongMaskOrScaleFails) {
   EXPECT_EQ(caught_scale, checked);
 }
 
-// Frozen parameters get no gradient memory; trainable ones get the full model's gradients.
+// Frozen parameters get no gradient memory; trainable ones get exactly the full model's gradients.
 TEST(GradCheckModelFrozen, MatchesFullModel) {
   const Batch b = tiny_batch();
   for (bool tie : {false, true}) {
@@ -926,6 +980,7 @@ TEST(GradCheckModelFrozen, MatchesFullModel) {
         {"mlp of the last block", [](const std::string& n) { return n.starts_with("h.1.mlp."); }},
         {"ln_1 of the first block", [](const std::string& n) { return n.starts_with("h.0.ln_1."); }},
         {"wpe only", [](const std::string& n) { return n == "wpe.weight"; }},
+        {"wte only (the head too, when tied)", [](const std::string& n) { return n == "wte.weight"; }},
         {"nothing", [](const std::string&) { return false; }},
     };
     for (const auto& [label, trainable] : schemes) {
@@ -950,9 +1005,10 @@ TEST(GradCheckModelFrozen, MatchesFullModel) {
       for (const auto& [name, g] : grads) {
         auto it = std::find_if(full_grads.begin(), full_grads.end(), [&](const auto& e) { return e.first == name; });
         ASSERT_NE(it, full_grads.end());
-        // Equal up to float rounding. (Bit-identical once layernorm_backward's dinp no longer
-        // depends on whether dweight/dbias are requested; see GradCheckLayerNorm.)
-        expect_close_scaled(name, g.data(), it->second.data(), g.size(), 1e-5);
+        // Bit-identical: the same operations run whether or not other parameters train (this
+        // needs layernorm_backward's dinp not to depend on whether dweight/dbias are requested;
+        // see GradCheckLayerNorm.OutputsIndependentOfWhichAreRequested).
+        expect_bitwise(name, g.data(), it->second.data(), g.size());
       }
     }
   }
@@ -975,7 +1031,8 @@ TEST(GradCheckModelDeterminism, BitIdenticalAccumulatingAndScaled) {
   expect_bitwise("two models", m1->params().grad_all(), m2->params().grad_all(), m1->params().grad_numel());
   // The same model again.
   const auto g3 = run_grads(*m1, b);
-  for (size_t k = 0; k < g1.size(); ++k) expect_bitwise("rerun " + g1[k].first, g3[k].second.data(), g1[k].second.data(), g1[k].second.size());
+  for (size_t k = 0; k < g1.size(); ++k)
+    expect_bitwise("rerun " + g1[k].first, g3[k].second.data(), g1[k].second.data(), g1[k].second.size());
   // grad_scale 0.5 halves every gradient exactly (scaling by a power of two is exact).
   const auto gh = run_grads(*m1, b, nullptr, 0.5f);
   for (size_t k = 0; k < g1.size(); ++k) {

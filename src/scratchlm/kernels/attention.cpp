@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "scratchlm/kernels/dropout.h"
+#include "scratchlm/kernels/fastmath.h"
 
 namespace slm {
 
@@ -43,8 +44,9 @@ void attention_forward(float* out, float* lse, const float* qkv, int64_t B, int6
         m = s[j] > m ? s[j] : m;
       }
       float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
       for (int64_t j = 0; j <= i; ++j) {
-        s[j] = std::exp(s[j] - m);
+        s[j] = fast_expf(s[j] - m);
         sum += s[j];
       }
       const float inv = 1.0f / sum;
@@ -69,36 +71,45 @@ void attention_backward(float* dqkv, const float* dout, const float* qkv, const 
   const uint32_t th = dropout_threshold(dropout_p);
   const float keep_scale = drop ? 1.0f / (1.0f - dropout_p) : 1.0f;
   // Each (b, h) owns its slice of dqkv: parallel over heads, no races, deterministic.
-#pragma omp parallel for schedule(static)
-  for (int64_t bh = 0; bh < B * H; ++bh) {
-    const int64_t h = bh % H, b = bh / H;
-    const float* base = qkv + b * T * C3;
-    float* dbase = dqkv + b * T * C3;
-    for (int64_t t = 0; t < T; ++t) std::memset(dbase + t * C3 + h * hd, 0, sizeof(float) * static_cast<size_t>(hd));
-    for (int64_t t = 0; t < T; ++t) {
-      std::memset(dbase + t * C3 + C + h * hd, 0, sizeof(float) * static_cast<size_t>(hd));
-      std::memset(dbase + t * C3 + 2 * C + h * hd, 0, sizeof(float) * static_cast<size_t>(hd));
-    }
-    for (int64_t i = 0; i < T; ++i) {
-      const int64_t row = bh * T + i;
-      const float* q = base + i * C3 + h * hd;
-      const float* dO = dout + (b * T + i) * C + h * hd;
-      const float* O = out + (b * T + i) * C + h * hd;
-      float* dq = dbase + i * C3 + h * hd;
-      const float D = dot(dO, O, hd);  // = sum_j p_ij * dP_ij (dropout included)
-      const float L = lse[row];
-      const uint64_t drow = static_cast<uint64_t>(row) * static_cast<uint64_t>(T);
-      for (int64_t j = 0; j <= i; ++j) {
-        const float* k = base + j * C3 + C + h * hd;
-        const float* v = base + j * C3 + 2 * C + h * hd;
-        const float p = std::exp(scale * dot(q, k, hd) - L);
-        float d = 1.0f;
-        if (drop) d = dropout_keep(dropout_key, drow + static_cast<uint64_t>(j), th) ? keep_scale : 0.0f;
-        const float dp = d * dot(dO, v, hd);
-        axpy(dbase + j * C3 + 2 * C + h * hd, p * d, dO, hd);  // dv_j
-        const float ds = p * (dp - D) * scale;
-        axpy(dq, ds, k, hd);
-        axpy(dbase + j * C3 + C + h * hd, ds, q, hd);  // dk_j
+#pragma omp parallel
+  {
+    std::vector<float> pbuf(static_cast<size_t>(T)), dsbuf(static_cast<size_t>(T));
+#pragma omp for schedule(static)
+    for (int64_t bh = 0; bh < B * H; ++bh) {
+      const int64_t h = bh % H, b = bh / H;
+      const float* base = qkv + b * T * C3;
+      float* dbase = dqkv + b * T * C3;
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t part = 0; part < 3; ++part)
+          std::memset(dbase + t * C3 + part * C + h * hd, 0, sizeof(float) * static_cast<size_t>(hd));
+      float* p = pbuf.data();
+      float* ds = dsbuf.data();
+      for (int64_t i = 0; i < T; ++i) {
+        const int64_t row = bh * T + i;
+        const float* q = base + i * C3 + h * hd;
+        const float* dO = dout + (b * T + i) * C + h * hd;
+        const float* O = out + (b * T + i) * C + h * hd;
+        float* dq = dbase + i * C3 + h * hd;
+        const float D = dot(dO, O, hd);  // = sum_j p_ij * dP_ij (dropout included)
+        const float L = lse[row];
+        const uint64_t drow = static_cast<uint64_t>(row) * static_cast<uint64_t>(T);
+        // Recompute the probabilities of row i from the saved log-sum-exp.
+        for (int64_t j = 0; j <= i; ++j) p[j] = scale * dot(q, base + j * C3 + C + h * hd, hd) - L;
+#pragma omp simd
+        for (int64_t j = 0; j <= i; ++j) p[j] = fast_expf(p[j]);
+        for (int64_t j = 0; j <= i; ++j) {
+          float d = 1.0f;
+          if (drop) d = dropout_keep(dropout_key, drow + static_cast<uint64_t>(j), th) ? keep_scale : 0.0f;
+          const float* v = base + j * C3 + 2 * C + h * hd;
+          const float dp = d * dot(dO, v, hd);
+          axpy(dbase + j * C3 + 2 * C + h * hd, p[j] * d, dO, hd);  // dv_j
+          ds[j] = p[j] * (dp - D) * scale;
+        }
+        for (int64_t j = 0; j <= i; ++j) {
+          const float* k = base + j * C3 + C + h * hd;
+          axpy(dq, ds[j], k, hd);
+          axpy(dbase + j * C3 + C + h * hd, ds[j], q, hd);  // dk_j
+        }
       }
     }
   }

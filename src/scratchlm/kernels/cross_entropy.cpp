@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "scratchlm/kernels/fastmath.h"
 #include "scratchlm/kernels/matmul.h"
 #include "scratchlm/util/error.h"
 
@@ -41,16 +42,19 @@ CrossEntropyResult head_cross_entropy(const float* x, const float* Wt, const int
         continue;
       }
       float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
       for (int64_t v = 0; v < V; ++v) mx = l[v] > mx ? l[v] : mx;
-      double sum = 0.0;
-      for (int64_t v = 0; v < V; ++v) sum += std::exp(static_cast<double>(l[v] - mx));
-      const float lse = mx + static_cast<float>(std::log(sum));
+      float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+      for (int64_t v = 0; v < V; ++v) sum += fast_expf(l[v] - mx);
+      const float lse = mx + std::log(sum);
       const float loss = lse - l[t];
       if (row_loss) row_loss[r0 + i] = loss;
       chunk_loss += loss;
       chunk_count += 1;
       if (grads) {
-        for (int64_t v = 0; v < V; ++v) l[v] = std::exp(l[v] - lse) * dscale;
+#pragma omp simd
+        for (int64_t v = 0; v < V; ++v) l[v] = fast_expf(l[v] - lse) * dscale;
         l[t] -= dscale;
       }
     }

@@ -3,6 +3,8 @@
 
 #include <cmath>
 
+#include "scratchlm/kernels/fastmath.h"
+
 namespace slm {
 
 namespace {
@@ -14,7 +16,7 @@ void gelu_forward(float* out, const float* inp, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     float x = inp[i];
     float u = kSqrt2OverPi * (x + 0.044715f * x * x * x);
-    out[i] = 0.5f * x * (1.0f + std::tanh(u));
+    out[i] = 0.5f * x * (1.0f + fast_tanhf(u));
   }
 }
 
@@ -23,7 +25,7 @@ void gelu_backward(float* dinp, const float* inp, const float* dout, int64_t n) 
   for (int64_t i = 0; i < n; ++i) {
     float x = inp[i];
     float u = kSqrt2OverPi * (x + 0.044715f * x * x * x);
-    float t = std::tanh(u);
+    float t = fast_tanhf(u);
     float sech2 = 1.0f - t * t;
     float du = kSqrt2OverPi * (1.0f + 3.0f * 0.044715f * x * x);
     dinp[i] = dout[i] * (0.5f * (1.0f + t) + 0.5f * x * sech2 * du);

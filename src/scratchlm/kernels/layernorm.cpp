@@ -52,8 +52,10 @@ void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* 
         float dn = weight[i] * dy[i];
         dnorm_mean += dn;
         dnorm_norm_mean += dn * norm;
-        if (pw) {
-          pw[i] += norm * dy[i];
+      }
+      if (pw) {  // a separate loop, so dinp is bit-identical whether or not these are requested
+        for (int64_t i = 0; i < C; ++i) {
+          pw[i] += (x[i] - m) * rs * dy[i];
           pb[i] += dy[i];
         }
       }
