@@ -14,6 +14,9 @@ void register_train_tokenizer(CLI::App& app);
 void register_info(CLI::App& app);
 void register_logits(CLI::App& app);
 void register_download(CLI::App& app);
+void register_pretrain(CLI::App& app);
+void register_eval(CLI::App& app);
+void register_generate(CLI::App& app);
 
 // Read all of stdin as bytes.
 std::string read_stdin();

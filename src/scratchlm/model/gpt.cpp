@@ -79,6 +79,13 @@ void GPT::init_weights(uint64_t seed) {
   }
 }
 
+void GPT::set_drop_rate(float p) {
+  GPTConfig c = cfg_;
+  c.drop_rate = p;
+  c.validate();
+  cfg_ = c;
+}
+
 void GPT::enable_grads() {
   store_.enable_grads();
   bind();

@@ -39,6 +39,8 @@ class GPT {
   void set_training(bool training) { training_ = training; }
   bool training() const { return training_; }
   void set_dropout_seed(uint64_t seed, uint64_t step) { drop_seed_ = seed, drop_step_ = step; }
+  // Change the dropout rate (e.g. a finetuning run's --dropout); BadInput error outside [0, 1).
+  void set_drop_rate(float p);
 
   // Mean cross-entropy over the targets that are not -100. tokens/targets are [B, T] row-major.
   // with_grad: also computes the head's gradients, so that backward() can follow; grad_scale

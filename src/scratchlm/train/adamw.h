@@ -38,6 +38,9 @@ class AdamW {
   Tensor& m() { return m_; }
   Tensor& v() { return v_; }
   const AdamWConfig& config() const { return cfg_; }
+  ParamStore& store() { return store_; }
+  // Learning rate and weight decay may change between steps (schedules).
+  void set_weight_decay(float wd) { cfg_.weight_decay = wd; }
 
  private:
   ParamStore& store_;

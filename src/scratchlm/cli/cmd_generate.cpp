@@ -1,0 +1,108 @@
+// cmd_generate.cpp — `slm generate`: continue a prompt with a model (chapter 4.7 and 5.3),
+// streaming the text as it is produced.
+#include <chrono>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "scratchlm/cli/commands.h"
+#include "scratchlm/generate/generator.h"
+#include "scratchlm/io/hf_gpt2.h"
+#include "scratchlm/kernels/matmul.h"
+#include "scratchlm/tensor/parallel.h"
+#include "scratchlm/tokenizer/bpe.h"
+#include "scratchlm/tokenizer/utf8.h"
+#include "scratchlm/util/error.h"
+#include "scratchlm/util/paths.h"
+
+namespace slm::cli {
+
+namespace {
+// Length of the prefix of s that ends on a complete UTF-8 sequence (the rest may still grow).
+size_t complete_utf8_prefix(const std::string& s) {
+  size_t n = s.size();
+  for (size_t back = 1; back <= 3 && back <= n; ++back) {
+    unsigned char c = static_cast<unsigned char>(s[n - back]);
+    if ((c & 0xC0) == 0x80) continue;  // continuation byte: keep looking for the lead
+    size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+    return need > back ? n - back : n;
+  }
+  return n;
+}
+}  // namespace
+
+void register_generate(CLI::App& app) {
+  struct Opts {
+    std::string model, tokenizer, prompt;
+    GenerateOptions g;
+    bool json = false, no_stop = false, stop = false;
+    int threads = 0;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* c = app.add_subcommand("generate", "Continue a prompt with a model, streaming the text");
+  c->add_option("--model", o->model, "Model directory")->required();
+  c->add_option("--prompt", o->prompt, "The text to continue")->required();
+  c->add_option("--tokenizer", o->tokenizer, "Tokenizer directory (default: the model's, else data/gpt2)");
+  c->add_option("--max-new-tokens", o->g.max_new_tokens, "Tokens to generate")->capture_default_str();
+  c->add_option("--temperature", o->g.sampler.temperature, "0 = greedy; higher = more random")->capture_default_str();
+  c->add_option("--top-k", o->g.sampler.top_k, "Sample only from the k most likely tokens (0: off)");
+  c->add_option("--top-p", o->g.sampler.top_p, "Nucleus sampling: the smallest set with this much probability (1: off)");
+  c->add_option("--min-p", o->g.sampler.min_p, "Drop tokens below this fraction of the top probability (0: off)");
+  c->add_option("--repetition-penalty", o->g.sampler.repetition_penalty, "Penalize tokens already in the context (1: off)");
+  c->add_option("--seed", o->g.sampler.seed, "Sampling seed");
+  c->add_flag("--stop-at-eos", o->stop, "Stop at <|endoftext|> (the default)");
+  c->add_flag("--no-stop-at-eos", o->no_stop, "Keep going past <|endoftext|>");
+  c->add_option("--threads", o->threads, "Threads (default: all cores)");
+  c->add_flag("--json", o->json, "Print {\"text\", \"ids\", \"tokens_per_second\"} at the end instead of streaming");
+  c->callback([o] {
+    if (o->threads > 0) set_num_threads(o->threads), blas_set_threads(o->threads);
+    GenerateOptions g = o->g;
+    g.sampler.validate();
+    g.stop_at_eos = !o->no_stop;
+    auto model = load_hf_model(o->model);
+    std::string tok_dir = o->tokenizer;
+    if (tok_dir.empty()) tok_dir = std::filesystem::exists(o->model + "/vocab.json") ? o->model : default_tokenizer_dir();
+    Tokenizer tok = Tokenizer::load_dir(tok_dir);
+    if (tok.eot_id()) g.eos_id = static_cast<int32_t>(*tok.eot_id());
+    std::vector<int32_t> prompt;
+    for (uint32_t id : tok.encode(o->prompt, SpecialMode::Allow)) prompt.push_back(static_cast<int32_t>(id));
+    if (prompt.empty()) fail("--prompt is empty");
+    const int64_t ctx = model->config().context_length;
+    if (static_cast<int64_t>(prompt.size()) > ctx) {
+      std::fprintf(stderr, "slm: warning: the prompt has %zu tokens; keeping its last %lld (the context length)\n",
+                   prompt.size(), (long long)ctx);
+      prompt.erase(prompt.begin(), prompt.end() - ctx);
+    }
+    if (!o->json) {
+      std::fputs(o->prompt.c_str(), stdout);
+      std::fflush(stdout);
+    }
+    std::string pending;
+    auto t0 = std::chrono::steady_clock::now();
+    auto ids = generate(*model, prompt, g, [&](int32_t id) {
+      if (o->json) return true;
+      pending += tok.token_bytes(static_cast<uint32_t>(id));
+      size_t n = complete_utf8_prefix(pending);
+      if (n) {
+        std::string out = utf8_lossy(std::string_view(pending).substr(0, n));
+        std::fwrite(out.data(), 1, out.size(), stdout);
+        std::fflush(stdout);
+        pending.erase(0, n);
+      }
+      return true;
+    });
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::vector<uint32_t> uids(ids.begin(), ids.end());
+    if (o->json) {
+      std::string text = utf8_lossy(tok.decode(uids));
+      std::printf("%s\n", nlohmann::json{{"text", text}, {"ids", ids}, {"tokens_per_second", ids.size() / secs}}.dump().c_str());
+    } else {
+      if (!pending.empty()) {
+        std::string out = utf8_lossy(pending);
+        std::fwrite(out.data(), 1, out.size(), stdout);
+      }
+      std::printf("\n");
+    }
+  });
+}
+
+}  // namespace slm::cli

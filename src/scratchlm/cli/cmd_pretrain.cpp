@@ -1,0 +1,121 @@
+// cmd_pretrain.cpp — `slm pretrain`: pretraining a GPT on text corpora (chapter 5 + appendix D).
+#include <nlohmann/json.hpp>
+
+#include "scratchlm/cli/commands.h"
+#include "scratchlm/cli/model_options.h"
+#include "scratchlm/io/checkpoint.h"
+#include "scratchlm/train/trainer.h"
+#include "scratchlm/util/error.h"
+
+namespace slm::cli {
+
+namespace {
+
+// "10m", "90s", "1h30m", "2.5h", plain seconds.
+double parse_duration(const std::string& s) {
+  if (s.empty()) fail("--max-time is empty");
+  double total = 0.0, num = 0.0, frac = 0.0;
+  bool have = false, in_frac = false;
+  for (char c : s) {
+    if (c >= '0' && c <= '9') {
+      if (in_frac) num += (c - '0') * (frac /= 10.0);
+      else num = num * 10 + (c - '0');
+      have = true;
+    } else if (c == '.' && !in_frac) {
+      in_frac = true, frac = 1.0;
+    } else if ((c == 'h' || c == 'm' || c == 's') && have) {
+      total += num * (c == 'h' ? 3600.0 : c == 'm' ? 60.0 : 1.0);
+      num = 0, have = false, in_frac = false;
+    } else {
+      fail("--max-time '{}' is not a duration like 10m, 90s or 1h30m", s);
+    }
+  }
+  if (have) total += num;
+  if (!(total > 0)) fail("--max-time '{}' must be positive", s);
+  return total;
+}
+
+}  // namespace
+
+void register_pretrain(CLI::App& app) {
+  struct Opts {
+    ModelOptions model;
+    PretrainArgs a;
+    std::string max_time, schedule = "cosine", decay = "all";
+    std::vector<float> betas;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* c = app.add_subcommand("pretrain", "Pretrain a GPT on text (next-token prediction)");
+  o->model.add(c);
+  c->add_option("--init-from", o->a.init_from, "Start from this model directory's weights");
+  c->add_option("--resume", o->a.resume, "Continue the training checkpoint in this directory exactly");
+  c->add_option("--data", o->a.data, "Corpora: files, directories, globs, or moby-dick, sotu, the-verdict, tinyshakespeare");
+  c->add_option("--out", o->a.out_dir, "Output directory: model, optimizer state, trainer.json, metrics.jsonl, loss.svg");
+  c->add_option("--tokenizer", o->a.tokenizer_dir, "Tokenizer directory (default: the model's, else data/gpt2)");
+  c->add_flag("--lossy", o->a.lossy, "Replace invalid UTF-8 in the data with U+FFFD instead of failing");
+  c->add_option("--val-fraction", o->a.val_fraction, "Fraction of the tokens held out for validation")->capture_default_str();
+  c->add_option("--epochs", o->a.epochs, "Train for this many epochs");
+  c->add_option("--steps", o->a.steps, "Train until this many optimizer steps in total (counted across resumes)");
+  c->add_option("--max-time", o->max_time, "Stop after this much training time, e.g. 10m, 1h30m");
+  c->add_option("--batch", o->a.batch, "Sequences per micro-batch")->capture_default_str();
+  c->add_option("--grad-accum", o->a.grad_accum, "Micro-batches per optimizer step")->capture_default_str();
+  c->add_option("--seq", o->a.seq, "Tokens per sequence (default: the context length)");
+  c->add_option("--stride", o->a.stride, "Sliding-window stride (default: --seq)");
+  c->add_option("--lr", o->a.lr, "Peak learning rate")->capture_default_str();
+  c->add_option("--min-lr", o->a.min_lr, "Final learning rate of cosine/linear decay (default: lr/10)");
+  c->add_option("--warmup", o->a.warmup, "Linear warmup steps")->capture_default_str();
+  c->add_option("--schedule", o->schedule, "cosine, constant or linear")->capture_default_str();
+  c->add_option("--weight-decay", o->a.weight_decay, "AdamW decoupled weight decay")->capture_default_str();
+  c->add_option("--decay", o->decay, "Which parameters decay: all (the book) or matrices (nanoGPT: 2-D weights only)")->capture_default_str();
+  c->add_option("--betas", o->betas, "AdamW betas, e.g. --betas 0.9 0.95 (default 0.9 0.999)")->expected(2);
+  c->add_option("--grad-clip", o->a.grad_clip, "Clip the global gradient norm to this (0: off)")->capture_default_str();
+  c->add_option("--dropout", o->a.dropout, "Dropout rate (default: the config's)");
+  c->add_option("--eval-every", o->a.eval_every, "Evaluate train and val loss every N steps (0: only at the end)");
+  c->add_option("--eval-batches", o->a.eval_batches, "Batches per evaluation (0: all)")->capture_default_str();
+  c->add_option("--sample-every", o->a.sample_every, "Generate a sample every N steps (0: never)");
+  c->add_option("--sample-prompt", o->a.sample_prompt, "Prompt of the samples")->capture_default_str();
+  c->add_option("--sample-tokens", o->a.sample_tokens, "Tokens per sample")->capture_default_str();
+  c->add_option("--save-every", o->a.save_every, "Save a checkpoint every N steps (0: only at the end)");
+  c->add_option("--seed", o->a.seed, "Seed of initialization, data order and dropout")->capture_default_str();
+  c->add_option("--threads", o->a.threads, "Threads (default: all cores)");
+  c->add_flag("--quiet", o->a.quiet, "No progress output");
+  c->callback([c, o] {
+    PretrainArgs a = o->a;
+    a.schedule = parse_schedule(o->schedule);
+    if (o->decay == "all") a.decay = DecayMode::All;
+    else if (o->decay == "matrices") a.decay = DecayMode::Matrices;
+    else fail("--decay must be all or matrices, not '{}'", o->decay);
+    if (!o->betas.empty()) a.beta1 = o->betas[0], a.beta2 = o->betas[1];
+    if (!o->max_time.empty()) a.max_time_s = parse_duration(o->max_time);
+    int sources = !a.resume.empty() + !a.init_from.empty() + (!o->model.config_name.empty() || !o->model.model_dir.empty());
+    if (sources != 1) fail("give exactly one of --config NAME, --init-from DIR or --resume DIR");
+    if (!o->model.model_dir.empty()) a.init_from = o->model.model_dir;
+    if (!o->model.config_name.empty()) a.config = o->model.resolve();
+    if (!a.resume.empty()) {
+      // The run's settings come from the checkpoint; the run length and the reporting cadence
+      // may be given anew.
+      nlohmann::json saved = load_trainer_state(a.resume)["args"];
+      PretrainArgs r = a;
+      r.data = saved["data"].get<std::vector<std::string>>();
+      r.lossy = saved["lossy"], r.val_fraction = saved["val_fraction"], r.batch = saved["batch"];
+      r.grad_accum = saved["grad_accum"], r.seq = saved["seq"], r.stride = saved["stride"], r.lr = saved["lr"];
+      r.min_lr = saved["min_lr"], r.warmup = saved["warmup"], r.schedule = parse_schedule(saved["schedule"].get<std::string>());
+      r.weight_decay = saved["weight_decay"], r.beta1 = saved["betas"][0], r.beta2 = saved["betas"][1];
+      r.grad_clip = saved["grad_clip"], r.decay = saved["decay"] == "all" ? DecayMode::All : DecayMode::Matrices;
+      r.dropout = saved["dropout"], r.seed = saved["seed"], r.tokenizer_dir = saved["tokenizer_dir"];
+      r.sample_prompt = saved["sample_prompt"];
+      if (!c->count("--epochs") && !c->count("--steps") && !c->count("--max-time"))
+        r.epochs = saved["epochs"], r.steps = saved["steps"], r.max_time_s = saved["max_time_s"];
+      if (!c->count("--eval-every")) r.eval_every = saved["eval_every"];
+      if (!c->count("--eval-batches")) r.eval_batches = saved["eval_batches"];
+      if (!c->count("--sample-every")) r.sample_every = saved["sample_every"];
+      if (!c->count("--save-every")) r.save_every = saved["save_every"];
+      a = r;
+    } else if (a.out_dir.empty()) {
+      fail("give --out DIR");
+    }
+    run_pretraining(a);
+  });
+}
+
+}  // namespace slm::cli

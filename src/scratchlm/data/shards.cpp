@@ -1,0 +1,257 @@
+// shards.cpp — llm.c-layout token shards, mmap'd token arrays and the tokenized-corpus cache
+// (see shards.h; chapters 2.6 and 5).
+#include "scratchlm/data/shards.h"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <bit>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <filesystem>
+
+#include "scratchlm/data/corpus.h"
+#include "scratchlm/tokenizer/bpe.h"
+#include "scratchlm/util/error.h"
+#include "scratchlm/util/file.h"
+#include "scratchlm/util/paths.h"
+
+namespace slm {
+
+static_assert(std::endian::native == std::endian::little, "token shards are little-endian");
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Incremental SHA-256 (OpenSSL EVP).
+class Sha256 {
+ public:
+  Sha256() : ctx_(EVP_MD_CTX_new(), &EVP_MD_CTX_free) {
+    if (!ctx_ || EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr) != 1) fail_internal("cannot initialise sha256");
+  }
+  void bytes(std::string_view s) {
+    if (EVP_DigestUpdate(ctx_.get(), s.data(), s.size()) != 1) fail_internal("sha256 update failed");
+  }
+  void u64(uint64_t v) {
+    unsigned char b[8];
+    for (int i = 0; i < 8; ++i) b[i] = static_cast<unsigned char>(v >> (8 * i));
+    bytes(std::string_view(reinterpret_cast<const char*>(b), 8));
+  }
+  // length-prefixed, so that field boundaries are unambiguous
+  void field(std::string_view s) {
+    u64(s.size());
+    bytes(s);
+  }
+  std::string hex() {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    if (EVP_DigestFinal_ex(ctx_.get(), md, &len) != 1) fail_internal("sha256 final failed");
+    static const char* digits = "0123456789abcdef";
+    std::string out;
+    for (unsigned int i = 0; i < len; ++i) {
+      out += digits[md[i] >> 4];
+      out += digits[md[i] & 15];
+    }
+    return out;
+  }
+
+ private:
+  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx_;
+};
+
+}  // namespace
+
+// ------------------------------------------------------------------ TokenArray
+
+TokenArray TokenArray::from_vector(std::vector<uint32_t> ids) {
+  auto v = std::make_shared<std::vector<uint32_t>>(std::move(ids));
+  TokenArray a;
+  a.data_ = reinterpret_cast<const unsigned char*>(v->data());
+  a.size_ = v->size();
+  a.width_ = 4;
+  a.keep_ = std::move(v);
+  return a;
+}
+
+void TokenArray::copy_to(size_t begin, size_t n, int32_t* out) const {
+  if (begin > size_ || n > size_ - begin)
+    fail_internal("token range [{}, {}) is outside an array of {} tokens", begin, begin + n, size_);
+  if (width_ == 2) {
+    const auto* p = reinterpret_cast<const uint16_t*>(data_) + begin;
+    for (size_t i = 0; i < n; ++i) out[i] = p[i];
+  } else {
+    const auto* p = reinterpret_cast<const uint32_t*>(data_) + begin;
+    for (size_t i = 0; i < n; ++i) out[i] = static_cast<int32_t>(p[i]);
+  }
+}
+
+std::vector<uint32_t> TokenArray::to_vector() const {
+  std::vector<uint32_t> v(size_);
+  for (size_t i = 0; i < size_; ++i) v[i] = (*this)[i];
+  return v;
+}
+
+TokenArray TokenArray::slice(size_t begin, size_t end) const {
+  if (begin > end || end > size_) fail("token slice [{}, {}) is outside an array of {} tokens", begin, end, size_);
+  TokenArray a = *this;
+  a.data_ = data_ + begin * static_cast<size_t>(width_);
+  a.size_ = end - begin;
+  return a;
+}
+
+uint32_t TokenArray::max_id() const {
+  uint32_t m = 0;
+  if (width_ == 2) {
+    const auto* p = reinterpret_cast<const uint16_t*>(data_);
+    for (size_t i = 0; i < size_; ++i) m = std::max<uint32_t>(m, p[i]);
+  } else {
+    const auto* p = reinterpret_cast<const uint32_t*>(data_);
+    for (size_t i = 0; i < size_; ++i) m = std::max(m, p[i]);
+  }
+  return m;
+}
+
+// ------------------------------------------------------------------ shard files
+
+int shard_version_for(size_t vocab_size) { return vocab_size > 65536 ? 2 : 1; }
+
+void write_token_shard(const std::string& path, std::span<const uint32_t> tokens, size_t vocab_size) {
+  if (tokens.size() > static_cast<size_t>(INT32_MAX))
+    fail("cannot write '{}': {} tokens do not fit one shard (at most {})", path, tokens.size(), INT32_MAX);
+  const int version = shard_version_for(vocab_size);
+  const size_t width = version == 1 ? 2 : 4;
+  std::string buf(kShardHeaderBytes + tokens.size() * width, '\0');
+  int32_t header[kShardHeaderInts] = {};
+  header[0] = kShardMagic;
+  header[1] = version;
+  header[2] = static_cast<int32_t>(tokens.size());
+  std::memcpy(buf.data(), header, kShardHeaderBytes);
+  char* body = buf.data() + kShardHeaderBytes;
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    uint32_t t = tokens[i];
+    if (t >= vocab_size)
+      fail("cannot write '{}': token id {} at position {} is outside the vocabulary of {} tokens", path, t, i,
+           vocab_size);
+    if (version == 1) {
+      uint16_t v = static_cast<uint16_t>(t);
+      std::memcpy(body + 2 * i, &v, 2);
+    } else {
+      std::memcpy(body + 4 * i, &t, 4);
+    }
+  }
+  write_file_atomic(path, buf);
+}
+
+TokenArray read_token_shard(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail("cannot open token shard '{}': {}", path, std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    fail("token shard '{}' is not a regular file", path);
+  }
+  const size_t size = static_cast<size_t>(st.st_size);
+  if (size < kShardHeaderBytes) {
+    ::close(fd);
+    fail("token shard '{}' is truncated: {} bytes, shorter than its {}-byte header", path, size, kShardHeaderBytes);
+  }
+  void* base = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+  int map_errno = errno;
+  ::close(fd);
+  if (base == MAP_FAILED) fail("cannot map token shard '{}': {}", path, std::strerror(map_errno));
+  std::shared_ptr<const void> keep(base, [size](const void* p) { ::munmap(const_cast<void*>(p), size); });
+
+  int32_t header[3];
+  std::memcpy(header, base, sizeof(header));
+  if (header[0] != kShardMagic)
+    fail("'{}' is not a token shard: magic number {} (expected {})", path, header[0], kShardMagic);
+  if (header[1] != 1 && header[1] != 2)
+    fail("token shard '{}' has unsupported version {} (expected 1: uint16 tokens or 2: uint32 tokens)", path,
+         header[1]);
+  if (header[2] < 0) fail("token shard '{}' is corrupt: negative token count {}", path, header[2]);
+  const size_t width = header[1] == 1 ? 2 : 4;
+  const size_t count = static_cast<size_t>(header[2]);
+  const size_t expect = kShardHeaderBytes + count * width;
+  if (size != expect)
+    fail("token shard '{}' is {}: {} bytes, but its header says {} tokens of {} bytes ({} bytes)", path,
+         size < expect ? "truncated" : "corrupt (trailing bytes)", size, count, width, expect);
+
+  TokenArray a;
+  a.keep_ = std::move(keep);
+  a.data_ = static_cast<const unsigned char*>(base) + kShardHeaderBytes;
+  a.size_ = count;
+  a.width_ = static_cast<int>(width);
+  return a;
+}
+
+// ------------------------------------------------------------------ cache
+
+std::string tokenizer_dir_id(const std::string& dir) {
+  Sha256 h;
+  h.field("scratchlm-tokenizer-id/1");
+  int found = 0;
+  for (const char* name : {"encoder.json", "vocab.bpe", "vocab.json", "merges.txt", "tokenizer_config.json"}) {
+    std::string path = (fs::path(dir) / name).string();
+    if (!file_exists(path)) continue;
+    ++found;
+    h.field(name);
+    h.field(read_file(path));
+  }
+  if (found == 0) fail("'{}' holds no tokenizer files (encoder.json + vocab.bpe or vocab.json + merges.txt)", dir);
+  return h.hex();
+}
+
+std::string default_token_cache_dir() { return (fs::path(default_data_dir()) / "cache" / "tokens").string(); }
+
+std::string token_cache_key(const std::vector<std::string>& paths, const std::string& tokenizer_id, bool lossy) {
+  Sha256 h;
+  h.field(kTokenCacheFormat);
+  h.field(tokenizer_id);
+  h.u64(lossy ? 1 : 0);
+  h.u64(paths.size());
+  for (const auto& p : paths) {
+    h.field(p);
+    h.field(read_file(p));  // the raw bytes: lossy repair is a function of them and the flag
+  }
+  return h.hex();
+}
+
+TokenArray tokenize_documents_cached(const std::vector<std::string>& paths, const Tokenizer& tok,
+                                     const std::string& tokenizer_id, const std::string& cache_dir, bool lossy,
+                                     int threads, bool* was_cached) {
+  const std::string dir = cache_dir.empty() ? default_token_cache_dir() : cache_dir;
+  const std::string file = (fs::path(dir) / (token_cache_key(paths, tokenizer_id, lossy) + ".bin")).string();
+  if (was_cached) *was_cached = false;
+  if (file_exists(file)) {
+    // A valid shard that fits this tokenizer is a hit; anything else (a torn or foreign file) is
+    // rebuilt below, since the cache is only ever a copy.
+    try {
+      TokenArray a = read_token_shard(file);
+      if (a.width() == (shard_version_for(tok.vocab_size()) == 1 ? 2 : 4) && (a.empty() || a.max_id() < tok.vocab_size())) {
+        if (was_cached) *was_cached = true;
+        return a;
+      }
+    } catch (const Error&) {
+    }
+  }
+  std::vector<uint32_t> ids = encode_documents(paths, tok, lossy, threads);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) fail("cannot create the token cache directory '{}': {}", dir, ec.message());
+  write_token_shard(file, ids, tok.vocab_size());
+  return read_token_shard(file);
+}
+
+TokenArray tokenize_corpus_cached(const std::vector<std::string>& specs, const Tokenizer& tok,
+                                  const std::string& tokenizer_id, const std::string& cache_dir, bool lossy,
+                                  int threads, bool* was_cached) {
+  return tokenize_documents_cached(resolve_corpus(specs), tok, tokenizer_id, cache_dir, lossy, threads, was_cached);
+}
+
+}  // namespace slm

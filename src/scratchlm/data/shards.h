@@ -1,0 +1,93 @@
+// shards.h — token shards in llm.c's on-disk layout, memory-mapped token arrays, and the
+// tokenized-corpus cache (the storage behind chapter 2.6's data loader and chapter 5's pretraining).
+//
+// Shard layout (llm.c, dev/data/data_common.py), little-endian:
+//   header: 256 int32 — [0] magic 20240520, [1] version (1: uint16 tokens, 2: uint32 tokens),
+//           [2] token count, [3..255] zero
+//   body:   count tokens of 2 (version 1) or 4 (version 2) bytes.
+// The writer picks version 2 exactly when vocab_size > 65536. Readers validate magic, version and
+// that the file size is 1024 + count * width; anything else is a BadInput error naming the file.
+//
+// Cache: tokenize_corpus_cached() keys a shard by SHA-256 over (kTokenCacheFormat, every
+// document's path and bytes, the tokenizer identity, the lossy flag) and stores it as
+// <cache_dir>/<64 hex>.bin. A present, valid file is mapped and returned as is; a missing or
+// unreadable one is (re)built by tokenizing (corpus.h's encode_documents) and written atomically.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace slm {
+
+class Tokenizer;
+
+inline constexpr int32_t kShardMagic = 20240520;
+inline constexpr size_t kShardHeaderInts = 256;
+inline constexpr size_t kShardHeaderBytes = kShardHeaderInts * 4;
+// Bump when anything that changes the cached tokens for the same inputs changes (the document
+// joining rule, the encoding mode, the shard layout).
+inline constexpr const char* kTokenCacheFormat = "scratchlm-token-cache/1";
+
+// A read-only array of token ids, 16- or 32-bit wide, either mapped from a shard file or owned in
+// memory. Copies and slices share the storage (and keep a mapping alive).
+class TokenArray {
+ public:
+  TokenArray() = default;
+  static TokenArray from_vector(std::vector<uint32_t> ids);
+
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  int width() const { return width_; }  // bytes per token: 2 or 4
+  uint32_t operator[](size_t i) const {
+    return width_ == 2 ? reinterpret_cast<const uint16_t*>(data_)[i] : reinterpret_cast<const uint32_t*>(data_)[i];
+  }
+  // tokens [begin, begin + n) into out, widened to int32 (the loader's batch format).
+  void copy_to(size_t begin, size_t n, int32_t* out) const;
+  std::vector<uint32_t> to_vector() const;
+  // tokens [begin, end), sharing storage; BadInput error when out of range.
+  TokenArray slice(size_t begin, size_t end) const;
+  // The largest id, 0 when empty.
+  uint32_t max_id() const;
+
+ private:
+  friend TokenArray read_token_shard(const std::string& path);
+  std::shared_ptr<const void> keep_;  // the vector or the mapping
+  const unsigned char* data_ = nullptr;
+  size_t size_ = 0;
+  int width_ = 4;
+};
+
+// 1 (uint16) when vocab_size <= 65536, else 2 (uint32).
+int shard_version_for(size_t vocab_size);
+// Write tokens as a shard (temp file + fsync + rename). Every id must be < vocab_size
+// (BadInput error otherwise); more than INT32_MAX tokens do not fit the header (BadInput).
+void write_token_shard(const std::string& path, std::span<const uint32_t> tokens, size_t vocab_size);
+// Map and validate a shard.
+TokenArray read_token_shard(const std::string& path);
+
+// Identity of a tokenizer directory for cache keys: SHA-256 (hex) over the names and bytes of
+// whichever of encoder.json, vocab.bpe, vocab.json, merges.txt, tokenizer_config.json it holds.
+std::string tokenizer_dir_id(const std::string& dir);
+
+// <data>/cache/tokens
+std::string default_token_cache_dir();
+
+// The cache key (64 hex digits) of documents `paths` (already resolved, in order).
+std::string token_cache_key(const std::vector<std::string>& paths, const std::string& tokenizer_id, bool lossy);
+
+// Resolve `specs` (corpus.h), then tokenize through the cache: a hit maps <cache_dir>/<key>.bin
+// (printing nothing); a miss tokenizes with `threads` threads and writes it. `cache_dir` empty:
+// default_token_cache_dir(). `tokenizer_id` identifies `tok` (e.g. tokenizer_dir_id(its dir)).
+// *was_cached, when given, tells whether the cache answered.
+TokenArray tokenize_corpus_cached(const std::vector<std::string>& specs, const Tokenizer& tok,
+                                  const std::string& tokenizer_id, const std::string& cache_dir, bool lossy,
+                                  int threads, bool* was_cached = nullptr);
+// The same for an already resolved document list.
+TokenArray tokenize_documents_cached(const std::vector<std::string>& paths, const Tokenizer& tok,
+                                     const std::string& tokenizer_id, const std::string& cache_dir, bool lossy,
+                                     int threads, bool* was_cached = nullptr);
+
+}  // namespace slm

@@ -1,0 +1,55 @@
+// trainer.h — the pretraining loop (chapter 5.2 train_model_simple, with appendix D's warmup,
+// cosine decay and gradient clipping): batches from the sliding-window loader, AdamW steps,
+// periodic train/val evaluation and text samples, metrics.jsonl + loss.svg, atomic checkpoints,
+// exact resume, and a clean stop on SIGINT/SIGTERM or a time limit.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "scratchlm/model/config.h"
+#include "scratchlm/train/adamw.h"
+#include "scratchlm/train/schedule.h"
+
+namespace slm {
+
+struct PretrainArgs {
+  // Model: a named config (with overrides already applied) or a directory to start from.
+  std::optional<GPTConfig> config;
+  std::string init_from, resume, out_dir, tokenizer_dir;
+  std::vector<std::string> data;
+  bool lossy = false;
+  double val_fraction = 0.1;
+  // Length of the run: the first that is reached ends it (0 = not set). `steps` counts the
+  // whole run, also across resumes.
+  int64_t epochs = 0, steps = 0;
+  double max_time_s = 0.0;
+  int64_t batch = 8, grad_accum = 1, seq = 0 /* 0: context length */, stride = 0 /* 0: seq */;
+  float lr = 4e-4f, min_lr = -1.0f /* <0: lr/10 */;
+  int64_t warmup = 0;
+  ScheduleKind schedule = ScheduleKind::Cosine;
+  float weight_decay = 0.1f, beta1 = 0.9f, beta2 = 0.999f, grad_clip = 1.0f;
+  DecayMode decay = DecayMode::All;
+  float dropout = -1.0f;  // <0: the config's drop_rate
+  int64_t eval_every = 0, eval_batches = 10, sample_every = 0, save_every = 0;  // 0: only at the end
+  int64_t sample_tokens = 50;
+  std::string sample_prompt = "Every effort moves you";
+  uint64_t seed = 123;
+  int threads = 0;
+  bool quiet = false;
+
+  nlohmann::json to_json() const;
+};
+
+struct PretrainResult {
+  int64_t steps_done = 0;  // total steps in the checkpoint
+  double final_train_loss = 0, final_val_loss = 0;
+  bool interrupted = false;
+};
+
+PretrainResult run_pretraining(const PretrainArgs& args);
+
+}  // namespace slm
