@@ -23,6 +23,7 @@ import math
 import os
 import struct
 import sys
+import time
 
 import numpy as np
 import torch
@@ -66,6 +67,30 @@ class MultiHeadAttention(nn.Module):
         context = (attn_weights @ values).transpose(1, 2)
         context = context.contiguous().view(b, num_tokens, self.d_out)
         return self.out_proj(context)
+
+    def forward_with_cache(self, x, cache=None):
+        """Incremental attention for generation with a KV cache.
+        x: (b, t, d_in), the new tokens, at positions p0..p0+t-1 where p0 is the number of
+        cached positions; cache: None or (keys, values), each (b, H, p0, hd).
+        Returns (output (b, t, d_out), (keys, values) covering positions 0..p0+t-1).
+        Same arithmetic as forward() (which stays the reference)."""
+        b, t, _ = x.shape
+        keys = self.W_key(x).view(b, t, self.num_heads, self.head_dim).transpose(1, 2)
+        queries = self.W_query(x).view(b, t, self.num_heads, self.head_dim).transpose(1, 2)
+        values = self.W_value(x).view(b, t, self.num_heads, self.head_dim).transpose(1, 2)
+        if cache is not None:
+            keys = torch.cat([cache[0], keys], dim=2)
+            values = torch.cat([cache[1], values], dim=2)
+        p0 = keys.shape[2] - t
+        attn_scores = queries @ keys.transpose(2, 3)
+        # query i (absolute position p0+i) sees keys 0..p0+i
+        mask_bool = self.mask.bool()[p0:p0 + t, :p0 + t]
+        attn_scores = attn_scores.masked_fill(mask_bool, -torch.inf)
+        attn_weights = torch.softmax(attn_scores / self.head_dim ** 0.5, dim=-1)
+        attn_weights = self.dropout(attn_weights)
+        context = (attn_weights @ values).transpose(1, 2)
+        context = context.contiguous().view(b, t, self.d_out)
+        return self.out_proj(context), (keys, values)
 
 
 class LayerNorm(nn.Module):
@@ -127,6 +152,21 @@ class FusedMultiHeadAttention(nn.Module):
         ctx = (w @ v).transpose(1, 2).reshape(b, t, self.d_out)
         return self.out_proj(ctx)
 
+    def forward_with_cache(self, x, cache=None):
+        """KV-cache version of forward(); see MultiHeadAttention.forward_with_cache."""
+        b, t, _ = x.shape
+        qkv = self.qkv(x).view(b, t, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]
+        if cache is not None:
+            k = torch.cat([cache[0], k], dim=2)
+            v = torch.cat([cache[1], v], dim=2)
+        p0 = k.shape[2] - t
+        scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(self.head_dim))
+        scores = scores.masked_fill(self.mask[p0:p0 + t, :p0 + t], float("-inf"))
+        w = self.dropout(torch.softmax(scores, dim=-1))
+        ctx = (w @ v).transpose(1, 2).reshape(b, t, self.d_out)
+        return self.out_proj(ctx), (k, v)
+
 
 class FusedLayerNorm(nn.Module):
     def __init__(self, emb_dim, eps=1e-5):
@@ -180,6 +220,16 @@ class TransformerBlock(nn.Module):
         x = self.drop_shortcut(x) + shortcut
         return x
 
+    def forward_with_cache(self, x, cache=None):
+        """forward() with the attention's KV cache; returns (x, new cache)."""
+        shortcut = x
+        x, cache = self.att.forward_with_cache(self.norm1(x), cache)
+        x = self.drop_shortcut(x) + shortcut
+        shortcut = x
+        x = self.ff(self.norm2(x))
+        x = self.drop_shortcut(x) + shortcut
+        return x, cache
+
 
 class GPTModel(nn.Module):
     """cfg keys (book style): vocab_size, context_length, emb_dim, n_heads,
@@ -208,6 +258,106 @@ class GPTModel(nn.Module):
         x = self.trf_blocks(x)
         x = self.final_norm(x)
         return self.out_head(x)
+
+    def forward_with_cache(self, in_idx, cache=None, last_only=False):
+        """Incremental forward for generation. in_idx: (b, t) new tokens that continue the
+        cached positions (cache: None, or the list of per-layer (keys, values) returned by
+        the previous call). Positions are p0..p0+t-1 with p0 the cached length, and
+        p0 + t must not exceed the context length (absolute position embeddings: a full
+        cache cannot slide, see generate_greedy_cached). last_only: the output head on the
+        last position only. Returns (logits (b, t or 1, V), new cache)."""
+        b, t = in_idx.shape
+        p0 = cache[0][0].shape[2] if cache else 0
+        assert p0 + t <= self.cfg["context_length"], (
+            f"{p0} cached + {t} new positions exceed the context length "
+            f"{self.cfg['context_length']}")
+        tok_embeds = self.tok_emb(in_idx)
+        pos_embeds = self.pos_emb(torch.arange(p0, p0 + t, device=in_idx.device))
+        x = self.drop_emb(tok_embeds + pos_embeds)
+        new_cache = []
+        for i, blk in enumerate(self.trf_blocks):
+            x, c = blk.forward_with_cache(x, cache[i] if cache else None)
+            new_cache.append(c)
+        if last_only:
+            x = x[:, -1:]
+        x = self.final_norm(x)
+        return self.out_head(x), new_cache
+
+    def forward_last(self, in_idx):
+        """Logits of the last position only, (b, 1, V), through the unchanged block forward()
+        (the no-cache generation step, like ScratchLM's logits(..., last_only=true))."""
+        b, seq_len = in_idx.shape
+        tok_embeds = self.tok_emb(in_idx)
+        pos_embeds = self.pos_emb(torch.arange(seq_len, device=in_idx.device))
+        x = self.drop_emb(tok_embeds + pos_embeds)
+        x = self.trf_blocks(x)
+        x = self.final_norm(x[:, -1:])
+        return self.out_head(x)
+
+
+# --------------------------------------------------------------------------
+# Greedy generation, with and without a KV cache (book chapter 4.7 semantics)
+# --------------------------------------------------------------------------
+@torch.no_grad()
+def generate_greedy_nocache(model, prompt, max_new_tokens, keep_logits=False):
+    """The book's generate_text_simple with argmax: every step runs the whole context
+    (cut from the left to the context length) through the model, head on the last position.
+    prompt: list of ids. Returns {"tokens", "prompt_s" (the first step, which sees the
+    prompt), "decode_s" (the other max_new_tokens - 1 steps), "logits" (per step, if kept)}."""
+    ctx = model.cfg["context_length"]
+    seq = list(prompt)
+    out, logits_kept, t_first, t0 = [], [], 0.0, time.perf_counter()
+    for n in range(max_new_tokens):
+        idx = torch.tensor([seq[-ctx:]], dtype=torch.long)
+        logits = model.forward_last(idx)[:, -1, :]
+        nxt = int(torch.argmax(logits, dim=-1))
+        if keep_logits:
+            logits_kept.append(logits[0].clone())
+        seq.append(nxt)
+        out.append(nxt)
+        if n == 0:
+            t_first = time.perf_counter()
+    t_end = time.perf_counter()
+    return {"tokens": out, "prompt_s": t_first - t0, "decode_s": t_end - t_first,
+            "logits": logits_kept}
+
+
+@torch.no_grad()
+def generate_greedy_cached(model, prompt, max_new_tokens, keep_logits=False):
+    """Greedy generation with a KV cache: one forward_with_cache over the prompt (its last
+    context_length tokens), then one token per step against the cached keys/values.
+    Gives the same tokens as generate_greedy_nocache. Once the sequence is longer than the
+    context, the book cuts it from the left, which moves every token to a new position; with
+    absolute position embeddings no cached key stays valid, so each such step rebuilds the
+    cache from the last context_length tokens (counted in "rebuilds")."""
+    ctx = model.cfg["context_length"]
+    seq = list(prompt)
+    out, logits_kept, rebuilds = [], [], 0
+    t0 = time.perf_counter()
+    logits, cache = model.forward_with_cache(
+        torch.tensor([seq[-ctx:]], dtype=torch.long), None, last_only=True)
+    t_first = None
+    for n in range(max_new_tokens):
+        last = logits[:, -1, :]
+        nxt = int(torch.argmax(last, dim=-1))
+        if keep_logits:
+            logits_kept.append(last[0].clone())
+        seq.append(nxt)
+        out.append(nxt)
+        if n == 0:
+            t_first = time.perf_counter()
+        if n + 1 == max_new_tokens:
+            break
+        if len(seq) <= ctx:
+            logits, cache = model.forward_with_cache(
+                torch.tensor([[nxt]], dtype=torch.long), cache, last_only=True)
+        else:
+            rebuilds += 1
+            logits, cache = model.forward_with_cache(
+                torch.tensor([seq[-ctx:]], dtype=torch.long), None, last_only=True)
+    t_end = time.perf_counter()
+    return {"tokens": out, "prompt_s": t_first - t0, "decode_s": t_end - t_first,
+            "rebuilds": rebuilds, "logits": logits_kept}
 
 
 # --------------------------------------------------------------------------
@@ -731,6 +881,257 @@ def verify(outdir):
     return ok and found
 
 
+# --------------------------------------------------------------------------
+# Evaluation fixture: byte-level tokenizer + sliding-window cross-entropy
+# --------------------------------------------------------------------------
+EVAL_TEXT = (
+    "The lighthouse keeper's log, Tuesday 14 March 1893.\n"
+    "Wind from the north-east, force 6; sea rough. At 4:15 a.m. the lamp was trimmed\n"
+    "and the clockwork wound (twice, as the weights had stuck). Visibility: about 3 miles.\n"
+    "\n"
+    "\"Nothing passes here that the sea does not want to pass,\" my father used to say.\n"
+    "He was wrong about that, of course -- a steamer out of Leith went by at noon,\n"
+    "riding low, her funnel painted red & black, and she did not care what the sea wanted.\n"
+    "\n"
+    "Notes on bread. Mix 500 g of flour with 350 ml of water, 10 g of salt and 7 g of\n"
+    "yeast. Knead for 10-12 minutes; rest it for 1.5 hours at about 24 C (75 F). Shape,\n"
+    "prove again for 45 min, then bake at 230 C for 35 to 40 minutes. If the crust is\n"
+    "pale, bake it 5 minutes longer; if it is dark, lower the oven by 10%. Yield: 1 loaf.\n"
+    "\n"
+    "Q: Why does a kettle sing before it boils?\n"
+    "A: Small bubbles of steam form at the bottom, rise into cooler water and collapse.\n"
+    "   Each collapse is a tiny click; thousands per second make the hiss. When the\n"
+    "   whole pot is hot, the bubbles survive, reach the top, and the noise drops.\n"
+    "\n"
+    "Inventory, shelf B/7:\n"
+    "\t* 12 candles (beeswax)      @ $0.25 each = $3.00\n"
+    "\t* 3 tins of lamp oil        @ $1.10 each = $3.30\n"
+    "\t* 1 brass key, unlabeled    [ask Mrs. O'Neill?]\n"
+    "\t* 2 ledgers {1891, 1892}    -- see also shelf C/2\n"
+    "Total: $6.30 (+ the key, value unknown).\n"
+    "\n"
+    "In the evening the children asked for a story, so I told them the one about the\n"
+    "fox who wanted to count the stars. Every night he counted; every morning he had\n"
+    "forgotten the number. \"Write it down!\" said the owl. \"With what?\" said the fox.\n"
+    "\"I have no pencil, and if I had one, I have no paper, and if I had paper, the\n"
+    "rain would find it.\" So the owl taught him to remember by rhymes: one for the\n"
+    "pole star, two for the twins, three for the belt, and so on up to ninety-nine.\n"
+    "The children laughed at the fox; the youngest, who is six, said she could do it\n"
+    "better. She got as far as 41 before she fell asleep.\n"
+    "\n"
+    "A short program the schoolmaster left on the slate:\n"
+    "    total = 0  # sum_of_squares\n"
+    "    for i in range(1, 11):\n"
+    "        total += i * i    # squares: 1, 4, 9, ...\n"
+    "    print(\"sum =\", total)  # -> 385\n"
+    "He says machines will one day do such sums faster than any clerk; I say the clerk\n"
+    "will still have to check them. We agreed that 2 + 2 = 4, and that x^2 >= 0 for\n"
+    "any real x, and 0 < 1, and left it there.\n"
+    "\n"
+    "Weather table (week 11):\n"
+    "  Mon | 7.2 | rain    | 1012 hPa\n"
+    "  Tue | 6.8 | gale    |  998 hPa\n"
+    "  Wed | 9.1 | fog     | 1005 hPa\n"
+    "  Thu | 11.4| clear   | 1021 hPa\n"
+    "\n"
+    "Letters to answer: (a) the harbour board, about the bell; (b) my sister in York,\n"
+    "who wants to know (C:\\letters\\york.txt) whether the gulls are really as loud\n"
+    "as I claim (they are);\n"
+    "(c) a Mr. J. Whitcombe, who writes that he has invented a lamp \"brighter than\n"
+    "the sun, cheaper than a candle, and safe for children\" -- and would we try one?\n"
+    "I shall ask him for the price first, and for the weight second.\n"
+    "\n"
+    "Last entry for today: the barometer is rising. Tomorrow, God willing, the boat\n"
+    "comes with the post, the flour, and 20 gallons of oil. ~ E. M.\n"
+)
+
+# (seq L, stride S): windows inputs = ids[i:i+L], targets = ids[i+1:i+L+1],
+# for i in range(0, len(ids) - L, S)  (the book's GPTDatasetV1)
+EVAL_WINDOWS = [(64, 64), (37, 20), (16, 50)]
+EVAL_MODEL = "tiny_qkvbias"
+EVAL_LOSS_TOL = 1e-5
+
+
+def gpt2_byte_order():
+    """Bytes in GPT-2's bytes_to_unicode() order: the printable bytes '!'..'~',
+    0xA1..0xAC, 0xAE..0xFF, then the other 68 bytes in increasing order. The byte-level
+    tokenizer gives byte bytes_order[i] the id i."""
+    bs = (list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAC + 1))
+          + list(range(0xAE, 0xFF + 1)))
+    bs += [b for b in range(256) if b not in bs]
+    assert sorted(bs) == list(range(256))
+    return bs
+
+
+def gpt2_bytes_to_unicode():
+    """GPT-2's bytes_to_unicode(): byte -> the character that stands for it in
+    encoder.json / vocab.bpe (printable bytes map to themselves, the other 68 bytes to
+    U+0100.. in increasing byte order)."""
+    bs = gpt2_byte_order()
+    return {b: chr(b) if i < 188 else chr(256 + i - 188) for i, b in enumerate(bs)}
+
+
+def byte_level_ids(data):
+    """Token ids of `data` (bytes) under the byte-level tokenizer, straight from the byte
+    order (no files involved)."""
+    pos = {b: i for i, b in enumerate(gpt2_byte_order())}
+    return [pos[b] for b in data]
+
+
+def write_bytes_tokenizer(d):
+    """encoder.json (256 entries, GPT-2 printable form -> id) + vocab.bpe without merges.
+    No <|endoftext|>."""
+    os.makedirs(d, exist_ok=True)
+    b2u = gpt2_bytes_to_unicode()
+    enc = {b2u[b]: i for i, b in enumerate(gpt2_byte_order())}
+    with open(os.path.join(d, "encoder.json"), "w", encoding="ascii", newline="\n") as f:
+        json.dump(enc, f, ensure_ascii=True)  # GPT-2's own encoder.json style (\uXXXX escapes)
+        f.write("\n")
+    with open(os.path.join(d, "vocab.bpe"), "w", encoding="ascii", newline="\n") as f:
+        f.write("#version: 0.2\n")
+
+
+def encode_with_tokenizer_dir(d, data):
+    """Encode `data` (bytes) with the files of a GPT-2 style tokenizer directory whose
+    vocab.bpe has no merges: byte -> bytes_to_unicode character -> encoder.json id."""
+    with open(os.path.join(d, "encoder.json"), encoding="utf-8") as f:
+        enc = json.load(f)
+    with open(os.path.join(d, "vocab.bpe"), encoding="utf-8") as f:
+        merges = [ln for ln in f.read().split("\n") if ln and not ln.startswith("#version")]
+    assert merges == [], "the byte-level tokenizer must have no merges"
+    assert len(enc) == 256 and sorted(enc.values()) == list(range(256)), "not a 256-id vocab"
+    assert "<|endoftext|>" not in enc
+    b2u = gpt2_bytes_to_unicode()
+    assert set(enc) == set(b2u.values())
+    return [enc[b2u[b]] for b in data]
+
+
+def eval_windows(ids, L, S):
+    starts = list(range(0, len(ids) - L, S))
+    x = torch.tensor([ids[i:i + L] for i in starts], dtype=torch.long)
+    y = torch.tensor([ids[i + 1:i + L + 1] for i in starts], dtype=torch.long)
+    return x, y
+
+
+def eval_loss(cfg, weights, ids, L, S, fused=False, dtype=torch.float32, batch=None):
+    """(sum of per-token cross-entropies, number of target tokens) over the sliding
+    windows. Logits in `dtype` (eval mode), log-softmax and sums in float64. batch: windows
+    per forward pass (None: all at once)."""
+    model = GPTModel(cfg, fused=fused).to(dtype)
+    load_hf(model, weights)
+    model.eval()
+    x, y = eval_windows(ids, L, S)
+    total, count = 0.0, 0
+    bs = batch or max(1, x.shape[0])
+    with torch.no_grad():
+        for j in range(0, x.shape[0], bs):
+            logits = model(x[j:j + bs])
+            lp = torch.log_softmax(logits.to(torch.float64), dim=-1)
+            nll = -lp.gather(-1, y[j:j + bs].unsqueeze(-1)).squeeze(-1)
+            total += float(nll.sum())
+            count += int(nll.numel())
+    return total, count
+
+
+def eval_loss_numpy(cfg, weights, ids, L, S):
+    """The same loss from the float64 numpy forward on the HF-layout tensors."""
+    x, y = eval_windows(ids, L, S)
+    logits = numpy_forward_hf(weights, cfg, x.numpy())
+    m = logits.max(-1, keepdims=True)
+    lse = (m + np.log(np.exp(logits - m).sum(-1, keepdims=True)))[..., 0]
+    tgt = np.take_along_axis(logits, y.numpy()[..., None], -1)[..., 0]
+    return float((lse - tgt).sum()), int(y.numel())
+
+
+def compute_eval(model_dir, ids):
+    with open(os.path.join(model_dir, "config.json")) as f:
+        cfg = cfg_from_hf_config(json.load(f))
+    w, _ = read_safetensors(os.path.join(model_dir, "model.safetensors"))
+    rows, measured = [], {}
+    for L, S in EVAL_WINDOWS:
+        total, count = eval_loss(cfg, w, ids, L, S)
+        loss = total / count
+        nw = len(range(0, len(ids) - L, S))
+        assert count == nw * L
+        rows.append({"seq": L, "stride": S, "windows": nw, "tokens": count,
+                     "loss": loss, "perplexity": math.exp(loss)})
+        alt = {
+            "float64_model": eval_loss(cfg, w, ids, L, S, dtype=torch.float64),
+            "numpy_float64_hf_layout": eval_loss_numpy(cfg, w, ids, L, S),
+            "fused_float32": eval_loss(cfg, w, ids, L, S, fused=True),
+            "batch1_float32": eval_loss(cfg, w, ids, L, S, batch=1),
+            "batch3_float32": eval_loss(cfg, w, ids, L, S, batch=3),
+        }
+        measured[f"{L}/{S}"] = {k: abs(t / c - loss) for k, (t, c) in alt.items()}
+    return cfg, rows, measured
+
+
+def eval_fixture(outdir):
+    """Write <outdir>/eval/ for the model in <outdir>/tiny_qkvbias."""
+    d = os.path.join(outdir, "eval")
+    tdir = os.path.join(d, "bytes_tokenizer")
+    os.makedirs(d, exist_ok=True)
+    data = EVAL_TEXT.encode("ascii")
+    with open(os.path.join(d, "text.txt"), "wb") as f:
+        f.write(data)
+    write_bytes_tokenizer(tdir)
+    ids = byte_level_ids(data)
+    assert encode_with_tokenizer_dir(tdir, data) == ids
+    cfg, rows, measured = compute_eval(os.path.join(outdir, EVAL_MODEL), ids)
+    worst = max(v for m in measured.values() for v in m.values())
+    assert worst <= EVAL_LOSS_TOL / 10, f"alternative computations differ by {worst}"
+    info = {
+        "generator": "/usr/bin/python3 tools/torch_reference.py --eval-fixture "
+                     "--out tests/fixtures/torch",
+        "model": "../" + EVAL_MODEL,
+        "text": "text.txt",
+        "text_bytes": len(data),
+        "tokenizer": "bytes_tokenizer",
+        "tokenizer_rule": "byte-level: 256 single-byte tokens, no merges, no <|endoftext|>; "
+                          "the id of byte b is its index in GPT-2's bytes_to_unicode order "
+                          "('!'..'~', 0xA1..0xAC, 0xAE..0xFF get 0..187, the other 68 "
+                          "bytes in increasing order 188..255)",
+        "n_ids": len(ids),
+        "ids": ids,
+        "loss_rule": "for each (seq L, stride S): windows inputs = ids[i:i+L], targets = "
+                     "ids[i+1:i+L+1] for i in range(0, len(ids) - L, S); float32 logits "
+                     "(book model, eval mode, all windows in one batch), log_softmax and sums "
+                     "in float64; loss = sum of per-token cross-entropies / tokens; "
+                     "perplexity = exp(loss); tokens = windows * L",
+        "windows": rows,
+        "tolerances": {"loss_max_abs": EVAL_LOSS_TOL, "tokens": "exact"},
+        "measured_abs_loss_diff": measured,
+        "torch_version": torch.__version__,
+        "numpy_version": np.__version__,
+    }
+    js = json.dumps(dict(info, ids="@IDS@"), indent=1)  # the ids on one line
+    with open(os.path.join(d, "eval.json"), "w") as f:
+        f.write(js.replace('"@IDS@"', json.dumps(ids)) + "\n")
+    return info
+
+
+def verify_eval(outdir):
+    """Re-read <outdir>/eval/, re-encode the text with its tokenizer files and recompute
+    every loss from <outdir>/tiny_qkvbias with the book model."""
+    d = os.path.join(outdir, "eval")
+    with open(os.path.join(d, "eval.json")) as f:
+        info = json.load(f)
+    with open(os.path.join(d, info["text"]), "rb") as f:
+        data = f.read()
+    ids = encode_with_tokenizer_dir(os.path.join(d, info["tokenizer"]), data)
+    ok = ids == info["ids"] == byte_level_ids(data) and len(ids) == info["n_ids"]
+    print(f"verify eval: {len(data)} bytes, ids {'OK' if ok else 'DIFFER'}")
+    _, rows, _ = compute_eval(os.path.join(d, info["model"]), ids)
+    for want, got in zip(info["windows"], rows):
+        e = abs(want["loss"] - got["loss"])
+        good = e <= info["tolerances"]["loss_max_abs"] and want["tokens"] == got["tokens"]
+        ok &= good
+        print(f"verify eval L={want['seq']} S={want['stride']}: tokens {got['tokens']} "
+              f"loss {got['loss']:.9f} (stored {want['loss']:.9f}, diff {e:.1e}) "
+              + ("-> OK" if good else "-> FAIL"))
+    return ok and len(rows) == len(info["windows"])
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -741,8 +1142,24 @@ def main():
     ap.add_argument("--variant", choices=["book", "fused"], default="book",
                     help="model variant used to compute the references (default book)")
     ap.add_argument("--fused", action="store_true", help="same as --variant fused")
+    ap.add_argument("--eval-fixture", action="store_true",
+                    help="only write (then verify) the evaluation fixture OUT/eval/ for the "
+                         "model in OUT/tiny_qkvbias")
+    ap.add_argument("--verify-eval", metavar="DIR",
+                    help="only verify the evaluation fixture DIR/eval/")
     args = ap.parse_args()
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    if args.verify_eval:
+        sys.exit(0 if verify_eval(args.verify_eval) else 1)
+    if args.eval_fixture:
+        info = eval_fixture(args.out)
+        for r in info["windows"]:
+            print(f"eval L={r['seq']} S={r['stride']}: {r['windows']} windows, "
+                  f"{r['tokens']} tokens, loss {r['loss']:.9f}, perplexity {r['perplexity']:.6f}")
+        print("  |loss diff| of other computations:", json.dumps(info["measured_abs_loss_diff"]))
+        if not verify_eval(args.out):
+            sys.exit("verification FAILED")
+        return
     if args.verify:
         sys.exit(0 if verify(args.verify) else 1)
     variant = "fused" if args.fused else args.variant

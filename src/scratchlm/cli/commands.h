@@ -14,6 +14,7 @@ void register_train_tokenizer(CLI::App& app);
 void register_info(CLI::App& app);
 void register_logits(CLI::App& app);
 void register_download(CLI::App& app);
+void register_download_data(CLI::App& app);
 void register_pretrain(CLI::App& app);
 void register_eval(CLI::App& app);
 void register_generate(CLI::App& app);

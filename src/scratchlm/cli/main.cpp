@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   slm::cli::register_info(app);
   slm::cli::register_logits(app);
   slm::cli::register_download(app);
+  slm::cli::register_download_data(app);
   slm::cli::register_pretrain(app);
   slm::cli::register_eval(app);
   slm::cli::register_generate(app);

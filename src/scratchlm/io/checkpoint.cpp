@@ -27,7 +27,7 @@ namespace {
 
 fs::path temp_sibling(const fs::path& dir) {
   fs::path parent = dir.parent_path().empty() ? fs::path(".") : dir.parent_path();
-  return parent / ("." + dir.filename().string() + ".ckpt-" + std::to_string(::getpid()));
+  return parent / fmt::format(".{}.ckpt-{}", dir.filename().string(), ::getpid());
 }
 
 void fsync_path(const fs::path& p, bool directory) {
@@ -59,7 +59,7 @@ void crash_point(const char* where) {
 void cleanup_checkpoint_temps(const std::string& dir) {
   fs::path d(dir);
   fs::path parent = d.parent_path().empty() ? fs::path(".") : d.parent_path();
-  const std::string prefix = "." + d.filename().string() + ".ckpt-";
+  const std::string prefix = fmt::format(".{}.ckpt-", d.filename().string());
   std::error_code ec;
   if (!fs::is_directory(parent, ec)) return;
   for (const auto& e : fs::directory_iterator(parent, ec))

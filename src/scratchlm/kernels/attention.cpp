@@ -115,4 +115,30 @@ void attention_backward(float* dqkv, const float* dout, const float* qkv, const 
   }
 }
 
+void attention_decode(float* out, const float* q, const float* kcache, const float* vcache, int64_t n, int64_t C,
+                      int64_t H, float* scratch) {
+  const int64_t hd = C / H;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+#pragma omp parallel for schedule(static)
+  for (int64_t h = 0; h < H; ++h) {
+    float* s = scratch + h * n;
+    const float* qh = q + h * hd;
+    float m = -INFINITY;
+    for (int64_t j = 0; j < n; ++j) {
+      s[j] = scale * dot(qh, kcache + j * C + h * hd, hd);
+      m = s[j] > m ? s[j] : m;
+    }
+    float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+    for (int64_t j = 0; j < n; ++j) {
+      s[j] = fast_expf(s[j] - m);
+      sum += s[j];
+    }
+    float* o = out + h * hd;
+    std::memset(o, 0, sizeof(float) * static_cast<size_t>(hd));
+    const float inv = 1.0f / sum;
+    for (int64_t j = 0; j < n; ++j) axpy(o, s[j] * inv, vcache + j * C + h * hd, hd);
+  }
+}
+
 }  // namespace slm

@@ -21,4 +21,10 @@ void attention_forward(float* out, float* lse, const float* qkv, int64_t B, int6
 void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out, const float* lse,
                         int64_t B, int64_t T, int64_t C, int64_t H, float dropout_p, uint64_t dropout_key);
 
+// One query position against cached keys/values (generation with a KV cache): q[C] (heads side
+// by side), K/V caches [n, C] holding positions 0..n-1 (the current one included); out[C].
+// scratch holds H * n floats.
+void attention_decode(float* out, const float* q, const float* kcache, const float* vcache, int64_t n, int64_t C,
+                      int64_t H, float* scratch);
+
 }  // namespace slm

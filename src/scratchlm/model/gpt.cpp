@@ -7,7 +7,9 @@
 
 #include "scratchlm/kernels/cross_entropy.h"
 #include "scratchlm/kernels/dropout.h"
+#include "scratchlm/kernels/attention.h"
 #include "scratchlm/kernels/embedding.h"
+#include "scratchlm/kernels/gelu.h"
 #include "scratchlm/kernels/layernorm.h"
 #include "scratchlm/kernels/matmul.h"
 #include "scratchlm/tensor/rng.h"
@@ -167,14 +169,23 @@ PassInfo GPT::pass_info(int64_t B, int64_t T) const {
   return p;
 }
 
-void GPT::forward_hidden(const int32_t* tokens, int64_t B, int64_t T) {
+void GPT::forward_hidden(const int32_t* tokens, int64_t B, int64_t T, KVCache* cache) {
   check_inputs(tokens, B, T);
   ensure_arena(B, T);
   const PassInfo p = pass_info(B, T);
   const int64_t M = B * T, C = cfg_.emb_dim, L = cfg_.n_layers;
   embedding_forward(acts_.x[0], tokens, wte_, wpe_, B, T, C);
   dropout_forward(acts_.x[0], M * C, p.drop_p, dropout_key(p.seed, p.step, 0, 0));
-  for (int64_t l = 0; l < L; ++l) blocks_[l].forward(acts_.x[l], acts_.x[l + 1], acts_.tmp, p);
+  for (int64_t l = 0; l < L; ++l) {
+    blocks_[l].forward(acts_.x[l], acts_.x[l + 1], acts_.tmp, p);
+    if (cache) {  // keep this layer's keys and values (batch 1) before the buffers are reused
+      const float* qkv = blocks_[l].attn.qkv;
+      for (int64_t t = 0; t < T; ++t) {
+        std::copy_n(qkv + t * 3 * C + C, C, cache->k_at(l, t));
+        std::copy_n(qkv + t * 3 * C + 2 * C, C, cache->v_at(l, t));
+      }
+    }
+  }
   layernorm_forward(acts_.lnf, acts_.lnf_mean, acts_.lnf_rstd, acts_.x[L], lnf_w_, lnf_b_, M, C, cfg_.layer_norm_epsilon);
 }
 
@@ -215,6 +226,47 @@ void GPT::backward() {
     dropout_backward(acts_.dresid, acts_.dresid, M * C, p.drop_p, dropout_key(p.seed, p.step, 0, 0));
     embedding_backward(g_wte_, g_wpe_, acts_.dresid, last_tokens_.data(), B, T, C);
   }
+}
+
+void GPT::prefill(const int32_t* tokens, int64_t T, KVCache& cache, float* out) {
+  if (cache.n_layers != cfg_.n_layers || cache.C != cfg_.emb_dim || cache.ctx != cfg_.context_length)
+    fail_internal("the KV cache was made for another model");
+  forward_hidden(tokens, 1, T, &cache);
+  cache.len = T;
+  matvec_forward_wt(out, acts_.lnf + (T - 1) * cfg_.emb_dim, head_w_, cfg_.emb_dim, cfg_.vocab_size);
+}
+
+void GPT::decode_step(int32_t token, KVCache& cache, float* out) {
+  const int64_t C = cfg_.emb_dim, H = cfg_.n_heads, pos = cache.len;
+  if (pos >= cfg_.context_length) fail("the KV cache is full ({} positions)", cfg_.context_length);
+  if (token < 0 || token >= cfg_.vocab_size) fail("token id {} is out of range for a vocabulary of {}", token, cfg_.vocab_size);
+  float* x = cache.work.data();
+  float* ln = x + C;
+  float* qkv = ln + C;
+  float* att = qkv + 3 * C;
+  float* tmp = att + C;
+  float* fc = tmp + C;
+  float* scores = fc + 4 * C;
+  const float eps = cfg_.layer_norm_epsilon;
+  for (int64_t i = 0; i < C; ++i) x[i] = wte_[token * C + i] + wpe_[pos * C + i];
+  for (int64_t l = 0; l < cfg_.n_layers; ++l) {
+    const TransformerBlock& b = blocks_[l];
+    layernorm_forward(ln, nullptr, nullptr, x, b.ln1_w, b.ln1_b, 1, C, eps);
+    matvec_forward(qkv, ln, b.attn.w_qkv, b.attn.b_qkv, C, 3 * C);
+    std::copy_n(qkv + C, C, cache.k_at(l, pos));
+    std::copy_n(qkv + 2 * C, C, cache.v_at(l, pos));
+    attention_decode(att, qkv, cache.k_at(l, 0), cache.v_at(l, 0), pos + 1, C, H, scores);
+    matvec_forward(tmp, att, b.attn.w_proj, b.attn.b_proj, C, C);
+    for (int64_t i = 0; i < C; ++i) x[i] += tmp[i];
+    layernorm_forward(ln, nullptr, nullptr, x, b.ln2_w, b.ln2_b, 1, C, eps);
+    matvec_forward(fc, ln, b.ff.w_fc, b.ff.b_fc, C, 4 * C);
+    gelu_forward(fc, fc, 4 * C);
+    matvec_forward(tmp, fc, b.ff.w_proj, b.ff.b_proj, 4 * C, C);
+    for (int64_t i = 0; i < C; ++i) x[i] += tmp[i];
+  }
+  layernorm_forward(ln, nullptr, nullptr, x, lnf_w_, lnf_b_, 1, C, eps);
+  matvec_forward_wt(out, ln, head_w_, C, cfg_.vocab_size);
+  cache.len = pos + 1;
 }
 
 void GPT::logits(const int32_t* tokens, int64_t B, int64_t T, float* out, bool last_only) {

@@ -12,6 +12,7 @@
 
 #include "scratchlm/model/block.h"
 #include "scratchlm/model/config.h"
+#include "scratchlm/model/kv_cache.h"
 #include "scratchlm/model/params.h"
 #include "scratchlm/tensor/tensor.h"
 
@@ -54,6 +55,12 @@ class GPT {
   // Logits: all positions ([B*T, V] into out) or only the last position of each row ([B, V]).
   void logits(const int32_t* tokens, int64_t B, int64_t T, float* out, bool last_only);
 
+  // Generation with a KV cache (batch 1). prefill: clear the cache, run `tokens` (T <= context
+  // length), keep their keys and values, and write the last position's logits to out[V].
+  void prefill(const int32_t* tokens, int64_t T, KVCache& cache, float* out);
+  // Append one token at position cache.len (< context length) and write its logits to out[V].
+  void decode_step(int32_t token, KVCache& cache, float* out);
+
   // The final hidden states (after final_norm) of the last forward/logits call, [B*T, C].
   const float* final_hidden() const { return acts_.lnf; }
   // The output head weight [V, C] (lm_head, or wte when tied).
@@ -68,7 +75,7 @@ class GPT {
   void bind();
   void ensure_arena(int64_t B, int64_t T);
   void check_inputs(const int32_t* tokens, int64_t B, int64_t T) const;
-  void forward_hidden(const int32_t* tokens, int64_t B, int64_t T);
+  void forward_hidden(const int32_t* tokens, int64_t B, int64_t T, KVCache* cache = nullptr);
   PassInfo pass_info(int64_t B, int64_t T) const;
 
   GPTConfig cfg_;
