@@ -21,8 +21,9 @@ produce the same tokens and reports the largest difference between their logits.
 When prompt + new tokens exceed the context length, the book cuts the sequence from the left;
 every token then moves to a new position and, with absolute position embeddings, no cached
 key stays valid, so each such step of the cached variant is a full forward over the context
-window ("cache_rebuilds" counts them). gpt2-mini has a 256-token context: P=16, K=256 makes
-the last 15 steps rebuilds.
+window ("cache_rebuilds" counts them, "rebuild_s" is their time, and
+"incremental_tokens_per_s" the rate of the other, one-token steps). gpt2-mini has a
+256-token context: P=16, K=256 makes the last 15 steps rebuilds; K <= context - P avoids them.
 
 Prints one JSON line with --json: {"impl": "torch-kvcache", "config", "threads",
 "prompt_tokens", "new_tokens", "tokens_per_s", "prompt_s", "nocache_tokens_per_s",
@@ -109,6 +110,10 @@ def main():
         "decode_s": round(cached["decode_s"], 4),
         "nocache_decode_s": round(plain["decode_s"], 4),
         "cache_rebuilds": cached["rebuilds"],
+        "rebuild_s": round(cached["rebuild_s"], 4),
+        "incremental_tokens_per_s": round(
+            (K - 1 - cached["rebuilds"]) / (cached["decode_s"] - cached["rebuild_s"]), 2)
+        if K - 1 > cached["rebuilds"] else None,
         "context_length": cfg["context_length"],
         "tokens_identical": True,
         "max_logit_diff": max_logit_diff,
@@ -122,7 +127,9 @@ def main():
         print(f"{res['impl']} ({args.variant}) {args.config} threads={args.threads} "
               f"P={args.prompt_tokens} K={K} params={n_params / 1e6:.1f}M")
         print(f"  KV cache: prompt {res['prompt_s']:.4f}s, {res['tokens_per_s']:.1f} tokens/s "
-              f"({res['cache_rebuilds']} steps past the context rebuilt the cache)")
+              f"({res['cache_rebuilds']} steps past the context rebuilt the cache in "
+              f"{res['rebuild_s']:.2f}s; one-token steps: {res['incremental_tokens_per_s']} "
+              f"tokens/s)")
         print(f"  no cache: prompt {res['nocache_prompt_s']:.4f}s, "
               f"{res['nocache_tokens_per_s']:.1f} tokens/s")
         print(f"  same tokens: yes; max |logit diff| {max_logit_diff:.2e}; "

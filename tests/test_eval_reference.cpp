@@ -4,10 +4,11 @@
 // range(0, N - L, S)) of a 3 KB text, under a byte-level tokenizer (256 byte tokens in GPT-2's
 // bytes_to_unicode order, no merges, no <|endoftext|>).
 //
-// Tolerance: |loss - reference| <= 1e-5 absolute (the loss is about 8.6). The reference is float32
-// logits summed in float64; torch's own float64 model, its fused variant and other batchings
-// differ from it by <= 7e-8, but ScratchLM's kernels sum in a different order and the result must
-// not depend on --batch, so a relative 1e-6 would be needlessly tight. Token counts are exact.
+// Tolerance: |loss - reference| <= 1e-5 absolute (the loss is about 8.6, so about 1.2e-6
+// relative). The reference uses float32 logits with log-softmax and sums in float64. Torch's own
+// float64 model, its fused variant and other batchings differ from it by <= 7e-8; slm eval with
+// --batch 1 and 3 by <= 8e-8. The margin is for other kernels and summation orders, and the loss
+// must hold at every --batch. Token counts are exact.
 #include <gtest/gtest.h>
 
 #include <cmath>

@@ -7,6 +7,11 @@ Run with the Debian torch (the `python3` on PATH has no torch):
 
     /usr/bin/python3 tools/torch_reference.py --out tests/fixtures/torch
     /usr/bin/python3 tools/torch_reference.py --verify tests/fixtures/torch
+    /usr/bin/python3 tools/torch_reference.py --eval-fixture --out tests/fixtures/torch
+    /usr/bin/python3 tools/torch_reference.py --verify-eval tests/fixtures/torch
+
+--eval-fixture writes only tests/fixtures/torch/eval/ (a text, a byte-level tokenizer and
+the sliding-window loss of the tiny_qkvbias model; see tests/fixtures/README.md).
 
 Two model variants share one parameter naming / HF conversion layer:
   * "book"  : MultiHeadAttention with separate W_query/W_key/W_value, hand-written
@@ -14,6 +19,9 @@ Two model variants share one parameter naming / HF conversion layer:
   * "fused" : same math with a fused qkv Linear, F.layer_norm and
               F.gelu(approximate="tanh"); used for benchmarking
               (bench/torch_train_step.py) and as a cross-check.
+
+Both variants also have forward_with_cache (a KV cache for generation, next to the unchanged
+forward); generate_greedy_cached / generate_greedy_nocache use it (bench/torch_generate.py).
 
 Safetensors files are written and read by hand (no safetensors package here).
 """
@@ -329,10 +337,11 @@ def generate_greedy_cached(model, prompt, max_new_tokens, keep_logits=False):
     Gives the same tokens as generate_greedy_nocache. Once the sequence is longer than the
     context, the book cuts it from the left, which moves every token to a new position; with
     absolute position embeddings no cached key stays valid, so each such step rebuilds the
-    cache from the last context_length tokens (counted in "rebuilds")."""
+    cache from the last context_length tokens (counted in "rebuilds", their forward passes
+    timed in "rebuild_s")."""
     ctx = model.cfg["context_length"]
     seq = list(prompt)
-    out, logits_kept, rebuilds = [], [], 0
+    out, logits_kept, rebuilds, rebuild_s = [], [], 0, 0.0
     t0 = time.perf_counter()
     logits, cache = model.forward_with_cache(
         torch.tensor([seq[-ctx:]], dtype=torch.long), None, last_only=True)
@@ -353,11 +362,13 @@ def generate_greedy_cached(model, prompt, max_new_tokens, keep_logits=False):
                 torch.tensor([[nxt]], dtype=torch.long), cache, last_only=True)
         else:
             rebuilds += 1
+            t_r = time.perf_counter()
             logits, cache = model.forward_with_cache(
                 torch.tensor([seq[-ctx:]], dtype=torch.long), None, last_only=True)
+            rebuild_s += time.perf_counter() - t_r
     t_end = time.perf_counter()
     return {"tokens": out, "prompt_s": t_first - t0, "decode_s": t_end - t_first,
-            "rebuilds": rebuilds, "logits": logits_kept}
+            "rebuilds": rebuilds, "rebuild_s": rebuild_s, "logits": logits_kept}
 
 
 # --------------------------------------------------------------------------

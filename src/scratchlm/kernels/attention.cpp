@@ -7,6 +7,7 @@
 
 #include "scratchlm/kernels/dropout.h"
 #include "scratchlm/kernels/fastmath.h"
+#include "scratchlm/tensor/parallel.h"
 
 namespace slm {
 
@@ -119,7 +120,7 @@ void attention_decode(float* out, const float* q, const float* kcache, const flo
                       int64_t H, float* scratch) {
   const int64_t hd = C / H;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n * C >= kParallelMin)
   for (int64_t h = 0; h < H; ++h) {
     float* s = scratch + h * n;
     const float* qh = q + h * hd;

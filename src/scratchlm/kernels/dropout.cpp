@@ -1,6 +1,8 @@
 // dropout.cpp — counter-based dropout and the residual add (see dropout.h).
 #include "scratchlm/kernels/dropout.h"
 
+#include "scratchlm/tensor/parallel.h"
+
 namespace slm {
 
 void dropout_forward(float* x, int64_t n, float p, uint64_t key) {
@@ -25,7 +27,7 @@ void dropout_backward(float* dx, const float* dout, int64_t n, float p, uint64_t
 
 void residual_forward(float* out, const float* x, const float* y, int64_t n, float p, uint64_t key) {
   if (p <= 0.0f) {
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
     for (int64_t i = 0; i < n; ++i) out[i] = x[i] + y[i];
     return;
   }

@@ -1,10 +1,12 @@
 // embedding.cpp — token + positional embedding forward and backward (see embedding.h).
 #include "scratchlm/kernels/embedding.h"
 
+#include "scratchlm/tensor/parallel.h"
+
 namespace slm {
 
 void embedding_forward(float* out, const int32_t* tokens, const float* wte, const float* wpe, int64_t B, int64_t T, int64_t C) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (B * T * C >= kParallelMin)
   for (int64_t bt = 0; bt < B * T; ++bt) {
     const float* te = wte + static_cast<int64_t>(tokens[bt]) * C;
     const float* pe = wpe + (bt % T) * C;

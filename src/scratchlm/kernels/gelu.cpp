@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "scratchlm/kernels/fastmath.h"
+#include "scratchlm/tensor/parallel.h"
 
 namespace slm {
 
@@ -12,7 +13,7 @@ constexpr float kSqrt2OverPi = 0.7978845608028654f;
 }
 
 void gelu_forward(float* out, const float* inp, int64_t n) {
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
   for (int64_t i = 0; i < n; ++i) {
     float x = inp[i];
     float u = kSqrt2OverPi * (x + 0.044715f * x * x * x);

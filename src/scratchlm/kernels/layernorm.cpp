@@ -6,11 +6,13 @@
 #include <cmath>
 #include <vector>
 
+#include "scratchlm/tensor/parallel.h"
+
 namespace slm {
 
 void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,
                        int64_t rows, int64_t C, float eps) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * C >= kParallelMin)
   for (int64_t r = 0; r < rows; ++r) {
     const float* x = inp + r * C;
     float* y = out + r * C;

@@ -6,13 +6,15 @@
 
 #include <cstring>
 
+#include "scratchlm/tensor/parallel.h"
+
 namespace slm {
 
 void blas_set_threads(int n) { openblas_set_num_threads(n); }
 
 void matmul_forward(float* out, const float* inp, const float* W, const float* bias, int64_t M, int64_t K, int64_t N) {
   if (bias) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (M * N >= kParallelMin)
     for (int64_t i = 0; i < M; ++i) std::memcpy(out + i * N, bias, sizeof(float) * static_cast<size_t>(N));
   }
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, inp, K, W, N, bias ? 1.0f : 0.0f, out, N);

@@ -7,6 +7,10 @@
 
 namespace slm {
 
+// Loops over fewer elements than this run on one thread: waking the team costs more than the
+// work (generation touches vectors of a few thousand floats dozens of times per token).
+inline constexpr int64_t kParallelMin = 1 << 15;
+
 // Number of threads parallel regions use (OpenMP's max threads).
 inline int num_threads() { return omp_get_max_threads(); }
 // Set the thread count for ScratchLM's own loops (n <= 0 keeps the default: all cores).
