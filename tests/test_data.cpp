@@ -22,15 +22,7 @@ using slm::test::write_text;
 
 namespace {
 
-const Tokenizer& gpt2() {
-  static Tokenizer tok = [] {
-    std::string dir = slm::test::data_dir() + "/gpt2";
-    if (!fs::exists(dir + "/encoder.json"))
-      throw std::runtime_error("data/gpt2 is missing: run `make setup` (scripts/setup) first");
-    return Tokenizer::load_dir(dir);
-  }();
-  return tok;
-}
+const Tokenizer& gpt2() { return slm::test::gpt2_tokenizer(); }
 
 std::string verdict_path() { return slm::test::shared_data_dir() + "/the-verdict.txt"; }
 

@@ -1,6 +1,8 @@
 // test_util.cpp — helpers shared by the tests (see test_util.h).
 #include "test_util.h"
 
+#include "scratchlm/tokenizer/bpe.h"
+
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -42,6 +44,16 @@ std::string shell_quote(const std::string& s) {
     else q += c;
   }
   return q + "'";
+}
+
+const Tokenizer& gpt2_tokenizer() {
+  static Tokenizer tok = [] {
+    std::string dir = data_dir() + "/gpt2";
+    if (!fs::exists(dir + "/encoder.json"))
+      throw std::runtime_error("data/gpt2 is missing: run `make setup` (scripts/setup) first");
+    return Tokenizer::load_dir(dir);
+  }();
+  return tok;
 }
 
 CliResult run_slm(const std::string& args, const std::string& input) {

@@ -6,12 +6,19 @@
 #include <filesystem>
 #include <string>
 
+namespace slm {
+class Tokenizer;
+}
+
 namespace slm::test {
 
 inline std::string source_dir() { return SLM_SOURCE_DIR; }
 inline std::string data_dir() { return std::string(SLM_SOURCE_DIR) + "/data"; }
 // The shared data mirror (../shared/data); tests using it skip when it is absent.
 inline std::string shared_data_dir() { return std::string(SLM_SOURCE_DIR) + "/../shared/data"; }
+
+// The GPT-2 tokenizer from data/gpt2 (put there by scripts/setup), loaded once.
+const Tokenizer& gpt2_tokenizer();
 
 struct CliResult {
   int rc = -1;

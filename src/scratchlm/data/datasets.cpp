@@ -4,7 +4,6 @@
 
 #include <archive.h>
 #include <archive_entry.h>
-#include <openssl/evp.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -12,6 +11,7 @@
 
 #include "scratchlm/io/download.h"
 #include "scratchlm/util/error.h"
+#include "scratchlm/util/sha256.h"
 #include "scratchlm/util/file.h"
 
 namespace slm {
@@ -84,18 +84,7 @@ std::string data_url_base() {
   return s;
 }
 
-std::string sha256_bytes(std::string_view bytes) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (EVP_Digest(bytes.data(), bytes.size(), md, &len, EVP_sha256(), nullptr) != 1) fail_internal("sha256 failed");
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < len; ++i) {
-    out += hex[md[i] >> 4];
-    out += hex[md[i] & 15];
-  }
-  return out;
-}
+std::string sha256_bytes(std::string_view bytes) { return sha256_hex(bytes); }
 
 std::string extract_archive_member(const std::string& archive, const std::string& member) {
   std::unique_ptr<struct archive, int (*)(struct archive*)> a(archive_read_new(), &archive_read_free);

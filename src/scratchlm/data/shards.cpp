@@ -3,7 +3,6 @@
 #include "scratchlm/data/shards.h"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -18,6 +17,7 @@
 #include "scratchlm/data/corpus.h"
 #include "scratchlm/tokenizer/bpe.h"
 #include "scratchlm/util/error.h"
+#include "scratchlm/util/sha256.h"
 #include "scratchlm/util/file.h"
 #include "scratchlm/util/paths.h"
 
@@ -29,41 +29,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Incremental SHA-256 (OpenSSL EVP).
-class Sha256 {
- public:
-  Sha256() : ctx_(EVP_MD_CTX_new(), &EVP_MD_CTX_free) {
-    if (!ctx_ || EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr) != 1) fail_internal("cannot initialise sha256");
-  }
-  void bytes(std::string_view s) {
-    if (EVP_DigestUpdate(ctx_.get(), s.data(), s.size()) != 1) fail_internal("sha256 update failed");
-  }
-  void u64(uint64_t v) {
-    unsigned char b[8];
-    for (int i = 0; i < 8; ++i) b[i] = static_cast<unsigned char>(v >> (8 * i));
-    bytes(std::string_view(reinterpret_cast<const char*>(b), 8));
-  }
-  // length-prefixed, so that field boundaries are unambiguous
-  void field(std::string_view s) {
-    u64(s.size());
-    bytes(s);
-  }
-  std::string hex() {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    if (EVP_DigestFinal_ex(ctx_.get(), md, &len) != 1) fail_internal("sha256 final failed");
-    static const char* digits = "0123456789abcdef";
-    std::string out;
-    for (unsigned int i = 0; i < len; ++i) {
-      out += digits[md[i] >> 4];
-      out += digits[md[i] & 15];
-    }
-    return out;
-  }
-
- private:
-  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx_;
-};
 
 }  // namespace
 
@@ -194,14 +159,14 @@ TokenArray read_token_shard(const std::string& path) {
 
 std::string tokenizer_dir_id(const std::string& dir) {
   Sha256 h;
-  h.field("scratchlm-tokenizer-id/1");
+  h.update_field("scratchlm-tokenizer-id/1");
   int found = 0;
   for (const char* name : {"encoder.json", "vocab.bpe", "vocab.json", "merges.txt", "tokenizer_config.json"}) {
     std::string path = (fs::path(dir) / name).string();
     if (!file_exists(path)) continue;
     ++found;
-    h.field(name);
-    h.field(read_file(path));
+    h.update_field(name);
+    h.update_field(read_file(path));
   }
   if (found == 0) fail("'{}' holds no tokenizer files (encoder.json + vocab.bpe or vocab.json + merges.txt)", dir);
   return h.hex();
@@ -211,13 +176,13 @@ std::string default_token_cache_dir() { return (fs::path(default_data_dir()) / "
 
 std::string token_cache_key(const std::vector<std::string>& paths, const std::string& tokenizer_id, bool lossy) {
   Sha256 h;
-  h.field(kTokenCacheFormat);
-  h.field(tokenizer_id);
-  h.u64(lossy ? 1 : 0);
-  h.u64(paths.size());
+  h.update_field(kTokenCacheFormat);
+  h.update_field(tokenizer_id);
+  h.update_u64(lossy ? 1 : 0);
+  h.update_u64(paths.size());
   for (const auto& p : paths) {
-    h.field(p);
-    h.field(read_file(p));  // the raw bytes: lossy repair is a function of them and the flag
+    h.update_field(p);
+    h.update_field(read_file(p));  // the raw bytes: lossy repair is a function of them and the flag
   }
   return h.hex();
 }

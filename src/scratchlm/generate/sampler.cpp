@@ -2,6 +2,8 @@
 // The pipeline and its order are documented in sampler.h.
 #include "scratchlm/generate/sampler.h"
 
+#include "scratchlm/kernels/fastmath.h"
+
 #include <algorithm>
 #include <array>
 #include <bit>
@@ -24,25 +26,11 @@ void check_vocab(int64_t V) {
   if (V > std::numeric_limits<int32_t>::max()) fail("sampler: vocabulary size {} does not fit token ids", V);
 }
 
-// exp(x) for x <= 0 or -inf, branch-free so loops over it vectorize: Cody-Waite reduction to
-// r in [-ln2/2, ln2/2] and a degree-6 Taylor polynomial, relative error < 3e-7. Returns 0 below
+// exp(x) for x <= 0 or -inf (a masked token): fastmath.h's vectorizable exp, with exactly 0 below
 // -87 (weights under 1e-38 of the largest, which is 1, cannot matter to sampling).
 inline float exp_nonpos(float x) {
   const bool under = !(x >= -87.0f);
-  x = under ? -87.0f : x;
-  const float shifter = 12582912.0f;  // 1.5 * 2^23: (y + shifter) - shifter rounds y to an integer
-  const float n = (x * 1.44269504088896341f + shifter) - shifter;
-  float r = x - n * 0.693145751953125f;
-  r = r - n * 1.428606765330187045e-06f;
-  float p = 1.0f / 720.0f;
-  p = p * r + 1.0f / 120.0f;
-  p = p * r + 1.0f / 24.0f;
-  p = p * r + 1.0f / 6.0f;
-  p = p * r + 0.5f;
-  p = p * r + 1.0f;
-  p = p * r + 1.0f;
-  const float scale = std::bit_cast<float>(static_cast<uint32_t>(static_cast<int32_t>(n) + 127) << 23);
-  return under ? 0.0f : p * scale;
+  return under ? 0.0f : fast_expf(x);
 }
 
 // Max of x[0..n) (no NaN present).

@@ -3,7 +3,6 @@
 
 #include <curl/curl.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -48,32 +47,6 @@ std::string hf_endpoint() {
 
 std::string hf_resolve_url(const std::string& repo, const std::string& file, const std::string& revision) {
   return hf_endpoint() + "/" + repo + "/resolve/" + revision + "/" + file;
-}
-
-std::string sha256_file(const std::string& path) {
-  std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
-  if (!f) fail("cannot open {}: {}", path, std::strerror(errno));
-  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
-  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) fail_internal("cannot initialise sha256");
-  std::vector<unsigned char> buf(1 << 20);
-  for (;;) {
-    size_t n = std::fread(buf.data(), 1, buf.size(), f.get());
-    if (n > 0 && EVP_DigestUpdate(ctx.get(), buf.data(), n) != 1) fail_internal("sha256 update failed");
-    if (n < buf.size()) {
-      if (std::ferror(f.get())) fail_internal("cannot read {}: {}", path, std::strerror(errno));
-      break;
-    }
-  }
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (EVP_DigestFinal_ex(ctx.get(), md, &len) != 1) fail_internal("sha256 final failed");
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < len; ++i) {
-    out += hex[md[i] >> 4];
-    out += hex[md[i] & 15];
-  }
-  return out;
 }
 
 namespace {

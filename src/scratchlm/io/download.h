@@ -10,6 +10,8 @@
 // keeps it so that the next run resumes.
 #pragma once
 
+#include "scratchlm/util/sha256.h"
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -53,8 +55,7 @@ struct RemoteInfo {
 };
 RemoteInfo probe_url(const std::string& url, long connect_timeout_s = 20);
 
-// sha256 of a file as lowercase hex. Missing/unreadable files are BadInput errors naming the path.
-std::string sha256_file(const std::string& path);
+// sha256_file: see util/sha256.h.
 
 // The Hugging Face hub endpoint: $SLM_HF_ENDPOINT if set, else https://huggingface.co (no trailing '/').
 std::string hf_endpoint();
