@@ -20,6 +20,11 @@ int main(int argc, char** argv) {
   std::ios::sync_with_stdio(false);
   CLI::App app{"slm — ScratchLM: build GPT-style language models from scratch"};
   app.require_subcommand(1);
+  // Option errors in the same one-line form as every other error.
+  app.failure_message([](const CLI::App* cmd, const CLI::Error& e) {
+    std::string where = cmd && cmd->get_parent() ? std::string(" ") + cmd->get_name() : "";
+    return "slm: error: " + std::string(e.what()) + " (see slm" + where + " --help)\n";
+  });
   app.set_version_flag("--version", "slm 0.1.0");
   slm::cli::register_tokenize(app);
   slm::cli::register_detokenize(app);
