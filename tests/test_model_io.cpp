@@ -3,6 +3,7 @@
 // `slm logits`, and bad inputs to the model.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -192,4 +193,35 @@ TEST(CliLogits, MatchesLibraryAndFormats) {
   r = run_slm("logits --model /nonexistent --tokens 1");
   EXPECT_EQ(r.rc, 2);
   EXPECT_NE(r.err.find("does not exist"), std::string::npos);
+}
+
+TEST(Model, TorchDefaultInitializationMatchesPyTorchsRules) {
+  slm::GPTConfig c = slm::config_by_name("gpt2-tiny");
+  c.vocab_size = 300;
+  slm::GPT m(c);
+  m.init_weights_torch_default(9);
+  auto stats = [&](const std::string& name, float* mx) {
+    const auto* p = m.params().find(name);
+    const float* d = m.params().data(name);
+    double s = 0, s2 = 0;
+    *mx = 0;
+    for (size_t i = 0; i < p->numel; ++i) s += d[i], s2 += double(d[i]) * d[i], *mx = std::max(*mx, std::fabs(d[i]));
+    return std::sqrt(s2 / p->numel - (s / p->numel) * (s / p->numel));
+  };
+  float mx;
+  EXPECT_NEAR(stats("wte.weight", &mx), 1.0, 0.02);  // nn.Embedding: N(0, 1)
+  EXPECT_NEAR(stats("wpe.weight", &mx), 1.0, 0.03);
+  const float b128 = 1.0f / std::sqrt(128.0f), b512 = 1.0f / std::sqrt(512.0f);
+  EXPECT_NEAR(stats("h.0.attn.c_attn.weight", &mx), b128 / std::sqrt(3.0), 0.003);  // U(-b, b): std b/sqrt(3)
+  EXPECT_LE(mx, b128);
+  stats("h.1.mlp.c_proj.weight", &mx);  // fan_in 4C
+  EXPECT_LE(mx, b512);
+  EXPECT_GT(mx, 0.9f * b512);
+  stats("h.1.mlp.c_proj.bias", &mx);
+  EXPECT_LE(mx, b512);
+  stats("lm_head.weight", &mx);  // [V, C]: fan_in C
+  EXPECT_LE(mx, b128);
+  EXPECT_GT(mx, 0.9f * b128);
+  stats("h.0.ln_1.weight", &mx);
+  EXPECT_EQ(mx, 1.0f);
 }

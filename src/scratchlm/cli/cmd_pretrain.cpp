@@ -76,6 +76,10 @@ void register_pretrain(CLI::App& app) {
   c->add_option("--sample-prompt", o->a.sample_prompt, "Prompt of the samples")->capture_default_str();
   c->add_option("--sample-tokens", o->a.sample_tokens, "Tokens per sample")->capture_default_str();
   c->add_option("--save-every", o->a.save_every, "Save a checkpoint every N steps (0: only at the end)");
+  c->add_option("--init", o->a.init,
+                  "Initialization of a new model: gpt2 (N(0, 0.02), residual projections scaled by 1/sqrt(2 layers)) "
+                  "or torch (PyTorch's defaults, as the book's GPTModel gets them)")
+      ->capture_default_str();
   c->add_option("--seed", o->a.seed, "Seed of initialization, data order and dropout")->capture_default_str();
   c->add_option("--threads", o->a.threads, "Threads (default: all cores)");
   c->add_flag("--quiet", o->a.quiet, "No progress output");

@@ -81,6 +81,25 @@ void GPT::init_weights(uint64_t seed) {
   }
 }
 
+void GPT::init_weights_torch_default(uint64_t seed) {
+  Rng rng(seed);
+  for (auto& p : store_.params()) {
+    float* d = store_.data(p.name);
+    if (p.name.find("ln_") != std::string::npos) {
+      std::fill_n(d, p.numel, p.name.ends_with(".weight") ? 1.0f : 0.0f);
+    } else if (p.name == "wte.weight" || p.name == "wpe.weight") {
+      for (size_t i = 0; i < p.numel; ++i) d[i] = static_cast<float>(rng.normal());
+    } else {
+      // fan_in: Conv1D weights are [in, out]; lm_head is [V, C] (in = C); a bias's layer has in = C
+      // except mlp.c_proj, whose input is 4C.
+      int64_t fan_in = p.name == "lm_head.weight" ? p.shape[1] : p.shape.size() == 2 ? p.shape[0] : cfg_.emb_dim;
+      if (p.name.ends_with("mlp.c_proj.bias")) fan_in = 4 * cfg_.emb_dim;
+      const float bound = 1.0f / std::sqrt(static_cast<float>(fan_in));
+      for (size_t i = 0; i < p.numel; ++i) d[i] = (2.0f * rng.uniform() - 1.0f) * bound;
+    }
+  }
+}
+
 void GPT::set_drop_rate(float p) {
   GPTConfig c = cfg_;
   c.drop_rate = p;

@@ -31,6 +31,10 @@ class GPT {
   // GPT-2 initialization: N(0, 0.02) weights and embeddings, residual projections scaled by
   // 1/sqrt(2 * n_layers), zero biases, LayerNorm weight 1 / bias 0. Seeded (tensor/rng.h).
   void init_weights(uint64_t seed);
+  // PyTorch's default initialization, which the book's GPTModel gets: embeddings N(0, 1), linear
+  // weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (kaiming_uniform with a = sqrt(5)),
+  // LayerNorm weight 1 / bias 0. Seeded (tensor/rng.h), not torch's random stream.
+  void init_weights_torch_default(uint64_t seed);
 
   // Allocate gradients for the trainable parameters (all, unless set_trainable was used).
   void enable_grads();

@@ -93,7 +93,7 @@ nlohmann::json PretrainArgs::to_json() const {
           {"betas", {beta1, beta2}}, {"grad_clip", grad_clip}, {"decay", decay == DecayMode::All ? "all" : "matrices"},
           {"dropout", dropout}, {"eval_every", eval_every}, {"eval_batches", eval_batches},
           {"sample_every", sample_every}, {"save_every", save_every}, {"sample_prompt", sample_prompt},
-          {"sample_tokens", sample_tokens}, {"seed", seed}, {"tokenizer_dir", tokenizer_dir}};
+          {"sample_tokens", sample_tokens}, {"seed", seed}, {"init", init}, {"tokenizer_dir", tokenizer_dir}};
 }
 
 PretrainResult run_pretraining(const PretrainArgs& a) {
@@ -120,7 +120,9 @@ PretrainResult run_pretraining(const PretrainArgs& a) {
     model = load_hf_model(a.init_from);
   } else if (a.config) {
     model = std::make_unique<GPT>(*a.config);
-    model->init_weights(a.seed);
+    if (a.init == "gpt2") model->init_weights(a.seed);
+    else if (a.init == "torch") model->init_weights_torch_default(a.seed);
+    else fail("--init must be gpt2 or torch, not '{}'", a.init);
   } else {
     fail("give --config NAME, --init-from DIR or --resume DIR");
   }

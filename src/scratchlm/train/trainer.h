@@ -38,6 +38,7 @@ struct PretrainArgs {
   int64_t sample_tokens = 50;
   std::string sample_prompt = "Every effort moves you";
   uint64_t seed = 123;
+  std::string init = "gpt2";  // gpt2 (N(0, 0.02), scaled residual projections) or torch (the book's PyTorch defaults)
   int threads = 0;
   bool quiet = false;
 
