@@ -23,17 +23,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from torch_reference import GPTModel  # noqa: E402
+from torch_reference import BENCH_COMMON, BENCH_CONFIGS, GPTModel  # noqa: E402
 
-CONFIGS = {
-    "gpt2-124M": {"vocab_size": 50257, "context_length": 1024, "emb_dim": 768,
-                  "n_heads": 12, "n_layers": 12},
-    "gpt2-mini": {"vocab_size": 50257, "context_length": 256, "emb_dim": 384,
-                  "n_heads": 6, "n_layers": 6},
-    "gpt2-tiny": {"vocab_size": 50257, "context_length": 128, "emb_dim": 128,
-                  "n_heads": 4, "n_layers": 2},
-}
-COMMON = {"drop_rate": 0.0, "qkv_bias": True, "tie_word_embeddings": False}
+CONFIGS, COMMON = BENCH_CONFIGS, BENCH_COMMON
 
 
 def main():

@@ -42,6 +42,19 @@ import torch.nn.functional as F
 # --------------------------------------------------------------------------
 # Book model
 # --------------------------------------------------------------------------
+# The named configs of the benchmarks (bench/torch_train_step.py, bench/torch_generate.py), the
+# same shapes as ScratchLM's gpt2-124M / gpt2-mini / gpt2-tiny; dropout 0, untied head.
+BENCH_CONFIGS = {
+    "gpt2-124M": {"vocab_size": 50257, "context_length": 1024, "emb_dim": 768,
+                  "n_heads": 12, "n_layers": 12},
+    "gpt2-mini": {"vocab_size": 50257, "context_length": 256, "emb_dim": 384,
+                  "n_heads": 6, "n_layers": 6},
+    "gpt2-tiny": {"vocab_size": 50257, "context_length": 128, "emb_dim": 128,
+                  "n_heads": 4, "n_layers": 2},
+}
+BENCH_COMMON = {"drop_rate": 0.0, "qkv_bias": True, "tie_word_embeddings": False}
+
+
 class MultiHeadAttention(nn.Module):
     def __init__(self, d_in, d_out, context_length, dropout, num_heads, qkv_bias=False):
         super().__init__()
