@@ -40,7 +40,7 @@ void register_eval(CLI::App& app) {
     const int64_t T = o->seq ? o->seq : model->config().context_length;
     if (T <= 0 || T > model->config().context_length) fail("--seq must be in 1..{}", model->config().context_length);
     std::string tok_dir = o->tokenizer;
-    if (tok_dir.empty()) tok_dir = std::filesystem::exists(o->model + "/vocab.json") ? o->model : default_tokenizer_dir();
+    tok_dir = tokenizer_dir_for_model(o->model, tok_dir);
     Tokenizer tok = Tokenizer::load_dir(tok_dir);
     TokenArray tokens = tokenize_corpus_cached(o->data, tok, tokenizer_dir_id(tok_dir), "", o->lossy, o->threads);
     if (tokens.max_id() >= static_cast<uint32_t>(model->config().vocab_size))

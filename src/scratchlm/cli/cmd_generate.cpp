@@ -16,20 +16,6 @@
 
 namespace slm::cli {
 
-namespace {
-// Length of the prefix of s that ends on a complete UTF-8 sequence (the rest may still grow).
-size_t complete_utf8_prefix(const std::string& s) {
-  size_t n = s.size();
-  for (size_t back = 1; back <= 3 && back <= n; ++back) {
-    unsigned char c = static_cast<unsigned char>(s[n - back]);
-    if ((c & 0xC0) == 0x80) continue;  // continuation byte: keep looking for the lead
-    size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
-    return need > back ? n - back : n;
-  }
-  return n;
-}
-}  // namespace
-
 void register_generate(CLI::App& app) {
   struct Opts {
     std::string model, tokenizer, prompt;
@@ -60,7 +46,7 @@ void register_generate(CLI::App& app) {
     g.stop_at_eos = !o->no_stop;
     auto model = load_hf_model(o->model);
     std::string tok_dir = o->tokenizer;
-    if (tok_dir.empty()) tok_dir = std::filesystem::exists(o->model + "/vocab.json") ? o->model : default_tokenizer_dir();
+    tok_dir = tokenizer_dir_for_model(o->model, tok_dir);
     Tokenizer tok = Tokenizer::load_dir(tok_dir);
     if (tok.eot_id()) g.eos_id = static_cast<int32_t>(*tok.eot_id());
     std::vector<int32_t> prompt;

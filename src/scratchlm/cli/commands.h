@@ -18,6 +18,11 @@ void register_download_data(CLI::App& app);
 void register_pretrain(CLI::App& app);
 void register_eval(CLI::App& app);
 void register_generate(CLI::App& app);
+void register_finetune_classifier(CLI::App& app);
+void register_classify(CLI::App& app);
+void register_eval_classifier(CLI::App& app);
+void register_chat(CLI::App& app);
+void register_judge(CLI::App& app);
 
 // Read all of stdin as bytes.
 std::string read_stdin();

@@ -36,6 +36,11 @@ int main(int argc, char** argv) {
   slm::cli::register_pretrain(app);
   slm::cli::register_eval(app);
   slm::cli::register_generate(app);
+  slm::cli::register_finetune_classifier(app);
+  slm::cli::register_classify(app);
+  slm::cli::register_eval_classifier(app);
+  slm::cli::register_chat(app);
+  slm::cli::register_judge(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

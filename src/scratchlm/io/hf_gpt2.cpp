@@ -67,7 +67,13 @@ void save_hf_model(const GPT& model, const std::string& dir, const Tokenizer* to
   fs::create_directories(dir, ec);
   if (ec) fail("cannot create directory '{}': {}", dir, ec.message());
   SafetensorsWriter w;
-  for (const auto& p : model.params().params()) w.add_f32(p.name, p.shape, model.params().data(p.name));
+  // GPT2ForSequenceClassification state dicts name the body "transformer.*" beside "score.weight";
+  // Hugging Face refuses a classifier file whose body names lack the prefix.
+  const bool classifier = model.config().is_classifier();
+  for (const auto& p : model.params().params()) {
+    const std::string name = classifier && p.name != "score.weight" ? "transformer." + p.name : p.name;
+    w.add_f32(name, p.shape, model.params().data(p.name));
+  }
   w.set_metadata("format", "pt");
   w.write((fs::path(dir) / "model.safetensors").string());
   write_file_atomic((fs::path(dir) / "config.json").string(), model.config().to_hf_json().dump(2) + "\n");

@@ -3,6 +3,8 @@
 // model.safetensors with HF names (wte.weight, h.N.attn.c_attn.weight [C, 3C], ...; with or without
 // a "transformer." prefix; attn.bias / attn.masked_bias buffers ignored; lm_head.weight only when
 // untied) and the tokenizer (vocab.json + merges.txt). ScratchLM writes exactly this layout.
+// A classifier (chapter 6) is written as GPT2ForSequenceClassification: "transformer."-prefixed
+// body names plus score.weight [num_labels, n_embd], and num_labels/id2label in config.json.
 #pragma once
 
 #include <memory>

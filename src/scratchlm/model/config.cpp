@@ -1,6 +1,7 @@
 // config.cpp — named GPT configurations, HF config.json mapping and parameter counts (ch. 4).
 #include "scratchlm/model/config.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "scratchlm/util/error.h"
@@ -14,6 +15,13 @@ void GPTConfig::validate() const {
     fail("invalid model config: emb_dim {} is not divisible by n_heads {}", emb_dim, n_heads);
   if (!(drop_rate >= 0.0f && drop_rate < 1.0f)) fail("invalid model config: drop_rate {} must be in [0, 1)", drop_rate);
   if (!(layer_norm_epsilon > 0.0f)) fail("invalid model config: layer_norm_epsilon must be positive");
+  if (num_labels < 0 || num_labels > (int64_t{1} << 20)) fail("invalid model config: num_labels {} is out of range", num_labels);
+  if (num_labels > 0 && static_cast<int64_t>(id2label.size()) != num_labels)
+    fail("invalid model config: {} labels named for num_labels {}", id2label.size(), num_labels);
+  if (classifier_token != "last" && classifier_token != "last-position")
+    fail("invalid model config: the classifier token must be \"last\" or \"last-position\", not '{}'", classifier_token);
+  if (classifier_max_length < 0 || classifier_max_length > context_length)
+    fail("invalid model config: classifier max length {} is outside 0..{}", classifier_max_length, context_length);
   if (vocab_size > (int64_t{1} << 31) || context_length > (int64_t{1} << 24))
     fail("invalid model config: vocab_size or context_length is unreasonably large");
 }
@@ -44,8 +52,8 @@ GPTConfig config_by_name(const std::string& name) {
 }
 
 nlohmann::json GPTConfig::to_hf_json() const {
-  return {{"model_type", "gpt2"},
-          {"architectures", {"GPT2LMHeadModel"}},
+  nlohmann::json j = {{"model_type", "gpt2"},
+          {"architectures", {is_classifier() ? "GPT2ForSequenceClassification" : "GPT2LMHeadModel"}},
           {"vocab_size", vocab_size},
           {"n_positions", context_length},
           {"n_ctx", context_length},
@@ -62,6 +70,20 @@ nlohmann::json GPTConfig::to_hf_json() const {
           {"eos_token_id", 50256},
           {"tie_word_embeddings", tie_word_embeddings},
           {"qkv_bias", qkv_bias}};
+  if (is_classifier()) {
+    nlohmann::json id2l = nlohmann::json::object(), l2id = nlohmann::json::object();
+    for (size_t i = 0; i < id2label.size(); ++i) {
+      id2l[std::to_string(i)] = id2label[i];
+      l2id[id2label[i]] = i;
+    }
+    j["num_labels"] = num_labels;
+    j["id2label"] = id2l;
+    j["label2id"] = l2id;
+    j["pad_token_id"] = 50256;
+    j["scratchlm_max_length"] = classifier_max_length;
+    j["scratchlm_classifier_token"] = classifier_token;
+  }
+  return j;
 }
 
 GPTConfig GPTConfig::from_hf_json(const nlohmann::json& j, const std::string& source) {
@@ -106,6 +128,42 @@ GPTConfig GPTConfig::from_hf_json(const nlohmann::json& j, const std::string& so
   c.tie_word_embeddings = true;
   get_bool("qkv_bias", c.qkv_bias);
   get_bool("tie_word_embeddings", c.tie_word_embeddings);
+  // A classifier only when the architecture says so: Hugging Face writes num_labels/id2label into
+  // every config (default 2), also for language models.
+  bool classifier = false;
+  if (j.contains("architectures") && j["architectures"].is_array())
+    for (const auto& a : j["architectures"])
+      if (a == "GPT2ForSequenceClassification") classifier = true;
+  if (classifier) {
+    if (j.contains("num_labels")) get_int("num_labels", c.num_labels, true);
+    const auto it = j.find("id2label");
+    if (it != j.end() && it->is_object()) {
+      if (c.num_labels == 0) c.num_labels = static_cast<int64_t>(it->size());
+      c.id2label.assign(static_cast<size_t>(std::max<int64_t>(c.num_labels, 0)), "");
+      for (const auto& [k, v] : it->items()) {
+        size_t pos = 0;
+        long id = -1;
+        try {
+          id = std::stol(k, &pos);
+        } catch (const std::exception&) {
+        }
+        if (pos != k.size() || id < 0 || id >= c.num_labels || !v.is_string())
+          fail("{}: id2label entry '{}' is not a class id below num_labels {} with a string name", source, k, c.num_labels);
+        c.id2label[static_cast<size_t>(id)] = v.get<std::string>();
+      }
+    } else {
+      if (c.num_labels <= 0) fail("{}: a GPT2ForSequenceClassification config needs num_labels", source);
+      for (int64_t i = 0; i < c.num_labels; ++i) c.id2label.push_back("LABEL_" + std::to_string(i));
+    }
+    if (c.num_labels <= 0) fail("{}: num_labels must be positive for a classifier", source);
+    get_int("scratchlm_max_length", c.classifier_max_length, false);
+    if (j.contains("scratchlm_classifier_token") && j["scratchlm_classifier_token"].is_string())
+      c.classifier_token = j["scratchlm_classifier_token"].get<std::string>();
+    if (c.classifier_token != "last" && c.classifier_token != "last-position")
+      fail("{}: scratchlm_classifier_token must be \"last\" or \"last-position\"", source);
+    if (c.classifier_max_length < 0 || c.classifier_max_length > c.context_length)
+      fail("{}: scratchlm_max_length {} is outside 0..n_positions", source, c.classifier_max_length);
+  }
   c.validate();
   return c;
 }
@@ -121,10 +179,10 @@ ParamCounts count_params(const GPTConfig& c) {
   p.per_block = p.attention_per_block + p.ff_per_block + p.norms_per_block;
   p.blocks = p.per_block * c.n_layers;
   p.final_norm = 2 * C;
-  p.out_head = c.vocab_size * C;
+  p.out_head = c.is_classifier() ? c.num_labels * C : c.vocab_size * C;
   p.total_tied = p.tok_emb + p.pos_emb + p.blocks + p.final_norm;
   p.total_untied = p.total_tied + p.out_head;
-  p.total = c.tie_word_embeddings ? p.total_tied : p.total_untied;
+  p.total = c.tie_word_embeddings && !c.is_classifier() ? p.total_tied : p.total_untied;
   return p;
 }
 

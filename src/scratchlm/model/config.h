@@ -19,13 +19,28 @@ struct GPTConfig {
   bool qkv_bias = true;
   bool tie_word_embeddings = false;  // the book's GPTModel has its own out_head
   float layer_norm_epsilon = 1e-5f;
+  // A classifier (chapter 6): num_labels > 0 replaces the language-model head by a bias-free
+  // Linear(emb_dim, num_labels) named score.weight [num_labels, emb_dim], as in Hugging Face's
+  // GPT2ForSequenceClassification; id2label names the classes (index = class id).
+  int64_t num_labels = 0;
+  std::vector<std::string> id2label;
+  // How a classifier reads its input (saved with it so `slm classify` does what training did):
+  // texts are cut to classifier_max_length tokens (0: the context length) and classified from the
+  // last real token ("last") or, as the book, from the final position of the padded row
+  // ("last-position", rows padded to classifier_max_length).
+  int64_t classifier_max_length = 0;
+  std::string classifier_token = "last";
+
+  bool is_classifier() const { return num_labels > 0; }
 
   int64_t head_dim() const { return emb_dim / n_heads; }
   // BadInput error when fields are inconsistent (emb_dim % n_heads, non-positive sizes...).
   void validate() const;
 
   // Hugging Face GPT2Config keys (n_embd, n_head, n_layer, n_positions, vocab_size,
-  // layer_norm_epsilon, *_pdrop) plus ScratchLM's qkv_bias and tie_word_embeddings.
+  // layer_norm_epsilon, *_pdrop) plus ScratchLM's qkv_bias and tie_word_embeddings; a classifier
+  // also has architectures ["GPT2ForSequenceClassification"], num_labels, id2label, label2id and
+  // pad_token_id 50256 (the token Hugging Face uses to find each row's last real token).
   nlohmann::json to_hf_json() const;
   static GPTConfig from_hf_json(const nlohmann::json& j, const std::string& source);
 };
@@ -38,8 +53,8 @@ std::vector<std::string> config_names();
 // Parameter counts, per module, as the book reports them.
 struct ParamCounts {
   int64_t tok_emb = 0, pos_emb = 0, per_block = 0, attention_per_block = 0, ff_per_block = 0,
-          norms_per_block = 0, blocks = 0, final_norm = 0, out_head = 0;
-  int64_t total = 0;           // as stored (out_head counted only when untied)
+          norms_per_block = 0, blocks = 0, final_norm = 0, out_head = 0;  // out_head: score for a classifier
+  int64_t total = 0;           // as stored (out_head counted only when untied or a classifier)
   int64_t total_untied = 0;    // with a separate out_head
   int64_t total_tied = 0;      // with out_head shared with tok_emb
 };

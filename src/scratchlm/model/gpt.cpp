@@ -39,7 +39,8 @@ GPT::GPT(const GPTConfig& config) : cfg_(config) {
   }
   store_.add("ln_f.weight", {C});
   store_.add("ln_f.bias", {C});
-  if (!cfg_.tie_word_embeddings) store_.add("lm_head.weight", {V, C});
+  if (cfg_.is_classifier()) store_.add("score.weight", {cfg_.num_labels, C});
+  else if (!cfg_.tie_word_embeddings) store_.add("lm_head.weight", {V, C});
   store_.finalize();
   // Sensible defaults before any init: LayerNorm scale 1.
   for (auto& p : store_.params())
@@ -56,12 +57,14 @@ void GPT::bind() {
   wpe_ = store_.data("wpe.weight");
   lnf_w_ = store_.data("ln_f.weight");
   lnf_b_ = store_.data("ln_f.bias");
-  head_w_ = cfg_.tie_word_embeddings ? wte_ : store_.data("lm_head.weight");
+  const char* head = cfg_.is_classifier() ? "score.weight" : "lm_head.weight";
+  const bool tied = cfg_.tie_word_embeddings && !cfg_.is_classifier();
+  head_w_ = tied ? wte_ : store_.data(head);
   g_wte_ = store_.grad("wte.weight");
   g_wpe_ = store_.grad("wpe.weight");
   g_lnf_w_ = store_.grad("ln_f.weight");
   g_lnf_b_ = store_.grad("ln_f.bias");
-  g_head_ = cfg_.tie_word_embeddings ? g_wte_ : store_.grad("lm_head.weight");
+  g_head_ = tied ? g_wte_ : store_.grad(head);
 }
 
 void GPT::init_weights(uint64_t seed) {
@@ -92,7 +95,7 @@ void GPT::init_weights_torch_default(uint64_t seed) {
     } else {
       // fan_in: Conv1D weights are [in, out]; lm_head is [V, C] (in = C); a bias's layer has in = C
       // except mlp.c_proj, whose input is 4C.
-      int64_t fan_in = p.name == "lm_head.weight" ? p.shape[1] : p.shape.size() == 2 ? p.shape[0] : cfg_.emb_dim;
+      int64_t fan_in = p.name == "lm_head.weight" || p.name == "score.weight" ? p.shape[1] : p.shape.size() == 2 ? p.shape[0] : cfg_.emb_dim;
       if (p.name.ends_with("mlp.c_proj.bias")) fan_in = 4 * cfg_.emb_dim;
       const float bound = 1.0f / std::sqrt(static_cast<float>(fan_in));
       for (size_t i = 0; i < p.numel; ++i) d[i] = (2.0f * rng.uniform() - 1.0f) * bound;
@@ -103,6 +106,14 @@ void GPT::init_weights_torch_default(uint64_t seed) {
 void GPT::set_drop_rate(float p) {
   GPTConfig c = cfg_;
   c.drop_rate = p;
+  c.validate();
+  cfg_ = c;
+}
+
+void GPT::set_classifier_input(int64_t max_length, const std::string& token) {
+  GPTConfig c = cfg_;
+  c.classifier_max_length = max_length;
+  c.classifier_token = token;
   c.validate();
   cfg_ = c;
 }
@@ -123,51 +134,69 @@ size_t GPT::activation_bytes_for(const GPTConfig& c, int64_t B, int64_t T, bool 
   return static_cast<size_t>(n) * sizeof(float);
 }
 
-void GPT::ensure_arena(int64_t B, int64_t T) {
+int64_t GPT::lowest_trainable_block() const {
+  if (!store_.grads_enabled()) return cfg_.n_layers;
+  if (g_wte_ || g_wpe_) return -1;
+  for (int64_t l = 0; l < cfg_.n_layers; ++l)
+    if (blocks_[l].any_trainable()) return l;
+  return cfg_.n_layers;
+}
+
+// Lays the activations out from `base` (nullptr: only counts) and returns the floats needed.
+// Training keeps the saved activations of every block the backward pass reaches; the frozen
+// blocks below it (a finetuning run) share one set of buffers, as inference does.
+int64_t GPT::layout_arena(float* base, int64_t B, int64_t T) {
   const bool training = store_.grads_enabled();
-  if (B == B_ && T == T_) return;
   const int64_t M = B * T, C = cfg_.emb_dim, L = cfg_.n_layers, H = cfg_.n_heads, V = cfg_.vocab_size;
-  arena_ = Tensor({static_cast<int64_t>(activation_bytes_for(cfg_, B, T, training) / sizeof(float))});
-  float* p = arena_.data();
-  auto take = [&](int64_t n) {
-    float* r = p;
-    p += n;
+  const int64_t first_saved = training ? std::max<int64_t>(lowest_trainable_block(), 0) : L;
+  int64_t n = 0;
+  auto take = [&](int64_t k) {
+    float* r = base ? base + n : nullptr;
+    n += k;
     return r;
   };
   acts_.x.assign(static_cast<size_t>(L + 1), nullptr);
-  if (training) {
-    for (int64_t l = 0; l <= L; ++l) acts_.x[l] = take(M * C);
-  } else {
-    float* a = take(M * C);
-    float* b = take(M * C);
-    for (int64_t l = 0; l <= L; ++l) acts_.x[l] = (l % 2) ? b : a;
-  }
-  const int64_t stored = training ? L : 1;
+  float* a = nullptr;
+  float* b = nullptr;
+  if (first_saved > 0) a = take(M * C), b = take(M * C);
+  for (int64_t l = 0; l <= L; ++l)
+    acts_.x[l] = l > first_saved || (l == first_saved && training) ? take(M * C) : (l % 2) ? b : a;
+  TransformerBlock shared;
+  auto take_block = [&](TransformerBlock& blk) {
+    blk.ln1 = take(M * C), blk.ln1_mean = take(M), blk.ln1_rstd = take(M);
+    blk.attn.qkv = take(M * 3 * C), blk.attn.att = take(M * C), blk.attn.lse = take(B * H * T);
+    blk.resid2 = take(M * C), blk.ln2 = take(M * C), blk.ln2_mean = take(M), blk.ln2_rstd = take(M);
+    blk.ff.fc = take(M * 4 * C), blk.ff.act = take(M * 4 * C);
+  };
+  if (first_saved > 0) take_block(shared);
   for (int64_t l = 0; l < L; ++l) {
     TransformerBlock& blk = blocks_[l];
-    if (l < stored) {
-      blk.ln1 = take(M * C), blk.ln1_mean = take(M), blk.ln1_rstd = take(M);
-      blk.attn.qkv = take(M * 3 * C), blk.attn.att = take(M * C), blk.attn.lse = take(B * H * T);
-      blk.resid2 = take(M * C), blk.ln2 = take(M * C), blk.ln2_mean = take(M), blk.ln2_rstd = take(M);
-      blk.ff.fc = take(M * 4 * C), blk.ff.act = take(M * 4 * C);
-    } else {  // inference: every block reuses block 0's buffers
-      const TransformerBlock& b0 = blocks_[0];
-      blk.ln1 = b0.ln1, blk.ln1_mean = b0.ln1_mean, blk.ln1_rstd = b0.ln1_rstd;
-      blk.attn.qkv = b0.attn.qkv, blk.attn.att = b0.attn.att, blk.attn.lse = b0.attn.lse;
-      blk.resid2 = b0.resid2, blk.ln2 = b0.ln2, blk.ln2_mean = b0.ln2_mean, blk.ln2_rstd = b0.ln2_rstd;
-      blk.ff.fc = b0.ff.fc, blk.ff.act = b0.ff.act;
+    if (l >= first_saved) {
+      take_block(blk);
+    } else {  // not reached by backward: every such block reuses one set of buffers
+      blk.ln1 = shared.ln1, blk.ln1_mean = shared.ln1_mean, blk.ln1_rstd = shared.ln1_rstd;
+      blk.attn.qkv = shared.attn.qkv, blk.attn.att = shared.attn.att, blk.attn.lse = shared.attn.lse;
+      blk.resid2 = shared.resid2, blk.ln2 = shared.ln2, blk.ln2_mean = shared.ln2_mean, blk.ln2_rstd = shared.ln2_rstd;
+      blk.ff.fc = shared.ff.fc, blk.ff.act = shared.ff.act;
     }
   }
   acts_.lnf = take(M * C), acts_.lnf_mean = take(M), acts_.lnf_rstd = take(M);
   acts_.tmp = take(M * C);
   chunk_rows_ = std::clamp<int64_t>((int64_t{32} << 20) / (4 * V), 1, std::max<int64_t>(M, 1));
-  acts_.logits_chunk = take(chunk_rows_ * V);
+  acts_.logits_chunk = take(cfg_.is_classifier() ? 0 : chunk_rows_ * V);  // a classifier has no vocabulary head
   if (training) {
     acts_.big = take(M * 4 * C), acts_.qkv_scratch = take(M * 3 * C);
     acts_.dresid = take(M * C), acts_.dlnf = take(M * C);
   } else {
     acts_.big = acts_.qkv_scratch = acts_.dresid = acts_.dlnf = nullptr;
   }
+  return n;
+}
+
+void GPT::ensure_arena(int64_t B, int64_t T) {
+  if (B == B_ && T == T_) return;
+  arena_ = Tensor({layout_arena(nullptr, B, T)});
+  layout_arena(arena_.data(), B, T);
   B_ = B, T_ = T;
 }
 
@@ -178,6 +207,12 @@ void GPT::check_inputs(const int32_t* tokens, int64_t B, int64_t T) const {
   for (int64_t i = 0; i < B * T; ++i)
     if (tokens[i] < 0 || tokens[i] >= cfg_.vocab_size)
       fail("token id {} at position {} is out of range for a vocabulary of {}", tokens[i], i, cfg_.vocab_size);
+}
+
+void GPT::require_lm(const char* what) const {
+  if (cfg_.is_classifier())
+    fail("{} needs a language model, but this model is a classifier ({} labels, no language-model head)", what,
+         cfg_.num_labels);
 }
 
 PassInfo GPT::pass_info(int64_t B, int64_t T) const {
@@ -210,6 +245,7 @@ void GPT::forward_hidden(const int32_t* tokens, int64_t B, int64_t T, KVCache* c
 
 float GPT::forward(const int32_t* tokens, const int32_t* targets, int64_t B, int64_t T, bool with_grad, float grad_scale) {
   if (with_grad && !store_.grads_enabled()) fail_internal("forward(with_grad) before enable_grads()");
+  require_lm("next-token loss");
   const int64_t M = B * T, C = cfg_.emb_dim, V = cfg_.vocab_size;
   const int64_t count = count_targets(targets, M, V);
   if (count == 0) fail("the batch has no target tokens (all are -100)");
@@ -224,6 +260,54 @@ float GPT::forward(const int32_t* tokens, const int32_t* targets, int64_t B, int
   return static_cast<float>(r.loss_sum / static_cast<double>(r.count));
 }
 
+float GPT::classify(const int32_t* tokens, int64_t B, int64_t T, const int32_t* read_pos, const int32_t* labels,
+                    float* out_logits, bool with_grad, float grad_scale) {
+  if (!cfg_.is_classifier()) fail("this model has no classification head (it is a language model)");
+  if (with_grad && (!store_.grads_enabled() || !labels)) fail_internal("classify(with_grad) needs grads and labels");
+  const int64_t C = cfg_.emb_dim, K = cfg_.num_labels;
+  for (int64_t b = 0; b < B; ++b) {
+    if (read_pos[b] < 0 || read_pos[b] >= T) fail_internal("read position {} outside a row of {}", read_pos[b], T);
+    if (labels && (labels[b] < 0 || labels[b] >= K)) fail("class label {} is out of range for {} classes", labels[b], K);
+  }
+  forward_hidden(tokens, B, T);
+  last_tokens_.assign(tokens, tokens + B * T);
+  last_count_ = B;
+  std::vector<float> logits(static_cast<size_t>(B * K));
+  for (int64_t b = 0; b < B; ++b) {
+    const float* h = acts_.lnf + (b * T + read_pos[b]) * C;
+    for (int64_t k = 0; k < K; ++k) {
+      const float* w = head_w_ + k * C;
+      float acc = 0.0f;
+      for (int64_t c = 0; c < C; ++c) acc += h[c] * w[c];
+      logits[b * K + k] = acc;
+    }
+  }
+  if (out_logits) std::copy(logits.begin(), logits.end(), out_logits);
+  if (!labels) return 0.0f;
+  double loss = 0.0;
+  if (with_grad) std::fill_n(acts_.dlnf, B * T * C, 0.0f);
+  const float dscale = grad_scale / static_cast<float>(B);
+  for (int64_t b = 0; b < B; ++b) {
+    const float* z = logits.data() + b * K;
+    const float mx = *std::max_element(z, z + K);
+    double sum = 0.0;
+    for (int64_t k = 0; k < K; ++k) sum += std::exp(static_cast<double>(z[k] - mx));
+    loss += std::log(sum) + mx - z[labels[b]];
+    if (!with_grad) continue;
+    const float* h = acts_.lnf + (b * T + read_pos[b]) * C;
+    float* dh = acts_.dlnf + (b * T + read_pos[b]) * C;
+    for (int64_t k = 0; k < K; ++k) {
+      const float d = (static_cast<float>(std::exp(static_cast<double>(z[k] - mx)) / sum) - (k == labels[b] ? 1.0f : 0.0f)) * dscale;
+      const float* w = head_w_ + k * C;
+      for (int64_t c = 0; c < C; ++c) dh[c] += d * w[c];
+      if (g_head_)
+        for (int64_t c = 0; c < C; ++c) g_head_[k * C + c] += d * h[c];
+    }
+  }
+  have_head_grad_ = with_grad;
+  return static_cast<float>(loss / static_cast<double>(B));
+}
+
 void GPT::backward() {
   if (!have_head_grad_) fail_internal("backward() without a forward(with_grad=true)");
   have_head_grad_ = false;
@@ -231,10 +315,7 @@ void GPT::backward() {
   const PassInfo p = pass_info(B, T);
   const bool emb_trainable = g_wte_ || g_wpe_;
   // Lowest block whose parameters train; below it the backward pass stops.
-  int64_t lowest = emb_trainable ? -1 : L;
-  if (!emb_trainable)
-    for (int64_t l = 0; l < L; ++l)
-      if (blocks_[l].any_trainable()) { lowest = l; break; }
+  const int64_t lowest = lowest_trainable_block();
   const bool need_below_head = lowest < L || g_lnf_w_ || g_lnf_b_;
   if (!need_below_head) return;
   layernorm_backward(lowest < L ? acts_.dresid : nullptr, g_lnf_w_, g_lnf_b_, acts_.dlnf, acts_.x[L], lnf_w_,
@@ -250,6 +331,7 @@ void GPT::backward() {
 void GPT::prefill(const int32_t* tokens, int64_t T, KVCache& cache, float* out) {
   if (cache.n_layers != cfg_.n_layers || cache.C != cfg_.emb_dim || cache.ctx != cfg_.context_length)
     fail_internal("the KV cache was made for another model");
+  require_lm("text generation");
   forward_hidden(tokens, 1, T, &cache);
   cache.len = T;
   matvec_forward_wt(out, acts_.lnf + (T - 1) * cfg_.emb_dim, head_w_, cfg_.emb_dim, cfg_.vocab_size);
@@ -289,6 +371,7 @@ void GPT::decode_step(int32_t token, KVCache& cache, float* out) {
 }
 
 void GPT::logits(const int32_t* tokens, int64_t B, int64_t T, float* out, bool last_only) {
+  require_lm("next-token logits");
   forward_hidden(tokens, B, T);
   const int64_t C = cfg_.emb_dim, V = cfg_.vocab_size;
   if (!last_only) {

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "scratchlm/model/block.h"
@@ -44,6 +45,8 @@ class GPT {
   void set_training(bool training) { training_ = training; }
   bool training() const { return training_; }
   void set_dropout_seed(uint64_t seed, uint64_t step) { drop_seed_ = seed, drop_step_ = step; }
+  // How a classifier reads its input (config fields classifier_max_length / classifier_token).
+  void set_classifier_input(int64_t max_length, const std::string& token);
   // Change the dropout rate (e.g. a finetuning run's --dropout); BadInput error outside [0, 1).
   void set_drop_rate(float p);
 
@@ -56,6 +59,13 @@ class GPT {
   // Number of target tokens counted by the last forward.
   int64_t last_target_count() const { return last_count_; }
 
+  // Classifier models (config().is_classifier(), chapter 6.5): class logits [B, K] into out_logits
+  // (may be null) from the final hidden state at position read_pos[b] of each row (the last real
+  // token, or T-1 as in the book). With labels ([B], in [0, K)) returns the mean cross-entropy over
+  // the rows, and with_grad also computes the head's gradients so that backward() can follow.
+  float classify(const int32_t* tokens, int64_t B, int64_t T, const int32_t* read_pos, const int32_t* labels,
+                 float* out_logits, bool with_grad = false, float grad_scale = 1.0f);
+
   // Logits: all positions ([B*T, V] into out) or only the last position of each row ([B, V]).
   void logits(const int32_t* tokens, int64_t B, int64_t T, float* out, bool last_only);
 
@@ -67,7 +77,7 @@ class GPT {
 
   // The final hidden states (after final_norm) of the last forward/logits call, [B*T, C].
   const float* final_hidden() const { return acts_.lnf; }
-  // The output head weight [V, C] (lm_head, or wte when tied).
+  // The output head weight [V, C] (lm_head, or wte when tied; score [K, C] for a classifier).
   const float* head_weight() const { return head_w_; }
 
   // Bytes held by the activation arena (for memory estimates).
@@ -78,7 +88,10 @@ class GPT {
  private:
   void bind();
   void ensure_arena(int64_t B, int64_t T);
+  int64_t layout_arena(float* base, int64_t B, int64_t T);
+  int64_t lowest_trainable_block() const;  // -1: the embeddings train; n_layers: no block does
   void check_inputs(const int32_t* tokens, int64_t B, int64_t T) const;
+  void require_lm(const char* what) const;
   void forward_hidden(const int32_t* tokens, int64_t B, int64_t T, KVCache* cache = nullptr);
   PassInfo pass_info(int64_t B, int64_t T) const;
 

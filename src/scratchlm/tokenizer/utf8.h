@@ -23,6 +23,11 @@ void utf8_require_valid(std::string_view s, std::string_view what = "input");
 // "substitution of maximal subparts").
 std::string utf8_lossy(std::string_view s);
 
+// Length of the prefix of s that ends on a complete UTF-8 sequence: when text is streamed token by
+// token, a character may be split across tokens, and its first bytes wait for the rest. (Only an
+// incomplete lead sequence at the very end is held back; ill-formed bytes elsewhere count as done.)
+size_t complete_utf8_prefix(std::string_view s);
+
 // Decode the (valid) code point at s[i]; writes its byte length to *len.
 inline uint32_t utf8_decode(std::string_view s, size_t i, size_t* len) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data()) + i;

@@ -1,0 +1,169 @@
+// cmd_classifier.cpp — `slm finetune-classifier`, `slm classify` and `slm eval-classifier`:
+// chapter 6's spam classifier (finetuning, using it on new texts, and its accuracy report).
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "scratchlm/cli/commands.h"
+#include "scratchlm/finetune/classifier.h"
+#include "scratchlm/finetune/classifier_trainer.h"
+#include "scratchlm/io/hf_gpt2.h"
+#include "scratchlm/kernels/matmul.h"
+#include "scratchlm/model/gpt.h"
+#include "scratchlm/tensor/parallel.h"
+#include "scratchlm/tokenizer/bpe.h"
+#include "scratchlm/tokenizer/utf8.h"
+#include "scratchlm/util/error.h"
+#include "scratchlm/util/file.h"
+#include "scratchlm/util/paths.h"
+
+namespace slm::cli {
+
+namespace {
+
+void add_load_options(CLI::App* c, LoadOptions& l) {
+  c->add_option("--format", l.format, "Data format: auto, sms, csv, tsv, jsonl, json, spam-assassin")->capture_default_str();
+  c->add_option("--text-column", l.text_column, "Column (CSV/TSV) or key (JSON) of the text")->capture_default_str();
+  c->add_option("--label-column", l.label_column, "Column (CSV/TSV) or key (JSON) of the label")->capture_default_str();
+}
+
+std::unique_ptr<GPT> load_classifier(const std::string& dir) {
+  auto model = load_hf_model(dir);
+  if (!model->config().is_classifier())
+    fail("'{}' has no classification head (it is a language model); make one with slm finetune-classifier", dir);
+  return model;
+}
+
+}  // namespace
+
+void register_finetune_classifier(CLI::App& app) {
+  auto a = std::make_shared<ClassifierArgs>();
+  auto* c = app.add_subcommand("finetune-classifier", "Finetune a pretrained model into a text classifier (chapter 6)");
+  c->add_option("--init-from", a->init_from, "Pretrained model directory to start from")->required();
+  c->add_option("--out", a->out_dir, "Output directory (classifier model, splits, metrics, plots)")->required();
+  c->add_option("--data", a->data,
+                "Labeled data to balance and split: sms-spam, spam-assassin, a file (SMSSpamCollection, .csv, .tsv, "
+                ".jsonl, .json) or a SpamAssassin-style directory");
+  c->add_option("--train", a->train_file, "A ready training split (instead of --data)");
+  c->add_option("--val", a->val_file, "A ready validation split");
+  c->add_option("--test", a->test_file, "A ready test split");
+  add_load_options(c, a->load);
+  c->add_flag("!--no-balance", a->balance, "Keep all examples (default: undersample to the smallest class, as the book)");
+  c->add_option("--train-frac", a->train_frac, "Training fraction of --data")->capture_default_str();
+  c->add_option("--val-frac", a->val_frac, "Validation fraction of --data (the rest is test)")->capture_default_str();
+  c->add_option("--labels", a->labels, "Class order, e.g. --labels ham spam (default: sorted)")->delimiter(',');
+  c->add_option("--trainable", a->trainable, "head, last-block (the book) or all")->capture_default_str();
+  c->add_option("--token", a->token, "Read the class at the last real token (last) or the final padded position (last-position, the book)")
+      ->capture_default_str();
+  c->add_option("--max-length", a->max_length, "Cut texts to this many tokens (default: the longest training text)");
+  c->add_option("--epochs", a->epochs, "Epochs")->capture_default_str();
+  c->add_option("--max-steps", a->max_steps, "Stop after this many steps (0: all epochs)");
+  c->add_option("--batch", a->batch, "Batch size")->capture_default_str();
+  c->add_option("--lr", a->lr, "Learning rate (AdamW)")->capture_default_str();
+  c->add_option("--weight-decay", a->weight_decay, "AdamW weight decay")->capture_default_str();
+  c->add_option("--grad-clip", a->grad_clip, "Clip the gradient norm (0: off, as the book)")->capture_default_str();
+  c->add_option("--dropout", a->dropout, "Dropout rate while finetuning")->capture_default_str();
+  c->add_option("--eval-every", a->eval_every, "Evaluate train/val loss every N steps")->capture_default_str();
+  c->add_option("--eval-batches", a->eval_batches, "Batches per evaluation (0: all)")->capture_default_str();
+  c->add_option("--seed", a->seed, "Seed for balancing, splitting, shuffling and the new head")->capture_default_str();
+  c->add_option("--tokenizer", a->tokenizer_dir, "Tokenizer directory (default: the model's, else data/gpt2)");
+  c->add_option("--threads", a->threads, "Threads (default: all cores)");
+  c->add_flag("--quiet", a->quiet, "No progress output");
+  c->callback([a] { run_classifier_finetuning(*a); });
+}
+
+void register_classify(CLI::App& app) {
+  struct Opts {
+    std::string model, text, file, tokenizer;
+    bool json = false, has_text = false;
+    int64_t batch = 8;
+    int threads = 0;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* c = app.add_subcommand("classify", "Classify texts with a finetuned classifier (one text per line from --file or stdin)");
+  c->add_option("--model", o->model, "Classifier model directory")->required();
+  auto* t = c->add_option("--text", o->text, "One text to classify");
+  c->add_option("--file", o->file, "A file with one text per line")->excludes(t);
+  c->add_option("--batch", o->batch, "Texts per forward pass")->capture_default_str()->check(CLI::PositiveNumber);
+  c->add_option("--tokenizer", o->tokenizer, "Tokenizer directory (default: the model's, else data/gpt2)");
+  c->add_option("--threads", o->threads, "Threads (default: all cores)");
+  c->add_flag("--json", o->json, "Print one JSON object per text: {\"text\", \"label\", \"probability\", \"probabilities\"}");
+  c->callback([o, t] {
+    if (o->threads > 0) set_num_threads(o->threads), blas_set_threads(o->threads);
+    auto model = load_classifier(o->model);
+    Tokenizer tok = Tokenizer::load_dir(tokenizer_dir_for_model(o->model, o->tokenizer));
+    std::vector<LabeledExample> rows;
+    if (*t) {
+      rows.push_back({o->text, ""});
+    } else {
+      const std::string all = o->file.empty() ? read_stdin() : read_file(o->file);
+      size_t start = 0;
+      while (start < all.size()) {
+        size_t end = all.find('\n', start);
+        if (end == std::string::npos) end = all.size();
+        std::string line = all.substr(start, end - start);
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        rows.push_back({line, ""});
+        start = end + 1;
+      }
+      if (rows.empty()) fail("no texts to classify (the input is empty)");
+    }
+    for (size_t i = 0; i < rows.size(); ++i) {
+      if (utf8_find_invalid(rows[i].text) != std::string::npos) fail("text {}: invalid UTF-8", i + 1);
+    }
+    const GPTConfig& cfg = model->config();
+    const int64_t max_len = cfg.classifier_max_length ? cfg.classifier_max_length : cfg.context_length;
+    const auto enc = encode_texts(tok, rows, {}, max_len, false);
+    const int32_t pad = tok.eot_id() ? static_cast<int32_t>(*tok.eot_id()) : 50256;
+    const auto p = predict_proba(*model, enc, o->batch, pad);
+    const size_t K = static_cast<size_t>(cfg.num_labels);
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const float* r = p.data() + i * K;
+      const size_t k = static_cast<size_t>(std::max_element(r, r + K) - r);
+      if (o->json) {
+        nlohmann::json probs = nlohmann::json::object();
+        for (size_t j = 0; j < K; ++j) probs[cfg.id2label[j]] = r[j];
+        std::printf("%s\n", nlohmann::json{{"text", rows[i].text}, {"label", cfg.id2label[k]}, {"probability", r[k]},
+                                           {"probabilities", probs}}.dump().c_str());
+      } else {
+        std::printf("%s\t%.4f\t%s\n", cfg.id2label[k].c_str(), r[k], rows[i].text.c_str());
+      }
+    }
+  });
+}
+
+void register_eval_classifier(CLI::App& app) {
+  struct Opts {
+    std::string model, data, tokenizer;
+    LoadOptions load;
+    int64_t batch = 8;
+    int threads = 0;
+    bool json = false;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* c = app.add_subcommand("eval-classifier", "Accuracy, precision, recall, F1 and the confusion matrix of a classifier on labeled data");
+  c->add_option("--model", o->model, "Classifier model directory")->required();
+  c->add_option("--data", o->data, "Labeled data (e.g. the test.csv written by finetune-classifier)")->required();
+  add_load_options(c, o->load);
+  c->add_option("--batch", o->batch, "Texts per forward pass")->capture_default_str()->check(CLI::PositiveNumber);
+  c->add_option("--tokenizer", o->tokenizer, "Tokenizer directory (default: the model's, else data/gpt2)");
+  c->add_option("--threads", o->threads, "Threads (default: all cores)");
+  c->add_flag("--json", o->json, "Print the metrics as JSON");
+  c->callback([o] {
+    if (o->threads > 0) set_num_threads(o->threads), blas_set_threads(o->threads);
+    auto model = load_classifier(o->model);
+    Tokenizer tok = Tokenizer::load_dir(tokenizer_dir_for_model(o->model, o->tokenizer));
+    const auto rows = load_labeled(o->data, o->load);
+    if (rows.empty()) fail("'{}' holds no examples", o->data);
+    const GPTConfig& cfg = model->config();
+    const int64_t max_len = cfg.classifier_max_length ? cfg.classifier_max_length : cfg.context_length;
+    const auto enc = encode_texts(tok, rows, cfg.id2label, max_len, true);
+    const int32_t pad = tok.eot_id() ? static_cast<int32_t>(*tok.eot_id()) : 50256;
+    const ClassMetrics m = evaluate_classifier(*model, enc, o->batch, pad);
+    if (o->json) std::printf("%s\n", metrics_to_json(m, cfg.id2label).dump(2).c_str());
+    else std::printf("%s", format_metrics(m, cfg.id2label).c_str());
+  });
+}
+
+}  // namespace slm::cli

@@ -1,0 +1,228 @@
+// classifier_trainer.cpp — classification finetuning, chapter 6.7 (see classifier_trainer.h).
+#include "scratchlm/finetune/classifier_trainer.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <numeric>
+
+#include "scratchlm/finetune/classifier.h"
+#include "scratchlm/io/hf_gpt2.h"
+#include "scratchlm/kernels/matmul.h"
+#include "scratchlm/model/gpt.h"
+#include "scratchlm/tensor/parallel.h"
+#include "scratchlm/tensor/rng.h"
+#include "scratchlm/tokenizer/bpe.h"
+#include "scratchlm/train/adamw.h"
+#include "scratchlm/train/metrics.h"
+#include "scratchlm/train/progress.h"
+#include "scratchlm/util/error.h"
+#include "scratchlm/util/file.h"
+#include "scratchlm/util/paths.h"
+
+namespace slm {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+LabeledSplit load_splits(const ClassifierArgs& a) {
+  LabeledSplit s;
+  if (!a.data.empty()) {
+    if (!a.train_file.empty()) fail("give either --data (balanced and split here) or --train/--val/--test, not both");
+    std::vector<LabeledExample> rows = load_labeled(a.data, a.load);
+    if (label_set(rows).size() < 2)
+      fail("'{}' has a single class ('{}'); a classifier needs at least two", a.data, rows.empty() ? "" : rows[0].label);
+    if (a.balance) rows = balance_undersample(rows, a.seed);
+    s = split_labeled(rows, a.train_frac, a.val_frac, a.seed, true);
+    return s;
+  }
+  if (a.train_file.empty()) fail("no training data: give --data SOURCE or --train FILE");
+  s.train = load_labeled(a.train_file, a.load);
+  if (!a.val_file.empty()) s.val = load_labeled(a.val_file, a.load);
+  if (!a.test_file.empty()) s.test = load_labeled(a.test_file, a.load);
+  return s;
+}
+
+}  // namespace
+
+ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
+  if (a.batch <= 0 || a.epochs < 0 || a.eval_every < 0 || a.max_length < 0) fail("--batch must be positive, --epochs, --eval-every and --max-length not negative");
+  if (!(a.lr > 0.0f)) fail("--lr must be positive");
+  if (a.token != "last" && a.token != "last-position") fail("--token must be last or last-position, not '{}'", a.token);
+  if (a.init_from.empty()) fail("give --init-from MODEL_DIR (a pretrained model to start from)");
+  if (a.out_dir.empty()) fail("give --out DIR");
+  if (a.threads > 0) set_num_threads(a.threads), blas_set_threads(a.threads);
+  const double t_start = now_s();
+
+  // ---- data
+  LabeledSplit split = load_splits(a);
+  if (split.train.empty()) fail("the training split is empty");
+  std::vector<std::string> labels = a.labels.empty() ? label_set(split.train) : a.labels;
+  if (labels.size() < 2)
+    fail("the training data has a single class ('{}'); a classifier needs at least two", labels.empty() ? "" : labels[0]);
+  fs::create_directories(a.out_dir);
+  if (!a.data.empty()) {  // the splits, so that the run can be reproduced and evaluated again
+    write_labeled_csv((fs::path(a.out_dir) / "train.csv").string(), split.train);
+    write_labeled_csv((fs::path(a.out_dir) / "validation.csv").string(), split.val);
+    write_labeled_csv((fs::path(a.out_dir) / "test.csv").string(), split.test);
+  }
+
+  // ---- model
+  std::unique_ptr<GPT> base = load_hf_model(a.init_from);
+  std::unique_ptr<GPT> model;
+  if (base->config().is_classifier()) {  // continue finetuning a classifier
+    if (base->config().id2label != labels) fail("'{}' is a classifier for other labels than the data's", a.init_from);
+    model = std::move(base);
+  } else {
+    model = make_classifier(*base, labels, a.seed);
+    base.reset();
+  }
+  const std::string tok_dir = tokenizer_dir_for_model(a.init_from, a.tokenizer_dir);
+  Tokenizer tok = Tokenizer::load_dir(tok_dir);
+  const int32_t pad = tok.eot_id() ? static_cast<int32_t>(*tok.eot_id()) : 50256;
+  const int64_t ctx = model->config().context_length;
+  if (a.max_length > ctx) fail("--max-length {} exceeds the model's context length {}", a.max_length, ctx);
+  std::vector<EncodedText> train = encode_texts(tok, split.train, labels, a.max_length ? a.max_length : ctx, true);
+  int64_t max_len = a.max_length;
+  if (!max_len)  // the book: the longest training text
+    for (const auto& e : train) max_len = std::max<int64_t>(max_len, static_cast<int64_t>(e.ids.size()));
+  const std::vector<EncodedText> val = encode_texts(tok, split.val, labels, max_len, true);
+  const std::vector<EncodedText> test = encode_texts(tok, split.test, labels, max_len, true);
+  model->set_classifier_input(max_len, a.token);
+  model->set_drop_rate(a.dropout);
+  set_classifier_trainable(*model, a.trainable);
+  model->enable_grads();
+  AdamWConfig ocfg;
+  ocfg.lr = a.lr, ocfg.weight_decay = a.weight_decay;
+  AdamW opt(model->params(), ocfg);
+
+  ClassifierResult res;
+  res.trainable_params = static_cast<int64_t>(model->params().trainable_numel());
+  for (const auto& p : model->params().params()) res.total_params += static_cast<int64_t>(p.numel);
+  const int64_t steps_per_epoch = static_cast<int64_t>(train.size()) / a.batch;  // drop_last, as the book
+  if (steps_per_epoch == 0) fail("{} training examples are fewer than one batch of {}", train.size(), a.batch);
+  int64_t total = a.epochs * steps_per_epoch;
+  if (a.max_steps > 0) total = std::min(total, a.max_steps);
+  if (!a.quiet)
+    std::fprintf(stderr,
+                 "finetuning a %lld-class classifier (%s): %lld of %lld parameters train (--trainable %s); "
+                 "%zu train / %zu val / %zu test texts, max length %lld tokens, %lld steps\n",
+                 (long long)labels.size(), a.token == "last" ? "last real token" : "last position",
+                 (long long)res.trainable_params, (long long)res.total_params, a.trainable.c_str(), train.size(),
+                 val.size(), test.size(), (long long)max_len, (long long)total);
+
+  // ---- training (train_classifier_simple)
+  const std::string metrics_path = (fs::path(a.out_dir) / "metrics.jsonl").string();
+  std::error_code ec;
+  fs::remove(metrics_path, ec);
+  MetricsLog metrics(metrics_path);
+  std::vector<double> acc_epoch, acc_train, acc_val;
+  auto plot = [&] {
+    write_loss_plot(metrics.records(), (fs::path(a.out_dir) / "loss.svg").string(), "ScratchLM classifier finetuning: " + a.out_dir);
+    PlotOptions po;
+    po.title = "Classification accuracy";
+    po.x_label = "epoch";
+    po.y_label = "accuracy";
+    po.legend = LegendPos::BottomRight;
+    std::vector<PlotSeries> series = {{"train accuracy", acc_epoch, acc_train, "#1f77b4", false, true},
+                                      {"validation accuracy", acc_epoch, acc_val, "#ff7f0e", true, true}};
+    write_file_atomic((fs::path(a.out_dir) / "accuracy.svg").string(), plot_series_svg(series, po));
+  };
+  auto eval_loss = [&](const std::vector<EncodedText>& rows) {
+    return rows.empty() ? std::nan("") : evaluate_classifier(*model, rows, a.batch, pad, a.eval_batches).loss;
+  };
+  auto eval_acc = [&](const std::vector<EncodedText>& rows, int64_t batches) {
+    return rows.empty() ? std::nan("") : evaluate_classifier(*model, rows, a.batch, pad, batches).accuracy;
+  };
+
+  Progress progress(total, ::isatty(STDERR_FILENO) != 0, stderr);
+  progress.set_label("step");
+  std::vector<size_t> order(train.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::vector<const EncodedText*> rows;
+  ClassBatch cb;
+  int64_t step = 0, examples_seen = 0;
+  const double t0 = now_s();
+  model->set_training(true);
+  for (int64_t epoch = 1; step < total; ++epoch) {
+    Rng rng(a.seed * 1000003ULL + static_cast<uint64_t>(epoch));  // a new order every epoch
+    for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng.below(i)]);
+    for (int64_t k = 0; k < steps_per_epoch && step < total; ++k) {
+      rows.clear();
+      for (int64_t j = 0; j < a.batch; ++j) rows.push_back(&train[order[static_cast<size_t>(k * a.batch + j)]]);
+      make_class_batch(rows, pad, a.token, max_len, cb);
+      ++step;
+      model->zero_grad();
+      model->set_dropout_seed(a.seed, static_cast<uint64_t>(step));
+      const float loss =
+          model->classify(cb.tokens.data(), cb.B, cb.T, cb.read_pos.data(), cb.labels.data(), nullptr, true);
+      model->backward();
+      const double norm = clip_grad_norm(model->params(), a.grad_clip);
+      if (!std::isfinite(loss) || !std::isfinite(norm))
+        fail("the loss became {} at step {}; stopping (try a lower --lr)", loss, step);
+      opt.step(a.lr);
+      examples_seen += cb.B;
+      const double el = now_s() - t0;
+      metrics.write({{"type", "step"}, {"step", step}, {"epoch", epoch}, {"examples_seen", examples_seen}, {"loss", loss},
+                     {"lr", a.lr}, {"grad_norm", norm}, {"examples_per_second", examples_seen / std::max(el, 1e-9)},
+                     {"elapsed_s", el}});
+      if (!a.quiet)
+        progress.update(step, fmt::format("ep {} | loss {:.4f} | {:.1f} ex/s", epoch, loss, examples_seen / std::max(el, 1e-9)));
+      if (a.eval_every > 0 && step % a.eval_every == 0) {
+        const double tl = eval_loss(train), vl = eval_loss(val);
+        model->set_training(true);
+        metrics.write({{"type", "eval"}, {"step", step}, {"examples_seen", examples_seen}, {"train_loss", tl}, {"val_loss", vl}});
+        if (!a.quiet) progress.message(fmt::format("step {}: train loss {:.3f}, val loss {:.3f}", step, tl, vl));
+      }
+    }
+    const double ta = eval_acc(train, a.eval_batches), va = eval_acc(val, a.eval_batches);
+    model->set_training(true);
+    acc_epoch.push_back(static_cast<double>(epoch)), acc_train.push_back(ta), acc_val.push_back(va);
+    metrics.write({{"type", "epoch"}, {"step", step}, {"epoch", epoch}, {"train_accuracy", ta}, {"val_accuracy", va}});
+    if (!a.quiet)
+      progress.message(fmt::format("epoch {}: training accuracy {:.2f}% | validation accuracy {:.2f}% (first {} batches)",
+                                   epoch, 100 * ta, 100 * va, a.eval_batches));
+    plot();
+  }
+  if (!a.quiet) progress.finish();
+
+  // ---- final accuracy on the whole splits, save
+  model->set_training(false);
+  const ClassMetrics mt = evaluate_classifier(*model, train, a.batch, pad);
+  ClassMetrics mv, ms;
+  if (!val.empty()) mv = evaluate_classifier(*model, val, a.batch, pad);
+  if (!test.empty()) ms = evaluate_classifier(*model, test, a.batch, pad);
+  res.steps = step;
+  res.seconds = now_s() - t_start;
+  res.train_accuracy = mt.accuracy;
+  res.val_accuracy = val.empty() ? std::nan("") : mv.accuracy;
+  res.test_accuracy = test.empty() ? std::nan("") : ms.accuracy;
+  nlohmann::json report = {{"train", metrics_to_json(mt, labels)}, {"steps", step}, {"seconds", res.seconds},
+                           {"trainable_params", res.trainable_params}, {"total_params", res.total_params}};
+  if (!val.empty()) report["validation"] = metrics_to_json(mv, labels);
+  if (!test.empty()) report["test"] = metrics_to_json(ms, labels);
+  metrics.write({{"type", "final"}, {"step", step}, {"train_accuracy", res.train_accuracy},
+                 {"val_accuracy", res.val_accuracy}, {"test_accuracy", res.test_accuracy}, {"elapsed_s", res.seconds}});
+  save_hf_model(*model, a.out_dir, &tok);
+  write_file_atomic((fs::path(a.out_dir) / "eval.json").string(), report.dump(2) + "\n");
+  plot();
+  if (!a.quiet) {
+    std::fprintf(stderr, "training accuracy %.2f%% | validation accuracy %.2f%% | test accuracy %.2f%% (%lld steps, %s)\n",
+                 100 * res.train_accuracy, 100 * res.val_accuracy, 100 * res.test_accuracy, (long long)step,
+                 format_duration(res.seconds).c_str());
+    std::fprintf(stderr, "saved the classifier to %s\n", a.out_dir.c_str());
+  }
+  return res;
+}
+
+}  // namespace slm

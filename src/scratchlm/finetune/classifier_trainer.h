@@ -1,0 +1,42 @@
+// classifier_trainer.h — classification finetuning (chapter 6.3 data set-up and 6.7
+// train_classifier_simple): load labeled texts, balance and split them as the book, turn a
+// pretrained model into a classifier, train the chosen layers with AdamW, evaluate loss every few
+// steps and accuracy every epoch, write metrics.jsonl + loss.svg + accuracy.svg, and save the
+// result as a Hugging Face GPT2ForSequenceClassification directory with the splits beside it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "scratchlm/data/labeled_data.h"
+
+namespace slm {
+
+struct ClassifierArgs {
+  std::string init_from, out_dir, tokenizer_dir;
+  // Data: one source that is balanced and split (data), or ready splits (train/val/test files).
+  std::string data, train_file, val_file, test_file;
+  LoadOptions load;
+  bool balance = true;
+  double train_frac = 0.7, val_frac = 0.1;
+  std::vector<std::string> labels;  // class order; default: the sorted distinct training labels
+  std::string trainable = "last-block", token = "last";
+  int64_t max_length = 0;  // 0: the longest training text (as the book), at most the context length
+  int64_t epochs = 5, batch = 8, eval_every = 50, eval_batches = 5, max_steps = 0;
+  float lr = 5e-5f, weight_decay = 0.1f, grad_clip = 0.0f, dropout = 0.0f;
+  uint64_t seed = 123;
+  int threads = 0;
+  bool quiet = false;
+};
+
+struct ClassifierResult {
+  int64_t steps = 0;
+  double seconds = 0.0;
+  double train_accuracy = 0.0, val_accuracy = 0.0, test_accuracy = 0.0;  // NaN for an empty split
+  int64_t trainable_params = 0, total_params = 0;
+};
+
+ClassifierResult run_classifier_finetuning(const ClassifierArgs& args);
+
+}  // namespace slm

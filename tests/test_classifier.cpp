@@ -1,0 +1,248 @@
+// test_classifier.cpp — chapter 6's classifier: the score head's gradients, last-real-token
+// reading with padding, frozen layers, saving in the GPT2ForSequenceClassification layout, and
+// `slm finetune-classifier` / `slm classify` / `slm eval-classifier` end to end on a tiny model.
+#include <gtest/gtest.h>
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "scratchlm/finetune/classifier.h"
+#include "scratchlm/io/hf_gpt2.h"
+#include "scratchlm/io/safetensors.h"
+#include "scratchlm/model/gpt.h"
+#include "scratchlm/tensor/rng.h"
+#include "scratchlm/tokenizer/bpe.h"
+#include "scratchlm/util/error.h"
+#include "scratchlm/util/file.h"
+#include "test_util.h"
+
+namespace fs = std::filesystem;
+using slm::test::run_slm;
+
+namespace {
+
+slm::GPTConfig tiny_config() {
+  slm::GPTConfig c = slm::config_by_name("gpt2-tiny");
+  c.vocab_size = 97, c.context_length = 16, c.emb_dim = 16, c.n_heads = 2, c.n_layers = 2, c.drop_rate = 0.0f;
+  return c;
+}
+
+std::unique_ptr<slm::GPT> tiny_classifier(int64_t K = 3) {
+  slm::GPT lm(tiny_config());
+  lm.init_weights(7);
+  std::vector<std::string> labels;
+  for (int64_t k = 0; k < K; ++k) labels.push_back(fmt::format("c{}", k));
+  return slm::make_classifier(lm, labels, 11);
+}
+
+// A two-class data set a tiny model can learn: fruit sentences vs. animal sentences.
+std::string synthetic_csv(const slm::test::TempDir& t, int n, const std::string& name = "data.csv") {
+  const char* fruit[] = {"apple", "banana", "cherry", "grape", "lemon", "mango", "peach", "plum"};
+  const char* animal[] = {"dog", "cat", "horse", "mouse", "tiger", "zebra", "rabbit", "wolf"};
+  const char* filler[] = {"I saw a", "there is one", "we like the", "look at that", "my friend has a"};
+  slm::Rng rng(3);
+  std::string csv = "Label,Text\n";
+  for (int i = 0; i < n; ++i) {
+    const bool a = i % 2 == 0;
+    std::string text = std::string(filler[rng.below(5)]) + " " + (a ? fruit[rng.below(8)] : animal[rng.below(8)]);
+    if (rng.below(2)) text += " and a " + std::string(a ? fruit[rng.below(8)] : animal[rng.below(8)]);
+    csv += std::string(a ? "fruit" : "animal") + "," + text + "\n";
+  }
+  const std::string path = t.file(name);
+  slm::test::write_text(path, csv);
+  return path;
+}
+
+}  // namespace
+
+TEST(Classifier, BatchReadsTheLastRealTokenOrTheFinalPosition) {
+  slm::EncodedText a{{5, 6, 7}, 0}, b{{9}, 1}, c{{1, 2, 3, 4, 8}, 1};
+  slm::ClassBatch cb;
+  slm::make_class_batch({&a, &b, &c}, 50256, "last", 12, cb);
+  EXPECT_EQ(cb.B, 3);
+  EXPECT_EQ(cb.T, 5);  // the longest row, not pad_to
+  EXPECT_EQ(cb.read_pos, (std::vector<int32_t>{2, 0, 4}));
+  EXPECT_EQ(cb.labels, (std::vector<int32_t>{0, 1, 1}));
+  EXPECT_EQ(std::vector<int32_t>(cb.tokens.begin() + 5, cb.tokens.begin() + 10),
+            (std::vector<int32_t>{9, 50256, 50256, 50256, 50256}));
+  slm::make_class_batch({&a, &b}, 50256, "last-position", 12, cb);  // the book: fixed length, read at the end
+  EXPECT_EQ(cb.T, 12);
+  EXPECT_EQ(cb.read_pos, (std::vector<int32_t>{11, 11}));
+  EXPECT_EQ(cb.tokens[3], 50256);
+}
+
+TEST(Classifier, PaddingDoesNotChangeTheLastTokenPrediction) {
+  auto m = tiny_classifier();
+  const int64_t K = 3;
+  slm::EncodedText shortrow{{4, 8, 15}, -1}, longrow{{16, 23, 42, 4, 8, 15, 16}, -1};
+  std::vector<float> alone = slm::predict_proba(*m, {shortrow}, 8, 96);
+  std::vector<float> padded = slm::predict_proba(*m, {shortrow, longrow}, 8, 96);
+  for (int64_t k = 0; k < K; ++k) EXPECT_NEAR(alone[k], padded[k], 1e-5f);
+  // Reading the final padded position instead gives another answer: the test can tell them apart.
+  m->set_classifier_input(10, "last-position");
+  std::vector<float> book = slm::predict_proba(*m, {shortrow}, 8, 96);
+  float diff = 0;
+  for (int64_t k = 0; k < K; ++k) diff += std::fabs(book[k] - alone[k]);
+  EXPECT_GT(diff, 1e-4f);
+}
+
+TEST(Classifier, HeadAndBlockGradientsMatchFiniteDifferences) {
+  auto m = tiny_classifier();
+  m->enable_grads();
+  const int64_t B = 2, T = 6;
+  std::vector<int32_t> tok = {1, 5, 9, 13, 17, 21, 2, 4, 6, 8, 96, 96}, pos = {5, 3}, lab = {2, 0};
+  auto loss = [&] { return m->classify(tok.data(), B, T, pos.data(), lab.data(), nullptr); };
+  m->zero_grad();
+  m->classify(tok.data(), B, T, pos.data(), lab.data(), nullptr, true);
+  m->backward();
+  for (const char* name : {"score.weight", "ln_f.weight", "h.1.mlp.c_fc.weight", "h.0.attn.c_attn.weight", "wte.weight"}) {
+    float* w = m->params().data(name);
+    const float* g = m->params().grad(name);
+    ASSERT_NE(g, nullptr) << name;
+    const slm::Param* p = m->params().find(name);
+    double worst = 0, scale = 1e-3;
+    for (size_t i = 0; i < p->numel; i += std::max<size_t>(1, p->numel / 23)) {
+      const float keep = w[i];
+      w[i] = keep + 1e-2f;
+      const double up = loss();
+      w[i] = keep - 1e-2f;
+      const double down = loss();
+      w[i] = keep;
+      const double fd = (up - down) / 2e-2;
+      worst = std::max(worst, std::fabs(fd - g[i]));
+      scale = std::max(scale, std::fabs(fd));
+    }
+    EXPECT_LT(worst / scale, 2e-2) << name;
+  }
+}
+
+TEST(Classifier, LastBlockTrainingLeavesFrozenLayersUnchanged) {
+  auto m = tiny_classifier(2);
+  slm::set_classifier_trainable(*m, "last-block");
+  m->enable_grads();
+  const size_t C = 16, trainable = m->params().trainable_numel();
+  EXPECT_EQ(m->params().find("h.0.mlp.c_fc.weight")->grad_offset, SIZE_MAX);
+  EXPECT_LT(m->params().grad_numel(), m->params().numel() / 2);  // no gradient memory for frozen layers
+  const size_t score = 2 * C, ln_f = 2 * C, norms = 4 * C, attn = C * 3 * C + 3 * C + C * C + C,
+               mlp = C * 4 * C + 4 * C + 4 * C * C + C;
+  EXPECT_EQ(trainable, score + ln_f + norms + attn + mlp);
+  std::vector<float> before(m->params().data_all(), m->params().data_all() + m->params().numel());
+  // Plain SGD on whatever gradients exist shows which parameters can move.
+  std::vector<int32_t> tok = {1, 5, 9, 13, 2, 4, 6, 8}, pos = {3, 3}, lab = {1, 0};
+  for (int s = 0; s < 3; ++s) {
+    m->zero_grad();
+    m->classify(tok.data(), 2, 4, pos.data(), lab.data(), nullptr, true);
+    m->backward();
+    for (const auto& p : m->params().params())
+      if (const float* g = m->params().grad(p.name))
+        for (size_t i = 0; i < p.numel; ++i) m->params().data(p.name)[i] -= 0.1f * g[i];
+  }
+  for (const auto& p : m->params().params()) {
+    const float* now = m->params().data(p.name);
+    bool same = std::equal(now, now + p.numel, before.begin() + static_cast<int64_t>(p.offset));
+    const bool frozen = !(p.name == "score.weight" || p.name.starts_with("ln_f.") || p.name.starts_with("h.1."));
+    if (frozen) {
+      EXPECT_TRUE(same) << p.name;
+    } else if (p.name.find("weight") != std::string::npos) {
+      EXPECT_FALSE(same) << p.name;
+    }
+  }
+}
+
+TEST(Classifier, SavesTheHuggingFaceSequenceClassificationLayout) {
+  slm::test::TempDir t;
+  auto m = tiny_classifier(2);
+  m->set_classifier_input(12, "last");
+  slm::save_hf_model(*m, t.path());
+  auto j = nlohmann::json::parse(slm::read_file(t.file("config.json")));
+  EXPECT_EQ(j["architectures"][0], "GPT2ForSequenceClassification");
+  EXPECT_EQ(j["num_labels"], 2);
+  EXPECT_EQ(j["id2label"]["1"], "c1");
+  EXPECT_EQ(j["label2id"]["c0"], 0);
+  EXPECT_EQ(j["pad_token_id"], 50256);
+  auto st = slm::SafetensorsFile::open(t.file("model.safetensors"));
+  ASSERT_NE(st.find("score.weight"), nullptr);
+  EXPECT_EQ(st.find("score.weight")->shape, (std::vector<int64_t>{2, 16}));
+  EXPECT_NE(st.find("transformer.h.0.attn.c_attn.weight"), nullptr);
+  EXPECT_EQ(st.find("lm_head.weight"), nullptr);
+  auto back = slm::load_hf_model(t.path());
+  ASSERT_TRUE(back->config().is_classifier());
+  EXPECT_EQ(back->config().id2label, (std::vector<std::string>{"c0", "c1"}));
+  EXPECT_EQ(back->config().classifier_max_length, 12);
+  slm::EncodedText x{{3, 1, 4, 1, 5}, -1};
+  EXPECT_EQ(slm::predict_proba(*m, {x}, 1, 96), slm::predict_proba(*back, {x}, 1, 96));
+  // A classifier is not a language model.
+  std::vector<float> out(97);
+  EXPECT_THROW(back->logits(x.ids.data(), 1, 5, out.data(), true), slm::Error);
+}
+
+TEST(ClassifierCli, TinyModelLearnsATwoClassTaskAndReports) {
+  slm::test::TempDir t;
+  const std::string data = synthetic_csv(t, 240), base = t.file("base"), out = t.file("cls");
+  auto r = run_slm("pretrain --config gpt2-tiny --emb-dim 64 --n-heads 2 --context-length 32 --data " + data +
+                   " --out " + base + " --steps 1 --batch 2 --seq 16 --quiet --threads 2");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  r = run_slm("finetune-classifier --init-from " + base + " --out " + out + " --data " + data +
+              " --trainable all --epochs 6 --lr 2e-3 --eval-every 10 --quiet --threads 2 --seed 5");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  for (const char* f : {"config.json", "model.safetensors", "vocab.json", "merges.txt", "train.csv", "validation.csv",
+                        "test.csv", "metrics.jsonl", "loss.svg", "accuracy.svg", "eval.json"})
+    EXPECT_TRUE(fs::exists(out + "/" + f)) << f;
+  auto report = nlohmann::json::parse(slm::read_file(out + "/eval.json"));
+  EXPECT_EQ(report["train"]["n"].get<int>() + report["validation"]["n"].get<int>() + report["test"]["n"].get<int>(), 240);
+  EXPECT_GE(report["test"]["accuracy"].get<double>(), 0.85);  // chance is 0.5
+
+  r = run_slm("eval-classifier --model " + out + " --data " + out + "/test.csv --json");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto m = nlohmann::json::parse(r.out);
+  EXPECT_DOUBLE_EQ(m["accuracy"].get<double>(), report["test"]["accuracy"].get<double>());
+  EXPECT_EQ(m["confusion"].size(), 2u);
+  EXPECT_EQ(m["labels"], (nlohmann::json{"animal", "fruit"}));
+  r = run_slm("eval-classifier --model " + out + " --data " + out + "/test.csv");
+  EXPECT_NE(r.out.find("confusion matrix"), std::string::npos);
+
+  r = run_slm("classify --model " + out + " --json", "we like the banana and a cherry\nlook at that tiger\n");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto nl = r.out.find('\n');
+  auto first = nlohmann::json::parse(r.out.substr(0, nl)), second = nlohmann::json::parse(r.out.substr(nl + 1));
+  EXPECT_EQ(first["label"], "fruit");
+  EXPECT_EQ(second["label"], "animal");
+  EXPECT_NEAR(first["probabilities"]["fruit"].get<double>() + first["probabilities"]["animal"].get<double>(), 1.0, 1e-5);
+  r = run_slm("classify --model " + out + " --text " + slm::test::shell_quote("my friend has a grape"));
+  EXPECT_EQ(r.out.rfind("fruit\t", 0), 0u) << r.out;
+}
+
+TEST(ClassifierCli, ClearErrors) {
+  slm::test::TempDir t;
+  const std::string data = synthetic_csv(t, 40), base = t.file("base");
+  ASSERT_EQ(run_slm("pretrain --config gpt2-tiny --emb-dim 32 --n-heads 2 --context-length 32 --data " + data + " --out " +
+                    base + " --steps 1 --batch 2 --seq 16 --quiet")
+                .rc,
+            0);
+  slm::test::write_text(t.file("one.csv"), "Label,Text\nham,hello there\nham,see you soon\n");
+  auto r = run_slm("finetune-classifier --init-from " + base + " --out " + t.file("o1") + " --data " + t.file("one.csv") + " --quiet");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("single class"), std::string::npos) << r.err;
+
+  slm::test::write_text(t.file("empty.csv"), "Label,Text\nham,hello there\nspam,\"  \"\n");
+  r = run_slm("finetune-classifier --init-from " + base + " --out " + t.file("o2") + " --train " + t.file("empty.csv") + " --quiet");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("empty"), std::string::npos) << r.err;
+
+  r = run_slm("classify --model " + base + " --text hello");  // a language model, no score head
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("no classification head"), std::string::npos) << r.err;
+
+  const std::string cls = t.file("cls");
+  ASSERT_EQ(run_slm("finetune-classifier --init-from " + base + " --out " + cls + " --data " + data + " --max-steps 1 --quiet").rc, 0);
+  slm::test::write_text(t.file("other.csv"), "Label,Text\nfruit,an apple\nvegetable,a carrot\n");
+  r = run_slm("eval-classifier --model " + cls + " --data " + t.file("other.csv"));
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("unknown label 'vegetable'"), std::string::npos) << r.err;
+  r = run_slm("finetune-classifier --init-from " + base + " --out " + t.file("o3") + " --data " + data + " --trainable some --quiet");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("--trainable"), std::string::npos) << r.err;
+}
