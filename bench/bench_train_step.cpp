@@ -3,6 +3,12 @@
 //
 //   build/bench/bench_train_step --config NAME --batch B --seq T --threads N --steps S
 //                                [--warmup W] [--seed S] [--peak-gflops G] [--profile] [--json]
+//                                [--lora-rank R [--lora-alpha A]]
+//
+// --lora-rank R: the step of a LoRA finetuning run (appendix E): adapters of rank R on the attention
+// and feed-forward layers (alpha default 2R), every base parameter frozen — no weight gradients, no
+// AdamW state for them, the head's weight gradient skipped. Compare with the same command without
+// it (full finetuning) for the LoRA speed and memory figures.
 //
 // Model: config_by_name(NAME) with dropout 0, the untied output head (the book's GPTModel, the
 // default) and qkv_bias as the config says (true for every named config) — the same settings as
@@ -43,6 +49,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <memory>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -53,6 +60,7 @@
 #include "scratchlm/kernels/matmul.h"
 #include "scratchlm/model/config.h"
 #include "scratchlm/model/gpt.h"
+#include "scratchlm/model/lora.h"
 #include "scratchlm/tensor/parallel.h"
 #include "scratchlm/tensor/rng.h"
 #include "scratchlm/tensor/tensor.h"
@@ -98,6 +106,8 @@ int main(int argc, char** argv) {
   uint64_t seed = 123;
   double peak_gflops_2 = 196.6;
   bool json = false, profile = false;
+  int64_t lora_rank = 0;
+  float lora_alpha = 0.0f;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -114,6 +124,8 @@ int main(int argc, char** argv) {
     else if (a == "--peak-gflops") peak_gflops_2 = std::stod(next());
     else if (a == "--json") json = true;
     else if (a == "--profile") profile = true;
+    else if (a == "--lora-rank") lora_rank = std::stoll(next());
+    else if (a == "--lora-alpha") lora_alpha = std::stof(next());
     else usage();
   }
   if (steps < 1 || warmup < 0 || threads < 1 || B < 1 || T < 1) usage();
@@ -128,8 +140,11 @@ int main(int argc, char** argv) {
     if (T > cfg.context_length) slm::fail("--seq {} exceeds context length {}", T, cfg.context_length);
     const int64_t V = cfg.vocab_size, C = cfg.emb_dim, L = cfg.n_layers, M = B * T;
 
-    slm::GPT model(cfg);
-    model.init_weights(seed);
+    auto owned = std::make_unique<slm::GPT>(cfg);
+    owned->init_weights(seed);
+    if (lora_rank > 0)
+      owned = slm::add_lora(*owned, slm::parse_lora_targets("attn,mlp", lora_rank, lora_alpha > 0 ? lora_alpha : 2.0f * lora_rank), seed);
+    slm::GPT& model = *owned;
     model.enable_grads();
     model.set_training(true);
     slm::AdamWConfig acfg;
@@ -211,11 +226,12 @@ int main(int argc, char** argv) {
 
     if (json) {
       std::printf(
-          "{\"impl\": \"scratchlm\", \"config\": \"%s\", \"batch\": %lld, \"seq\": %lld, \"threads\": %d, "
+          "{\"impl\": \"scratchlm\", \"config\": \"%s\", \"lora_rank\": %lld, \"trainable_params\": %lld, \"batch\": %lld, \"seq\": %lld, \"threads\": %d, "
           "\"tokens_per_s\": %.2f, \"step_s_median\": %.4f, \"peak_rss_mb\": %.1f, \"param_state_mb\": %.1f, \"activation_mb\": %.1f, \"steps\": %d, "
           "\"params\": %lld, \"flop_params\": %lld, \"flops_per_step\": %.6g, \"peak_gflops\": %.1f, \"mfu\": %.4f, "
           "\"loss_first\": %.4f, \"loss_last\": %.4f",
-          config.c_str(), static_cast<long long>(B), static_cast<long long>(T), threads, tok_s, step_med, rss, state_mb, act_mb, steps,
+          config.c_str(), static_cast<long long>(lora_rank), static_cast<long long>(model.params().trainable_numel()),
+          static_cast<long long>(B), static_cast<long long>(T), threads, tok_s, step_med, rss, state_mb, act_mb, steps,
           static_cast<long long>(n_total), static_cast<long long>(n_flop), flops_per_step, peak_flops / 1e9, mfu,
           losses.front(), losses.back());
       if (profile)

@@ -246,3 +246,29 @@ TEST(ClassifierCli, ClearErrors) {
   EXPECT_EQ(r.rc, 2);
   EXPECT_NE(r.err.find("--trainable"), std::string::npos) << r.err;
 }
+
+TEST(ClassifierCli, LoraTrainsAdaptersAndSavesAPlainMergedClassifier) {
+  slm::test::TempDir t;
+  const std::string data = synthetic_csv(t, 80), base = t.file("base"), out = t.file("cls");
+  ASSERT_EQ(run_slm("pretrain --config gpt2-tiny --emb-dim 32 --n-heads 2 --context-length 32 --data " + data + " --out " +
+                    base + " --steps 1 --batch 2 --seq 16 --quiet")
+                .rc,
+            0);
+  auto r = run_slm("finetune-classifier --init-from " + base + " --out " + out + " --data " + data +
+                   " --lora-rank 4 --lora-alpha 8 --max-steps 3 --threads 1");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  // 2 blocks x (c_attn 3 x 4 x (32 + 32) + c_proj 4 x 64 + c_fc 4 x (32 + 128) + mlp c_proj 4 x (128 + 32)) + head 4 x (32 + 2)
+  const int64_t expected = 2 * (3 * 4 * 64 + 4 * 64 + 4 * 160 + 4 * 160) + 4 * 34;
+  EXPECT_NE(r.err.find(std::to_string(expected) + " of "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("LoRA rank 4"), std::string::npos) << r.err;
+  auto st = slm::SafetensorsFile::open(out + "/model.safetensors");
+  for (const auto& ti : st.tensors()) EXPECT_EQ(ti.name.find("lora"), std::string::npos) << ti.name;
+  auto cfg = nlohmann::json::parse(slm::read_file(out + "/config.json"));
+  EXPECT_FALSE(cfg.contains("scratchlm_lora"));
+  // The frozen body is the base model's: merged adapters changed the Linear weights, but not wte.
+  auto b = slm::load_hf_model(base), m = slm::load_hf_model(out);
+  EXPECT_TRUE(std::equal(b->params().data("wte.weight"), b->params().data("wte.weight") + 32 * 50257,
+                         m->params().data("wte.weight")));
+  r = run_slm("finetune-classifier --init-from " + base + " --out " + t.file("x") + " --data " + data + " --lora-alpha 8 --quiet");
+  EXPECT_EQ(r.rc, 2);
+}

@@ -179,7 +179,7 @@ void register_chat(CLI::App& app) {
     auto model = load_hf_model(o->model);
     if (model->config().is_classifier()) fail("{}: a classifier model cannot chat (it has no language-model head)", o->model);
     std::string tok_dir = o->tokenizer;
-    if (tok_dir.empty()) tok_dir = std::filesystem::exists(o->model + "/vocab.json") ? o->model : default_tokenizer_dir();
+    tok_dir = tokenizer_dir_for_model(o->model, tok_dir);
     const Tokenizer tok = Tokenizer::load_dir(tok_dir);
     if (tok.eot_id()) g.eos_id = static_cast<int32_t>(*tok.eot_id());
     const int64_t ctx = model->config().context_length;

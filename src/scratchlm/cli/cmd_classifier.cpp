@@ -56,6 +56,9 @@ void register_finetune_classifier(CLI::App& app) {
   c->add_option("--trainable", a->trainable, "head, last-block (the book) or all")->capture_default_str();
   c->add_option("--token", a->token, "Read the class at the last real token (last) or the final padded position (last-position, the book)")
       ->capture_default_str();
+  c->add_option("--lora-rank", a->lora_rank, "Train LoRA adapters of this rank instead of layers (appendix E; 0: off)");
+  c->add_option("--lora-alpha", a->lora_alpha, "LoRA scale numerator: updates are scaled by alpha / rank");
+  c->add_option("--lora-targets", a->lora_targets, "LoRA on attn, mlp, head (comma list) or all")->capture_default_str();
   c->add_option("--max-length", a->max_length, "Cut texts to this many tokens (default: the longest training text)");
   c->add_option("--epochs", a->epochs, "Epochs")->capture_default_str();
   c->add_option("--max-steps", a->max_steps, "Stop after this many steps (0: all epochs)");

@@ -2,40 +2,13 @@
 #include <nlohmann/json.hpp>
 
 #include "scratchlm/cli/commands.h"
+#include "scratchlm/train/loop_util.h"
 #include "scratchlm/cli/model_options.h"
 #include "scratchlm/io/checkpoint.h"
 #include "scratchlm/train/trainer.h"
 #include "scratchlm/util/error.h"
 
 namespace slm::cli {
-
-namespace {
-
-// "10m", "90s", "1h30m", "2.5h", plain seconds.
-double parse_duration(const std::string& s) {
-  if (s.empty()) fail("--max-time is empty");
-  double total = 0.0, num = 0.0, frac = 0.0;
-  bool have = false, in_frac = false;
-  for (char c : s) {
-    if (c >= '0' && c <= '9') {
-      if (in_frac) num += (c - '0') * (frac /= 10.0);
-      else num = num * 10 + (c - '0');
-      have = true;
-    } else if (c == '.' && !in_frac) {
-      in_frac = true, frac = 1.0;
-    } else if ((c == 'h' || c == 'm' || c == 's') && have) {
-      total += num * (c == 'h' ? 3600.0 : c == 'm' ? 60.0 : 1.0);
-      num = 0, have = false, in_frac = false;
-    } else {
-      fail("--max-time '{}' is not a duration like 10m, 90s or 1h30m", s);
-    }
-  }
-  if (have) total += num;
-  if (!(total > 0)) fail("--max-time '{}' must be positive", s);
-  return total;
-}
-
-}  // namespace
 
 void register_pretrain(CLI::App& app) {
   struct Opts {

@@ -19,6 +19,7 @@ void register_pretrain(CLI::App& app);
 void register_eval(CLI::App& app);
 void register_generate(CLI::App& app);
 void register_finetune_classifier(CLI::App& app);
+void register_finetune_instruct(CLI::App& app);
 void register_classify(CLI::App& app);
 void register_eval_classifier(CLI::App& app);
 void register_chat(CLI::App& app);

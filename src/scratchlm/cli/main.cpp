@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
   slm::cli::register_eval(app);
   slm::cli::register_generate(app);
   slm::cli::register_finetune_classifier(app);
+  slm::cli::register_finetune_instruct(app);
   slm::cli::register_classify(app);
   slm::cli::register_eval_classifier(app);
   slm::cli::register_chat(app);

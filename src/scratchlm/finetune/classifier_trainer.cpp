@@ -12,6 +12,7 @@
 #include <numeric>
 
 #include "scratchlm/finetune/classifier.h"
+#include "scratchlm/finetune/lora.h"
 #include "scratchlm/io/hf_gpt2.h"
 #include "scratchlm/kernels/matmul.h"
 #include "scratchlm/model/gpt.h"
@@ -100,7 +101,12 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
   const std::vector<EncodedText> test = encode_texts(tok, split.test, labels, max_len, true);
   model->set_classifier_input(max_len, a.token);
   model->set_drop_rate(a.dropout);
-  set_classifier_trainable(*model, a.trainable);
+  if (a.lora_rank > 0) {
+    model = add_lora(*model, parse_lora_targets(a.lora_targets, a.lora_rank, a.lora_alpha), a.seed);
+  } else {
+    if (a.lora_alpha != 0.0f) fail("--lora-alpha needs --lora-rank");
+    set_classifier_trainable(*model, a.trainable);
+  }
   model->enable_grads();
   AdamWConfig ocfg;
   ocfg.lr = a.lr, ocfg.weight_decay = a.weight_decay;
@@ -115,10 +121,13 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
   if (a.max_steps > 0) total = std::min(total, a.max_steps);
   if (!a.quiet)
     std::fprintf(stderr,
-                 "finetuning a %lld-class classifier (%s): %lld of %lld parameters train (--trainable %s); "
+                 "finetuning a %lld-class classifier (%s): %lld of %lld parameters train (%s); "
                  "%zu train / %zu val / %zu test texts, max length %lld tokens, %lld steps\n",
                  (long long)labels.size(), a.token == "last" ? "last real token" : "last position",
-                 (long long)res.trainable_params, (long long)res.total_params, a.trainable.c_str(), train.size(),
+                 (long long)res.trainable_params, (long long)res.total_params,
+                 a.lora_rank > 0 ? ("LoRA rank " + std::to_string(a.lora_rank) + " on " + a.lora_targets).c_str()
+                                 : ("--trainable " + a.trainable).c_str(),
+                 train.size(),
                  val.size(), test.size(), (long long)max_len, (long long)total);
 
   // ---- training (train_classifier_simple)
@@ -213,7 +222,7 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
   if (!test.empty()) report["test"] = metrics_to_json(ms, labels);
   metrics.write({{"type", "final"}, {"step", step}, {"train_accuracy", res.train_accuracy},
                  {"val_accuracy", res.val_accuracy}, {"test_accuracy", res.test_accuracy}, {"elapsed_s", res.seconds}});
-  save_hf_model(*model, a.out_dir, &tok);
+  save_hf_model(model->config().lora.enabled() ? *merge_lora(*model) : *model, a.out_dir, &tok);
   write_file_atomic((fs::path(a.out_dir) / "eval.json").string(), report.dump(2) + "\n");
   plot();
   if (!a.quiet) {

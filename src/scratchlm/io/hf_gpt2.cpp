@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "scratchlm/io/peft_adapter.h"
 #include "scratchlm/io/safetensors.h"
 #include "scratchlm/tokenizer/bpe.h"
 #include "scratchlm/util/error.h"
@@ -54,6 +55,9 @@ void load_hf_weights(GPT& model, const std::string& path, bool quiet) {
 }
 
 std::unique_ptr<GPT> load_hf_model(const std::string& dir, bool quiet) {
+  // A PEFT LoRA adapter directory: its base model plus the adapters.
+  if (fs::is_directory(dir) && !fs::exists(fs::path(dir) / "config.json") && fs::exists(fs::path(dir) / "adapter_config.json"))
+    return load_lora_adapter_dir(dir, quiet);
   GPTConfig cfg = load_hf_config(dir);
   const std::string st = (fs::path(dir) / "model.safetensors").string();
   if (!fs::exists(st)) fail("'{}' has no model.safetensors", dir);

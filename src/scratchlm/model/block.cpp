@@ -17,16 +17,20 @@ namespace slm {
 void MultiHeadAttention::forward(const float* in, float* out, const PassInfo& p, uint64_t att_drop_key) {
   const int64_t M = p.B * p.T;
   matmul_forward(qkv, in, w_qkv, b_qkv, M, C, 3 * C);
+  if (lora_qkv.on()) lora_qkv.forward(in, qkv, M);
   attention_forward(att, lse, qkv, p.B, p.T, C, H, p.drop_p, att_drop_key);
   matmul_forward(out, att, w_proj, b_proj, M, C, C);
+  if (lora_proj.on()) lora_proj.forward(att, out, M);
 }
 
 void MultiHeadAttention::backward(const float* dout, float* din, const float* in, float* scratch_qkv, float* scratch_att,
                                   const PassInfo& p, uint64_t att_drop_key) {
   const int64_t M = p.B * p.T;
   matmul_backward(scratch_att, g_w_proj, g_b_proj, dout, att, w_proj, M, C, C);
+  if (lora_proj.on()) lora_proj.backward(dout, scratch_att, att, lora_du, M);
   attention_backward(scratch_qkv, scratch_att, qkv, att, lse, p.B, p.T, C, H, p.drop_p, att_drop_key);
   matmul_backward(din, g_w_qkv, g_b_qkv, scratch_qkv, in, w_qkv, M, C, 3 * C);
+  if (lora_qkv.on()) lora_qkv.backward(scratch_qkv, din, in, lora_du, M);
 }
 
 // ------------------------------------------------------------------ FeedForward
@@ -34,20 +38,24 @@ void MultiHeadAttention::backward(const float* dout, float* din, const float* in
 void FeedForward::forward(const float* in, float* out, const PassInfo& p) {
   const int64_t M = p.B * p.T;
   matmul_forward(fc, in, w_fc, b_fc, M, C, 4 * C);
+  if (lora_fc.on()) lora_fc.forward(in, fc, M);
   gelu_forward(act, fc, M * 4 * C);
   matmul_forward(out, act, w_proj, b_proj, M, 4 * C, C);
+  if (lora_proj.on()) lora_proj.forward(act, out, M);
 }
 
 void FeedForward::backward(const float* dout, float* din, const float* in, float* scratch, const PassInfo& p) {
   const int64_t M = p.B * p.T;
   matmul_backward(scratch, g_w_proj, g_b_proj, dout, act, w_proj, M, 4 * C, C);
+  if (lora_proj.on()) lora_proj.backward(dout, scratch, act, lora_du, M);
   gelu_backward(scratch, fc, scratch, M * 4 * C);
   matmul_backward(din, g_w_fc, g_b_fc, scratch, in, w_fc, M, C, 4 * C);
+  if (lora_fc.on()) lora_fc.backward(scratch, din, in, lora_du, M);
 }
 
 // ------------------------------------------------------------------ TransformerBlock
 
-void TransformerBlock::bind(ParamStore& s, int l, int64_t c, int64_t h, bool qkv_bias, float e) {
+void TransformerBlock::bind(ParamStore& s, int l, int64_t c, int64_t h, bool qkv_bias, float e, float lora_scale) {
   layer = l;
   C = c;
   eps = e;
@@ -65,11 +73,16 @@ void TransformerBlock::bind(ParamStore& s, int l, int64_t c, int64_t h, bool qkv
   ff.w_fc = w("mlp.c_fc.weight"), ff.b_fc = w("mlp.c_fc.bias"), ff.w_proj = w("mlp.c_proj.weight"), ff.b_proj = w("mlp.c_proj.bias");
   ff.g_w_fc = g("mlp.c_fc.weight"), ff.g_b_fc = g("mlp.c_fc.bias");
   ff.g_w_proj = g("mlp.c_proj.weight"), ff.g_b_proj = g("mlp.c_proj.bias");
+  attn.lora_qkv.bind(s, pre + "attn.c_attn", c, 3 * c, 3, lora_scale);
+  attn.lora_proj.bind(s, pre + "attn.c_proj", c, c, 1, lora_scale);
+  ff.lora_fc.bind(s, pre + "mlp.c_fc", c, 4 * c, 1, lora_scale);
+  ff.lora_proj.bind(s, pre + "mlp.c_proj", 4 * c, c, 1, lora_scale);
 }
 
 bool TransformerBlock::any_trainable() const {
   return g_ln1_w || g_ln1_b || g_ln2_w || g_ln2_b || attn.g_w_qkv || attn.g_b_qkv || attn.g_w_proj || attn.g_b_proj ||
-         ff.g_w_fc || ff.g_b_fc || ff.g_w_proj || ff.g_b_proj;
+         ff.g_w_fc || ff.g_b_fc || ff.g_w_proj || ff.g_b_proj || attn.lora_qkv.trainable() || attn.lora_proj.trainable() ||
+         ff.lora_fc.trainable() || ff.lora_proj.trainable();
 }
 
 uint64_t TransformerBlock::drop_key(const PassInfo& p, int site) const {

@@ -9,6 +9,8 @@
 
 #include <cstdint>
 
+#include "scratchlm/model/lora.h"
+
 namespace slm {
 
 class ParamStore;
@@ -24,6 +26,8 @@ struct MultiHeadAttention {
   int64_t C = 0, H = 0;
   const float *w_qkv = nullptr, *b_qkv = nullptr, *w_proj = nullptr, *b_proj = nullptr;
   float *g_w_qkv = nullptr, *g_b_qkv = nullptr, *g_w_proj = nullptr, *g_b_proj = nullptr;
+  LoraAdapter lora_qkv, lora_proj;  // appendix E; off unless the model has adapters
+  float* lora_du = nullptr;         // scratch for the adapters' backward, [M, 3r]
   // saved activations
   float *qkv = nullptr, *att = nullptr, *lse = nullptr;
 
@@ -38,6 +42,8 @@ struct FeedForward {
   int64_t C = 0;
   const float *w_fc = nullptr, *b_fc = nullptr, *w_proj = nullptr, *b_proj = nullptr;
   float *g_w_fc = nullptr, *g_b_fc = nullptr, *g_w_proj = nullptr, *g_b_proj = nullptr;
+  LoraAdapter lora_fc, lora_proj;
+  float* lora_du = nullptr;
   float *fc = nullptr, *act = nullptr;  // saved: pre-GELU and post-GELU, [B,T,4C]
 
   void forward(const float* in, float* out, const PassInfo& p);
@@ -58,7 +64,7 @@ struct TransformerBlock {
   float *ln2 = nullptr, *ln2_mean = nullptr, *ln2_rstd = nullptr;
 
   // Point weights (and gradients, when enabled) at the store's h.<layer>.* parameters.
-  void bind(ParamStore& store, int layer, int64_t C, int64_t H, bool qkv_bias, float eps);
+  void bind(ParamStore& store, int layer, int64_t C, int64_t H, bool qkv_bias, float eps, float lora_scale = 0.0f);
   bool any_trainable() const;
 
   void forward(const float* x, float* out, float* tmp, const PassInfo& p);

@@ -70,6 +70,8 @@ nlohmann::json GPTConfig::to_hf_json() const {
           {"eos_token_id", 50256},
           {"tie_word_embeddings", tie_word_embeddings},
           {"qkv_bias", qkv_bias}};
+  if (lora.enabled())  // a training checkpoint of a LoRA run (finished runs save merged or PEFT files)
+    j["scratchlm_lora"] = {{"r", lora.rank}, {"lora_alpha", lora.alpha}, {"attn", lora.attn}, {"mlp", lora.mlp}, {"head", lora.head}};
   if (is_classifier()) {
     nlohmann::json id2l = nlohmann::json::object(), l2id = nlohmann::json::object();
     for (size_t i = 0; i < id2label.size(); ++i) {
@@ -163,6 +165,16 @@ GPTConfig GPTConfig::from_hf_json(const nlohmann::json& j, const std::string& so
       fail("{}: scratchlm_classifier_token must be \"last\" or \"last-position\"", source);
     if (c.classifier_max_length < 0 || c.classifier_max_length > c.context_length)
       fail("{}: scratchlm_max_length {} is outside 0..n_positions", source, c.classifier_max_length);
+  }
+  if (const auto it = j.find("scratchlm_lora"); it != j.end() && it->is_object()) {
+    try {
+      c.lora.rank = it->at("r").get<int64_t>();
+      c.lora.alpha = it->at("lora_alpha").get<float>();
+      c.lora.attn = it->value("attn", true), c.lora.mlp = it->value("mlp", true), c.lora.head = it->value("head", false);
+    } catch (const nlohmann::json::exception&) {
+      fail("{}: malformed scratchlm_lora entry", source);
+    }
+    if (c.lora.rank <= 0 || !(c.lora.alpha > 0.0f)) fail("{}: scratchlm_lora needs a positive r and lora_alpha", source);
   }
   c.validate();
   return c;

@@ -9,6 +9,15 @@
 
 namespace slm {
 
+// LoRA adapters (appendix E, finetune/lora.h): rank 0 = none.
+struct LoraConfig {
+  int64_t rank = 0;
+  float alpha = 0.0f;
+  bool attn = true, mlp = true, head = false;
+  bool enabled() const { return rank > 0; }
+  float scale() const { return rank > 0 ? alpha / static_cast<float>(rank) : 0.0f; }
+};
+
 struct GPTConfig {
   int64_t vocab_size = 50257;
   int64_t context_length = 1024;  // n_positions
@@ -30,6 +39,8 @@ struct GPTConfig {
   // ("last-position", rows padded to classifier_max_length).
   int64_t classifier_max_length = 0;
   std::string classifier_token = "last";
+  // Low-rank adapters beside the Linear layers (not part of config.json; see finetune/lora.h).
+  LoraConfig lora;
 
   bool is_classifier() const { return num_labels > 0; }
 

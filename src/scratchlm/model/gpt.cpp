@@ -41,7 +41,10 @@ GPT::GPT(const GPTConfig& config) : cfg_(config) {
   store_.add("ln_f.bias", {C});
   if (cfg_.is_classifier()) store_.add("score.weight", {cfg_.num_labels, C});
   else if (!cfg_.tie_word_embeddings) store_.add("lm_head.weight", {V, C});
+  for (const auto& [name, shape] : lora_param_shapes(cfg_)) store_.add(name, shape);  // appendix E
   store_.finalize();
+  if (cfg_.lora.enabled())  // a model with adapters trains only the adapters
+    for (auto& p : store_.params()) p.trainable = p.name.find(".lora_") != std::string::npos;
   // Sensible defaults before any init: LayerNorm scale 1.
   for (auto& p : store_.params())
     if (p.name.find("ln_") != std::string::npos && p.name.ends_with(".weight"))
@@ -52,7 +55,10 @@ GPT::GPT(const GPTConfig& config) : cfg_(config) {
 void GPT::bind() {
   blocks_.resize(static_cast<size_t>(cfg_.n_layers));
   for (int64_t l = 0; l < cfg_.n_layers; ++l)
-    blocks_[l].bind(store_, static_cast<int>(l), cfg_.emb_dim, cfg_.n_heads, cfg_.qkv_bias, cfg_.layer_norm_epsilon);
+    blocks_[l].bind(store_, static_cast<int>(l), cfg_.emb_dim, cfg_.n_heads, cfg_.qkv_bias, cfg_.layer_norm_epsilon,
+                    cfg_.lora.scale());
+  score_lora_.bind(store_, "score", cfg_.emb_dim, cfg_.num_labels, 1, cfg_.lora.scale());
+  lora_vec_.assign(static_cast<size_t>(3 * cfg_.lora.rank), 0.0f);
   wte_ = store_.data("wte.weight");
   wpe_ = store_.data("wpe.weight");
   lnf_w_ = store_.data("ln_f.weight");
@@ -167,8 +173,14 @@ int64_t GPT::layout_arena(float* base, int64_t B, int64_t T) {
     blk.attn.qkv = take(M * 3 * C), blk.attn.att = take(M * C), blk.attn.lse = take(B * H * T);
     blk.resid2 = take(M * C), blk.ln2 = take(M * C), blk.ln2_mean = take(M), blk.ln2_rstd = take(M);
     blk.ff.fc = take(M * 4 * C), blk.ff.act = take(M * 4 * C);
+    for (LoraAdapter* a : {&blk.attn.lora_qkv, &blk.attn.lora_proj, &blk.ff.lora_fc, &blk.ff.lora_proj})
+      a->u = a->on() ? take(M * a->groups * a->r) : nullptr;
   };
-  if (first_saved > 0) take_block(shared);
+  if (first_saved > 0) {
+    if (!blocks_.empty()) shared.attn.lora_qkv = blocks_[0].attn.lora_qkv, shared.attn.lora_proj = blocks_[0].attn.lora_proj,
+                          shared.ff.lora_fc = blocks_[0].ff.lora_fc, shared.ff.lora_proj = blocks_[0].ff.lora_proj;
+    take_block(shared);
+  }
   for (int64_t l = 0; l < L; ++l) {
     TransformerBlock& blk = blocks_[l];
     if (l >= first_saved) {
@@ -178,8 +190,12 @@ int64_t GPT::layout_arena(float* base, int64_t B, int64_t T) {
       blk.attn.qkv = shared.attn.qkv, blk.attn.att = shared.attn.att, blk.attn.lse = shared.attn.lse;
       blk.resid2 = shared.resid2, blk.ln2 = shared.ln2, blk.ln2_mean = shared.ln2_mean, blk.ln2_rstd = shared.ln2_rstd;
       blk.ff.fc = shared.ff.fc, blk.ff.act = shared.ff.act;
+      blk.attn.lora_qkv.u = shared.attn.lora_qkv.u, blk.attn.lora_proj.u = shared.attn.lora_proj.u;
+      blk.ff.lora_fc.u = shared.ff.lora_fc.u, blk.ff.lora_proj.u = shared.ff.lora_proj.u;
     }
   }
+  float* lora_du = cfg_.lora.enabled() && training ? take(M * 3 * cfg_.lora.rank) : nullptr;
+  for (auto& blk : blocks_) blk.attn.lora_du = blk.ff.lora_du = lora_du;
   acts_.lnf = take(M * C), acts_.lnf_mean = take(M), acts_.lnf_rstd = take(M);
   acts_.tmp = take(M * C);
   chunk_rows_ = std::clamp<int64_t>((int64_t{32} << 20) / (4 * V), 1, std::max<int64_t>(M, 1));
@@ -281,12 +297,14 @@ float GPT::classify(const int32_t* tokens, int64_t B, int64_t T, const int32_t* 
       for (int64_t c = 0; c < C; ++c) acc += h[c] * w[c];
       logits[b * K + k] = acc;
     }
+    if (score_lora_.on()) score_lora_.apply_vec(h, logits.data() + b * K, lora_vec_.data());
   }
   if (out_logits) std::copy(logits.begin(), logits.end(), out_logits);
   if (!labels) return 0.0f;
   double loss = 0.0;
   if (with_grad) std::fill_n(acts_.dlnf, B * T * C, 0.0f);
   const float dscale = grad_scale / static_cast<float>(B);
+  std::vector<float> dz(static_cast<size_t>(K));
   for (int64_t b = 0; b < B; ++b) {
     const float* z = logits.data() + b * K;
     const float mx = *std::max_element(z, z + K);
@@ -302,10 +320,32 @@ float GPT::classify(const int32_t* tokens, int64_t B, int64_t T, const int32_t* 
       for (int64_t c = 0; c < C; ++c) dh[c] += d * w[c];
       if (g_head_)
         for (int64_t c = 0; c < C; ++c) g_head_[k * C + c] += d * h[c];
+      dz[static_cast<size_t>(k)] = d;
     }
+    if (score_lora_.on()) score_lora_backward(h, dz.data(), dh);
   }
   have_head_grad_ = with_grad;
   return static_cast<float>(loss / static_cast<double>(B));
+}
+
+// The score head's adapter for one row: z += s (h A) B. Given dz: gB += s u^T dz, du = s B dz,
+// gA += h du^T, dh += A du (all tiny: r x K).
+void GPT::score_lora_backward(const float* h, const float* dz, float* dh) {
+  const LoraAdapter& a = score_lora_;
+  const int64_t C = a.in, K = a.out, r = a.r;
+  std::vector<float> u(static_cast<size_t>(r), 0.0f), du(static_cast<size_t>(r), 0.0f);
+  for (int64_t j = 0; j < r; ++j)
+    for (int64_t c = 0; c < C; ++c) u[j] += h[c] * a.A[c * r + j];
+  for (int64_t j = 0; j < r; ++j)
+    for (int64_t k = 0; k < K; ++k) {
+      if (a.gB) a.gB[j * K + k] += a.scale * u[j] * dz[k];
+      du[j] += a.scale * a.B[j * K + k] * dz[k];
+    }
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t j = 0; j < r; ++j) {
+      if (a.gA) a.gA[c * r + j] += h[c] * du[j];
+      dh[c] += a.A[c * r + j] * du[j];
+    }
 }
 
 void GPT::backward() {
@@ -354,15 +394,19 @@ void GPT::decode_step(int32_t token, KVCache& cache, float* out) {
     const TransformerBlock& b = blocks_[l];
     layernorm_forward(ln, nullptr, nullptr, x, b.ln1_w, b.ln1_b, 1, C, eps);
     matvec_forward(qkv, ln, b.attn.w_qkv, b.attn.b_qkv, C, 3 * C);
+    if (b.attn.lora_qkv.on()) b.attn.lora_qkv.apply_vec(ln, qkv, lora_vec_.data());
     std::copy_n(qkv + C, C, cache.k_at(l, pos));
     std::copy_n(qkv + 2 * C, C, cache.v_at(l, pos));
     attention_decode(att, qkv, cache.k_at(l, 0), cache.v_at(l, 0), pos + 1, C, H, scores);
     matvec_forward(tmp, att, b.attn.w_proj, b.attn.b_proj, C, C);
+    if (b.attn.lora_proj.on()) b.attn.lora_proj.apply_vec(att, tmp, lora_vec_.data());
     for (int64_t i = 0; i < C; ++i) x[i] += tmp[i];
     layernorm_forward(ln, nullptr, nullptr, x, b.ln2_w, b.ln2_b, 1, C, eps);
     matvec_forward(fc, ln, b.ff.w_fc, b.ff.b_fc, C, 4 * C);
+    if (b.ff.lora_fc.on()) b.ff.lora_fc.apply_vec(ln, fc, lora_vec_.data());
     gelu_forward(fc, fc, 4 * C);
     matvec_forward(tmp, fc, b.ff.w_proj, b.ff.b_proj, 4 * C, C);
+    if (b.ff.lora_proj.on()) b.ff.lora_proj.apply_vec(fc, tmp, lora_vec_.data());
     for (int64_t i = 0; i < C; ++i) x[i] += tmp[i];
   }
   layernorm_forward(ln, nullptr, nullptr, x, lnf_w_, lnf_b_, 1, C, eps);

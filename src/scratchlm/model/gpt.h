@@ -37,6 +37,13 @@ class GPT {
   // LayerNorm weight 1 / bias 0. Seeded (tensor/rng.h), not torch's random stream.
   void init_weights_torch_default(uint64_t seed);
 
+  // Re-point layers at the parameter store (after parameters changed trainable flags or were
+  // copied in by model-level operations such as add_lora).
+  void rebind() {
+    bind();
+    B_ = T_ = 0;
+  }
+
   // Allocate gradients for the trainable parameters (all, unless set_trainable was used).
   void enable_grads();
   void zero_grad() { store_.zero_grad(); }
@@ -92,12 +99,15 @@ class GPT {
   int64_t lowest_trainable_block() const;  // -1: the embeddings train; n_layers: no block does
   void check_inputs(const int32_t* tokens, int64_t B, int64_t T) const;
   void require_lm(const char* what) const;
+  void score_lora_backward(const float* h, const float* dz, float* dh);
   void forward_hidden(const int32_t* tokens, int64_t B, int64_t T, KVCache* cache = nullptr);
   PassInfo pass_info(int64_t B, int64_t T) const;
 
   GPTConfig cfg_;
   ParamStore store_;
   std::vector<TransformerBlock> blocks_;
+  LoraAdapter score_lora_;        // a classifier's score-head adapter (appendix E), usually off
+  std::vector<float> lora_vec_;   // scratch for adapters on single rows
   const float *wte_ = nullptr, *wpe_ = nullptr, *lnf_w_ = nullptr, *lnf_b_ = nullptr, *head_w_ = nullptr;
   float *g_wte_ = nullptr, *g_wpe_ = nullptr, *g_lnf_w_ = nullptr, *g_lnf_b_ = nullptr, *g_head_ = nullptr;
 

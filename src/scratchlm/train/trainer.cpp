@@ -3,10 +3,7 @@
 
 #include <unistd.h>
 
-#include <atomic>
-#include <chrono>
 #include <cmath>
-#include <csignal>
 #include <cstdio>
 #include <filesystem>
 
@@ -21,6 +18,7 @@
 #include "scratchlm/tokenizer/bpe.h"
 #include "scratchlm/tokenizer/utf8.h"
 #include "scratchlm/util/file.h"
+#include "scratchlm/train/loop_util.h"
 #include "scratchlm/train/metrics.h"
 #include "scratchlm/train/progress.h"
 #include "scratchlm/util/error.h"
@@ -31,30 +29,6 @@ namespace slm {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::atomic<int> g_signal{0};
-extern "C" void on_stop_signal(int s) { g_signal.store(s); }
-
-// SIGINT/SIGTERM ask the loop to save and stop after the current step.
-struct SignalGuard {
-  struct sigaction old_int {}, old_term {};
-  SignalGuard() {
-    g_signal.store(0);
-    struct sigaction sa {};
-    sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
-  }
-  ~SignalGuard() {
-    sigaction(SIGINT, &old_int, nullptr);
-    sigaction(SIGTERM, &old_term, nullptr);
-  }
-};
-
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 // The book's calc_loss_loader: the mean of the first `max_batches` batch losses (all when <= 0).
 double loader_loss(GPT& model, DataLoader& dl, int64_t max_batches) {
@@ -75,12 +49,6 @@ std::string tokenizer_dir_for(const PretrainArgs& a) {
   for (const std::string& d : {a.resume, a.init_from})
     if (!d.empty() && fs::exists(fs::path(d) / "vocab.json") && fs::exists(fs::path(d) / "merges.txt")) return d;
   return default_tokenizer_dir();
-}
-
-std::string fmt_float(const char* f, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), f, v);
-  return buf;
 }
 
 }  // namespace
@@ -224,14 +192,14 @@ PretrainResult run_pretraining(const PretrainArgs& a) {
                  (long long)model->params().numel(), tokens.size(), split.train.size(), split.val.size(),
                  (long long)steps_per_epoch, (long long)(a.batch * a.grad_accum), (long long)T,
                  resuming ? (", resuming at step " + std::to_string(step)).c_str() : "");
-  SignalGuard signals;
-  const int64_t stop_at_for_tests = std::getenv("SLM_TEST_STOP_AT_STEP") ? std::atoll(std::getenv("SLM_TEST_STOP_AT_STEP")) : 0;
+  StopSignals signals;
+  const int64_t stop_at_for_tests = test_hook_step("SLM_TEST_STOP_AT_STEP");
   Progress progress(time_based ? 0 : total, ::isatty(STDERR_FILENO) != 0, stderr);
   model->set_training(true);
   const double t0 = now_s();
   bool evaluated_now = false;
   if (!resuming && a.eval_every > 0) evaluate();  // the starting point of the loss curves
-  const int64_t nan_at_for_tests = std::getenv("SLM_TEST_NAN_AT_STEP") ? std::atoll(std::getenv("SLM_TEST_NAN_AT_STEP")) : 0;
+  const int64_t nan_at_for_tests = test_hook_step("SLM_TEST_NAN_AT_STEP");
   Batch b;
   while (true) {
     const double elapsed = elapsed_before + (now_s() - t0);
@@ -283,7 +251,7 @@ PretrainResult run_pretraining(const PretrainArgs& a) {
       if (!a.quiet) progress.message("sample: " + text);
     }
     if (a.save_every > 0 && step % a.save_every == 0) save(elapsed_before + (now_s() - t0));
-    if (g_signal.load() || (stop_at_for_tests && step == stop_at_for_tests)) {
+    if (stop_signal() || (stop_at_for_tests && step == stop_at_for_tests)) {
       res.interrupted = true;
       break;
     }

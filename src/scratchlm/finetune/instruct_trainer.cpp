@@ -1,0 +1,401 @@
+// instruct_trainer.cpp — instruction finetuning, chapter 7.5–7.7 (see instruct_trainer.h): the
+// book's train_model_simple over collated instruction batches, with LoRA as in appendix E.
+#include "scratchlm/finetune/instruct_trainer.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fmt/format.h>
+#include <numeric>
+#include <utility>
+
+#include "scratchlm/data/instruct_data.h"
+#include "scratchlm/finetune/lora.h"
+#include "scratchlm/finetune/responses.h"
+#include "scratchlm/generate/generator.h"
+#include "scratchlm/io/checkpoint.h"
+#include "scratchlm/io/hf_gpt2.h"
+#include "scratchlm/kernels/matmul.h"
+#include "scratchlm/model/gpt.h"
+#include "scratchlm/tensor/parallel.h"
+#include "scratchlm/tensor/rng.h"
+#include "scratchlm/tokenizer/bpe.h"
+#include "scratchlm/tokenizer/utf8.h"
+#include "scratchlm/train/adamw.h"
+#include "scratchlm/train/loop_util.h"
+#include "scratchlm/train/metrics.h"
+#include "scratchlm/train/progress.h"
+#include "scratchlm/util/error.h"
+#include "scratchlm/util/file.h"
+#include "scratchlm/util/paths.h"
+#include "scratchlm/util/sha256.h"
+
+namespace slm {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+constexpr const char* kFormat = "scratchlm-instruct/1";
+constexpr int32_t kIgnore = -100;
+
+std::vector<TokenizedExample> tokenize_all(const Tokenizer& tok, const std::vector<InstructionEntry>& entries,
+                                           PromptTemplate t) {
+  std::vector<TokenizedExample> out;
+  out.reserve(entries.size());
+  for (const auto& e : entries) out.push_back(tokenize_example(tok, e, t));
+  return out;
+}
+
+bool has_targets(const CollatedBatch& b) {
+  for (int32_t t : b.targets)
+    if (t != kIgnore) return true;
+  return false;
+}
+
+// The book's calc_loss_loader over a split in order: the mean loss of its first `max_batches`
+// batches (all when <= 0); drop_last as the book's train loader. Batches without any target
+// (possible only with --mask-prompt and a prompt longer than --max-length) are skipped.
+double split_loss(GPT& model, const std::vector<TokenizedExample>& xs, int64_t batch, int32_t pad, int64_t max_len,
+                  bool mask, int64_t max_batches, bool drop_last) {
+  const int64_t n_ex = static_cast<int64_t>(xs.size());
+  int64_t n = drop_last ? n_ex / batch : (n_ex + batch - 1) / batch;
+  if (max_batches > 0) n = std::min(n, max_batches);
+  double sum = 0.0;
+  int64_t used = 0;
+  std::vector<const TokenizedExample*> rows;
+  for (int64_t i = 0; i < n; ++i) {
+    rows.clear();
+    for (int64_t j = i * batch; j < std::min(n_ex, (i + 1) * batch); ++j) rows.push_back(&xs[static_cast<size_t>(j)]);
+    const CollatedBatch b = collate_instruction_batch(rows, pad, kIgnore, max_len, mask);
+    if (!has_targets(b)) continue;
+    sum += model.forward(b.inputs.data(), b.targets.data(), b.B, b.T);
+    ++used;
+  }
+  return used ? sum / static_cast<double>(used) : std::nan("");
+}
+
+// The training order of an epoch: a seeded shuffle that depends only on (seed, epoch), so that a
+// resumed run recomputes it.
+void shuffle_order(std::vector<size_t>& order, uint64_t seed, int64_t epoch) {
+  std::iota(order.begin(), order.end(), size_t{0});
+  Rng rng(seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(epoch) + 1);
+  for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng.below(i)]);
+}
+
+std::string absolute(const std::string& p) { return p.empty() ? p : fs::absolute(p).lexically_normal().string(); }
+
+}  // namespace
+
+json InstructArgs::to_json() const {
+  return {{"init_from", init_from}, {"data", data}, {"tokenizer_dir", tokenizer_dir}, {"template", prompt_template},
+          {"mask_prompt", mask_prompt}, {"max_length", max_length}, {"train_frac", train_frac},
+          {"test_frac", test_frac}, {"epochs", epochs}, {"max_steps", max_steps}, {"max_time_s", max_time_s},
+          {"batch", batch}, {"lr", lr}, {"weight_decay", weight_decay}, {"grad_clip", grad_clip}, {"dropout", dropout},
+          {"eval_every", eval_every}, {"eval_batches", eval_batches}, {"save_every", save_every},
+          {"sample_tokens", sample_tokens}, {"seed", seed}, {"lora_rank", lora_rank},
+          {"lora_alpha", lora_alpha ? json(*lora_alpha) : json(nullptr)}, {"lora_targets", lora_targets},
+          {"merge", merge}, {"responses", responses}, {"max_new_tokens", max_new_tokens}};
+}
+
+InstructArgs InstructArgs::from_json(const json& j) {
+  InstructArgs a;
+  try {
+    a.init_from = j.at("init_from"), a.data = j.at("data"), a.tokenizer_dir = j.at("tokenizer_dir");
+    a.prompt_template = j.at("template"), a.mask_prompt = j.at("mask_prompt"), a.max_length = j.at("max_length");
+    a.train_frac = j.at("train_frac"), a.test_frac = j.at("test_frac"), a.epochs = j.at("epochs");
+    a.max_steps = j.at("max_steps"), a.max_time_s = j.at("max_time_s"), a.batch = j.at("batch"), a.lr = j.at("lr");
+    a.weight_decay = j.at("weight_decay"), a.grad_clip = j.at("grad_clip"), a.dropout = j.at("dropout");
+    a.eval_every = j.at("eval_every"), a.eval_batches = j.at("eval_batches"), a.save_every = j.at("save_every");
+    a.sample_tokens = j.at("sample_tokens"), a.seed = j.at("seed"), a.lora_rank = j.at("lora_rank");
+    if (!j.at("lora_alpha").is_null()) a.lora_alpha = j.at("lora_alpha").get<float>();
+    a.lora_targets = j.at("lora_targets"), a.merge = j.at("merge"), a.responses = j.at("responses");
+    a.max_new_tokens = j.at("max_new_tokens");
+  } catch (const json::exception& e) {
+    fail("the checkpoint's trainer.json has malformed \"args\": {}", e.what());
+  }
+  return a;
+}
+
+std::string resolve_instruction_data(const std::string& spec, const std::string& data_dir) {
+  if (spec.empty()) fail("no training data: give --data FILE (JSON or JSONL) or --data instruction-data");
+  std::error_code ec;
+  if (fs::exists(spec, ec)) return spec;
+  if (spec == "instruction-data") {
+    const std::string path = (fs::path(data_dir.empty() ? default_data_dir() : data_dir) / "instruction-data.json").string();
+    if (!file_exists(path))
+      fail("data set 'instruction-data' is not available: '{}' is missing; run `slm download-data instruction-data`", path);
+    return path;
+  }
+  fail("instruction data '{}' not found: it is not a file or the built-in data set instruction-data", spec);
+}
+
+std::string instruct_checkpoint_dir(const std::string& dir) {
+  if (fs::exists(fs::path(dir) / "trainer.json")) return dir;
+  if (fs::exists(fs::path(dir) / "checkpoint" / "trainer.json")) return (fs::path(dir) / "checkpoint").string();
+  fail("'{}' holds no finetuning checkpoint (no trainer.json in it or in its checkpoint/ folder)", dir);
+}
+
+json load_instruct_state(const std::string& dir) {
+  const std::string ckpt = instruct_checkpoint_dir(dir);
+  json state = load_trainer_state(ckpt);
+  if (state.value("format", "") != kFormat)
+    fail("'{}' is not an instruction-finetuning checkpoint (format '{}'); resume it with its own command", ckpt,
+         state.value("format", ""));
+  return state;
+}
+
+InstructResult run_instruction_finetuning(const InstructArgs& args) {
+  InstructArgs a = args;
+  if (a.batch <= 0) fail("--batch must be positive");
+  if (a.epochs <= 0) fail("--epochs must be positive");
+  if (a.max_length <= 0) fail("--max-length must be positive, got {}", a.max_length);
+  if (!(a.lr > 0.0f)) fail("--lr must be positive");
+  if (a.eval_every < 0 || a.eval_batches < 0 || a.save_every < 0 || a.max_steps < 0 || a.grad_clip < 0)
+    fail("--eval-every, --eval-batches, --save-every, --max-steps and --grad-clip must not be negative");
+  if (a.lora_rank < 0) fail("--lora-rank must not be negative");
+  const bool lora = a.lora_rank > 0;
+  if (!lora && a.lora_alpha) fail("--lora-alpha needs --lora-rank");
+  if (!lora && !a.lora_targets.empty()) fail("--lora-targets needs --lora-rank");
+  if (!lora && !a.merge) fail("--no-merge needs --lora-rank (it saves only the LoRA adapter)");
+  const PromptTemplate tmpl = parse_prompt_template(a.prompt_template);
+  if (a.threads > 0) set_num_threads(a.threads), blas_set_threads(a.threads);
+
+  // ---- where things go
+  const bool resuming = !a.resume.empty();
+  const std::string ckpt = resuming ? instruct_checkpoint_dir(a.resume)
+                                    : (lora ? (fs::path(a.out_dir) / "checkpoint").string() : a.out_dir);
+  json state;
+  if (resuming) {
+    state = load_instruct_state(ckpt);
+    if (state.value("lora", false) != lora) fail("the checkpoint's LoRA setting differs from this run's");
+  }
+  const std::string out = resuming ? (lora ? fs::path(ckpt).parent_path().string() : ckpt) : a.out_dir;
+  if (out.empty()) fail("give --out DIR");
+  if (!resuming && (fs::exists(fs::path(out) / "trainer.json") || fs::exists(fs::path(out) / "checkpoint" / "trainer.json")))
+    fail("'{}' already holds a finetuning checkpoint: continue it with --resume {} or choose another --out", out, out);
+  if (!resuming && a.init_from.empty()) fail("give --init-from MODEL_DIR (a pretrained model to start from)");
+  const std::string data_path = resolve_instruction_data(a.data);
+  a.init_from = absolute(args.init_from), a.data = absolute(data_path);  // saved: independent of the working directory
+  const std::string data_sha = sha256_file(data_path);
+  if (resuming && state.value("data_sha256", "") != data_sha)
+    fail("'{}' changed since the checkpoint was saved (its sha256 differs); resume with the same data", data_path);
+
+  // ---- model
+  std::unique_ptr<GPT> model;
+  if (resuming) {
+    model = load_hf_model(ckpt, true);
+    if (lora != model->config().lora.enabled()) fail("'{}' does not hold the LoRA model its trainer.json describes", ckpt);
+    if (lora)  // as add_lora left it: only the adapters train
+      for (const auto& p : model->params().params())
+        model->params().set_trainable(p.name, p.name.find(".lora_") != std::string::npos);
+  } else {
+    model = load_hf_model(args.init_from);
+    if (model->config().is_classifier())
+      fail("'{}' is a classifier; instruction finetuning starts from a language model", args.init_from);
+    if (model->config().lora.enabled()) {  // an adapter directory: continue from its merged weights
+      if (lora && !a.merge) fail("--no-merge needs a plain base model in --init-from, not an adapter directory");
+      model = merge_lora(*model);
+    }
+    if (lora)
+      model = add_lora(*model, parse_lora_targets(a.lora_targets.empty() ? "attn,mlp" : a.lora_targets, a.lora_rank,
+                                                  a.lora_alpha ? *a.lora_alpha : static_cast<float>(a.lora_rank)),
+                       a.seed);
+  }
+  model->set_drop_rate(a.dropout);
+  const GPTConfig& cfg = model->config();
+  const int64_t max_len = std::min(a.max_length, cfg.context_length);
+  const std::string tok_dir = resuming ? tokenizer_dir_for_model(ckpt) : tokenizer_dir_for_model(args.init_from, a.tokenizer_dir);
+  Tokenizer tok = Tokenizer::load_dir(tok_dir);
+  const int32_t pad = tok.eot_id() ? static_cast<int32_t>(*tok.eot_id()) : 50256;
+
+  // ---- data: the book's split, each entry tokenized once
+  const InstructionSplit split = split_instruction_data(load_instruction_data(data_path), a.train_frac, a.test_frac);
+  std::vector<TokenizedExample> train = tokenize_all(tok, split.train, tmpl);
+  const std::vector<TokenizedExample> val = tokenize_all(tok, split.val, tmpl), test = tokenize_all(tok, split.test, tmpl);
+  int32_t max_id = pad;
+  for (const auto* xs : {&std::as_const(train), &val, &test})
+    for (const auto& ex : *xs) max_id = std::max(max_id, *std::max_element(ex.ids.begin(), ex.ids.end()));
+  if (max_id >= cfg.vocab_size)
+    fail("the tokenizer produces id {} but the model's vocabulary has {} entries", max_id, cfg.vocab_size);
+  size_t dropped = 0;
+  if (a.mask_prompt)  // a prompt that fills max_len leaves no target to learn from
+    dropped = std::erase_if(train, [&](const TokenizedExample& ex) { return ex.prompt_len > max_len; });
+  const int64_t steps_per_epoch = static_cast<int64_t>(train.size()) / a.batch;  // drop_last, as the book
+  if (steps_per_epoch == 0) fail("{} training examples are fewer than one batch of {}", train.size(), a.batch);
+  int64_t total = a.epochs * steps_per_epoch;
+  if (a.max_steps > 0) total = std::min(total, a.max_steps);
+
+  // ---- optimizer and resumed state
+  model->enable_grads();
+  AdamWConfig ocfg;
+  ocfg.lr = a.lr, ocfg.weight_decay = a.weight_decay;
+  AdamW opt(model->params(), ocfg);
+  InstructResult res;
+  res.trainable_params = static_cast<int64_t>(model->params().trainable_numel());
+  res.total_params = static_cast<int64_t>(model->params().numel());
+  int64_t step = 0, epoch = 0, k = 0, tokens_seen = 0;
+  double elapsed_before = 0.0;
+  if (resuming) {
+    load_optimizer_state(ckpt, opt);
+    step = state.value("step", int64_t{0}), epoch = state.value("epoch", int64_t{0}), k = state.value("batch", int64_t{0});
+    tokens_seen = state.value("tokens_seen", int64_t{0}), elapsed_before = state.value("elapsed_s", 0.0);
+    if (k < 0 || k >= steps_per_epoch || epoch < 0) fail("'{}/trainer.json' holds an invalid data position", ckpt);
+  }
+  fs::create_directories(out);
+  const std::string metrics_path = (fs::path(out) / "metrics.jsonl").string();
+  std::error_code ec;
+  if (!resuming) fs::remove(metrics_path, ec);
+  MetricsLog metrics(metrics_path);
+  if (resuming) metrics.truncate_after_step(step);  // records of steps after the checkpoint are redone
+  auto plot = [&] { write_loss_plot(metrics.records(), (fs::path(out) / "loss.svg").string(), "ScratchLM instruction finetuning: " + out); };
+  auto save = [&](double elapsed) {
+    const json st = {{"format", kFormat}, {"step", step}, {"epoch", epoch}, {"batch", k}, {"tokens_seen", tokens_seen},
+                     {"elapsed_s", elapsed}, {"lora", lora}, {"data_sha256", data_sha}, {"steps_per_epoch", steps_per_epoch},
+                     {"rng", {{"seed", a.seed}, {"order", "shuffle(seed, epoch)"}, {"dropout", "counter-based: (seed, step)"}}},
+                     {"config", cfg.to_hf_json()}, {"args", a.to_json()}, {"tokenizer_dir", absolute(tok_dir)}};
+    save_checkpoint(ckpt, *model, &opt, &tok, st);
+    metrics.reopen();
+  };
+  auto evaluate = [&] {
+    model->set_training(false);
+    const double tl = split_loss(*model, train, a.batch, pad, max_len, a.mask_prompt, a.eval_batches, true);
+    const double vl = split_loss(*model, val, a.batch, pad, max_len, a.mask_prompt, a.eval_batches, false);
+    model->set_training(true);
+    metrics.write({{"type", "eval"}, {"step", step}, {"tokens_seen", tokens_seen}, {"train_loss", tl}, {"val_loss", vl}});
+    plot();
+    return std::make_pair(tl, vl);
+  };
+  // The book's generate_and_print_sample(format_input(val_data[0])): greedy, 50 tokens, no stop.
+  const InstructionEntry* sample_entry = !split.val.empty() ? &split.val[0] : !split.test.empty() ? &split.test[0] : &split.train[0];
+  std::vector<int32_t> sample_prompt;
+  for (uint32_t id : tok.encode(format_prompt(*sample_entry, tmpl), SpecialMode::Text)) sample_prompt.push_back(static_cast<int32_t>(id));
+  auto sample = [&] {
+    GenerateOptions g;
+    g.max_new_tokens = a.sample_tokens, g.sampler.temperature = 0.0f, g.stop_at_eos = false;
+    model->set_training(false);
+    const std::vector<int32_t> ids = a.sample_tokens > 0 ? generate(*model, sample_prompt, g) : std::vector<int32_t>{};
+    model->set_training(true);
+    std::vector<uint32_t> all(sample_prompt.begin(), sample_prompt.end());
+    all.insert(all.end(), ids.begin(), ids.end());
+    std::string text = utf8_lossy(tok.decode(all));
+    metrics.write({{"type", "sample"}, {"step", step}, {"epoch", epoch + 1}, {"text", text}});
+    std::replace(text.begin(), text.end(), '\n', ' ');
+    return text;
+  };
+
+  if (!a.quiet) {
+    fmt::print(stderr, "instruction finetuning ({} template{}{}): {} train / {} val / {} test entries, max length {}, "
+               "{} steps per epoch of {}, {} steps{}\n",
+               prompt_template_name(tmpl), a.mask_prompt ? ", prompt masked" : "",
+               lora ? fmt::format(", LoRA rank {}", cfg.lora.rank) : "", train.size(), val.size(), test.size(), max_len,
+               steps_per_epoch, a.batch, total, resuming ? fmt::format(", resuming at step {}", step) : "");
+    if (dropped) fmt::print(stderr, "{} training entries dropped: their prompt fills --max-length {}\n", dropped, max_len);
+    fmt::print(stderr, "trainable parameters: {} of {} ({:.2f}%)\n", res.trainable_params, res.total_params,
+               100.0 * static_cast<double>(res.trainable_params) / static_cast<double>(std::max<int64_t>(res.total_params, 1)));
+  }
+  StopSignals signals;
+  const int64_t stop_at_for_tests = test_hook_step("SLM_TEST_STOP_AT_STEP"), nan_at_for_tests = test_hook_step("SLM_TEST_NAN_AT_STEP");
+  Progress progress(total, ::isatty(STDERR_FILENO) != 0, stderr);
+  progress.set_label("step"), progress.set_initial(step);
+  model->set_training(true);
+  const double t0 = now_s();
+  if (!resuming) {  // section 7.6: the losses before finetuning
+    auto [tl, vl] = evaluate();
+    if (!a.quiet) std::fprintf(stderr, "before finetuning: training loss %.3f, validation loss %.3f\n", tl, vl);
+  }
+  std::vector<size_t> order(train.size());
+  shuffle_order(order, a.seed, epoch);
+  std::vector<const TokenizedExample*> rows;
+  while (step < total) {
+    if (a.max_time_s > 0 && elapsed_before + (now_s() - t0) >= a.max_time_s) break;
+    rows.clear();
+    for (int64_t j = 0; j < a.batch; ++j) rows.push_back(&train[order[static_cast<size_t>(k * a.batch + j)]]);
+    const CollatedBatch b = collate_instruction_batch(rows, pad, kIgnore, max_len, a.mask_prompt);
+    ++step, ++k;
+    const double ts = now_s();
+    model->zero_grad();
+    model->set_dropout_seed(a.seed, static_cast<uint64_t>(step));
+    double loss = model->forward(b.inputs.data(), b.targets.data(), b.B, b.T, true);
+    model->backward();
+    if (nan_at_for_tests && step == nan_at_for_tests) loss = std::nan("");  // test hook
+    const double norm = clip_grad_norm(model->params(), a.grad_clip);
+    if (!std::isfinite(loss) || !std::isfinite(norm))
+      fail("the loss became {} at step {} (gradient norm {}); stopping without saving, the last good checkpoint in '{}' is kept (try a lower --lr)",
+           loss, step, norm, ckpt);
+    opt.step(a.lr);
+    tokens_seen += b.B * b.T;  // the book: input_batch.numel()
+    const double now = now_s(), tps = static_cast<double>(b.B * b.T) / std::max(now - ts, 1e-9);
+    metrics.write({{"type", "step"}, {"step", step}, {"epoch", epoch + 1}, {"tokens_seen", tokens_seen}, {"loss", loss},
+                   {"lr", a.lr}, {"grad_norm", norm}, {"tokens_per_second", tps}, {"elapsed_s", elapsed_before + (now - t0)}});
+    if (!a.quiet) progress.update(step, fmt::format("ep {} | loss {:.4f} | {:.0f} tok/s", epoch + 1, loss, tps));
+    // The book's cadence: global_step (0-based) % eval_freq == 0, i.e. after steps 1, 1 + N, ...
+    if (a.eval_every > 0 && (step - 1) % a.eval_every == 0) {
+      auto [tl, vl] = evaluate();
+      if (!a.quiet)
+        progress.message(fmt::format("Ep {} (Step {:06d}): Train loss {:.3f}, Val loss {:.3f}", epoch + 1, step - 1, tl, vl));
+    }
+    if (k == steps_per_epoch) {  // end of an epoch: the book's sample, then a new order
+      const std::string text = sample();
+      if (!a.quiet) progress.message(text);
+      ++epoch, k = 0;
+      shuffle_order(order, a.seed, epoch);
+    }
+    if (a.save_every > 0 && step % a.save_every == 0) save(elapsed_before + (now_s() - t0));
+    if (stop_signal() || (stop_at_for_tests && step == stop_at_for_tests)) {
+      res.interrupted = true;
+      break;
+    }
+  }
+  if (!a.quiet) progress.finish();
+  res.steps_done = step;
+  if (res.interrupted) {
+    save(elapsed_before + (now_s() - t0));
+    if (!a.quiet)
+      std::fprintf(stderr, "interrupted: saved the checkpoint at step %lld in %s; continue with slm finetune-instruct --resume %s\n",
+                   (long long)step, ckpt.c_str(), out.c_str());
+    return res;
+  }
+
+  // ---- the end: losses over the whole splits, the checkpoint, the model, the test responses
+  model->set_training(false);
+  res.train_loss = split_loss(*model, train, a.batch, pad, max_len, a.mask_prompt, 0, false);
+  res.val_loss = split_loss(*model, val, a.batch, pad, max_len, a.mask_prompt, 0, false);
+  res.test_loss = split_loss(*model, test, a.batch, pad, max_len, a.mask_prompt, 0, false);
+  metrics.write({{"type", "final"}, {"step", step}, {"tokens_seen", tokens_seen}, {"train_loss", res.train_loss},
+                 {"val_loss", res.val_loss}, {"test_loss", res.test_loss}});
+  save(elapsed_before + (now_s() - t0));
+  plot();
+  if (!a.quiet)
+    std::fprintf(stderr, "step %lld: training loss %.3f, validation loss %.3f, test loss %.3f (whole splits)\n",
+                 (long long)step, res.train_loss, res.val_loss, res.test_loss);
+  GPT* final_model = model.get();
+  std::unique_ptr<GPT> merged;
+  if (lora && a.merge) {
+    merged = merge_lora(*model);
+    save_hf_model(*merged, out, &tok);
+    final_model = merged.get();
+  } else if (lora) {
+    save_lora_adapter(*model, out, a.init_from, &tok);  // PEFT files naming the base, + the tokenizer
+  }
+  if (!a.quiet) {
+    if (!lora) fmt::print(stderr, "saved the finetuned model to {}\n", out);
+    else if (a.merge) fmt::print(stderr, "saved the merged model to {} (training checkpoint in {})\n", out, ckpt);
+    else fmt::print(stderr, "saved the LoRA adapter to {} (base: {}; training checkpoint in {})\n", out, a.init_from, ckpt);
+  }
+  if (a.responses && !split.test.empty()) {
+    GenerateOptions g = book_response_options();
+    g.max_new_tokens = a.max_new_tokens, g.eos_id = pad;  // the tokenizer's <|endoftext|> (50256 for GPT-2's)
+    const std::string path = (fs::path(out) / "instruction-data-with-response.json").string();
+    final_model->set_training(false);
+    generate_responses(*final_model, tok, split.test, tmpl, g, path, !a.quiet);
+    if (!a.quiet) std::fprintf(stderr, "wrote the test split's %zu responses to %s\n", split.test.size(), path.c_str());
+  }
+  return res;
+}
+
+}  // namespace slm

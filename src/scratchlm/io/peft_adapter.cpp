@@ -1,0 +1,140 @@
+// peft_adapter.cpp — LoRA adapters in PEFT's file layout (appendix E; see peft_adapter.h).
+#include "scratchlm/io/peft_adapter.h"
+
+#include <deque>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "scratchlm/io/hf_gpt2.h"
+#include "scratchlm/io/safetensors.h"
+#include "scratchlm/model/gpt.h"
+#include "scratchlm/model/lora.h"
+#include "scratchlm/tokenizer/bpe.h"
+#include "scratchlm/util/error.h"
+#include "scratchlm/util/file.h"
+
+namespace slm {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// The adapted modules of a config: (ScratchLM name, PEFT name, groups).
+struct Site {
+  std::string name, peft;
+  int64_t groups;
+};
+std::vector<Site> sites(const GPTConfig& c) {
+  std::vector<Site> out;
+  for (int64_t l = 0; l < c.n_layers; ++l) {
+    const std::string p = "h." + std::to_string(l) + ".";
+    auto add = [&](const std::string& m, int64_t g) { out.push_back({p + m, "base_model.model.transformer." + p + m, g}); };
+    if (c.lora.attn) add("attn.c_attn", 3), add("attn.c_proj", 1);
+    if (c.lora.mlp) add("mlp.c_fc", 1), add("mlp.c_proj", 1);
+  }
+  return out;
+}
+
+std::string targets_of(const LoraConfig& l) {
+  std::string t;
+  if (l.attn) t += "attn";
+  if (l.mlp) t += std::string(t.empty() ? "" : ",") + "mlp";
+  return t;
+}
+
+}  // namespace
+
+void save_lora_adapter(const GPT& model, const std::string& dir, const std::string& base_dir, const Tokenizer* tokenizer) {
+  const GPTConfig& c = model.config();
+  if (!c.lora.enabled()) fail("the model has no LoRA adapters to save");
+  if (c.is_classifier()) fail("a LoRA classifier's new head is in no base model directory; save it merged");
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) fail("cannot create directory '{}': {}", dir, ec.message());
+  SafetensorsWriter w;
+  std::deque<std::vector<float>> keep;  // the writer holds pointers until write()
+  const int64_t r = c.lora.rank;
+  for (const Site& s : sites(c)) {
+    const Param* pa = model.params().find(s.name + ".lora_A");
+    const Param* pb = model.params().find(s.name + ".lora_B");
+    const float* A = model.params().data(s.name + ".lora_A");
+    const float* B = model.params().data(s.name + ".lora_B");
+    const int64_t in = pa->shape[0], gr = pa->shape[1], og = pb->shape[2], out = og * s.groups;
+    std::vector<float>& at = keep.emplace_back(static_cast<size_t>(gr * in));
+    for (int64_t i = 0; i < in; ++i)
+      for (int64_t j = 0; j < gr; ++j) at[static_cast<size_t>(j * in + i)] = A[i * gr + j];
+    std::vector<float>& bt = keep.emplace_back(static_cast<size_t>(out * gr), 0.0f);  // block diagonal [out, gr]
+    for (int64_t g = 0; g < s.groups; ++g)
+      for (int64_t j = 0; j < r; ++j)
+        for (int64_t o = 0; o < og; ++o) bt[static_cast<size_t>((g * og + o) * gr + g * r + j)] = B[(g * r + j) * og + o];
+    w.add_f32(s.peft + ".lora_A.weight", {gr, in}, at.data());
+    w.add_f32(s.peft + ".lora_B.weight", {out, gr}, bt.data());
+  }
+  w.set_metadata("format", "pt");
+  w.write((fs::path(dir) / "adapter_model.safetensors").string());
+  std::string modules;
+  if (c.lora.attn) modules += "attn\\.c_attn|attn\\.c_proj";
+  if (c.lora.mlp) modules += std::string(modules.empty() ? "" : "|") + "mlp\\.c_fc|mlp\\.c_proj";
+  nlohmann::json cfg = {{"peft_type", "LORA"}, {"task_type", "CAUSAL_LM"}, {"base_model_name_or_path", base_dir},
+                        {"r", r}, {"lora_alpha", c.lora.alpha}, {"lora_dropout", 0.0}, {"bias", "none"},
+                        {"fan_in_fan_out", true}, {"inference_mode", true}, {"init_lora_weights", true},
+                        {"modules_to_save", nullptr}, {"target_modules", ".*\\.(" + modules + ")"},
+                        {"rank_pattern", nlohmann::json::object()}, {"alpha_pattern", nlohmann::json::object()},
+                        {"scratchlm", {{"targets", targets_of(c.lora)}, {"c_attn", "three slice adapters of rank r as one rank-3r pair"}}}};
+  if (c.lora.attn) {
+    cfg["rank_pattern"]["attn.c_attn"] = 3 * r;
+    cfg["alpha_pattern"]["attn.c_attn"] = 3 * c.lora.alpha;
+  }
+  write_file_atomic((fs::path(dir) / "adapter_config.json").string(), cfg.dump(2) + "\n");
+  if (tokenizer) tokenizer->save_dir(dir, "hf");
+}
+
+std::unique_ptr<GPT> load_lora_adapter_dir(const std::string& dir, bool quiet) {
+  const std::string cfg_path = (fs::path(dir) / "adapter_config.json").string();
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(read_file(cfg_path));
+  } catch (const nlohmann::json::parse_error& e) {
+    fail("{}: malformed JSON at byte {}", cfg_path, e.byte);
+  }
+  if (!j.is_object() || !j.contains("base_model_name_or_path") || !j["base_model_name_or_path"].is_string() ||
+      !j.contains("r") || !j["r"].is_number_integer() || !j.contains("lora_alpha") || !j["lora_alpha"].is_number())
+    fail("{}: needs base_model_name_or_path, r and lora_alpha", cfg_path);
+  if (j.value("peft_type", "LORA") != "LORA") fail("{}: peft_type '{}' is not LORA", cfg_path, j.value("peft_type", ""));
+  std::string base = j["base_model_name_or_path"].get<std::string>();
+  if (!fs::exists(base) && fs::exists(fs::path(dir) / base)) base = (fs::path(dir) / base).string();
+  if (!fs::exists(base)) fail("{}: the base model '{}' does not exist", cfg_path, base);
+  std::unique_ptr<GPT> base_model = load_hf_model(base, quiet);
+  std::string targets = "attn,mlp";
+  if (j.contains("scratchlm") && j["scratchlm"].is_object()) targets = j["scratchlm"].value("targets", targets);
+  const LoraConfig lc = parse_lora_targets(targets, j["r"].get<int64_t>(), j["lora_alpha"].get<float>());
+  auto model = add_lora(*base_model, lc, 0);
+  base_model.reset();
+  const std::string st_path = (fs::path(dir) / "adapter_model.safetensors").string();
+  SafetensorsFile f = SafetensorsFile::open(st_path);
+  const int64_t r = lc.rank;
+  for (const Site& s : sites(model->config())) {
+    const Param* pa = model->params().find(s.name + ".lora_A");
+    const Param* pb = model->params().find(s.name + ".lora_B");
+    const int64_t in = pa->shape[0], gr = pa->shape[1], og = pb->shape[2], out = og * s.groups;
+    const TensorInfo* ta = f.find(s.peft + ".lora_A.weight");
+    const TensorInfo* tb = f.find(s.peft + ".lora_B.weight");
+    if (!ta || !tb) fail("{}: tensor '{}.lora_A/B.weight' is missing", st_path, s.peft);
+    if (ta->shape != std::vector<int64_t>{gr, in} || tb->shape != std::vector<int64_t>{out, gr})
+      fail("{}: '{}' has shapes {} / {}, expected [{}, {}] / [{}, {}]", st_path, s.peft, shape_to_string(ta->shape),
+           shape_to_string(tb->shape), gr, in, out, gr);
+    Tensor at = f.load_f32(ta->name), bt = f.load_f32(tb->name);
+    float* A = model->params().data(s.name + ".lora_A");
+    float* B = model->params().data(s.name + ".lora_B");
+    for (int64_t i = 0; i < in; ++i)
+      for (int64_t k = 0; k < gr; ++k) A[i * gr + k] = at.data()[k * in + i];
+    for (int64_t g = 0; g < s.groups; ++g)
+      for (int64_t k = 0; k < r; ++k)
+        for (int64_t o = 0; o < og; ++o) B[(g * r + k) * og + o] = bt.data()[(g * og + o) * gr + g * r + k];
+  }
+  model->rebind();
+  return model;
+}
+
+}  // namespace slm
