@@ -40,20 +40,7 @@ std::string sha_of(const std::string& bytes) {
   return sha256_file(t.file("x"));
 }
 
-// A port nothing listens on.
-int closed_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  int port = ntohs(a.sin_port);
-  ::close(fd);
-  return port;
-}
+using slm::test::closed_port;
 
 // Mimics huggingface.co: /openai-community/gpt2/resolve/main/<file> with Content-Length,
 // X-Linked-Size and X-Linked-Etag ("<sha256>"); Range requests get 206 + Content-Range.

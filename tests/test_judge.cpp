@@ -29,19 +29,7 @@ namespace {
 
 using nlohmann::json;
 
-// A port nothing listens on.
-int closed_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  int port = ntohs(a.sin_port);
-  ::close(fd);
-  return port;
-}
+using slm::test::closed_port;
 
 // An OpenAI-style /v1/chat/completions. Each case has a script of answers, one per attempt (the
 // last one repeats). The request is checked: a wrong model gets Ollama's 404, anything else wrong a

@@ -3,9 +3,14 @@
 
 #include "scratchlm/tokenizer/bpe.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -35,6 +40,36 @@ std::string read_text(const std::string& path) {
   std::stringstream ss;
   ss << f.rdbuf();
   return ss.str();
+}
+
+int closed_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  int port = ntohs(a.sin_port);
+  ::close(fd);
+  return port;
+}
+
+double finite_difference_error(float* w, const float* g, size_t n, const std::function<double()>& loss, float h,
+                               size_t samples) {
+  double worst = 0, scale = 1e-3;
+  for (size_t i = 0; i < n; i += std::max<size_t>(1, n / samples)) {
+    const float keep = w[i];
+    w[i] = keep + h;
+    const double up = loss();
+    w[i] = keep - h;
+    const double down = loss();
+    w[i] = keep;
+    const double fd = (up - down) / (2.0 * h);
+    worst = std::max(worst, std::fabs(fd - g[i]));
+    scale = std::max(scale, std::fabs(fd));
+  }
+  return worst / scale;
 }
 
 std::string shell_quote(const std::string& s) {

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <functional>
 #include <string>
 
 namespace slm {
@@ -43,5 +44,14 @@ class TempDir {
 void write_text(const std::string& path, const std::string& bytes);
 std::string read_text(const std::string& path);
 std::string shell_quote(const std::string& s);
+
+// A loopback TCP port nothing listens on (for "connection refused" tests).
+int closed_port();
+
+// Central finite differences of loss() with respect to w[i] (step h) at about `samples` evenly
+// spread indices of w[0, n), against the analytic gradient g: the largest |fd - g| divided by the
+// largest |fd| (at least 1e-3). The model's gradients must be current for w's present values.
+double finite_difference_error(float* w, const float* g, size_t n, const std::function<double()>& loss,
+                               float h = 1e-2f, size_t samples = 20);
 
 }  // namespace slm::test
