@@ -211,7 +211,10 @@ int64_t GPT::layout_arena(float* base, int64_t B, int64_t T) {
 
 void GPT::ensure_arena(int64_t B, int64_t T) {
   if (B == B_ && T == T_) return;
-  arena_ = Tensor({layout_arena(nullptr, B, T)});
+  // Finetuning batches change shape every step (padded to their longest row): the arena only grows,
+  // and a smaller shape is laid out inside it, without allocating or touching fresh pages.
+  const int64_t need = layout_arena(nullptr, B, T);
+  if (need > static_cast<int64_t>(arena_.numel())) arena_ = Tensor({need});
   layout_arena(arena_.data(), B, T);
   B_ = B, T_ = T;
 }
