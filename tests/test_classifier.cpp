@@ -191,6 +191,8 @@ TEST(ClassifierCli, TinyModelLearnsATwoClassTaskAndReports) {
   r = run_slm("eval-classifier --model " + out + " --data " + out + "/test.csv");
   EXPECT_NE(r.out.find("confusion matrix"), std::string::npos);
 
+  r = run_slm("info --model " + out);
+  EXPECT_NE(r.out.find("score head (2 classes)"), std::string::npos) << r.out;
   r = run_slm("classify --model " + out + " --json", "we like the banana and a cherry\nlook at that tiger\n");
   ASSERT_EQ(r.rc, 0) << r.err;
   auto nl = r.out.find('\n');

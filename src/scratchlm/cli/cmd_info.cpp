@@ -47,7 +47,7 @@ void register_info(CLI::App& app) {
                            {{"tok_emb", pc.tok_emb}, {"pos_emb", pc.pos_emb}, {"attention_per_block", pc.attention_per_block},
                             {"feed_forward_per_block", pc.ff_per_block}, {"layer_norms_per_block", pc.norms_per_block},
                             {"per_block", pc.per_block}, {"blocks", pc.blocks}, {"final_norm", pc.final_norm},
-                            {"out_head", cfg.tie_word_embeddings ? 0 : pc.out_head}, {"total", pc.total},
+                            {"out_head", cfg.tie_word_embeddings && !cfg.is_classifier() ? 0 : pc.out_head}, {"total", pc.total},
                             {"total_untied", pc.total_untied}, {"total_tied", pc.total_tied}}},
                           {"memory_bytes",
                            {{"weights_fp32", weights}, {"inference_activations_b1", infer_acts},
@@ -68,10 +68,17 @@ void register_info(CLI::App& app) {
     std::printf("  %-28s %15s  (x %lld = %s)\n", "transformer block", group(pc.per_block).c_str(), (long long)cfg.n_layers,
                 group(pc.blocks).c_str());
     std::printf("  %-28s %15s\n", "final_norm (ln_f)", group(pc.final_norm).c_str());
-    std::printf("  %-28s %15s\n", "out_head (lm_head)", cfg.tie_word_embeddings ? "tied to wte" : group(pc.out_head).c_str());
+    if (cfg.is_classifier()) {
+      const std::string name = "score head (" + std::to_string(cfg.num_labels) + " classes)";
+      std::printf("  %-28s %15s\n", name.c_str(), group(pc.out_head).c_str());
+    } else {
+      std::printf("  %-28s %15s\n", "out_head (lm_head)", cfg.tie_word_embeddings ? "tied to wte" : group(pc.out_head).c_str());
+    }
     std::printf("  %-28s %15s\n", "total", group(pc.total).c_str());
-    std::printf("  %-28s %15s\n", "total, untied head", group(pc.total_untied).c_str());
-    std::printf("  %-28s %15s\n", "total, tied head", group(pc.total_tied).c_str());
+    if (!cfg.is_classifier()) {
+      std::printf("  %-28s %15s\n", "total, untied head", group(pc.total_untied).c_str());
+      std::printf("  %-28s %15s\n", "total, tied head", group(pc.total_tied).c_str());
+    }
     std::printf("\nmemory (fp32)\n");
     std::printf("  %-28s %12.2f MB\n", "weights", mib(weights));
     std::printf("  %-28s %12.2f MB  (batch 1, seq %lld)\n", "inference", mib(weights + infer_acts), (long long)T);
