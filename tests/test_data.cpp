@@ -32,16 +32,7 @@ TokenArray iota_tokens(size_t n) {
   return TokenArray::from_vector(std::move(v));
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::BadInput) << e.what();
-    return e.what();
-  }
-  ADD_FAILURE() << "no slm::Error thrown";
-  return "";
-}
+using slm::test::error_of;
 
 std::vector<int32_t> row(const Batch& b, const std::vector<int32_t>& m, size_t r) {
   return {m.begin() + r * b.cols, m.begin() + (r + 1) * b.cols};

@@ -2,6 +2,7 @@
 #include "test_util.h"
 
 #include "scratchlm/tokenizer/bpe.h"
+#include "scratchlm/util/error.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -40,6 +41,17 @@ std::string read_text(const std::string& path) {
   std::stringstream ss;
   ss << f.rdbuf();
   return ss.str();
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::BadInput) << e.what();
+    return e.what();
+  }
+  ADD_FAILURE() << "no slm::Error thrown";
+  return "";
 }
 
 int closed_port() {

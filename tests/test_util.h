@@ -45,6 +45,9 @@ void write_text(const std::string& path, const std::string& bytes);
 std::string read_text(const std::string& path);
 std::string shell_quote(const std::string& s);
 
+// Runs f, expecting it to throw a BadInput slm::Error (a test failure otherwise); its message.
+std::string error_of(const std::function<void()>& f);
+
 // A loopback TCP port nothing listens on (for "connection refused" tests).
 int closed_port();
 

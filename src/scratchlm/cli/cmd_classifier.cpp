@@ -16,6 +16,7 @@
 #include "scratchlm/tokenizer/utf8.h"
 #include "scratchlm/util/error.h"
 #include "scratchlm/util/file.h"
+#include "scratchlm/util/lines.h"
 #include "scratchlm/util/paths.h"
 
 namespace slm::cli {
@@ -101,15 +102,10 @@ void register_classify(CLI::App& app) {
       rows.push_back({o->text, ""});
     } else {
       const std::string all = o->file.empty() ? read_stdin() : read_file(o->file);
-      size_t start = 0;
-      while (start < all.size()) {
-        size_t end = all.find('\n', start);
-        if (end == std::string::npos) end = all.size();
-        std::string line = all.substr(start, end - start);
-        if (!line.empty() && line.back() == '\r') line.pop_back();
-        rows.push_back({line, ""});
-        start = end + 1;
-      }
+      for_each_line(all, [&](std::string_view line, size_t) {
+        if (line.ends_with('\r')) line.remove_suffix(1);
+        rows.push_back({std::string(line), ""});
+      });
       if (rows.empty()) fail("no texts to classify (the input is empty)");
     }
     for (size_t i = 0; i < rows.size(); ++i) {

@@ -10,6 +10,7 @@
 #include "scratchlm/tokenizer/utf8.h"
 #include "scratchlm/util/error.h"
 #include "scratchlm/util/file.h"
+#include "scratchlm/util/lines.h"
 
 namespace slm {
 
@@ -111,14 +112,8 @@ std::vector<InstructionEntry> load_instruction_data(const std::string& path) {
     if (text.find('\n', first) < text.find_last_not_of(" \t\r\n") && json::accept(text))
       fail("{}: expected a JSON array of entries or one JSON object per line, got one multi-line JSON {}", path,
            json::parse(text).type_name());
-    size_t pos = 0, line = 0;
-    while (pos < text.size()) {
-      size_t end = text.find('\n', pos);
-      if (end == std::string_view::npos) end = text.size();
-      std::string_view l = text.substr(pos, end - pos);
-      pos = end + 1;
-      ++line;
-      if (l.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+    for_each_line(text, [&](std::string_view l, size_t line) {
+      if (l.find_first_not_of(" \t\r") == std::string_view::npos) return;
       json j;
       try {
         j = json::parse(l);
@@ -126,7 +121,7 @@ std::vector<InstructionEntry> load_instruction_data(const std::string& path) {
         fail("{}: malformed JSON: {}", where(path, out.size(), line), parse_message(err));
       }
       out.push_back(entry_from_json(j, path, out.size(), line));
-    }
+    });
   }
   if (out.empty()) fail("{}: no entries", path);
   return out;

@@ -15,6 +15,7 @@
 #include "scratchlm/tokenizer/utf8.h"
 #include "scratchlm/util/error.h"
 #include "scratchlm/util/file.h"
+#include "scratchlm/util/lines.h"
 #include "scratchlm/util/paths.h"
 
 namespace slm {
@@ -145,17 +146,11 @@ std::vector<LabeledExample> read_jsonl(const std::string& path, const LoadOption
   std::string_view s = data;
   if (s.substr(0, 3) == "\xEF\xBB\xBF") s.remove_prefix(3);
   std::vector<LabeledExample> out;
-  size_t pos = 0, line = 0;
-  while (pos < s.size()) {
-    size_t nl = s.find('\n', pos);
-    if (nl == std::string_view::npos) nl = s.size();
-    std::string_view text = s.substr(pos, nl - pos);
-    pos = nl + 1;
-    ++line;
-    if (trim(text).empty()) continue;
+  for_each_line(s, [&](std::string_view text, size_t line) {
+    if (trim(text).empty()) return;
     std::string where = fmt::format("'{}' line {}", path, line);
     out.push_back(json_example(parse_json(text, where), opts, where));
-  }
+  });
   return out;
 }
 

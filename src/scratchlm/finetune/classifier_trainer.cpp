@@ -3,7 +3,6 @@
 
 #include <unistd.h>
 
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -20,6 +19,7 @@
 #include "scratchlm/tensor/rng.h"
 #include "scratchlm/tokenizer/bpe.h"
 #include "scratchlm/train/adamw.h"
+#include "scratchlm/train/loop_util.h"
 #include "scratchlm/train/metrics.h"
 #include "scratchlm/train/progress.h"
 #include "scratchlm/util/error.h"
@@ -31,10 +31,6 @@ namespace slm {
 namespace fs = std::filesystem;
 
 namespace {
-
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 LabeledSplit load_splits(const ClassifierArgs& a) {
   LabeledSplit s;
