@@ -17,6 +17,7 @@
 #include "scratchlm/tokenizer/bpe.h"
 #include "scratchlm/util/error.h"
 #include "scratchlm/util/file.h"
+#include "scratchlm/util/lines.h"
 #include "test_util.h"
 
 namespace fs = std::filesystem;
@@ -188,8 +189,24 @@ TEST(ClassifierCli, TinyModelLearnsATwoClassTaskAndReports) {
   EXPECT_DOUBLE_EQ(m["accuracy"].get<double>(), report["test"]["accuracy"].get<double>());
   EXPECT_EQ(m["confusion"].size(), 2u);
   EXPECT_EQ(m["labels"], (nlohmann::json{"animal", "fruit"}));
-  r = run_slm("eval-classifier --model " + out + " --data " + out + "/test.csv");
+  r = run_slm("eval-classifier --model " + out + " --data " + out + "/test.csv --predictions " + t.file("pred.jsonl"));
   EXPECT_NE(r.out.find("confusion matrix"), std::string::npos);
+  {  // one prediction per test row, in order, agreeing with the metrics
+    const auto test_rows = slm::load_labeled(out + "/test.csv");
+    size_t n = 0, correct = 0;
+    slm::for_each_line(slm::read_file(t.file("pred.jsonl")), [&](std::string_view line, size_t) {
+      auto p = nlohmann::json::parse(line);
+      ASSERT_LT(n, test_rows.size());
+      EXPECT_EQ(p["text"], test_rows[n].text);
+      EXPECT_EQ(p["label"], test_rows[n].label);
+      EXPECT_EQ(p["correct"].get<bool>(), p["predicted"] == p["label"]);
+      EXPECT_GE(p["probability"].get<double>(), 0.5);
+      correct += p["correct"].get<bool>();
+      ++n;
+    });
+    EXPECT_EQ(n, test_rows.size());
+    EXPECT_EQ(correct, m["correct"].get<size_t>());
+  }
 
   r = run_slm("info --model " + out);
   EXPECT_NE(r.out.find("score head (2 classes)"), std::string::npos) << r.out;

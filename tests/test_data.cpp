@@ -13,6 +13,7 @@
 #include "scratchlm/data/window_dataset.h"
 #include "scratchlm/tokenizer/bpe.h"
 #include "scratchlm/util/error.h"
+#include "scratchlm/util/file.h"
 #include "test_util.h"
 
 namespace fs = std::filesystem;
@@ -315,6 +316,46 @@ TEST(Corpus, EndOfTextOnlyBetweenDocuments) {
   std::vector<std::string> many;
   for (int i = 0; i < 9; ++i) many.push_back(t.file(std::to_string(i % 3 + 1) + ".txt"));
   EXPECT_EQ(encode_documents(many, tok, false, 2), encode_documents(many, tok, false, 1));
+}
+
+TEST(Corpus, TextColumnMakesOneDocumentPerTableRow) {
+  const Tokenizer& tok = gpt2();
+  TempDir t;
+  write_text(t.file("split.csv"), "Label,Text\nham,\"Hello, there\"\nspam,\"Win\ncash\"\n");
+  write_text(t.file("more.jsonl"), "{\"text\": \"one\"}\n\n{\"text\": \"two <|endoftext|>\", \"extra\": 1}\n");
+  write_text(t.file("plain.txt"), "plain text");
+  const uint32_t eot = *tok.eot_id();
+  auto join = [&](const std::vector<std::string>& texts) {
+    std::vector<uint32_t> want;
+    for (size_t i = 0; i < texts.size(); ++i) {
+      if (i) want.push_back(eot);
+      auto ids = tok.encode(texts[i], SpecialMode::Text);
+      want.insert(want.end(), ids.begin(), ids.end());
+    }
+    return want;
+  };
+  const std::vector<std::string> docs = {t.file("split.csv"), t.file("plain.txt"), t.file("more.jsonl")};
+  const auto want = join({"Hello, there", "Win\ncash", "plain text", "one", "two <|endoftext|>"});
+  EXPECT_EQ(encode_documents(docs, tok, false, 1, "Text"), want);  // column names match case-insensitively
+  EXPECT_EQ(encode_documents(docs, tok, false, 2, "text"), want);
+  // without a column, a table is one document of raw bytes, as before
+  EXPECT_EQ(encode_documents({t.file("split.csv")}, tok, false, 1), tok.encode(read_file(t.file("split.csv")), SpecialMode::Text));
+  // the column is part of the cache key
+  EXPECT_NE(token_cache_key(docs, "tok", false, "Text"), token_cache_key(docs, "tok", false));
+  bool hit = true;
+  EXPECT_EQ(tokenize_corpus_cached({t.file("split.csv")}, tok, "tok", t.file("cache"), false, 1, &hit, "Text").to_vector(),
+            join({"Hello, there", "Win\ncash"}));
+  EXPECT_FALSE(hit);
+  // errors: a missing column, an empty text, invalid UTF-8 unless lossy
+  std::string msg = error_of([&] { encode_documents({t.file("split.csv")}, tok, false, 1, "Body"); });
+  EXPECT_NE(msg.find("no text column 'Body'"), std::string::npos) << msg;
+  write_text(t.file("empty.csv"), "Text\nfine\n\"  \"\n");
+  msg = error_of([&] { encode_documents({t.file("empty.csv")}, tok, false, 1, "Text"); });
+  EXPECT_NE(msg.find("empty text"), std::string::npos) << msg;
+  write_text(t.file("bad.csv"), "Text\nab\xff\n");
+  msg = error_of([&] { encode_documents({t.file("bad.csv")}, tok, false, 1, "Text"); });
+  EXPECT_NE(msg.find("bad.csv"), std::string::npos) << msg;
+  EXPECT_EQ(encode_documents({t.file("bad.csv")}, tok, true, 1, "Text"), tok.encode("ab\xEF\xBF\xBD"));
 }
 
 // ------------------------------------------------------------------ cache

@@ -113,6 +113,33 @@ TEST(Pretrain, ResumeIsBitExact) {
   EXPECT_TRUE(std::equal(m1->params().data_all(), m1->params().data_all() + m1->params().numel(), m2->params().data_all()));
 }
 
+TEST(Pretrain, TextColumnOfATableAndItsResume) {
+  // --text-column: each CSV row's text is a document; trainer.json keeps the column, so a resume
+  // reads the same token stream (a resume that read the raw CSV would see other tokens and losses).
+  slm::test::TempDir t;
+  const std::string text = slm::test::read_text(corpus_file(t));
+  std::string csv = "Label,Text\n";
+  for (size_t i = 0; i + 400 <= text.size(); i += 400) csv += "x,\"" + text.substr(i, 400) + "\"\n";
+  slm::test::write_text(t.file("rows.csv"), csv);
+  const std::string common = kTiny + " --data " + t.file("rows.csv") + " --text-column Text --lr 1e-3 --schedule constant";
+  ASSERT_EQ(run_slm("pretrain " + common + " --steps 4 --out " + t.file("straight")).rc, 0);
+  ASSERT_EQ(run_slm("pretrain " + common + " --steps 2 --out " + t.file("split")).rc, 0);
+  auto st = nlohmann::json::parse(slm::test::read_text(t.file("split") + "/trainer.json"));
+  EXPECT_EQ(st["args"]["text_column"], "Text");
+  auto r = run_slm("pretrain --resume " + t.file("split") + " --steps 4 --quiet --threads 2");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(step_losses(t.file("straight")), step_losses(t.file("split")));
+  r = run_slm("eval --model " + t.file("straight") + " --data " + t.file("rows.csv") + " --text-column Text --seq 32 --json");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto rows = nlohmann::json::parse(r.out);
+  r = run_slm("eval --model " + t.file("straight") + " --data " + t.file("rows.csv") + " --seq 32 --json");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(rows["tokens"], nlohmann::json::parse(r.out)["tokens"]);  // the raw file is another stream
+  r = run_slm("pretrain " + kTiny + " --data " + t.file("rows.csv") + " --text-column Body --steps 1 --out " + t.file("x"));
+  EXPECT_NE(r.rc, 0);
+  EXPECT_NE(r.err.find("no text column 'Body'"), std::string::npos) << r.err;
+}
+
 TEST(Pretrain, NanLossStopsAndKeepsTheLastCheckpoint) {
   slm::test::TempDir t;
   std::string data = corpus_file(t), out = t.file("run");

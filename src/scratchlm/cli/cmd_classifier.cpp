@@ -134,7 +134,7 @@ void register_classify(CLI::App& app) {
 
 void register_eval_classifier(CLI::App& app) {
   struct Opts {
-    std::string model, data, tokenizer;
+    std::string model, data, tokenizer, predictions;
     LoadOptions load;
     int64_t batch = 8;
     int threads = 0;
@@ -149,6 +149,9 @@ void register_eval_classifier(CLI::App& app) {
   c->add_option("--tokenizer", o->tokenizer, "Tokenizer directory (default: the model's, else data/gpt2)");
   c->add_option("--threads", o->threads, "Threads (default: all cores)");
   c->add_flag("--json", o->json, "Print the metrics as JSON");
+  c->add_option("--predictions", o->predictions,
+                "Also write every example's prediction to this JSONL file: {\"text\", \"label\", \"predicted\", "
+                "\"probability\", \"correct\"} (e.g. to read the errors)");
   c->callback([o] {
     if (o->threads > 0) set_num_threads(o->threads), blas_set_threads(o->threads);
     auto model = load_classifier(o->model);
@@ -159,7 +162,19 @@ void register_eval_classifier(CLI::App& app) {
     const int64_t max_len = cfg.classifier_max_length ? cfg.classifier_max_length : cfg.context_length;
     const auto enc = encode_texts(tok, rows, cfg.id2label, max_len, true);
     const int32_t pad = tok.eot_id() ? static_cast<int32_t>(*tok.eot_id()) : 50256;
-    const ClassMetrics m = evaluate_classifier(*model, enc, o->batch, pad);
+    const std::vector<float> p = predict_proba(*model, enc, o->batch, pad);
+    const ClassMetrics m = classification_metrics(p, enc, cfg.num_labels);
+    if (!o->predictions.empty()) {
+      const size_t K = static_cast<size_t>(cfg.num_labels);
+      std::string out;
+      for (size_t i = 0; i < rows.size(); ++i) {
+        const float* r = p.data() + i * K;
+        const size_t k = static_cast<size_t>(std::max_element(r, r + K) - r);
+        out += nlohmann::json{{"text", rows[i].text}, {"label", rows[i].label}, {"predicted", cfg.id2label[k]},
+                              {"probability", r[k]}, {"correct", static_cast<int32_t>(k) == enc[i].label}}.dump() + "\n";
+      }
+      write_file_atomic(o->predictions, out);
+    }
     if (o->json) std::printf("%s\n", metrics_to_json(m, cfg.id2label).dump(2).c_str());
     else std::printf("%s", format_metrics(m, cfg.id2label).c_str());
   });

@@ -17,7 +17,7 @@ namespace slm::cli {
 
 void register_eval(CLI::App& app) {
   struct Opts {
-    std::string model, tokenizer;
+    std::string model, tokenizer, text_column;
     std::vector<std::string> data;
     int64_t seq = 0, stride = 0, batch = 8;
     int threads = 0;
@@ -27,6 +27,7 @@ void register_eval(CLI::App& app) {
   auto* c = app.add_subcommand("eval", "Mean cross-entropy and perplexity of a model on text");
   c->add_option("--model", o->model, "Model directory")->required();
   c->add_option("--data", o->data, "Corpora: files, directories, globs or built-in names")->required();
+  c->add_option("--text-column", o->text_column, "Read .csv/.tsv/.jsonl/.json files as tables: each row's text in this column is one document");
   c->add_option("--tokenizer", o->tokenizer, "Tokenizer directory (default: the model's, else data/gpt2)");
   c->add_option("--seq", o->seq, "Window length (default: the context length)");
   c->add_option("--stride", o->stride, "Window stride (default: --seq)");
@@ -42,7 +43,8 @@ void register_eval(CLI::App& app) {
     std::string tok_dir = o->tokenizer;
     tok_dir = tokenizer_dir_for_model(o->model, tok_dir);
     Tokenizer tok = Tokenizer::load_dir(tok_dir);
-    TokenArray tokens = tokenize_corpus_cached(o->data, tok, tokenizer_dir_id(tok_dir), "", o->lossy, o->threads);
+    TokenArray tokens = tokenize_corpus_cached(o->data, tok, tokenizer_dir_id(tok_dir), "", o->lossy, o->threads, nullptr,
+                                               o->text_column);
     if (tokens.max_id() >= static_cast<uint32_t>(model->config().vocab_size))
       fail("the tokenizer produces id {} but the model's vocabulary has {} entries", tokens.max_id(), model->config().vocab_size);
     DataLoader dl(WindowDataset(tokens, static_cast<size_t>(T), static_cast<size_t>(o->stride)),

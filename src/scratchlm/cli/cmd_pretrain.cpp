@@ -23,6 +23,8 @@ void register_pretrain(CLI::App& app) {
   c->add_option("--init-from", o->a.init_from, "Start from this model directory's weights");
   c->add_option("--resume", o->a.resume, "Continue the training checkpoint in this directory exactly");
   c->add_option("--data", o->a.data, "Corpora: files, directories, globs, or moby-dick, sotu, the-verdict, tinyshakespeare");
+  c->add_option("--text-column", o->a.text_column,
+                "Read .csv/.tsv/.jsonl/.json files in --data as tables: each row's text in this column is one document");
   c->add_option("--out", o->a.out_dir, "Output directory: model, optimizer state, trainer.json, metrics.jsonl, loss.svg");
   c->add_option("--tokenizer", o->a.tokenizer_dir, "Tokenizer directory (default: the model's, else data/gpt2)");
   c->add_flag("--lossy", o->a.lossy, "Replace invalid UTF-8 in the data with U+FFFD instead of failing");
@@ -74,6 +76,7 @@ void register_pretrain(CLI::App& app) {
       nlohmann::json saved = load_trainer_state(a.resume)["args"];
       PretrainArgs r = a;
       r.data = saved["data"].get<std::vector<std::string>>();
+      r.text_column = saved.value("text_column", std::string());
       r.lossy = saved["lossy"], r.val_fraction = saved["val_fraction"], r.batch = saved["batch"];
       r.grad_accum = saved["grad_accum"], r.seq = saved["seq"], r.stride = saved["stride"], r.lr = saved["lr"];
       r.min_lr = saved["min_lr"], r.warmup = saved["warmup"], r.schedule = parse_schedule(saved["schedule"].get<std::string>());

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "scratchlm/data/labeled_data.h"
 #include "scratchlm/tensor/parallel.h"
 #include "scratchlm/tokenizer/bpe.h"
 #include "scratchlm/tokenizer/utf8.h"
@@ -155,8 +156,25 @@ std::string read_document(const std::string& path, bool lossy) {
 }
 
 std::vector<uint32_t> encode_documents(const std::vector<std::string>& paths, const Tokenizer& tok, bool lossy,
-                                       int threads) {
-  const size_t n = paths.size();
+                                       int threads, const std::string& text_column) {
+  // With a text column, a table file is one document per row; otherwise each file is one.
+  std::vector<std::string> table_texts;
+  std::vector<std::pair<size_t, size_t>> docs;  // (path index, row in table_texts or npos)
+  for (size_t i = 0; i < paths.size(); ++i) {
+    if (text_column.empty() || !is_table_file(paths[i])) {
+      docs.emplace_back(i, std::string::npos);
+      continue;
+    }
+    if (!lossy) utf8_require_valid(read_file(paths[i]), fmt::format("'{}'", paths[i]));
+    for (auto& t : load_text_column(paths[i], text_column)) {
+      docs.emplace_back(i, table_texts.size());
+      table_texts.push_back(std::move(t));
+    }
+  }
+  auto text_of = [&](size_t d) {
+    return docs[d].second == std::string::npos ? read_document(paths[docs[d].first], lossy) : table_texts[docs[d].second];
+  };
+  const size_t n = docs.size();
   std::optional<uint32_t> eot = tok.eot_id();
   if (n > 1 && !eot)
     fail("the tokenizer has no {} token to separate the corpus' {} documents", kEndOfText, n);
@@ -169,7 +187,7 @@ std::vector<uint32_t> encode_documents(const std::vector<std::string>& paths, co
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
     for (int64_t i = 0; i < static_cast<int64_t>(n); ++i) {
       try {
-        parts[i] = tok.encode(read_document(paths[i], lossy), SpecialMode::Text);
+        parts[i] = tok.encode(text_of(static_cast<size_t>(i)), SpecialMode::Text);
       } catch (...) {
         errors[i] = std::current_exception();
       }
@@ -177,8 +195,7 @@ std::vector<uint32_t> encode_documents(const std::vector<std::string>& paths, co
     for (auto& e : errors)  // the first failing document in corpus order, whatever the scheduling
       if (e) std::rethrow_exception(e);
   } else {
-    for (size_t i = 0; i < n; ++i)
-      parts[i] = tok.encode_parallel(read_document(paths[i], lossy), SpecialMode::Text, threads);
+    for (size_t i = 0; i < n; ++i) parts[i] = tok.encode_parallel(text_of(i), SpecialMode::Text, threads);
   }
   size_t total = n > 0 ? n - 1 : 0;
   for (const auto& p : parts) total += p.size();

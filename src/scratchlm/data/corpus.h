@@ -45,7 +45,11 @@ std::string read_document(const std::string& path, bool lossy);
 
 // Encode documents as described above, with `threads` threads (<= 0: all). A BadInput error
 // when there are two or more documents and the tokenizer has no <|endoftext|> token.
+// With `text_column` set, a table file (.csv / .tsv / .jsonl / .json, labeled_data.h's readers)
+// is not one document but one per row: the row's text in that column (`slm pretrain
+// --text-column Text --data train.csv` pretrains on the texts of a classifier's split); other
+// files stay one document each. Without `lossy` a table must be valid UTF-8 as a whole.
 std::vector<uint32_t> encode_documents(const std::vector<std::string>& paths, const Tokenizer& tok,
-                                       bool lossy, int threads);
+                                       bool lossy, int threads, const std::string& text_column = "");
 
 }  // namespace slm

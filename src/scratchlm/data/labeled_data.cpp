@@ -42,11 +42,13 @@ std::string join(const std::vector<std::string>& v) {
   return out;
 }
 
-// An example from raw fields: UTF-8 repaired, label trimmed, neither empty. `where` names the row.
-LabeledExample make_example(std::string_view text, std::string_view label, const std::string& where) {
+// An example from raw fields: UTF-8 repaired, label trimmed, neither empty (the label may be empty
+// only when texts are read without labels). `where` names the row.
+LabeledExample make_example(std::string_view text, std::string_view label, const std::string& where,
+                            bool need_label = true) {
   LabeledExample ex{utf8_lossy(text), utf8_lossy(trim(label))};
   if (trim(ex.text).empty()) fail("{}: empty text", where);
-  if (ex.label.empty()) fail("{}: empty label", where);
+  if (need_label && ex.label.empty()) fail("{}: empty label", where);
   return ex;
 }
 
@@ -82,7 +84,8 @@ std::vector<LabeledExample> read_table(const std::string& path, char delim, cons
   if (recs.empty()) fail("'{}' is empty: expected a header row naming the columns", path);
   const std::vector<std::string>& header = recs[0].fields;
   size_t text_col = find_column(header, opts.text_column);
-  size_t label_col = find_column(header, opts.label_column);
+  const bool labeled = !opts.label_column.empty();
+  size_t label_col = labeled ? find_column(header, opts.label_column) : text_col;
   if (text_col == header.size())
     fail("'{}' has no text column '{}' (columns: {})", path, opts.text_column, join(header));
   if (label_col == header.size())
@@ -95,7 +98,7 @@ std::vector<LabeledExample> read_table(const std::string& path, char delim, cons
     if (rec.fields.size() != header.size())
       fail("{}: {} field{}, but the header has {}", where, rec.fields.size(), rec.fields.size() == 1 ? "" : "s",
            header.size());
-    out.push_back(make_example(rec.fields[text_col], rec.fields[label_col], where));
+    out.push_back(make_example(rec.fields[text_col], labeled ? rec.fields[label_col] : "", where, labeled));
   }
   return out;
 }
@@ -112,8 +115,9 @@ LabeledExample json_example(const nlohmann::json& obj, const LoadOptions& opts, 
     return obj.at(keys[k]);
   };
   const nlohmann::json& text = field(opts.text_column, "text");
-  const nlohmann::json& label = field(opts.label_column, "label");
   if (!text.is_string()) fail("{}: the text '{}' must be a string, found {}", where, opts.text_column, json_kind(text));
+  if (opts.label_column.empty()) return make_example(text.get<std::string>(), "", where, false);
+  const nlohmann::json& label = field(opts.label_column, "label");
   std::string label_str;
   if (label.is_string())
     label_str = label.get<std::string>();
@@ -264,6 +268,7 @@ std::vector<LabeledExample> load_labeled(const std::string& spec, const LoadOpti
   if (std::find(formats().begin(), formats().end(), opts.format) == formats().end())
     fail("unknown labeled-data format '{}' (expected {})", opts.format, join(formats()));
   if (spec.empty()) fail("empty labeled-data spec");
+  if (opts.label_column.empty()) fail("no label column given");
   std::error_code ec;
   std::string path = spec;
   if (!fs::exists(spec, ec)) {
@@ -284,6 +289,24 @@ std::vector<LabeledExample> load_labeled(const std::string& spec, const LoadOpti
   std::vector<LabeledExample> rows = load_path(path, opts);
   if (rows.empty()) fail("'{}' contains no examples", path);
   return rows;
+}
+
+bool is_table_file(const std::string& path) {
+  const std::string ext = lower(fs::path(path).extension().string());
+  return ext == ".csv" || ext == ".tsv" || ext == ".jsonl" || ext == ".json";
+}
+
+std::vector<std::string> load_text_column(const std::string& path, const std::string& column) {
+  if (!is_table_file(path)) fail("'{}' is not a table (.csv, .tsv, .jsonl or .json) to read a text column from", path);
+  if (column.empty()) fail("empty text column name for '{}'", path);
+  LoadOptions opts;
+  opts.text_column = column;
+  opts.label_column.clear();
+  std::vector<LabeledExample> rows = load_path(path, opts);
+  std::vector<std::string> texts;
+  texts.reserve(rows.size());
+  for (auto& r : rows) texts.push_back(std::move(r.text));
+  return texts;
 }
 
 std::vector<LabeledExample> balance_undersample(const std::vector<LabeledExample>& rows, uint64_t seed) {

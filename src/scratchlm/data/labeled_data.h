@@ -39,11 +39,17 @@ struct LabeledExample {
 
 struct LoadOptions {
   std::string format = "auto";  // auto | sms | csv | tsv | jsonl | json | spam-assassin
-  std::string text_column = "Text", label_column = "Label";
+  std::string text_column = "Text", label_column = "Label";  // label_column "": texts only
   std::string data_dir;  // "" = default_data_dir()
 };
 
 std::vector<LabeledExample> load_labeled(const std::string& spec, const LoadOptions& opts = {});
+
+// Only the texts of a table file (.csv / .tsv / .jsonl / .json by extension, read as above): one
+// per row, from `column`; no label column is needed. Used to pretrain on a column of a table
+// (`slm pretrain --text-column`). BadInput for other files, a missing column or an empty text.
+bool is_table_file(const std::string& path);
+std::vector<std::string> load_text_column(const std::string& path, const std::string& column);
 
 // The names load_labeled knows without a path, for help text: "sms-spam", "spam-assassin".
 const std::vector<std::string>& builtin_labeled_names();

@@ -174,11 +174,13 @@ std::string tokenizer_dir_id(const std::string& dir) {
 
 std::string default_token_cache_dir() { return (fs::path(default_data_dir()) / "cache" / "tokens").string(); }
 
-std::string token_cache_key(const std::vector<std::string>& paths, const std::string& tokenizer_id, bool lossy) {
+std::string token_cache_key(const std::vector<std::string>& paths, const std::string& tokenizer_id, bool lossy,
+                            const std::string& text_column) {
   Sha256 h;
   h.update_field(kTokenCacheFormat);
   h.update_field(tokenizer_id);
   h.update_u64(lossy ? 1 : 0);
+  h.update_field(text_column);
   h.update_u64(paths.size());
   for (const auto& p : paths) {
     h.update_field(p);
@@ -189,9 +191,10 @@ std::string token_cache_key(const std::vector<std::string>& paths, const std::st
 
 TokenArray tokenize_documents_cached(const std::vector<std::string>& paths, const Tokenizer& tok,
                                      const std::string& tokenizer_id, const std::string& cache_dir, bool lossy,
-                                     int threads, bool* was_cached) {
+                                     int threads, bool* was_cached, const std::string& text_column) {
   const std::string dir = cache_dir.empty() ? default_token_cache_dir() : cache_dir;
-  const std::string file = (fs::path(dir) / (token_cache_key(paths, tokenizer_id, lossy) + ".bin")).string();
+  const std::string file =
+      (fs::path(dir) / (token_cache_key(paths, tokenizer_id, lossy, text_column) + ".bin")).string();
   if (was_cached) *was_cached = false;
   if (file_exists(file)) {
     // A valid shard that fits this tokenizer is a hit; anything else (a torn or foreign file) is
@@ -205,7 +208,7 @@ TokenArray tokenize_documents_cached(const std::vector<std::string>& paths, cons
     } catch (const Error&) {
     }
   }
-  std::vector<uint32_t> ids = encode_documents(paths, tok, lossy, threads);
+  std::vector<uint32_t> ids = encode_documents(paths, tok, lossy, threads, text_column);
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) fail("cannot create the token cache directory '{}': {}", dir, ec.message());
@@ -215,8 +218,9 @@ TokenArray tokenize_documents_cached(const std::vector<std::string>& paths, cons
 
 TokenArray tokenize_corpus_cached(const std::vector<std::string>& specs, const Tokenizer& tok,
                                   const std::string& tokenizer_id, const std::string& cache_dir, bool lossy,
-                                  int threads, bool* was_cached) {
-  return tokenize_documents_cached(resolve_corpus(specs), tok, tokenizer_id, cache_dir, lossy, threads, was_cached);
+                                  int threads, bool* was_cached, const std::string& text_column) {
+  return tokenize_documents_cached(resolve_corpus(specs), tok, tokenizer_id, cache_dir, lossy, threads, was_cached,
+                                   text_column);
 }
 
 }  // namespace slm

@@ -9,7 +9,7 @@
 // that the file size is 1024 + count * width; anything else is a BadInput error naming the file.
 //
 // Cache: tokenize_corpus_cached() keys a shard by SHA-256 over (kTokenCacheFormat, every
-// document's path and bytes, the tokenizer identity, the lossy flag) and stores it as
+// document's path and bytes, the tokenizer identity, the lossy flag, the text column) and stores it as
 // <cache_dir>/<64 hex>.bin. A present, valid file is mapped and returned as is; a missing or
 // unreadable one is (re)built by tokenizing (corpus.h's encode_documents) and written atomically.
 #pragma once
@@ -76,18 +76,19 @@ std::string tokenizer_dir_id(const std::string& dir);
 std::string default_token_cache_dir();
 
 // The cache key (64 hex digits) of documents `paths` (already resolved, in order).
-std::string token_cache_key(const std::vector<std::string>& paths, const std::string& tokenizer_id, bool lossy);
+std::string token_cache_key(const std::vector<std::string>& paths, const std::string& tokenizer_id, bool lossy,
+                            const std::string& text_column = "");
 
 // Resolve `specs` (corpus.h), then tokenize through the cache: a hit maps <cache_dir>/<key>.bin
 // (printing nothing); a miss tokenizes with `threads` threads and writes it. `cache_dir` empty:
 // default_token_cache_dir(). `tokenizer_id` identifies `tok` (e.g. tokenizer_dir_id(its dir)).
-// *was_cached, when given, tells whether the cache answered.
+// *was_cached, when given, tells whether the cache answered. `text_column`: encode_documents'.
 TokenArray tokenize_corpus_cached(const std::vector<std::string>& specs, const Tokenizer& tok,
                                   const std::string& tokenizer_id, const std::string& cache_dir, bool lossy,
-                                  int threads, bool* was_cached = nullptr);
+                                  int threads, bool* was_cached = nullptr, const std::string& text_column = "");
 // The same for an already resolved document list.
 TokenArray tokenize_documents_cached(const std::vector<std::string>& paths, const Tokenizer& tok,
                                      const std::string& tokenizer_id, const std::string& cache_dir, bool lossy,
-                                     int threads, bool* was_cached = nullptr);
+                                     int threads, bool* was_cached = nullptr, const std::string& text_column = "");
 
 }  // namespace slm

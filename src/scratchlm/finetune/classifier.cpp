@@ -123,11 +123,15 @@ std::vector<float> predict_proba(GPT& model, const std::vector<EncodedText>& row
 
 ClassMetrics evaluate_classifier(GPT& model, const std::vector<EncodedText>& rows, int64_t batch, int32_t pad_id,
                                  int64_t max_batches) {
-  const int64_t K = model.config().num_labels;
   size_t n = rows.size();
   if (max_batches > 0) n = std::min(n, static_cast<size_t>(max_batches * batch));
   const std::vector<EncodedText> subset(rows.begin(), rows.begin() + static_cast<int64_t>(n));
-  const std::vector<float> p = predict_proba(model, subset, batch, pad_id);
+  return classification_metrics(predict_proba(model, subset, batch, pad_id), subset, model.config().num_labels);
+}
+
+ClassMetrics classification_metrics(const std::vector<float>& p, const std::vector<EncodedText>& rows, int64_t K) {
+  const size_t n = rows.size();
+  if (p.size() != n * static_cast<size_t>(K)) fail_internal("classification_metrics: {} probabilities for {} rows", p.size(), n);
   ClassMetrics m;
   m.n = static_cast<int64_t>(n);
   m.confusion.assign(static_cast<size_t>(K), std::vector<int64_t>(static_cast<size_t>(K), 0));
@@ -135,8 +139,8 @@ ClassMetrics evaluate_classifier(GPT& model, const std::vector<EncodedText>& row
   for (size_t i = 0; i < n; ++i) {
     const float* r = p.data() + i * static_cast<size_t>(K);
     const int64_t pred = std::max_element(r, r + K) - r;
-    const int32_t y = subset[i].label;
-    if (y < 0) fail_internal("evaluate_classifier needs labeled examples");
+    const int32_t y = rows[i].label;
+    if (y < 0) fail_internal("classification_metrics needs labeled examples");
     m.confusion[static_cast<size_t>(y)][static_cast<size_t>(pred)]++;
     m.correct += pred == y;
     loss -= std::log(std::max(static_cast<double>(r[y]), 1e-30));

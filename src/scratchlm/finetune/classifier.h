@@ -71,6 +71,8 @@ std::vector<float> predict_proba(GPT& model, const std::vector<EncodedText>& row
 // Metrics over the first max_batches batches (all when <= 0), as the book's calc_accuracy_loader.
 ClassMetrics evaluate_classifier(GPT& model, const std::vector<EncodedText>& rows, int64_t batch, int32_t pad_id,
                                  int64_t max_batches = 0);
+// The metrics of class probabilities p [rows.size(), K] (predict_proba's) against the rows' labels.
+ClassMetrics classification_metrics(const std::vector<float>& p, const std::vector<EncodedText>& rows, int64_t K);
 nlohmann::json metrics_to_json(const ClassMetrics& m, const std::vector<std::string>& labels);
 // A readable report: accuracy, a per-class table and the confusion matrix.
 std::string format_metrics(const ClassMetrics& m, const std::vector<std::string>& labels);

@@ -54,8 +54,8 @@ std::string tokenizer_dir_for(const PretrainArgs& a) {
 }  // namespace
 
 nlohmann::json PretrainArgs::to_json() const {
-  return {{"init_from", init_from}, {"data", data}, {"lossy", lossy}, {"val_fraction", val_fraction},
-          {"epochs", epochs}, {"steps", steps}, {"max_time_s", max_time_s}, {"batch", batch},
+  return {{"init_from", init_from}, {"data", data}, {"text_column", text_column}, {"lossy", lossy},
+          {"val_fraction", val_fraction}, {"epochs", epochs}, {"steps", steps}, {"max_time_s", max_time_s}, {"batch", batch},
           {"grad_accum", grad_accum}, {"seq", seq}, {"stride", stride}, {"lr", lr}, {"min_lr", min_lr},
           {"warmup", warmup}, {"schedule", schedule_name(schedule)}, {"weight_decay", weight_decay},
           {"betas", {beta1, beta2}}, {"grad_clip", grad_clip}, {"decay", decay == DecayMode::All ? "all" : "matrices"},
@@ -102,7 +102,8 @@ PretrainResult run_pretraining(const PretrainArgs& a) {
   // ---- data
   const std::string tok_dir = tokenizer_dir_for(a);
   Tokenizer tok = Tokenizer::load_dir(tok_dir);
-  TokenArray tokens = tokenize_corpus_cached(a.data, tok, tokenizer_dir_id(tok_dir), "", a.lossy, a.threads);
+  TokenArray tokens = tokenize_corpus_cached(a.data, tok, tokenizer_dir_id(tok_dir), "", a.lossy, a.threads, nullptr,
+                                             a.text_column);
   if (tokens.empty()) fail("the training data is empty");
   if (tokens.max_id() >= static_cast<uint32_t>(cfg.vocab_size))
     fail("the tokenizer produces id {} but the model's vocabulary has {} entries", tokens.max_id(), cfg.vocab_size);

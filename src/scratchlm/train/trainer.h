@@ -21,6 +21,7 @@ struct PretrainArgs {
   std::optional<GPTConfig> config;
   std::string init_from, resume, out_dir, tokenizer_dir;
   std::vector<std::string> data;
+  std::string text_column;  // non-empty: table files give one document per row (corpus.h)
   bool lossy = false;
   double val_fraction = 0.1;
   // Length of the run: the first that is reached ends it (0 = not set). `steps` counts the
