@@ -251,6 +251,17 @@ TEST(ClassifierCli, ClearErrors) {
   r = run_slm("finetune-classifier --init-from " + base + " --out " + t.file("o3") + " --data " + data + " --trainable some --quiet");
   EXPECT_EQ(r.rc, 2);
   EXPECT_NE(r.err.find("--trainable"), std::string::npos) << r.err;
+
+  // --split-only: the same three files as a training run with the same seed, and no model
+  r = run_slm("finetune-classifier --split-only --data " + data + " --out " + t.file("split"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("28 / 4 / 8 examples"), std::string::npos) << r.out;
+  for (const char* f : {"train.csv", "validation.csv", "test.csv"})
+    EXPECT_EQ(slm::read_file(t.file("split") + "/" + f), slm::read_file(cls + "/" + f)) << f;
+  EXPECT_FALSE(fs::exists(t.file("split") + "/model.safetensors"));
+  r = run_slm("finetune-classifier --split-only --train " + t.file("split") + "/train.csv --out " + t.file("o4"));
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("--split-only needs --data"), std::string::npos) << r.err;
 }
 
 TEST(ClassifierCli, LoraTrainsAdaptersAndSavesAPlainMergedClassifier) {

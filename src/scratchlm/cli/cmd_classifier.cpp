@@ -41,7 +41,9 @@ std::unique_ptr<GPT> load_classifier(const std::string& dir) {
 void register_finetune_classifier(CLI::App& app) {
   auto a = std::make_shared<ClassifierArgs>();
   auto* c = app.add_subcommand("finetune-classifier", "Finetune a pretrained model into a text classifier (chapter 6)");
-  c->add_option("--init-from", a->init_from, "Pretrained model directory to start from")->required();
+  c->add_option("--init-from", a->init_from, "Pretrained model directory to start from (required unless --split-only)");
+  c->add_flag("--split-only", a->split_only,
+              "Only balance and split --data, write train/validation/test.csv to --out and stop");
   c->add_option("--out", a->out_dir, "Output directory (classifier model, splits, metrics, plots)")->required();
   c->add_option("--data", a->data,
                 "Labeled data to balance and split: sms-spam, spam-assassin, a file (SMSSpamCollection, .csv, .tsv, "

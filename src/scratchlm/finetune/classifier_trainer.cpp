@@ -56,7 +56,8 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
   if (a.batch <= 0 || a.epochs < 0 || a.eval_every < 0 || a.max_length < 0) fail("--batch must be positive, --epochs, --eval-every and --max-length not negative");
   if (!(a.lr > 0.0f)) fail("--lr must be positive");
   if (a.token != "last" && a.token != "last-position") fail("--token must be last or last-position, not '{}'", a.token);
-  if (a.init_from.empty()) fail("give --init-from MODEL_DIR (a pretrained model to start from)");
+  if (a.split_only && a.data.empty()) fail("--split-only needs --data SOURCE to balance and split");
+  if (a.init_from.empty() && !a.split_only) fail("give --init-from MODEL_DIR (a pretrained model to start from)");
   if (a.out_dir.empty()) fail("give --out DIR");
   if (a.threads > 0) set_num_threads(a.threads), blas_set_threads(a.threads);
   const double t_start = now_s();
@@ -72,6 +73,12 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
     write_labeled_csv((fs::path(a.out_dir) / "train.csv").string(), split.train);
     write_labeled_csv((fs::path(a.out_dir) / "validation.csv").string(), split.val);
     write_labeled_csv((fs::path(a.out_dir) / "test.csv").string(), split.test);
+  }
+  if (a.split_only) {
+    if (!a.quiet)
+      std::printf("wrote %s/{train,validation,test}.csv: %zu / %zu / %zu examples\n", a.out_dir.c_str(),
+                  split.train.size(), split.val.size(), split.test.size());
+    return {};
   }
 
   // ---- model

@@ -22,17 +22,20 @@ struct ClassifierArgs {
   double train_frac = 0.7, val_frac = 0.1;
   std::vector<std::string> labels;  // class order; default: the sorted distinct training labels
   std::string trainable = "last-block", token = "last";
-  int64_t max_length = 0;
+  int64_t max_length = 0;  // 0: the longest training text (as the book), at most the context length
   // LoRA (appendix E): rank > 0 freezes the whole model and trains adapters on lora_targets
   // (default: every Linear layer including the new head, as the book); saved merged.
   int64_t lora_rank = 0;
   float lora_alpha = 0.0f;
-  std::string lora_targets = "all";  // 0: the longest training text (as the book), at most the context length
+  std::string lora_targets = "all";
   int64_t epochs = 5, batch = 8, eval_every = 50, eval_batches = 5, max_steps = 0;
   float lr = 5e-5f, weight_decay = 0.1f, grad_clip = 0.0f, dropout = 0.0f;
   uint64_t seed = 123;
   int threads = 0;
   bool quiet = false;
+  // Only balance, split and write train/validation/test.csv to out_dir (needs data, not
+  // init_from): e.g. to pretrain on the training texts first (slm pretrain --text-column).
+  bool split_only = false;
 };
 
 struct ClassifierResult {
