@@ -35,6 +35,17 @@ TokenArray iota_tokens(size_t n) {
 
 using slm::test::error_of;
 
+// The stream encode_documents should make of these texts: each encoded as text, <|endoftext|> between.
+std::vector<uint32_t> eot_joined(const Tokenizer& tok, const std::vector<std::string>& texts) {
+  std::vector<uint32_t> want;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    if (i) want.push_back(*tok.eot_id());
+    auto ids = tok.encode(texts[i], SpecialMode::Text);
+    want.insert(want.end(), ids.begin(), ids.end());
+  }
+  return want;
+}
+
 std::vector<int32_t> row(const Batch& b, const std::vector<int32_t>& m, size_t r) {
   return {m.begin() + r * b.cols, m.begin() + (r + 1) * b.cols};
 }
@@ -303,13 +314,7 @@ TEST(Corpus, EndOfTextOnlyBetweenDocuments) {
   auto one = encode_documents({t.file("1.txt")}, tok, false, 1);
   EXPECT_EQ(one, tok.encode("Hello"));
   auto ids = encode_documents({t.file("1.txt"), t.file("2.txt"), t.file("3.txt")}, tok, false, 1);
-  std::vector<uint32_t> want = tok.encode("Hello");
-  want.push_back(eot);
-  auto mid = tok.encode(" world <|endoftext|> literal", SpecialMode::Text);
-  want.insert(want.end(), mid.begin(), mid.end());
-  want.push_back(eot);
-  want.push_back(tok.encode("bye")[0]);
-  EXPECT_EQ(ids, want);
+  EXPECT_EQ(ids, eot_joined(tok, {"Hello", " world <|endoftext|> literal", "bye"}));
   EXPECT_EQ(std::count(ids.begin(), ids.end(), eot), 2);  // the literal stays text
   EXPECT_NE(ids.back(), eot);
   // parallel over documents gives the same stream
@@ -324,18 +329,8 @@ TEST(Corpus, TextColumnMakesOneDocumentPerTableRow) {
   write_text(t.file("split.csv"), "Label,Text\nham,\"Hello, there\"\nspam,\"Win\ncash\"\n");
   write_text(t.file("more.jsonl"), "{\"text\": \"one\"}\n\n{\"text\": \"two <|endoftext|>\", \"extra\": 1}\n");
   write_text(t.file("plain.txt"), "plain text");
-  const uint32_t eot = *tok.eot_id();
-  auto join = [&](const std::vector<std::string>& texts) {
-    std::vector<uint32_t> want;
-    for (size_t i = 0; i < texts.size(); ++i) {
-      if (i) want.push_back(eot);
-      auto ids = tok.encode(texts[i], SpecialMode::Text);
-      want.insert(want.end(), ids.begin(), ids.end());
-    }
-    return want;
-  };
   const std::vector<std::string> docs = {t.file("split.csv"), t.file("plain.txt"), t.file("more.jsonl")};
-  const auto want = join({"Hello, there", "Win\ncash", "plain text", "one", "two <|endoftext|>"});
+  const auto want = eot_joined(tok, {"Hello, there", "Win\ncash", "plain text", "one", "two <|endoftext|>"});
   EXPECT_EQ(encode_documents(docs, tok, false, 1, "Text"), want);  // column names match case-insensitively
   EXPECT_EQ(encode_documents(docs, tok, false, 2, "text"), want);
   // without a column, a table is one document of raw bytes, as before
@@ -344,7 +339,7 @@ TEST(Corpus, TextColumnMakesOneDocumentPerTableRow) {
   EXPECT_NE(token_cache_key(docs, "tok", false, "Text"), token_cache_key(docs, "tok", false));
   bool hit = true;
   EXPECT_EQ(tokenize_corpus_cached({t.file("split.csv")}, tok, "tok", t.file("cache"), false, 1, &hit, "Text").to_vector(),
-            join({"Hello, there", "Win\ncash"}));
+            eot_joined(tok, {"Hello, there", "Win\ncash"}));
   EXPECT_FALSE(hit);
   // errors: a missing column, an empty text, invalid UTF-8 unless lossy
   std::string msg = error_of([&] { encode_documents({t.file("split.csv")}, tok, false, 1, "Body"); });

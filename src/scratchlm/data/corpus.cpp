@@ -165,8 +165,7 @@ std::vector<uint32_t> encode_documents(const std::vector<std::string>& paths, co
       docs.emplace_back(i, std::string::npos);
       continue;
     }
-    if (!lossy) utf8_require_valid(read_file(paths[i]), fmt::format("'{}'", paths[i]));
-    for (auto& t : load_text_column(paths[i], text_column)) {
+    for (auto& t : load_text_column(paths[i], text_column, lossy)) {
       docs.emplace_back(i, table_texts.size());
       table_texts.push_back(std::move(t));
     }

@@ -64,6 +64,21 @@ size_t find_column(const std::vector<std::string>& names, const std::string& wan
 
 // ------------------------------------------------------------------ readers
 
+// A table file's bytes; with opts.lossy false, ill-formed UTF-8 is an error naming the file and
+// the byte offset (otherwise make_example repairs each field).
+std::string read_table_bytes(const std::string& path, const LoadOptions& opts) {
+  std::string data = read_file(path);
+  if (!opts.lossy) utf8_require_valid(data, fmt::format("'{}'", path));
+  return data;
+}
+
+// The table format an extension names (.csv / .tsv / .jsonl / .json), else "".
+std::string table_format_of(const std::string& path) {
+  const std::string ext = lower(fs::path(path).extension().string());
+  if (ext == ".csv" || ext == ".tsv" || ext == ".jsonl" || ext == ".json") return ext.substr(1);
+  return "";
+}
+
 std::vector<LabeledExample> read_sms(const std::string& path) {
   std::vector<CsvRecord> recs = parse_delimited(read_file(path), '\t', path);
   std::vector<LabeledExample> out;
@@ -80,15 +95,15 @@ std::vector<LabeledExample> read_sms(const std::string& path) {
 }
 
 std::vector<LabeledExample> read_table(const std::string& path, char delim, const LoadOptions& opts) {
-  std::vector<CsvRecord> recs = parse_delimited(read_file(path), delim, path);
+  std::vector<CsvRecord> recs = parse_delimited(read_table_bytes(path, opts), delim, path);
   if (recs.empty()) fail("'{}' is empty: expected a header row naming the columns", path);
   const std::vector<std::string>& header = recs[0].fields;
-  size_t text_col = find_column(header, opts.text_column);
-  const bool labeled = !opts.label_column.empty();
-  size_t label_col = labeled ? find_column(header, opts.label_column) : text_col;
+  const size_t text_col = find_column(header, opts.text_column);
   if (text_col == header.size())
     fail("'{}' has no text column '{}' (columns: {})", path, opts.text_column, join(header));
-  if (label_col == header.size())
+  const bool labeled = !opts.label_column.empty();
+  const size_t label_col = labeled ? find_column(header, opts.label_column) : 0;
+  if (labeled && label_col == header.size())
     fail("'{}' has no label column '{}' (columns: {})", path, opts.label_column, join(header));
   std::vector<LabeledExample> out;
   out.reserve(recs.size() - 1);
@@ -137,7 +152,7 @@ nlohmann::json parse_json(std::string_view text, const std::string& where) {
 }
 
 std::vector<LabeledExample> read_json(const std::string& path, const LoadOptions& opts) {
-  nlohmann::json j = parse_json(read_file(path), fmt::format("'{}'", path));
+  nlohmann::json j = parse_json(read_table_bytes(path, opts), fmt::format("'{}'", path));
   if (!j.is_array()) fail("'{}' must be a JSON array of objects, found {}", path, json_kind(j));
   std::vector<LabeledExample> out;
   out.reserve(j.size());
@@ -146,7 +161,7 @@ std::vector<LabeledExample> read_json(const std::string& path, const LoadOptions
 }
 
 std::vector<LabeledExample> read_jsonl(const std::string& path, const LoadOptions& opts) {
-  std::string data = read_file(path);
+  std::string data = read_table_bytes(path, opts);
   std::string_view s = data;
   if (s.substr(0, 3) == "\xEF\xBB\xBF") s.remove_prefix(3);
   std::vector<LabeledExample> out;
@@ -234,14 +249,8 @@ std::vector<LabeledExample> load_path(const std::string& path, const LoadOptions
   }
   if (format == "spam-assassin") fail("format 'spam-assassin' needs a directory; '{}' is a file", path);
   if (format == "auto") {
-    fs::path p(path);
-    std::string ext = lower(p.extension().string());
-    if (p.filename() == "SMSSpamCollection") format = "sms";
-    else if (ext == ".csv") format = "csv";
-    else if (ext == ".tsv") format = "tsv";
-    else if (ext == ".jsonl") format = "jsonl";
-    else if (ext == ".json") format = "json";
-    else
+    format = fs::path(path).filename() == "SMSSpamCollection" ? "sms" : table_format_of(path);
+    if (format.empty())
       fail("cannot tell the format of '{}' from its name (expected SMSSpamCollection, .csv, .tsv, .jsonl or .json); "
            "give the format (sms, csv, tsv, jsonl, json)",
            path);
@@ -291,17 +300,15 @@ std::vector<LabeledExample> load_labeled(const std::string& spec, const LoadOpti
   return rows;
 }
 
-bool is_table_file(const std::string& path) {
-  const std::string ext = lower(fs::path(path).extension().string());
-  return ext == ".csv" || ext == ".tsv" || ext == ".jsonl" || ext == ".json";
-}
+bool is_table_file(const std::string& path) { return !table_format_of(path).empty(); }
 
-std::vector<std::string> load_text_column(const std::string& path, const std::string& column) {
+std::vector<std::string> load_text_column(const std::string& path, const std::string& column, bool lossy) {
   if (!is_table_file(path)) fail("'{}' is not a table (.csv, .tsv, .jsonl or .json) to read a text column from", path);
   if (column.empty()) fail("empty text column name for '{}'", path);
   LoadOptions opts;
   opts.text_column = column;
   opts.label_column.clear();
+  opts.lossy = lossy;
   std::vector<LabeledExample> rows = load_path(path, opts);
   std::vector<std::string> texts;
   texts.reserve(rows.size());

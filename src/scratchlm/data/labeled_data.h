@@ -40,6 +40,7 @@ struct LabeledExample {
 struct LoadOptions {
   std::string format = "auto";  // auto | sms | csv | tsv | jsonl | json | spam-assassin
   std::string text_column = "Text", label_column = "Label";  // label_column "": texts only
+  bool lossy = true;  // false: ill-formed UTF-8 in a table file (csv/tsv/jsonl/json) is an error
   std::string data_dir;  // "" = default_data_dir()
 };
 
@@ -47,9 +48,10 @@ std::vector<LabeledExample> load_labeled(const std::string& spec, const LoadOpti
 
 // Only the texts of a table file (.csv / .tsv / .jsonl / .json by extension, read as above): one
 // per row, from `column`; no label column is needed. Used to pretrain on a column of a table
-// (`slm pretrain --text-column`). BadInput for other files, a missing column or an empty text.
+// (`slm pretrain --text-column`). BadInput for other files, a missing column or an empty text, and
+// without `lossy` for ill-formed UTF-8 (naming the byte offset; with it, U+FFFD replaces it).
 bool is_table_file(const std::string& path);
-std::vector<std::string> load_text_column(const std::string& path, const std::string& column);
+std::vector<std::string> load_text_column(const std::string& path, const std::string& column, bool lossy);
 
 // The names load_labeled knows without a path, for help text: "sms-spam", "spam-assassin".
 const std::vector<std::string>& builtin_labeled_names();
