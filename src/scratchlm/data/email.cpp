@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "scratchlm/data/charset.h"
 #include "scratchlm/tokenizer/utf8.h"
 
 namespace slm {
@@ -98,6 +99,7 @@ Entity parse_entity(std::string_view raw) {
 struct ContentType {
   std::string type = "text/plain";  // lower-case "type/subtype"
   std::string boundary;             // empty: none given
+  std::string charset;              // empty: none given
 };
 
 // The parameter `name` (lower-case) of a structured header value such as
@@ -139,6 +141,7 @@ ContentType content_type(const Entity& e) {
   std::string type = lower(s.substr(0, end));
   if (type.find('/') != std::string::npos) ct.type = type;
   ct.boundary = header_param(s, "boundary");
+  ct.charset = header_param(s, "charset");
   return ct;
 }
 
@@ -211,7 +214,7 @@ std::string entity_text(const Entity& e, int depth, std::string* type_out = null
   if (ct.type.rfind("multipart/", 0) == 0 && depth < kMaxDepth) {
     std::vector<std::string_view> parts;
     if (!ct.boundary.empty()) parts = split_multipart(e.body, ct.boundary);
-    if (parts.empty()) return decoded_body(e);  // no usable boundary: read it as plain text
+    if (parts.empty()) return to_utf8(decoded_body(e), ct.charset);  // no usable boundary: plain text
     const bool alternative = ct.type == "multipart/alternative";
     std::string joined, first_any;
     for (std::string_view raw : parts) {
@@ -234,8 +237,11 @@ std::string entity_text(const Entity& e, int depth, std::string* type_out = null
     const std::string inner = decoded_body(e);  // the entities below point into it
     return entity_text(parse_entity(inner), depth + 1);
   }
-  if (ct.type == "text/html" || (!e.get("content-type") && looks_like_html(e.body))) return html_to_text(decoded_body(e));
-  if (ct.type.rfind("text/", 0) == 0 || ct.type.rfind("multipart/", 0) == 0) return decoded_body(e);
+  if (ct.type == "text/html" || (!e.get("content-type") && looks_like_html(e.body))) {
+    std::string html = decoded_body(e);
+    return html_to_text(to_utf8(html, ct.charset.empty() ? html_declared_charset(html) : ct.charset));
+  }
+  if (ct.type.rfind("text/", 0) == 0 || ct.type.rfind("multipart/", 0) == 0) return to_utf8(decoded_body(e), ct.charset);
   return "";  // image/*, application/*, ...
 }
 

@@ -3,10 +3,11 @@
 // e-mail instead of SMS).
 //
 // email_to_text(raw) = "Subject: <subject>\n\n<body text>", or "Subject: <subject>" when the body
-// has no text. Everything is byte-oriented (GPT-2's BPE is byte level): charsets are not converted;
-// the result is made valid UTF-8 at the end (ill-formed sequences -> U+FFFD, as utf8_lossy).
+// has no text. The result is UTF-8: every text part is converted from its declared charset
+// (Content-Type charset, else an HTML part's <meta> charset; encoded-words from their own charset)
+// by to_utf8 (charset.h), so undeclared text that is not UTF-8 is read as windows-1252.
 //   Headers: all dropped except Subject (also the mbox "From " line). Folded lines are unfolded.
-//     RFC 2047 encoded-words (=?charset?B?...?= and =?charset?Q?...?=) are decoded to their bytes;
+//     RFC 2047 encoded-words (=?charset?B?...?= and =?charset?Q?...?=) are decoded and converted;
 //     whitespace between two adjacent encoded-words is dropped.
 //   Body: decoded per Content-Transfer-Encoding (quoted-printable, base64; anything else as is).
 //     text/plain is taken as is, text/html is turned into text (html_to_text). multipart/* is
@@ -34,7 +35,8 @@ std::string decode_quoted_printable(std::string_view s);
 // Base64, lenient: characters outside the alphabet are skipped; '=' ends a quantum (leftover bits
 // dropped), so concatenated padded chunks decode too.
 std::string decode_base64(std::string_view s);
-// A header value with its RFC 2047 encoded-words decoded (B or Q, bytes kept; '_' is a space in Q).
+// A header value with its RFC 2047 encoded-words decoded (B or Q; '_' is a space in Q) and converted
+// from their charsets to UTF-8; the text between them is undeclared (UTF-8, else windows-1252).
 std::string decode_header_words(std::string_view value);
 // HTML -> text: tags removed (block tags such as <p>, <br>, <div>, <tr>, <li> become line breaks,
 // <td>/<th> a space), <script>/<style> contents and comments dropped, entities decoded (&amp; &lt;

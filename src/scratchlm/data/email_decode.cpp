@@ -3,6 +3,7 @@
 #include <array>
 #include <cstdint>
 
+#include "scratchlm/data/charset.h"
 #include "scratchlm/data/email.h"
 #include "scratchlm/tokenizer/utf8.h"
 
@@ -52,7 +53,8 @@ std::string decode_q(std::string_view s) {
   return out;
 }
 
-// Parse an encoded-word at s[at] ("=?charset?E?text?="): its decoded bytes and its end.
+// Parse an encoded-word at s[at] ("=?charset?E?text?="): its text (converted from its charset to
+// UTF-8) and its end.
 bool parse_encoded_word(std::string_view s, size_t at, std::string* decoded, size_t* end) {
   if (s.compare(at, 2, "=?") != 0) return false;
   s = s.substr(0, at + 4096);  // RFC 2047 words are short (75); bounding the search keeps this linear
@@ -64,7 +66,9 @@ bool parse_encoded_word(std::string_view s, size_t at, std::string* decoded, siz
   if (close == std::string_view::npos) return false;
   std::string_view text = s.substr(q1 + 3, close - (q1 + 3));
   if (text.find_first_of(" \t\r\n") != std::string_view::npos) return false;
-  *decoded = enc == 'b' ? decode_base64(text) : decode_q(text);
+  std::string_view charset = s.substr(at + 2, q1 - (at + 2));
+  charset = charset.substr(0, charset.find('*'));  // RFC 2231 language suffix: "us-ascii*en"
+  *decoded = to_utf8(enc == 'b' ? decode_base64(text) : decode_q(text), charset);
   *end = close + 2;
   return true;
 }
@@ -218,12 +222,15 @@ std::string decode_base64(std::string_view s) {
 
 std::string decode_header_words(std::string_view value) {
   std::string out;
+  std::string raw;  // text outside encoded-words, undeclared: converted when a word or the end comes
   bool after_word = false;  // the last thing appended was an encoded-word
   size_t k = 0;
   while (k < value.size()) {
     std::string decoded;
     size_t end = 0;
     if (value[k] == '=' && parse_encoded_word(value, k, &decoded, &end)) {
+      out += to_utf8(raw, "");
+      raw.clear();
       out += decoded;
       after_word = true;
       k = end;
@@ -236,15 +243,15 @@ std::string decode_header_words(std::string_view value) {
         k = j;
         continue;
       }
-      out.append(value.substr(k, j - k));
+      raw.append(value.substr(k, j - k));
       k = j;
       after_word = false;
       continue;
     }
-    out.push_back(value[k++]);
+    raw.push_back(value[k++]);
     after_word = false;
   }
-  return out;
+  return out + to_utf8(raw, "");
 }
 
 std::string html_to_text(std::string_view html) {
