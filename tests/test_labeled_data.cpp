@@ -25,9 +25,6 @@ namespace {
 
 using slm::test::error_of;
 
-#define EXPECT_HAS(haystack, needle) \
-  EXPECT_NE(std::string(haystack).find(needle), std::string::npos) << "'" << (haystack) << "' lacks '" << (needle) << "'"
-
 std::map<std::string, size_t> count_labels(const std::vector<LabeledExample>& rows) {
   std::map<std::string, size_t> m;
   for (const auto& r : rows) ++m[r.label];

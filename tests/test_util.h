@@ -11,6 +11,10 @@ namespace slm {
 class Tokenizer;
 }
 
+// haystack (a string) contains needle.
+#define EXPECT_HAS(haystack, needle) \
+  EXPECT_NE(std::string(haystack).find(needle), std::string::npos) << "'" << (haystack) << "' lacks '" << (needle) << "'"
+
 namespace slm::test {
 
 inline std::string source_dir() { return SLM_SOURCE_DIR; }

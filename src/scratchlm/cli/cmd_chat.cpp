@@ -14,8 +14,9 @@
 // answer, format_example) come first, separated by "\n\n"; the oldest turns are dropped when the
 // prompt would exceed context_length - min(max_new_tokens, context_length / 2) tokens
 // (chat_prompt_ids in responses.h); a message longer than the context keeps its last tokens.
-// Answers are stripped of leading/trailing whitespace as the book's .strip(), while streaming
-// (trailing whitespace is held back until more text follows). Answer n (from 0) samples with seed + n.
+// Answers are cleaned as the book's responses (clean_response: the template's response marker
+// removed, whitespace stripped as .strip()) while streaming (ResponseStream holds back what could
+// still change: trailing whitespace, a partial marker, a partial UTF-8 character). Answer n (from 0) samples with seed + n.
 // On a terminal there is a "> " prompt ("... " for continued lines), a banner on stderr, and Ctrl-C
 // stops the answer being generated. Off a terminal (stdin not a TTY, e.g. a pipe) there are no
 // decorations: each answer is printed followed by one newline, so
@@ -30,6 +31,7 @@
 
 #include "scratchlm/cli/commands.h"
 #include "scratchlm/data/instruct_data.h"
+#include "scratchlm/finetune/response_stream.h"
 #include "scratchlm/finetune/responses.h"
 #include "scratchlm/generate/generator.h"
 #include "scratchlm/io/hf_gpt2.h"
@@ -73,37 +75,6 @@ void out(std::string_view s) {
   std::fwrite(s.data(), 1, s.size(), stdout);
   std::fflush(stdout);
 }
-
-// Streams an answer's bytes to stdout: whole UTF-8 characters only, without leading whitespace,
-// holding trailing whitespace back until more text follows (so the shown text is the stripped
-// answer). `text` collects what was shown.
-class AnswerStream {
- public:
-  void feed(std::string_view bytes) {
-    pending_ += bytes;
-    const size_t n = complete_utf8_prefix(pending_);
-    if (n == 0) return;
-    show(utf8_lossy(std::string_view(pending_).substr(0, n)));
-    pending_.erase(0, n);
-  }
-  void finish() {
-    if (!pending_.empty()) show(utf8_lossy(pending_));
-    pending_.clear();
-  }
-  const std::string& text() const { return text_; }
-
- private:
-  void show(const std::string& chunk) {
-    std::string all = held_ + chunk;
-    std::string_view v = all;
-    if (text_.empty()) v = lstrip_whitespace(v);
-    const std::string_view keep = rstrip_whitespace(v);
-    out(keep);
-    text_ += keep;
-    held_ = std::string(v.substr(keep.size()));
-  }
-  std::string pending_, held_, text_;
-};
 
 // Reads the next message (see the top of the file). Returns false at the end of input.
 bool read_message(bool tty, std::string& msg) {
@@ -212,17 +183,18 @@ void register_chat(CLI::App& app) {
         prompt.erase(prompt.begin(), prompt.end() - ctx);
       }
       g.sampler.seed = seed + answers++;
-      AnswerStream stream;
+      ResponseStream stream({}, tmpl);
       {
         InterruptAnswer guard(tty);
         generate(*model, prompt, g, [&](int32_t id) {
-          stream.feed(tok.token_bytes(static_cast<uint32_t>(id)));
+          stream.add(tok.token_bytes(static_cast<uint32_t>(id)));
+          out(stream.take_ready());
           return g_interrupted == 0;
         });
-        stream.finish();
+        out(stream.take_rest());
       }
       out(tty ? "\n\n" : "\n");
-      next.output = stream.text();
+      next.output = stream.final_text();
       turns.push_back(std::move(next));
     }
     if (tty) out("\n");

@@ -24,6 +24,7 @@ void register_classify(CLI::App& app);
 void register_eval_classifier(CLI::App& app);
 void register_chat(CLI::App& app);
 void register_judge(CLI::App& app);
+void register_serve(CLI::App& app);
 
 // Read all of stdin as bytes.
 std::string read_stdin();

@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
   slm::cli::register_eval_classifier(app);
   slm::cli::register_chat(app);
   slm::cli::register_judge(app);
+  slm::cli::register_serve(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

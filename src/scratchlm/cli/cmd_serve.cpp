@@ -1,0 +1,101 @@
+// cmd_serve.cpp — `slm serve`: a model directory behind an OpenAI-compatible HTTP API and a chat
+// page (see serve/server.h for the endpoints). Runs until Ctrl-C or SIGTERM.
+#include <pthread.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <thread>
+
+#include "scratchlm/cli/commands.h"
+#include "scratchlm/io/hf_gpt2.h"
+#include "scratchlm/kernels/matmul.h"
+#include "scratchlm/model/gpt.h"
+#include "scratchlm/serve/server.h"
+#include "scratchlm/tensor/parallel.h"
+#include "scratchlm/tokenizer/bpe.h"
+#include "scratchlm/tokenizer/utf8.h"
+#include "scratchlm/util/error.h"
+#include "scratchlm/util/paths.h"
+
+namespace slm::cli {
+
+void register_serve(CLI::App& app) {
+  struct Opts {
+    std::string model, tokenizer, name, host = "127.0.0.1", tmpl = "alpaca";
+    int port = 8080, threads = 0;
+    ServeConfig cfg;
+    bool quiet = false;
+  };
+  auto o = std::make_shared<Opts>();
+  o->cfg.defaults.max_new_tokens = 256;
+  o->cfg.defaults.sampler.temperature = 0.0f;
+  auto* c = app.add_subcommand("serve", "Serve a model over an OpenAI-compatible HTTP API, with a chat page at /");
+  c->footer(
+      "Endpoints: GET / (chat page), GET /health, GET /v1/models, POST /v1/chat/completions, POST /v1/completions\n"
+      "(language models; \"stream\": true for server-sent events), POST /v1/classify (classifiers).\n"
+      "Requests run one at a time. The sampling options below are the defaults for requests that omit them.");
+  c->add_option("--model", o->model, "Model directory (a language model, an instruction model or a classifier)")->required();
+  c->add_option("--tokenizer", o->tokenizer, "Tokenizer directory (default: the model's, else data/gpt2)");
+  c->add_option("--host", o->host, "Address to listen on (0.0.0.0: every interface)")->capture_default_str();
+  c->add_option("--port", o->port, "Port (0: any free port; the chosen one is printed)")->capture_default_str();
+  c->add_option("--name", o->name, "Model name in the API (default: the directory's name)");
+  c->add_option("--template", o->tmpl, "Prompt template of chat requests: alpaca | phi3")->capture_default_str();
+  c->add_option("--max-new-tokens", o->cfg.defaults.max_new_tokens, "Default max_tokens")->capture_default_str();
+  c->add_option("--max-tokens-limit", o->cfg.max_tokens_limit, "Largest max_tokens a request may ask for")
+      ->capture_default_str();
+  c->add_option("--temperature", o->cfg.defaults.sampler.temperature, "Default temperature (0 = greedy)")
+      ->capture_default_str();
+  c->add_option("--top-k", o->cfg.defaults.sampler.top_k, "Default top_k (0: off)");
+  c->add_option("--top-p", o->cfg.defaults.sampler.top_p, "Default top_p (1: off)");
+  c->add_option("--seed", o->cfg.defaults.sampler.seed, "Seed of the first request without one (then +1 per request)");
+  c->add_option("--threads", o->threads, "Threads (default: all cores)");
+  c->add_flag("--quiet", o->quiet, "No request log on stderr");
+  c->callback([o] {
+    if (o->threads > 0) set_num_threads(o->threads), blas_set_threads(o->threads);
+    ServeConfig cfg = o->cfg;
+    cfg.tmpl = parse_prompt_template(o->tmpl);
+    cfg.log_requests = !o->quiet;
+    if (cfg.defaults.max_new_tokens < 1 || cfg.defaults.max_new_tokens > cfg.max_tokens_limit)
+      fail("--max-new-tokens must be between 1 and --max-tokens-limit ({}), got {}", cfg.max_tokens_limit,
+           cfg.defaults.max_new_tokens);
+    cfg.model_name = o->name.empty() ? std::filesystem::path(o->model).lexically_normal().filename().string() : o->name;
+    if (cfg.model_name.empty()) cfg.model_name = std::filesystem::absolute(o->model).parent_path().filename().string();
+    cfg.model_name = utf8_lossy(cfg.model_name);
+    auto model = load_hf_model(o->model);
+    auto tok = std::make_unique<Tokenizer>(Tokenizer::load_dir(tokenizer_dir_for_model(o->model, o->tokenizer)));
+    const bool classifier = model->config().is_classifier();
+    const std::string kind = classifier ? "classifier" : "language model";
+
+    // SIGINT/SIGTERM go to a watcher thread (blocked everywhere else, also in the server's threads).
+    sigset_t stop_set;
+    sigemptyset(&stop_set);
+    sigaddset(&stop_set, SIGINT);
+    sigaddset(&stop_set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_set, nullptr);
+
+    Server server(std::move(model), std::move(tok), cfg);
+    const int port = server.bind(o->host, o->port);
+    std::fprintf(stderr, "slm serve: %s (%s) on http://%s:%d/ - %s; Ctrl-C stops\n", cfg.model_name.c_str(),
+                 kind.c_str(), o->host.c_str(), port,
+                 classifier ? "POST /v1/classify" : "POST /v1/chat/completions, /v1/completions");
+    std::atomic<bool> done{false};
+    std::thread watcher([&] {
+      const timespec tick{0, 200'000'000};
+      while (!done.load()) {
+        if (sigtimedwait(&stop_set, nullptr, &tick) > 0) {
+          std::fprintf(stderr, "slm serve: stopping\n");
+          server.stop();
+          return;
+        }
+      }
+    });
+    server.run();
+    done.store(true);
+    watcher.join();
+    pthread_sigmask(SIG_UNBLOCK, &stop_set, nullptr);
+  });
+}
+
+}  // namespace slm::cli

@@ -1,0 +1,367 @@
+// test_serve.cpp — `slm serve` (serve/server.h): a tiny random model behind the OpenAI-compatible
+// API on a loopback port, talked to with an HTTP client. Every answer is compared with the library
+// path it must equal (generate, generate_response, predict_proba on a twin model); streamed answers
+// must join to the whole ones; bad requests get JSON errors; the CLI starts, serves and stops.
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "scratchlm/finetune/classifier.h"
+#include "scratchlm/finetune/responses.h"
+#include "scratchlm/io/hf_gpt2.h"
+#include "scratchlm/model/config.h"
+#include "scratchlm/model/gpt.h"
+#include "scratchlm/serve/server.h"
+#include "scratchlm/tokenizer/bpe.h"
+#include "scratchlm/tokenizer/utf8.h"
+#include "test_util.h"
+
+using json = nlohmann::json;
+using slm::InstructionEntry;
+using slm::PromptTemplate;
+
+namespace {
+
+// gpt2-tiny narrowed to 32 dims with an untied head (as the chat tests); the same seed gives twins.
+std::unique_ptr<slm::GPT> tiny_model() {
+  slm::GPTConfig c = slm::config_by_name("gpt2-tiny");
+  c.emb_dim = 32;
+  c.n_heads = 2;
+  c.tie_word_embeddings = false;
+  auto m = std::make_unique<slm::GPT>(c);
+  m->init_weights(5);
+  return m;
+}
+
+std::unique_ptr<slm::GPT> tiny_classifier() { return slm::make_classifier(*tiny_model(), {"ham", "spam"}, 9); }
+
+// A server on a free loopback port, running in a thread for the life of the object.
+class LiveServer {
+ public:
+  explicit LiveServer(std::unique_ptr<slm::GPT> model) {
+    slm::ServeConfig cfg;
+    cfg.model_name = "tiny";
+    cfg.defaults.max_new_tokens = 8;
+    cfg.defaults.sampler.temperature = 0.0f;
+    cfg.max_tokens_limit = 64;
+    cfg.log_requests = false;
+    server_ = std::make_unique<slm::Server>(std::move(model), std::make_unique<slm::Tokenizer>(slm::test::gpt2_tokenizer()),
+                                            cfg);
+    port_ = server_->bind("127.0.0.1", 0);
+    thread_ = std::thread([this] { server_->run(); });
+  }
+  ~LiveServer() {
+    server_->stop();
+    thread_.join();
+  }
+  httplib::Client client() const {
+    httplib::Client c("127.0.0.1", port_);
+    c.set_read_timeout(60, 0);
+    return c;
+  }
+  // POST body; returns status and parsed JSON (null when not JSON).
+  std::pair<int, json> post(const std::string& path, const std::string& body) const {
+    for (int attempt = 0; attempt < 200; ++attempt) {  // the thread may not be accepting yet
+      auto r = client().Post(path, body, "application/json");
+      if (r) return {r->status, json::parse(r->body, nullptr, false)};
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ADD_FAILURE() << "no answer from the server";
+    return {0, json()};
+  }
+  // A streamed request: the data payloads of its events, in order.
+  std::vector<std::string> stream(const std::string& path, const std::string& body) const {
+    std::string raw;
+    auto r = client().Post(path, body, "application/json");
+    EXPECT_TRUE(r);
+    if (!r) return {};
+    EXPECT_EQ(r->status, 200);
+    EXPECT_NE(r->get_header_value("Content-Type").find("text/event-stream"), std::string::npos);
+    raw = r->body;
+    std::vector<std::string> events;
+    for (size_t pos = 0; pos < raw.size();) {
+      size_t end = raw.find("\n\n", pos);
+      EXPECT_NE(end, std::string::npos) << "unterminated event";
+      if (end == std::string::npos) break;
+      const std::string ev = raw.substr(pos, end - pos);
+      EXPECT_EQ(ev.rfind("data: ", 0), 0u) << ev;
+      events.push_back(ev.substr(6));
+      pos = end + 2;
+    }
+    return events;
+  }
+
+ private:
+  std::unique_ptr<slm::Server> server_;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+std::vector<int32_t> ids_of(const std::string& text, slm::SpecialMode mode = slm::SpecialMode::Allow) {
+  std::vector<int32_t> out;
+  for (uint32_t id : slm::test::gpt2_tokenizer().encode(text, mode)) out.push_back(static_cast<int32_t>(id));
+  return out;
+}
+
+std::string text_of(const std::vector<int32_t>& ids) {
+  return slm::utf8_lossy(slm::test::gpt2_tokenizer().decode(std::vector<uint32_t>(ids.begin(), ids.end())));
+}
+
+slm::GenerateOptions greedy(int64_t n) {
+  slm::GenerateOptions g;
+  g.max_new_tokens = n;
+  g.sampler.temperature = 0.0f;
+  return g;
+}
+
+// The joined text pieces of a stream, and the finish reason of its closing chunk.
+std::pair<std::string, std::string> join_stream(const std::vector<std::string>& events, bool chat) {
+  std::string text, finish;
+  EXPECT_FALSE(events.empty());
+  if (events.empty()) return {};
+  EXPECT_EQ(events.back(), "[DONE]");
+  for (size_t i = 0; i + 1 < events.size(); ++i) {
+    json j = json::parse(events[i]);
+    const json& c = j["choices"][0];
+    if (chat) {
+      if (i == 0) {
+        EXPECT_EQ(c["delta"]["role"], "assistant");
+      }
+      text += c["delta"].value("content", "");
+    } else {
+      text += c["text"].get<std::string>();
+    }
+    if (!c["finish_reason"].is_null()) {
+      EXPECT_EQ(i + 2, events.size()) << "the finish reason comes in the last chunk";
+      finish = c["finish_reason"];
+    }
+  }
+  return {text, finish};
+}
+
+}  // namespace
+
+TEST(Serve, CompletionsEqualGenerateStreamedOrNot) {
+  LiveServer srv(tiny_model());
+  auto ref = tiny_model();
+  const std::string prompt = "Every effort moves you";
+  const auto expect_ids = slm::generate(*ref, ids_of(prompt), greedy(12));
+  ASSERT_EQ(expect_ids.size(), 12u) << "the tiny model should not end its text this early";
+  const std::string expect = text_of(expect_ids);
+
+  auto [st, j] = srv.post("/v1/completions", json{{"prompt", prompt}, {"max_tokens", 12}, {"temperature", 0}}.dump());
+  ASSERT_EQ(st, 200) << j.dump();
+  EXPECT_EQ(j["object"], "text_completion");
+  EXPECT_EQ(j["model"], "tiny");
+  EXPECT_EQ(j["choices"][0]["text"], expect);
+  EXPECT_EQ(j["choices"][0]["finish_reason"], "length");
+  EXPECT_EQ(j["usage"]["prompt_tokens"], ids_of(prompt).size());
+  EXPECT_EQ(j["usage"]["completion_tokens"], 12);
+
+  auto [text, finish] =
+      join_stream(srv.stream("/v1/completions", json{{"prompt", prompt}, {"max_tokens", 12}, {"stream", true}}.dump()), false);
+  EXPECT_EQ(text, expect);
+  EXPECT_EQ(finish, "length");
+
+  // A stop string: the text ends before its first occurrence, finish_reason "stop", streamed too.
+  ASSERT_GE(expect.size(), 6u);
+  const std::string stop = expect.substr(expect.size() / 2, 2);
+  const std::string cut = expect.substr(0, expect.find(stop));
+  auto [st2, j2] = srv.post("/v1/completions", json{{"prompt", prompt}, {"max_tokens", 12}, {"stop", {"@@@", stop}}}.dump());
+  ASSERT_EQ(st2, 200) << j2.dump();
+  EXPECT_EQ(j2["choices"][0]["text"], cut);
+  EXPECT_EQ(j2["choices"][0]["finish_reason"], "stop");
+  EXPECT_LT(j2["usage"]["completion_tokens"].get<int>(), 12);
+  auto [text2, finish2] = join_stream(
+      srv.stream("/v1/completions", json{{"prompt", {prompt}}, {"max_tokens", 12}, {"stop", stop}, {"stream", true}}.dump()),
+      false);
+  EXPECT_EQ(text2, cut);
+  EXPECT_EQ(finish2, "stop");
+
+  // An empty prompt starts after <|endoftext|>.
+  auto [st3, j3] = srv.post("/v1/completions", json{{"prompt", ""}, {"max_tokens", 5}}.dump());
+  ASSERT_EQ(st3, 200);
+  EXPECT_EQ(j3["choices"][0]["text"], text_of(slm::generate(*ref, std::vector<int32_t>{50256}, greedy(5))));
+}
+
+TEST(Serve, ChatEqualsTheBooksResponsesWithMemoryAndSystemText) {
+  LiveServer srv(tiny_model());
+  auto ref = tiny_model();
+  const auto& tok = slm::test::gpt2_tokenizer();
+  const std::string m1 = "Name a primary color.", m2 = "What is the capital of France?";
+  const std::string a1 = slm::generate_response(*ref, tok, InstructionEntry{m1, "", ""}, PromptTemplate::Alpaca, greedy(8));
+  ASSERT_FALSE(a1.empty());
+
+  const json one = {{"messages", {{{"role", "user"}, {"content", m1}}}}, {"max_tokens", 8}};
+  auto [st, j] = srv.post("/v1/chat/completions", one.dump());
+  ASSERT_EQ(st, 200) << j.dump();
+  EXPECT_EQ(j["object"], "chat.completion");
+  EXPECT_EQ(j["choices"][0]["message"]["role"], "assistant");
+  EXPECT_EQ(j["choices"][0]["message"]["content"], a1);
+  json streamed = one;
+  streamed["stream"] = true;
+  auto [text, finish] = join_stream(srv.stream("/v1/chat/completions", streamed.dump()), true);
+  EXPECT_EQ(text, a1);
+  EXPECT_EQ(finish, j["choices"][0]["finish_reason"]);
+
+  // Memory: the earlier turn comes first, as `slm chat` keeps it.
+  const std::string memory = slm::format_example(InstructionEntry{m1, "", a1}, PromptTemplate::Alpaca) + "\n\n";
+  const std::string prompt2 = memory + slm::format_prompt(InstructionEntry{m2, "", ""}, PromptTemplate::Alpaca) +
+                              slm::response_prefix(PromptTemplate::Alpaca);
+  const std::string a2 = slm::clean_response(text_of(slm::generate(*ref, ids_of(prompt2, slm::SpecialMode::Text), greedy(8))),
+                                             PromptTemplate::Alpaca);
+  const json two = {{"messages",
+                     {{{"role", "user"}, {"content", m1}},
+                      {{"role", "assistant"}, {"content", a1}},
+                      {{"role", "user"}, {"content", {{{"type", "text"}, {"text", m2}}}}}}},
+                    {"max_tokens", 8}};
+  auto [st2, j2] = srv.post("/v1/chat/completions", two.dump());
+  ASSERT_EQ(st2, 200) << j2.dump();
+  EXPECT_EQ(j2["choices"][0]["message"]["content"], a2);
+
+  // System text goes before the next user message.
+  const json sys = {{"messages", {{{"role", "system"}, {"content", "Be brief."}}, {{"role", "user"}, {"content", m2}}}},
+                    {"max_tokens", 8}};
+  const json joined = {{"messages", {{{"role", "user"}, {"content", "Be brief.\n\n" + m2}}}}, {"max_tokens", 8}};
+  EXPECT_EQ(srv.post("/v1/chat/completions", sys.dump()).second["choices"][0]["message"]["content"],
+            srv.post("/v1/chat/completions", joined.dump()).second["choices"][0]["message"]["content"]);
+}
+
+TEST(Serve, SamplingSeeds) {
+  LiveServer srv(tiny_model());
+  auto text = [&](const json& extra) {
+    json body = {{"prompt", "Once upon a time"}, {"max_tokens", 10}, {"temperature", 1.0}};
+    body.update(extra);
+    auto [st, j] = srv.post("/v1/completions", body.dump());
+    EXPECT_EQ(st, 200) << j.dump();
+    return j["choices"][0]["text"].get<std::string>();
+  };
+  EXPECT_EQ(text({{"seed", 42}}), text({{"seed", 42}}));
+  EXPECT_NE(text({{"seed", 42}}), text({{"seed", 43}}));
+  EXPECT_NE(text(json::object()), text(json::object())) << "requests without a seed get different ones";
+  EXPECT_EQ(text({{"seed", 42}, {"top_k", 1}}), text({{"seed", 7}, {"top_k", 1}})) << "top_k 1 is greedy";
+}
+
+TEST(Serve, BadRequestsGetJsonErrors) {
+  LiveServer srv(tiny_model());
+  auto error = [&](const std::string& path, const std::string& body) {
+    auto [st, j] = srv.post(path, body);
+    EXPECT_EQ(st, 400) << body;
+    return j.is_object() ? j["error"]["message"].get<std::string>() : std::string("(not JSON)");
+  };
+  EXPECT_HAS(error("/v1/completions", "{\"prompt\": "), "invalid JSON");
+  EXPECT_HAS(error("/v1/completions", "[1]"), "JSON object");
+  EXPECT_HAS(error("/v1/completions", "{}"), "'prompt'");
+  EXPECT_HAS(error("/v1/completions", R"({"prompt": "a", "max_tokens": 0})"), "between 1 and 64");
+  EXPECT_HAS(error("/v1/completions", R"({"prompt": "a", "max_tokens": 65})"), "between 1 and 64");
+  EXPECT_HAS(error("/v1/completions", R"({"prompt": "a", "max_tokens": "5"})"), "must be an integer");
+  EXPECT_HAS(error("/v1/completions", R"({"prompt": "a", "temperature": -1})"), "temperature");
+  EXPECT_HAS(error("/v1/completions", R"({"prompt": "a", "top_p": 0})"), "top_p");
+  EXPECT_HAS(error("/v1/completions", R"({"prompt": "a", "n": 2})"), "'n'");
+  EXPECT_HAS(error("/v1/completions", R"({"prompt": "a", "stop": ["1","2","3","4","5"]})"), "'stop'");
+  EXPECT_HAS(error("/v1/completions", R"({"prompt": "a", "stream": "yes"})"), "'stream'");
+  EXPECT_HAS(error("/v1/chat/completions", R"({"messages": []})"), "'messages'");
+  EXPECT_HAS(error("/v1/chat/completions", R"({"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]})"),
+             "last message must be from the user");
+  EXPECT_HAS(error("/v1/chat/completions", R"({"messages": [{"role": "assistant", "content": "b"}, {"role": "user", "content": "a"}]})"),
+             "messages[0]");
+  EXPECT_HAS(error("/v1/chat/completions", R"({"messages": [{"role": "robot", "content": "a"}]})"), "unknown role 'robot'");
+  EXPECT_HAS(error("/v1/chat/completions", R"({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]})"),
+             "text");
+  EXPECT_HAS(error("/v1/chat/completions", R"({"messages": [{"role": "user", "content": "  "}]})"), "empty");
+  EXPECT_HAS(error("/v1/classify", R"({"input": "a"})"), "needs a classifier");
+  EXPECT_HAS(error("/v1/completions", "{\"prompt\": \"\xff\"}"), "invalid JSON");  // invalid UTF-8
+
+  auto c = srv.client();
+  auto r = c.Get("/no/such/path");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404);
+  EXPECT_HAS(json::parse(r->body)["error"]["message"].get<std::string>(), "/no/such/path");
+  auto models = c.Get("/v1/models");
+  ASSERT_TRUE(models);
+  json m = json::parse(models->body)["data"][0];
+  EXPECT_EQ(m["id"], "tiny");
+  EXPECT_EQ(m["kind"], "language-model");
+  EXPECT_EQ(m["context_length"], 128);
+  auto page = c.Get("/");
+  ASSERT_TRUE(page);
+  EXPECT_NE(page->body.find("/v1/chat/completions"), std::string::npos);
+  EXPECT_EQ(json::parse(c.Get("/health")->body)["status"], "ok");
+}
+
+TEST(Serve, ClassifierAnswersAsPredictProba) {
+  LiveServer srv(tiny_classifier());
+  auto ref = tiny_classifier();
+  const std::vector<std::string> texts = {"Win a free prize now!", "See you at lunch?"};
+  std::vector<slm::LabeledExample> rows;
+  for (const auto& t : texts) rows.push_back({t, ""});
+  const auto enc = slm::encode_texts(slm::test::gpt2_tokenizer(), rows, {}, 128, false);
+  const auto p = slm::predict_proba(*ref, enc, 8, 50256);
+
+  auto [st, j] = srv.post("/v1/classify", json{{"input", texts}}.dump());
+  ASSERT_EQ(st, 200) << j.dump();
+  ASSERT_EQ(j["data"].size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    const json& d = j["data"][i];
+    EXPECT_EQ(d["index"], i);
+    EXPECT_NEAR(d["probabilities"]["ham"].get<double>(), p[2 * i], 1e-6);
+    EXPECT_NEAR(d["probabilities"]["spam"].get<double>(), p[2 * i + 1], 1e-6);
+    EXPECT_EQ(d["label"], p[2 * i + 1] > p[2 * i] ? "spam" : "ham");
+  }
+  auto [st1, j1] = srv.post("/v1/classify", json{{"input", texts[1]}}.dump());
+  ASSERT_EQ(st1, 200);
+  EXPECT_NEAR(j1["data"][0]["probability"].get<double>(), std::max(p[2], p[3]), 1e-6);
+
+  EXPECT_EQ(srv.post("/v1/classify", R"({"input": ["a", ""]})").first, 400);
+  EXPECT_EQ(srv.post("/v1/classify", R"({"input": []})").first, 400);
+  auto [st2, j2] = srv.post("/v1/chat/completions", R"({"messages": [{"role": "user", "content": "hi"}]})");
+  EXPECT_EQ(st2, 400);
+  EXPECT_HAS(j2["error"]["message"].get<std::string>(), "is a classifier");
+  auto models = srv.client().Get("/v1/models");
+  ASSERT_TRUE(models);
+  EXPECT_EQ(json::parse(models->body)["data"][0]["labels"], json({"ham", "spam"}));
+}
+
+TEST(Serve, CliServesUntilSigterm) {
+  slm::test::TempDir dir;
+  slm::save_hf_model(*tiny_model(), dir.file("model"));
+  const std::string log = dir.file("stderr.txt");
+  const std::string tokdir = slm::test::data_dir() + "/gpt2", model = dir.file("model");
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 2, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  const char* argv[] = {SLM_BINARY, "serve", "--model", model.c_str(), "--tokenizer", tokdir.c_str(), "--port", "0",
+                        "--threads", "1", "--name", "mini", nullptr};
+  pid_t pid = 0;
+  ASSERT_EQ(posix_spawn(&pid, SLM_BINARY, &fa, nullptr, const_cast<char* const*>(argv), environ), 0);
+  posix_spawn_file_actions_destroy(&fa);
+  int port = 0;
+  for (int i = 0; i < 1000 && port == 0; ++i) {  // up to 10 s for the model to load
+    const std::string err = slm::test::read_text(log);
+    const size_t at = err.find("http://127.0.0.1:");
+    if (at != std::string::npos) port = std::atoi(err.c_str() + at + 17);
+    if (port == 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_GT(port, 0) << slm::test::read_text(log);
+  httplib::Client c("127.0.0.1", port);
+  auto r = c.Post("/v1/chat/completions", R"({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 3})",
+                  "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(json::parse(r->body)["model"], "mini");
+  kill(pid, SIGTERM);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  const std::string err = slm::test::read_text(log);
+  EXPECT_HAS(err, "POST /v1/chat/completions -> 200");
+  EXPECT_HAS(err, "stopping");
+}
