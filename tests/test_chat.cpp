@@ -25,13 +25,7 @@ constexpr int kNew = 6;
 const std::string& model_dir() {
   static slm::test::TempDir dir;
   static const std::string path = [] {
-    slm::GPTConfig c = slm::config_by_name("gpt2-tiny");
-    c.emb_dim = 32;
-    c.n_heads = 2;
-    c.tie_word_embeddings = false;
-    slm::GPT m(c);
-    m.init_weights(5);
-    slm::save_hf_model(m, dir.file("model"));
+    slm::save_hf_model(*slm::test::tiny_gpt(5, false), dir.file("model"));
     return dir.file("model");
   }();
   return path;

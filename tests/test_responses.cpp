@@ -19,14 +19,7 @@ using slm::InstructionEntry;
 using slm::PromptTemplate;
 
 namespace {
-std::unique_ptr<slm::GPT> tiny_model() {
-  slm::GPTConfig c = slm::config_by_name("gpt2-tiny");
-  c.emb_dim = 32;
-  c.n_heads = 2;
-  auto m = std::make_unique<slm::GPT>(c);
-  m->init_weights(11);
-  return m;
-}
+std::unique_ptr<slm::GPT> tiny_model() { return slm::test::tiny_gpt(11); }
 }  // namespace
 
 TEST(ResponsesClean, LikeTheBook) {

@@ -1,6 +1,8 @@
 // test_util.cpp — helpers shared by the tests (see test_util.h).
 #include "test_util.h"
 
+#include "scratchlm/model/config.h"
+#include "scratchlm/model/gpt.h"
 #include "scratchlm/tokenizer/bpe.h"
 #include "scratchlm/util/error.h"
 
@@ -91,6 +93,16 @@ std::string shell_quote(const std::string& s) {
     else q += c;
   }
   return q + "'";
+}
+
+std::unique_ptr<GPT> tiny_gpt(uint64_t seed, bool tie_word_embeddings) {
+  GPTConfig c = config_by_name("gpt2-tiny");
+  c.emb_dim = 32;
+  c.n_heads = 2;
+  c.tie_word_embeddings = tie_word_embeddings;
+  auto m = std::make_unique<GPT>(c);
+  m->init_weights(seed);
+  return m;
 }
 
 const Tokenizer& gpt2_tokenizer() {

@@ -5,10 +5,12 @@
 
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <string>
 
 namespace slm {
 class Tokenizer;
+class GPT;
 }
 
 // haystack (a string) contains needle.
@@ -24,6 +26,10 @@ inline std::string shared_data_dir() { return std::string(SLM_SOURCE_DIR) + "/..
 
 // The GPT-2 tokenizer from data/gpt2 (put there by scripts/setup), loaded once.
 const Tokenizer& gpt2_tokenizer();
+
+// A random GPT-2 for tests that need the real vocabulary: gpt2-tiny narrowed to 32 dims and 2 heads
+// (the 50257 x C embedding and head dominate its size), weights from `seed` (same seed, same model).
+std::unique_ptr<GPT> tiny_gpt(uint64_t seed, bool tie_word_embeddings = true);
 
 struct CliResult {
   int rc = -1;
