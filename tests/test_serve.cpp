@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "scratchlm/finetune/classifier.h"
+#include "scratchlm/finetune/judge.h"
 #include "scratchlm/finetune/responses.h"
 #include "scratchlm/io/hf_gpt2.h"
 #include "scratchlm/model/config.h"
@@ -55,6 +56,7 @@ class LiveServer {
     server_->stop();
     thread_.join();
   }
+  int port() const { return port_; }
   httplib::Client client() const {
     httplib::Client c("127.0.0.1", port_);
     c.set_read_timeout(60, 0);
@@ -321,6 +323,25 @@ TEST(Serve, ClassifierAnswersAsPredictProba) {
   auto models = srv.client().Get("/v1/models");
   ASSERT_TRUE(models);
   EXPECT_EQ(json::parse(models->body)["data"][0]["labels"], json({"ham", "spam"}));
+}
+
+// slm judge (chapter 7.8) against slm serve: the judge's request is understood and its reply is
+// the served model's greedy answer to the judge prompt.
+TEST(Serve, JudgeCanUseIt) {
+  LiveServer srv(tiny_model());
+  auto ref = tiny_model();
+  const slm::JudgeItem item{InstructionEntry{"Name a primary color.", "", "Red."}, "Blue."};
+  slm::JudgeOptions opt;
+  opt.endpoint = "http://127.0.0.1:" + std::to_string(srv.port()) + "/v1/";
+  opt.model = "tiny";
+  opt.retries = 0;
+  opt.backoff_s = 0;
+  const slm::JudgeResult r = slm::judge_one(item, opt);
+  EXPECT_NE(r.status, slm::JudgeStatus::Failed) << r.error;
+  const std::string expect = slm::generate_response(*ref, slm::test::gpt2_tokenizer(),
+                                                    InstructionEntry{slm::judge_prompt(item.entry, item.response), "", ""},
+                                                    PromptTemplate::Alpaca, greedy(8));
+  EXPECT_EQ(r.reply, expect);
 }
 
 TEST(Serve, CliServesUntilSigterm) {
