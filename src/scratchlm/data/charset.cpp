@@ -9,12 +9,12 @@
 #include <utility>
 
 #include "scratchlm/tokenizer/utf8.h"
+#include "scratchlm/util/ascii.h"
 
 namespace slm {
 
 namespace {
 
-char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
 std::string normalize_label(std::string_view label) {
   std::string out;
@@ -92,8 +92,7 @@ std::string to_utf8(std::string_view bytes, std::string_view label) {
 }
 
 std::string html_declared_charset(std::string_view html) {
-  std::string head(html.substr(0, 4096));
-  for (char& c : head) c = ascii_lower(c);
+  const std::string head = ascii_lower(html.substr(0, 4096));
   size_t meta = head.find("<meta");
   while (meta != std::string::npos) {
     size_t end = head.find('>', meta);

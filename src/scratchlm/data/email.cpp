@@ -7,6 +7,7 @@
 
 #include "scratchlm/data/charset.h"
 #include "scratchlm/tokenizer/utf8.h"
+#include "scratchlm/util/ascii.h"
 
 namespace slm {
 
@@ -14,12 +15,6 @@ namespace {
 
 constexpr int kMaxDepth = 32;  // nesting limit for multiparts and message/rfc822 parts
 
-char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = ascii_lower(c);
-  return out;
-}
 bool is_blank(char c) { return c == ' ' || c == '\t'; }
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
 std::string_view trim(std::string_view s) {
@@ -89,7 +84,7 @@ Entity parse_entity(std::string_view raw) {
     }
     if (!is_header_line(line)) break;  // the body starts here, without a blank line
     size_t colon = line.find(':');
-    e.headers.push_back({lower(trim(line.substr(0, colon))), std::string(trim(line.substr(colon + 1)))});
+    e.headers.push_back({ascii_lower(trim(line.substr(0, colon))), std::string(trim(line.substr(colon + 1)))});
     pos = next;
   }
   e.body = raw.substr(std::min(pos, raw.size()));
@@ -111,7 +106,7 @@ std::string header_param(std::string_view value, std::string_view name) {
     while (k < value.size() && is_space(value[k])) ++k;
     size_t eq = value.find('=', k);
     if (eq == std::string_view::npos) return "";
-    std::string key = lower(trim(value.substr(k, eq - k)));
+    std::string key = ascii_lower(trim(value.substr(k, eq - k)));
     size_t v = eq + 1;
     while (v < value.size() && is_space(value[v])) ++v;
     std::string val;
@@ -138,7 +133,7 @@ ContentType content_type(const Entity& e) {
   std::string_view s = *v;
   size_t end = 0;
   while (end < s.size() && s[end] != ';' && !is_space(s[end])) ++end;
-  std::string type = lower(s.substr(0, end));
+  std::string type = ascii_lower(s.substr(0, end));
   if (type.find('/') != std::string::npos) ct.type = type;
   ct.boundary = header_param(s, "boundary");
   ct.charset = header_param(s, "charset");
@@ -147,13 +142,13 @@ ContentType content_type(const Entity& e) {
 
 bool is_attachment(const Entity& e) {
   const std::string* d = e.get("content-disposition");
-  return d && lower(d->substr(0, 10)) == "attachment";
+  return d && ascii_lower(d->substr(0, 10)) == "attachment";
 }
 
 // The body decoded per Content-Transfer-Encoding, CRLF made LF.
 std::string decoded_body(const Entity& e) {
   const std::string* cte = e.get("content-transfer-encoding");
-  std::string enc = cte ? lower(trim(*cte)) : "";
+  std::string enc = cte ? ascii_lower(trim(*cte)) : "";
   std::string out;
   if (enc == "quoted-printable")
     out = decode_quoted_printable(e.body);
@@ -203,7 +198,7 @@ bool has_text(std::string_view s) { return !trim(s).empty(); }
 
 // A body without Content-Type that is an HTML document all the same (common in spam).
 bool looks_like_html(std::string_view body) {
-  std::string head = lower(trim(body).substr(0, 14));
+  std::string head = ascii_lower(trim(body).substr(0, 14));
   return head.rfind("<html", 0) == 0 || head.rfind("<!doctype html", 0) == 0;
 }
 

@@ -6,6 +6,7 @@
 #include "scratchlm/data/charset.h"
 #include "scratchlm/data/email.h"
 #include "scratchlm/tokenizer/utf8.h"
+#include "scratchlm/util/ascii.h"
 
 namespace slm {
 
@@ -18,7 +19,6 @@ int hex_value(char c) {
   return -1;
 }
 
-char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 bool is_alnum(char c) { return is_alpha(c) || (c >= '0' && c <= '9'); }
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
