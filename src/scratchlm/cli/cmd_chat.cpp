@@ -154,9 +154,6 @@ void register_chat(CLI::App& app) {
     const Tokenizer tok = Tokenizer::load_dir(tok_dir);
     if (tok.eot_id()) g.eos_id = static_cast<int32_t>(*tok.eot_id());
     const int64_t ctx = model->config().context_length;
-    // Room kept for the answer: --max-new-tokens, but at most half the context, so that a small
-    // context still holds some memory (a longer answer slides the window, as in generate).
-    const int64_t budget = ctx - std::min<int64_t>(g.max_new_tokens, ctx / 2);
     const uint64_t seed = g.sampler.seed;
 
     const bool tty = ::isatty(STDIN_FILENO) != 0;
@@ -176,12 +173,12 @@ void register_chat(CLI::App& app) {
         continue;
       }
       InstructionEntry next{msg, "", ""};
-      std::vector<int32_t> prompt = chat_prompt_ids(tok, turns, next, tmpl, budget);
-      if (static_cast<int64_t>(prompt.size()) > ctx) {
+      // Room kept for the answer (a longer answer slides the window, as in generate).
+      size_t full = 0;
+      const std::vector<int32_t> prompt = chat_answer_prompt_ids(tok, turns, next, tmpl, ctx, g.max_new_tokens, &full);
+      if (full > prompt.size())
         std::fprintf(stderr, "slm: warning: the message has %zu tokens; keeping its last %lld (the context length)\n",
-                     prompt.size(), (long long)ctx);
-        prompt.erase(prompt.begin(), prompt.end() - ctx);
-      }
+                     full, (long long)ctx);
       g.sampler.seed = seed + answers++;
       ResponseStream stream({}, tmpl);
       {

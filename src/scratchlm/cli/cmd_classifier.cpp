@@ -99,36 +99,30 @@ void register_classify(CLI::App& app) {
     if (o->threads > 0) set_num_threads(o->threads), blas_set_threads(o->threads);
     auto model = load_classifier(o->model);
     Tokenizer tok = Tokenizer::load_dir(tokenizer_dir_for_model(o->model, o->tokenizer));
-    std::vector<LabeledExample> rows;
+    std::vector<std::string> texts;
     if (*t) {
-      rows.push_back({o->text, ""});
+      texts.push_back(o->text);
     } else {
       const std::string all = o->file.empty() ? read_stdin() : read_file(o->file);
       for_each_line(all, [&](std::string_view line, size_t) {
         if (line.ends_with('\r')) line.remove_suffix(1);
-        rows.push_back({std::string(line), ""});
+        texts.emplace_back(line);
       });
-      if (rows.empty()) fail("no texts to classify (the input is empty)");
+      if (texts.empty()) fail("no texts to classify (the input is empty)");
     }
-    for (size_t i = 0; i < rows.size(); ++i) {
-      if (utf8_find_invalid(rows[i].text) != std::string::npos) fail("text {}: invalid UTF-8", i + 1);
+    for (size_t i = 0; i < texts.size(); ++i) {
+      if (utf8_find_invalid(texts[i]) != std::string::npos) fail("text {}: invalid UTF-8", i + 1);
     }
-    const GPTConfig& cfg = model->config();
-    const int64_t max_len = cfg.classifier_max_length ? cfg.classifier_max_length : cfg.context_length;
-    const auto enc = encode_texts(tok, rows, {}, max_len, false);
-    const int32_t pad = tok.eot_id() ? static_cast<int32_t>(*tok.eot_id()) : 50256;
-    const auto p = predict_proba(*model, enc, o->batch, pad);
-    const size_t K = static_cast<size_t>(cfg.num_labels);
-    for (size_t i = 0; i < rows.size(); ++i) {
-      const float* r = p.data() + i * K;
-      const size_t k = static_cast<size_t>(std::max_element(r, r + K) - r);
+    const std::vector<float> p = classify_texts(*model, tok, texts, o->batch);
+    const std::vector<std::string>& labels = model->config().id2label;
+    for (size_t i = 0; i < texts.size(); ++i) {
+      nlohmann::json pred = prediction_json(labels, p.data() + i * labels.size());
       if (o->json) {
-        nlohmann::json probs = nlohmann::json::object();
-        for (size_t j = 0; j < K; ++j) probs[cfg.id2label[j]] = r[j];
-        std::printf("%s\n", nlohmann::json{{"text", rows[i].text}, {"label", cfg.id2label[k]}, {"probability", r[k]},
-                                           {"probabilities", probs}}.dump().c_str());
+        pred["text"] = texts[i];
+        std::printf("%s\n", pred.dump().c_str());
       } else {
-        std::printf("%s\t%.4f\t%s\n", cfg.id2label[k].c_str(), r[k], rows[i].text.c_str());
+        std::printf("%s\t%.4f\t%s\n", pred["label"].get<std::string>().c_str(), pred["probability"].get<float>(),
+                    texts[i].c_str());
       }
     }
   });

@@ -121,6 +121,24 @@ std::vector<float> predict_proba(GPT& model, const std::vector<EncodedText>& row
   return out;
 }
 
+std::vector<float> classify_texts(GPT& model, const Tokenizer& tok, const std::vector<std::string>& texts, int64_t batch) {
+  const GPTConfig& c = model.config();
+  std::vector<LabeledExample> rows;
+  rows.reserve(texts.size());
+  for (const auto& t : texts) rows.push_back({t, ""});
+  const int64_t max_len = c.classifier_max_length ? c.classifier_max_length : c.context_length;
+  const int32_t pad = tok.eot_id() ? static_cast<int32_t>(*tok.eot_id()) : 50256;
+  return predict_proba(model, encode_texts(tok, rows, {}, max_len, false), batch, pad);
+}
+
+nlohmann::json prediction_json(const std::vector<std::string>& id2label, const float* probs) {
+  const size_t K = id2label.size();
+  const size_t k = static_cast<size_t>(std::max_element(probs, probs + K) - probs);
+  nlohmann::json all = nlohmann::json::object();
+  for (size_t j = 0; j < K; ++j) all[id2label[j]] = probs[j];
+  return {{"label", id2label[k]}, {"probability", probs[k]}, {"probabilities", all}};
+}
+
 ClassMetrics evaluate_classifier(GPT& model, const std::vector<EncodedText>& rows, int64_t batch, int32_t pad_id,
                                  int64_t max_batches) {
   size_t n = rows.size();

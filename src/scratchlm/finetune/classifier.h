@@ -68,6 +68,12 @@ struct ClassMetrics {
 
 // Class probabilities [n, K] of the examples, batch by batch (eval mode).
 std::vector<float> predict_proba(GPT& model, const std::vector<EncodedText>& rows, int64_t batch, int32_t pad_id);
+// Class probabilities [texts.size(), K] of raw texts read as the classifier was trained: cut to its
+// classifier_max_length (else the context length), padded with the tokenizer's <|endoftext|>.
+// BadInput for an empty text (naming its row).
+std::vector<float> classify_texts(GPT& model, const Tokenizer& tok, const std::vector<std::string>& texts, int64_t batch);
+// One text's prediction from its K probabilities: {"label", "probability", "probabilities": {label: p}}.
+nlohmann::json prediction_json(const std::vector<std::string>& id2label, const float* probs);
 // Metrics over the first max_batches batches (all when <= 0), as the book's calc_accuracy_loader.
 ClassMetrics evaluate_classifier(GPT& model, const std::vector<EncodedText>& rows, int64_t batch, int32_t pad_id,
                                  int64_t max_batches = 0);

@@ -2,6 +2,8 @@
 // prompts with memory; see responses.h.
 #include "scratchlm/finetune/responses.h"
 
+#include <algorithm>
+
 #include <chrono>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -159,6 +161,16 @@ std::vector<int32_t> chat_prompt_ids(const Tokenizer& tok, std::vector<Instructi
     if (static_cast<int64_t>(ids.size()) <= max_tokens || turns.empty()) return ids;
     turns.erase(turns.begin());
   }
+}
+
+std::vector<int32_t> chat_answer_prompt_ids(const Tokenizer& tok, std::vector<InstructionEntry>& turns,
+                                            const InstructionEntry& next, PromptTemplate t, int64_t context_length,
+                                            int64_t max_new_tokens, size_t* full_tokens) {
+  const int64_t budget = context_length - std::min<int64_t>(max_new_tokens, context_length / 2);
+  std::vector<int32_t> ids = chat_prompt_ids(tok, turns, next, t, budget);
+  if (full_tokens) *full_tokens = ids.size();
+  if (static_cast<int64_t>(ids.size()) > context_length) ids.erase(ids.begin(), ids.end() - context_length);
+  return ids;
 }
 
 }  // namespace slm

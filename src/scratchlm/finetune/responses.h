@@ -65,4 +65,13 @@ std::vector<std::string> generate_responses(GPT& model, const Tokenizer& tok, co
 std::vector<int32_t> chat_prompt_ids(const Tokenizer& tok, std::vector<InstructionEntry>& turns,
                                      const InstructionEntry& next, PromptTemplate t, int64_t max_tokens);
 
+// The prompt of a chat answer of up to max_new_tokens from a model with context_length tokens (slm
+// chat, slm serve): chat_prompt_ids with max_tokens = context_length - min(max_new_tokens,
+// context_length / 2) — room for the answer, but at most half the context so that a small context
+// still holds some memory — then cut to its last context_length tokens when the new message alone
+// is longer. *full_tokens, if set, gets the length before that cut.
+std::vector<int32_t> chat_answer_prompt_ids(const Tokenizer& tok, std::vector<InstructionEntry>& turns,
+                                            const InstructionEntry& next, PromptTemplate t, int64_t context_length,
+                                            int64_t max_new_tokens, size_t* full_tokens = nullptr);
+
 }  // namespace slm

@@ -136,11 +136,9 @@ CompletionRequest parse_completion_request(const json& body, bool chat, const To
     std::vector<InstructionEntry> turns;
     InstructionEntry next;
     chat_turns(body, turns, next);
-    // Room for the answer: max_tokens, but at most half the context (as `slm chat`).
-    const int64_t budget = context_length - std::min<int64_t>(r.gen.max_new_tokens, context_length / 2);
-    r.prompt = chat_prompt_ids(tok, turns, next, cfg.tmpl, budget);
-    r.prompt_tokens = static_cast<int64_t>(r.prompt.size());
-    if (r.prompt_tokens > context_length) r.prompt.erase(r.prompt.begin(), r.prompt.end() - context_length);
+    size_t full = 0;
+    r.prompt = chat_answer_prompt_ids(tok, turns, next, cfg.tmpl, context_length, r.gen.max_new_tokens, &full);
+    r.prompt_tokens = static_cast<int64_t>(full);
   } else {
     const json* p = find(body, "prompt");
     if (p && p->is_array() && p->size() == 1 && (*p)[0].is_string()) p = &(*p)[0];

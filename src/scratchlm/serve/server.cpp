@@ -4,7 +4,6 @@
 
 #include <httplib.h>
 
-#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <mutex>
@@ -130,21 +129,13 @@ struct Server::Impl {
     if (!c.is_classifier())
       fail("'{}' is a language model: /v1/classify needs a classifier (slm finetune-classifier)", cfg.model_name);
     const std::vector<std::string> texts = serve::parse_classify_request(json::parse(rq.body));
-    std::vector<LabeledExample> rows;
-    for (const auto& t : texts) rows.push_back({t, ""});
     std::lock_guard lock(mu);
-    const int64_t max_len = c.classifier_max_length ? c.classifier_max_length : c.context_length;
-    const auto enc = encode_texts(*tok, rows, {}, max_len, false);
-    const int32_t pad = tok->eot_id() ? static_cast<int32_t>(*tok->eot_id()) : 50256;
-    const std::vector<float> p = predict_proba(*model, enc, 8, pad);
-    const size_t K = static_cast<size_t>(c.num_labels);
+    const std::vector<float> p = classify_texts(*model, *tok, texts, 8);
     json data = json::array();
     for (size_t i = 0; i < texts.size(); ++i) {
-      const float* r = p.data() + i * K;
-      const size_t k = static_cast<size_t>(std::max_element(r, r + K) - r);
-      json probs = json::object();
-      for (size_t j = 0; j < K; ++j) probs[c.id2label[j]] = r[j];
-      data.push_back({{"index", i}, {"label", c.id2label[k]}, {"probability", r[k]}, {"probabilities", probs}});
+      json d = prediction_json(c.id2label, p.data() + i * c.id2label.size());
+      d["index"] = i;
+      data.push_back(std::move(d));
     }
     send_json(rs, 200, {{"object", "list"}, {"model", cfg.model_name}, {"data", data}});
     log(rq, 200, std::to_string(texts.size()) + " texts", seconds_since(t0));
