@@ -8,6 +8,7 @@
 #include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "scratchlm/finetune/classifier.h"
 #include "scratchlm/io/hf_gpt2.h"
@@ -221,6 +222,49 @@ TEST(ClassifierCli, TinyModelLearnsATwoClassTaskAndReports) {
   EXPECT_EQ(r.out.rfind("fruit\t", 0), 0u) << r.out;
 }
 
+TEST(ClassifierCli, SelectBestValSavesTheWeightsOfTheBestEpoch) {
+  slm::test::TempDir t;
+  const std::string data = synthetic_csv(t, 120), base = t.file("base"), out = t.file("cls");
+  auto r = run_slm("pretrain --config gpt2-tiny --emb-dim 32 --n-heads 2 --context-length 32 --data " + data +
+                   " --out " + base + " --steps 1 --batch 2 --seq 16 --quiet --threads 2");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  // A learning rate high enough that validation accuracy goes up and down between epochs
+  r = run_slm("finetune-classifier --init-from " + base + " --out " + out + " --data " + data +
+              " --trainable all --epochs 6 --lr 3e-2 --eval-every 0 --select best-val --threads 2 --seed 5");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  std::vector<nlohmann::json> epochs;
+  slm::for_each_line(slm::read_file(out + "/metrics.jsonl"), [&](std::string_view line, size_t) {
+    auto rec = nlohmann::json::parse(line);
+    if (rec["type"] == "epoch") epochs.push_back(rec);
+  });
+  ASSERT_EQ(epochs.size(), 6u);
+  size_t best = 0;  // the rule: highest whole-validation accuracy, then the lowest loss
+  for (size_t k = 1; k < epochs.size(); ++k) {
+    const double acc = epochs[k]["full_val_accuracy"], best_acc = epochs[best]["full_val_accuracy"];
+    if (acc > best_acc || (acc == best_acc && epochs[k]["full_val_loss"] < epochs[best]["full_val_loss"])) best = k;
+  }
+  ASSERT_NE(best + 1, epochs.size()) << "this setting should make an earlier epoch the best: " << r.err;
+  auto report = nlohmann::json::parse(slm::read_file(out + "/eval.json"));
+  EXPECT_EQ(report["select"], "best-val");
+  EXPECT_EQ(report["selected_epoch"].get<size_t>(), best + 1);
+  EXPECT_NE(r.err.find("keeping the weights after epoch " + std::to_string(best + 1)), std::string::npos) << r.err;
+  // The saved classifier is the one measured at that epoch, not the last one
+  r = run_slm("eval-classifier --model " + out + " --data " + out + "/validation.csv --json");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto m = nlohmann::json::parse(r.out);
+  EXPECT_DOUBLE_EQ(m["accuracy"].get<double>(), epochs[best]["full_val_accuracy"].get<double>());
+  EXPECT_NEAR(m["loss"].get<double>(), epochs[best]["full_val_loss"].get<double>(), 1e-5);
+  EXPECT_GT(std::abs(m["loss"].get<double>() - epochs.back()["full_val_loss"].get<double>()), 1e-4);
+
+  r = run_slm("finetune-classifier --init-from " + base + " --out " + t.file("o") + " --train " + out +
+              "/train.csv --select best-val --quiet");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("--select best-val needs a validation split"), std::string::npos) << r.err;
+  r = run_slm("finetune-classifier --init-from " + base + " --out " + t.file("o") + " --data " + data + " --select best --quiet");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("--select must be last or best-val"), std::string::npos) << r.err;
+}
+
 TEST(ClassifierCli, ClearErrors) {
   slm::test::TempDir t;
   const std::string data = synthetic_csv(t, 40), base = t.file("base");
@@ -259,6 +303,26 @@ TEST(ClassifierCli, ClearErrors) {
   for (const char* f : {"train.csv", "validation.csv", "test.csv"})
     EXPECT_EQ(slm::read_file(t.file("split") + "/" + f), slm::read_file(cls + "/" + f)) << f;
   EXPECT_FALSE(fs::exists(t.file("split") + "/model.safetensors"));
+  EXPECT_FALSE(fs::exists(t.file("split") + "/unused.csv"));  // balanced already: nothing left out
+  // Unbalanced data: what balancing leaves out goes to unused.csv, in no split; a later balanced
+  // run into the same directory removes it.
+  std::string unbalanced = slm::read_file(data);
+  for (int k = 0; k < 5; ++k) unbalanced += "fruit,an extra apple number " + std::to_string(k) + "\n";
+  slm::test::write_text(t.file("unbalanced.csv"), unbalanced);
+  r = run_slm("finetune-classifier --split-only --data " + t.file("unbalanced.csv") + " --out " + t.file("split"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("28 / 4 / 8 examples"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("unused.csv: the 5 examples that balancing left out"), std::string::npos) << r.out;
+  auto unused = slm::load_labeled(t.file("split") + "/unused.csv");
+  ASSERT_EQ(unused.size(), 5u);
+  std::multiset<std::pair<std::string, std::string>> all_rows, written;  // (label, text)
+  for (const auto& e : slm::load_labeled(t.file("unbalanced.csv"))) all_rows.insert({e.label, e.text});
+  for (const char* f : {"train.csv", "validation.csv", "test.csv", "unused.csv"})
+    for (const auto& e : slm::load_labeled(t.file("split") + "/" + f)) written.insert({e.label, e.text});
+  EXPECT_EQ(written, all_rows);  // every row in exactly one file
+  for (const auto& e : unused) EXPECT_EQ(e.label, "fruit");
+  ASSERT_EQ(run_slm("finetune-classifier --split-only --data " + data + " --out " + t.file("split")).rc, 0);
+  EXPECT_FALSE(fs::exists(t.file("split") + "/unused.csv"));
   r = run_slm("finetune-classifier --split-only --train " + t.file("split") + "/train.csv --out " + t.file("o4"));
   EXPECT_EQ(r.rc, 2);
   EXPECT_NE(r.err.find("--split-only needs --data"), std::string::npos) << r.err;

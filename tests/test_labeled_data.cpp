@@ -254,6 +254,15 @@ TEST(ClassDataSplit, BalanceAndSplitGiveTheBookSizes) {
   EXPECT_EQ(texts.size(), 1494u);  // no row twice
   EXPECT_TRUE(same_rows(balance_undersample(rows, 123), balanced));
   EXPECT_FALSE(same_rows(balance_undersample(rows, 124), balanced));
+  // left_out: exactly the other 4,078 ham rows, in file order; asking for them changes nothing
+  std::vector<LabeledExample> left_out = {{"stale", "x"}};
+  EXPECT_TRUE(same_rows(balance_undersample(rows, 123, &left_out), balanced));
+  ASSERT_EQ(left_out.size(), 4825u - 747u);
+  std::vector<LabeledExample> expected_left_out;
+  for (const auto& r : rows)
+    if (!texts.count(r.text)) expected_left_out.push_back(r);
+  EXPECT_TRUE(same_rows(left_out, expected_left_out));
+  EXPECT_EQ(count_labels(left_out)["spam"], 0u);
 
   auto split = split_labeled(balanced, 0.7, 0.1, 123);
   EXPECT_EQ(split.train.size(), 1045u);
@@ -277,6 +286,13 @@ TEST(ClassDataSplit, EdgeCasesAndErrors) {
   auto one_class = balance_undersample({{"a", "x"}, {"b", "x"}}, 1);
   EXPECT_EQ(one_class.size(), 2u);
   EXPECT_EQ(balance_undersample(rows, 5).size(), 2u);
+  std::vector<LabeledExample> left_out;
+  auto kept = balance_undersample(rows, 5, &left_out);
+  ASSERT_EQ(left_out.size(), 1u);  // one of the two x rows
+  EXPECT_EQ(left_out[0].label, "x");
+  EXPECT_TRUE(left_out[0].text != kept[0].text && left_out[0].text != kept[1].text);
+  balance_undersample({{"a", "x"}, {"c", "y"}}, 5, &left_out);
+  EXPECT_TRUE(left_out.empty());  // already balanced: nothing left out
   auto s = split_labeled(rows, 1.0, 0.0);
   EXPECT_EQ(s.train.size(), 3u);
   EXPECT_TRUE(s.val.empty() && s.test.empty());

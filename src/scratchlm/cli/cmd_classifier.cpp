@@ -72,6 +72,9 @@ void register_finetune_classifier(CLI::App& app) {
   c->add_option("--dropout", a->dropout, "Dropout rate while finetuning")->capture_default_str();
   c->add_option("--eval-every", a->eval_every, "Evaluate train/val loss every N steps")->capture_default_str();
   c->add_option("--eval-batches", a->eval_batches, "Batches per evaluation (0: all)")->capture_default_str();
+  c->add_option("--select", a->select,
+                "Weights to save: last (the book) or best-val (the epoch with the best whole-validation accuracy)")
+      ->capture_default_str();
   c->add_option("--seed", a->seed, "Seed for balancing, splitting, shuffling and the new head")->capture_default_str();
   c->add_option("--tokenizer", a->tokenizer_dir, "Tokenizer directory (default: the model's, else data/gpt2)");
   c->add_option("--threads", a->threads, "Threads (default: all cores)");

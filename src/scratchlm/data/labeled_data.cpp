@@ -316,7 +316,8 @@ std::vector<std::string> load_text_column(const std::string& path, const std::st
   return texts;
 }
 
-std::vector<LabeledExample> balance_undersample(const std::vector<LabeledExample>& rows, uint64_t seed) {
+std::vector<LabeledExample> balance_undersample(const std::vector<LabeledExample>& rows, uint64_t seed,
+                                                std::vector<LabeledExample>* left_out) {
   std::map<std::string, std::vector<size_t>> by_label;  // sorted: label_set order
   for (size_t k = 0; k < rows.size(); ++k) by_label[rows[k].label].push_back(k);
   if (by_label.empty()) return {};
@@ -332,7 +333,13 @@ std::vector<LabeledExample> balance_undersample(const std::vector<LabeledExample
   shuffle(kept, rng);
   std::vector<LabeledExample> out;
   out.reserve(kept.size());
-  for (size_t k : kept) out.push_back(rows[k]);
+  std::vector<char> is_kept(rows.size(), 0);
+  for (size_t k : kept) out.push_back(rows[k]), is_kept[k] = 1;
+  if (left_out) {
+    left_out->clear();
+    for (size_t k = 0; k < rows.size(); ++k)
+      if (!is_kept[k]) left_out->push_back(rows[k]);
+  }
   return out;
 }
 

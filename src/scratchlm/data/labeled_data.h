@@ -59,11 +59,14 @@ const std::vector<std::string>& builtin_labeled_names();
 // The book's balancing: every class undersampled to the size of the smallest class, then all rows
 // shuffled. Deterministic for a seed: one slm::Rng(seed); classes in label_set order; per class, a
 // Fisher–Yates shuffle of its row indices keeps the first n; the kept rows, in their original
-// order, are then Fisher–Yates shuffled with the same Rng.
-std::vector<LabeledExample> balance_undersample(const std::vector<LabeledExample>& rows, uint64_t seed);
+// order, are then Fisher–Yates shuffled with the same Rng. With `left_out`, the rows it does not
+// keep are stored there in their original order (never in any split: e.g. text to pretrain on).
+std::vector<LabeledExample> balance_undersample(const std::vector<LabeledExample>& rows, uint64_t seed,
+                                                std::vector<LabeledExample>* left_out = nullptr);
 
 struct LabeledSplit {
   std::vector<LabeledExample> train, val, test;
+  std::vector<LabeledExample> unused;  // rows that balancing left out (finetune-classifier's unused.csv)
 };
 
 // The book's random_split: shuffle (Fisher–Yates with slm::Rng(seed)) when `shuffle`; then

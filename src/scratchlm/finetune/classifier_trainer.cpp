@@ -39,8 +39,10 @@ LabeledSplit load_splits(const ClassifierArgs& a) {
     std::vector<LabeledExample> rows = load_labeled(a.data, a.load);
     if (label_set(rows).size() < 2)
       fail("'{}' has a single class ('{}'); a classifier needs at least two", a.data, rows.empty() ? "" : rows[0].label);
-    if (a.balance) rows = balance_undersample(rows, a.seed);
+    std::vector<LabeledExample> unused;
+    if (a.balance) rows = balance_undersample(rows, a.seed, &unused);
     s = split_labeled(rows, a.train_frac, a.val_frac, a.seed, true);
+    s.unused = std::move(unused);
     return s;
   }
   if (a.train_file.empty()) fail("no training data: give --data SOURCE or --train FILE");
@@ -56,6 +58,7 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
   if (a.batch <= 0 || a.epochs < 0 || a.eval_every < 0 || a.max_length < 0) fail("--batch must be positive, --epochs, --eval-every and --max-length not negative");
   if (!(a.lr > 0.0f)) fail("--lr must be positive");
   if (a.token != "last" && a.token != "last-position") fail("--token must be last or last-position, not '{}'", a.token);
+  if (a.select != "last" && a.select != "best-val") fail("--select must be last or best-val, not '{}'", a.select);
   if (a.split_only && a.data.empty()) fail("--split-only needs --data SOURCE to balance and split");
   if (a.init_from.empty() && !a.split_only) fail("give --init-from MODEL_DIR (a pretrained model to start from)");
   if (a.out_dir.empty()) fail("give --out DIR");
@@ -73,11 +76,20 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
     write_labeled_csv((fs::path(a.out_dir) / "train.csv").string(), split.train);
     write_labeled_csv((fs::path(a.out_dir) / "validation.csv").string(), split.val);
     write_labeled_csv((fs::path(a.out_dir) / "test.csv").string(), split.test);
+    // What balancing left out: labeled, but in no split, so it can be pretrained on without
+    // touching validation or test. Removed when there is none, so a directory never mixes runs.
+    const fs::path unused = fs::path(a.out_dir) / "unused.csv";
+    if (!split.unused.empty()) write_labeled_csv(unused.string(), split.unused);
+    else fs::remove(unused);
   }
   if (a.split_only) {
-    if (!a.quiet)
+    if (!a.quiet) {
       std::printf("wrote %s/{train,validation,test}.csv: %zu / %zu / %zu examples\n", a.out_dir.c_str(),
                   split.train.size(), split.val.size(), split.test.size());
+      if (!split.unused.empty())
+        std::printf("wrote %s/unused.csv: the %zu examples that balancing left out\n", a.out_dir.c_str(),
+                    split.unused.size());
+    }
     return {};
   }
 
@@ -102,6 +114,8 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
     for (const auto& e : train) max_len = std::max<int64_t>(max_len, static_cast<int64_t>(e.ids.size()));
   const std::vector<EncodedText> val = encode_texts(tok, split.val, labels, max_len, true);
   const std::vector<EncodedText> test = encode_texts(tok, split.test, labels, max_len, true);
+  const bool select_best = a.select == "best-val";
+  if (select_best && val.empty()) fail("--select best-val needs a validation split (--val FILE, or --data with --val-frac > 0)");
   model->set_classifier_input(max_len, a.token);
   model->set_drop_rate(a.dropout);
   if (a.lora_rank > 0) {
@@ -163,10 +177,25 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
   std::iota(order.begin(), order.end(), size_t{0});
   std::vector<const EncodedText*> rows;
   ClassBatch cb;
-  int64_t step = 0, examples_seen = 0;
+  int64_t step = 0, examples_seen = 0, epoch = 0;
+  // --select best-val: the trainable weights after the best epoch so far (frozen ones never change)
+  std::vector<std::vector<float>> best_weights;
+  double best_acc = -1.0, best_loss = 0.0;
+  auto trainable_weights = [&](bool restore) {
+    size_t k = 0;
+    for (const auto& p : model->params().params()) {
+      if (!p.trainable) continue;
+      float* w = model->params().data_all() + p.offset;
+      if (restore) std::copy(best_weights[k].begin(), best_weights[k].end(), w);
+      else if (k < best_weights.size()) std::copy(w, w + p.numel, best_weights[k].begin());
+      else best_weights.emplace_back(w, w + p.numel);
+      ++k;
+    }
+  };
   const double t0 = now_s();
   model->set_training(true);
-  for (int64_t epoch = 1; step < total; ++epoch) {
+  while (step < total) {
+    ++epoch;
     Rng rng(a.seed * 1000003ULL + static_cast<uint64_t>(epoch));  // a new order every epoch
     for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng.below(i)]);
     for (int64_t k = 0; k < steps_per_epoch && step < total; ++k) {
@@ -200,15 +229,33 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
     const double ta = eval_acc(train, a.eval_batches), va = eval_acc(val, a.eval_batches);
     model->set_training(true);
     acc_epoch.push_back(static_cast<double>(epoch)), acc_train.push_back(ta), acc_val.push_back(va);
-    metrics.write({{"type", "epoch"}, {"step", step}, {"epoch", epoch}, {"train_accuracy", ta}, {"val_accuracy", va}});
-    if (!a.quiet)
-      progress.message(fmt::format("epoch {}: training accuracy {:.2f}% | validation accuracy {:.2f}% (first {} batches)",
-                                   epoch, 100 * ta, 100 * va, a.eval_batches));
+    nlohmann::json rec = {{"type", "epoch"}, {"step", step}, {"epoch", epoch}, {"train_accuracy", ta}, {"val_accuracy", va}};
+    std::string msg = fmt::format("epoch {}: training accuracy {:.2f}% | validation accuracy {:.2f}% (first {} batches)",
+                                  epoch, 100 * ta, 100 * va, a.eval_batches);
+    if (select_best) {
+      model->set_training(false);
+      const ClassMetrics full = evaluate_classifier(*model, val, a.batch, pad);
+      model->set_training(true);
+      const bool better = full.accuracy > best_acc || (full.accuracy == best_acc && full.loss < best_loss);
+      if (better) best_acc = full.accuracy, best_loss = full.loss, res.selected_epoch = epoch, trainable_weights(false);
+      rec["full_val_accuracy"] = full.accuracy, rec["full_val_loss"] = full.loss, rec["selected"] = better;
+      msg += fmt::format(" | whole validation split {:.2f}%, loss {:.4f}{}", 100 * full.accuracy, full.loss,
+                         better ? " (best so far, kept)" : "");
+    }
+    metrics.write(rec);
+    if (!a.quiet) progress.message(msg);
     plot();
   }
   if (!a.quiet) progress.finish();
 
   // ---- final accuracy on the whole splits, save
+  if (!select_best) res.selected_epoch = epoch;
+  else if (res.selected_epoch != epoch) {
+    trainable_weights(true);
+    if (!a.quiet)
+      std::fprintf(stderr, "keeping the weights after epoch %lld (validation accuracy %.2f%%)\n",
+                   (long long)res.selected_epoch, 100 * best_acc);
+  }
   model->set_training(false);
   const ClassMetrics mt = evaluate_classifier(*model, train, a.batch, pad);
   ClassMetrics mv, ms;
@@ -220,10 +267,11 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
   res.val_accuracy = val.empty() ? std::nan("") : mv.accuracy;
   res.test_accuracy = test.empty() ? std::nan("") : ms.accuracy;
   nlohmann::json report = {{"train", metrics_to_json(mt, labels)}, {"steps", step}, {"seconds", res.seconds},
+                           {"select", a.select}, {"selected_epoch", res.selected_epoch},
                            {"trainable_params", res.trainable_params}, {"total_params", res.total_params}};
   if (!val.empty()) report["validation"] = metrics_to_json(mv, labels);
   if (!test.empty()) report["test"] = metrics_to_json(ms, labels);
-  metrics.write({{"type", "final"}, {"step", step}, {"train_accuracy", res.train_accuracy},
+  metrics.write({{"type", "final"}, {"step", step}, {"selected_epoch", res.selected_epoch}, {"train_accuracy", res.train_accuracy},
                  {"val_accuracy", res.val_accuracy}, {"test_accuracy", res.test_accuracy}, {"elapsed_s", res.seconds}});
   save_hf_model(model->config().lora.enabled() ? *merge_lora(*model) : *model, a.out_dir, &tok);
   write_file_atomic((fs::path(a.out_dir) / "eval.json").string(), report.dump(2) + "\n");

@@ -31,6 +31,10 @@ struct ClassifierArgs {
   int64_t epochs = 5, batch = 8, eval_every = 50, eval_batches = 5, max_steps = 0;
   float lr = 5e-5f, weight_decay = 0.1f, grad_clip = 0.0f, dropout = 0.0f;
   uint64_t seed = 123;
+  // Which weights to keep: "last" (the book: those after the final step) or "best-val" (after the
+  // epoch with the highest accuracy on the whole validation split, lower validation loss on a tie;
+  // measured at every epoch end, needs a validation split).
+  std::string select = "last";
   int threads = 0;
   bool quiet = false;
   // Only balance, split and write train/validation/test.csv to out_dir (needs data, not
@@ -40,6 +44,7 @@ struct ClassifierArgs {
 
 struct ClassifierResult {
   int64_t steps = 0;
+  int64_t selected_epoch = 0;  // the epoch whose weights were saved (the last one with select "last")
   double seconds = 0.0;
   double train_accuracy = 0.0, val_accuracy = 0.0, test_accuracy = 0.0;  // NaN for an empty split
   int64_t trainable_params = 0, total_params = 0;
