@@ -58,6 +58,15 @@ std::string synthetic_csv(const slm::test::TempDir& t, int n, const std::string&
   return path;
 }
 
+// A tiny GPT-2 (ctx 32, 2 heads, emb_dim wide) pretrained one step on `data`, saved to `dir`: the
+// base model the classifier tests finetune.
+void pretrain_tiny_base(const std::string& data, const std::string& dir, int emb_dim = 32) {
+  auto r = run_slm("pretrain --config gpt2-tiny --emb-dim " + std::to_string(emb_dim) +
+                   " --n-heads 2 --context-length 32 --data " + data + " --out " + dir +
+                   " --steps 1 --batch 2 --seq 16 --quiet --threads 2");
+  ASSERT_EQ(r.rc, 0) << r.err;
+}
+
 }  // namespace
 
 TEST(Classifier, BatchReadsTheLastRealTokenOrTheFinalPosition) {
@@ -171,10 +180,8 @@ TEST(Classifier, SavesTheHuggingFaceSequenceClassificationLayout) {
 TEST(ClassifierCli, TinyModelLearnsATwoClassTaskAndReports) {
   slm::test::TempDir t;
   const std::string data = synthetic_csv(t, 240), base = t.file("base"), out = t.file("cls");
-  auto r = run_slm("pretrain --config gpt2-tiny --emb-dim 64 --n-heads 2 --context-length 32 --data " + data +
-                   " --out " + base + " --steps 1 --batch 2 --seq 16 --quiet --threads 2");
-  ASSERT_EQ(r.rc, 0) << r.err;
-  r = run_slm("finetune-classifier --init-from " + base + " --out " + out + " --data " + data +
+  ASSERT_NO_FATAL_FAILURE(pretrain_tiny_base(data, base, 64));
+  auto r = run_slm("finetune-classifier --init-from " + base + " --out " + out + " --data " + data +
               " --trainable all --epochs 6 --lr 2e-3 --eval-every 10 --quiet --threads 2 --seed 5");
   ASSERT_EQ(r.rc, 0) << r.err;
   for (const char* f : {"config.json", "model.safetensors", "vocab.json", "merges.txt", "train.csv", "validation.csv",
@@ -225,11 +232,9 @@ TEST(ClassifierCli, TinyModelLearnsATwoClassTaskAndReports) {
 TEST(ClassifierCli, SelectBestValSavesTheWeightsOfTheBestEpoch) {
   slm::test::TempDir t;
   const std::string data = synthetic_csv(t, 120), base = t.file("base"), out = t.file("cls");
-  auto r = run_slm("pretrain --config gpt2-tiny --emb-dim 32 --n-heads 2 --context-length 32 --data " + data +
-                   " --out " + base + " --steps 1 --batch 2 --seq 16 --quiet --threads 2");
-  ASSERT_EQ(r.rc, 0) << r.err;
+  ASSERT_NO_FATAL_FAILURE(pretrain_tiny_base(data, base));
   // A learning rate high enough that validation accuracy goes up and down between epochs
-  r = run_slm("finetune-classifier --init-from " + base + " --out " + out + " --data " + data +
+  auto r = run_slm("finetune-classifier --init-from " + base + " --out " + out + " --data " + data +
               " --trainable all --epochs 6 --lr 3e-2 --eval-every 0 --select best-val --threads 2 --seed 5");
   ASSERT_EQ(r.rc, 0) << r.err;
   std::vector<nlohmann::json> epochs;
@@ -268,10 +273,7 @@ TEST(ClassifierCli, SelectBestValSavesTheWeightsOfTheBestEpoch) {
 TEST(ClassifierCli, ClearErrors) {
   slm::test::TempDir t;
   const std::string data = synthetic_csv(t, 40), base = t.file("base");
-  ASSERT_EQ(run_slm("pretrain --config gpt2-tiny --emb-dim 32 --n-heads 2 --context-length 32 --data " + data + " --out " +
-                    base + " --steps 1 --batch 2 --seq 16 --quiet")
-                .rc,
-            0);
+  ASSERT_NO_FATAL_FAILURE(pretrain_tiny_base(data, base));
   slm::test::write_text(t.file("one.csv"), "Label,Text\nham,hello there\nham,see you soon\n");
   auto r = run_slm("finetune-classifier --init-from " + base + " --out " + t.file("o1") + " --data " + t.file("one.csv") + " --quiet");
   EXPECT_EQ(r.rc, 2);
@@ -331,10 +333,7 @@ TEST(ClassifierCli, ClearErrors) {
 TEST(ClassifierCli, LoraTrainsAdaptersAndSavesAPlainMergedClassifier) {
   slm::test::TempDir t;
   const std::string data = synthetic_csv(t, 80), base = t.file("base"), out = t.file("cls");
-  ASSERT_EQ(run_slm("pretrain --config gpt2-tiny --emb-dim 32 --n-heads 2 --context-length 32 --data " + data + " --out " +
-                    base + " --steps 1 --batch 2 --seq 16 --quiet")
-                .rc,
-            0);
+  ASSERT_NO_FATAL_FAILURE(pretrain_tiny_base(data, base));
   auto r = run_slm("finetune-classifier --init-from " + base + " --out " + out + " --data " + data +
                    " --lora-rank 4 --lora-alpha 8 --max-steps 3 --threads 1");
   ASSERT_EQ(r.rc, 0) << r.err;
