@@ -153,7 +153,7 @@ TEST(Classifier, LastBlockTrainingLeavesFrozenLayersUnchanged) {
 TEST(Classifier, SavesTheHuggingFaceSequenceClassificationLayout) {
   slm::test::TempDir t;
   auto m = tiny_classifier(2);
-  m->set_classifier_input(12, "last");
+  m->set_classifier_input(12, "last", "head+tail");
   slm::save_hf_model(*m, t.path());
   auto j = nlohmann::json::parse(slm::read_file(t.file("config.json")));
   EXPECT_EQ(j["architectures"][0], "GPT2ForSequenceClassification");
@@ -170,11 +170,51 @@ TEST(Classifier, SavesTheHuggingFaceSequenceClassificationLayout) {
   ASSERT_TRUE(back->config().is_classifier());
   EXPECT_EQ(back->config().id2label, (std::vector<std::string>{"c0", "c1"}));
   EXPECT_EQ(back->config().classifier_max_length, 12);
+  EXPECT_EQ(j["scratchlm_truncate"], "head+tail");
+  EXPECT_EQ(back->config().classifier_truncate, "head+tail");
   slm::EncodedText x{{3, 1, 4, 1, 5}, -1};
   EXPECT_EQ(slm::predict_proba(*m, {x}, 1, 96), slm::predict_proba(*back, {x}, 1, 96));
   // A classifier is not a language model.
   std::vector<float> out(97);
   EXPECT_THROW(back->logits(x.ids.data(), 1, 5, out.data(), true), slm::Error);
+  // Classifiers saved before --truncate existed read texts from the head; an unknown way is an error
+  j.erase("scratchlm_truncate");
+  slm::test::write_text(t.file("config.json"), j.dump());
+  EXPECT_EQ(slm::load_hf_model(t.path())->config().classifier_truncate, "head");
+  j["scratchlm_truncate"] = "middle";
+  slm::test::write_text(t.file("config.json"), j.dump());
+  EXPECT_THROW(slm::load_hf_model(t.path()), slm::Error);
+}
+
+TEST(Classifier, LongTextsKeepTheirHeadTailOrBoth) {
+  const slm::Tokenizer& tok = slm::test::gpt2_tokenizer();
+  std::string text = "Subject: a long message";
+  for (int k = 0; k < 40; ++k) text += " word" + std::to_string(k);
+  const std::vector<uint32_t> all = tok.encode(text, slm::SpecialMode::Text);
+  ASSERT_GT(all.size(), 40u);
+  const std::vector<int32_t> ids(all.begin(), all.end());
+  auto cut = [&](const std::string& how, int64_t max_len) {
+    return slm::encode_texts(tok, {{text, "spam"}}, {"ham", "spam"}, max_len, true, how).at(0);
+  };
+  auto slice = [&](size_t from, size_t to) { return std::vector<int32_t>(ids.begin() + from, ids.begin() + to); };
+  const size_t n = ids.size();
+  EXPECT_EQ(cut("head", 12).ids, slice(0, 12));
+  EXPECT_EQ(cut("tail", 12).ids, slice(n - 12, n));
+  std::vector<int32_t> both = slice(0, 3);  // 12 / 4 from the start, 9 from the end
+  for (int32_t id : slice(n - 9, n)) both.push_back(id);
+  EXPECT_EQ(cut("head+tail", 12).ids, both);
+  EXPECT_EQ(cut("head+tail", 12).label, 1);
+  std::vector<int32_t> tail3 = slice(n - 3, n);
+  EXPECT_EQ(cut("head+tail", 3).ids, tail3);  // 3 / 4 = 0 from the start
+  for (const char* how : {"head", "tail", "head+tail"})  // short enough: whole
+    EXPECT_EQ(cut(how, static_cast<int64_t>(n)).ids, ids) << how;
+  EXPECT_THROW(cut("middle", 12), slm::Error);
+  // encode_for_classifier reads the classifier's own settings
+  auto m = tiny_classifier(2);
+  m->set_classifier_input(12, "last", "tail");
+  slm::GPTConfig c = m->config();
+  c.id2label = {"ham", "spam"};
+  EXPECT_EQ(slm::encode_for_classifier(c, tok, {{text, "spam"}}, true).at(0).ids, slice(n - 12, n));
 }
 
 TEST(ClassifierCli, TinyModelLearnsATwoClassTaskAndReports) {
@@ -268,6 +308,9 @@ TEST(ClassifierCli, SelectBestValSavesTheWeightsOfTheBestEpoch) {
   r = run_slm("finetune-classifier --init-from " + base + " --out " + t.file("o") + " --data " + data + " --select best --quiet");
   EXPECT_EQ(r.rc, 2);
   EXPECT_NE(r.err.find("--select must be last or best-val"), std::string::npos) << r.err;
+  r = run_slm("finetune-classifier --init-from " + base + " --out " + t.file("o") + " --data " + data + " --truncate middle --quiet");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("--truncate must be head, tail or head+tail"), std::string::npos) << r.err;
 }
 
 TEST(ClassifierCli, ClearErrors) {
@@ -335,7 +378,7 @@ TEST(ClassifierCli, LoraTrainsAdaptersAndSavesAPlainMergedClassifier) {
   const std::string data = synthetic_csv(t, 80), base = t.file("base"), out = t.file("cls");
   ASSERT_NO_FATAL_FAILURE(pretrain_tiny_base(data, base));
   auto r = run_slm("finetune-classifier --init-from " + base + " --out " + out + " --data " + data +
-                   " --lora-rank 4 --lora-alpha 8 --max-steps 3 --threads 1");
+                   " --lora-rank 4 --lora-alpha 8 --max-steps 3 --threads 1 --truncate head+tail --max-length 6");
   ASSERT_EQ(r.rc, 0) << r.err;
   // 2 blocks x (c_attn 3 x 4 x (32 + 32) + c_proj 4 x 64 + c_fc 4 x (32 + 128) + mlp c_proj 4 x (128 + 32)) + head 4 x (32 + 2)
   const int64_t expected = 2 * (3 * 4 * 64 + 4 * 64 + 4 * 160 + 4 * 160) + 4 * 34;
@@ -345,6 +388,8 @@ TEST(ClassifierCli, LoraTrainsAdaptersAndSavesAPlainMergedClassifier) {
   for (const auto& ti : st.tensors()) EXPECT_EQ(ti.name.find("lora"), std::string::npos) << ti.name;
   auto cfg = nlohmann::json::parse(slm::read_file(out + "/config.json"));
   EXPECT_FALSE(cfg.contains("scratchlm_lora"));
+  EXPECT_EQ(cfg["scratchlm_truncate"], "head+tail");
+  EXPECT_EQ(cfg["scratchlm_max_length"], 6);
   // The frozen body is the base model's: merged adapters changed the Linear weights, but not wte.
   auto b = slm::load_hf_model(base), m = slm::load_hf_model(out);
   EXPECT_TRUE(std::equal(b->params().data("wte.weight"), b->params().data("wte.weight") + 32 * 50257,

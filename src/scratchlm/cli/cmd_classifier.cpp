@@ -63,6 +63,10 @@ void register_finetune_classifier(CLI::App& app) {
   c->add_option("--lora-alpha", a->lora_alpha, "LoRA scale numerator: updates are scaled by alpha / rank");
   c->add_option("--lora-targets", a->lora_targets, "LoRA on attn, mlp, head (comma list) or all")->capture_default_str();
   c->add_option("--max-length", a->max_length, "Cut texts to this many tokens (default: the longest training text)");
+  c->add_option("--truncate", a->truncate,
+                "Which tokens of a longer text to keep: head (the book), tail, or head+tail (the first quarter "
+                "from the start, the rest from the end)")
+      ->capture_default_str();
   c->add_option("--epochs", a->epochs, "Epochs")->capture_default_str();
   c->add_option("--max-steps", a->max_steps, "Stop after this many steps (0: all epochs)");
   c->add_option("--batch", a->batch, "Batch size")->capture_default_str();
@@ -158,8 +162,7 @@ void register_eval_classifier(CLI::App& app) {
     const auto rows = load_labeled(o->data, o->load);
     if (rows.empty()) fail("'{}' holds no examples", o->data);
     const GPTConfig& cfg = model->config();
-    const int64_t max_len = cfg.classifier_max_length ? cfg.classifier_max_length : cfg.context_length;
-    const auto enc = encode_texts(tok, rows, cfg.id2label, max_len, true);
+    const auto enc = encode_for_classifier(cfg, tok, rows, true);
     const int32_t pad = tok.eot_id() ? static_cast<int32_t>(*tok.eot_id()) : 50256;
     const std::vector<float> p = predict_proba(*model, enc, o->batch, pad);
     const ClassMetrics m = classification_metrics(p, enc, cfg.num_labels);

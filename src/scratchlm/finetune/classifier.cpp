@@ -42,15 +42,23 @@ void set_classifier_trainable(GPT& model, std::string_view which) {
 }
 
 std::vector<EncodedText> encode_texts(const Tokenizer& tok, const std::vector<LabeledExample>& rows,
-                                      const std::vector<std::string>& labels, int64_t max_length, bool with_labels) {
+                                      const std::vector<std::string>& labels, int64_t max_length, bool with_labels,
+                                      const std::string& truncate) {
   if (max_length <= 0) fail_internal("encode_texts: max_length must be positive");
+  if (!is_truncation(truncate)) fail("the truncation must be head, tail or head+tail, not '{}'", truncate);
+  const size_t keep = static_cast<size_t>(max_length);
+  const size_t head = truncate == "head" ? keep : truncate == "tail" ? 0 : keep / 4;
   std::vector<EncodedText> out(rows.size());
   for (size_t i = 0; i < rows.size(); ++i) {
     const auto& r = rows[i];
     if (r.text.find_first_not_of(" \t\r\n") == std::string::npos) fail("row {}: the text is empty", i + 1);
     auto ids = tok.encode(r.text, SpecialMode::Text);
-    if (static_cast<int64_t>(ids.size()) > max_length) ids.resize(static_cast<size_t>(max_length));
-    out[i].ids.assign(ids.begin(), ids.end());
+    if (ids.size() > keep) {  // the first `head` tokens, then the last keep - head
+      out[i].ids.assign(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(head));
+      out[i].ids.insert(out[i].ids.end(), ids.end() - static_cast<std::ptrdiff_t>(keep - head), ids.end());
+    } else {
+      out[i].ids.assign(ids.begin(), ids.end());
+    }
     if (with_labels) {
       auto it = std::find(labels.begin(), labels.end(), r.label);
       if (it == labels.end()) {
@@ -126,9 +134,15 @@ std::vector<float> classify_texts(GPT& model, const Tokenizer& tok, const std::v
   std::vector<LabeledExample> rows;
   rows.reserve(texts.size());
   for (const auto& t : texts) rows.push_back({t, ""});
-  const int64_t max_len = c.classifier_max_length ? c.classifier_max_length : c.context_length;
   const int32_t pad = tok.eot_id() ? static_cast<int32_t>(*tok.eot_id()) : 50256;
-  return predict_proba(model, encode_texts(tok, rows, {}, max_len, false), batch, pad);
+  return predict_proba(model, encode_for_classifier(c, tok, rows, false), batch, pad);
+}
+
+std::vector<EncodedText> encode_for_classifier(const GPTConfig& c, const Tokenizer& tok,
+                                               const std::vector<LabeledExample>& rows, bool with_labels) {
+  const int64_t max_len = c.classifier_max_length ? c.classifier_max_length : c.context_length;
+  return encode_texts(tok, rows, with_labels ? c.id2label : std::vector<std::string>{}, max_len, with_labels,
+                      c.classifier_truncate);
 }
 
 nlohmann::json prediction_json(const std::vector<std::string>& id2label, const float* probs) {

@@ -25,6 +25,7 @@
 namespace slm {
 
 class GPT;
+struct GPTConfig;
 class Tokenizer;
 
 // A new classifier with every body weight of `lm` (embeddings, blocks, final norm) and a fresh
@@ -42,11 +43,19 @@ struct EncodedText {
   int32_t label = -1;
 };
 
-// Tokenizes texts (special tokens as ordinary text), cutting each to max_length tokens (> 0).
+// Tokenizes texts (special tokens as ordinary text), cutting each to max_length tokens (> 0) as
+// `truncate` says: "head" keeps the first max_length tokens (the book), "tail" the last, and
+// "head+tail" the first max_length / 4 and the last max_length - max_length / 4 (Sun et al. 2019,
+// "How to Fine-Tune BERT for Text Classification?": 128 + 382 of 510 read long texts best).
 // With labels non-empty every example's label must be one of them (BadInput naming it and the
 // row otherwise); an empty text is a BadInput error naming the row.
 std::vector<EncodedText> encode_texts(const Tokenizer& tok, const std::vector<LabeledExample>& rows,
-                                      const std::vector<std::string>& labels, int64_t max_length, bool with_labels);
+                                      const std::vector<std::string>& labels, int64_t max_length, bool with_labels,
+                                      const std::string& truncate = "head");
+// encode_texts as the classifier `c` was trained: its classifier_max_length (else the context
+// length) and classifier_truncate, its id2label when with_labels.
+std::vector<EncodedText> encode_for_classifier(const GPTConfig& c, const Tokenizer& tok,
+                                               const std::vector<LabeledExample>& rows, bool with_labels);
 
 // A padded batch: tokens [B, T] (padding = pad_id), the position to read per row, the labels.
 struct ClassBatch {
@@ -68,8 +77,8 @@ struct ClassMetrics {
 
 // Class probabilities [n, K] of the examples, batch by batch (eval mode).
 std::vector<float> predict_proba(GPT& model, const std::vector<EncodedText>& rows, int64_t batch, int32_t pad_id);
-// Class probabilities [texts.size(), K] of raw texts read as the classifier was trained: cut to its
-// classifier_max_length (else the context length), padded with the tokenizer's <|endoftext|>.
+// Class probabilities [texts.size(), K] of raw texts read as the classifier was trained
+// (encode_for_classifier), padded with the tokenizer's <|endoftext|>.
 // BadInput for an empty text (naming its row).
 std::vector<float> classify_texts(GPT& model, const Tokenizer& tok, const std::vector<std::string>& texts, int64_t batch);
 // One text's prediction from its K probabilities: {"label", "probability", "probabilities": {label: p}}.

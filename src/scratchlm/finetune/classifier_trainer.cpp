@@ -58,6 +58,7 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
   if (a.batch <= 0 || a.epochs < 0 || a.eval_every < 0 || a.max_length < 0) fail("--batch must be positive, --epochs, --eval-every and --max-length not negative");
   if (!(a.lr > 0.0f)) fail("--lr must be positive");
   if (a.token != "last" && a.token != "last-position") fail("--token must be last or last-position, not '{}'", a.token);
+  if (!is_truncation(a.truncate)) fail("--truncate must be head, tail or head+tail, not '{}'", a.truncate);
   if (a.select != "last" && a.select != "best-val") fail("--select must be last or best-val, not '{}'", a.select);
   if (a.split_only && a.data.empty()) fail("--split-only needs --data SOURCE to balance and split");
   if (a.init_from.empty() && !a.split_only) fail("give --init-from MODEL_DIR (a pretrained model to start from)");
@@ -108,15 +109,16 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
   const int32_t pad = tok.eot_id() ? static_cast<int32_t>(*tok.eot_id()) : 50256;
   const int64_t ctx = model->config().context_length;
   if (a.max_length > ctx) fail("--max-length {} exceeds the model's context length {}", a.max_length, ctx);
-  std::vector<EncodedText> train = encode_texts(tok, split.train, labels, a.max_length ? a.max_length : ctx, true);
+  std::vector<EncodedText> train =
+      encode_texts(tok, split.train, labels, a.max_length ? a.max_length : ctx, true, a.truncate);
   int64_t max_len = a.max_length;
   if (!max_len)  // the book: the longest training text
     for (const auto& e : train) max_len = std::max<int64_t>(max_len, static_cast<int64_t>(e.ids.size()));
-  const std::vector<EncodedText> val = encode_texts(tok, split.val, labels, max_len, true);
-  const std::vector<EncodedText> test = encode_texts(tok, split.test, labels, max_len, true);
+  const std::vector<EncodedText> val = encode_texts(tok, split.val, labels, max_len, true, a.truncate);
+  const std::vector<EncodedText> test = encode_texts(tok, split.test, labels, max_len, true, a.truncate);
   const bool select_best = a.select == "best-val";
   if (select_best && val.empty()) fail("--select best-val needs a validation split (--val FILE, or --data with --val-frac > 0)");
-  model->set_classifier_input(max_len, a.token);
+  model->set_classifier_input(max_len, a.token, a.truncate);
   model->set_drop_rate(a.dropout);
   if (a.lora_rank > 0) {
     model = add_lora(*model, parse_lora_targets(a.lora_targets, a.lora_rank, a.lora_alpha), a.seed);

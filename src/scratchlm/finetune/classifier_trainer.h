@@ -23,6 +23,7 @@ struct ClassifierArgs {
   std::vector<std::string> labels;  // class order; default: the sorted distinct training labels
   std::string trainable = "last-block", token = "last";
   int64_t max_length = 0;  // 0: the longest training text (as the book), at most the context length
+  std::string truncate = "head";  // which tokens of a longer text to keep: head (the book), tail, head+tail
   // LoRA (appendix E): rank > 0 freezes the whole model and trains adapters on lora_targets
   // (default: every Linear layer including the new head, as the book); saved merged.
   int64_t lora_rank = 0;

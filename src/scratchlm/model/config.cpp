@@ -22,9 +22,13 @@ void GPTConfig::validate() const {
     fail("invalid model config: the classifier token must be \"last\" or \"last-position\", not '{}'", classifier_token);
   if (classifier_max_length < 0 || classifier_max_length > context_length)
     fail("invalid model config: classifier max length {} is outside 0..{}", classifier_max_length, context_length);
+  if (!is_truncation(classifier_truncate))
+    fail("invalid model config: the classifier truncation must be head, tail or head+tail, not '{}'", classifier_truncate);
   if (vocab_size > (int64_t{1} << 31) || context_length > (int64_t{1} << 24))
     fail("invalid model config: vocab_size or context_length is unreasonably large");
 }
+
+bool is_truncation(std::string_view name) { return name == "head" || name == "tail" || name == "head+tail"; }
 
 std::vector<std::string> config_names() {
   return {"gpt2-124M", "gpt2-355M", "gpt2-774M", "gpt2-1558M", "gpt2-mini", "gpt2-tiny"};
@@ -84,6 +88,7 @@ nlohmann::json GPTConfig::to_hf_json() const {
     j["pad_token_id"] = 50256;
     j["scratchlm_max_length"] = classifier_max_length;
     j["scratchlm_classifier_token"] = classifier_token;
+    j["scratchlm_truncate"] = classifier_truncate;
   }
   return j;
 }
@@ -165,6 +170,11 @@ GPTConfig GPTConfig::from_hf_json(const nlohmann::json& j, const std::string& so
       fail("{}: scratchlm_classifier_token must be \"last\" or \"last-position\"", source);
     if (c.classifier_max_length < 0 || c.classifier_max_length > c.context_length)
       fail("{}: scratchlm_max_length {} is outside 0..n_positions", source, c.classifier_max_length);
+    if (const auto t = j.find("scratchlm_truncate"); t != j.end()) {  // absent in older classifiers: head
+      if (!t->is_string() || !is_truncation(t->get<std::string>()))
+        fail("{}: scratchlm_truncate must be \"head\", \"tail\" or \"head+tail\"", source);
+      c.classifier_truncate = t->get<std::string>();
+    }
   }
   if (const auto it = j.find("scratchlm_lora"); it != j.end() && it->is_object()) {
     try {

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
@@ -37,8 +38,11 @@ struct GPTConfig {
   // texts are cut to classifier_max_length tokens (0: the context length) and classified from the
   // last real token ("last") or, as the book, from the final position of the padded row
   // ("last-position", rows padded to classifier_max_length).
+  // Longer texts keep their first tokens ("head", the book), their last ("tail"), or both
+  // ("head+tail": the first quarter of the budget from the start, the rest from the end).
   int64_t classifier_max_length = 0;
   std::string classifier_token = "last";
+  std::string classifier_truncate = "head";
   // Low-rank adapters beside the Linear layers (not part of config.json; see finetune/lora.h).
   LoraConfig lora;
 
@@ -60,6 +64,8 @@ struct GPTConfig {
 // gpt2-mini (ctx 256, emb 384, 6 heads, 6 layers), gpt2-tiny (ctx 128, emb 128, 4 heads, 2 layers).
 GPTConfig config_by_name(const std::string& name);
 std::vector<std::string> config_names();
+// "head", "tail" or "head+tail": the ways a classifier can cut a long text (classifier_truncate).
+bool is_truncation(std::string_view name);
 
 // Parameter counts, per module, as the book reports them.
 struct ParamCounts {

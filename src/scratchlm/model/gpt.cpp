@@ -116,10 +116,11 @@ void GPT::set_drop_rate(float p) {
   cfg_ = c;
 }
 
-void GPT::set_classifier_input(int64_t max_length, const std::string& token) {
+void GPT::set_classifier_input(int64_t max_length, const std::string& token, const std::string& truncate) {
   GPTConfig c = cfg_;
   c.classifier_max_length = max_length;
   c.classifier_token = token;
+  c.classifier_truncate = truncate;
   c.validate();
   cfg_ = c;
 }
