@@ -183,16 +183,17 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
   // --select best-val: the trainable weights after the best epoch so far (frozen ones never change)
   std::vector<std::vector<float>> best_weights;
   double best_acc = -1.0, best_loss = 0.0;
-  auto trainable_weights = [&](bool restore) {
-    size_t k = 0;
+  auto keep_best = [&] {
+    best_weights.clear();
     for (const auto& p : model->params().params()) {
-      if (!p.trainable) continue;
-      float* w = model->params().data_all() + p.offset;
-      if (restore) std::copy(best_weights[k].begin(), best_weights[k].end(), w);
-      else if (k < best_weights.size()) std::copy(w, w + p.numel, best_weights[k].begin());
-      else best_weights.emplace_back(w, w + p.numel);
-      ++k;
+      const float* w = model->params().data_all() + p.offset;
+      if (p.trainable) best_weights.emplace_back(w, w + p.numel);
     }
+  };
+  auto restore_best = [&] {
+    size_t k = 0;
+    for (const auto& p : model->params().params())
+      if (p.trainable) std::copy(best_weights[k].begin(), best_weights[k].end(), model->params().data_all() + p.offset), ++k;
   };
   const double t0 = now_s();
   model->set_training(true);
@@ -239,7 +240,7 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
       const ClassMetrics full = evaluate_classifier(*model, val, a.batch, pad);
       model->set_training(true);
       const bool better = full.accuracy > best_acc || (full.accuracy == best_acc && full.loss < best_loss);
-      if (better) best_acc = full.accuracy, best_loss = full.loss, res.selected_epoch = epoch, trainable_weights(false);
+      if (better) best_acc = full.accuracy, best_loss = full.loss, res.selected_epoch = epoch, keep_best();
       rec["full_val_accuracy"] = full.accuracy, rec["full_val_loss"] = full.loss, rec["selected"] = better;
       msg += fmt::format(" | whole validation split {:.2f}%, loss {:.4f}{}", 100 * full.accuracy, full.loss,
                          better ? " (best so far, kept)" : "");
@@ -253,7 +254,7 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
   // ---- final accuracy on the whole splits, save
   if (!select_best) res.selected_epoch = epoch;
   else if (res.selected_epoch != epoch) {
-    trainable_weights(true);
+    restore_best();
     if (!a.quiet)
       std::fprintf(stderr, "keeping the weights after epoch %lld (validation accuracy %.2f%%)\n",
                    (long long)res.selected_epoch, 100 * best_acc);
