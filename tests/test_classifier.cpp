@@ -58,6 +58,10 @@ std::string synthetic_csv(const slm::test::TempDir& t, int n, const std::string&
   return path;
 }
 
+int64_t cfg_max_length(const std::string& model_dir) {
+  return nlohmann::json::parse(slm::read_file(model_dir + "/config.json"))["scratchlm_max_length"].get<int64_t>();
+}
+
 // A tiny GPT-2 (ctx 32, 2 heads, emb_dim wide) pretrained one step on `data`, saved to `dir`: the
 // base model the classifier tests finetune.
 void pretrain_tiny_base(const std::string& data, const std::string& dir, int emb_dim = 32) {
@@ -258,6 +262,10 @@ TEST(ClassifierCli, TinyModelLearnsATwoClassTaskAndReports) {
 
   r = run_slm("info --model " + out);
   EXPECT_NE(r.out.find("score head (2 classes)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("classifier: labels animal, fruit; reads at most " +
+                       std::to_string(cfg_max_length(out)) + " tokens of a text (keeping its head), class from the last real token"),
+            std::string::npos)
+      << r.out;
   r = run_slm("classify --model " + out + " --json", "we like the banana and a cherry\nlook at that tiger\n");
   ASSERT_EQ(r.rc, 0) << r.err;
   auto nl = r.out.find('\n');

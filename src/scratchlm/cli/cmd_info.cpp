@@ -59,6 +59,14 @@ void register_info(CLI::App& app) {
     std::printf("model: vocab %lld, context %lld, emb %lld, heads %lld, layers %lld, qkv_bias %s, tied head %s, dropout %g\n",
                 (long long)cfg.vocab_size, (long long)cfg.context_length, (long long)cfg.emb_dim, (long long)cfg.n_heads,
                 (long long)cfg.n_layers, cfg.qkv_bias ? "yes" : "no", cfg.tie_word_embeddings ? "yes" : "no", cfg.drop_rate);
+    if (cfg.is_classifier()) {
+      std::string labels;
+      for (const auto& l : cfg.id2label) labels += (labels.empty() ? "" : ", ") + l;
+      const int64_t max_len = cfg.classifier_max_length ? cfg.classifier_max_length : cfg.context_length;
+      std::printf("classifier: labels %s; reads at most %lld tokens of a text (keeping its %s), class from %s\n",
+                  labels.c_str(), (long long)max_len, cfg.classifier_truncate.c_str(),
+                  cfg.classifier_token == "last" ? "the last real token" : "the final padded position");
+    }
     std::printf("\nparameters\n");
     std::printf("  %-28s %15s\n", "tok_emb (wte)", group(pc.tok_emb).c_str());
     std::printf("  %-28s %15s\n", "pos_emb (wpe)", group(pc.pos_emb).c_str());
