@@ -226,7 +226,7 @@ TEST(ClassifierCli, TinyModelLearnsATwoClassTaskAndReports) {
   const std::string data = synthetic_csv(t, 240), base = t.file("base"), out = t.file("cls");
   ASSERT_NO_FATAL_FAILURE(pretrain_tiny_base(data, base, 64));
   auto r = run_slm("finetune-classifier --init-from " + base + " --out " + out + " --data " + data +
-              " --trainable all --epochs 6 --lr 2e-3 --eval-every 10 --quiet --threads 2 --seed 5");
+                   " --trainable all --epochs 6 --lr 2e-3 --eval-every 10 --quiet --threads 2 --seed 5");
   ASSERT_EQ(r.rc, 0) << r.err;
   for (const char* f : {"config.json", "model.safetensors", "vocab.json", "merges.txt", "train.csv", "validation.csv",
                         "test.csv", "metrics.jsonl", "loss.svg", "accuracy.svg", "eval.json"})
@@ -283,7 +283,7 @@ TEST(ClassifierCli, SelectBestValSavesTheWeightsOfTheBestEpoch) {
   ASSERT_NO_FATAL_FAILURE(pretrain_tiny_base(data, base));
   // A learning rate high enough that validation accuracy goes up and down between epochs
   auto r = run_slm("finetune-classifier --init-from " + base + " --out " + out + " --data " + data +
-              " --trainable all --epochs 6 --lr 3e-2 --eval-every 0 --select best-val --threads 2 --seed 5");
+                   " --trainable all --epochs 6 --lr 3e-2 --eval-every 0 --select best-val --threads 2 --seed 5");
   ASSERT_EQ(r.rc, 0) << r.err;
   std::vector<nlohmann::json> epochs;
   slm::for_each_line(slm::read_file(out + "/metrics.jsonl"), [&](std::string_view line, size_t) {
