@@ -62,9 +62,8 @@ void register_info(CLI::App& app) {
     if (cfg.is_classifier()) {
       std::string labels;
       for (const auto& l : cfg.id2label) labels += (labels.empty() ? "" : ", ") + l;
-      const int64_t max_len = cfg.classifier_max_length ? cfg.classifier_max_length : cfg.context_length;
       std::printf("classifier: labels %s; reads at most %lld tokens of a text (keeping its %s), class from %s\n",
-                  labels.c_str(), (long long)max_len, cfg.classifier_truncate.c_str(),
+                  labels.c_str(), (long long)cfg.classifier_read_length(), cfg.classifier_truncate.c_str(),
                   cfg.classifier_token == "last" ? "the last real token" : "the final padded position");
     }
     std::printf("\nparameters\n");

@@ -91,11 +91,6 @@ void make_class_batch(const std::vector<const EncodedText*>& rows, int32_t pad_i
 }
 
 namespace {
-int64_t pad_length(const GPT& model) {
-  const GPTConfig& c = model.config();
-  return c.classifier_max_length > 0 ? c.classifier_max_length : c.context_length;
-}
-
 void softmax_rows(std::vector<float>& z, int64_t K) {
   for (size_t b = 0; b + static_cast<size_t>(K) <= z.size(); b += static_cast<size_t>(K)) {
     float* r = z.data() + b;
@@ -119,7 +114,7 @@ std::vector<float> predict_proba(GPT& model, const std::vector<EncodedText>& row
   for (size_t i = 0; i < rows.size(); i += static_cast<size_t>(batch)) {
     ptrs.clear();
     for (size_t j = i; j < std::min(rows.size(), i + static_cast<size_t>(batch)); ++j) ptrs.push_back(&rows[j]);
-    make_class_batch(ptrs, pad_id, model.config().classifier_token, pad_length(model), cb);
+    make_class_batch(ptrs, pad_id, model.config().classifier_token, model.config().classifier_read_length(), cb);
     z.resize(static_cast<size_t>(cb.B * K));
     model.classify(cb.tokens.data(), cb.B, cb.T, cb.read_pos.data(), nullptr, z.data());
     softmax_rows(z, K);
@@ -140,8 +135,7 @@ std::vector<float> classify_texts(GPT& model, const Tokenizer& tok, const std::v
 
 std::vector<EncodedText> encode_for_classifier(const GPTConfig& c, const Tokenizer& tok,
                                                const std::vector<LabeledExample>& rows, bool with_labels) {
-  const int64_t max_len = c.classifier_max_length ? c.classifier_max_length : c.context_length;
-  return encode_texts(tok, rows, with_labels ? c.id2label : std::vector<std::string>{}, max_len, with_labels,
+  return encode_texts(tok, rows, with_labels ? c.id2label : std::vector<std::string>{}, c.classifier_read_length(), with_labels,
                       c.classifier_truncate);
 }
 

@@ -47,6 +47,8 @@ struct GPTConfig {
   LoraConfig lora;
 
   bool is_classifier() const { return num_labels > 0; }
+  // The most tokens a classifier reads of a text: classifier_max_length, else the context length.
+  int64_t classifier_read_length() const { return classifier_max_length > 0 ? classifier_max_length : context_length; }
 
   int64_t head_dim() const { return emb_dim / n_heads; }
   // BadInput error when fields are inconsistent (emb_dim % n_heads, non-positive sizes...).
