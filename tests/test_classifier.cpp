@@ -76,17 +76,62 @@ void pretrain_tiny_base(const std::string& data, const std::string& dir, int emb
 TEST(Classifier, BatchReadsTheLastRealTokenOrTheFinalPosition) {
   slm::EncodedText a{{5, 6, 7}, 0}, b{{9}, 1}, c{{1, 2, 3, 4, 8}, 1};
   slm::ClassBatch cb;
-  slm::make_class_batch({&a, &b, &c}, 50256, "last", 12, cb);
+  slm::make_class_batch({&a, &b, &c}, 50256, "last", 12, 16, cb);
   EXPECT_EQ(cb.B, 3);
+  EXPECT_EQ(cb.E, 3);
   EXPECT_EQ(cb.T, 5);  // the longest row, not pad_to
-  EXPECT_EQ(cb.read_pos, (std::vector<int32_t>{2, 0, 4}));
+  EXPECT_EQ(cb.read_to, (std::vector<int32_t>{2, 0, 4}));
+  EXPECT_EQ(cb.read_from, cb.read_to);  // one position each
+  EXPECT_EQ(cb.row_start, (std::vector<int32_t>{0, 1, 2, 3}));
   EXPECT_EQ(cb.labels, (std::vector<int32_t>{0, 1, 1}));
   EXPECT_EQ(std::vector<int32_t>(cb.tokens.begin() + 5, cb.tokens.begin() + 10),
             (std::vector<int32_t>{9, 50256, 50256, 50256, 50256}));
-  slm::make_class_batch({&a, &b}, 50256, "last-position", 12, cb);  // the book: fixed length, read at the end
+  slm::make_class_batch({&a, &b}, 50256, "last-position", 12, 16, cb);  // the book: fixed length, read at the end
   EXPECT_EQ(cb.T, 12);
-  EXPECT_EQ(cb.read_pos, (std::vector<int32_t>{11, 11}));
+  EXPECT_EQ(cb.read_to, (std::vector<int32_t>{11, 11}));
   EXPECT_EQ(cb.tokens[3], 50256);
+}
+
+TEST(Classifier, MeanReadsEveryTokenAndLongTextsInWindows) {
+  slm::EncodedText a{{5, 6, 7}, 0}, b{{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, 1}, c{{11, 12, 13, 14, 15, 16, 17, 18}, 0};
+  slm::ClassBatch cb;
+  slm::make_class_batch({&a, &b, &c}, 96, "mean", 12, 4, cb);  // windows of 4 tokens
+  // a: one row; b (10 tokens): 1-4, 5-8, then 7-10 reading only 9-10; c (8): two full windows.
+  EXPECT_EQ(cb.E, 3);
+  EXPECT_EQ(cb.B, 6);
+  EXPECT_EQ(cb.T, 4);
+  EXPECT_EQ(cb.row_start, (std::vector<int32_t>{0, 1, 4, 6}));
+  EXPECT_EQ(cb.read_from, (std::vector<int32_t>{0, 0, 0, 2, 0, 0}));
+  EXPECT_EQ(cb.read_to, (std::vector<int32_t>{2, 3, 3, 3, 3, 3}));
+  EXPECT_EQ(cb.labels, (std::vector<int32_t>{0, 1, 0}));
+  EXPECT_EQ(cb.tokens, (std::vector<int32_t>{5, 6, 7, 96, 1, 2, 3, 4, 5, 6, 7, 8, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18}));
+  // Every token of b is read exactly once.
+  std::vector<int32_t> read;
+  for (int r = cb.row_start[1]; r < cb.row_start[2]; ++r)
+    for (int t = cb.read_from[r]; t <= cb.read_to[r]; ++t) read.push_back(cb.tokens[static_cast<size_t>(r * cb.T + t)]);
+  EXPECT_EQ(read, b.ids);
+}
+
+TEST(Classifier, MeanReadingIsTheMeanOfTheOutputsAndIgnoresPadding) {
+  auto m = tiny_classifier();
+  m->set_classifier_input(0, "mean");
+  const int64_t K = 3;
+  slm::EncodedText shortrow{{4, 8, 15}, -1}, longrow{{16, 23, 42, 4, 8, 15, 16}, -1};
+  std::vector<float> alone = slm::predict_proba(*m, {shortrow}, 8, 96);
+  std::vector<float> padded = slm::predict_proba(*m, {shortrow, longrow}, 8, 96);
+  for (int64_t k = 0; k < K; ++k) EXPECT_NEAR(alone[k], padded[k], 1e-5f);
+  // It is not the last-token reading.
+  m->set_classifier_input(0, "last");
+  std::vector<float> last = slm::predict_proba(*m, {shortrow}, 8, 96);
+  float diff = 0;
+  for (int64_t k = 0; k < K; ++k) diff += std::fabs(last[k] - alone[k]);
+  EXPECT_GT(diff, 1e-4f);
+  // A one-token text: the mean of one output is that output, so both readings agree.
+  m->set_classifier_input(0, "mean");
+  std::vector<float> one_mean = slm::predict_proba(*m, {slm::EncodedText{{42}, -1}}, 8, 96);
+  m->set_classifier_input(0, "last");
+  std::vector<float> one_last = slm::predict_proba(*m, {slm::EncodedText{{42}, -1}}, 8, 96);
+  for (int64_t k = 0; k < K; ++k) EXPECT_NEAR(one_mean[k], one_last[k], 1e-6f);
 }
 
 TEST(Classifier, PaddingDoesNotChangeTheLastTokenPrediction) {
@@ -104,21 +149,49 @@ TEST(Classifier, PaddingDoesNotChangeTheLastTokenPrediction) {
   EXPECT_GT(diff, 1e-4f);
 }
 
+namespace {
+
+// Single-position batches: rows are examples, each read at pos[b].
+slm::ClassBatch position_batch(std::vector<int32_t> tok, int64_t B, int64_t T, const std::vector<int32_t>& pos,
+                               std::vector<int32_t> lab) {
+  slm::ClassBatch cb;
+  cb.B = cb.E = B, cb.T = T, cb.tokens = std::move(tok), cb.read_from = pos, cb.read_to = pos, cb.labels = std::move(lab);
+  for (int32_t b = 0; b <= B; ++b) cb.row_start.push_back(b);
+  return cb;
+}
+
+void expect_gradients_match(slm::GPT& m, const slm::ClassBatch& cb) {
+  auto loss = [&] { return static_cast<double>(m.classify(cb, nullptr, true)); };
+  m.zero_grad();
+  m.classify(cb, nullptr, true, true);
+  m.backward();
+  for (const char* name : {"score.weight", "ln_f.weight", "h.1.mlp.c_fc.weight", "h.0.attn.c_attn.weight", "wte.weight"}) {
+    float* w = m.params().data(name);
+    const float* g = m.params().grad(name);
+    ASSERT_NE(g, nullptr) << name;
+    EXPECT_LT(slm::test::finite_difference_error(w, g, m.params().find(name)->numel, loss, 1e-2f, 23), 2e-2) << name;
+  }
+}
+
+}  // namespace
+
 TEST(Classifier, HeadAndBlockGradientsMatchFiniteDifferences) {
   auto m = tiny_classifier();
   m->enable_grads();
-  const int64_t B = 2, T = 6;
-  std::vector<int32_t> tok = {1, 5, 9, 13, 17, 21, 2, 4, 6, 8, 96, 96}, pos = {5, 3}, lab = {2, 0};
-  auto loss = [&] { return static_cast<double>(m->classify(tok.data(), B, T, pos.data(), lab.data(), nullptr)); };
-  m->zero_grad();
-  m->classify(tok.data(), B, T, pos.data(), lab.data(), nullptr, true);
-  m->backward();
-  for (const char* name : {"score.weight", "ln_f.weight", "h.1.mlp.c_fc.weight", "h.0.attn.c_attn.weight", "wte.weight"}) {
-    float* w = m->params().data(name);
-    const float* g = m->params().grad(name);
-    ASSERT_NE(g, nullptr) << name;
-    EXPECT_LT(slm::test::finite_difference_error(w, g, m->params().find(name)->numel, loss, 1e-2f, 23), 2e-2) << name;
-  }
+  expect_gradients_match(*m, position_batch({1, 5, 9, 13, 17, 21, 2, 4, 6, 8, 96, 96}, 2, 6, {5, 3}, {2, 0}));
+}
+
+TEST(Classifier, MeanReadingGradientsMatchFiniteDifferences) {
+  auto m = tiny_classifier();
+  m->set_classifier_input(0, "mean");
+  m->enable_grads();
+  // Two examples: one in a single padded row, one long text in three windows of 6 (the last one
+  // reading only its final two tokens).
+  slm::EncodedText a{{1, 5, 9, 13}, 2}, b{{2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28}, 0};
+  slm::ClassBatch cb;
+  slm::make_class_batch({&a, &b}, 96, "mean", 0, 6, cb);
+  ASSERT_EQ(cb.B, 4);
+  expect_gradients_match(*m, cb);
 }
 
 TEST(Classifier, LastBlockTrainingLeavesFrozenLayersUnchanged) {
@@ -133,10 +206,10 @@ TEST(Classifier, LastBlockTrainingLeavesFrozenLayersUnchanged) {
   EXPECT_EQ(trainable, score + ln_f + norms + attn + mlp);
   std::vector<float> before(m->params().data_all(), m->params().data_all() + m->params().numel());
   // Plain SGD on whatever gradients exist shows which parameters can move.
-  std::vector<int32_t> tok = {1, 5, 9, 13, 2, 4, 6, 8}, pos = {3, 3}, lab = {1, 0};
+  const slm::ClassBatch cb = position_batch({1, 5, 9, 13, 2, 4, 6, 8}, 2, 4, {3, 3}, {1, 0});
   for (int s = 0; s < 3; ++s) {
     m->zero_grad();
-    m->classify(tok.data(), 2, 4, pos.data(), lab.data(), nullptr, true);
+    m->classify(cb, nullptr, true, true);
     m->backward();
     for (const auto& p : m->params().params())
       if (const float* g = m->params().grad(p.name))
@@ -319,6 +392,55 @@ TEST(ClassifierCli, SelectBestValSavesTheWeightsOfTheBestEpoch) {
   r = run_slm("finetune-classifier --init-from " + base + " --out " + t.file("o") + " --data " + data + " --truncate middle --quiet");
   EXPECT_EQ(r.rc, 2);
   EXPECT_NE(r.err.find("--truncate must be head, tail or head+tail"), std::string::npos) << r.err;
+}
+
+TEST(ClassifierCli, MeanReadingReadsTextsLongerThanTheContext) {
+  // The class word opens each text, then ~45 tokens of filler the classes share: a model with a
+  // context of 32 that keeps the texts' tails never sees it; --token mean reads it in windows.
+  slm::test::TempDir t;
+  const char* fruit[] = {"apple", "banana", "cherry", "grape", "lemon", "mango"};
+  const char* animal[] = {"dog", "cat", "horse", "mouse", "tiger", "zebra"};
+  const char* filler[] = {"the weather was fine and", "we walked along the river while", "someone sang a song as",
+                          "the train was late again so", "it rained for an hour and then"};
+  slm::Rng rng(9);
+  std::string csv = "Label,Text\n";
+  for (int i = 0; i < 200; ++i) {
+    const bool a = i % 2 == 0;
+    std::string text = std::string("I saw a ") + (a ? fruit[rng.below(6)] : animal[rng.below(6)]) + ".";
+    for (int k = 0; k < 7; ++k) text += std::string(" ") + filler[rng.below(5)];
+    csv += std::string(a ? "fruit" : "animal") + "," + text + "\n";
+  }
+  const std::string data = t.file("long.csv"), base = t.file("base"), mean = t.file("mean"), last = t.file("last");
+  slm::test::write_text(data, csv);
+  ASSERT_NO_FATAL_FAILURE(pretrain_tiny_base(data, base, 64));
+  const std::string common = " --data " + data + " --trainable all --epochs 6 --lr 3e-3 --eval-every 0 --quiet --threads 2 --seed 5 --truncate tail";
+  auto r = run_slm("finetune-classifier --init-from " + base + " --out " + mean + common + " --token mean --max-length 64");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  r = run_slm("finetune-classifier --init-from " + base + " --out " + last + common + " --token last --max-length 32");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto acc = [](const std::string& dir) {
+    return nlohmann::json::parse(slm::read_file(dir + "/eval.json"))["test"]["accuracy"].get<double>();
+  };
+  EXPECT_GE(acc(mean), 0.85);
+  EXPECT_LE(acc(last), 0.75);  // the class word is out of its reach: about chance
+  auto cfg = nlohmann::json::parse(slm::read_file(mean + "/config.json"));
+  EXPECT_EQ(cfg["scratchlm_classifier_token"], "mean");
+  EXPECT_EQ(cfg["scratchlm_max_length"], 64);
+  EXPECT_EQ(cfg["n_positions"], 32);
+  r = run_slm("classify --model " + mean + " --text " +
+              slm::test::shell_quote("I saw a cherry. " + std::string(filler[0]) + " " + filler[1] + " " + filler[2] + " " +
+                                     filler[3] + " " + filler[4] + " " + filler[0] + " " + filler[1]));
+  EXPECT_EQ(r.out.rfind("fruit\t", 0), 0u) << r.out << r.err;
+  r = run_slm("info --model " + mean);
+  EXPECT_NE(r.out.find("reads at most 64 tokens of a text (keeping its tail), class from the mean over every token"),
+            std::string::npos)
+      << r.out;
+  r = run_slm("finetune-classifier --init-from " + base + " --out " + t.file("o") + " --data " + data + " --max-length 96 --quiet");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("--max-length 96 exceeds the model's context length 32"), std::string::npos) << r.err;
+  r = run_slm("finetune-classifier --init-from " + base + " --out " + t.file("o") + " --data " + data + " --token first --quiet");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("--token must be last, last-position or mean"), std::string::npos) << r.err;
 }
 
 TEST(ClassifierCli, ClearErrors) {

@@ -57,12 +57,12 @@ void register_finetune_classifier(CLI::App& app) {
   c->add_option("--val-frac", a->val_frac, "Validation fraction of --data (the rest is test)")->capture_default_str();
   c->add_option("--labels", a->labels, "Class order, e.g. --labels ham spam (default: sorted)")->delimiter(',');
   c->add_option("--trainable", a->trainable, "head, last-block (the book) or all")->capture_default_str();
-  c->add_option("--token", a->token, "Read the class at the last real token (last) or the final padded position (last-position, the book)")
+  c->add_option("--token", a->token, "Read the class at the last real token (last), the final padded position (last-position, the book) or from the mean over every token (mean; longer texts in windows of the context length)")
       ->capture_default_str();
   c->add_option("--lora-rank", a->lora_rank, "Train LoRA adapters of this rank instead of layers (appendix E; 0: off)");
   c->add_option("--lora-alpha", a->lora_alpha, "LoRA scale numerator: updates are scaled by alpha / rank");
   c->add_option("--lora-targets", a->lora_targets, "LoRA on attn, mlp, head (comma list) or all")->capture_default_str();
-  c->add_option("--max-length", a->max_length, "Cut texts to this many tokens (default: the longest training text)");
+  c->add_option("--max-length", a->max_length, "Cut texts to this many tokens (default: the longest training text, at most the context length; above it only with --token mean)");
   c->add_option("--truncate", a->truncate,
                 "Which tokens of a longer text to keep: head (the book), tail, or head+tail (the first quarter "
                 "from the start, the rest from the end)")

@@ -73,20 +73,41 @@ std::vector<EncodedText> encode_texts(const Tokenizer& tok, const std::vector<La
 }
 
 void make_class_batch(const std::vector<const EncodedText*>& rows, int32_t pad_id, const std::string& token,
-                      int64_t pad_to, ClassBatch& out) {
-  const bool last_position = token == "last-position";
-  int64_t T = 1;
-  for (const auto* r : rows) T = std::max<int64_t>(T, static_cast<int64_t>(r->ids.size()));
-  if (last_position) T = std::max(T, pad_to);
-  out.B = static_cast<int64_t>(rows.size()), out.T = T;
-  out.tokens.assign(static_cast<size_t>(out.B * T), pad_id);
-  out.read_pos.resize(rows.size());
+                      int64_t pad_to, int64_t window, ClassBatch& out) {
+  if (!is_classifier_token(token)) fail_internal("make_class_batch: unknown reading '{}'", token);
+  if (window <= 0) fail_internal("make_class_batch: the window must be positive");
+  const bool last_position = token == "last-position", mean = token == "mean";
+  struct Row { const int32_t* ids; int64_t len, from, to; };
+  std::vector<Row> layout;
+  out.E = static_cast<int64_t>(rows.size());
+  out.row_start.assign(1, 0);
   out.labels.resize(rows.size());
-  for (size_t b = 0; b < rows.size(); ++b) {
-    const auto& ids = rows[b]->ids;
-    std::copy(ids.begin(), ids.end(), out.tokens.begin() + static_cast<int64_t>(b) * T);
-    out.read_pos[b] = static_cast<int32_t>(last_position ? T - 1 : std::max<int64_t>(static_cast<int64_t>(ids.size()) - 1, 0));
-    out.labels[b] = rows[b]->label;
+  for (size_t e = 0; e < rows.size(); ++e) {
+    const auto& ids = rows[e]->ids;
+    const int64_t n = static_cast<int64_t>(ids.size());
+    if (!mean) {
+      layout.push_back({ids.data(), n, 0, std::max<int64_t>(n - 1, 0)});
+    } else if (n <= window) {
+      layout.push_back({ids.data(), n, 0, std::max<int64_t>(n - 1, 0)});
+    } else {  // full windows; the last one ends at the text's end and reads only what is new
+      int64_t s = 0;
+      for (; s + window <= n; s += window) layout.push_back({ids.data() + s, window, 0, window - 1});
+      if (s < n) layout.push_back({ids.data() + n - window, window, window - (n - s), window - 1});
+    }
+    out.row_start.push_back(static_cast<int32_t>(layout.size()));
+    out.labels[e] = rows[e]->label;
+  }
+  int64_t T = 1;
+  for (const Row& r : layout) T = std::max(T, r.len);
+  if (last_position) T = std::max(T, pad_to);
+  out.B = static_cast<int64_t>(layout.size()), out.T = T;
+  out.tokens.assign(static_cast<size_t>(out.B * T), pad_id);
+  out.read_from.resize(layout.size());
+  out.read_to.resize(layout.size());
+  for (size_t r = 0; r < layout.size(); ++r) {
+    std::copy_n(layout[r].ids, layout[r].len, out.tokens.begin() + static_cast<int64_t>(r) * T);
+    out.read_to[r] = static_cast<int32_t>(last_position ? T - 1 : layout[r].to);
+    out.read_from[r] = static_cast<int32_t>(mean ? layout[r].from : out.read_to[r]);
   }
 }
 
@@ -114,9 +135,10 @@ std::vector<float> predict_proba(GPT& model, const std::vector<EncodedText>& row
   for (size_t i = 0; i < rows.size(); i += static_cast<size_t>(batch)) {
     ptrs.clear();
     for (size_t j = i; j < std::min(rows.size(), i + static_cast<size_t>(batch)); ++j) ptrs.push_back(&rows[j]);
-    make_class_batch(ptrs, pad_id, model.config().classifier_token, model.config().classifier_read_length(), cb);
-    z.resize(static_cast<size_t>(cb.B * K));
-    model.classify(cb.tokens.data(), cb.B, cb.T, cb.read_pos.data(), nullptr, z.data());
+    make_class_batch(ptrs, pad_id, model.config().classifier_token, model.config().classifier_read_length(),
+                     model.config().context_length, cb);
+    z.resize(static_cast<size_t>(cb.E * K));
+    model.classify(cb, z.data());
     softmax_rows(z, K);
     std::copy(z.begin(), z.end(), out.begin() + static_cast<int64_t>(i) * K);
   }

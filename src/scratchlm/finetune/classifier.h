@@ -10,7 +10,9 @@
 // default; Hugging Face's GPT2ForSequenceClassification does the same through pad_token_id), so
 // batches are padded only to their longest text and the padding never changes a prediction (the
 // causal mask keeps it out of the earlier positions). "last-position" restores the book's rule:
-// rows are padded to the fixed max length and the final position is read.
+// rows are padded to the fixed max length and the final position is read. "mean" reads the mean
+// of the outputs at every real token instead (each position sees only the text before it; the
+// mean gives the head all of them), and reads a text longer than the context in windows.
 #pragma once
 
 #include <cstdint>
@@ -21,11 +23,10 @@
 #include <vector>
 
 #include "scratchlm/data/labeled_data.h"
+#include "scratchlm/model/gpt.h"
 
 namespace slm {
 
-class GPT;
-struct GPTConfig;
 class Tokenizer;
 
 // A new classifier with every body weight of `lm` (embeddings, blocks, final norm) and a fresh
@@ -57,15 +58,13 @@ std::vector<EncodedText> encode_texts(const Tokenizer& tok, const std::vector<La
 std::vector<EncodedText> encode_for_classifier(const GPTConfig& c, const Tokenizer& tok,
                                                const std::vector<LabeledExample>& rows, bool with_labels);
 
-// A padded batch: tokens [B, T] (padding = pad_id), the position to read per row, the labels.
-struct ClassBatch {
-  int64_t B = 0, T = 0;
-  std::vector<int32_t> tokens, read_pos, labels;
-};
-// token "last": T = the longest row, read at each row's last real token; "last-position": T =
-// pad_to (the fixed length, as the book), read at T-1.
+// A padded batch (ClassBatch, model/gpt.h) of the rows. token "last": T = the longest row, read at
+// each row's last real token; "last-position": T = pad_to (the fixed length, as the book), read at
+// T-1; "mean": every real token is read, and a text longer than `window` (the context length) is
+// cut into windows of that length, the last one moved back to end at the text's end (reading only
+// the tokens the windows before it did not), so each example takes ceil(n / window) rows.
 void make_class_batch(const std::vector<const EncodedText*>& rows, int32_t pad_id, const std::string& token,
-                      int64_t pad_to, ClassBatch& out);
+                      int64_t pad_to, int64_t window, ClassBatch& out);
 
 struct ClassMetrics {
   int64_t n = 0, correct = 0;

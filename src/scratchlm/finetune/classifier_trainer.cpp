@@ -57,7 +57,7 @@ LabeledSplit load_splits(const ClassifierArgs& a) {
 ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
   if (a.batch <= 0 || a.epochs < 0 || a.eval_every < 0 || a.max_length < 0) fail("--batch must be positive, --epochs, --eval-every and --max-length not negative");
   if (!(a.lr > 0.0f)) fail("--lr must be positive");
-  if (a.token != "last" && a.token != "last-position") fail("--token must be last or last-position, not '{}'", a.token);
+  if (!is_classifier_token(a.token)) fail("--token must be last, last-position or mean, not '{}'", a.token);
   if (!is_truncation(a.truncate)) fail("--truncate must be head, tail or head+tail, not '{}'", a.truncate);
   if (a.select != "last" && a.select != "best-val") fail("--select must be last or best-val, not '{}'", a.select);
   if (a.split_only && a.data.empty()) fail("--split-only needs --data SOURCE to balance and split");
@@ -108,7 +108,8 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
   Tokenizer tok = Tokenizer::load_dir(tok_dir);
   const int32_t pad = tok.eot_id() ? static_cast<int32_t>(*tok.eot_id()) : 50256;
   const int64_t ctx = model->config().context_length;
-  if (a.max_length > ctx) fail("--max-length {} exceeds the model's context length {}", a.max_length, ctx);
+  if (a.max_length > ctx && a.token != "mean")
+    fail("--max-length {} exceeds the model's context length {} (--token mean reads longer texts in windows)", a.max_length, ctx);
   std::vector<EncodedText> train =
       encode_texts(tok, split.train, labels, a.max_length ? a.max_length : ctx, true, a.truncate);
   int64_t max_len = a.max_length;
@@ -142,7 +143,7 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
     std::fprintf(stderr,
                  "finetuning a %lld-class classifier (%s): %lld of %lld parameters train (%s); "
                  "%zu train / %zu val / %zu test texts, max length %lld tokens, %lld steps\n",
-                 (long long)labels.size(), a.token == "last" ? "last real token" : "last position",
+                 (long long)labels.size(), a.token == "last" ? "last real token" : a.token == "mean" ? "mean over tokens" : "last position",
                  (long long)res.trainable_params, (long long)res.total_params,
                  a.lora_rank > 0 ? ("LoRA rank " + std::to_string(a.lora_rank) + " on " + a.lora_targets).c_str()
                                  : ("--trainable " + a.trainable).c_str(),
@@ -204,18 +205,17 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
     for (int64_t k = 0; k < steps_per_epoch && step < total; ++k) {
       rows.clear();
       for (int64_t j = 0; j < a.batch; ++j) rows.push_back(&train[order[static_cast<size_t>(k * a.batch + j)]]);
-      make_class_batch(rows, pad, a.token, max_len, cb);
+      make_class_batch(rows, pad, a.token, max_len, ctx, cb);
       ++step;
       model->zero_grad();
       model->set_dropout_seed(a.seed, static_cast<uint64_t>(step));
-      const float loss =
-          model->classify(cb.tokens.data(), cb.B, cb.T, cb.read_pos.data(), cb.labels.data(), nullptr, true);
+      const float loss = model->classify(cb, nullptr, true, true);
       model->backward();
       const double norm = clip_grad_norm(model->params(), a.grad_clip);
       if (!std::isfinite(loss) || !std::isfinite(norm))
         fail("the loss became {} at step {}; stopping (try a lower --lr)", loss, step);
       opt.step(a.lr);
-      examples_seen += cb.B;
+      examples_seen += cb.E;
       const double el = now_s() - t0;
       metrics.write({{"type", "step"}, {"step", step}, {"epoch", epoch}, {"examples_seen", examples_seen}, {"loss", loss},
                      {"lr", a.lr}, {"grad_norm", norm}, {"examples_per_second", examples_seen / std::max(el, 1e-9)},

@@ -18,10 +18,11 @@ void GPTConfig::validate() const {
   if (num_labels < 0 || num_labels > (int64_t{1} << 20)) fail("invalid model config: num_labels {} is out of range", num_labels);
   if (num_labels > 0 && static_cast<int64_t>(id2label.size()) != num_labels)
     fail("invalid model config: {} labels named for num_labels {}", id2label.size(), num_labels);
-  if (classifier_token != "last" && classifier_token != "last-position")
-    fail("invalid model config: the classifier token must be \"last\" or \"last-position\", not '{}'", classifier_token);
-  if (classifier_max_length < 0 || classifier_max_length > context_length)
-    fail("invalid model config: classifier max length {} is outside 0..{}", classifier_max_length, context_length);
+  if (!is_classifier_token(classifier_token))
+    fail("invalid model config: the classifier token must be last, last-position or mean, not '{}'", classifier_token);
+  if (classifier_max_length < 0 || (classifier_max_length > context_length && classifier_token != "mean"))
+    fail("invalid model config: classifier max length {} is outside 0..{} (only the mean reading reads longer texts)",
+         classifier_max_length, context_length);
   if (!is_truncation(classifier_truncate))
     fail("invalid model config: the classifier truncation must be head, tail or head+tail, not '{}'", classifier_truncate);
   if (vocab_size > (int64_t{1} << 31) || context_length > (int64_t{1} << 24))
@@ -29,6 +30,7 @@ void GPTConfig::validate() const {
 }
 
 bool is_truncation(std::string_view name) { return name == "head" || name == "tail" || name == "head+tail"; }
+bool is_classifier_token(std::string_view name) { return name == "last" || name == "last-position" || name == "mean"; }
 
 std::vector<std::string> config_names() {
   return {"gpt2-124M", "gpt2-355M", "gpt2-774M", "gpt2-1558M", "gpt2-mini", "gpt2-tiny"};
@@ -166,9 +168,9 @@ GPTConfig GPTConfig::from_hf_json(const nlohmann::json& j, const std::string& so
     get_int("scratchlm_max_length", c.classifier_max_length, false);
     if (j.contains("scratchlm_classifier_token") && j["scratchlm_classifier_token"].is_string())
       c.classifier_token = j["scratchlm_classifier_token"].get<std::string>();
-    if (c.classifier_token != "last" && c.classifier_token != "last-position")
-      fail("{}: scratchlm_classifier_token must be \"last\" or \"last-position\"", source);
-    if (c.classifier_max_length < 0 || c.classifier_max_length > c.context_length)
+    if (!is_classifier_token(c.classifier_token))
+      fail("{}: scratchlm_classifier_token must be \"last\", \"last-position\" or \"mean\"", source);
+    if (c.classifier_max_length < 0 || (c.classifier_max_length > c.context_length && c.classifier_token != "mean"))
       fail("{}: scratchlm_max_length {} is outside 0..n_positions", source, c.classifier_max_length);
     if (const auto t = j.find("scratchlm_truncate"); t != j.end()) {  // absent in older classifiers: head
       if (!t->is_string() || !is_truncation(t->get<std::string>()))

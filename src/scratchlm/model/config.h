@@ -36,8 +36,10 @@ struct GPTConfig {
   std::vector<std::string> id2label;
   // How a classifier reads its input (saved with it so `slm classify` does what training did):
   // texts are cut to classifier_max_length tokens (0: the context length) and classified from the
-  // last real token ("last") or, as the book, from the final position of the padded row
-  // ("last-position", rows padded to classifier_max_length).
+  // last real token ("last"), as the book from the final position of the padded row
+  // ("last-position", rows padded to classifier_max_length), or from the mean of the outputs at
+  // every real token ("mean"; a text longer than the context is read in windows of the context
+  // length and the mean runs over all of them, so only "mean" may have a max length above it).
   // Longer texts keep their first tokens ("head", the book), their last ("tail"), or both
   // ("head+tail": the first quarter of the budget from the start, the rest from the end).
   int64_t classifier_max_length = 0;
@@ -68,6 +70,8 @@ GPTConfig config_by_name(const std::string& name);
 std::vector<std::string> config_names();
 // "head", "tail" or "head+tail": the ways a classifier can cut a long text (classifier_truncate).
 bool is_truncation(std::string_view name);
+// "last", "last-position" or "mean": the ways a classifier reads its class (above).
+bool is_classifier_token(std::string_view name);
 
 // Parameter counts, per module, as the book reports them.
 struct ParamCounts {

@@ -19,6 +19,16 @@
 
 namespace slm {
 
+// A classifier's batch (chapter 6.3-6.4): tokens [B, T] padded, holding E examples. Example e owns
+// rows row_start[e] .. row_start[e+1]-1 (E+1 entries) and reads positions read_from[r] ..
+// read_to[r] of each of them: one position for the "last" readings (the last real token, or T-1
+// as the book), every real token for "mean" (a long text in several windows). labels [E], -1
+// when unlabeled.
+struct ClassBatch {
+  int64_t B = 0, T = 0, E = 0;
+  std::vector<int32_t> tokens, row_start, read_from, read_to, labels;
+};
+
 class GPT {
  public:
   explicit GPT(const GPTConfig& config);
@@ -66,12 +76,13 @@ class GPT {
   // Number of target tokens counted by the last forward.
   int64_t last_target_count() const { return last_count_; }
 
-  // Classifier models (config().is_classifier(), chapter 6.5): class logits [B, K] into out_logits
-  // (may be null) from the final hidden state at position read_pos[b] of each row (the last real
-  // token, or T-1 as in the book). With labels ([B], in [0, K)) returns the mean cross-entropy over
-  // the rows, and with_grad also computes the head's gradients so that backward() can follow.
-  float classify(const int32_t* tokens, int64_t B, int64_t T, const int32_t* read_pos, const int32_t* labels,
-                 float* out_logits, bool with_grad = false, float grad_scale = 1.0f);
+  // Classifier models (config().is_classifier(), chapter 6.5): class logits [E, K] into out_logits
+  // (may be null) for the E examples of a ClassBatch, each from the mean of the final-norm outputs
+  // over its read positions (one position for the "last" readings). with_loss (labels in [0, K))
+  // returns the mean cross-entropy over the examples, and with_grad also computes the head's
+  // gradients so that backward() can follow.
+  float classify(const ClassBatch& cb, float* out_logits, bool with_loss = false, bool with_grad = false,
+                 float grad_scale = 1.0f);
 
   // Logits: all positions ([B*T, V] into out) or only the last position of each row ([B, V]).
   void logits(const int32_t* tokens, int64_t B, int64_t T, float* out, bool last_only);
