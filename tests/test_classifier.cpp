@@ -112,41 +112,27 @@ TEST(Classifier, MeanReadsEveryTokenAndLongTextsInWindows) {
   EXPECT_EQ(read, b.ids);
 }
 
-TEST(Classifier, MeanReadingIsTheMeanOfTheOutputsAndIgnoresPadding) {
+// Padding a short text into a batch with a longer one changes nothing when the class is read at
+// the last real token or from the mean over the real tokens; the book's final padded position
+// reads padding. Each pair of readings gives different answers, so the test can tell them apart.
+TEST(Classifier, PaddingChangesNoLastTokenOrMeanPrediction) {
   auto m = tiny_classifier();
-  m->set_classifier_input(0, "mean");
-  const int64_t K = 3;
-  slm::EncodedText shortrow{{4, 8, 15}, -1}, longrow{{16, 23, 42, 4, 8, 15, 16}, -1};
-  std::vector<float> alone = slm::predict_proba(*m, {shortrow}, 8, 96);
-  std::vector<float> padded = slm::predict_proba(*m, {shortrow, longrow}, 8, 96);
-  for (int64_t k = 0; k < K; ++k) EXPECT_NEAR(alone[k], padded[k], 1e-5f);
-  // It is not the last-token reading.
-  m->set_classifier_input(0, "last");
-  std::vector<float> last = slm::predict_proba(*m, {shortrow}, 8, 96);
-  float diff = 0;
-  for (int64_t k = 0; k < K; ++k) diff += std::fabs(last[k] - alone[k]);
-  EXPECT_GT(diff, 1e-4f);
-  // A one-token text: the mean of one output is that output, so both readings agree.
-  m->set_classifier_input(0, "mean");
-  std::vector<float> one_mean = slm::predict_proba(*m, {slm::EncodedText{{42}, -1}}, 8, 96);
-  m->set_classifier_input(0, "last");
-  std::vector<float> one_last = slm::predict_proba(*m, {slm::EncodedText{{42}, -1}}, 8, 96);
-  for (int64_t k = 0; k < K; ++k) EXPECT_NEAR(one_mean[k], one_last[k], 1e-6f);
-}
-
-TEST(Classifier, PaddingDoesNotChangeTheLastTokenPrediction) {
-  auto m = tiny_classifier();
-  const int64_t K = 3;
-  slm::EncodedText shortrow{{4, 8, 15}, -1}, longrow{{16, 23, 42, 4, 8, 15, 16}, -1};
-  std::vector<float> alone = slm::predict_proba(*m, {shortrow}, 8, 96);
-  std::vector<float> padded = slm::predict_proba(*m, {shortrow, longrow}, 8, 96);
-  for (int64_t k = 0; k < K; ++k) EXPECT_NEAR(alone[k], padded[k], 1e-5f);
-  // Reading the final padded position instead gives another answer: the test can tell them apart.
-  m->set_classifier_input(10, "last-position");
-  std::vector<float> book = slm::predict_proba(*m, {shortrow}, 8, 96);
-  float diff = 0;
-  for (int64_t k = 0; k < K; ++k) diff += std::fabs(book[k] - alone[k]);
-  EXPECT_GT(diff, 1e-4f);
+  const slm::EncodedText shortrow{{4, 8, 15}, -1}, longrow{{16, 23, 42, 4, 8, 15, 16}, -1}, one{{42}, -1};
+  auto probs = [&](const std::string& token, const std::vector<slm::EncodedText>& rows) {
+    m->set_classifier_input(token == "last-position" ? 10 : 0, token);
+    std::vector<float> p = slm::predict_proba(*m, rows, 8, 96);
+    return std::vector<float>(p.begin(), p.begin() + 3);  // the first text's 3 classes
+  };
+  auto distance = [](const std::vector<float>& a, const std::vector<float>& b) {
+    float d = 0;
+    for (size_t k = 0; k < a.size(); ++k) d += std::fabs(a[k] - b[k]);
+    return d;
+  };
+  for (const char* token : {"last", "mean"})
+    EXPECT_LT(distance(probs(token, {shortrow}), probs(token, {shortrow, longrow})), 1e-5f) << token;
+  EXPECT_GT(distance(probs("last", {shortrow}), probs("last-position", {shortrow})), 1e-4f);
+  EXPECT_GT(distance(probs("last", {shortrow}), probs("mean", {shortrow})), 1e-4f);
+  EXPECT_LT(distance(probs("last", {one}), probs("mean", {one})), 1e-6f);  // the mean of one output is that output
 }
 
 namespace {

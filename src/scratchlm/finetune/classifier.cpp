@@ -85,9 +85,7 @@ void make_class_batch(const std::vector<const EncodedText*>& rows, int32_t pad_i
   for (size_t e = 0; e < rows.size(); ++e) {
     const auto& ids = rows[e]->ids;
     const int64_t n = static_cast<int64_t>(ids.size());
-    if (!mean) {
-      layout.push_back({ids.data(), n, 0, std::max<int64_t>(n - 1, 0)});
-    } else if (n <= window) {
+    if (!mean || n <= window) {
       layout.push_back({ids.data(), n, 0, std::max<int64_t>(n - 1, 0)});
     } else {  // full windows; the last one ends at the text's end and reads only what is new
       int64_t s = 0;
