@@ -32,6 +32,8 @@ void register_pretrain(CLI::App& app) {
   c->add_option("--epochs", o->a.epochs, "Train for this many epochs");
   c->add_option("--steps", o->a.steps, "Train until this many optimizer steps in total (counted across resumes)");
   c->add_option("--max-time", o->max_time, "Stop after this much training time, e.g. 10m, 1h30m");
+  c->add_option("--stop-at", o->a.stop_at,
+                "End this run after this step as Ctrl-C does (a resumable checkpoint); the schedule still plans --epochs/--steps");
   c->add_option("--batch", o->a.batch, "Sequences per micro-batch")->capture_default_str();
   c->add_option("--grad-accum", o->a.grad_accum, "Micro-batches per optimizer step")->capture_default_str();
   c->add_option("--seq", o->a.seq, "Tokens per sequence (default: the context length)");

@@ -194,7 +194,6 @@ PretrainResult run_pretraining(const PretrainArgs& a) {
                  (long long)steps_per_epoch, (long long)(a.batch * a.grad_accum), (long long)T,
                  resuming ? (", resuming at step " + std::to_string(step)).c_str() : "");
   StopSignals signals;
-  const int64_t stop_at_for_tests = test_hook_step("SLM_TEST_STOP_AT_STEP");
   Progress progress(time_based ? 0 : total, ::isatty(STDERR_FILENO) != 0, stderr);
   model->set_training(true);
   const double t0 = now_s();
@@ -252,7 +251,7 @@ PretrainResult run_pretraining(const PretrainArgs& a) {
       if (!a.quiet) progress.message("sample: " + text);
     }
     if (a.save_every > 0 && step % a.save_every == 0) save(elapsed_before + (now_s() - t0));
-    if (stop_signal() || (stop_at_for_tests && step == stop_at_for_tests)) {
+    if (stop_signal() || (a.stop_at > 0 && step == a.stop_at)) {
       res.interrupted = true;
       break;
     }
@@ -266,7 +265,7 @@ PretrainResult run_pretraining(const PretrainArgs& a) {
   save(elapsed_before + (now_s() - t0));
   plot();
   res.steps_done = step;
-  if (!a.quiet) std::fprintf(stderr, "%s checkpoint at step %lld in %s\n", res.interrupted ? "interrupted: saved" : "saved", (long long)step, out.c_str());
+  if (!a.quiet) std::fprintf(stderr, "%s checkpoint at step %lld in %s\n", res.interrupted ? "stopped early: saved" : "saved", (long long)step, out.c_str());
   return res;
 }
 

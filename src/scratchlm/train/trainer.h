@@ -28,6 +28,9 @@ struct PretrainArgs {
   // whole run, also across resumes.
   int64_t epochs = 0, steps = 0;
   double max_time_s = 0.0;
+  // End this run after step `stop_at` as Ctrl-C does (a resumable checkpoint) while the schedule
+  // still plans the whole run (0: off; not saved, so a resume runs on).
+  int64_t stop_at = 0;
   int64_t batch = 8, grad_accum = 1, seq = 0 /* 0: context length */, stride = 0 /* 0: seq */;
   float lr = 4e-4f, min_lr = -1.0f /* <0: lr/10 */;
   int64_t warmup = 0;
