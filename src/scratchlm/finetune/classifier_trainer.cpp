@@ -108,7 +108,7 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
   Tokenizer tok = Tokenizer::load_dir(tok_dir);
   const int32_t pad = tok.eot_id() ? static_cast<int32_t>(*tok.eot_id()) : 50256;
   const int64_t ctx = model->config().context_length;
-  if (a.max_length > ctx && a.token != "mean")
+  if (a.max_length > classifier_length_limit(ctx, a.token))
     fail("--max-length {} exceeds the model's context length {} (--token mean reads longer texts in windows)", a.max_length, ctx);
   std::vector<EncodedText> train =
       encode_texts(tok, split.train, labels, a.max_length ? a.max_length : ctx, true, a.truncate);

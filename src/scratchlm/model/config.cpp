@@ -2,6 +2,7 @@
 #include "scratchlm/model/config.h"
 
 #include <algorithm>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "scratchlm/util/error.h"
@@ -20,7 +21,7 @@ void GPTConfig::validate() const {
     fail("invalid model config: {} labels named for num_labels {}", id2label.size(), num_labels);
   if (!is_classifier_token(classifier_token))
     fail("invalid model config: the classifier token must be last, last-position or mean, not '{}'", classifier_token);
-  if (classifier_max_length < 0 || (classifier_max_length > context_length && classifier_token != "mean"))
+  if (classifier_max_length < 0 || classifier_max_length > classifier_length_limit(context_length, classifier_token))
     fail("invalid model config: classifier max length {} is outside 0..{} (only the mean reading reads longer texts)",
          classifier_max_length, context_length);
   if (!is_truncation(classifier_truncate))
@@ -31,6 +32,9 @@ void GPTConfig::validate() const {
 
 bool is_truncation(std::string_view name) { return name == "head" || name == "tail" || name == "head+tail"; }
 bool is_classifier_token(std::string_view name) { return name == "last" || name == "last-position" || name == "mean"; }
+int64_t classifier_length_limit(int64_t context_length, std::string_view token) {
+  return token == "mean" ? std::numeric_limits<int64_t>::max() : context_length;
+}
 
 std::vector<std::string> config_names() {
   return {"gpt2-124M", "gpt2-355M", "gpt2-774M", "gpt2-1558M", "gpt2-mini", "gpt2-tiny"};
@@ -170,7 +174,7 @@ GPTConfig GPTConfig::from_hf_json(const nlohmann::json& j, const std::string& so
       c.classifier_token = j["scratchlm_classifier_token"].get<std::string>();
     if (!is_classifier_token(c.classifier_token))
       fail("{}: scratchlm_classifier_token must be \"last\", \"last-position\" or \"mean\"", source);
-    if (c.classifier_max_length < 0 || (c.classifier_max_length > c.context_length && c.classifier_token != "mean"))
+    if (c.classifier_max_length < 0 || c.classifier_max_length > classifier_length_limit(c.context_length, c.classifier_token))
       fail("{}: scratchlm_max_length {} is outside 0..n_positions", source, c.classifier_max_length);
     if (const auto t = j.find("scratchlm_truncate"); t != j.end()) {  // absent in older classifiers: head
       if (!t->is_string() || !is_truncation(t->get<std::string>()))

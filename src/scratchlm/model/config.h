@@ -72,6 +72,9 @@ std::vector<std::string> config_names();
 bool is_truncation(std::string_view name);
 // "last", "last-position" or "mean": the ways a classifier reads its class (above).
 bool is_classifier_token(std::string_view name);
+// The most tokens a classifier reading `token` may take of a text: the context length, except for
+// "mean", which reads longer texts in windows (no limit).
+int64_t classifier_length_limit(int64_t context_length, std::string_view token);
 
 // Parameter counts, per module, as the book reports them.
 struct ParamCounts {

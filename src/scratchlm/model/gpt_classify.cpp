@@ -39,8 +39,7 @@ float GPT::classify(const ClassBatch& cb, float* out_logits, bool with_loss, boo
         for (int64_t c = 0; c < C; ++c) f[c] += h[c];
       }
     inv_n[e] = 1.0f / static_cast<float>(n);
-    if (n > 1)
-      for (int64_t c = 0; c < C; ++c) f[c] *= inv_n[e];
+    for (int64_t c = 0; c < C; ++c) f[c] *= inv_n[e];
   }
   std::vector<float> logits(static_cast<size_t>(E * K));
   for (int64_t e = 0; e < E; ++e) {
