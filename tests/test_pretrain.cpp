@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "scratchlm/io/checkpoint.h"
 #include "scratchlm/io/hf_gpt2.h"
 #include "scratchlm/tensor/rng.h"
 #include "scratchlm/train/metrics.h"
@@ -155,21 +156,26 @@ TEST(Pretrain, NanLossStopsAndKeepsTheLastCheckpoint) {
 TEST(Pretrain, KillDuringSaveKeepsThePreviousCheckpoint) {
   slm::test::TempDir t;
   std::string data = corpus_file(t);
-  for (const char* point : {"after_model", "before_swap", "after_swap"}) {
+  for (const char* point : {"after_model", "before_commit", "mid_commit"}) {
     std::string out = t.file(std::string("run_") + point);
     std::string cmd = std::string("env SLM_TEST_CRASH_IN_SAVE=") + point + ":2 " + SLM_BINARY + " pretrain " + kTiny +
                       " --data " + data + " --out " + out + " --steps 6 --save-every 2 >/dev/null 2>&1";
     int st = std::system(cmd.c_str());
     EXPECT_NE(st, 0) << point;  // killed
-    auto state = nlohmann::json::parse(slm::test::read_text(out + "/trainer.json"));
-    // Killed during the 2nd save (step 4): DIR holds step 2, or step 4 once the swap happened.
-    EXPECT_EQ(state["step"], std::string(point) == "after_swap" ? 4 : 2) << point;
+    // Killed during the 2nd save (step 4): DIR holds step 2, or step 4 once the save was committed
+    // (the next load finishes moving its files in).
+    const bool committed = std::string(point) == "mid_commit";
+    EXPECT_EQ(fs::exists(out + "/.slm-commit"), committed) << point;
+    auto state = slm::load_trainer_state(out);
+    EXPECT_EQ(state["step"], committed ? 4 : 2) << point;
+    EXPECT_FALSE(fs::exists(out + "/.slm-commit")) << point;
     EXPECT_NO_THROW(slm::load_hf_model(out, true)) << point;
     // Resuming cleans up the interrupted save's leftovers and finishes the run.
     auto r = run_slm("pretrain --resume " + out + " --quiet --threads 2");
     EXPECT_EQ(r.rc, 0) << r.err;
-    for (const auto& e : fs::directory_iterator(t.path()))
-      EXPECT_EQ(e.path().filename().string().find(".ckpt-"), std::string::npos) << e.path();
+    EXPECT_EQ(slm::load_trainer_state(out)["step"], 6) << point;
+    for (const auto& e : fs::directory_iterator(out))
+      EXPECT_EQ(e.path().filename().string().rfind(".slm-", 0), std::string::npos) << e.path();
   }
 }
 

@@ -35,7 +35,7 @@
 #include "scratchlm/finetune/responses.h"
 #include "scratchlm/generate/generator.h"
 #include "scratchlm/io/hf_gpt2.h"
-#include "scratchlm/kernels/matmul.h"
+#include "scratchlm/kernels/threads.h"
 #include "scratchlm/tensor/parallel.h"
 #include "scratchlm/tokenizer/bpe.h"
 #include "scratchlm/tokenizer/utf8.h"
@@ -142,7 +142,7 @@ void register_chat(CLI::App& app) {
   c->add_option("--seed", o->g.sampler.seed, "Sampling seed (answer n, counted from 0, uses seed + n)");
   c->add_option("--threads", o->threads, "Threads (default: all cores)");
   c->callback([o] {
-    if (o->threads > 0) set_num_threads(o->threads), blas_set_threads(o->threads);
+    configure_threads(o->threads);
     const PromptTemplate tmpl = parse_prompt_template(o->tmpl);
     GenerateOptions g = o->g;
     g.sampler.validate();

@@ -9,7 +9,7 @@
 #include "scratchlm/finetune/classifier.h"
 #include "scratchlm/finetune/classifier_trainer.h"
 #include "scratchlm/io/hf_gpt2.h"
-#include "scratchlm/kernels/matmul.h"
+#include "scratchlm/kernels/threads.h"
 #include "scratchlm/model/gpt.h"
 #include "scratchlm/tensor/parallel.h"
 #include "scratchlm/tokenizer/bpe.h"
@@ -83,6 +83,8 @@ void register_finetune_classifier(CLI::App& app) {
   c->add_option("--tokenizer", a->tokenizer_dir, "Tokenizer directory (default: the model's, else data/gpt2)");
   c->add_option("--threads", a->threads, "Threads (default: all cores)");
   c->add_flag("--quiet", a->quiet, "No progress output");
+  c->add_flag("--force", a->force,
+              "Write into a non-empty --out that holds other files (they are kept; the run's own files are replaced)");
   c->callback([a] { run_classifier_finetuning(*a); });
 }
 
@@ -103,7 +105,7 @@ void register_classify(CLI::App& app) {
   c->add_option("--threads", o->threads, "Threads (default: all cores)");
   c->add_flag("--json", o->json, "Print one JSON object per text: {\"text\", \"label\", \"probability\", \"probabilities\"}");
   c->callback([o, t] {
-    if (o->threads > 0) set_num_threads(o->threads), blas_set_threads(o->threads);
+    configure_threads(o->threads);
     auto model = load_classifier(o->model);
     Tokenizer tok = Tokenizer::load_dir(tokenizer_dir_for_model(o->model, o->tokenizer));
     std::vector<std::string> texts;
@@ -156,7 +158,7 @@ void register_eval_classifier(CLI::App& app) {
                 "Also write every example's prediction to this JSONL file: {\"text\", \"label\", \"predicted\", "
                 "\"probability\", \"correct\"} (e.g. to read the errors)");
   c->callback([o] {
-    if (o->threads > 0) set_num_threads(o->threads), blas_set_threads(o->threads);
+    configure_threads(o->threads);
     auto model = load_classifier(o->model);
     Tokenizer tok = Tokenizer::load_dir(tokenizer_dir_for_model(o->model, o->tokenizer));
     const auto rows = load_labeled(o->data, o->load);

@@ -8,7 +8,7 @@
 #include "scratchlm/data/window_dataset.h"
 #include "scratchlm/io/hf_gpt2.h"
 #include "scratchlm/tensor/parallel.h"
-#include "scratchlm/kernels/matmul.h"
+#include "scratchlm/kernels/threads.h"
 #include "scratchlm/tokenizer/bpe.h"
 #include "scratchlm/util/error.h"
 #include "scratchlm/util/paths.h"
@@ -36,7 +36,7 @@ void register_eval(CLI::App& app) {
   c->add_flag("--lossy", o->lossy, "Replace invalid UTF-8 with U+FFFD instead of failing");
   c->add_flag("--json", o->json, "Print {\"loss\", \"perplexity\", \"tokens\"}");
   c->callback([o] {
-    if (o->threads > 0) set_num_threads(o->threads), blas_set_threads(o->threads);
+    configure_threads(o->threads);
     auto model = load_hf_model(o->model);
     const int64_t T = o->seq ? o->seq : model->config().context_length;
     if (T <= 0 || T > model->config().context_length) fail("--seq must be in 1..{}", model->config().context_length);

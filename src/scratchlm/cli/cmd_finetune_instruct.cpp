@@ -47,6 +47,8 @@ void register_finetune_instruct(CLI::App& app) {
   c->add_option("--max-new-tokens", a.max_new_tokens, "Tokens per test response")->capture_default_str();
   c->add_option("--threads", a.threads, "Threads (default: all cores)");
   c->add_flag("--quiet", a.quiet, "No progress output");
+  c->add_flag("--force", a.force,
+              "Write into a non-empty --out that holds other files (they are kept; the run's own files are replaced)");
   c->callback([c, o] {
     InstructArgs a = o->a;
     if (c->count("--lora-alpha")) a.lora_alpha = o->lora_alpha;

@@ -7,7 +7,7 @@
 #include "scratchlm/cli/commands.h"
 #include "scratchlm/generate/generator.h"
 #include "scratchlm/io/hf_gpt2.h"
-#include "scratchlm/kernels/matmul.h"
+#include "scratchlm/kernels/threads.h"
 #include "scratchlm/tensor/parallel.h"
 #include "scratchlm/tokenizer/bpe.h"
 #include "scratchlm/tokenizer/utf8.h"
@@ -40,7 +40,7 @@ void register_generate(CLI::App& app) {
   c->add_option("--threads", o->threads, "Threads (default: all cores)");
   c->add_flag("--json", o->json, "Print {\"text\", \"ids\", \"tokens_per_second\"} at the end instead of streaming");
   c->callback([o] {
-    if (o->threads > 0) set_num_threads(o->threads), blas_set_threads(o->threads);
+    configure_threads(o->threads);
     GenerateOptions g = o->g;
     g.sampler.validate();
     g.stop_at_eos = !o->no_stop;

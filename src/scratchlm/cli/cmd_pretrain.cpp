@@ -60,6 +60,8 @@ void register_pretrain(CLI::App& app) {
   c->add_option("--seed", o->a.seed, "Seed of initialization, data order and dropout")->capture_default_str();
   c->add_option("--threads", o->a.threads, "Threads (default: all cores)");
   c->add_flag("--quiet", o->a.quiet, "No progress output");
+  c->add_flag("--force", o->a.force,
+              "Write into a non-empty --out that holds other files (they are kept; the run's own files are replaced)");
   c->callback([c, o] {
     PretrainArgs a = o->a;
     a.schedule = parse_schedule(o->schedule);
@@ -75,23 +77,30 @@ void register_pretrain(CLI::App& app) {
     if (!a.resume.empty()) {
       // The run's settings come from the checkpoint; the run length and the reporting cadence
       // may be given anew.
-      nlohmann::json saved = load_trainer_state(a.resume)["args"];
+      const nlohmann::json state = load_trainer_state(a.resume);
+      if (!state.contains("args") || !state["args"].is_object())
+        fail("{}/trainer.json is not a pretraining checkpoint (no \"args\"); resume it with its own command", a.resume);
+      const nlohmann::json& saved = state["args"];
       PretrainArgs r = a;
-      r.data = saved["data"].get<std::vector<std::string>>();
-      r.text_column = saved.value("text_column", std::string());
-      r.lossy = saved["lossy"], r.val_fraction = saved["val_fraction"], r.batch = saved["batch"];
-      r.grad_accum = saved["grad_accum"], r.seq = saved["seq"], r.stride = saved["stride"], r.lr = saved["lr"];
-      r.min_lr = saved["min_lr"], r.warmup = saved["warmup"], r.schedule = parse_schedule(saved["schedule"].get<std::string>());
-      r.weight_decay = saved["weight_decay"], r.beta1 = saved["betas"][0], r.beta2 = saved["betas"][1];
-      r.grad_clip = saved["grad_clip"], r.decay = saved["decay"] == "all" ? DecayMode::All : DecayMode::Matrices;
-      r.dropout = saved["dropout"], r.seed = saved["seed"], r.tokenizer_dir = saved["tokenizer_dir"];
-      r.sample_prompt = saved["sample_prompt"];
-      if (!c->count("--epochs") && !c->count("--steps") && !c->count("--max-time"))
-        r.epochs = saved["epochs"], r.steps = saved["steps"], r.max_time_s = saved["max_time_s"];
-      if (!c->count("--eval-every")) r.eval_every = saved["eval_every"];
-      if (!c->count("--eval-batches")) r.eval_batches = saved["eval_batches"];
-      if (!c->count("--sample-every")) r.sample_every = saved["sample_every"];
-      if (!c->count("--save-every")) r.save_every = saved["save_every"];
+      try {
+        r.data = saved.at("data").get<std::vector<std::string>>();
+        r.text_column = saved.value("text_column", std::string());
+        r.lossy = saved.at("lossy"), r.val_fraction = saved.at("val_fraction"), r.batch = saved.at("batch");
+        r.grad_accum = saved.at("grad_accum"), r.seq = saved.at("seq"), r.stride = saved.at("stride"), r.lr = saved.at("lr");
+        r.min_lr = saved.at("min_lr"), r.warmup = saved.at("warmup"), r.schedule = parse_schedule(saved.at("schedule").get<std::string>());
+        r.weight_decay = saved.at("weight_decay"), r.beta1 = saved.at("betas").at(0), r.beta2 = saved.at("betas").at(1);
+        r.grad_clip = saved.at("grad_clip"), r.decay = saved.at("decay") == "all" ? DecayMode::All : DecayMode::Matrices;
+        r.dropout = saved.at("dropout"), r.seed = saved.at("seed"), r.tokenizer_dir = saved.at("tokenizer_dir");
+        r.sample_prompt = saved.at("sample_prompt");
+        if (!c->count("--epochs") && !c->count("--steps") && !c->count("--max-time"))
+          r.epochs = saved.at("epochs"), r.steps = saved.at("steps"), r.max_time_s = saved.at("max_time_s");
+        if (!c->count("--eval-every")) r.eval_every = saved.at("eval_every");
+        if (!c->count("--eval-batches")) r.eval_batches = saved.at("eval_batches");
+        if (!c->count("--sample-every")) r.sample_every = saved.at("sample_every");
+        if (!c->count("--save-every")) r.save_every = saved.at("save_every");
+      } catch (const nlohmann::json::exception& e) {
+        fail("{}/trainer.json: malformed \"args\" ({})", a.resume, e.what());
+      }
       a = r;
     } else if (a.out_dir.empty()) {
       fail("give --out DIR");

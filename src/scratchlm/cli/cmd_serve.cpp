@@ -10,7 +10,7 @@
 
 #include "scratchlm/cli/commands.h"
 #include "scratchlm/io/hf_gpt2.h"
-#include "scratchlm/kernels/matmul.h"
+#include "scratchlm/kernels/threads.h"
 #include "scratchlm/model/gpt.h"
 #include "scratchlm/serve/server.h"
 #include "scratchlm/tensor/parallel.h"
@@ -53,7 +53,7 @@ void register_serve(CLI::App& app) {
   c->add_option("--threads", o->threads, "Threads (default: all cores)");
   c->add_flag("--quiet", o->quiet, "No request log on stderr");
   c->callback([o] {
-    if (o->threads > 0) set_num_threads(o->threads), blas_set_threads(o->threads);
+    configure_threads(o->threads);
     ServeConfig cfg = o->cfg;
     cfg.tmpl = parse_prompt_template(o->tmpl);
     cfg.log_requests = !o->quiet;

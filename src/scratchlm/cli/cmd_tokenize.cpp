@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "scratchlm/cli/commands.h"
+#include "scratchlm/kernels/threads.h"
 #include "scratchlm/tokenizer/bpe.h"
 #include "scratchlm/tokenizer/utf8.h"
 #include "scratchlm/util/error.h"
@@ -37,7 +38,7 @@ void run_tokenize(const TokenizeOpts& o) {
   if (input.empty()) fail("input is empty: nothing to tokenize");
   if (o.lossy) input = utf8_lossy(input);
   Tokenizer tok = Tokenizer::load_dir(o.tokenizer_dir.empty() ? default_tokenizer_dir() : o.tokenizer_dir);
-  std::vector<uint32_t> ids = tok.encode_parallel(input, parse_special_mode(o.special), o.threads);
+  std::vector<uint32_t> ids = tok.encode_parallel(input, parse_special_mode(o.special), configure_threads(o.threads));
   std::string out;
   if (o.count) {
     out = std::to_string(ids.size()) + "\n";

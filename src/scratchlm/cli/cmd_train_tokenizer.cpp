@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "scratchlm/cli/commands.h"
+#include "scratchlm/kernels/threads.h"
 #include "scratchlm/tokenizer/bpe_trainer.h"
 #include "scratchlm/tokenizer/utf8.h"
 #include "scratchlm/util/error.h"
@@ -84,7 +85,7 @@ void run_train_tokenizer(const TrainTokenizerOpts& o) {
   BpeTrainOptions opts;
   opts.vocab_size = o.vocab_size;
   opts.pattern = pattern;
-  opts.threads = o.threads;
+  opts.threads = configure_threads(o.threads);
   opts.progress = [&](size_t done, size_t wanted) {
     double s = seconds();
     bool final = done == wanted;

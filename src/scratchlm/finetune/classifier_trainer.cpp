@@ -12,8 +12,9 @@
 
 #include "scratchlm/finetune/classifier.h"
 #include "scratchlm/finetune/lora.h"
+#include "scratchlm/io/checkpoint.h"
 #include "scratchlm/io/hf_gpt2.h"
-#include "scratchlm/kernels/matmul.h"
+#include "scratchlm/kernels/threads.h"
 #include "scratchlm/model/gpt.h"
 #include "scratchlm/tensor/parallel.h"
 #include "scratchlm/tensor/rng.h"
@@ -55,15 +56,25 @@ LabeledSplit load_splits(const ClassifierArgs& a) {
 }  // namespace
 
 ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
-  if (a.batch <= 0 || a.epochs < 0 || a.eval_every < 0 || a.max_length < 0) fail("--batch must be positive, --epochs, --eval-every and --max-length not negative");
-  if (!(a.lr > 0.0f)) fail("--lr must be positive");
+  require_positive("--batch", a.batch);
+  require_non_negative("--epochs", a.epochs);
+  require_non_negative("--eval-every", a.eval_every);
+  require_non_negative("--eval-batches", a.eval_batches);
+  require_non_negative("--max-steps", a.max_steps);
+  require_non_negative("--max-length", a.max_length);
+  require_non_negative("--lora-rank", a.lora_rank);
+  require_positive_finite("--lr", a.lr);
+  require_non_negative_finite("--weight-decay", a.weight_decay);
+  require_non_negative_finite("--grad-clip", a.grad_clip);
+  require_non_negative_finite("--lora-alpha", a.lora_alpha);
+  require_fraction("--dropout", a.dropout);
   if (!is_classifier_token(a.token)) fail("--token must be last, last-position or mean, not '{}'", a.token);
   if (!is_truncation(a.truncate)) fail("--truncate must be head, tail or head+tail, not '{}'", a.truncate);
   if (a.select != "last" && a.select != "best-val") fail("--select must be last or best-val, not '{}'", a.select);
   if (a.split_only && a.data.empty()) fail("--split-only needs --data SOURCE to balance and split");
   if (a.init_from.empty() && !a.split_only) fail("give --init-from MODEL_DIR (a pretrained model to start from)");
-  if (a.out_dir.empty()) fail("give --out DIR");
-  if (a.threads > 0) set_num_threads(a.threads), blas_set_threads(a.threads);
+  check_output_dir(a.out_dir, a.force);
+  configure_threads(a.threads);
   const double t_start = now_s();
 
   // ---- data

@@ -38,6 +38,7 @@ struct ClassifierArgs {
   std::string select = "last";
   int threads = 0;
   bool quiet = false;
+  bool force = false;  // write into a non-empty --out that holds other files (check_output_dir)
   // Only balance, split and write train/validation/test.csv to out_dir (needs data, not
   // init_from): e.g. to pretrain on the training texts first (slm pretrain --text-column).
   bool split_only = false;

@@ -18,7 +18,7 @@
 #include "scratchlm/generate/generator.h"
 #include "scratchlm/io/checkpoint.h"
 #include "scratchlm/io/hf_gpt2.h"
-#include "scratchlm/kernels/matmul.h"
+#include "scratchlm/kernels/threads.h"
 #include "scratchlm/model/gpt.h"
 #include "scratchlm/tensor/parallel.h"
 #include "scratchlm/tensor/rng.h"
@@ -149,21 +149,38 @@ json load_instruct_state(const std::string& dir) {
   return state;
 }
 
+void InstructArgs::validate() const {
+  require_positive("--batch", batch);
+  require_positive("--epochs", epochs);
+  require_positive("--max-length", max_length);
+  require_positive_finite("--lr", lr);
+  require_non_negative_finite("--weight-decay", weight_decay);
+  require_non_negative_finite("--grad-clip", grad_clip);
+  require_fraction("--dropout", dropout);
+  require_non_negative("--max-steps", max_steps);
+  require_non_negative("--eval-every", eval_every);
+  require_non_negative("--eval-batches", eval_batches);
+  require_non_negative("--save-every", save_every);
+  require_non_negative("--sample-tokens", sample_tokens);
+  require_non_negative("--max-new-tokens", max_new_tokens);
+  require_non_negative("--lora-rank", lora_rank);
+  if (lora_alpha) require_positive_finite("--lora-alpha", *lora_alpha);
+  if (!(train_frac > 0 && test_frac >= 0 && train_frac + test_frac <= 1))
+    fail("--train-frac and --test-frac must satisfy 0 < train, 0 <= test, train + test <= 1 (got {} and {})", train_frac,
+         test_frac);
+  const bool lora = lora_rank > 0;
+  if (!lora && lora_alpha) fail("--lora-alpha needs --lora-rank");
+  if (!lora && !lora_targets.empty()) fail("--lora-targets needs --lora-rank");
+  if (!lora && !merge) fail("--no-merge needs --lora-rank (it saves only the LoRA adapter)");
+  parse_prompt_template(prompt_template);
+}
+
 InstructResult run_instruction_finetuning(const InstructArgs& args) {
   InstructArgs a = args;
-  if (a.batch <= 0) fail("--batch must be positive");
-  if (a.epochs <= 0) fail("--epochs must be positive");
-  if (a.max_length <= 0) fail("--max-length must be positive, got {}", a.max_length);
-  if (!(a.lr > 0.0f)) fail("--lr must be positive");
-  if (a.eval_every < 0 || a.eval_batches < 0 || a.save_every < 0 || a.max_steps < 0 || a.grad_clip < 0)
-    fail("--eval-every, --eval-batches, --save-every, --max-steps and --grad-clip must not be negative");
-  if (a.lora_rank < 0) fail("--lora-rank must not be negative");
+  a.validate();
   const bool lora = a.lora_rank > 0;
-  if (!lora && a.lora_alpha) fail("--lora-alpha needs --lora-rank");
-  if (!lora && !a.lora_targets.empty()) fail("--lora-targets needs --lora-rank");
-  if (!lora && !a.merge) fail("--no-merge needs --lora-rank (it saves only the LoRA adapter)");
   const PromptTemplate tmpl = parse_prompt_template(a.prompt_template);
-  if (a.threads > 0) set_num_threads(a.threads), blas_set_threads(a.threads);
+  configure_threads(a.threads);
 
   // ---- where things go
   const bool resuming = !a.resume.empty();
@@ -176,8 +193,11 @@ InstructResult run_instruction_finetuning(const InstructArgs& args) {
   }
   const std::string out = resuming ? (lora ? fs::path(ckpt).parent_path().string() : ckpt) : a.out_dir;
   if (out.empty()) fail("give --out DIR");
-  if (!resuming && (fs::exists(fs::path(out) / "trainer.json") || fs::exists(fs::path(out) / "checkpoint" / "trainer.json")))
-    fail("'{}' already holds a finetuning checkpoint: continue it with --resume {} or choose another --out", out, out);
+  if (!resuming && !a.force &&
+      (fs::exists(fs::path(out) / "trainer.json") || fs::exists(fs::path(out) / "checkpoint" / "trainer.json")))
+    fail("'{}' already holds a finetuning checkpoint: continue it with --resume {}, choose another --out, or add --force "
+         "to start over in it", out, out);
+  check_output_dir(out, a.force || resuming);
   if (!resuming && a.init_from.empty()) fail("give --init-from MODEL_DIR (a pretrained model to start from)");
   const std::string data_path = resolve_instruction_data(a.data);
   a.init_from = absolute(args.init_from), a.data = absolute(data_path);  // saved: independent of the working directory
@@ -241,7 +261,7 @@ InstructResult run_instruction_finetuning(const InstructArgs& args) {
   int64_t step = 0, epoch = 0, k = 0, tokens_seen = 0;
   double elapsed_before = 0.0;
   if (resuming) {
-    load_optimizer_state(ckpt, opt);
+    opt.load_checkpoint_state(ckpt);
     step = state.value("step", int64_t{0}), epoch = state.value("epoch", int64_t{0}), k = state.value("batch", int64_t{0});
     tokens_seen = state.value("tokens_seen", int64_t{0}), elapsed_before = state.value("elapsed_s", 0.0);
     if (k < 0 || k >= steps_per_epoch || epoch < 0) fail("'{}/trainer.json' holds an invalid data position", ckpt);
@@ -253,13 +273,15 @@ InstructResult run_instruction_finetuning(const InstructArgs& args) {
   MetricsLog metrics(metrics_path);
   if (resuming) metrics.truncate_after_step(step);  // records of steps after the checkpoint are redone
   auto plot = [&] { write_loss_plot(metrics.records(), (fs::path(out) / "loss.svg").string(), "ScratchLM instruction finetuning: " + out); };
+  CollatedBatch b;
   auto save = [&](double elapsed) {
+    require_finite_loss(*model, b.inputs.data(), b.targets.data(), b.B, b.T, step, ckpt);
     const json st = {{"format", kFormat}, {"step", step}, {"epoch", epoch}, {"batch", k}, {"tokens_seen", tokens_seen},
                      {"elapsed_s", elapsed}, {"lora", lora}, {"data_sha256", data_sha}, {"steps_per_epoch", steps_per_epoch},
                      {"rng", {{"seed", a.seed}, {"order", "shuffle(seed, epoch)"}, {"dropout", "counter-based: (seed, step)"}}},
                      {"config", cfg.to_hf_json()}, {"args", a.to_json()}, {"tokenizer_dir", absolute(tok_dir)}};
-    save_checkpoint(ckpt, *model, &opt, &tok, st);
-    metrics.reopen();
+    const OptimizerState os = opt.checkpoint_state();
+    save_checkpoint(ckpt, *model, &os, &tok, st);
   };
   auto evaluate = [&] {
     model->set_training(false);
@@ -315,7 +337,7 @@ InstructResult run_instruction_finetuning(const InstructArgs& args) {
     if (a.max_time_s > 0 && elapsed_before + (now_s() - t0) >= a.max_time_s) break;
     rows.clear();
     for (int64_t j = 0; j < a.batch; ++j) rows.push_back(&train[order[static_cast<size_t>(k * a.batch + j)]]);
-    const CollatedBatch b = collate_instruction_batch(rows, pad, kIgnore, max_len, a.mask_prompt);
+    b = collate_instruction_batch(rows, pad, kIgnore, max_len, a.mask_prompt);
     ++step, ++k;
     const double ts = now_s();
     model->zero_grad();
@@ -325,8 +347,7 @@ InstructResult run_instruction_finetuning(const InstructArgs& args) {
     if (nan_at_for_tests && step == nan_at_for_tests) loss = std::nan("");  // test hook
     const double norm = clip_grad_norm(model->params(), a.grad_clip);
     if (!std::isfinite(loss) || !std::isfinite(norm))
-      fail("the loss became {} at step {} (gradient norm {}); stopping without saving, the last good checkpoint in '{}' is kept (try a lower --lr)",
-           loss, step, norm, ckpt);
+      fail_non_finite(fmt::format("the loss became {} at step {} (gradient norm {})", unsigned_nan(loss), step, unsigned_nan(norm)), ckpt);
     opt.step(a.lr);
     tokens_seen += b.B * b.T;  // the book: input_batch.numel()
     const double now = now_s(), tps = static_cast<double>(b.B * b.T) / std::max(now - ts, 1e-9);

@@ -45,8 +45,11 @@ struct InstructArgs {
   int64_t max_new_tokens = 256;
   int threads = 0;
   bool quiet = false;
+  bool force = false;  // write into a non-empty --out that holds other files (check_output_dir)
 
   nlohmann::json to_json() const;
+  // BadInput naming the first option out of its range (before any work starts).
+  void validate() const;
   // The settings saved in a checkpoint's trainer.json ("args"); BadInput when malformed.
   static InstructArgs from_json(const nlohmann::json& j);
 };

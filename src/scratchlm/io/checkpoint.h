@@ -3,33 +3,63 @@
 // optimizer.safetensors (AdamW's m and v for each trainable parameter, and its step count) and
 // trainer.json (step, epoch, data position, RNG states, config, arguments).
 //
-// Saving is atomic for the directory as a whole: the new checkpoint is written into a sibling
-// temp directory (carrying over the other files in DIR, such as metrics.jsonl and loss.svg),
-// fsynced, and swapped with DIR by renameat2(RENAME_EXCHANGE); the old one is then deleted. A
-// crash at any moment leaves either the old or the new checkpoint in DIR, never a mix.
+// A checkpoint owns only those files (checkpoint_files()); everything else in DIR — metrics,
+// plots, the user's own files, subdirectories, symlinks, DIR's mode — is never touched.
+// Saving is atomic for the checkpoint as a whole, with a redo log:
+//   1. the new files are written into DIR/.slm-save-PID (staging) and fsynced;
+//   2. staging is renamed to DIR/.slm-commit (the commit point: one atomic rename);
+//   3. the files are renamed from .slm-commit into DIR one by one (trainer.json last) and the
+//      owned files the new checkpoint lacks are removed; then .slm-commit is removed.
+// A crash before 2 leaves the old checkpoint (the staging folder is removed at the next save or
+// load); a crash after 2 is rolled forward by the next save or load_trainer_state.
+// Before anything is written, the weights and AdamW state must be finite: a non-finite state
+// never replaces a good checkpoint.
 #pragma once
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
+
+#include "scratchlm/model/params.h"
 
 namespace slm {
 
 class GPT;
-class AdamW;
 class Tokenizer;
 
-// Save model (+ optimizer when non-null, + tokenizer when non-null) and trainer_state to dir.
-void save_checkpoint(const std::string& dir, const GPT& model, const AdamW* optimizer, const Tokenizer* tokenizer,
-                     const nlohmann::json& trainer_state);
+// An optimizer's state as a checkpoint stores it: m and v laid out like the store's gradient
+// buffer (entries of non-trainable parameters are absent) and the step count.
+struct OptimizerState {
+  const float* m = nullptr;
+  const float* v = nullptr;
+  size_t n = 0;  // entries of m and of v
+  int64_t steps = 0;
+};
 
-// Read DIR/trainer.json (BadInput error if missing or malformed).
+// Save model (+ optimizer state when non-null, + tokenizer when non-null) and trainer_state to
+// dir. BadInput error, writing nothing, when a weight or moment is NaN or infinite.
+void save_checkpoint(const std::string& dir, const GPT& model, const OptimizerState* optimizer,
+                     const Tokenizer* tokenizer, const nlohmann::json& trainer_state);
+
+// The names of the files a checkpoint owns in its directory.
+const std::vector<std::string>& checkpoint_files();
+
+// Before a training run starts: `dir` (--out) is created if missing, must be a directory this
+// process can write to, and must be empty or hold only what ScratchLM's trainers write
+// (run_output_names(): a checkpoint, metrics, plots, splits, adapters...), unless `force`. Each
+// failure is a one-line BadInput error naming the directory, so nothing is trained for nothing.
+void check_output_dir(const std::string& dir, bool force);
+const std::vector<std::string>& run_output_names();
+
+// Read DIR/trainer.json (BadInput error naming the file if missing or malformed), after finishing
+// an interrupted save.
 nlohmann::json load_trainer_state(const std::string& dir);
 
-// Restore AdamW's m, v and step count from DIR/optimizer.safetensors; the optimizer must belong
-// to a model with the same trainable parameters.
-void load_optimizer_state(const std::string& dir, AdamW& optimizer);
+// Restore m, v (laid out like store's gradient buffer) and the step count from
+// DIR/optimizer.safetensors; the store must have the same trainable parameters.
+void load_optimizer_state(const std::string& dir, const ParamStore& store, float* m, float* v, int64_t& steps);
 
-// Remove leftovers of interrupted saves next to dir (sibling ".NAME.ckpt-*" directories).
-void cleanup_checkpoint_temps(const std::string& dir);
+// Finish (roll forward) or discard an interrupted save in dir.
+void recover_checkpoint(const std::string& dir);
 
 }  // namespace slm

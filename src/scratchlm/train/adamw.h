@@ -12,6 +12,9 @@
 
 #include <cstdint>
 
+#include <string>
+
+#include "scratchlm/io/checkpoint.h"
 #include "scratchlm/model/params.h"
 #include "scratchlm/tensor/tensor.h"
 
@@ -38,6 +41,9 @@ class AdamW {
   Tensor& m() { return m_; }
   Tensor& v() { return v_; }
   const AdamWConfig& config() const { return cfg_; }
+  // The state a checkpoint saves (views of m and v), and restoring it from checkpoint DIR.
+  OptimizerState checkpoint_state() const { return {m_.data(), v_.data(), static_cast<size_t>(m_.numel()), t_}; }
+  void load_checkpoint_state(const std::string& dir) { load_optimizer_state(dir, store_, m_.data(), v_.data(), t_); }
   ParamStore& store() { return store_; }
   // Learning rate and weight decay may change between steps (schedules).
   void set_weight_decay(float wd) { cfg_.weight_decay = wd; }

@@ -3,9 +3,13 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 
+#include "scratchlm/io/checkpoint.h"
+#include "scratchlm/model/gpt.h"
 #include "scratchlm/util/error.h"
 
 namespace slm {
@@ -62,6 +66,47 @@ double parse_duration(const std::string& s, const std::string& option) {
   if (have) total += num;
   if (!(total > 0)) fail("{} '{}' must be positive", option, s);
   return total;
+}
+
+void require_positive(const char* option, int64_t v) {
+  if (v <= 0) fail("{} must be positive, got {}", option, v);
+}
+void require_non_negative(const char* option, int64_t v) {
+  if (v < 0) fail("{} must not be negative, got {}", option, v);
+}
+void require_positive_finite(const char* option, double v) {
+  if (!(std::isfinite(v) && v > 0)) fail("{} must be a positive finite number, got {}", option, v);
+}
+void require_non_negative_finite(const char* option, double v) {
+  if (!(std::isfinite(v) && v >= 0)) fail("{} must be a finite number >= 0, got {}", option, v);
+}
+void require_fraction(const char* option, double v) {
+  if (!(v >= 0 && v < 1)) fail("{} must be in [0, 1), got {}", option, v);
+}
+
+double unsigned_nan(double v) { return std::isnan(v) ? std::fabs(v) : v; }
+
+void fail_non_finite(const std::string& what, const std::string& dir) {
+  std::string kept = "no checkpoint was saved yet";
+  std::error_code ec;
+  if (std::filesystem::exists(std::filesystem::path(dir) / "trainer.json", ec)) {
+    try {
+      kept = fmt::format("the last good checkpoint (step {}) in '{}' is kept", load_trainer_state(dir)["step"].get<int64_t>(), dir);
+    } catch (const Error&) {
+      kept = fmt::format("the last checkpoint in '{}' is kept", dir);
+    }
+  }
+  fail("{}; stopping without saving: {} (try a lower --lr)", what, kept);
+}
+
+void require_finite_loss(GPT& model, const int32_t* inputs, const int32_t* targets, int64_t B, int64_t T, int64_t step,
+                         const std::string& dir) {
+  if (B == 0) return;
+  model.set_training(false);
+  const double loss = model.forward(inputs, targets, B, T);
+  model.set_training(true);
+  if (!std::isfinite(loss))
+    fail_non_finite(fmt::format("the weights after step {} give a loss of {}", step, unsigned_nan(loss)), dir);
 }
 
 int64_t test_hook_step(const char* name) {

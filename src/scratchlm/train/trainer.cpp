@@ -6,13 +6,14 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 
 #include "scratchlm/data/shards.h"
 #include "scratchlm/data/window_dataset.h"
 #include "scratchlm/generate/generator.h"
 #include "scratchlm/io/checkpoint.h"
 #include "scratchlm/io/hf_gpt2.h"
-#include "scratchlm/kernels/matmul.h"
+#include "scratchlm/kernels/threads.h"
 #include "scratchlm/model/gpt.h"
 #include "scratchlm/tensor/parallel.h"
 #include "scratchlm/tokenizer/bpe.h"
@@ -64,19 +65,41 @@ nlohmann::json PretrainArgs::to_json() const {
           {"sample_tokens", sample_tokens}, {"seed", seed}, {"init", init}, {"tokenizer_dir", tokenizer_dir}};
 }
 
+void PretrainArgs::validate() const {
+  require_positive("--batch", batch);
+  require_positive("--grad-accum", grad_accum);
+  require_non_negative("--seq", seq);
+  require_non_negative("--stride", stride);
+  require_non_negative("--epochs", epochs);
+  require_non_negative("--steps", steps);
+  require_non_negative("--stop-at", stop_at);
+  require_non_negative("--warmup", warmup);
+  require_non_negative("--eval-every", eval_every);
+  require_non_negative("--eval-batches", eval_batches);
+  require_non_negative("--sample-every", sample_every);
+  require_non_negative("--sample-tokens", sample_tokens);
+  require_non_negative("--save-every", save_every);
+  require_positive_finite("--lr", lr);
+  if (min_lr != -1.0f) require_non_negative_finite("--min-lr", min_lr);
+  require_non_negative_finite("--weight-decay", weight_decay);
+  require_non_negative_finite("--grad-clip", grad_clip);
+  require_fraction("--betas (first)", beta1);
+  require_fraction("--betas (second)", beta2);
+  if (dropout != -1.0f) require_fraction("--dropout", dropout);
+  if (!(val_fraction >= 0 && val_fraction < 1)) fail("--val-fraction must be in [0, 1), got {}", val_fraction);
+  if (data.empty()) fail("no training data: give --data CORPUS...");
+}
+
 PretrainResult run_pretraining(const PretrainArgs& a) {
-  if (a.batch <= 0 || a.grad_accum <= 0 || a.seq < 0 || a.stride < 0) fail("--batch and --grad-accum must be positive");
-  if (!(a.lr > 0.0f)) fail("--lr must be positive");
-  if (a.data.empty()) fail("no training data: give --data CORPUS...");
-  if (a.threads > 0) {
-    set_num_threads(a.threads);
-    blas_set_threads(a.threads);
-  }
+  a.validate();
+  const int threads = configure_threads(a.threads);
   const bool resuming = !a.resume.empty();
   const std::string out = a.out_dir.empty() ? a.resume : a.out_dir;
   if (out.empty()) fail("give --out DIR");
-  if (!resuming && fs::exists(fs::path(out) / "trainer.json"))
-    fail("'{}' already holds a training checkpoint: continue it with --resume {} or choose another --out", out, out);
+  if (!resuming && fs::exists(fs::path(out) / "trainer.json") && !a.force)
+    fail("'{}' already holds a training checkpoint: continue it with --resume {}, choose another --out, or add --force "
+         "to start over in it", out, out);
+  check_output_dir(out, a.force || resuming);
 
   // ---- model
   std::unique_ptr<GPT> model;
@@ -102,7 +125,7 @@ PretrainResult run_pretraining(const PretrainArgs& a) {
   // ---- data
   const std::string tok_dir = tokenizer_dir_for(a);
   Tokenizer tok = Tokenizer::load_dir(tok_dir);
-  TokenArray tokens = tokenize_corpus_cached(a.data, tok, tokenizer_dir_id(tok_dir), "", a.lossy, a.threads, nullptr,
+  TokenArray tokens = tokenize_corpus_cached(a.data, tok, tokenizer_dir_id(tok_dir), "", a.lossy, threads, nullptr,
                                              a.text_column);
   if (tokens.empty()) fail("the training data is empty");
   if (tokens.max_id() >= static_cast<uint32_t>(cfg.vocab_size))
@@ -112,8 +135,13 @@ PretrainResult run_pretraining(const PretrainArgs& a) {
                    LoaderOptions{static_cast<size_t>(a.batch), true, a.seed, true});
   DataLoader train_eval(WindowDataset(split.train, static_cast<size_t>(T), static_cast<size_t>(a.stride)),
                         LoaderOptions{static_cast<size_t>(a.batch), false, 0, false});
-  DataLoader val(WindowDataset(split.val, static_cast<size_t>(T), static_cast<size_t>(T)),
-                 LoaderOptions{static_cast<size_t>(a.batch), false, 0, false});
+  // Validation windows of T tokens; a validation split shorter than one window gets one shorter
+  // window (a loss over fewer positions), one of fewer than 2 tokens none.
+  const int64_t val_T = std::min<int64_t>(T, static_cast<int64_t>(split.val.size()) - 1);
+  std::optional<DataLoader> val;
+  if (val_T >= 1)
+    val.emplace(WindowDataset(split.val, static_cast<size_t>(val_T), static_cast<size_t>(val_T)),
+                LoaderOptions{static_cast<size_t>(a.batch), false, 0, false});
   if (train.batches_per_epoch() == 0)
     fail("not enough training tokens for one batch of {} x {} ({} tokens in the training split); lower --batch or --seq",
          a.batch, T, split.train.size());
@@ -132,11 +160,15 @@ PretrainResult run_pretraining(const PretrainArgs& a) {
   int64_t step = 0, tokens_seen = 0;
   double elapsed_before = 0.0;
   if (resuming) {
-    load_optimizer_state(a.resume, opt);
-    step = state.value("step", int64_t{0});
-    tokens_seen = state.value("tokens_seen", int64_t{0});
-    elapsed_before = state.value("elapsed_s", 0.0);
-    train.set_state(LoaderState{state["loader"]["epoch"].get<uint64_t>(), state["loader"]["batch"].get<uint64_t>()});
+    opt.load_checkpoint_state(a.resume);
+    try {
+      step = state.at("step").get<int64_t>();
+      tokens_seen = state.value("tokens_seen", int64_t{0});
+      elapsed_before = state.value("elapsed_s", 0.0);
+      train.set_state(LoaderState{state.at("loader").at("epoch").get<uint64_t>(), state.at("loader").at("batch").get<uint64_t>()});
+    } catch (const nlohmann::json::exception& e) {
+      fail("{}/trainer.json: malformed trainer state ({})", a.resume, e.what());
+    }
   }
   fs::create_directories(out);
   const std::string metrics_path = (fs::path(out) / "metrics.jsonl").string();
@@ -156,17 +188,28 @@ PretrainResult run_pretraining(const PretrainArgs& a) {
                           {"elapsed_s", elapsed}, {"rng", {{"seed", a.seed}, {"dropout", "counter-based: (seed, micro-step)"}}},
                           {"config", cfg.to_hf_json()}, {"args", a.to_json()}, {"tokenizer_dir", tok_dir}};
   };
+  Batch b;
   auto save = [&](double elapsed) {
-    save_checkpoint(out, *model, &opt, &tok, trainer_state(elapsed));
-    metrics.reopen();
+    require_finite_loss(*model, b.inputs.data(), b.targets.data(), static_cast<int64_t>(b.rows), static_cast<int64_t>(b.cols),
+                        step, out);
+    const OptimizerState os = opt.checkpoint_state();
+    save_checkpoint(out, *model, &os, &tok, trainer_state(elapsed));
   };
   PretrainResult res;
+  auto eval_text = [&](double tl, double vl) {
+    return "train loss " + fmt_float("%.3f", tl) +
+           (val ? ", val loss " + fmt_float("%.3f", vl) + " (perplexity " + fmt_float("%.1f", std::exp(vl)) + ")"
+                : ", no validation split");
+  };
   auto evaluate = [&] {
     model->set_training(false);
-    double tl = loader_loss(*model, train_eval, a.eval_batches), vl = loader_loss(*model, val, a.eval_batches);
+    const double tl = loader_loss(*model, train_eval, a.eval_batches);
+    const double vl = val ? loader_loss(*model, *val, a.eval_batches) : std::nan("");
     model->set_training(true);
-    metrics.write({{"type", "eval"}, {"step", step}, {"tokens_seen", tokens_seen}, {"train_loss", tl}, {"val_loss", vl},
-                   {"train_perplexity", std::exp(tl)}, {"val_perplexity", std::exp(vl)}});
+    nlohmann::json rec = {{"type", "eval"}, {"step", step}, {"tokens_seen", tokens_seen}, {"train_loss", tl},
+                          {"train_perplexity", std::exp(tl)}};
+    if (val) rec["val_loss"] = vl, rec["val_perplexity"] = std::exp(vl);
+    metrics.write(rec);
     res.final_train_loss = tl, res.final_val_loss = vl;
     plot();
     return std::make_pair(tl, vl);
@@ -193,6 +236,12 @@ PretrainResult run_pretraining(const PretrainArgs& a) {
                  (long long)model->params().numel(), tokens.size(), split.train.size(), split.val.size(),
                  (long long)steps_per_epoch, (long long)(a.batch * a.grad_accum), (long long)T,
                  resuming ? (", resuming at step " + std::to_string(step)).c_str() : "");
+  if (!a.quiet && !val)
+    std::fprintf(stderr, "no validation loss: the validation split has %zu tokens (raise --val-fraction for one)\n",
+                 split.val.size());
+  else if (!a.quiet && val_T < T)
+    std::fprintf(stderr, "the validation split has %zu tokens, fewer than one window of %lld: validating on a window of %lld\n",
+                 split.val.size(), (long long)T + 1, (long long)val_T);
   StopSignals signals;
   Progress progress(time_based ? 0 : total, ::isatty(STDERR_FILENO) != 0, stderr);
   model->set_training(true);
@@ -200,7 +249,6 @@ PretrainResult run_pretraining(const PretrainArgs& a) {
   bool evaluated_now = false;
   if (!resuming && a.eval_every > 0) evaluate();  // the starting point of the loss curves
   const int64_t nan_at_for_tests = test_hook_step("SLM_TEST_NAN_AT_STEP");
-  Batch b;
   while (true) {
     const double elapsed = elapsed_before + (now_s() - t0);
     if (!time_based && step >= total) break;
@@ -225,8 +273,7 @@ PretrainResult run_pretraining(const PretrainArgs& a) {
     if (nan_at_for_tests && step == nan_at_for_tests) loss = std::nan("");  // test hook
     const double norm = clip_grad_norm(model->params(), a.grad_clip);
     if (!std::isfinite(loss) || !std::isfinite(norm))
-      fail("the loss became {} at step {} (gradient norm {}); stopping without saving, the last good checkpoint in '{}' is kept (try a lower --lr)",
-           loss, step, norm, out);
+      fail_non_finite(fmt::format("the loss became {} at step {} (gradient norm {})", unsigned_nan(loss), step, unsigned_nan(norm)), out);
     opt.step(lr);
     tokens_seen += step_tokens;
     const double dt = now_s() - ts, el = elapsed_before + (now_s() - t0);
@@ -242,9 +289,7 @@ PretrainResult run_pretraining(const PretrainArgs& a) {
     if (a.eval_every > 0 && step % a.eval_every == 0) {
       auto [tl, vl] = evaluate();
       evaluated_now = true;
-      if (!a.quiet)
-        progress.message("step " + std::to_string(step) + ": train loss " + fmt_float("%.3f", tl) + ", val loss " +
-                         fmt_float("%.3f", vl) + " (perplexity " + fmt_float("%.1f", std::exp(vl)) + ")");
+      if (!a.quiet) progress.message("step " + std::to_string(step) + ": " + eval_text(tl, vl));
     }
     if (a.sample_every > 0 && step % a.sample_every == 0) {
       std::string text = sample();
@@ -259,8 +304,7 @@ PretrainResult run_pretraining(const PretrainArgs& a) {
   if (!a.quiet) progress.finish();
   if (!evaluated_now) {
     auto [tl, vl] = evaluate();
-    if (!a.quiet)
-      std::fprintf(stderr, "step %lld: train loss %.3f, val loss %.3f (perplexity %.1f)\n", (long long)step, tl, vl, std::exp(vl));
+    if (!a.quiet) std::fprintf(stderr, "step %lld: %s\n", (long long)step, eval_text(tl, vl).c_str());
   }
   save(elapsed_before + (now_s() - t0));
   plot();

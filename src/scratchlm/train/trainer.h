@@ -45,8 +45,11 @@ struct PretrainArgs {
   std::string init = "gpt2";  // gpt2 (N(0, 0.02), scaled residual projections) or torch (the book's PyTorch defaults)
   int threads = 0;
   bool quiet = false;
+  bool force = false;  // write into a non-empty --out that holds other files (check_output_dir)
 
   nlohmann::json to_json() const;
+  // BadInput naming the first option out of its range (run_pretraining calls it first).
+  void validate() const;
 };
 
 struct PretrainResult {
