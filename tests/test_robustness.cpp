@@ -5,6 +5,7 @@
 // absurd thread counts under an address-space limit.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -70,6 +71,7 @@ const BadInputCase kBadInputs[] = {
     // a damaged checkpoint
     {"resume damaged trainer.json", "pretrain --resume {damaged}", 2, "trainer.json"},
     {"resume trainer.json without args", "pretrain --resume {no_args}", 2, "no \"args\""},
+    {"resume damaged instruct state", "finetune-instruct --resume {damaged_instr}", 2, "trainer.json: malformed \"args\""},
 };
 
 }  // namespace
@@ -103,6 +105,9 @@ class Robustness : public ::testing::Test {
     fs::create_directories(dir_->file("no_args"));
     fs::copy(dir_->file("base"), dir_->file("no_args"), fs::copy_options::recursive | fs::copy_options::overwrite_existing);
     slm::test::write_text(dir_->file("no_args/trainer.json"), R"({"step": 1})");
+    fs::create_directories(dir_->file("damaged_instr"));
+    slm::test::write_text(dir_->file("damaged_instr/trainer.json"),
+                          R"({"format": "scratchlm-instruct/1", "step": 1, "args": {"data": 3}})");
   }
   static void TearDownTestSuite() { dir_.reset(); }
 
@@ -127,6 +132,7 @@ class Robustness : public ::testing::Test {
         {"{foreign}", dir_->file("foreign")},
         {"{damaged}", dir_->file("damaged")},
         {"{no_args}", dir_->file("no_args")},
+        {"{damaged_instr}", dir_->file("damaged_instr")},
         {"{out}", out}};
     for (const auto& [k, v] : vars)
       for (size_t p; (p = args.find(k)) != std::string::npos;) args.replace(p, k.size(), v);
@@ -252,4 +258,19 @@ TEST_F(Robustness, ShortValidationSplitGetsAShorterWindow) {
       EXPECT_FALSE(rec.contains("val_loss")) << rec.dump();
     }
   }
+}
+
+// --out on a read-only file system: one line naming it, exit 2, before any work (a private mount
+// namespace makes one; skipped where the sandbox allows none).
+TEST_F(Robustness, ReadOnlyOutputIsRefusedUpFront) {
+  const std::string mnt = t_.file("ro");
+  fs::create_directories(mnt);
+  const std::string cmd = "unshare -rm sh -c 'mount -t tmpfs -o ro none " + mnt + " || exit 77; " +
+                          std::string(SLM_BINARY) + " " + tiny() + " --steps 1 --out " + mnt + "/run' 2>" + t_.file("err");
+  const int st = std::system(cmd.c_str());
+  if (WIFEXITED(st) && WEXITSTATUS(st) == 77) GTEST_SKIP() << "no private mount namespace here";
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 2) << st;
+  const std::string err = slm::test::read_text(t_.file("err"));
+  EXPECT_HAS(err, "cannot create --out");
+  EXPECT_HAS(err, "Read-only file system");
 }

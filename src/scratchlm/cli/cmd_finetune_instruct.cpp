@@ -66,7 +66,9 @@ void register_finetune_instruct(CLI::App& app) {
                             "--train-frac", "--test-frac", "--batch", "--lr", "--weight-decay", "--grad-clip", "--dropout",
                             "--seed", "--lora-rank", "--lora-alpha", "--lora-targets"})
       if (c->count(opt)) fail("{} cannot be changed when resuming (the checkpoint fixes it)", opt);
-    InstructArgs r = InstructArgs::from_json(load_instruct_state(a.resume)["args"]);
+    const nlohmann::json state = load_instruct_state(a.resume);
+    InstructArgs r = InstructArgs::from_json(state.contains("args") ? state["args"] : nlohmann::json(),
+                                             instruct_checkpoint_dir(a.resume));
     r.resume = a.resume, r.threads = a.threads, r.quiet = a.quiet;
     if (c->count("--epochs") || c->count("--max-steps") || c->count("--max-time")) {  // a new run length
       if (c->count("--epochs")) r.epochs = a.epochs;

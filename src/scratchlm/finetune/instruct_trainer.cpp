@@ -102,7 +102,7 @@ json InstructArgs::to_json() const {
           {"merge", merge}, {"responses", responses}, {"max_new_tokens", max_new_tokens}};
 }
 
-InstructArgs InstructArgs::from_json(const json& j) {
+InstructArgs InstructArgs::from_json(const json& j, const std::string& dir) {
   InstructArgs a;
   try {
     a.init_from = j.at("init_from"), a.data = j.at("data"), a.tokenizer_dir = j.at("tokenizer_dir");
@@ -116,7 +116,7 @@ InstructArgs InstructArgs::from_json(const json& j) {
     a.lora_targets = j.at("lora_targets"), a.merge = j.at("merge"), a.responses = j.at("responses");
     a.max_new_tokens = j.at("max_new_tokens");
   } catch (const json::exception& e) {
-    fail("the checkpoint's trainer.json has malformed \"args\": {}", e.what());
+    fail("{}/trainer.json: malformed \"args\" ({})", dir, e.what());
   }
   return a;
 }

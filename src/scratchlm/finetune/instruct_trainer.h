@@ -50,8 +50,9 @@ struct InstructArgs {
   nlohmann::json to_json() const;
   // BadInput naming the first option out of its range (before any work starts).
   void validate() const;
-  // The settings saved in a checkpoint's trainer.json ("args"); BadInput when malformed.
-  static InstructArgs from_json(const nlohmann::json& j);
+  // The settings saved in the trainer.json of checkpoint `dir` ("args"); BadInput naming the
+  // file when malformed.
+  static InstructArgs from_json(const nlohmann::json& j, const std::string& dir);
 };
 
 struct InstructResult {
