@@ -6,6 +6,7 @@
 #include <numeric>
 #include <utility>
 
+#include "scratchlm/data/epoch_order.h"
 #include "scratchlm/tensor/rng.h"
 #include "scratchlm/util/error.h"
 
@@ -58,12 +59,9 @@ size_t DataLoader::batches_per_epoch() const {
 }
 
 std::vector<uint32_t> DataLoader::epoch_order(uint64_t epoch) const {
+  if (opt_.shuffle) return slm::epoch_order(ds_.size(), opt_.seed, epoch);
   std::vector<uint32_t> order(ds_.size());
   std::iota(order.begin(), order.end(), 0u);
-  if (opt_.shuffle && order.size() > 1) {
-    Rng rng(opt_.seed + epoch);
-    for (size_t i = order.size() - 1; i > 0; --i) std::swap(order[i], order[rng.below(i + 1)]);
-  }
   return order;
 }
 

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <numeric>
 
+#include "scratchlm/data/epoch_order.h"
 #include "scratchlm/finetune/classifier.h"
 #include "scratchlm/finetune/lora.h"
 #include "scratchlm/io/checkpoint.h"
@@ -187,8 +188,7 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
 
   Progress progress(total, ::isatty(STDERR_FILENO) != 0, stderr);
   progress.set_label("step");
-  std::vector<size_t> order(train.size());
-  std::iota(order.begin(), order.end(), size_t{0});
+  std::vector<uint32_t> order;
   std::vector<const EncodedText*> rows;
   ClassBatch cb;
   int64_t step = 0, examples_seen = 0, epoch = 0;
@@ -211,8 +211,7 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
   model->set_training(true);
   while (step < total) {
     ++epoch;
-    Rng rng(a.seed * 1000003ULL + static_cast<uint64_t>(epoch));  // a new order every epoch
-    for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng.below(i)]);
+    order = epoch_order(train.size(), a.seed, static_cast<uint64_t>(epoch - 1));  // a new order every epoch
     for (int64_t k = 0; k < steps_per_epoch && step < total; ++k) {
       rows.clear();
       for (int64_t j = 0; j < a.batch; ++j) rows.push_back(&train[order[static_cast<size_t>(k * a.batch + j)]]);

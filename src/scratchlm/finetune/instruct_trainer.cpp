@@ -12,6 +12,7 @@
 #include <numeric>
 #include <utility>
 
+#include "scratchlm/data/epoch_order.h"
 #include "scratchlm/data/instruct_data.h"
 #include "scratchlm/finetune/lora.h"
 #include "scratchlm/finetune/responses.h"
@@ -77,14 +78,6 @@ double split_loss(GPT& model, const std::vector<TokenizedExample>& xs, int64_t b
     ++used;
   }
   return used ? sum / static_cast<double>(used) : std::nan("");
-}
-
-// The training order of an epoch: a seeded shuffle that depends only on (seed, epoch), so that a
-// resumed run recomputes it.
-void shuffle_order(std::vector<size_t>& order, uint64_t seed, int64_t epoch) {
-  std::iota(order.begin(), order.end(), size_t{0});
-  Rng rng(seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(epoch) + 1);
-  for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng.below(i)]);
 }
 
 std::string absolute(const std::string& p) { return p.empty() ? p : fs::absolute(p).lexically_normal().string(); }
@@ -278,7 +271,7 @@ InstructResult run_instruction_finetuning(const InstructArgs& args) {
     require_finite_loss(*model, b.inputs.data(), b.targets.data(), b.B, b.T, step, ckpt);
     const json st = {{"format", kFormat}, {"step", step}, {"epoch", epoch}, {"batch", k}, {"tokens_seen", tokens_seen},
                      {"elapsed_s", elapsed}, {"lora", lora}, {"data_sha256", data_sha}, {"steps_per_epoch", steps_per_epoch},
-                     {"rng", {{"seed", a.seed}, {"order", "shuffle(seed, epoch)"}, {"dropout", "counter-based: (seed, step)"}}},
+                     {"rng", {{"seed", a.seed}, {"order", "epoch_order(seed, epoch)"}, {"dropout", "counter-based: (seed, step)"}}},
                      {"config", cfg.to_hf_json()}, {"args", a.to_json()}, {"tokenizer_dir", absolute(tok_dir)}};
     const OptimizerState os = opt.checkpoint_state();
     save_checkpoint(ckpt, *model, &os, &tok, st);
@@ -330,8 +323,7 @@ InstructResult run_instruction_finetuning(const InstructArgs& args) {
     auto [tl, vl] = evaluate();
     if (!a.quiet) std::fprintf(stderr, "before finetuning: training loss %.3f, validation loss %.3f\n", tl, vl);
   }
-  std::vector<size_t> order(train.size());
-  shuffle_order(order, a.seed, epoch);
+  std::vector<uint32_t> order = epoch_order(train.size(), a.seed, static_cast<uint64_t>(epoch));
   std::vector<const TokenizedExample*> rows;
   while (step < total) {
     if (a.max_time_s > 0 && elapsed_before + (now_s() - t0) >= a.max_time_s) break;
@@ -364,7 +356,7 @@ InstructResult run_instruction_finetuning(const InstructArgs& args) {
       const std::string text = sample();
       if (!a.quiet) progress.message(text);
       ++epoch, k = 0;
-      shuffle_order(order, a.seed, epoch);
+      order = epoch_order(train.size(), a.seed, static_cast<uint64_t>(epoch));
     }
     if (a.save_every > 0 && step % a.save_every == 0) save(elapsed_before + (now_s() - t0));
     if (stop_signal() || (stop_at_for_tests && step == stop_at_for_tests)) {
