@@ -218,7 +218,7 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
       make_class_batch(rows, pad, a.token, max_len, ctx, cb);
       ++step;
       model->zero_grad();
-      model->set_dropout_seed(a.seed, static_cast<uint64_t>(step));
+      model->set_dropout_seed(a.seed, static_cast<uint64_t>(step - 1));  // the micro-step (0-based)
       const float loss = model->classify(cb, nullptr, true, true);
       model->backward();
       const double norm = clip_grad_norm(model->params(), a.grad_clip);

@@ -271,7 +271,7 @@ InstructResult run_instruction_finetuning(const InstructArgs& args) {
     require_finite_loss(*model, b.inputs.data(), b.targets.data(), b.B, b.T, step, ckpt);
     const json st = {{"format", kFormat}, {"step", step}, {"epoch", epoch}, {"batch", k}, {"tokens_seen", tokens_seen},
                      {"elapsed_s", elapsed}, {"lora", lora}, {"data_sha256", data_sha}, {"steps_per_epoch", steps_per_epoch},
-                     {"rng", {{"seed", a.seed}, {"order", "epoch_order(seed, epoch)"}, {"dropout", "counter-based: (seed, step)"}}},
+                     {"rng", {{"seed", a.seed}, {"order", "epoch_order(seed, epoch)"}, {"dropout", "counter-based: (seed, micro-step)"}}},
                      {"config", cfg.to_hf_json()}, {"args", a.to_json()}, {"tokenizer_dir", absolute(tok_dir)}};
     const OptimizerState os = opt.checkpoint_state();
     save_checkpoint(ckpt, *model, &os, &tok, st);
@@ -333,7 +333,7 @@ InstructResult run_instruction_finetuning(const InstructArgs& args) {
     ++step, ++k;
     const double ts = now_s();
     model->zero_grad();
-    model->set_dropout_seed(a.seed, static_cast<uint64_t>(step));
+    model->set_dropout_seed(a.seed, static_cast<uint64_t>(step - 1));  // the micro-step (0-based)
     double loss = model->forward(b.inputs.data(), b.targets.data(), b.B, b.T, true);
     model->backward();
     if (nan_at_for_tests && step == nan_at_for_tests) loss = std::nan("");  // test hook
