@@ -92,7 +92,7 @@ TEST_F(FinetuneInstruct, LearnsAndWritesEverything) {
   const std::string out = t_.file("run");
   auto r = run_slm(common() + "--out " + out + " --epochs 4 --lr 3e-3 --eval-every 8 --max-new-tokens 6");
   ASSERT_EQ(r.rc, 0) << r.err;
-  EXPECT_NE(r.err.find("Ep 1 (Step 000000): Train loss"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("Ep 1 (Step 000008): Train loss"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("trainable parameters: "), std::string::npos);
   for (const char* f : {"config.json", "model.safetensors", "vocab.json", "merges.txt", "optimizer.safetensors",
                         "trainer.json", "metrics.jsonl", "loss.svg", "instruction-data-with-response.json"})

@@ -208,6 +208,11 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
       if (p.trainable) std::copy(best_weights[k].begin(), best_weights[k].end(), model->params().data_all() + p.offset), ++k;
   };
   const double t0 = now_s();
+  if (a.eval_every > 0) {  // the starting point of the loss curves
+    const double tl = eval_loss(train), vl = eval_loss(val);
+    metrics.write({{"type", "eval"}, {"step", 0}, {"examples_seen", 0}, {"train_loss", tl}, {"val_loss", vl}});
+    if (!a.quiet) progress.message(fmt::format("step 0: train loss {:.3f}, val loss {:.3f}", tl, vl));
+  }
   model->set_training(true);
   while (step < total) {
     ++epoch;

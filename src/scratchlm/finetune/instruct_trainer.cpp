@@ -319,7 +319,7 @@ InstructResult run_instruction_finetuning(const InstructArgs& args) {
   progress.set_label("step"), progress.set_initial(step);
   model->set_training(true);
   const double t0 = now_s();
-  if (!resuming) {  // section 7.6: the losses before finetuning
+  if (!resuming && a.eval_every > 0) {  // section 7.6: the losses before finetuning
     auto [tl, vl] = evaluate();
     if (!a.quiet) std::fprintf(stderr, "before finetuning: training loss %.3f, validation loss %.3f\n", tl, vl);
   }
@@ -347,10 +347,10 @@ InstructResult run_instruction_finetuning(const InstructArgs& args) {
                    {"lr", a.lr}, {"grad_norm", norm}, {"tokens_per_second", tps}, {"elapsed_s", elapsed_before + (now - t0)}});
     if (!a.quiet) progress.update(step, fmt::format("ep {} | loss {:.4f} | {:.0f} tok/s", epoch + 1, loss, tps));
     // The book's cadence: global_step (0-based) % eval_freq == 0, i.e. after steps 1, 1 + N, ...
-    if (a.eval_every > 0 && (step - 1) % a.eval_every == 0) {
+    if (a.eval_every > 0 && step % a.eval_every == 0) {
       auto [tl, vl] = evaluate();
       if (!a.quiet)
-        progress.message(fmt::format("Ep {} (Step {:06d}): Train loss {:.3f}, Val loss {:.3f}", epoch + 1, step - 1, tl, vl));
+        progress.message(fmt::format("Ep {} (Step {:06d}): Train loss {:.3f}, Val loss {:.3f}", epoch + 1, step, tl, vl));
     }
     if (k == steps_per_epoch) {  // end of an epoch: the book's sample, then a new order
       const std::string text = sample();
