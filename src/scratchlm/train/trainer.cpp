@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fmt/format.h>
 #include <optional>
 
 #include "scratchlm/data/shards.h"
@@ -21,6 +22,7 @@
 #include "scratchlm/util/file.h"
 #include "scratchlm/train/loop_util.h"
 #include "scratchlm/train/metrics.h"
+#include "scratchlm/train/engine.h"
 #include "scratchlm/train/progress.h"
 #include "scratchlm/util/error.h"
 #include "scratchlm/util/paths.h"
@@ -51,6 +53,93 @@ std::string tokenizer_dir_for(const PretrainArgs& a) {
     if (!d.empty() && fs::exists(fs::path(d) / "vocab.json") && fs::exists(fs::path(d) / "merges.txt")) return d;
   return default_tokenizer_dir();
 }
+
+
+// Chapter 5's next-token prediction over sliding windows of the corpus.
+class PretrainTask : public TrainingTask {
+ public:
+  PretrainTask(GPT& model, const Tokenizer& tok, std::string tok_dir, TokenSplit split, int64_t T, const PretrainArgs& a)
+      : model_(model),
+        tok_(tok),
+        train_tokens_(split.train.size()),
+        val_tokens_(split.val.size()),
+        train_(WindowDataset(split.train, static_cast<size_t>(T), static_cast<size_t>(a.stride)),
+               LoaderOptions{static_cast<size_t>(a.batch), true, a.seed, true}),
+        train_eval_(WindowDataset(split.train, static_cast<size_t>(T), static_cast<size_t>(a.stride)),
+                    LoaderOptions{static_cast<size_t>(a.batch), false, 0, false}),
+        eval_batches_(a.eval_batches),
+        sample_tokens_(a.sample_tokens),
+        tok_dir_(std::move(tok_dir)) {
+    if (train_.batches_per_epoch() == 0)
+      fail("not enough training tokens for one batch of {} x {} ({} tokens in the training split); lower --batch or "
+           "--seq", a.batch, T, train_tokens_);
+    // Validation windows of T tokens; a validation split shorter than one window gets one shorter
+    // window (a loss over fewer positions), one of fewer than 2 tokens none.
+    val_T_ = std::min<int64_t>(T, static_cast<int64_t>(val_tokens_) - 1);
+    if (val_T_ >= 1)
+      val_.emplace(WindowDataset(split.val, static_cast<size_t>(val_T_), static_cast<size_t>(val_T_)),
+                   LoaderOptions{static_cast<size_t>(a.batch), false, 0, false});
+    for (uint32_t id : tok.encode(a.sample_prompt, SpecialMode::Allow)) prompt_.push_back(static_cast<int32_t>(id));
+  }
+
+  int64_t batches_per_epoch() const override { return static_cast<int64_t>(train_.batches_per_epoch()); }
+  double train_batch(uint64_t epoch, uint64_t index, float grad_scale, int64_t& seen) override {
+    train_.batch_at(epoch, index, b_);
+    const double loss = model_.forward(b_.inputs.data(), b_.targets.data(), rows(), cols(), true, grad_scale);
+    model_.backward();
+    seen += rows() * cols();
+    return loss;
+  }
+  std::optional<double> recheck_last_batch() override {
+    if (b_.inputs.empty()) return std::nullopt;
+    return model_.forward(b_.inputs.data(), b_.targets.data(), rows(), cols());
+  }
+  Evaluation evaluate() override {
+    Evaluation ev;
+    ev.train_loss = loader_loss(model_, train_eval_, eval_batches_);
+    ev.has_val = val_.has_value();
+    ev.extra["train_perplexity"] = std::exp(ev.train_loss);
+    if (val_) {
+      ev.val_loss = loader_loss(model_, *val_, eval_batches_);
+      ev.extra["val_perplexity"] = std::exp(ev.val_loss);
+      ev.note = fmt::format(" (perplexity {:.1f})", std::exp(ev.val_loss));
+    }
+    last_eval_ = ev;
+    return ev;
+  }
+  std::string sample() override {
+    if (prompt_.empty()) return {};
+    GenerateOptions g;
+    g.max_new_tokens = sample_tokens_;
+    g.sampler.temperature = 0.0f;
+    g.eos_id = tok_.eot_id() ? static_cast<int32_t>(*tok_.eot_id()) : -1;
+    std::vector<uint32_t> all(prompt_.begin(), prompt_.end());
+    for (int32_t id : generate(model_, prompt_, g)) all.push_back(static_cast<uint32_t>(id));
+    return utf8_lossy(tok_.decode(all));
+  }
+  nlohmann::json checkpoint_fields() const override { return {{"tokenizer_dir", tok_dir_}}; }
+
+  size_t train_tokens() const { return train_tokens_; }
+  size_t val_tokens() const { return val_tokens_; }
+  bool has_val() const { return val_.has_value(); }
+  int64_t val_window() const { return val_T_; }
+  const Evaluation& last_eval() const { return last_eval_; }
+
+ private:
+  int64_t rows() const { return static_cast<int64_t>(b_.rows); }
+  int64_t cols() const { return static_cast<int64_t>(b_.cols); }
+
+  GPT& model_;
+  const Tokenizer& tok_;
+  size_t train_tokens_, val_tokens_;
+  DataLoader train_, train_eval_;
+  std::optional<DataLoader> val_;
+  int64_t val_T_ = 0, eval_batches_, sample_tokens_;
+  std::vector<int32_t> prompt_;
+  std::string tok_dir_;
+  Batch b_;
+  Evaluation last_eval_;
+};
 
 }  // namespace
 
@@ -103,9 +192,7 @@ PretrainResult run_pretraining(const PretrainArgs& a) {
 
   // ---- model
   std::unique_ptr<GPT> model;
-  nlohmann::json state;
   if (resuming) {
-    state = load_trainer_state(a.resume);
     model = load_hf_model(a.resume, true);
   } else if (!a.init_from.empty()) {
     model = load_hf_model(a.init_from);
@@ -130,186 +217,40 @@ PretrainResult run_pretraining(const PretrainArgs& a) {
   if (tokens.empty()) fail("the training data is empty");
   if (tokens.max_id() >= static_cast<uint32_t>(cfg.vocab_size))
     fail("the tokenizer produces id {} but the model's vocabulary has {} entries", tokens.max_id(), cfg.vocab_size);
-  TokenSplit split = split_tokens(tokens, a.val_fraction);
-  DataLoader train(WindowDataset(split.train, static_cast<size_t>(T), static_cast<size_t>(a.stride)),
-                   LoaderOptions{static_cast<size_t>(a.batch), true, a.seed, true});
-  DataLoader train_eval(WindowDataset(split.train, static_cast<size_t>(T), static_cast<size_t>(a.stride)),
-                        LoaderOptions{static_cast<size_t>(a.batch), false, 0, false});
-  // Validation windows of T tokens; a validation split shorter than one window gets one shorter
-  // window (a loss over fewer positions), one of fewer than 2 tokens none.
-  const int64_t val_T = std::min<int64_t>(T, static_cast<int64_t>(split.val.size()) - 1);
-  std::optional<DataLoader> val;
-  if (val_T >= 1)
-    val.emplace(WindowDataset(split.val, static_cast<size_t>(val_T), static_cast<size_t>(val_T)),
-                LoaderOptions{static_cast<size_t>(a.batch), false, 0, false});
-  if (train.batches_per_epoch() == 0)
-    fail("not enough training tokens for one batch of {} x {} ({} tokens in the training split); lower --batch or --seq",
-         a.batch, T, split.train.size());
-  const int64_t steps_per_epoch = std::max<int64_t>(1, static_cast<int64_t>(train.batches_per_epoch()) / a.grad_accum);
-  int64_t total = a.steps;
-  if (!total && a.epochs) total = a.epochs * steps_per_epoch;
-  const bool time_based = !total && a.max_time_s > 0;
-  if (!total && !time_based) total = steps_per_epoch;  // one epoch by default
-  LrSchedule sched{a.lr, a.min_lr >= 0 ? a.min_lr : a.lr / 10.0f, a.warmup, time_based ? a.warmup + 1000000 : total, a.schedule};
+  PretrainTask task(*model, tok, tok_dir, split_tokens(tokens, a.val_fraction), T, a);
 
-  // ---- optimizer and resumed state
-  model->enable_grads();
-  AdamWConfig ocfg;
-  ocfg.lr = a.lr, ocfg.beta1 = a.beta1, ocfg.beta2 = a.beta2, ocfg.weight_decay = a.weight_decay, ocfg.decay = a.decay;
-  AdamW opt(model->params(), ocfg);
-  int64_t step = 0, tokens_seen = 0;
-  double elapsed_before = 0.0;
-  if (resuming) {
-    opt.load_checkpoint_state(a.resume);
-    try {
-      step = state.at("step").get<int64_t>();
-      tokens_seen = state.value("tokens_seen", int64_t{0});
-      elapsed_before = state.value("elapsed_s", 0.0);
-      train.set_state(LoaderState{state.at("loader").at("epoch").get<uint64_t>(), state.at("loader").at("batch").get<uint64_t>()});
-    } catch (const nlohmann::json::exception& e) {
-      fail("{}/trainer.json: malformed trainer state ({})", a.resume, e.what());
-    }
+  // ---- the run
+  TrainingRun run;
+  run.out_dir = out, run.checkpoint_dir = out, run.format = "scratchlm-trainer/1";
+  run.title = "ScratchLM pretraining: " + out, run.resume = a.resume;
+  run.steps = a.steps, run.epochs = a.epochs, run.stop_at = a.stop_at, run.max_time_s = a.max_time_s;
+  run.grad_accum = a.grad_accum, run.grad_clip = a.grad_clip;
+  run.adamw.lr = a.lr, run.adamw.beta1 = a.beta1, run.adamw.beta2 = a.beta2;
+  run.adamw.weight_decay = a.weight_decay, run.adamw.decay = a.decay;
+  run.min_lr = a.min_lr, run.warmup = a.warmup, run.schedule = a.schedule;
+  run.eval_every = a.eval_every, run.sample_every = a.sample_every, run.save_every = a.save_every;
+  run.seed = a.seed, run.unit = SeenUnit::Tokens, run.quiet = a.quiet, run.args = a.to_json();
+  TrainingEngine engine(*model, tok, task, run);
+  if (!a.quiet) {
+    fmt::print(stderr, "pretraining {} parameters on {} tokens ({} train / {} val), {} steps per epoch of {} x {} tokens{}\n",
+               model->params().numel(), tokens.size(), task.train_tokens(), task.val_tokens(), engine.steps_per_epoch(),
+               a.batch * a.grad_accum, T, resuming ? fmt::format(", resuming at step {}", engine.step()) : "");
+    if (!task.has_val())
+      fmt::print(stderr, "no validation loss: the validation split has {} tokens (raise --val-fraction for one)\n",
+                 task.val_tokens());
+    else if (task.val_window() < T)
+      fmt::print(stderr, "the validation split has {} tokens, fewer than one window of {}: validating on a window of {}\n",
+                 task.val_tokens(), T + 1, task.val_window());
   }
-  fs::create_directories(out);
-  const std::string metrics_path = (fs::path(out) / "metrics.jsonl").string();
-  if (!resuming) {
-    std::error_code ec;
-    fs::remove(metrics_path, ec);
-  }
-  MetricsLog metrics(metrics_path);
-  // Drop records written after the checkpoint (a run that went on past its last save).
-  if (resuming) metrics.truncate_after_step(step);
-  auto plot = [&] { write_loss_plot(metrics.records(), (fs::path(out) / "loss.svg").string(), "ScratchLM pretraining: " + out); };
-
-  auto trainer_state = [&](double elapsed) {
-    LoaderState ls = train.state();
-    return nlohmann::json{{"format", "scratchlm-trainer/1"}, {"step", step}, {"tokens_seen", tokens_seen},
-                          {"epoch", ls.epoch}, {"loader", {{"epoch", ls.epoch}, {"batch", ls.batch}}},
-                          {"elapsed_s", elapsed}, {"rng", {{"seed", a.seed}, {"dropout", "counter-based: (seed, micro-step)"}}},
-                          {"config", cfg.to_hf_json()}, {"args", a.to_json()}, {"tokenizer_dir", tok_dir}};
-  };
-  Batch b;
-  auto save = [&](double elapsed) {
-    require_finite_loss(*model, b.inputs.data(), b.targets.data(), static_cast<int64_t>(b.rows), static_cast<int64_t>(b.cols),
-                        step, out);
-    const OptimizerState os = opt.checkpoint_state();
-    save_checkpoint(out, *model, &os, &tok, trainer_state(elapsed));
-  };
-  PretrainResult res;
-  auto eval_text = [&](double tl, double vl) {
-    return "train loss " + fmt_float("%.3f", tl) +
-           (val ? ", val loss " + fmt_float("%.3f", vl) + " (perplexity " + fmt_float("%.1f", std::exp(vl)) + ")"
-                : ", no validation split");
-  };
-  auto evaluate = [&] {
-    model->set_training(false);
-    const double tl = loader_loss(*model, train_eval, a.eval_batches);
-    const double vl = val ? loader_loss(*model, *val, a.eval_batches) : std::nan("");
-    model->set_training(true);
-    nlohmann::json rec = {{"type", "eval"}, {"step", step}, {"tokens_seen", tokens_seen}, {"train_loss", tl},
-                          {"train_perplexity", std::exp(tl)}};
-    if (val) rec["val_loss"] = vl, rec["val_perplexity"] = std::exp(vl);
-    metrics.write(rec);
-    res.final_train_loss = tl, res.final_val_loss = vl;
-    plot();
-    return std::make_pair(tl, vl);
-  };
-  std::vector<int32_t> prompt_ids;
-  for (uint32_t id : tok.encode(a.sample_prompt, SpecialMode::Allow)) prompt_ids.push_back(static_cast<int32_t>(id));
-  auto sample = [&] {
-    if (prompt_ids.empty()) return std::string();
-    GenerateOptions g;
-    g.max_new_tokens = a.sample_tokens;
-    g.sampler.temperature = 0.0f;
-    g.eos_id = tok.eot_id() ? static_cast<int32_t>(*tok.eot_id()) : -1;
-    auto ids = generate(*model, prompt_ids, g);
-    std::vector<uint32_t> all(prompt_ids.begin(), prompt_ids.end());
-    all.insert(all.end(), ids.begin(), ids.end());
-    std::string text = utf8_lossy(tok.decode(all));
-    metrics.write({{"type", "sample"}, {"step", step}, {"text", text}});
-    model->set_training(true);
-    return text;
-  };
-
+  const TrainingResult r = engine.train();
+  if (!engine.evaluated_last_step()) engine.evaluate();
+  engine.save();
+  engine.plot();
   if (!a.quiet)
-    std::fprintf(stderr, "pretraining %lld parameters on %zu tokens (%zu train / %zu val), %lld steps per epoch of %lld x %lld tokens%s\n",
-                 (long long)model->params().numel(), tokens.size(), split.train.size(), split.val.size(),
-                 (long long)steps_per_epoch, (long long)(a.batch * a.grad_accum), (long long)T,
-                 resuming ? (", resuming at step " + std::to_string(step)).c_str() : "");
-  if (!a.quiet && !val)
-    std::fprintf(stderr, "no validation loss: the validation split has %zu tokens (raise --val-fraction for one)\n",
-                 split.val.size());
-  else if (!a.quiet && val_T < T)
-    std::fprintf(stderr, "the validation split has %zu tokens, fewer than one window of %lld: validating on a window of %lld\n",
-                 split.val.size(), (long long)T + 1, (long long)val_T);
-  StopSignals signals;
-  Progress progress(time_based ? 0 : total, ::isatty(STDERR_FILENO) != 0, stderr);
-  model->set_training(true);
-  const double t0 = now_s();
-  bool evaluated_now = false;
-  if (!resuming && a.eval_every > 0) evaluate();  // the starting point of the loss curves
-  const int64_t nan_at_for_tests = test_hook_step("SLM_TEST_NAN_AT_STEP");
-  while (true) {
-    const double elapsed = elapsed_before + (now_s() - t0);
-    if (!time_based && step >= total) break;
-    if (a.max_time_s > 0 && elapsed >= a.max_time_s) break;
-    ++step;
-    float lr = sched.at(step);
-    if (time_based && step > a.warmup)
-      lr = sched.at(a.warmup + 1 + static_cast<int64_t>((elapsed / a.max_time_s) * 1000000.0));
-    const double ts = now_s();
-    model->zero_grad();
-    double loss = 0.0;
-    int64_t step_tokens = 0;
-    for (int64_t k = 0; k < a.grad_accum; ++k) {
-      train.next(b);
-      model->set_dropout_seed(a.seed, static_cast<uint64_t>((step - 1) * a.grad_accum + k));
-      loss += model->forward(b.inputs.data(), b.targets.data(), static_cast<int64_t>(b.rows), static_cast<int64_t>(b.cols),
-                             true, 1.0f / static_cast<float>(a.grad_accum));
-      model->backward();
-      step_tokens += static_cast<int64_t>(b.rows * b.cols);
-    }
-    loss /= static_cast<double>(a.grad_accum);
-    if (nan_at_for_tests && step == nan_at_for_tests) loss = std::nan("");  // test hook
-    const double norm = clip_grad_norm(model->params(), a.grad_clip);
-    if (!std::isfinite(loss) || !std::isfinite(norm))
-      fail_non_finite(fmt::format("the loss became {} at step {} (gradient norm {})", unsigned_nan(loss), step, unsigned_nan(norm)), out);
-    opt.step(lr);
-    tokens_seen += step_tokens;
-    const double dt = now_s() - ts, el = elapsed_before + (now_s() - t0);
-    const double tps = static_cast<double>(step_tokens) / dt;
-    const uint64_t epoch = train.state().epoch + 1;
-    metrics.write({{"type", "step"}, {"step", step}, {"epoch", epoch}, {"tokens_seen", tokens_seen}, {"loss", loss},
-                   {"lr", lr}, {"grad_norm", norm}, {"tokens_per_second", tps}, {"elapsed_s", el}});
-    if (!a.quiet)
-      progress.update(time_based ? step : step,
-                      "ep " + std::to_string(epoch) + " | loss " + fmt_float("%.4f", loss) + " | lr " + fmt_float("%.2e", lr) +
-                          " | gnorm " + fmt_float("%.2f", norm) + " | " + fmt_float("%.0f", tps) + " tok/s");
-    evaluated_now = false;
-    if (a.eval_every > 0 && step % a.eval_every == 0) {
-      auto [tl, vl] = evaluate();
-      evaluated_now = true;
-      if (!a.quiet) progress.message("step " + std::to_string(step) + ": " + eval_text(tl, vl));
-    }
-    if (a.sample_every > 0 && step % a.sample_every == 0) {
-      std::string text = sample();
-      if (!a.quiet) progress.message("sample: " + text);
-    }
-    if (a.save_every > 0 && step % a.save_every == 0) save(elapsed_before + (now_s() - t0));
-    if (stop_signal() || (a.stop_at > 0 && step == a.stop_at)) {
-      res.interrupted = true;
-      break;
-    }
-  }
-  if (!a.quiet) progress.finish();
-  if (!evaluated_now) {
-    auto [tl, vl] = evaluate();
-    if (!a.quiet) std::fprintf(stderr, "step %lld: %s\n", (long long)step, eval_text(tl, vl).c_str());
-  }
-  save(elapsed_before + (now_s() - t0));
-  plot();
-  res.steps_done = step;
-  if (!a.quiet) std::fprintf(stderr, "%s checkpoint at step %lld in %s\n", res.interrupted ? "stopped early: saved" : "saved", (long long)step, out.c_str());
+    fmt::print(stderr, "{} checkpoint at step {} in {}\n", r.interrupted ? "stopped early: saved" : "saved", r.steps, out);
+  PretrainResult res;
+  res.steps_done = r.steps, res.interrupted = r.interrupted;
+  res.final_train_loss = task.last_eval().train_loss, res.final_val_loss = task.last_eval().val_loss;
   return res;
 }
 

@@ -1,0 +1,144 @@
+// engine.h — the one training loop of ScratchLM: chapter 5.2's train_model_simple, which chapter
+// 6 (the classifier) and chapter 7 (instruction finetuning, full or LoRA) reuse with their own
+// batches and evaluations. The engine knows nothing about what is trained; a TrainingTask says
+// how to train on one micro-batch and how to evaluate. The engine owns everything else:
+//   steps of --grad-accum micro-batches, dropout seeded by (seed, micro-step), global-norm
+//   clipping, AdamW with the learning-rate schedule, the NaN stop, evaluation before the first
+//   step and every --eval-every steps, samples every --sample-every steps, the progress line,
+//   metrics.jsonl and loss.svg, atomic checkpoints every --save-every steps with exact resume,
+//   --steps / --epochs / --max-time / --stop-at, and SIGINT/SIGTERM.
+// A run reads the epochs' micro-batches in order: (epoch, index) with index < batches_per_epoch;
+// the data order of an epoch is the task's (data/epoch_order.h's rule).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "scratchlm/train/adamw.h"
+#include "scratchlm/train/metrics.h"
+#include "scratchlm/train/progress.h"
+#include "scratchlm/train/schedule.h"
+
+namespace slm {
+
+class GPT;
+class Tokenizer;
+class TrainingEngine;
+
+// What a run counts as its progress through the data.
+enum class SeenUnit { Tokens, Examples };
+
+// An evaluation's numbers: the engine logs {"type": "eval", "step", "<unit>_seen", "train_loss",
+// "val_loss" (when has_val), ...extra} and prints one line.
+struct Evaluation {
+  double train_loss = 0.0, val_loss = 0.0;
+  bool has_val = true;
+  nlohmann::json extra = nlohmann::json::object();
+  std::string note;  // appended to the printed line, e.g. " (perplexity 31.2)"
+};
+
+// What differs between pretraining, the classifier and instruction finetuning.
+class TrainingTask {
+ public:
+  virtual ~TrainingTask() = default;
+  // Micro-batches in one epoch (a last partial batch is dropped); at least 1.
+  virtual int64_t batches_per_epoch() const = 0;
+  // Forward and backward pass of micro-batch `index` of `epoch` (0-based), the gradients scaled by
+  // `grad_scale`; returns the batch's loss and adds what it trained on (tokens or examples) to seen.
+  virtual double train_batch(uint64_t epoch, uint64_t index, float grad_scale, int64_t& seen) = 0;
+  // The loss of the last trained micro-batch under the current weights, in eval mode (nullopt
+  // when none was trained yet in this process): a checkpoint is saved only when it is finite.
+  virtual std::optional<double> recheck_last_batch() = 0;
+  // Losses on the cadence (the model is in eval mode; the engine restores training mode).
+  virtual Evaluation evaluate() = 0;
+  // A text sample for the log (empty: none).
+  virtual std::string sample() { return {}; }
+  // After the last micro-batch of `epoch` (0-based) was trained, before a save.
+  virtual void end_epoch(TrainingEngine& engine, uint64_t epoch) {}
+  // Fields of the task's own in trainer.json.
+  virtual nlohmann::json checkpoint_fields() const { return nlohmann::json::object(); }
+};
+
+struct TrainingRun {
+  std::string out_dir;         // metrics.jsonl and loss.svg
+  std::string checkpoint_dir;  // the checkpoint (out_dir, or a folder in it)
+  std::string format;          // trainer.json "format", e.g. "scratchlm-trainer/1"
+  std::string title;           // of loss.svg
+  std::string resume;          // a checkpoint to continue ("": a new run)
+  // Length: the first of `steps` (0: unset) and `epochs` of batches_per_epoch / grad_accum steps
+  // (0: unset) ends the run; with neither, `max_time_s` does (the schedule then follows time),
+  // else one epoch. `max_time_s` and `stop_at` also end a run early.
+  int64_t steps = 0, epochs = 0, stop_at = 0;
+  double max_time_s = 0.0;
+  int64_t grad_accum = 1;
+  double grad_clip = 0.0;
+  AdamWConfig adamw;
+  float min_lr = -1.0f;  // < 0: lr / 10
+  int64_t warmup = 0;
+  ScheduleKind schedule = ScheduleKind::Constant;
+  int64_t eval_every = 0, sample_every = 0, save_every = 0;
+  uint64_t seed = 0;
+  SeenUnit unit = SeenUnit::Tokens;
+  bool quiet = false;
+  nlohmann::json args;  // the run's arguments, saved in trainer.json
+};
+
+struct TrainingResult {
+  int64_t steps = 0;
+  bool interrupted = false;  // SIGINT/SIGTERM or --stop-at
+  double elapsed_s = 0.0;
+};
+
+class TrainingEngine {
+ public:
+  // A new run, or one continued from run.resume (its optimizer state, data position, counters;
+  // the model must already hold the checkpoint's weights).
+  TrainingEngine(GPT& model, const Tokenizer& tok, TrainingTask& task, TrainingRun run);
+
+  // Steps until the run's end, --max-time, --stop-at or a signal.
+  TrainingResult train();
+
+  // Evaluates now: logs, prints, plots; the losses.
+  Evaluation evaluate();
+  // Samples now: logs and prints the text (newlines shown as ↵).
+  void sample();
+  // Saves a checkpoint now (after checking that the weights give a finite loss).
+  void save();
+  void plot();
+  // Prints a line without breaking the progress bar (nothing when quiet).
+  void message(const std::string& line);
+
+  MetricsLog& metrics() { return metrics_; }
+  const TrainingRun& run() const { return run_; }
+  int64_t step() const { return step_; }
+  int64_t seen() const { return seen_; }
+  int64_t total_steps() const { return total_; }
+  int64_t steps_per_epoch() const { return steps_per_epoch_; }
+  uint64_t epoch() const { return epoch_; }  // of the next micro-batch (0-based)
+  bool evaluated_last_step() const { return evaluated_step_ == step_; }
+  double elapsed() const;
+  const char* seen_key() const { return run_.unit == SeenUnit::Tokens ? "tokens_seen" : "examples_seen"; }
+
+ private:
+  float lr_at(double elapsed) const;
+  void train_step();
+  nlohmann::json trainer_state() const;
+
+  GPT& model_;
+  const Tokenizer& tok_;
+  TrainingTask& task_;
+  TrainingRun run_;
+  AdamW opt_;
+  LrSchedule sched_;
+  MetricsLog metrics_;
+  std::unique_ptr<Progress> progress_;
+  int64_t total_ = 0, steps_per_epoch_ = 1, step_ = 0, seen_ = 0, evaluated_step_ = -1;
+  uint64_t epoch_ = 0, index_ = 0;  // the next micro-batch
+  bool time_based_ = false;
+  double elapsed_before_ = 0.0, t0_ = 0.0;
+};
+
+}  // namespace slm
