@@ -92,7 +92,7 @@ TEST_F(FinetuneInstruct, LearnsAndWritesEverything) {
   const std::string out = t_.file("run");
   auto r = run_slm(common() + "--out " + out + " --epochs 4 --lr 3e-3 --eval-every 8 --max-new-tokens 6");
   ASSERT_EQ(r.rc, 0) << r.err;
-  EXPECT_NE(r.err.find("Ep 1 (Step 000008): Train loss"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("step 8 (epoch 1): train loss"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("trainable parameters: "), std::string::npos);
   for (const char* f : {"config.json", "model.safetensors", "vocab.json", "merges.txt", "optimizer.safetensors",
                         "trainer.json", "metrics.jsonl", "loss.svg", "instruction-data-with-response.json"})
@@ -168,7 +168,7 @@ TEST_F(FinetuneInstruct, ResumeIsBitExact) {
   // Dropout on, an eval cadence, and an epoch boundary (8 steps) between the stop and the end.
   const std::string opts = "--max-steps 11 --lr 1e-3 --dropout 0.1 --eval-every 3 --no-responses --quiet --out ";
   ASSERT_EQ(run_slm(common() + opts + t_.file("straight")).rc, 0);
-  const std::string cmd = std::string("env SLM_TEST_STOP_AT_STEP=5 ") + SLM_BINARY + " " + common() + opts + t_.file("split") +
+  const std::string cmd = std::string(SLM_BINARY) + " " + common() + "--stop-at 5 " + opts + t_.file("split") +
                           " >/dev/null 2>&1";
   ASSERT_EQ(std::system(cmd.c_str()), 0);
   EXPECT_EQ(step_losses(t_.file("split")).size(), 5u);
@@ -221,7 +221,7 @@ TEST_F(FinetuneInstruct, LoraTrainsOnlyTheAdaptersAndMergesExactly) {
   EXPECT_LT(diff, 1e-4);
   EXPECT_GT(moved, 1e-3);
   // A LoRA run resumes exactly too.
-  const std::string cmd = std::string("env SLM_TEST_STOP_AT_STEP=2 ") + SLM_BINARY + " " + common() + opts + t_.file("lsplit") +
+  const std::string cmd = std::string(SLM_BINARY) + " " + common() + "--stop-at 2 " + opts + t_.file("lsplit") +
                           " --no-responses --quiet >/dev/null 2>&1";
   ASSERT_EQ(std::system(cmd.c_str()), 0);
   r = run_slm("finetune-instruct --resume " + t_.file("lsplit") + " --quiet --threads 1");

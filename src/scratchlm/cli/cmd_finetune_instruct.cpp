@@ -29,7 +29,9 @@ void register_finetune_instruct(CLI::App& app) {
   c->add_option("--epochs", a.epochs, "Epochs")->capture_default_str();
   c->add_option("--max-steps", a.max_steps, "Stop after this many steps in total, counted across resumes (0: all epochs)");
   c->add_option("--max-time", o->max_time, "Stop after this much training time, e.g. 30m, 1h30m (then save and finish)");
-  c->add_option("--batch", a.batch, "Batch size")->capture_default_str();
+  c->add_option("--batch", a.batch, "Batch size (per micro-batch)")->capture_default_str();
+  c->add_option("--grad-accum", a.grad_accum, "Micro-batches per optimizer step")->capture_default_str();
+  c->add_option("--stop-at", a.stop_at, "End this run after this step as Ctrl-C does (a resumable checkpoint)");
   c->add_option("--lr", a.lr, "Learning rate (AdamW, constant)")->capture_default_str();
   c->add_option("--weight-decay", a.weight_decay, "AdamW weight decay")->capture_default_str();
   c->add_option("--grad-clip", a.grad_clip, "Clip the gradient norm (0: off, as the book)")->capture_default_str();
@@ -63,13 +65,13 @@ void register_finetune_instruct(CLI::App& app) {
     // Resuming: the run's settings come from the checkpoint; the run length, the reporting
     // cadence and what happens at the end may be given anew.
     for (const char* opt : {"--init-from", "--data", "--out", "--tokenizer", "--template", "--mask-prompt", "--max-length",
-                            "--train-frac", "--test-frac", "--batch", "--lr", "--weight-decay", "--grad-clip", "--dropout",
+                            "--train-frac", "--test-frac", "--batch", "--grad-accum", "--lr", "--weight-decay", "--grad-clip", "--dropout",
                             "--seed", "--lora-rank", "--lora-alpha", "--lora-targets"})
       if (c->count(opt)) fail("{} cannot be changed when resuming (the checkpoint fixes it)", opt);
     const nlohmann::json state = load_instruct_state(a.resume);
     InstructArgs r = InstructArgs::from_json(state.contains("args") ? state["args"] : nlohmann::json(),
                                              instruct_checkpoint_dir(a.resume));
-    r.resume = a.resume, r.threads = a.threads, r.quiet = a.quiet;
+    r.resume = a.resume, r.threads = a.threads, r.quiet = a.quiet, r.stop_at = a.stop_at;
     if (c->count("--epochs") || c->count("--max-steps") || c->count("--max-time")) {  // a new run length
       if (c->count("--epochs")) r.epochs = a.epochs;
       r.max_steps = a.max_steps, r.max_time_s = a.max_time_s;

@@ -27,6 +27,7 @@
 #include "scratchlm/tokenizer/utf8.h"
 #include "scratchlm/train/adamw.h"
 #include "scratchlm/train/loop_util.h"
+#include "scratchlm/train/engine.h"
 #include "scratchlm/train/metrics.h"
 #include "scratchlm/train/progress.h"
 #include "scratchlm/util/error.h"
@@ -80,6 +81,73 @@ double split_loss(GPT& model, const std::vector<TokenizedExample>& xs, int64_t b
   return used ? sum / static_cast<double>(used) : std::nan("");
 }
 
+// Chapter 7.5's training on collated instruction batches; the book's sample after each epoch.
+class InstructTask : public TrainingTask {
+ public:
+  struct Options {
+    int64_t batch;
+    int32_t pad;
+    int64_t max_len;
+    bool mask_prompt;
+    int64_t eval_batches, sample_tokens;
+    uint64_t seed;
+  };
+  InstructTask(GPT& model, const Tokenizer& tok, const std::vector<TokenizedExample>& train,
+               const std::vector<TokenizedExample>& val, Options o, const std::string& sample_prompt)
+      : model_(model), tok_(tok), train_(train), val_(val), o_(o) {
+    for (uint32_t id : tok.encode(sample_prompt, SpecialMode::Text)) prompt_.push_back(static_cast<int32_t>(id));
+  }
+
+  int64_t batches_per_epoch() const override { return static_cast<int64_t>(train_.size()) / o_.batch; }  // drop_last
+  double train_batch(uint64_t epoch, uint64_t index, float grad_scale, int64_t& seen) override {
+    if (order_.empty() || order_epoch_ != epoch) {
+      order_ = epoch_order(train_.size(), o_.seed, epoch);
+      order_epoch_ = epoch;
+    }
+    std::vector<const TokenizedExample*> rows;
+    for (int64_t j = 0; j < o_.batch; ++j) rows.push_back(&train_[order_[static_cast<size_t>(index) * o_.batch + j]]);
+    b_ = collate_instruction_batch(rows, o_.pad, kIgnore, o_.max_len, o_.mask_prompt);
+    const double loss = model_.forward(b_.inputs.data(), b_.targets.data(), b_.B, b_.T, true, grad_scale);
+    model_.backward();
+    seen += b_.B * b_.T;  // the book: input_batch.numel()
+    return loss;
+  }
+  std::optional<double> recheck_last_batch() override {
+    if (b_.inputs.empty()) return std::nullopt;
+    return model_.forward(b_.inputs.data(), b_.targets.data(), b_.B, b_.T);
+  }
+  Evaluation evaluate() override {
+    Evaluation ev;
+    ev.train_loss = split_loss(model_, train_, o_.batch, o_.pad, o_.max_len, o_.mask_prompt, o_.eval_batches, true);
+    ev.val_loss = split_loss(model_, val_, o_.batch, o_.pad, o_.max_len, o_.mask_prompt, o_.eval_batches, false);
+    ev.has_val = !val_.empty();
+    return ev;
+  }
+  std::string sample() override {
+    GenerateOptions g;
+    g.max_new_tokens = o_.sample_tokens, g.sampler.temperature = 0.0f, g.stop_at_eos = false;
+    std::vector<uint32_t> all(prompt_.begin(), prompt_.end());
+    if (o_.sample_tokens > 0)
+      for (int32_t id : generate(model_, prompt_, g)) all.push_back(static_cast<uint32_t>(id));
+    return utf8_lossy(tok_.decode(all));
+  }
+  void end_epoch(TrainingEngine& engine, uint64_t) override { engine.sample(); }  // the book's sample per epoch
+  nlohmann::json checkpoint_fields() const override { return fields_; }
+  void set_checkpoint_fields(nlohmann::json fields) { fields_ = std::move(fields); }
+
+ private:
+  GPT& model_;
+  const Tokenizer& tok_;
+  const std::vector<TokenizedExample>& train_;
+  const std::vector<TokenizedExample>& val_;
+  Options o_;
+  std::vector<int32_t> prompt_;
+  std::vector<uint32_t> order_;
+  uint64_t order_epoch_ = 0;
+  CollatedBatch b_;
+  nlohmann::json fields_ = nlohmann::json::object();
+};
+
 std::string absolute(const std::string& p) { return p.empty() ? p : fs::absolute(p).lexically_normal().string(); }
 
 }  // namespace
@@ -87,7 +155,7 @@ std::string absolute(const std::string& p) { return p.empty() ? p : fs::absolute
 json InstructArgs::to_json() const {
   return {{"init_from", init_from}, {"data", data}, {"tokenizer_dir", tokenizer_dir}, {"template", prompt_template},
           {"mask_prompt", mask_prompt}, {"max_length", max_length}, {"train_frac", train_frac},
-          {"test_frac", test_frac}, {"epochs", epochs}, {"max_steps", max_steps}, {"max_time_s", max_time_s},
+          {"test_frac", test_frac}, {"epochs", epochs}, {"max_steps", max_steps}, {"max_time_s", max_time_s}, {"grad_accum", grad_accum},
           {"batch", batch}, {"lr", lr}, {"weight_decay", weight_decay}, {"grad_clip", grad_clip}, {"dropout", dropout},
           {"eval_every", eval_every}, {"eval_batches", eval_batches}, {"save_every", save_every},
           {"sample_tokens", sample_tokens}, {"seed", seed}, {"lora_rank", lora_rank},
@@ -108,6 +176,7 @@ InstructArgs InstructArgs::from_json(const json& j, const std::string& dir) {
     if (!j.at("lora_alpha").is_null()) a.lora_alpha = j.at("lora_alpha").get<float>();
     a.lora_targets = j.at("lora_targets"), a.merge = j.at("merge"), a.responses = j.at("responses");
     a.max_new_tokens = j.at("max_new_tokens");
+    a.grad_accum = j.value("grad_accum", int64_t{1});  // absent in checkpoints of older versions
   } catch (const json::exception& e) {
     fail("{}/trainer.json: malformed \"args\" ({})", dir, e.what());
   }
@@ -144,7 +213,9 @@ json load_instruct_state(const std::string& dir) {
 
 void InstructArgs::validate() const {
   require_positive("--batch", batch);
+  require_positive("--grad-accum", grad_accum);
   require_positive("--epochs", epochs);
+  require_non_negative("--stop-at", stop_at);
   require_positive("--max-length", max_length);
   require_positive_finite("--lr", lr);
   require_non_negative_finite("--weight-decay", weight_decay);
@@ -238,139 +309,47 @@ InstructResult run_instruction_finetuning(const InstructArgs& args) {
   size_t dropped = 0;
   if (a.mask_prompt)  // a prompt that fills max_len leaves no target to learn from
     dropped = std::erase_if(train, [&](const TokenizedExample& ex) { return ex.prompt_len > max_len; });
-  const int64_t steps_per_epoch = static_cast<int64_t>(train.size()) / a.batch;  // drop_last, as the book
-  if (steps_per_epoch == 0) fail("{} training examples are fewer than one batch of {}", train.size(), a.batch);
-  int64_t total = a.epochs * steps_per_epoch;
-  if (a.max_steps > 0) total = std::min(total, a.max_steps);
+  if (static_cast<int64_t>(train.size()) < a.batch)
+    fail("{} training examples are fewer than one batch of {}", train.size(), a.batch);
+  // The book's generate_and_print_sample(format_input(val_data[0])): greedy, 50 tokens, no stop.
+  const InstructionEntry& sample_entry = !split.val.empty() ? split.val[0] : !split.test.empty() ? split.test[0] : split.train[0];
+  InstructTask task(*model, tok, train, val, InstructTask::Options{a.batch, pad, max_len, a.mask_prompt, a.eval_batches,
+                                                                   a.sample_tokens, a.seed},
+                    format_prompt(sample_entry, tmpl));
 
-  // ---- optimizer and resumed state
-  model->enable_grads();
-  AdamWConfig ocfg;
-  ocfg.lr = a.lr, ocfg.weight_decay = a.weight_decay;
-  AdamW opt(model->params(), ocfg);
+  // ---- the run
+  TrainingRun run;
+  run.out_dir = out, run.checkpoint_dir = ckpt, run.format = kFormat;
+  run.title = "ScratchLM instruction finetuning: " + out, run.resume = resuming ? ckpt : "";
+  run.steps = a.max_steps, run.epochs = a.epochs, run.stop_at = a.stop_at, run.max_time_s = a.max_time_s;
+  run.grad_accum = a.grad_accum, run.grad_clip = a.grad_clip;
+  run.adamw.lr = a.lr, run.adamw.weight_decay = a.weight_decay;
+  run.eval_every = a.eval_every, run.save_every = a.save_every;
+  run.seed = a.seed, run.unit = SeenUnit::Tokens, run.quiet = a.quiet, run.args = a.to_json();
+  task.set_checkpoint_fields({{"lora", lora}, {"data_sha256", data_sha}, {"tokenizer_dir", absolute(tok_dir)}});
+  TrainingEngine engine(*model, tok, task, run);
   InstructResult res;
   res.trainable_params = static_cast<int64_t>(model->params().trainable_numel());
   res.total_params = static_cast<int64_t>(model->params().numel());
-  int64_t step = 0, epoch = 0, k = 0, tokens_seen = 0;
-  double elapsed_before = 0.0;
-  if (resuming) {
-    opt.load_checkpoint_state(ckpt);
-    step = state.value("step", int64_t{0}), epoch = state.value("epoch", int64_t{0}), k = state.value("batch", int64_t{0});
-    tokens_seen = state.value("tokens_seen", int64_t{0}), elapsed_before = state.value("elapsed_s", 0.0);
-    if (k < 0 || k >= steps_per_epoch || epoch < 0) fail("'{}/trainer.json' holds an invalid data position", ckpt);
-  }
-  fs::create_directories(out);
-  const std::string metrics_path = (fs::path(out) / "metrics.jsonl").string();
-  std::error_code ec;
-  if (!resuming) fs::remove(metrics_path, ec);
-  MetricsLog metrics(metrics_path);
-  if (resuming) metrics.truncate_after_step(step);  // records of steps after the checkpoint are redone
-  auto plot = [&] { write_loss_plot(metrics.records(), (fs::path(out) / "loss.svg").string(), "ScratchLM instruction finetuning: " + out); };
-  CollatedBatch b;
-  auto save = [&](double elapsed) {
-    require_finite_loss(*model, b.inputs.data(), b.targets.data(), b.B, b.T, step, ckpt);
-    const json st = {{"format", kFormat}, {"step", step}, {"epoch", epoch}, {"batch", k}, {"tokens_seen", tokens_seen},
-                     {"elapsed_s", elapsed}, {"lora", lora}, {"data_sha256", data_sha}, {"steps_per_epoch", steps_per_epoch},
-                     {"rng", {{"seed", a.seed}, {"order", "epoch_order(seed, epoch)"}, {"dropout", "counter-based: (seed, micro-step)"}}},
-                     {"config", cfg.to_hf_json()}, {"args", a.to_json()}, {"tokenizer_dir", absolute(tok_dir)}};
-    const OptimizerState os = opt.checkpoint_state();
-    save_checkpoint(ckpt, *model, &os, &tok, st);
-  };
-  auto evaluate = [&] {
-    model->set_training(false);
-    const double tl = split_loss(*model, train, a.batch, pad, max_len, a.mask_prompt, a.eval_batches, true);
-    const double vl = split_loss(*model, val, a.batch, pad, max_len, a.mask_prompt, a.eval_batches, false);
-    model->set_training(true);
-    metrics.write({{"type", "eval"}, {"step", step}, {"tokens_seen", tokens_seen}, {"train_loss", tl}, {"val_loss", vl}});
-    plot();
-    return std::make_pair(tl, vl);
-  };
-  // The book's generate_and_print_sample(format_input(val_data[0])): greedy, 50 tokens, no stop.
-  const InstructionEntry* sample_entry = !split.val.empty() ? &split.val[0] : !split.test.empty() ? &split.test[0] : &split.train[0];
-  std::vector<int32_t> sample_prompt;
-  for (uint32_t id : tok.encode(format_prompt(*sample_entry, tmpl), SpecialMode::Text)) sample_prompt.push_back(static_cast<int32_t>(id));
-  auto sample = [&] {
-    GenerateOptions g;
-    g.max_new_tokens = a.sample_tokens, g.sampler.temperature = 0.0f, g.stop_at_eos = false;
-    model->set_training(false);
-    const std::vector<int32_t> ids = a.sample_tokens > 0 ? generate(*model, sample_prompt, g) : std::vector<int32_t>{};
-    model->set_training(true);
-    std::vector<uint32_t> all(sample_prompt.begin(), sample_prompt.end());
-    all.insert(all.end(), ids.begin(), ids.end());
-    std::string text = utf8_lossy(tok.decode(all));
-    metrics.write({{"type", "sample"}, {"step", step}, {"epoch", epoch + 1}, {"text", text}});
-    std::replace(text.begin(), text.end(), '\n', ' ');
-    return text;
-  };
-
   if (!a.quiet) {
     fmt::print(stderr, "instruction finetuning ({} template{}{}): {} train / {} val / {} test entries, max length {}, "
                "{} steps per epoch of {}, {} steps{}\n",
                prompt_template_name(tmpl), a.mask_prompt ? ", prompt masked" : "",
                lora ? fmt::format(", LoRA rank {}", cfg.lora.rank) : "", train.size(), val.size(), test.size(), max_len,
-               steps_per_epoch, a.batch, total, resuming ? fmt::format(", resuming at step {}", step) : "");
+               engine.steps_per_epoch(), a.batch * a.grad_accum, engine.total_steps(),
+               resuming ? fmt::format(", resuming at step {}", engine.step()) : "");
     if (dropped) fmt::print(stderr, "{} training entries dropped: their prompt fills --max-length {}\n", dropped, max_len);
     fmt::print(stderr, "trainable parameters: {} of {} ({:.2f}%)\n", res.trainable_params, res.total_params,
                100.0 * static_cast<double>(res.trainable_params) / static_cast<double>(std::max<int64_t>(res.total_params, 1)));
   }
-  StopSignals signals;
-  const int64_t stop_at_for_tests = test_hook_step("SLM_TEST_STOP_AT_STEP"), nan_at_for_tests = test_hook_step("SLM_TEST_NAN_AT_STEP");
-  Progress progress(total, ::isatty(STDERR_FILENO) != 0, stderr);
-  progress.set_label("step"), progress.set_initial(step);
-  model->set_training(true);
-  const double t0 = now_s();
-  if (!resuming && a.eval_every > 0) {  // section 7.6: the losses before finetuning
-    auto [tl, vl] = evaluate();
-    if (!a.quiet) std::fprintf(stderr, "before finetuning: training loss %.3f, validation loss %.3f\n", tl, vl);
-  }
-  std::vector<uint32_t> order = epoch_order(train.size(), a.seed, static_cast<uint64_t>(epoch));
-  std::vector<const TokenizedExample*> rows;
-  while (step < total) {
-    if (a.max_time_s > 0 && elapsed_before + (now_s() - t0) >= a.max_time_s) break;
-    rows.clear();
-    for (int64_t j = 0; j < a.batch; ++j) rows.push_back(&train[order[static_cast<size_t>(k * a.batch + j)]]);
-    b = collate_instruction_batch(rows, pad, kIgnore, max_len, a.mask_prompt);
-    ++step, ++k;
-    const double ts = now_s();
-    model->zero_grad();
-    model->set_dropout_seed(a.seed, static_cast<uint64_t>(step - 1));  // the micro-step (0-based)
-    double loss = model->forward(b.inputs.data(), b.targets.data(), b.B, b.T, true);
-    model->backward();
-    if (nan_at_for_tests && step == nan_at_for_tests) loss = std::nan("");  // test hook
-    const double norm = clip_grad_norm(model->params(), a.grad_clip);
-    if (!std::isfinite(loss) || !std::isfinite(norm))
-      fail_non_finite(fmt::format("the loss became {} at step {} (gradient norm {})", unsigned_nan(loss), step, unsigned_nan(norm)), ckpt);
-    opt.step(a.lr);
-    tokens_seen += b.B * b.T;  // the book: input_batch.numel()
-    const double now = now_s(), tps = static_cast<double>(b.B * b.T) / std::max(now - ts, 1e-9);
-    metrics.write({{"type", "step"}, {"step", step}, {"epoch", epoch + 1}, {"tokens_seen", tokens_seen}, {"loss", loss},
-                   {"lr", a.lr}, {"grad_norm", norm}, {"tokens_per_second", tps}, {"elapsed_s", elapsed_before + (now - t0)}});
-    if (!a.quiet) progress.update(step, fmt::format("ep {} | loss {:.4f} | {:.0f} tok/s", epoch + 1, loss, tps));
-    // The book's cadence: global_step (0-based) % eval_freq == 0, i.e. after steps 1, 1 + N, ...
-    if (a.eval_every > 0 && step % a.eval_every == 0) {
-      auto [tl, vl] = evaluate();
-      if (!a.quiet)
-        progress.message(fmt::format("Ep {} (Step {:06d}): Train loss {:.3f}, Val loss {:.3f}", epoch + 1, step, tl, vl));
-    }
-    if (k == steps_per_epoch) {  // end of an epoch: the book's sample, then a new order
-      const std::string text = sample();
-      if (!a.quiet) progress.message(text);
-      ++epoch, k = 0;
-      order = epoch_order(train.size(), a.seed, static_cast<uint64_t>(epoch));
-    }
-    if (a.save_every > 0 && step % a.save_every == 0) save(elapsed_before + (now_s() - t0));
-    if (stop_signal() || (stop_at_for_tests && step == stop_at_for_tests)) {
-      res.interrupted = true;
-      break;
-    }
-  }
-  if (!a.quiet) progress.finish();
-  res.steps_done = step;
-  if (res.interrupted) {
-    save(elapsed_before + (now_s() - t0));
+  const TrainingResult r = engine.train();
+  res.steps_done = r.steps;
+  if (r.interrupted) {
+    res.interrupted = true;
+    engine.save();
     if (!a.quiet)
-      std::fprintf(stderr, "interrupted: saved the checkpoint at step %lld in %s; continue with slm finetune-instruct --resume %s\n",
-                   (long long)step, ckpt.c_str(), out.c_str());
+      fmt::print(stderr, "interrupted: saved the checkpoint at step {} in {}; continue with slm finetune-instruct --resume {}\n",
+                 r.steps, ckpt, out);
     return res;
   }
 
@@ -379,13 +358,13 @@ InstructResult run_instruction_finetuning(const InstructArgs& args) {
   res.train_loss = split_loss(*model, train, a.batch, pad, max_len, a.mask_prompt, 0, false);
   res.val_loss = split_loss(*model, val, a.batch, pad, max_len, a.mask_prompt, 0, false);
   res.test_loss = split_loss(*model, test, a.batch, pad, max_len, a.mask_prompt, 0, false);
-  metrics.write({{"type", "final"}, {"step", step}, {"tokens_seen", tokens_seen}, {"train_loss", res.train_loss},
-                 {"val_loss", res.val_loss}, {"test_loss", res.test_loss}});
-  save(elapsed_before + (now_s() - t0));
-  plot();
+  engine.metrics().write({{"type", "final"}, {"step", r.steps}, {"tokens_seen", engine.seen()}, {"train_loss", res.train_loss},
+                          {"val_loss", res.val_loss}, {"test_loss", res.test_loss}});
+  engine.save();
+  engine.plot();
   if (!a.quiet)
-    std::fprintf(stderr, "step %lld: training loss %.3f, validation loss %.3f, test loss %.3f (whole splits)\n",
-                 (long long)step, res.train_loss, res.val_loss, res.test_loss);
+    fmt::print(stderr, "step {}: training loss {:.3f}, validation loss {:.3f}, test loss {:.3f} (whole splits)\n", r.steps,
+               res.train_loss, res.val_loss, res.test_loss);
   GPT* final_model = model.get();
   std::unique_ptr<GPT> merged;
   if (lora && a.merge) {

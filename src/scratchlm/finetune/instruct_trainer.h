@@ -31,7 +31,9 @@ struct InstructArgs {
   // Run length: epochs, cut by max_steps (> 0; counted across resumes) or max_time_s (> 0).
   int64_t epochs = 2, max_steps = 0;
   double max_time_s = 0.0;
-  int64_t batch = 8;
+  // End this run after step `stop_at` as Ctrl-C does (a resumable checkpoint); not saved.
+  int64_t stop_at = 0;
+  int64_t batch = 8, grad_accum = 1;
   float lr = 5e-5f, weight_decay = 0.1f, grad_clip = 0.0f /* 0: off, as the book */, dropout = 0.0f;
   int64_t eval_every = 5, eval_batches = 5, save_every = 0 /* 0: only at the end */;
   int64_t sample_tokens = 50;  // the book's generate_and_print_sample
