@@ -79,6 +79,7 @@ TrainingEngine::TrainingEngine(GPT& model, const Tokenizer& tok, TrainingTask& t
     if (index_ >= static_cast<uint64_t>(per_epoch))
       fail("{}/trainer.json: data position batch {} of epoch {} does not exist: an epoch has {} batches (was it saved "
            "with other data or options?)", run_.resume, index_, epoch_, per_epoch);
+    step_epoch_ = epoch_;
     metrics_.truncate_after_step(step_);  // a run that went on past its last save redoes those steps
   }
 }
@@ -125,7 +126,7 @@ Evaluation TrainingEngine::evaluate() {
   metrics_.write(rec);
   plot();
   evaluated_step_ = step_;
-  message(fmt::format("step {} (epoch {}): train loss {:.3f}, {}{}", step_, epoch_ + 1, ev.train_loss,
+  message(fmt::format("step {} (epoch {}): train loss {:.3f}, {}{}", step_, step_epoch_ + 1, ev.train_loss,
                       ev.has_val ? fmt::format("val loss {:.3f}", ev.val_loss) : std::string("no validation split"),
                       ev.note));
   return ev;
@@ -136,7 +137,7 @@ void TrainingEngine::sample() {
   const std::string text = task_.sample();
   model_.set_training(true);
   if (text.empty()) return;
-  metrics_.write({{"type", "sample"}, {"step", step_}, {"epoch", epoch_ + 1}, {"text", text}});
+  metrics_.write({{"type", "sample"}, {"step", step_}, {"epoch", step_epoch_ + 1}, {"text", text}});
   message("sample: " + one_line(text));
 }
 
@@ -158,6 +159,7 @@ void TrainingEngine::train_step() {
   const double ts = now_s();
   const float lr = lr_at(elapsed());
   const uint64_t epoch = epoch_;
+  step_epoch_ = epoch_;
   model_.zero_grad();
   double loss = 0.0;
   int64_t step_seen = 0;

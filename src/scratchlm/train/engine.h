@@ -137,6 +137,7 @@ class TrainingEngine {
   std::unique_ptr<Progress> progress_;
   int64_t total_ = 0, steps_per_epoch_ = 1, step_ = 0, seen_ = 0, evaluated_step_ = -1;
   uint64_t epoch_ = 0, index_ = 0;  // the next micro-batch
+  uint64_t step_epoch_ = 0;         // the epoch the last step's batches came from
   bool time_based_ = false;
   double elapsed_before_ = 0.0, t0_ = 0.0;
 };
