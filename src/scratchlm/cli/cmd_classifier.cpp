@@ -69,7 +69,8 @@ void register_finetune_classifier(CLI::App& app) {
       ->capture_default_str();
   c->add_option("--epochs", a->epochs, "Epochs")->capture_default_str();
   c->add_option("--max-steps", a->max_steps, "Stop after this many steps (0: all epochs)");
-  c->add_option("--batch", a->batch, "Batch size")->capture_default_str();
+  c->add_option("--batch", a->batch, "Batch size (per micro-batch)")->capture_default_str();
+  c->add_option("--grad-accum", a->grad_accum, "Micro-batches per optimizer step")->capture_default_str();
   c->add_option("--lr", a->lr, "Learning rate (AdamW)")->capture_default_str();
   c->add_option("--weight-decay", a->weight_decay, "AdamW weight decay")->capture_default_str();
   c->add_option("--grad-clip", a->grad_clip, "Clip the gradient norm (0: off, as the book)")->capture_default_str();

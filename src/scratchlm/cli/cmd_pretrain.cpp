@@ -5,7 +5,7 @@
 #include "scratchlm/train/loop_util.h"
 #include "scratchlm/cli/model_options.h"
 #include "scratchlm/io/checkpoint.h"
-#include "scratchlm/train/trainer.h"
+#include "scratchlm/train/pretrain.h"
 #include "scratchlm/util/error.h"
 
 namespace slm::cli {

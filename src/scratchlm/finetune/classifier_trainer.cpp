@@ -22,6 +22,7 @@
 #include "scratchlm/tokenizer/bpe.h"
 #include "scratchlm/train/adamw.h"
 #include "scratchlm/train/loop_util.h"
+#include "scratchlm/train/engine.h"
 #include "scratchlm/train/metrics.h"
 #include "scratchlm/train/progress.h"
 #include "scratchlm/util/error.h"
@@ -54,10 +55,132 @@ LabeledSplit load_splits(const ClassifierArgs& a) {
   return s;
 }
 
+// Chapter 6.7's train_classifier_simple: the class read from the last token (or the mean), the
+// accuracy after every epoch, and with --select best-val the weights of the best epoch.
+class ClassifierTask : public TrainingTask {
+ public:
+  struct Options {
+    int64_t batch;
+    int32_t pad;
+    std::string token;
+    int64_t max_len, ctx, eval_batches;
+    uint64_t seed;
+    bool select_best;
+    std::string out_dir;
+  };
+  ClassifierTask(GPT& model, const std::vector<EncodedText>& train, const std::vector<EncodedText>& val, Options o)
+      : model_(model), train_(train), val_(val), o_(std::move(o)) {}
+
+  int64_t batches_per_epoch() const override { return static_cast<int64_t>(train_.size()) / o_.batch; }  // drop_last
+  double train_batch(uint64_t epoch, uint64_t index, float grad_scale, int64_t& seen) override {
+    if (order_.empty() || order_epoch_ != epoch) {
+      order_ = epoch_order(train_.size(), o_.seed, epoch);
+      order_epoch_ = epoch;
+    }
+    std::vector<const EncodedText*> rows;
+    for (int64_t j = 0; j < o_.batch; ++j) rows.push_back(&train_[order_[static_cast<size_t>(index) * o_.batch + j]]);
+    make_class_batch(rows, o_.pad, o_.token, o_.max_len, o_.ctx, cb_);
+    const double loss = model_.classify(cb_, nullptr, true, true, grad_scale);
+    model_.backward();
+    seen += cb_.E;
+    return loss;
+  }
+  std::optional<double> recheck_last_batch() override {
+    if (cb_.E == 0) return std::nullopt;
+    return model_.classify(cb_, nullptr, true, false);
+  }
+  Evaluation evaluate() override {
+    Evaluation ev;
+    ev.train_loss = loss_of(train_);
+    ev.val_loss = loss_of(val_);
+    ev.has_val = !val_.empty();
+    return ev;
+  }
+  // The accuracy after each epoch (the book's, over --eval-batches batches), and --select best-val.
+  void end_epoch(TrainingEngine& engine, uint64_t e) override {
+    const int64_t epoch = static_cast<int64_t>(e) + 1;
+    const double ta = accuracy_of(train_, o_.eval_batches), va = accuracy_of(val_, o_.eval_batches);
+    model_.set_training(true);
+    acc_step_.push_back(static_cast<double>(engine.step()));
+    acc_train_.push_back(ta);
+    acc_val_.push_back(va);
+    nlohmann::json rec = {{"type", "epoch"}, {"step", engine.step()}, {"epoch", epoch}, {"train_accuracy", ta},
+                          {"val_accuracy", va}};
+    std::string msg = fmt::format("epoch {}: training accuracy {:.2f}% | validation accuracy {:.2f}% (first {} batches)",
+                                  epoch, 100 * ta, 100 * va, o_.eval_batches);
+    if (o_.select_best) {
+      const ClassMetrics full = evaluate_classifier(model_, val_, o_.batch, o_.pad);
+      model_.set_training(true);
+      const bool better = full.accuracy > best_acc_ || (full.accuracy == best_acc_ && full.loss < best_loss_);
+      if (better) keep_best(epoch, full);
+      rec["full_val_accuracy"] = full.accuracy, rec["full_val_loss"] = full.loss, rec["selected"] = better;
+      msg += fmt::format(" | whole validation split {:.2f}%, loss {:.4f}{}", 100 * full.accuracy, full.loss,
+                         better ? " (best so far, kept)" : "");
+    }
+    engine.metrics().write(rec);
+    engine.message(msg);
+    plot(engine);
+  }
+  // loss.svg and accuracy.svg (the accuracy after every epoch against steps).
+  void plot(TrainingEngine& engine) const {
+    engine.plot();
+    PlotOptions po;
+    po.title = "Classification accuracy";
+    po.x_label = "step";
+    po.y_label = "accuracy";
+    po.legend = LegendPos::BottomRight;
+    std::vector<PlotSeries> series = {{"train accuracy", acc_step_, acc_train_, "#1f77b4", false, true},
+                                      {"validation accuracy", acc_step_, acc_val_, "#ff7f0e", true, true}};
+    write_file_atomic((fs::path(o_.out_dir) / "accuracy.svg").string(), plot_series_svg(series, po));
+  }
+  void restore_best() {
+    size_t k = 0;
+    for (const auto& p : model_.params().params()) {
+      if (!p.trainable) continue;
+      std::copy(best_weights_[k].begin(), best_weights_[k].end(), model_.params().data_all() + p.offset);
+      ++k;
+    }
+  }
+  int64_t selected_epoch() const { return selected_epoch_; }
+  double best_accuracy() const { return best_acc_; }
+
+ private:
+  double loss_of(const std::vector<EncodedText>& rows) {
+    return rows.empty() ? std::nan("") : evaluate_classifier(model_, rows, o_.batch, o_.pad, o_.eval_batches).loss;
+  }
+  double accuracy_of(const std::vector<EncodedText>& rows, int64_t batches) {
+    return rows.empty() ? std::nan("") : evaluate_classifier(model_, rows, o_.batch, o_.pad, batches).accuracy;
+  }
+  // The trainable weights after the best epoch so far (frozen ones never change).
+  void keep_best(int64_t epoch, const ClassMetrics& m) {
+    best_acc_ = m.accuracy;
+    best_loss_ = m.loss;
+    selected_epoch_ = epoch;
+    best_weights_.clear();
+    for (const auto& p : model_.params().params()) {
+      const float* w = model_.params().data_all() + p.offset;
+      if (p.trainable) best_weights_.emplace_back(w, w + p.numel);
+    }
+  }
+
+  GPT& model_;
+  const std::vector<EncodedText>& train_;
+  const std::vector<EncodedText>& val_;
+  Options o_;
+  std::vector<uint32_t> order_;
+  uint64_t order_epoch_ = 0;
+  ClassBatch cb_;
+  std::vector<double> acc_step_, acc_train_, acc_val_;
+  std::vector<std::vector<float>> best_weights_;
+  double best_acc_ = -1.0, best_loss_ = 0.0;
+  int64_t selected_epoch_ = 0;
+};
+
 }  // namespace
 
 ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
   require_positive("--batch", a.batch);
+  require_positive("--grad-accum", a.grad_accum);
   require_non_negative("--epochs", a.epochs);
   require_non_negative("--eval-every", a.eval_every);
   require_non_negative("--eval-batches", a.eval_batches);
@@ -139,140 +262,42 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
     if (a.lora_alpha != 0.0f) fail("--lora-alpha needs --lora-rank");
     set_classifier_trainable(*model, a.trainable);
   }
-  model->enable_grads();
-  AdamWConfig ocfg;
-  ocfg.lr = a.lr, ocfg.weight_decay = a.weight_decay;
-  AdamW opt(model->params(), ocfg);
-
   ClassifierResult res;
   res.trainable_params = static_cast<int64_t>(model->params().trainable_numel());
   for (const auto& p : model->params().params()) res.total_params += static_cast<int64_t>(p.numel);
-  const int64_t steps_per_epoch = static_cast<int64_t>(train.size()) / a.batch;  // drop_last, as the book
-  if (steps_per_epoch == 0) fail("{} training examples are fewer than one batch of {}", train.size(), a.batch);
-  int64_t total = a.epochs * steps_per_epoch;
-  if (a.max_steps > 0) total = std::min(total, a.max_steps);
-  if (!a.quiet)
-    std::fprintf(stderr,
-                 "finetuning a %lld-class classifier (%s): %lld of %lld parameters train (%s); "
-                 "%zu train / %zu val / %zu test texts, max length %lld tokens, %lld steps\n",
-                 (long long)labels.size(), a.token == "last" ? "last real token" : a.token == "mean" ? "mean over tokens" : "last position",
-                 (long long)res.trainable_params, (long long)res.total_params,
-                 a.lora_rank > 0 ? ("LoRA rank " + std::to_string(a.lora_rank) + " on " + a.lora_targets).c_str()
-                                 : ("--trainable " + a.trainable).c_str(),
-                 train.size(),
-                 val.size(), test.size(), (long long)max_len, (long long)total);
+  if (static_cast<int64_t>(train.size()) < a.batch)
+    fail("{} training examples are fewer than one batch of {}", train.size(), a.batch);
+  ClassifierTask task(*model, train, val, ClassifierTask::Options{a.batch, pad, a.token, max_len, ctx, a.eval_batches,
+                                                                  a.seed, select_best, a.out_dir});
 
   // ---- training (train_classifier_simple)
-  const std::string metrics_path = (fs::path(a.out_dir) / "metrics.jsonl").string();
-  std::error_code ec;
-  fs::remove(metrics_path, ec);
-  MetricsLog metrics(metrics_path);
-  std::vector<double> acc_epoch, acc_train, acc_val;
-  auto plot = [&] {
-    write_loss_plot(metrics.records(), (fs::path(a.out_dir) / "loss.svg").string(), "ScratchLM classifier finetuning: " + a.out_dir);
-    PlotOptions po;
-    po.title = "Classification accuracy";
-    po.x_label = "epoch";
-    po.y_label = "accuracy";
-    po.legend = LegendPos::BottomRight;
-    std::vector<PlotSeries> series = {{"train accuracy", acc_epoch, acc_train, "#1f77b4", false, true},
-                                      {"validation accuracy", acc_epoch, acc_val, "#ff7f0e", true, true}};
-    write_file_atomic((fs::path(a.out_dir) / "accuracy.svg").string(), plot_series_svg(series, po));
-  };
-  auto eval_loss = [&](const std::vector<EncodedText>& rows) {
-    return rows.empty() ? std::nan("") : evaluate_classifier(*model, rows, a.batch, pad, a.eval_batches).loss;
-  };
-  auto eval_acc = [&](const std::vector<EncodedText>& rows, int64_t batches) {
-    return rows.empty() ? std::nan("") : evaluate_classifier(*model, rows, a.batch, pad, batches).accuracy;
-  };
-
-  Progress progress(total, ::isatty(STDERR_FILENO) != 0, stderr);
-  progress.set_label("step");
-  std::vector<uint32_t> order;
-  std::vector<const EncodedText*> rows;
-  ClassBatch cb;
-  int64_t step = 0, examples_seen = 0, epoch = 0;
-  // --select best-val: the trainable weights after the best epoch so far (frozen ones never change)
-  std::vector<std::vector<float>> best_weights;
-  double best_acc = -1.0, best_loss = 0.0;
-  auto keep_best = [&] {
-    best_weights.clear();
-    for (const auto& p : model->params().params()) {
-      const float* w = model->params().data_all() + p.offset;
-      if (p.trainable) best_weights.emplace_back(w, w + p.numel);
-    }
-  };
-  auto restore_best = [&] {
-    size_t k = 0;
-    for (const auto& p : model->params().params())
-      if (p.trainable) std::copy(best_weights[k].begin(), best_weights[k].end(), model->params().data_all() + p.offset), ++k;
-  };
-  const double t0 = now_s();
-  if (a.eval_every > 0) {  // the starting point of the loss curves
-    const double tl = eval_loss(train), vl = eval_loss(val);
-    metrics.write({{"type", "eval"}, {"step", 0}, {"examples_seen", 0}, {"train_loss", tl}, {"val_loss", vl}});
-    if (!a.quiet) progress.message(fmt::format("step 0: train loss {:.3f}, val loss {:.3f}", tl, vl));
-  }
-  model->set_training(true);
-  while (step < total) {
-    ++epoch;
-    order = epoch_order(train.size(), a.seed, static_cast<uint64_t>(epoch - 1));  // a new order every epoch
-    for (int64_t k = 0; k < steps_per_epoch && step < total; ++k) {
-      rows.clear();
-      for (int64_t j = 0; j < a.batch; ++j) rows.push_back(&train[order[static_cast<size_t>(k * a.batch + j)]]);
-      make_class_batch(rows, pad, a.token, max_len, ctx, cb);
-      ++step;
-      model->zero_grad();
-      model->set_dropout_seed(a.seed, static_cast<uint64_t>(step - 1));  // the micro-step (0-based)
-      const float loss = model->classify(cb, nullptr, true, true);
-      model->backward();
-      const double norm = clip_grad_norm(model->params(), a.grad_clip);
-      if (!std::isfinite(loss) || !std::isfinite(norm))
-        fail("the loss became {} at step {}; stopping (try a lower --lr)", loss, step);
-      opt.step(a.lr);
-      examples_seen += cb.E;
-      const double el = now_s() - t0;
-      metrics.write({{"type", "step"}, {"step", step}, {"epoch", epoch}, {"examples_seen", examples_seen}, {"loss", loss},
-                     {"lr", a.lr}, {"grad_norm", norm}, {"examples_per_second", examples_seen / std::max(el, 1e-9)},
-                     {"elapsed_s", el}});
-      if (!a.quiet)
-        progress.update(step, fmt::format("ep {} | loss {:.4f} | {:.1f} ex/s", epoch, loss, examples_seen / std::max(el, 1e-9)));
-      if (a.eval_every > 0 && step % a.eval_every == 0) {
-        const double tl = eval_loss(train), vl = eval_loss(val);
-        model->set_training(true);
-        metrics.write({{"type", "eval"}, {"step", step}, {"examples_seen", examples_seen}, {"train_loss", tl}, {"val_loss", vl}});
-        if (!a.quiet) progress.message(fmt::format("step {}: train loss {:.3f}, val loss {:.3f}", step, tl, vl));
-      }
-    }
-    const double ta = eval_acc(train, a.eval_batches), va = eval_acc(val, a.eval_batches);
-    model->set_training(true);
-    acc_epoch.push_back(static_cast<double>(epoch)), acc_train.push_back(ta), acc_val.push_back(va);
-    nlohmann::json rec = {{"type", "epoch"}, {"step", step}, {"epoch", epoch}, {"train_accuracy", ta}, {"val_accuracy", va}};
-    std::string msg = fmt::format("epoch {}: training accuracy {:.2f}% | validation accuracy {:.2f}% (first {} batches)",
-                                  epoch, 100 * ta, 100 * va, a.eval_batches);
-    if (select_best) {
-      model->set_training(false);
-      const ClassMetrics full = evaluate_classifier(*model, val, a.batch, pad);
-      model->set_training(true);
-      const bool better = full.accuracy > best_acc || (full.accuracy == best_acc && full.loss < best_loss);
-      if (better) best_acc = full.accuracy, best_loss = full.loss, res.selected_epoch = epoch, keep_best();
-      rec["full_val_accuracy"] = full.accuracy, rec["full_val_loss"] = full.loss, rec["selected"] = better;
-      msg += fmt::format(" | whole validation split {:.2f}%, loss {:.4f}{}", 100 * full.accuracy, full.loss,
-                         better ? " (best so far, kept)" : "");
-    }
-    metrics.write(rec);
-    if (!a.quiet) progress.message(msg);
-    plot();
-  }
-  if (!a.quiet) progress.finish();
+  TrainingRun run;
+  run.out_dir = a.out_dir, run.checkpoint_dir = (fs::path(a.out_dir) / "checkpoint").string();
+  run.format = "scratchlm-classifier/1", run.title = "ScratchLM classifier finetuning: " + a.out_dir;
+  run.steps = a.max_steps, run.epochs = a.epochs, run.grad_accum = a.grad_accum, run.grad_clip = a.grad_clip;
+  run.adamw.lr = a.lr, run.adamw.weight_decay = a.weight_decay;
+  run.eval_every = a.eval_every, run.seed = a.seed, run.unit = SeenUnit::Examples, run.quiet = a.quiet;
+  TrainingEngine engine(*model, tok, task, run);
+  if (!a.quiet)
+    fmt::print(stderr,
+               "finetuning a {}-class classifier ({}): {} of {} parameters train ({}); {} train / {} val / {} test texts, "
+               "max length {} tokens, {} steps\n",
+               labels.size(), a.token == "last" ? "last real token" : a.token == "mean" ? "mean over tokens" : "last position",
+               res.trainable_params, res.total_params,
+               a.lora_rank > 0 ? fmt::format("LoRA rank {} on {}", a.lora_rank, a.lora_targets) : "--trainable " + a.trainable,
+               train.size(), val.size(), test.size(), max_len, engine.total_steps());
+  const TrainingResult r = engine.train();
+  if (engine.next_batch() != 0) task.end_epoch(engine, engine.epoch());  // the accuracy of a last partial epoch
+  const int64_t epoch = static_cast<int64_t>(engine.epoch()) + (engine.next_batch() != 0 ? 1 : 0);
+  const int64_t step = r.steps;
 
   // ---- final accuracy on the whole splits, save
-  if (!select_best) res.selected_epoch = epoch;
-  else if (res.selected_epoch != epoch) {
-    restore_best();
+  res.selected_epoch = select_best ? task.selected_epoch() : epoch;
+  if (res.selected_epoch != epoch) {
+    task.restore_best();
     if (!a.quiet)
-      std::fprintf(stderr, "keeping the weights after epoch %lld (validation accuracy %.2f%%)\n",
-                   (long long)res.selected_epoch, 100 * best_acc);
+      fmt::print(stderr, "keeping the weights after epoch {} (validation accuracy {:.2f}%)\n", res.selected_epoch,
+                 100 * task.best_accuracy());
   }
   model->set_training(false);
   const ClassMetrics mt = evaluate_classifier(*model, train, a.batch, pad);
@@ -289,11 +314,11 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
                            {"trainable_params", res.trainable_params}, {"total_params", res.total_params}};
   if (!val.empty()) report["validation"] = metrics_to_json(mv, labels);
   if (!test.empty()) report["test"] = metrics_to_json(ms, labels);
-  metrics.write({{"type", "final"}, {"step", step}, {"selected_epoch", res.selected_epoch}, {"train_accuracy", res.train_accuracy},
+  engine.metrics().write({{"type", "final"}, {"step", step}, {"selected_epoch", res.selected_epoch}, {"train_accuracy", res.train_accuracy},
                  {"val_accuracy", res.val_accuracy}, {"test_accuracy", res.test_accuracy}, {"elapsed_s", res.seconds}});
   save_hf_model(model->config().lora.enabled() ? *merge_lora(*model) : *model, a.out_dir, &tok);
   write_file_atomic((fs::path(a.out_dir) / "eval.json").string(), report.dump(2) + "\n");
-  plot();
+  task.plot(engine);
   if (!a.quiet) {
     std::fprintf(stderr, "training accuracy %.2f%% | validation accuracy %.2f%% | test accuracy %.2f%% (%lld steps, %s)\n",
                  100 * res.train_accuracy, 100 * res.val_accuracy, 100 * res.test_accuracy, (long long)step,

@@ -29,7 +29,7 @@ struct ClassifierArgs {
   int64_t lora_rank = 0;
   float lora_alpha = 0.0f;
   std::string lora_targets = "all";
-  int64_t epochs = 5, batch = 8, eval_every = 50, eval_batches = 5, max_steps = 0;
+  int64_t epochs = 5, batch = 8, grad_accum = 1, eval_every = 50, eval_batches = 5, max_steps = 0;
   float lr = 5e-5f, weight_decay = 0.1f, grad_clip = 0.0f, dropout = 0.0f;
   uint64_t seed = 123;
   // Which weights to keep: "last" (the book: those after the final step) or "best-val" (after the

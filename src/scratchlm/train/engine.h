@@ -118,6 +118,7 @@ class TrainingEngine {
   int64_t total_steps() const { return total_; }
   int64_t steps_per_epoch() const { return steps_per_epoch_; }
   uint64_t epoch() const { return epoch_; }  // of the next micro-batch (0-based)
+  uint64_t next_batch() const { return index_; }  // its index in that epoch
   bool evaluated_last_step() const { return evaluated_step_ == step_; }
   double elapsed() const;
   const char* seen_key() const { return run_.unit == SeenUnit::Tokens ? "tokens_seen" : "examples_seen"; }

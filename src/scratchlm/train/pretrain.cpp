@@ -1,5 +1,5 @@
-// trainer.cpp — the pretraining loop (see trainer.h).
-#include "scratchlm/train/trainer.h"
+// pretrain.cpp — chapter 5 pretraining as a task of the training engine (see pretrain.h).
+#include "scratchlm/train/pretrain.h"
 
 #include <unistd.h>
 

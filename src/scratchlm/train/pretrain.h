@@ -1,7 +1,6 @@
-// trainer.h — the pretraining loop (chapter 5.2 train_model_simple, with appendix D's warmup,
-// cosine decay and gradient clipping): batches from the sliding-window loader, AdamW steps,
-// periodic train/val evaluation and text samples, metrics.jsonl + loss.svg, atomic checkpoints,
-// exact resume, and a clean stop on SIGINT/SIGTERM or a time limit.
+// pretrain.h — pretraining (chapter 5, with appendix D's warmup, cosine decay and gradient
+// clipping): next-token prediction over the sliding-window loader of a corpus, as a task of the
+// training engine (engine.h), which runs the steps, evaluations, samples, checkpoints and resume.
 #pragma once
 
 #include <cstdint>
