@@ -96,3 +96,21 @@ TEST(Chat, BadInputIsOneLineExitTwo) {
   r = run_slm("chat " + common(0), "hi\n");
   EXPECT_EQ(r.rc, 2);
 }
+
+TEST(Generate, InvalidUtf8PromptSuggestsLossyAndLossyWorks) {
+  const std::string bad = "hi\xff there", repaired = "hi\xef\xbf\xbd there";
+  auto r = run_slm("generate " + common() + " --prompt " + shell_quote(bad));
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_HAS(r.err, "--prompt is not valid UTF-8: invalid byte 0xFF at byte offset 2 (use --lossy");
+  // The option the message names exists: invalid bytes become U+FFFD, as if typed so.
+  auto lossy = run_slm("generate " + common() + " --lossy --prompt " + shell_quote(bad));
+  ASSERT_EQ(lossy.rc, 0) << lossy.err;
+  auto same = run_slm("generate " + common() + " --prompt " + shell_quote(repaired));
+  ASSERT_EQ(same.rc, 0) << same.err;
+  EXPECT_EQ(lossy.out, same.out);
+  EXPECT_EQ(lossy.out.rfind(repaired, 0), 0u) << lossy.out;
+  // chat repairs its messages itself and never points at an option it lacks.
+  auto c = run_slm("chat " + common(), bad + "\n");
+  EXPECT_EQ(c.rc, 0) << c.err;
+  EXPECT_EQ(c.err.find("--lossy"), std::string::npos) << c.err;
+}

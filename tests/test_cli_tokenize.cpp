@@ -82,9 +82,39 @@ TEST(CliTokenize, DetokenizeFormatsAndBytes) {
   r = run_slm("detokenize 188");
   EXPECT_EQ(r.out, std::string(1, '\0'));
   slm::test::TempDir t;
-  slm::test::write_text(t.file("ids.txt"), "15496,11\n995 0");
+  slm::test::write_text(t.file("ids.txt"), "15496 11\n995\t0\n");
   r = run_slm("detokenize --file " + t.file("ids.txt"));
   EXPECT_EQ(r.out, "Hello, world!");
+}
+
+TEST(CliTokenize, DetokenizeTakesSpaceSeparatedIdsOrOneJsonArray) {
+  struct Case {
+    std::string input;
+    int rc;
+    std::string fragment;  // of the output when rc is 0, else of the error
+  };
+  const std::vector<Case> cases = {
+      {"15496 11 995 0", 0, "Hello, world!"},
+      {" [15496, 11,995 , 0]\n", 0, "Hello, world!"},
+      {"[15496, 11", 2, "malformed JSON array"},
+      {"15496,,,,11", 2, "found ',' at byte offset 5"},
+      {"15496, 11", 2, "found ','"},
+      {"]15496 11[", 2, "found ']' at byte offset 0"},
+      {"[15496] [11]", 2, "malformed JSON array"},
+      {"[15496, -1]", 2, "'-1' is not a token id"},
+      {"[15496, 1.5]", 2, "'1.5' is not a token id"},
+      {"[\"15496\"]", 2, "is not a token id"},
+      {"{\"a\": 1}", 2, "found '{'"},
+      {"15496 4294967296", 2, "is too large"},
+  };
+  for (const auto& c : cases) {
+    auto r = run_slm("detokenize", c.input);
+    EXPECT_EQ(r.rc, c.rc) << c.input << "\n" << r.err;
+    EXPECT_HAS(c.rc == 0 ? r.out : r.err, c.fragment);
+    if (c.rc) {
+      EXPECT_EQ(lines(r.err), 1) << r.err;
+    }
+  }
 }
 
 TEST(CliTokenize, HelpListsEveryOption) {

@@ -251,8 +251,42 @@ TEST(Tokenizer, BadVocabularyFilesGiveClearErrors) {
   enc["x"] = 300;
   slm::test::write_text(t.file("encoder.json"), enc.dump());
   slm::test::write_text(t.file("vocab.bpe"), "");
-  expect_error("out of range");
+  expect_error("no token has id 120 (the ids go up to 300, but there are 256 entries)");  // "x" moved from 120
   EXPECT_THROW(Tokenizer::load_dir(t.file("nope")), slm::Error);
+}
+
+TEST(Tokenizer, VocabularyErrorsNameTheIdAndEscapeFileBytes) {
+  // GPT-2's vocabulary less one entry, or with an id used twice: the message names the id.
+  auto gpt2_vocab = nlohmann::json::parse(slm::test::read_text(slm::test::data_dir() + "/gpt2/encoder.json"));
+  const std::string gpt2_merges = slm::test::read_text(slm::test::data_dir() + "/gpt2/vocab.bpe");
+  auto less_one = gpt2_vocab;
+  less_one.erase("Ġthe");  // id 262
+  auto twice = gpt2_vocab;
+  twice["Ġthe"] = 11;
+  // 256 byte tokens and a merge line with a NUL, an invalid UTF-8 byte or no space.
+  nlohmann::json bytes;
+  for (int b = 0; b < 256; ++b) bytes[slm::bytes_to_vocab_string(std::string(1, static_cast<char>(b)))] = b;
+  const std::string nul_merge("#version: 0.2\nx\0y z\n", 20);
+  struct Case {
+    std::string vocab, merges, fragment;
+  };
+  const std::vector<Case> cases = {
+      {less_one.dump(), gpt2_merges, "vocab.json: no token has id 262 (the ids go up to 50256, but there are 50256 entries)"},
+      {twice.dump(), gpt2_merges, "token id 11 is used twice"},
+      {bytes.dump(), nul_merge, R"(merge 1 ('x\x00y z') is not in GPT-2's byte-to-unicode form)"},
+      {bytes.dump(), std::string("ab\0cd\n", 6), R"(line 1 is not a merge of the form 'A B': 'ab\x00cd')"},
+      {bytes.dump(), "a b\n\xff c\n", "merges.txt is not valid UTF-8: invalid byte 0xFF at byte offset 4"},
+      {R"({"a\u0000b": 0})", "", R"(token 'a\x00b' (id 0) is not in GPT-2's byte-to-unicode form)"},
+  };
+  for (const auto& c : cases) {
+    slm::test::TempDir t;
+    slm::test::write_text(t.file("vocab.json"), c.vocab);
+    slm::test::write_text(t.file("merges.txt"), c.merges);
+    const std::string msg = slm::test::error_of([&] { Tokenizer::load_dir(t.path()); });
+    EXPECT_HAS(msg, c.fragment);
+    EXPECT_EQ(msg.find('\0'), std::string::npos) << msg;
+    EXPECT_EQ(msg.find("--lossy"), std::string::npos) << msg;  // no command loading a tokenizer takes it for the files
+  }
 }
 
 TEST(Pretokenize, SafeSplitPointsNeverChangeThePieces) {

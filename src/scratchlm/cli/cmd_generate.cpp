@@ -20,7 +20,7 @@ void register_generate(CLI::App& app) {
   struct Opts {
     std::string model, tokenizer, prompt;
     GenerateOptions g;
-    bool json = false, no_stop = false, stop = false;
+    bool json = false, no_stop = false, stop = false, lossy = false;
     int threads = 0;
   };
   auto o = std::make_shared<Opts>();
@@ -38,9 +38,12 @@ void register_generate(CLI::App& app) {
   c->add_flag("--stop-at-eos", o->stop, "Stop at <|endoftext|> (the default)");
   c->add_flag("--no-stop-at-eos", o->no_stop, "Keep going past <|endoftext|>");
   c->add_option("--threads", o->threads, "Threads (default: all cores)");
+  c->add_flag("--lossy", o->lossy, "Replace invalid UTF-8 in --prompt with U+FFFD instead of failing");
   c->add_flag("--json", o->json, "Print {\"text\", \"ids\", \"tokens_per_second\"} at the end instead of streaming");
   c->callback([o] {
     configure_threads(o->threads);
+    if (o->lossy) o->prompt = utf8_lossy(o->prompt);
+    utf8_require_valid(o->prompt, "--prompt");
     GenerateOptions g = o->g;
     g.sampler.validate();
     g.stop_at_eos = !o->no_stop;

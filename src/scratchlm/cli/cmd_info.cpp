@@ -1,9 +1,11 @@
-// cmd_info.cpp — `slm info`: parameter counts per module and memory estimates (chapter 4.6).
+// cmd_info.cpp — `slm info`: parameter counts per module and memory estimates (chapter 4.6); with
+// --model, the weights file is checked against the config first (header, tensors, sizes).
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "scratchlm/cli/commands.h"
 #include "scratchlm/cli/model_options.h"
+#include "scratchlm/io/hf_gpt2.h"
 
 namespace slm::cli {
 
@@ -34,6 +36,7 @@ void register_info(CLI::App& app) {
   c->add_option("--seq", o->seq, "Sequence length for the estimates (default: the context length)")->check(CLI::PositiveNumber);
   c->callback([o] {
     GPTConfig cfg = o->model.resolve();
+    if (!o->model.model_dir.empty()) check_hf_weights(o->model.model_dir, cfg);  // the counts describe real weights
     ParamCounts pc = count_params(cfg);
     const int64_t T = o->seq ? o->seq : cfg.context_length;
     const double weights = static_cast<double>(pc.total) * 4.0;

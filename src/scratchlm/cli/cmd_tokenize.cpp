@@ -12,6 +12,7 @@
 #include "scratchlm/util/error.h"
 #include "scratchlm/util/file.h"
 #include "scratchlm/util/paths.h"
+#include "scratchlm/util/printable.h"
 
 namespace slm::cli {
 
@@ -54,22 +55,54 @@ void run_tokenize(const TokenizeOpts& o) {
   write_all(out);
 }
 
-// Ids separated by whitespace and/or commas, optionally inside a JSON-style [ ].
-std::vector<uint32_t> parse_ids(std::string_view s) {
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+// One id: digits only, at most UINT32_MAX.
+uint32_t parse_id(std::string_view s, size_t at) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] < '0' || s[i] > '9')
+      fail("token ids must be non-negative integers separated by spaces, or one JSON array; found {} at byte offset {}",
+           in_quotes(s.substr(i, 1)), at + i);
+    v = v * 10 + static_cast<uint64_t>(s[i] - '0');
+    if (v > UINT32_MAX) fail("token id {}... at byte offset {} is too large", in_quotes(s.substr(0, i + 1)), at);
+  }
+  return static_cast<uint32_t>(v);
+}
+
+// One JSON array of ids ("[1, 2]", as `slm tokenize --json` prints).
+std::vector<uint32_t> parse_id_array(std::string_view s) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(s);
+  } catch (const nlohmann::json::parse_error& e) {
+    fail("token ids: malformed JSON array at byte {}", e.byte);
+  }
+  if (!j.is_array()) fail("token ids: expected one JSON array of ids");
   std::vector<uint32_t> ids;
-  size_t i = 0;
-  while (i < s.size()) {
-    char c = s[i];
-    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == ',' || c == '[' || c == ']') { ++i; continue; }
-    if (c < '0' || c > '9') fail("token ids must be non-negative integers; found '{}' at byte offset {}", std::string(1, c), i);
-    uint64_t v = 0;
-    size_t start = i;
-    while (i < s.size() && s[i] >= '0' && s[i] <= '9') {
-      v = v * 10 + static_cast<uint64_t>(s[i] - '0');
-      if (v > UINT32_MAX) fail("token id '{}...' at byte offset {} is too large", s.substr(start, i - start + 1), start);
+  for (const auto& v : j) {
+    if (!v.is_number_unsigned() || v.get<uint64_t>() > UINT32_MAX)
+      fail("token ids: {} is not a token id (a non-negative integer below 2^32)", in_quotes(v.dump()));
+    ids.push_back(v.get<uint32_t>());
+  }
+  return ids;
+}
+
+// Ids separated by whitespace, or one JSON array; nothing else (no stray commas or brackets).
+std::vector<uint32_t> parse_ids(std::string_view s) {
+  size_t first = 0;
+  while (first < s.size() && is_space(s[first])) ++first;
+  if (first < s.size() && s[first] == '[') return parse_id_array(s);
+  std::vector<uint32_t> ids;
+  for (size_t i = first; i < s.size();) {
+    if (is_space(s[i])) {
       ++i;
+      continue;
     }
-    ids.push_back(static_cast<uint32_t>(v));
+    size_t end = i;
+    while (end < s.size() && !is_space(s[end])) ++end;
+    ids.push_back(parse_id(s.substr(i, end - i), i));
+    i = end;
   }
   return ids;
 }
@@ -102,7 +135,7 @@ void register_detokenize(CLI::App& app) {
   };
   auto o = std::make_shared<Opts>();
   auto* c = app.add_subcommand("detokenize", "Decode token ids back to bytes");
-  c->add_option("ids", o->ids, "Token ids (default: read --file, else standard input; whitespace, commas or a JSON array)");
+  c->add_option("ids", o->ids, "Token ids (default: read --file, else standard input): separated by whitespace, or one JSON array");
   c->add_option("--file", o->file, "Read the ids from this file");
   c->add_option("--tokenizer", o->tokenizer_dir, "Tokenizer directory (default: data/gpt2)");
   c->callback([o] {

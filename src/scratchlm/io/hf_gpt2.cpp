@@ -9,8 +9,10 @@
 #include "scratchlm/io/peft_adapter.h"
 #include "scratchlm/io/safetensors.h"
 #include "scratchlm/tokenizer/bpe.h"
+#include "scratchlm/util/checked.h"
 #include "scratchlm/util/error.h"
 #include "scratchlm/util/file.h"
+#include "scratchlm/util/printable.h"
 
 namespace slm {
 
@@ -29,19 +31,50 @@ GPTConfig load_hf_config(const std::string& dir) {
   return GPTConfig::from_hf_json(j, path);
 }
 
-void load_hf_weights(GPT& model, const std::string& path, bool quiet) {
-  SafetensorsFile f = SafetensorsFile::open(path);
-  // Accept "transformer." prefixed names (GPT2LMHeadModel state dicts) as well as bare ones.
-  auto lookup = [&](const std::string& name) -> const TensorInfo* {
-    if (const TensorInfo* t = f.find(name)) return t;
-    return f.find("transformer." + name);
-  };
+namespace {
+
+// A parameter's tensor in a file: under its own name or with "transformer." in front (GPT2LMHeadModel
+// state dicts).
+const TensorInfo* find_param(const SafetensorsFile& f, const std::string& name) {
+  if (const TensorInfo* t = f.find(name)) return t;
+  return f.find("transformer." + name);
+}
+
+bool is_float(DType d) { return d == DType::F32 || d == DType::F16 || d == DType::BF16 || d == DType::F64; }
+
+// Every tensor the config implies is in the file with its shape and a float dtype (the reader has
+// already checked that each tensor's bytes lie inside the file): checked from the tensor table
+// alone, before the model is allocated, so a config that does not match its weights costs nothing.
+void check_weights_match(const SafetensorsFile& f, const GPTConfig& cfg) {
+  const ParamShapes shapes = gpt_param_shapes(cfg);
+  int64_t implied = 0, held = 0;
+  for (const auto& [name, shape] : shapes) implied = checked_add(implied, static_cast<int64_t>(Tensor::numel_of(shape)), "the parameter count");
+  for (const auto& t : f.tensors()) held = checked_add(held, static_cast<int64_t>(t.numel()), "the file's element count");
+  for (const auto& [name, shape] : shapes) {
+    const TensorInfo* t = find_param(f, name);
+    if (!t)
+      fail("{}: tensor '{}' is missing (the config implies {} parameters in {} tensors; the file holds {} in {})", f.path(),
+           name, implied, shapes.size(), held, f.tensors().size());
+    if (t->shape != shape)
+      fail("{}: tensor '{}' has shape {}, the config needs {}", f.path(), name, shape_to_string(t->shape), shape_to_string(shape));
+    if (!is_float(t->dtype)) fail("{}: tensor '{}' has dtype {}, expected a float type (F32, F16, BF16, F64)", f.path(), name, dtype_name(t->dtype));
+  }
+}
+
+// DIR/model.safetensors opened and checked against cfg.
+SafetensorsFile open_weights_for(const std::string& dir, const GPTConfig& cfg) {
+  const std::string st = (fs::path(dir) / "model.safetensors").string();
+  if (!fs::exists(st)) fail("'{}' has no model.safetensors", dir);
+  SafetensorsFile f = SafetensorsFile::open(st);
+  check_weights_match(f, cfg);
+  return f;
+}
+
+// Copy the (checked) file's tensors into the model; warn about tensors it does not use.
+void copy_weights(GPT& model, const SafetensorsFile& f, bool quiet) {
   std::set<std::string> used;
   for (const auto& p : model.params().params()) {
-    const TensorInfo* t = lookup(p.name);
-    if (!t) fail("{}: tensor '{}' is missing", path, p.name);
-    if (t->shape != p.shape)
-      fail("{}: tensor '{}' has shape {}, the config needs {}", path, p.name, shape_to_string(t->shape), shape_to_string(p.shape));
+    const TensorInfo* t = find_param(f, p.name);
     f.read_f32(t->name, std::span<float>(model.params().data(p.name), p.numel));
     used.insert(t->name);
   }
@@ -50,19 +83,28 @@ void load_hf_weights(GPT& model, const std::string& path, bool quiet) {
     const std::string& n = t.name;
     if (n.ends_with(".attn.bias") || n.ends_with(".attn.masked_bias")) continue;  // causal-mask buffers
     if (model.config().tie_word_embeddings && (n == "lm_head.weight" || n == "transformer.lm_head.weight")) continue;
-    if (!quiet) std::fprintf(stderr, "slm: warning: %s: ignoring unknown tensor '%s'\n", path.c_str(), n.c_str());
+    if (!quiet) std::fprintf(stderr, "slm: warning: %s: ignoring unknown tensor %s\n", f.path().c_str(), in_quotes(n).c_str());
   }
+}
+
+}  // namespace
+
+void check_hf_weights(const std::string& dir, const GPTConfig& cfg) { open_weights_for(dir, cfg); }
+
+void load_hf_weights(GPT& model, const std::string& path, bool quiet) {
+  SafetensorsFile f = SafetensorsFile::open(path);
+  check_weights_match(f, model.config());
+  copy_weights(model, f, quiet);
 }
 
 std::unique_ptr<GPT> load_hf_model(const std::string& dir, bool quiet) {
   // A PEFT LoRA adapter directory: its base model plus the adapters.
   if (fs::is_directory(dir) && !fs::exists(fs::path(dir) / "config.json") && fs::exists(fs::path(dir) / "adapter_config.json"))
     return load_lora_adapter_dir(dir, quiet);
-  GPTConfig cfg = load_hf_config(dir);
-  const std::string st = (fs::path(dir) / "model.safetensors").string();
-  if (!fs::exists(st)) fail("'{}' has no model.safetensors", dir);
+  const GPTConfig cfg = load_hf_config(dir);
+  const SafetensorsFile f = open_weights_for(dir, cfg);  // before the model is allocated
   auto model = std::make_unique<GPT>(cfg);
-  load_hf_weights(*model, st, quiet);
+  copy_weights(*model, f, quiet);
   return model;
 }
 

@@ -24,6 +24,11 @@ GPTConfig load_hf_config(const std::string& dir);
 // tensor; unknown extra tensors produce one warning line on stderr each (suppressed when quiet).
 std::unique_ptr<GPT> load_hf_model(const std::string& dir, bool quiet = false);
 
+// Check DIR/model.safetensors against cfg without loading it: every tensor the config implies is
+// present with its shape and a float dtype, and its bytes lie inside the file. BadInput error
+// naming the file and the first mismatch. (load_hf_model does this before allocating the model.)
+void check_hf_weights(const std::string& dir, const GPTConfig& cfg);
+
 // Copy the weights of a safetensors file into an existing model (same checks as above).
 void load_hf_weights(GPT& model, const std::string& safetensors_path, bool quiet = false);
 

@@ -3,6 +3,8 @@
 
 #include <deque>
 #include <filesystem>
+#include <limits>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <vector>
 
@@ -41,6 +43,24 @@ std::string targets_of(const LoraConfig& l) {
   if (l.attn) t += "attn";
   if (l.mlp) t += std::string(t.empty() ? "" : ",") + "mlp";
   return t;
+}
+
+// Every adapter tensor the config (with its LoRA settings) implies is in the file with PEFT's
+// shapes (A [groups r, in], B [out, groups r]): checked before the adapters are allocated.
+void check_adapter_tensors(const SafetensorsFile& f, const GPTConfig& c) {
+  std::map<std::string, std::vector<int64_t>> shape;
+  for (auto& [name, sh] : lora_param_shapes(c)) shape[name] = std::move(sh);
+  for (const Site& s : sites(c)) {
+    const auto& a = shape.at(s.name + ".lora_A");
+    const auto& b = shape.at(s.name + ".lora_B");
+    const int64_t in = a[0], gr = a[1], out = b[2] * s.groups;
+    const TensorInfo* ta = f.find(s.peft + ".lora_A.weight");
+    const TensorInfo* tb = f.find(s.peft + ".lora_B.weight");
+    if (!ta || !tb) fail("{}: tensor '{}.lora_A/B.weight' is missing", f.path(), s.peft);
+    if (ta->shape != std::vector<int64_t>{gr, in} || tb->shape != std::vector<int64_t>{out, gr})
+      fail("{}: '{}' has shapes {} / {}, expected [{}, {}] / [{}, {}]", f.path(), s.peft, shape_to_string(ta->shape),
+           shape_to_string(tb->shape), gr, in, out, gr);
+  }
 }
 
 }  // namespace
@@ -108,22 +128,28 @@ std::unique_ptr<GPT> load_lora_adapter_dir(const std::string& dir, bool quiet) {
   std::unique_ptr<GPT> base_model = load_hf_model(base, quiet);
   std::string targets = "attn,mlp";
   if (j.contains("scratchlm") && j["scratchlm"].is_object()) targets = j["scratchlm"].value("targets", targets);
-  const LoraConfig lc = parse_lora_targets(targets, j["r"].get<int64_t>(), j["lora_alpha"].get<float>());
-  auto model = add_lora(*base_model, lc, 0);
-  base_model.reset();
+  const nlohmann::json& rank = j["r"];
+  if (rank.get<int64_t>() <= 0 || rank.get<uint64_t>() > static_cast<uint64_t>(ConfigLimits::lora_rank))
+    fail("{}: r {} is outside 1..{}", cfg_path, rank.dump(), ConfigLimits::lora_rank);
+  const double alpha = j["lora_alpha"].get<double>();
+  if (!(alpha > 0.0 && alpha <= std::numeric_limits<float>::max()))
+    fail("{}: lora_alpha {} is not a positive 32-bit float", cfg_path, j["lora_alpha"].dump());
+  const LoraConfig lc = parse_lora_targets(targets, rank.get<int64_t>(), static_cast<float>(alpha));
+  GPTConfig with_lora = base_model->config();
+  with_lora.lora = lc;
+  with_lora.validate();  // the parameter cap, before anything is allocated
   const std::string st_path = (fs::path(dir) / "adapter_model.safetensors").string();
   SafetensorsFile f = SafetensorsFile::open(st_path);
+  check_adapter_tensors(f, with_lora);
+  auto model = add_lora(*base_model, lc, 0);
+  base_model.reset();
   const int64_t r = lc.rank;
   for (const Site& s : sites(model->config())) {
     const Param* pa = model->params().find(s.name + ".lora_A");
     const Param* pb = model->params().find(s.name + ".lora_B");
-    const int64_t in = pa->shape[0], gr = pa->shape[1], og = pb->shape[2], out = og * s.groups;
+    const int64_t in = pa->shape[0], gr = pa->shape[1], og = pb->shape[2];
     const TensorInfo* ta = f.find(s.peft + ".lora_A.weight");
     const TensorInfo* tb = f.find(s.peft + ".lora_B.weight");
-    if (!ta || !tb) fail("{}: tensor '{}.lora_A/B.weight' is missing", st_path, s.peft);
-    if (ta->shape != std::vector<int64_t>{gr, in} || tb->shape != std::vector<int64_t>{out, gr})
-      fail("{}: '{}' has shapes {} / {}, expected [{}, {}] / [{}, {}]", st_path, s.peft, shape_to_string(ta->shape),
-           shape_to_string(tb->shape), gr, in, out, gr);
     Tensor at = f.load_f32(ta->name), bt = f.load_f32(tb->name);
     float* A = model->params().data(s.name + ".lora_A");
     float* B = model->params().data(s.name + ".lora_B");

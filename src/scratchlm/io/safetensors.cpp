@@ -22,6 +22,7 @@
 #include <set>
 
 #include "scratchlm/util/error.h"
+#include "scratchlm/util/printable.h"
 
 static_assert(std::endian::native == std::endian::little, "safetensors I/O assumes a little-endian host");
 
@@ -54,30 +55,7 @@ const DTypeEntry* dtype_lookup(std::string_view s) {
 
 bool is_float_dtype(DType d) { return d == DType::F64 || d == DType::F32 || d == DType::F16 || d == DType::BF16; }
 
-// Render a name for a one-line message: control characters, DEL and backslashes escaped, and the
-// result cut at 200 bytes (at a UTF-8 boundary), so a hostile name cannot break the line.
-std::string printable(std::string_view s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (out.size() >= 200 && (c & 0xC0) != 0x80) {
-      out += "...";
-      break;
-    }
-    if (c < 0x20 || c == 0x7F || c == '\\') {
-      out += fmt::format("\\x{:02x}", c);
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out;
-}
-
-std::string qname(std::string_view s) {
-  std::string out = printable(s);
-  out.insert(out.begin(), '\'');  // (not "'" + ...: GCC 12 emits a bogus -Wrestrict for that)
-  out.push_back('\'');
-  return out;
-}
+std::string qname(std::string_view s) { return in_quotes(s); }
 
 // Non-ASCII bytes are escaped too (nlohmann's messages may quote raw, possibly invalid, input).
 std::string ascii_only(std::string_view s) {

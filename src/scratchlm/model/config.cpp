@@ -2,21 +2,47 @@
 #include "scratchlm/model/config.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "scratchlm/util/checked.h"
 #include "scratchlm/util/error.h"
+#include "scratchlm/util/printable.h"
 
 namespace slm {
 
+namespace {
+
+void check_range(std::string_view field, int64_t v, int64_t lo, int64_t hi) {
+  if (v < lo || v > hi) fail("invalid model config: {} {} is outside {}..{}", field, v, lo, hi);
+}
+
+// A JSON number as a finite float (a double beyond float's range would be undefined behavior to convert).
+float finite_float(const nlohmann::json& v, std::string_view source, std::string_view key) {
+  const double d = v.get<double>();
+  if (!std::isfinite(d) || std::fabs(d) > std::numeric_limits<float>::max())
+    fail("{}: '{}' is {}, not a finite 32-bit float", source, key, v.dump());
+  return static_cast<float>(d);
+}
+
+}  // namespace
+
 void GPTConfig::validate() const {
-  if (vocab_size <= 0 || context_length <= 0 || emb_dim <= 0 || n_heads <= 0 || n_layers <= 0)
-    fail("invalid model config: vocab_size, context_length, emb_dim, n_heads and n_layers must be positive");
+  check_range("vocab_size", vocab_size, 1, ConfigLimits::vocab_size);
+  check_range("context_length", context_length, 1, ConfigLimits::context_length);
+  check_range("emb_dim", emb_dim, 1, ConfigLimits::emb_dim);
+  check_range("n_heads", n_heads, 1, emb_dim);
+  check_range("n_layers", n_layers, 1, ConfigLimits::n_layers);
+  check_range("num_labels", num_labels, 0, ConfigLimits::num_labels);
+  check_range("lora rank", lora.rank, 0, ConfigLimits::lora_rank);
   if (emb_dim % n_heads != 0)
     fail("invalid model config: emb_dim {} is not divisible by n_heads {}", emb_dim, n_heads);
   if (!(drop_rate >= 0.0f && drop_rate < 1.0f)) fail("invalid model config: drop_rate {} must be in [0, 1)", drop_rate);
-  if (!(layer_norm_epsilon > 0.0f)) fail("invalid model config: layer_norm_epsilon must be positive");
-  if (num_labels < 0 || num_labels > (int64_t{1} << 20)) fail("invalid model config: num_labels {} is out of range", num_labels);
+  if (!(layer_norm_epsilon > 0.0f) || !std::isfinite(layer_norm_epsilon))
+    fail("invalid model config: layer_norm_epsilon {} must be positive and finite", layer_norm_epsilon);
+  if (lora.enabled() && (!(lora.alpha > 0.0f) || !std::isfinite(lora.alpha)))
+    fail("invalid model config: lora alpha {} must be positive and finite", lora.alpha);
   if (num_labels > 0 && static_cast<int64_t>(id2label.size()) != num_labels)
     fail("invalid model config: {} labels named for num_labels {}", id2label.size(), num_labels);
   if (!is_classifier_token(classifier_token))
@@ -26,8 +52,11 @@ void GPTConfig::validate() const {
          classifier_max_length, context_length);
   if (!is_truncation(classifier_truncate))
     fail("invalid model config: the classifier truncation must be head, tail or head+tail, not '{}'", classifier_truncate);
-  if (vocab_size > (int64_t{1} << 31) || context_length > (int64_t{1} << 24))
-    fail("invalid model config: vocab_size or context_length is unreasonably large");
+  const ParamCounts pc = count_params(*this);
+  const int64_t total = checked_add(pc.total_untied, pc.lora, "the parameter count");
+  if (total > ConfigLimits::params)
+    fail("invalid model config: {} parameters (vocab_size {}, emb_dim {}, n_layers {}) exceed the limit of {}", total,
+         vocab_size, emb_dim, n_layers, ConfigLimits::params);
 }
 
 bool is_truncation(std::string_view name) { return name == "head" || name == "tail" || name == "head+tail"; }
@@ -102,31 +131,37 @@ nlohmann::json GPTConfig::to_hf_json() const {
 GPTConfig GPTConfig::from_hf_json(const nlohmann::json& j, const std::string& source) {
   if (!j.is_object()) fail("{}: expected a JSON object", source);
   GPTConfig c;
-  auto get_int = [&](const char* key, int64_t& dst, bool required) {
+  // An integer field, in lo..hi before it is used for anything.
+  auto get_int = [&](const char* key, int64_t& dst, bool required, int64_t lo, int64_t hi) {
     if (!j.contains(key) || j[key].is_null()) {
       if (required) fail("{}: missing key '{}'", source, key);
       return;
     }
-    if (!j[key].is_number_integer()) fail("{}: '{}' must be an integer", source, key);
-    dst = j[key].get<int64_t>();
+    const nlohmann::json& v = j[key];
+    if (!v.is_number_integer()) fail("{}: '{}' must be an integer", source, key);
+    const bool in_range = v.is_number_unsigned()
+                              ? v.get<uint64_t>() <= static_cast<uint64_t>(hi) && static_cast<int64_t>(v.get<uint64_t>()) >= lo
+                              : v.get<int64_t>() >= lo && v.get<int64_t>() <= hi;
+    if (!in_range) fail("{}: '{}' is {}, outside {}..{}", source, key, v.dump(), lo, hi);
+    dst = v.get<int64_t>();
   };
-  get_int("vocab_size", c.vocab_size, true);
-  get_int("n_embd", c.emb_dim, true);
-  get_int("n_head", c.n_heads, true);
-  get_int("n_layer", c.n_layers, true);
-  if (j.contains("n_positions")) get_int("n_positions", c.context_length, true);
-  else get_int("n_ctx", c.context_length, true);
+  get_int("vocab_size", c.vocab_size, true, 1, ConfigLimits::vocab_size);
+  get_int("n_embd", c.emb_dim, true, 1, ConfigLimits::emb_dim);
+  get_int("n_head", c.n_heads, true, 1, ConfigLimits::emb_dim);
+  get_int("n_layer", c.n_layers, true, 1, ConfigLimits::n_layers);
+  if (j.contains("n_positions")) get_int("n_positions", c.context_length, true, 1, ConfigLimits::context_length);
+  else get_int("n_ctx", c.context_length, true, 1, ConfigLimits::context_length);
   if (j.contains("n_inner") && !j["n_inner"].is_null() && j["n_inner"] != 4 * c.emb_dim)
     fail("{}: n_inner other than 4*n_embd is not supported", source);
   if (j.contains("activation_function") && j["activation_function"].is_string()) {
     std::string act = j["activation_function"];
     if (act != "gelu_new" && act != "gelu_pytorch_tanh" && act != "gelu")
-      fail("{}: activation_function '{}' is not supported (ScratchLM uses GELU, tanh approximation)", source, act);
+      fail("{}: activation_function {} is not supported (ScratchLM uses GELU, tanh approximation)", source, in_quotes(act));
   }
   auto get_float = [&](const char* key, float& dst) {
     if (!j.contains(key) || j[key].is_null()) return;
     if (!j[key].is_number()) fail("{}: '{}' must be a number", source, key);
-    dst = j[key].get<float>();
+    dst = finite_float(j[key], source, key);
   };
   get_float("layer_norm_epsilon", c.layer_norm_epsilon);
   c.drop_rate = 0.0f;
@@ -148,10 +183,12 @@ GPTConfig GPTConfig::from_hf_json(const nlohmann::json& j, const std::string& so
     for (const auto& a : j["architectures"])
       if (a == "GPT2ForSequenceClassification") classifier = true;
   if (classifier) {
-    if (j.contains("num_labels")) get_int("num_labels", c.num_labels, true);
+    if (j.contains("num_labels")) get_int("num_labels", c.num_labels, true, 0, ConfigLimits::num_labels);
     const auto it = j.find("id2label");
     if (it != j.end() && it->is_object()) {
       if (c.num_labels == 0) c.num_labels = static_cast<int64_t>(it->size());
+      if (c.num_labels > ConfigLimits::num_labels)
+        fail("{}: id2label has {} entries, more than {}", source, c.num_labels, ConfigLimits::num_labels);
       c.id2label.assign(static_cast<size_t>(std::max<int64_t>(c.num_labels, 0)), "");
       for (const auto& [k, v] : it->items()) {
         size_t pos = 0;
@@ -161,7 +198,7 @@ GPTConfig GPTConfig::from_hf_json(const nlohmann::json& j, const std::string& so
         } catch (const std::exception&) {
         }
         if (pos != k.size() || id < 0 || id >= c.num_labels || !v.is_string())
-          fail("{}: id2label entry '{}' is not a class id below num_labels {} with a string name", source, k, c.num_labels);
+          fail("{}: id2label entry {} is not a class id below num_labels {} with a string name", source, in_quotes(k), c.num_labels);
         c.id2label[static_cast<size_t>(id)] = v.get<std::string>();
       }
     } else {
@@ -169,7 +206,7 @@ GPTConfig GPTConfig::from_hf_json(const nlohmann::json& j, const std::string& so
       for (int64_t i = 0; i < c.num_labels; ++i) c.id2label.push_back("LABEL_" + std::to_string(i));
     }
     if (c.num_labels <= 0) fail("{}: num_labels must be positive for a classifier", source);
-    get_int("scratchlm_max_length", c.classifier_max_length, false);
+    get_int("scratchlm_max_length", c.classifier_max_length, false, 0, std::numeric_limits<int64_t>::max());
     if (j.contains("scratchlm_classifier_token") && j["scratchlm_classifier_token"].is_string())
       c.classifier_token = j["scratchlm_classifier_token"].get<std::string>();
     if (!is_classifier_token(c.classifier_token))
@@ -183,34 +220,47 @@ GPTConfig GPTConfig::from_hf_json(const nlohmann::json& j, const std::string& so
     }
   }
   if (const auto it = j.find("scratchlm_lora"); it != j.end() && it->is_object()) {
+    const auto r = it->find("r"), alpha = it->find("lora_alpha");
+    if (r == it->end() || !r->is_number_integer() || alpha == it->end() || !alpha->is_number())
+      fail("{}: malformed scratchlm_lora entry", source);
+    if ((r->get<int64_t>() <= 0 || r->get<uint64_t>() > static_cast<uint64_t>(ConfigLimits::lora_rank)))
+      fail("{}: scratchlm_lora r {} is outside 1..{}", source, r->dump(), ConfigLimits::lora_rank);
+    c.lora.rank = r->get<int64_t>();
+    c.lora.alpha = finite_float(*alpha, source, "lora_alpha");
     try {
-      c.lora.rank = it->at("r").get<int64_t>();
-      c.lora.alpha = it->at("lora_alpha").get<float>();
       c.lora.attn = it->value("attn", true), c.lora.mlp = it->value("mlp", true), c.lora.head = it->value("head", false);
     } catch (const nlohmann::json::exception&) {
       fail("{}: malformed scratchlm_lora entry", source);
     }
-    if (c.lora.rank <= 0 || !(c.lora.alpha > 0.0f)) fail("{}: scratchlm_lora needs a positive r and lora_alpha", source);
+    if (!(c.lora.alpha > 0.0f)) fail("{}: scratchlm_lora needs a positive lora_alpha", source);
   }
   c.validate();
   return c;
 }
 
 ParamCounts count_params(const GPTConfig& c) {
+  auto mul = [](int64_t a, int64_t b) { return checked_mul(a, b, "the parameter count"); };
+  auto add = [](int64_t a, int64_t b) { return checked_add(a, b, "the parameter count"); };
   ParamCounts p;
-  const int64_t C = c.emb_dim;
-  p.tok_emb = c.vocab_size * C;
-  p.pos_emb = c.context_length * C;
-  p.attention_per_block = C * 3 * C + (c.qkv_bias ? 3 * C : 0) + C * C + C;
-  p.ff_per_block = C * 4 * C + 4 * C + 4 * C * C + C;
-  p.norms_per_block = 4 * C;
-  p.per_block = p.attention_per_block + p.ff_per_block + p.norms_per_block;
-  p.blocks = p.per_block * c.n_layers;
-  p.final_norm = 2 * C;
-  p.out_head = c.is_classifier() ? c.num_labels * C : c.vocab_size * C;
-  p.total_tied = p.tok_emb + p.pos_emb + p.blocks + p.final_norm;
-  p.total_untied = p.total_tied + p.out_head;
+  const int64_t C = c.emb_dim, C2 = mul(C, C);
+  p.tok_emb = mul(c.vocab_size, C);
+  p.pos_emb = mul(c.context_length, C);
+  p.attention_per_block = add(add(mul(4, C2), c.qkv_bias ? mul(3, C) : 0), C);
+  p.ff_per_block = add(mul(8, C2), mul(5, C));
+  p.norms_per_block = mul(4, C);
+  p.per_block = add(add(p.attention_per_block, p.ff_per_block), p.norms_per_block);
+  p.blocks = mul(p.per_block, c.n_layers);
+  p.final_norm = mul(2, C);
+  p.out_head = mul(c.is_classifier() ? c.num_labels : c.vocab_size, C);
+  p.total_tied = add(add(add(p.tok_emb, p.pos_emb), p.blocks), p.final_norm);
+  p.total_untied = add(p.total_tied, p.out_head);
   p.total = c.tie_word_embeddings && !c.is_classifier() ? p.total_tied : p.total_untied;
+  if (c.lora.enabled()) {  // model/lora.cpp's adapters: A [in, groups r] and B [groups, r, out / groups] per site
+    const int64_t rC = mul(c.lora.rank, C);
+    const int64_t per_block = add(c.lora.attn ? mul(8, rC) : 0, c.lora.mlp ? mul(10, rC) : 0);
+    p.lora = mul(per_block, c.n_layers);
+    if (c.lora.head && c.is_classifier()) p.lora = add(p.lora, add(rC, mul(c.lora.rank, c.num_labels)));
+  }
   return p;
 }
 

@@ -19,6 +19,19 @@ struct LoraConfig {
   float scale() const { return rank > 0 ? alpha / static_cast<float>(rank) : 0.0f; }
 };
 
+// Upper bounds on a config's fields, checked by validate() (and while reading config.json) before
+// anything is built or allocated: far above GPT-2 XL (vocab 50257, context 1024, emb 1600, 48
+// layers, 1.56e9 parameters) and far below where a count or a size in bytes overflows 64 bits.
+struct ConfigLimits {
+  static constexpr int64_t vocab_size = int64_t{1} << 24;      // 16,777,216 tokens (ids are 32-bit)
+  static constexpr int64_t context_length = int64_t{1} << 20;  // 1,048,576 positions
+  static constexpr int64_t emb_dim = int64_t{1} << 16;         // 65,536 (n_head divides it, so n_head too)
+  static constexpr int64_t n_layers = 1024;
+  static constexpr int64_t num_labels = int64_t{1} << 20;      // 1,048,576 classes
+  static constexpr int64_t lora_rank = int64_t{1} << 16;
+  static constexpr int64_t params = int64_t{1} << 36;          // 68.7e9 parameters (256 GiB in fp32)
+};
+
 struct GPTConfig {
   int64_t vocab_size = 50257;
   int64_t context_length = 1024;  // n_positions
@@ -53,7 +66,8 @@ struct GPTConfig {
   int64_t classifier_read_length() const { return classifier_max_length > 0 ? classifier_max_length : context_length; }
 
   int64_t head_dim() const { return emb_dim / n_heads; }
-  // BadInput error when fields are inconsistent (emb_dim % n_heads, non-positive sizes...).
+  // BadInput error when a field is outside its ConfigLimits, fields are inconsistent (emb_dim %
+  // n_heads ...) or the model would have more than ConfigLimits::params parameters.
   void validate() const;
 
   // Hugging Face GPT2Config keys (n_embd, n_head, n_layer, n_positions, vocab_size,
@@ -76,13 +90,15 @@ bool is_classifier_token(std::string_view name);
 // "mean", which reads longer texts in windows (no limit).
 int64_t classifier_length_limit(int64_t context_length, std::string_view token);
 
-// Parameter counts, per module, as the book reports them.
+// Parameter counts, per module, as the book reports them (checked 64-bit arithmetic: BadInput
+// error on overflow).
 struct ParamCounts {
   int64_t tok_emb = 0, pos_emb = 0, per_block = 0, attention_per_block = 0, ff_per_block = 0,
           norms_per_block = 0, blocks = 0, final_norm = 0, out_head = 0;  // out_head: score for a classifier
   int64_t total = 0;           // as stored (out_head counted only when untied or a classifier)
   int64_t total_untied = 0;    // with a separate out_head
   int64_t total_tied = 0;      // with out_head shared with tok_emb
+  int64_t lora = 0;            // LoRA adapters (config.lora), not in the totals above
 };
 ParamCounts count_params(const GPTConfig& c);
 

@@ -13,35 +13,40 @@
 #include "scratchlm/kernels/layernorm.h"
 #include "scratchlm/kernels/matmul.h"
 #include "scratchlm/tensor/rng.h"
+#include "scratchlm/util/checked.h"
 #include "scratchlm/util/error.h"
 
 namespace slm {
 
+ParamShapes gpt_param_shapes(const GPTConfig& c) {
+  const int64_t C = c.emb_dim, V = c.vocab_size;
+  ParamShapes out = {{"wte.weight", {V, C}}, {"wpe.weight", {c.context_length, C}}};
+  for (int64_t l = 0; l < c.n_layers; ++l) {
+    const std::string p = "h." + std::to_string(l) + ".";
+    out.push_back({p + "ln_1.weight", {C}});
+    out.push_back({p + "ln_1.bias", {C}});
+    out.push_back({p + "attn.c_attn.weight", {C, 3 * C}});
+    if (c.qkv_bias) out.push_back({p + "attn.c_attn.bias", {3 * C}});
+    out.push_back({p + "attn.c_proj.weight", {C, C}});
+    out.push_back({p + "attn.c_proj.bias", {C}});
+    out.push_back({p + "ln_2.weight", {C}});
+    out.push_back({p + "ln_2.bias", {C}});
+    out.push_back({p + "mlp.c_fc.weight", {C, 4 * C}});
+    out.push_back({p + "mlp.c_fc.bias", {4 * C}});
+    out.push_back({p + "mlp.c_proj.weight", {4 * C, C}});
+    out.push_back({p + "mlp.c_proj.bias", {C}});
+  }
+  out.push_back({"ln_f.weight", {C}});
+  out.push_back({"ln_f.bias", {C}});
+  if (c.is_classifier()) out.push_back({"score.weight", {c.num_labels, C}});
+  else if (!c.tie_word_embeddings) out.push_back({"lm_head.weight", {V, C}});
+  for (auto& named : lora_param_shapes(c)) out.push_back(std::move(named));  // appendix E
+  return out;
+}
+
 GPT::GPT(const GPTConfig& config) : cfg_(config) {
   cfg_.validate();
-  const int64_t C = cfg_.emb_dim, V = cfg_.vocab_size;
-  store_.add("wte.weight", {V, C});
-  store_.add("wpe.weight", {cfg_.context_length, C});
-  for (int64_t l = 0; l < cfg_.n_layers; ++l) {
-    const std::string p = "h." + std::to_string(l) + ".";
-    store_.add(p + "ln_1.weight", {C});
-    store_.add(p + "ln_1.bias", {C});
-    store_.add(p + "attn.c_attn.weight", {C, 3 * C});
-    if (cfg_.qkv_bias) store_.add(p + "attn.c_attn.bias", {3 * C});
-    store_.add(p + "attn.c_proj.weight", {C, C});
-    store_.add(p + "attn.c_proj.bias", {C});
-    store_.add(p + "ln_2.weight", {C});
-    store_.add(p + "ln_2.bias", {C});
-    store_.add(p + "mlp.c_fc.weight", {C, 4 * C});
-    store_.add(p + "mlp.c_fc.bias", {4 * C});
-    store_.add(p + "mlp.c_proj.weight", {4 * C, C});
-    store_.add(p + "mlp.c_proj.bias", {C});
-  }
-  store_.add("ln_f.weight", {C});
-  store_.add("ln_f.bias", {C});
-  if (cfg_.is_classifier()) store_.add("score.weight", {cfg_.num_labels, C});
-  else if (!cfg_.tie_word_embeddings) store_.add("lm_head.weight", {V, C});
-  for (const auto& [name, shape] : lora_param_shapes(cfg_)) store_.add(name, shape);  // appendix E
+  for (auto& [name, shape] : gpt_param_shapes(cfg_)) store_.add(name, std::move(shape));
   store_.finalize();
   if (cfg_.lora.enabled())  // a model with adapters trains only the adapters
     for (auto& p : store_.params()) p.trainable = p.name.find(".lora_") != std::string::npos;
@@ -132,13 +137,18 @@ void GPT::enable_grads() {
 }
 
 size_t GPT::activation_bytes_for(const GPTConfig& c, int64_t B, int64_t T, bool training) {
-  const int64_t M = B * T, C = c.emb_dim, L = c.n_layers, H = c.n_heads, V = c.vocab_size;
+  // The same count as layout_arena, in checked arithmetic: B and T come from the command line.
+  const std::string what = fmt::format("the activation memory for batch {}, sequence {}", B, T);
+  auto mul = [&](int64_t a, int64_t b) { return checked_mul(a, b, what); };
+  auto add = [&](int64_t a, int64_t b) { return checked_add(a, b, what); };
+  const int64_t M = mul(B, T), C = c.emb_dim, L = c.n_layers, H = c.n_heads, V = c.vocab_size;
+  const int64_t MC = mul(M, C);
   const int64_t stored = training ? L : 1;
-  const int64_t per_block = M * C * 5 + M * 3 * C + M * 4 * C * 2 + M * 4 + B * H * T;
+  const int64_t per_block = add(add(mul(MC, 5 + 3 + 8), mul(M, 4)), mul(mul(B, H), T));
   const int64_t chunk = std::clamp<int64_t>((int64_t{32} << 20) / (4 * V), 1, std::max<int64_t>(M, 1));
-  int64_t n = (training ? L + 1 : 2) * M * C + stored * per_block + M * C + 2 * M + M * C + chunk * V;
-  if (training) n += M * 4 * C + M * 3 * C + M * C * 2;
-  return static_cast<size_t>(n) * sizeof(float);
+  int64_t n = add(add(mul(training ? L + 1 : 2, MC), mul(stored, per_block)), add(add(MC, mul(2, M)), add(MC, mul(chunk, V))));
+  if (training) n = add(n, mul(MC, 4 + 3 + 2));
+  return static_cast<size_t>(mul(n, sizeof(float)));
 }
 
 int64_t GPT::lowest_trainable_block() const {

@@ -29,6 +29,12 @@ struct ClassBatch {
   std::vector<int32_t> tokens, row_start, read_from, read_to, labels;
 };
 
+// Every parameter (Hugging Face name, shape) a config declares, in the order the model stores them:
+// embeddings, blocks, final norm, head, LoRA adapters. Cheap (no weights): loading compares it with
+// a file's tensor table before anything is allocated. The config must be valid.
+using ParamShapes = std::vector<std::pair<std::string, std::vector<int64_t>>>;
+ParamShapes gpt_param_shapes(const GPTConfig& cfg);
+
 class GPT {
  public:
   explicit GPT(const GPTConfig& config);
@@ -100,7 +106,8 @@ class GPT {
 
   // Bytes held by the activation arena (for memory estimates).
   size_t activation_bytes() const { return arena_.bytes(); }
-  // Bytes an arena for (B, T) needs, with or without training buffers.
+  // Bytes an arena for (B, T) needs, with or without training buffers (BadInput error when the
+  // count overflows 64 bits).
   static size_t activation_bytes_for(const GPTConfig& c, int64_t B, int64_t T, bool training);
 
  private:

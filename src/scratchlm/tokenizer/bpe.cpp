@@ -12,8 +12,10 @@
 
 #include "scratchlm/tokenizer/byte_unicode.h"
 #include "scratchlm/tokenizer/utf8.h"
+#include "scratchlm/tokenizer/vocab_files.h"
 #include "scratchlm/util/error.h"
 #include "scratchlm/util/file.h"
+#include "scratchlm/util/printable.h"
 
 namespace slm {
 
@@ -60,26 +62,22 @@ Tokenizer Tokenizer::from_vocab(const std::vector<std::pair<std::string, uint32_
   t.pattern_ = pattern;
   t.serial_ = g_serial.fetch_add(1);
   if (vocab.empty()) fail("{}: the vocabulary is empty", source);
-  size_t n = vocab.size();
-  t.id_to_bytes_.assign(n, std::string());
-  std::vector<bool> seen(n, false);
+  require_dense_ids(vocab, source);
+  t.id_to_bytes_.assign(vocab.size(), std::string());
   std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> all;  // bytes -> id
   std::string bytes;
   for (const auto& [tok, id] : vocab) {
-    if (id >= n) fail("{}: token id {} is out of range for a vocabulary of {} entries (ids must be 0..{})", source, id, n, n - 1);
-    if (seen[id]) fail("{}: token id {} is used twice", source, id);
-    seen[id] = true;
     if (tok == kEndOfText) {
       t.specials_.emplace_back(tok, id);
       t.id_to_bytes_[id] = tok;
       continue;
     }
     if (!vocab_string_to_bytes(tok, &bytes))
-      fail("{}: token '{}' (id {}) is not in GPT-2's byte-to-unicode form", source, tok, id);
-    if (!all.emplace(bytes, id).second) fail("{}: token '{}' appears twice", source, tok);
+      fail("{}: token {} (id {}) is not in GPT-2's byte-to-unicode form", source, in_quotes(tok), id);
+    if (!all.emplace(bytes, id).second) fail("{}: token {} appears twice", source, in_quotes(tok));
     t.id_to_bytes_[id] = bytes;
   }
-  t.rank_.assign(n, UINT32_MAX);
+  t.rank_.assign(vocab.size(), UINT32_MAX);
   for (int b = 0; b < 256; ++b) {
     std::string one(1, static_cast<char>(b));
     auto it = all.find(one);
@@ -94,12 +92,12 @@ Tokenizer Tokenizer::from_vocab(const std::vector<std::pair<std::string, uint32_
   for (size_t i = 0; i < merges.size(); ++i) {
     const auto& [sa, sb] = merges[i];
     if (!vocab_string_to_bytes(sa, &a) || !vocab_string_to_bytes(sb, &b))
-      fail("{}: merge {} ('{} {}') is not in GPT-2's byte-to-unicode form", source, i + 1, sa, sb);
+      fail("{}: merge {} ({}) is not in GPT-2's byte-to-unicode form", source, i + 1, in_quotes(sa + " " + sb));
     auto ia = all.find(a), ib = all.find(b), iab = all.find(a + b);
     if (ia == all.end() || ib == all.end())
-      fail("{}: merge {} ('{} {}') uses a token missing from the vocabulary", source, i + 1, sa, sb);
+      fail("{}: merge {} ({}) uses a token missing from the vocabulary", source, i + 1, in_quotes(sa + " " + sb));
     if (iab == all.end())
-      fail("{}: merge {} ('{} {}') produces a token missing from the vocabulary", source, i + 1, sa, sb);
+      fail("{}: merge {} ({}) produces a token missing from the vocabulary", source, i + 1, in_quotes(sa + " " + sb));
     t.merges_.emplace_back(ia->second, ib->second);
     if (t.rank_[iab->second] == UINT32_MAX) {
       t.rank_[iab->second] = static_cast<uint32_t>(256 + i);
@@ -120,52 +118,6 @@ Tokenizer Tokenizer::from_vocab(const std::vector<std::pair<std::string, uint32_
   }
   return t;
 }
-
-namespace {
-
-std::vector<std::pair<std::string, uint32_t>> parse_vocab_json(const std::string& path) {
-  std::string text = read_file(path);
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    fail("{}: malformed JSON at byte {}", path, e.byte);
-  }
-  if (!j.is_object()) fail("{}: expected a JSON object mapping tokens to ids", path);
-  std::vector<std::pair<std::string, uint32_t>> vocab;
-  vocab.reserve(j.size());
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    if (!it.value().is_number_unsigned() || it.value().get<uint64_t>() > UINT32_MAX)
-      fail("{}: the id of token '{}' is not a non-negative integer", path, it.key());
-    vocab.emplace_back(it.key(), it.value().get<uint32_t>());
-  }
-  return vocab;
-}
-
-std::vector<std::pair<std::string, std::string>> parse_merges(const std::string& path) {
-  std::string text = read_file(path);
-  utf8_require_valid(text, path);
-  std::vector<std::pair<std::string, std::string>> merges;
-  size_t pos = 0, line_no = 0;
-  while (pos < text.size()) {
-    size_t eol = text.find('\n', pos);
-    if (eol == std::string::npos) eol = text.size();
-    std::string_view line(text.data() + pos, eol - pos);
-    pos = eol + 1;
-    ++line_no;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.empty()) continue;
-    if (line_no == 1 && line.starts_with("#version")) continue;
-    size_t sp = line.find(' ');
-    if (sp == std::string_view::npos || sp == 0 || sp + 1 == line.size() ||
-        line.find(' ', sp + 1) != std::string_view::npos)
-      fail("{}: line {} is not a merge of the form 'A B': '{}'", path, line_no, line);
-    merges.emplace_back(std::string(line.substr(0, sp)), std::string(line.substr(sp + 1)));
-  }
-  return merges;
-}
-
-}  // namespace
 
 Tokenizer Tokenizer::load_files(const std::string& vocab_json_path, const std::string& merges_path,
                                 SplitPattern pattern) {
