@@ -14,7 +14,7 @@
 #include "scratchlm/model/gpt.h"
 #include "scratchlm/util/checked.h"
 #include "scratchlm/util/error.h"
-#include "scratchlm/util/printable.h"
+#include "scratchlm/tokenizer/printable.h"
 #include "test_util.h"
 
 namespace fs = std::filesystem;

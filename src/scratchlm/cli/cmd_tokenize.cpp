@@ -12,7 +12,7 @@
 #include "scratchlm/util/error.h"
 #include "scratchlm/util/file.h"
 #include "scratchlm/util/paths.h"
-#include "scratchlm/util/printable.h"
+#include "scratchlm/tokenizer/printable.h"
 
 namespace slm::cli {
 

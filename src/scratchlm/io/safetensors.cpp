@@ -22,7 +22,7 @@
 #include <set>
 
 #include "scratchlm/util/error.h"
-#include "scratchlm/util/printable.h"
+#include "scratchlm/tokenizer/printable.h"
 
 static_assert(std::endian::native == std::endian::little, "safetensors I/O assumes a little-endian host");
 

@@ -8,7 +8,7 @@
 
 #include "scratchlm/util/checked.h"
 #include "scratchlm/util/error.h"
-#include "scratchlm/util/printable.h"
+#include "scratchlm/tokenizer/printable.h"
 
 namespace slm {
 

@@ -15,7 +15,7 @@
 #include "scratchlm/tokenizer/vocab_files.h"
 #include "scratchlm/util/error.h"
 #include "scratchlm/util/file.h"
-#include "scratchlm/util/printable.h"
+#include "scratchlm/tokenizer/printable.h"
 
 namespace slm {
 

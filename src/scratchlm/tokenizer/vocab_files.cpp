@@ -9,7 +9,7 @@
 #include "scratchlm/tokenizer/utf8.h"
 #include "scratchlm/util/error.h"
 #include "scratchlm/util/file.h"
-#include "scratchlm/util/printable.h"
+#include "scratchlm/tokenizer/printable.h"
 
 namespace slm {
 

@@ -1,5 +1,5 @@
 // printable.cpp — escaping untrusted bytes for one-line messages (see printable.h).
-#include "scratchlm/util/printable.h"
+#include "scratchlm/tokenizer/printable.h"
 
 #include <fmt/format.h>
 
