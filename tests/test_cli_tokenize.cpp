@@ -128,3 +128,17 @@ TEST(CliTokenize, HelpListsEveryOption) {
   r = run_slm("no-such-command");
   EXPECT_NE(r.rc, 0);
 }
+
+// `--file` with `--special=text` streams the file (bounded memory); the output is the same as the
+// whole-input path's (stdin), plain, --json and --count.
+TEST(CliTokenize, StreamedFileEqualsWholeInput) {
+  slm::test::TempDir t;
+  std::string text = "It's Café 中文 😀 <|endoftext|>\n\n  " + std::string(5000, 'a') + " " + std::string(3000, '7') + " end\n";
+  slm::test::write_text(t.file("in.txt"), text);
+  for (const char* opt : {"", " --json", " --count"}) {
+    auto streamed = run_slm(std::string("tokenize --special=text") + opt + " --file " + t.file("in.txt"));
+    auto whole = run_slm(std::string("tokenize --special=text") + opt, text);
+    EXPECT_EQ(streamed.rc, 0) << streamed.err;
+    EXPECT_EQ(streamed.out, whole.out) << opt;
+  }
+}

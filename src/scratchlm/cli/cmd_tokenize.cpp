@@ -2,12 +2,15 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
+#include <span>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "scratchlm/cli/commands.h"
 #include "scratchlm/kernels/threads.h"
 #include "scratchlm/tokenizer/bpe.h"
+#include "scratchlm/tokenizer/encode_stream.h"
 #include "scratchlm/tokenizer/utf8.h"
 #include "scratchlm/util/error.h"
 #include "scratchlm/util/file.h"
@@ -31,28 +34,61 @@ void write_all(std::string_view s) {
   if (!s.empty() && std::fwrite(s.data(), 1, s.size(), stdout) != s.size()) fail_internal("cannot write to standard output");
 }
 
+// Prints ids as they come: "1 2 3" or "[1, 2, 3]" (--json), or only their number (--count).
+class IdPrinter {
+ public:
+  explicit IdPrinter(const TokenizeOpts& o) : o_(o) {}
+  void add(std::span<const uint32_t> ids) {
+    if (o_.count) {
+      n_ += ids.size();
+      return;
+    }
+    for (uint32_t id : ids) {
+      buf_ += n_++ ? (o_.json ? ", " : " ") : (o_.json ? "[" : "");
+      buf_ += std::to_string(id);
+    }
+    if (buf_.size() >= (size_t{1} << 20)) flush();
+  }
+  void finish() {
+    if (o_.count) buf_ = std::to_string(n_) + "\n";
+    else buf_ += o_.json ? (n_ ? "]\n" : "[]\n") : "\n";
+    flush();
+  }
+
+ private:
+  void flush() {
+    write_all(buf_);
+    buf_.clear();
+  }
+  const TokenizeOpts& o_;
+  size_t n_ = 0;
+  std::string buf_;
+};
+
 void run_tokenize(const TokenizeOpts& o) {
+  auto load = [&] { return Tokenizer::load_dir(o.tokenizer_dir.empty() ? default_tokenizer_dir() : o.tokenizer_dir); };
+  IdPrinter out(o);
+  const SpecialMode mode = parse_special_mode(o.special);
+  if (!o.file.empty() && mode == SpecialMode::Text) {
+    // A file as plain text streams: bounded memory for any size (encode_stream.h).
+    if (!file_exists(o.file)) read_file(o.file);  // its error message
+    if (std::filesystem::is_empty(o.file)) fail("input is empty: nothing to tokenize");
+    Tokenizer tok = load();
+    TextStreamEncoder enc(tok, [&](std::span<const uint32_t> ids) { out.add(ids); }, "input text", o.lossy,
+                          configure_threads(o.threads));
+    read_file_chunks(o.file, size_t{1} << 20, [&](std::string_view part) { enc.feed(part); });
+    enc.finish();
+    out.finish();
+    return;
+  }
   std::string input;
   if (!o.file.empty()) input = read_file(o.file);
   else if (o.text_given) input = o.text;
   else input = read_stdin();
   if (input.empty()) fail("input is empty: nothing to tokenize");
   if (o.lossy) input = utf8_lossy(input);
-  Tokenizer tok = Tokenizer::load_dir(o.tokenizer_dir.empty() ? default_tokenizer_dir() : o.tokenizer_dir);
-  std::vector<uint32_t> ids = tok.encode_parallel(input, parse_special_mode(o.special), configure_threads(o.threads));
-  std::string out;
-  if (o.count) {
-    out = std::to_string(ids.size()) + "\n";
-  } else {
-    out.reserve(ids.size() * 6 + 2);
-    out += o.json ? "[" : "";
-    for (size_t i = 0; i < ids.size(); ++i) {
-      if (i) out += o.json ? ", " : " ";
-      out += std::to_string(ids[i]);
-    }
-    out += o.json ? "]\n" : "\n";
-  }
-  write_all(out);
+  out.add(load().encode_parallel(input, mode, configure_threads(o.threads)));
+  out.finish();
 }
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }

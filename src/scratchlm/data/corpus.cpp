@@ -12,6 +12,7 @@
 #include "scratchlm/data/labeled_data.h"
 #include "scratchlm/tensor/parallel.h"
 #include "scratchlm/tokenizer/bpe.h"
+#include "scratchlm/tokenizer/encode_stream.h"
 #include "scratchlm/tokenizer/utf8.h"
 #include "scratchlm/util/error.h"
 #include "scratchlm/util/file.h"
@@ -155,56 +156,83 @@ std::string read_document(const std::string& path, bool lossy) {
   return text;
 }
 
-std::vector<uint32_t> encode_documents(const std::vector<std::string>& paths, const Tokenizer& tok, bool lossy,
-                                       int threads, const std::string& text_column) {
+void encode_documents_to(const std::vector<std::string>& paths, const Tokenizer& tok, bool lossy, int threads,
+                         const std::string& text_column, const TokenSink& sink, size_t chunk) {
   // With a text column, a table file is one document per row; otherwise each file is one.
-  std::vector<std::string> table_texts;
-  std::vector<std::pair<size_t, size_t>> docs;  // (path index, row in table_texts or npos)
+  struct Doc {
+    size_t path;       // index into paths
+    size_t row;        // index into rows, or npos for a whole file
+    uint64_t bytes;    // its size
+  };
+  std::vector<std::string> rows;
+  std::vector<Doc> docs;
   for (size_t i = 0; i < paths.size(); ++i) {
     if (text_column.empty() || !is_table_file(paths[i])) {
-      docs.emplace_back(i, std::string::npos);
+      std::error_code ec;
+      const uint64_t size = fs::file_size(paths[i], ec);
+      docs.push_back({i, std::string::npos, ec ? 0 : size});
       continue;
     }
     for (auto& t : load_text_column(paths[i], text_column, lossy)) {
-      docs.emplace_back(i, table_texts.size());
-      table_texts.push_back(std::move(t));
+      docs.push_back({i, rows.size(), t.size()});
+      rows.push_back(std::move(t));
     }
   }
-  auto text_of = [&](size_t d) {
-    return docs[d].second == std::string::npos ? read_document(paths[docs[d].first], lossy) : table_texts[docs[d].second];
-  };
   const size_t n = docs.size();
   std::optional<uint32_t> eot = tok.eot_id();
   if (n > 1 && !eot)
     fail("the tokenizer has no {} token to separate the corpus' {} documents", kEndOfText, n);
   if (threads <= 0) threads = num_threads();
-  std::vector<std::vector<uint32_t>> parts(n);
-  // Many documents: one thread per document. Few (fewer than 2 per thread): documents one after
-  // another, each split across the threads. Either way the result is the same.
-  if (threads > 1 && n >= 2 * static_cast<size_t>(threads)) {
-    std::vector<std::exception_ptr> errors(n);
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-    for (int64_t i = 0; i < static_cast<int64_t>(n); ++i) {
-      try {
-        parts[i] = tok.encode(text_of(static_cast<size_t>(i)), SpecialMode::Text);
-      } catch (...) {
-        errors[i] = std::current_exception();
-      }
+  auto text_of = [&](size_t d) {
+    return docs[d].row == std::string::npos ? read_document(paths[docs[d].path], lossy) : rows[docs[d].row];
+  };
+  auto separate = [&](size_t d) {
+    if (d > 0) sink(std::span<const uint32_t>(&*eot, 1));
+  };
+  // Documents [d, e): a file over `chunk` bytes alone, streamed; else as many as fit in `chunk`.
+  for (size_t d = 0, e; d < n; d = e) {
+    if (docs[d].row == std::string::npos && docs[d].bytes > chunk) {
+      e = d + 1;
+      separate(d);
+      const std::string& path = paths[docs[d].path];
+      TextStreamEncoder enc(tok, sink, fmt::format("'{}'", path), lossy, threads, chunk);
+      read_file_chunks(path, std::min<size_t>(chunk, size_t{1} << 20), [&](std::string_view part) { enc.feed(part); });
+      enc.finish();
+      continue;
     }
-    for (auto& e : errors)  // the first failing document in corpus order, whatever the scheduling
-      if (e) std::rethrow_exception(e);
-  } else {
-    for (size_t i = 0; i < n; ++i) parts[i] = tok.encode_parallel(text_of(i), SpecialMode::Text, threads);
+    uint64_t bytes = 0;
+    for (e = d; e < n && (e == d || bytes + docs[e].bytes <= chunk) && (docs[e].row != std::string::npos || docs[e].bytes <= chunk); ++e)
+      bytes += docs[e].bytes;
+    const size_t m = e - d;
+    std::vector<std::vector<uint32_t>> parts(m);
+    // Many documents: one thread per document. Few: each split across the threads. Same result.
+    if (threads > 1 && m >= 2 * static_cast<size_t>(threads)) {
+      std::vector<std::exception_ptr> errors(m);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+      for (int64_t i = 0; i < static_cast<int64_t>(m); ++i) {
+        try {
+          parts[i] = tok.encode(text_of(d + static_cast<size_t>(i)), SpecialMode::Text);
+        } catch (...) {
+          errors[i] = std::current_exception();
+        }
+      }
+      for (auto& err : errors)  // the first failing document in corpus order, whatever the scheduling
+        if (err) std::rethrow_exception(err);
+    } else {
+      for (size_t i = 0; i < m; ++i) parts[i] = tok.encode_parallel(text_of(d + i), SpecialMode::Text, threads);
+    }
+    for (size_t i = 0; i < m; ++i) {
+      separate(d + i);
+      sink(parts[i]);
+    }
   }
-  size_t total = n > 0 ? n - 1 : 0;
-  for (const auto& p : parts) total += p.size();
+}
+
+std::vector<uint32_t> encode_documents(const std::vector<std::string>& paths, const Tokenizer& tok, bool lossy,
+                                       int threads, const std::string& text_column) {
   std::vector<uint32_t> ids;
-  ids.reserve(total);
-  for (size_t i = 0; i < n; ++i) {
-    if (i > 0) ids.push_back(*eot);
-    ids.insert(ids.end(), parts[i].begin(), parts[i].end());
-    std::vector<uint32_t>().swap(parts[i]);
-  }
+  encode_documents_to(paths, tok, lossy, threads, text_column,
+                      [&](std::span<const uint32_t> part) { ids.insert(ids.end(), part.begin(), part.end()); });
   return ids;
 }
 

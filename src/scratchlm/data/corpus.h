@@ -25,6 +25,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -51,5 +53,12 @@ std::string read_document(const std::string& path, bool lossy);
 // files stay one document each. Without `lossy` a table must be valid UTF-8 as a whole.
 std::vector<uint32_t> encode_documents(const std::vector<std::string>& paths, const Tokenizer& tok,
                                        bool lossy, int threads, const std::string& text_column = "");
+// The same ids, sent to `sink` in order as they are made, in bounded memory: small documents are
+// read whole and encoded a batch of about `chunk` bytes at a time (one thread per document), a
+// file larger than `chunk` is read and encoded in chunks (encode_stream.h); only a table file with
+// `text_column` is held whole.
+void encode_documents_to(const std::vector<std::string>& paths, const Tokenizer& tok, bool lossy, int threads,
+                         const std::string& text_column, const std::function<void(std::span<const uint32_t>)>& sink,
+                         size_t chunk = size_t{16} << 20);
 
 }  // namespace slm

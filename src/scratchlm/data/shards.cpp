@@ -13,6 +13,7 @@
 #include <climits>
 #include <cstring>
 #include <filesystem>
+#include <random>
 
 #include "scratchlm/data/corpus.h"
 #include "scratchlm/tokenizer/bpe.h"
@@ -86,31 +87,73 @@ uint32_t TokenArray::max_id() const {
 
 int shard_version_for(size_t vocab_size) { return vocab_size > 65536 ? 2 : 1; }
 
-void write_token_shard(const std::string& path, std::span<const uint32_t> tokens, size_t vocab_size) {
-  if (tokens.size() > static_cast<size_t>(INT32_MAX))
-    fail("cannot write '{}': {} tokens do not fit one shard (at most {})", path, tokens.size(), INT32_MAX);
-  const int version = shard_version_for(vocab_size);
-  const size_t width = version == 1 ? 2 : 4;
-  std::string buf(kShardHeaderBytes + tokens.size() * width, '\0');
-  int32_t header[kShardHeaderInts] = {};
-  header[0] = kShardMagic;
-  header[1] = version;
-  header[2] = static_cast<int32_t>(tokens.size());
-  std::memcpy(buf.data(), header, kShardHeaderBytes);
-  char* body = buf.data() + kShardHeaderBytes;
+TokenShardWriter::TokenShardWriter(std::string path, size_t vocab_size)
+    : path_(std::move(path)), vocab_size_(vocab_size), width_(shard_version_for(vocab_size) == 1 ? 2 : 4) {
+  std::random_device rd;
+  tmp_ = path_ + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(rd());
+  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd_ < 0) fail("cannot write '{}': {}", path_, std::strerror(errno));
+  buf_.assign(kShardHeaderBytes, '\0');  // the header, count 0 until commit()
+}
+
+TokenShardWriter::~TokenShardWriter() {
+  if (fd_ < 0) return;
+  ::close(fd_);
+  ::unlink(tmp_.c_str());
+}
+
+void TokenShardWriter::write_all(const void* data, size_t n, uint64_t at) {
+  const char* p = static_cast<const char*>(data);
+  for (size_t done = 0; done < n;) {
+    ssize_t w = ::pwrite(fd_, p + done, n - done, static_cast<off_t>(at + done));
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) fail_internal("cannot write '{}': {}", path_, std::strerror(errno));
+    done += static_cast<size_t>(w);
+  }
+}
+
+void TokenShardWriter::flush() {
+  write_all(buf_.data(), buf_.size(), written_);
+  written_ += buf_.size();
+  buf_.clear();
+}
+
+void TokenShardWriter::append(std::span<const uint32_t> tokens) {
+  if (tokens.size() > static_cast<size_t>(INT32_MAX) - count_)
+    fail("cannot write '{}': {} tokens do not fit one shard (at most {})", path_, count_ + tokens.size(), INT32_MAX);
   for (size_t i = 0; i < tokens.size(); ++i) {
-    uint32_t t = tokens[i];
-    if (t >= vocab_size)
-      fail("cannot write '{}': token id {} at position {} is outside the vocabulary of {} tokens", path, t, i,
-           vocab_size);
-    if (version == 1) {
-      uint16_t v = static_cast<uint16_t>(t);
-      std::memcpy(body + 2 * i, &v, 2);
+    const uint32_t t = tokens[i];
+    if (t >= vocab_size_)
+      fail("cannot write '{}': token id {} at position {} is outside the vocabulary of {} tokens", path_, t,
+           count_ + i, vocab_size_);
+    if (width_ == 2) {
+      const auto v = static_cast<uint16_t>(t);
+      buf_.append(reinterpret_cast<const char*>(&v), 2);
     } else {
-      std::memcpy(body + 4 * i, &t, 4);
+      buf_.append(reinterpret_cast<const char*>(&t), 4);
     }
   }
-  write_file_atomic(path, buf);
+  count_ += tokens.size();
+  if (buf_.size() >= (size_t{1} << 20)) flush();
+}
+
+void TokenShardWriter::commit() {
+  flush();
+  const int32_t header[3] = {kShardMagic, shard_version_for(vocab_size_), static_cast<int32_t>(count_)};
+  write_all(header, sizeof(header), 0);
+  if (::fsync(fd_) != 0 || ::close(fd_) != 0) fail_internal("cannot write '{}': {}", path_, std::strerror(errno));
+  fd_ = -1;
+  if (::rename(tmp_.c_str(), path_.c_str()) != 0) {
+    int e = errno;
+    ::unlink(tmp_.c_str());
+    fail_internal("cannot rename temp file onto '{}': {}", path_, std::strerror(e));
+  }
+}
+
+void write_token_shard(const std::string& path, std::span<const uint32_t> tokens, size_t vocab_size) {
+  TokenShardWriter w(path, vocab_size);
+  w.append(tokens);
+  w.commit();
 }
 
 TokenArray read_token_shard(const std::string& path) {
@@ -184,7 +227,14 @@ std::string token_cache_key(const std::vector<std::string>& paths, const std::st
   h.update_u64(paths.size());
   for (const auto& p : paths) {
     h.update_field(p);
-    h.update_field(read_file(p));  // the raw bytes: lossy repair is a function of them and the flag
+    // The raw bytes as update_field would hash them (length, then bytes), read in chunks; lossy
+    // repair is a function of them and the flag.
+    std::error_code ec;
+    const uint64_t size = fs::file_size(p, ec);
+    if (ec) fail("cannot open '{}': {}", p, ec.message());
+    h.update_u64(size);
+    if (read_file_chunks(p, size_t{1} << 20, [&](std::string_view part) { h.update(part); }) != size)
+      fail("'{}' changed while it was being read", p);
   }
   return h.hex();
 }
@@ -208,11 +258,12 @@ TokenArray tokenize_documents_cached(const std::vector<std::string>& paths, cons
     } catch (const Error&) {
     }
   }
-  std::vector<uint32_t> ids = encode_documents(paths, tok, lossy, threads, text_column);
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) fail("cannot create the token cache directory '{}': {}", dir, ec.message());
-  write_token_shard(file, ids, tok.vocab_size());
+  TokenShardWriter shard(file, tok.vocab_size());
+  encode_documents_to(paths, tok, lossy, threads, text_column, [&](std::span<const uint32_t> ids) { shard.append(ids); });
+  shard.commit();
   return read_token_shard(file);
 }
 

@@ -11,7 +11,8 @@
 // Cache: tokenize_corpus_cached() keys a shard by SHA-256 over (kTokenCacheFormat, every
 // document's path and bytes, the tokenizer identity, the lossy flag, the text column) and stores it as
 // <cache_dir>/<64 hex>.bin. A present, valid file is mapped and returned as is; a missing or
-// unreadable one is (re)built by tokenizing (corpus.h's encode_documents) and written atomically.
+// unreadable one is (re)built by tokenizing (corpus.h's encode_documents_to), streamed into the
+// shard as the ids come (bounded memory for any corpus size) and renamed into place when complete.
 #pragma once
 
 #include <cstdint>
@@ -62,6 +63,33 @@ class TokenArray {
 
 // 1 (uint16) when vocab_size <= 65536, else 2 (uint32).
 int shard_version_for(size_t vocab_size);
+
+// Writes a shard as the tokens come (memory: a small buffer): a temp file next to `path`, the
+// header's count filled in by commit(), then fsync + rename. Destroyed uncommitted (an error on the
+// way), it removes the temp file and leaves `path` as it was.
+class TokenShardWriter {
+ public:
+  TokenShardWriter(std::string path, size_t vocab_size);
+  ~TokenShardWriter();
+  TokenShardWriter(const TokenShardWriter&) = delete;
+  TokenShardWriter& operator=(const TokenShardWriter&) = delete;
+  // Every id must be < vocab_size; at most INT32_MAX tokens in all (BadInput errors).
+  void append(std::span<const uint32_t> tokens);
+  void commit();
+  size_t count() const { return count_; }
+
+ private:
+  void write_all(const void* data, size_t n, uint64_t at);
+  void flush();
+  std::string path_, tmp_;
+  size_t vocab_size_;
+  size_t width_;
+  int fd_ = -1;
+  size_t count_ = 0;
+  uint64_t written_ = 0;  // bytes of the file written so far
+  std::string buf_;
+};
+
 // Write tokens as a shard (temp file + fsync + rename). Every id must be < vocab_size
 // (BadInput error otherwise); more than INT32_MAX tokens do not fit the header (BadInput).
 void write_token_shard(const std::string& path, std::span<const uint32_t> tokens, size_t vocab_size);

@@ -1,5 +1,5 @@
-// bpe.cpp — the GPT-2 byte-level BPE tokenizer (see bpe.h): loading vocabularies, encoding with
-// tiktoken's merge rule, the piece cache, decoding.
+// bpe.cpp — the GPT-2 byte-level BPE tokenizer (see bpe.h): loading vocabularies, encoding pieces
+// (the merge loops are in bpe_merge.cpp), the piece cache, decoding.
 #include "scratchlm/tokenizer/bpe.h"
 
 #include <omp.h>
@@ -8,8 +8,8 @@
 #include <atomic>
 #include <filesystem>
 #include <nlohmann/json.hpp>
-#include <queue>
 
+#include "scratchlm/tokenizer/bpe_long.h"
 #include "scratchlm/tokenizer/byte_unicode.h"
 #include "scratchlm/tokenizer/utf8.h"
 #include "scratchlm/tokenizer/vocab_files.h"
@@ -45,11 +45,6 @@ struct PieceCache {
   }
 };
 thread_local PieceCache tl_cache;
-thread_local std::vector<uint32_t> tl_parts;
-thread_local std::vector<uint32_t> tl_merged;
-
-// Pieces up to this many bytes use the quadratic scan (tiktoken's loop); longer ones a heap.
-constexpr size_t kSmallPiece = 96;
 
 }  // namespace
 
@@ -104,6 +99,7 @@ Tokenizer Tokenizer::from_vocab(const std::vector<std::pair<std::string, uint32_
       t.bytes_to_id_.emplace(a + b, iab->second);
     }
   }
+  for (const auto& [tok, id] : t.bytes_to_id_) t.max_token_bytes_ = std::max(t.max_token_bytes_, tok.size());
   // Every way to split a mergeable token into two mergeable tokens is a pair that merges into it
   // (tiktoken looks up the concatenated bytes, not the merge list).
   for (const auto& [tok, id] : t.bytes_to_id_) {
@@ -197,111 +193,40 @@ std::optional<uint32_t> Tokenizer::token_id(std::string_view bytes) const {
   return it->second;
 }
 
-// ------------------------------------------------------------------ BPE
-
-void Tokenizer::bpe_piece(std::string_view piece, std::vector<uint32_t>& out) const {
-  if (piece.size() <= kSmallPiece) bpe_small(piece, out);
-  else bpe_large(piece, out);
-}
-
-// tiktoken's loop: find the leftmost adjacent pair of lowest rank, merge it, repeat.
-void Tokenizer::bpe_small(std::string_view piece, std::vector<uint32_t>& out) const {
-  auto& parts = tl_parts;
-  auto& merged = tl_merged;  // merged[i] = id that parts[i], parts[i+1] merge into
-  size_t m = piece.size();
-  parts.resize(m);
-  for (size_t i = 0; i < m; ++i) parts[i] = byte_id_[static_cast<uint8_t>(piece[i])];
-  merged.resize(m);
-  for (size_t i = 0; i + 1 < m; ++i) merged[i] = merge_of(parts[i], parts[i + 1]);
-  while (m > 1) {
-    uint32_t best_rank = UINT32_MAX;
-    size_t best = 0;
-    for (size_t i = 0; i + 1 < m; ++i) {
-      if (merged[i] == UINT32_MAX) continue;
-      uint32_t r = rank_[merged[i]];
-      if (r < best_rank) { best_rank = r; best = i; }
-    }
-    if (best_rank == UINT32_MAX) break;
-    parts[best] = merged[best];
-    for (size_t i = best + 1; i + 1 < m; ++i) parts[i] = parts[i + 1];
-    for (size_t i = best + 1; i + 2 < m; ++i) merged[i] = merged[i + 1];
-    --m;
-    if (best > 0) merged[best - 1] = merge_of(parts[best - 1], parts[best]);
-    if (best + 1 < m) merged[best] = merge_of(parts[best], parts[best + 1]);
-  }
-  out.insert(out.end(), parts.begin(), parts.begin() + static_cast<std::ptrdiff_t>(m));
-}
-
-// Same rule with a heap and a linked list: O(n log n) for very long pieces (digit runs, etc.).
-void Tokenizer::bpe_large(std::string_view piece, std::vector<uint32_t>& out) const {
-  size_t m = piece.size();
-  std::vector<uint32_t> id(m);
-  std::vector<int64_t> prev(m), next(m);
-  for (size_t i = 0; i < m; ++i) {
-    id[i] = byte_id_[static_cast<uint8_t>(piece[i])];
-    prev[i] = static_cast<int64_t>(i) - 1;
-    next[i] = (i + 1 < m) ? static_cast<int64_t>(i + 1) : -1;
-  }
-  struct Cand {
-    uint32_t rank;
-    uint32_t pos;    // left node: position order == list order, so min pos is leftmost
-    uint32_t left, right;  // ids at push time, to detect stale entries
-    bool operator>(const Cand& o) const { return rank != o.rank ? rank > o.rank : pos > o.pos; }
-  };
-  std::priority_queue<Cand, std::vector<Cand>, std::greater<Cand>> heap;
-  auto push = [&](int64_t i) {
-    if (i < 0 || next[i] < 0) return;
-    uint32_t mg = merge_of(id[i], id[next[i]]);
-    if (mg != UINT32_MAX) heap.push({rank_[mg], static_cast<uint32_t>(i), id[i], id[next[i]]});
-  };
-  std::vector<bool> alive(m, true);
-  for (size_t i = 0; i + 1 < m; ++i) push(static_cast<int64_t>(i));
-  while (!heap.empty()) {
-    Cand c = heap.top();
-    heap.pop();
-    int64_t i = c.pos;
-    if (!alive[i] || next[i] < 0 || id[i] != c.left || id[next[i]] != c.right) continue;
-    int64_t j = next[i];
-    id[i] = merge_of(id[i], id[j]);
-    alive[j] = false;
-    next[i] = next[j];
-    if (next[j] >= 0) prev[next[j]] = i;
-    push(prev[i]);
-    push(i);
-  }
-  for (int64_t i = 0; i >= 0; i = next[i]) out.push_back(id[i]);
-}
-
 // ------------------------------------------------------------------ encoding
 
-void Tokenizer::encode_ordinary_append(std::string_view text, std::vector<uint32_t>& out) const {
+void Tokenizer::encode_piece(std::string_view piece, std::vector<uint32_t>& out, size_t long_piece) const {
+  auto whole = bytes_to_id_.find(piece);
+  if (whole != bytes_to_id_.end()) {
+    out.push_back(whole->second);
+    return;
+  }
+  if (piece.size() > long_piece) {
+    LongPieceEncoder enc(*this, long_piece);
+    enc.feed(piece, out);
+    enc.finish(out);
+    return;
+  }
   PieceCache& cache = tl_cache;
   if (cache.owner != serial_) cache.reset(serial_);
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t n = next_piece(pattern_, text, pos);
-    std::string_view piece = text.substr(pos, n);
-    pos += n;
-    auto whole = bytes_to_id_.find(piece);
-    if (whole != bytes_to_id_.end()) {
-      out.push_back(whole->second);
-      continue;
-    }
-    auto hit = cache.map.find(piece);
-    if (hit != cache.map.end()) {
-      const uint32_t* p = cache.arena.data() + hit->second.first;
-      out.insert(out.end(), p, p + hit->second.second);
-      continue;
-    }
-    size_t before = out.size();
-    bpe_piece(piece, out);
-    if (piece.size() <= 64) {
-      if (cache.map.size() >= PieceCache::kMaxEntries) cache.reset(serial_);
-      uint32_t off = static_cast<uint32_t>(cache.arena.size());
-      cache.arena.insert(cache.arena.end(), out.begin() + static_cast<std::ptrdiff_t>(before), out.end());
-      cache.map.emplace(std::string(piece), std::make_pair(off, static_cast<uint32_t>(out.size() - before)));
-    }
+  auto hit = cache.map.find(piece);
+  if (hit != cache.map.end()) {
+    const uint32_t* p = cache.arena.data() + hit->second.first;
+    out.insert(out.end(), p, p + hit->second.second);
+    return;
   }
+  size_t before = out.size();
+  bpe_piece(piece, out);
+  if (piece.size() <= 64) {
+    if (cache.map.size() >= PieceCache::kMaxEntries) cache.reset(serial_);
+    uint32_t off = static_cast<uint32_t>(cache.arena.size());
+    cache.arena.insert(cache.arena.end(), out.begin() + static_cast<std::ptrdiff_t>(before), out.end());
+    cache.map.emplace(std::string(piece), std::make_pair(off, static_cast<uint32_t>(out.size() - before)));
+  }
+}
+
+void Tokenizer::encode_ordinary_append(std::string_view text, std::vector<uint32_t>& out) const {
+  for_each_piece(pattern_, text, [&](std::string_view piece) { encode_piece(piece, out); });
 }
 
 void Tokenizer::encode_append(std::string_view text, SpecialMode mode, std::vector<uint32_t>& out) const {

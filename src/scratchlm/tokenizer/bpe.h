@@ -6,6 +6,7 @@
 // rank (leftmost on ties), exactly tiktoken's byte_pair_merge. Ranks are merge order: the 256
 // byte tokens first, then line N of vocab.bpe / merges.txt has rank 256 + N.
 // A per-thread cache maps frequent pieces to their ids; the hot path does not allocate per token.
+// Pieces longer than kLongPieceBytes are encoded in bounded memory with the same result (bpe_long.h).
 #pragma once
 
 #include <array>
@@ -67,6 +68,8 @@ class Tokenizer {
 
   size_t vocab_size() const { return id_to_bytes_.size(); }
   size_t num_merges() const { return merges_.size(); }
+  // Length in bytes of the longest token BPE can produce (bpe_long.h's M).
+  size_t max_token_bytes() const { return max_token_bytes_; }
   SplitPattern pattern() const { return pattern_; }
   std::optional<uint32_t> special_id(std::string_view name) const;
   std::optional<uint32_t> eot_id() const { return special_id(kEndOfText); }
@@ -77,8 +80,14 @@ class Tokenizer {
   // Forget every thread's cached pieces (benchmarks use it to measure a cold start).
   void reset_caches();
 
-  // BPE over one piece's bytes (no whole-piece lookup, no cache). Exposed for tests.
+  // BPE over one piece's bytes (no whole-piece lookup, no cache), holding the whole piece: what
+  // tiktoken's byte_pair_merge computes. Exposed for tests and bpe_long.h.
   void bpe_piece(std::string_view piece, std::vector<uint32_t>& out) const;
+  // One pre-tokenizer piece as encode() does it: its id if it is a token, else BPE (cached when
+  // short; pieces longer than `long_piece` bytes in bounded memory, bpe_long.h).
+  void encode_piece(std::string_view piece, std::vector<uint32_t>& out,
+                    size_t long_piece = kLongPieceBytes) const;
+  static constexpr size_t kLongPieceBytes = size_t{1} << 18;
 
  private:
   void encode_valid_append(std::string_view text, SpecialMode mode, std::vector<uint32_t>& out) const;
@@ -94,6 +103,7 @@ class Tokenizer {
   }
 
   SplitPattern pattern_ = SplitPattern::Gpt2;
+  size_t max_token_bytes_ = 1;
   uint64_t serial_ = 0;                    // identifies this tokenizer to the per-thread caches
   std::vector<std::string> id_to_bytes_;  // raw bytes of every id
   std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> bytes_to_id_;  // rankable tokens

@@ -69,11 +69,11 @@ size_t utf8_find_invalid(std::string_view s) {
   return std::string_view::npos;
 }
 
-void utf8_require_valid(std::string_view s, std::string_view what, bool suggest_lossy) {
+void utf8_require_valid(std::string_view s, std::string_view what, bool suggest_lossy, uint64_t base) {
   size_t bad = utf8_find_invalid(s);
   if (bad != std::string_view::npos)
-    fail("{} is not valid UTF-8: invalid byte 0x{:02X} at byte offset {}{}", what, static_cast<unsigned char>(s[bad]), bad,
-         suggest_lossy ? " (use --lossy to replace invalid sequences with U+FFFD)" : "");
+    fail("{} is not valid UTF-8: invalid byte 0x{:02X} at byte offset {}{}", what, static_cast<unsigned char>(s[bad]),
+         base + bad, suggest_lossy ? " (use --lossy to replace invalid sequences with U+FFFD)" : "");
 }
 
 std::string utf8_lossy(std::string_view s) {

@@ -16,8 +16,10 @@ size_t utf8_seq_len(std::string_view s, size_t i);
 size_t utf8_find_invalid(std::string_view s);
 
 // Throws a BadInput error "invalid UTF-8 at byte offset N (...)" naming `what` when s is invalid;
-// the message suggests --lossy when `suggest_lossy` (the command must then accept --lossy).
-void utf8_require_valid(std::string_view s, std::string_view what = "input", bool suggest_lossy = true);
+// the message suggests --lossy when `suggest_lossy` (the command must then accept --lossy); `base`
+// is added to N (s is a part of a longer stream starting at that offset).
+void utf8_require_valid(std::string_view s, std::string_view what = "input", bool suggest_lossy = true,
+                        uint64_t base = 0);
 
 // Replace every ill-formed sequence with U+FFFD the way Python's bytes.decode("utf-8",
 // errors="replace") does: one U+FFFD per maximal subpart of an ill-formed sequence (Unicode §3.9,

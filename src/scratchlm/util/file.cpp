@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -38,6 +39,25 @@ std::string read_file(const std::string& path) {
     data.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   }
   return data;
+}
+
+uint64_t read_file_chunks(const std::string& path, size_t chunk, const std::function<void(std::string_view)>& fn) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) fail("cannot open '{}': {}", path, std::strerror(errno));
+  if (S_ISDIR(st.st_mode)) fail("'{}' is a directory, expected a file", path);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail("cannot open '{}': {}", path, std::strerror(errno));
+  std::string buf(std::max<size_t>(chunk, 1), '\0');
+  uint64_t total = 0;
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    const auto n = static_cast<size_t>(in.gcount());
+    if (n == 0) break;
+    total += n;
+    fn(std::string_view(buf.data(), n));
+  }
+  if (in.bad()) fail("cannot read '{}': {}", path, std::strerror(errno));
+  return total;
 }
 
 void write_file_atomic(const std::string& path, std::string_view bytes) {
