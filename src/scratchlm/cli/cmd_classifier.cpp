@@ -14,6 +14,7 @@
 #include "scratchlm/tensor/parallel.h"
 #include "scratchlm/tokenizer/bpe.h"
 #include "scratchlm/tokenizer/utf8.h"
+#include "scratchlm/train/loop_util.h"
 #include "scratchlm/util/error.h"
 #include "scratchlm/util/file.h"
 #include "scratchlm/util/lines.h"
@@ -40,6 +41,7 @@ std::unique_ptr<GPT> load_classifier(const std::string& dir) {
 
 void register_finetune_classifier(CLI::App& app) {
   auto a = std::make_shared<ClassifierArgs>();
+  auto max_time = std::make_shared<std::string>();
   auto* c = app.add_subcommand("finetune-classifier", "Finetune a pretrained model into a text classifier (chapter 6)");
   c->add_option("--init-from", a->init_from, "Pretrained model directory to start from (required unless --split-only)");
   c->add_flag("--split-only", a->split_only,
@@ -69,6 +71,8 @@ void register_finetune_classifier(CLI::App& app) {
       ->capture_default_str();
   c->add_option("--epochs", a->epochs, "Epochs")->capture_default_str();
   c->add_option("--max-steps", a->max_steps, "Stop after this many steps (0: all epochs)");
+  c->add_option("--max-time", *max_time, "Stop after this much training time, e.g. 30m (then evaluate and save)");
+  c->add_option("--stop-at", a->stop_at, "End the run after this step (then evaluate and save)");
   c->add_option("--batch", a->batch, "Batch size (per micro-batch)")->capture_default_str();
   c->add_option("--grad-accum", a->grad_accum, "Micro-batches per optimizer step")->capture_default_str();
   c->add_option("--lr", a->lr, "Learning rate (AdamW)")->capture_default_str();
@@ -86,7 +90,11 @@ void register_finetune_classifier(CLI::App& app) {
   c->add_flag("--quiet", a->quiet, "No progress output");
   c->add_flag("--force", a->force,
               "Write into a non-empty --out that holds other files (they are kept; the run's own files are replaced)");
-  c->callback([a] { run_classifier_finetuning(*a); });
+  c->callback([a, max_time] {
+    ClassifierArgs args = *a;
+    if (!max_time->empty()) args.max_time_s = parse_duration(*max_time);
+    run_classifier_finetuning(args);
+  });
 }
 
 void register_classify(CLI::App& app) {
@@ -166,7 +174,7 @@ void register_eval_classifier(CLI::App& app) {
     if (rows.empty()) fail("'{}' holds no examples", o->data);
     const GPTConfig& cfg = model->config();
     const auto enc = encode_for_classifier(cfg, tok, rows, true);
-    const int32_t pad = tok.eot_id() ? static_cast<int32_t>(*tok.eot_id()) : 50256;
+    const int32_t pad = tok.pad_id();
     const std::vector<float> p = predict_proba(*model, enc, o->batch, pad);
     const ClassMetrics m = classification_metrics(p, enc, cfg.num_labels);
     if (!o->predictions.empty()) {

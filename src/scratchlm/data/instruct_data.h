@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "scratchlm/kernels/cross_entropy.h"
+
 namespace slm {
 
 class Tokenizer;
@@ -74,6 +76,6 @@ struct CollatedBatch {
   std::vector<int32_t> inputs, targets;
 };
 CollatedBatch collate_instruction_batch(const std::vector<const TokenizedExample*>& batch, int32_t pad_id = 50256,
-                                        int32_t ignore_index = -100, int64_t max_length = 0, bool mask_prompt = false);
+                                        int32_t ignore_index = kIgnoreIndex, int64_t max_length = 0, bool mask_prompt = false);
 
 }  // namespace slm

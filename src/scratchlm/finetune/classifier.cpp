@@ -149,7 +149,7 @@ std::vector<float> classify_texts(GPT& model, const Tokenizer& tok, const std::v
   std::vector<LabeledExample> rows;
   rows.reserve(texts.size());
   for (const auto& t : texts) rows.push_back({t, ""});
-  const int32_t pad = tok.eot_id() ? static_cast<int32_t>(*tok.eot_id()) : 50256;
+  const int32_t pad = tok.pad_id();
   return predict_proba(model, encode_for_classifier(c, tok, rows, false), batch, pad);
 }
 

@@ -185,6 +185,7 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
   require_non_negative("--eval-every", a.eval_every);
   require_non_negative("--eval-batches", a.eval_batches);
   require_non_negative("--max-steps", a.max_steps);
+  require_non_negative("--stop-at", a.stop_at);
   require_non_negative("--max-length", a.max_length);
   require_non_negative("--lora-rank", a.lora_rank);
   require_positive_finite("--lr", a.lr);
@@ -241,7 +242,7 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
   }
   const std::string tok_dir = tokenizer_dir_for_model(a.init_from, a.tokenizer_dir);
   Tokenizer tok = Tokenizer::load_dir(tok_dir);
-  const int32_t pad = tok.eot_id() ? static_cast<int32_t>(*tok.eot_id()) : 50256;
+  const int32_t pad = tok.pad_id();
   const int64_t ctx = model->config().context_length;
   if (a.max_length > classifier_length_limit(ctx, a.token))
     fail("--max-length {} exceeds the model's context length {} (--token mean reads longer texts in windows)", a.max_length, ctx);
@@ -275,6 +276,7 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
   run.out_dir = a.out_dir, run.checkpoint_dir = (fs::path(a.out_dir) / "checkpoint").string();
   run.format = "scratchlm-classifier/1", run.title = "ScratchLM classifier finetuning: " + a.out_dir;
   run.steps = a.max_steps, run.epochs = a.epochs, run.grad_accum = a.grad_accum, run.grad_clip = a.grad_clip;
+  run.max_time_s = a.max_time_s, run.stop_at = a.stop_at;
   run.adamw.lr = a.lr, run.adamw.weight_decay = a.weight_decay;
   run.eval_every = a.eval_every, run.seed = a.seed, run.unit = SeenUnit::Examples, run.quiet = a.quiet;
   TrainingEngine engine(*model, tok, task, run);

@@ -30,6 +30,8 @@ struct ClassifierArgs {
   float lora_alpha = 0.0f;
   std::string lora_targets = "all";
   int64_t epochs = 5, batch = 8, grad_accum = 1, eval_every = 50, eval_batches = 5, max_steps = 0;
+  double max_time_s = 0.0;  // > 0: stop after this much training time, then evaluate and save
+  int64_t stop_at = 0;      // > 0: end after this step, then evaluate and save
   float lr = 5e-5f, weight_decay = 0.1f, grad_clip = 0.0f, dropout = 0.0f;
   uint64_t seed = 123;
   // Which weights to keep: "last" (the book: those after the final step) or "best-val" (after the

@@ -43,7 +43,6 @@ using nlohmann::json;
 namespace {
 
 constexpr const char* kFormat = "scratchlm-instruct/1";
-constexpr int32_t kIgnore = -100;
 
 std::vector<TokenizedExample> tokenize_all(const Tokenizer& tok, const std::vector<InstructionEntry>& entries,
                                            PromptTemplate t) {
@@ -55,7 +54,7 @@ std::vector<TokenizedExample> tokenize_all(const Tokenizer& tok, const std::vect
 
 bool has_targets(const CollatedBatch& b) {
   for (int32_t t : b.targets)
-    if (t != kIgnore) return true;
+    if (t != kIgnoreIndex) return true;
   return false;
 }
 
@@ -73,7 +72,7 @@ double split_loss(GPT& model, const std::vector<TokenizedExample>& xs, int64_t b
   for (int64_t i = 0; i < n; ++i) {
     rows.clear();
     for (int64_t j = i * batch; j < std::min(n_ex, (i + 1) * batch); ++j) rows.push_back(&xs[static_cast<size_t>(j)]);
-    const CollatedBatch b = collate_instruction_batch(rows, pad, kIgnore, max_len, mask);
+    const CollatedBatch b = collate_instruction_batch(rows, pad, kIgnoreIndex, max_len, mask);
     if (!has_targets(b)) continue;
     sum += model.forward(b.inputs.data(), b.targets.data(), b.B, b.T);
     ++used;
@@ -106,7 +105,7 @@ class InstructTask : public TrainingTask {
     }
     std::vector<const TokenizedExample*> rows;
     for (int64_t j = 0; j < o_.batch; ++j) rows.push_back(&train_[order_[static_cast<size_t>(index) * o_.batch + j]]);
-    b_ = collate_instruction_batch(rows, o_.pad, kIgnore, o_.max_len, o_.mask_prompt);
+    b_ = collate_instruction_batch(rows, o_.pad, kIgnoreIndex, o_.max_len, o_.mask_prompt);
     const double loss = model_.forward(b_.inputs.data(), b_.targets.data(), b_.B, b_.T, true, grad_scale);
     model_.backward();
     seen += b_.B * b_.T;  // the book: input_batch.numel()
@@ -295,7 +294,7 @@ InstructResult run_instruction_finetuning(const InstructArgs& args) {
   const int64_t max_len = std::min(a.max_length, cfg.context_length);
   const std::string tok_dir = resuming ? tokenizer_dir_for_model(ckpt) : tokenizer_dir_for_model(args.init_from, a.tokenizer_dir);
   Tokenizer tok = Tokenizer::load_dir(tok_dir);
-  const int32_t pad = tok.eot_id() ? static_cast<int32_t>(*tok.eot_id()) : 50256;
+  const int32_t pad = tok.pad_id();
 
   // ---- data: the book's split, each entry tokenized once
   const InstructionSplit split = split_instruction_data(load_instruction_data(data_path), a.train_frac, a.test_frac);

@@ -73,6 +73,9 @@ class Tokenizer {
   SplitPattern pattern() const { return pattern_; }
   std::optional<uint32_t> special_id(std::string_view name) const;
   std::optional<uint32_t> eot_id() const { return special_id(kEndOfText); }
+  // The one pad-id rule (chapters 6.3 and 7.3): batches are padded, and generation ends, with
+  // <|endoftext|>; 50256 (GPT-2's) for a vocabulary without it.
+  int32_t pad_id() const { return eot_id() ? static_cast<int32_t>(*eot_id()) : 50256; }
   const std::vector<std::pair<std::string, uint32_t>>& specials() const { return specials_; }
   // id of a token given its bytes (ordinary tokens only)
   std::optional<uint32_t> token_id(std::string_view bytes) const;
