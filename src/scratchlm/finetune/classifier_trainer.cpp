@@ -69,17 +69,11 @@ class ClassifierTask : public TrainingTask {
     std::string out_dir;
   };
   ClassifierTask(GPT& model, const std::vector<EncodedText>& train, const std::vector<EncodedText>& val, Options o)
-      : model_(model), train_(train), val_(val), o_(std::move(o)) {}
+      : model_(model), train_(train), val_(val), o_(std::move(o)), batches_(train, o_.batch, o_.seed) {}
 
-  int64_t batches_per_epoch() const override { return static_cast<int64_t>(train_.size()) / o_.batch; }  // drop_last
+  int64_t batches_per_epoch() const override { return batches_.batches_per_epoch(); }
   double train_batch(uint64_t epoch, uint64_t index, float grad_scale, int64_t& seen) override {
-    if (order_.empty() || order_epoch_ != epoch) {
-      order_ = epoch_order(train_.size(), o_.seed, epoch);
-      order_epoch_ = epoch;
-    }
-    std::vector<const EncodedText*> rows;
-    for (int64_t j = 0; j < o_.batch; ++j) rows.push_back(&train_[order_[static_cast<size_t>(index) * o_.batch + j]]);
-    make_class_batch(rows, o_.pad, o_.token, o_.max_len, o_.ctx, cb_);
+    make_class_batch(batches_.rows(epoch, index), o_.pad, o_.token, o_.max_len, o_.ctx, cb_);
     const double loss = model_.classify(cb_, nullptr, true, true, grad_scale);
     model_.backward();
     seen += cb_.E;
@@ -167,8 +161,7 @@ class ClassifierTask : public TrainingTask {
   const std::vector<EncodedText>& train_;
   const std::vector<EncodedText>& val_;
   Options o_;
-  std::vector<uint32_t> order_;
-  uint64_t order_epoch_ = 0;
+  EpochBatches<EncodedText> batches_;
   ClassBatch cb_;
   std::vector<double> acc_step_, acc_train_, acc_val_;
   std::vector<std::vector<float>> best_weights_;

@@ -93,19 +93,13 @@ class InstructTask : public TrainingTask {
   };
   InstructTask(GPT& model, const Tokenizer& tok, const std::vector<TokenizedExample>& train,
                const std::vector<TokenizedExample>& val, Options o, const std::string& sample_prompt)
-      : model_(model), tok_(tok), train_(train), val_(val), o_(o) {
+      : model_(model), tok_(tok), train_(train), val_(val), o_(o), batches_(train, o.batch, o.seed) {
     for (uint32_t id : tok.encode(sample_prompt, SpecialMode::Text)) prompt_.push_back(static_cast<int32_t>(id));
   }
 
-  int64_t batches_per_epoch() const override { return static_cast<int64_t>(train_.size()) / o_.batch; }  // drop_last
+  int64_t batches_per_epoch() const override { return batches_.batches_per_epoch(); }
   double train_batch(uint64_t epoch, uint64_t index, float grad_scale, int64_t& seen) override {
-    if (order_.empty() || order_epoch_ != epoch) {
-      order_ = epoch_order(train_.size(), o_.seed, epoch);
-      order_epoch_ = epoch;
-    }
-    std::vector<const TokenizedExample*> rows;
-    for (int64_t j = 0; j < o_.batch; ++j) rows.push_back(&train_[order_[static_cast<size_t>(index) * o_.batch + j]]);
-    b_ = collate_instruction_batch(rows, o_.pad, kIgnoreIndex, o_.max_len, o_.mask_prompt);
+    b_ = collate_instruction_batch(batches_.rows(epoch, index), o_.pad, kIgnoreIndex, o_.max_len, o_.mask_prompt);
     const double loss = model_.forward(b_.inputs.data(), b_.targets.data(), b_.B, b_.T, true, grad_scale);
     model_.backward();
     seen += b_.B * b_.T;  // the book: input_batch.numel()
@@ -141,8 +135,7 @@ class InstructTask : public TrainingTask {
   const std::vector<TokenizedExample>& val_;
   Options o_;
   std::vector<int32_t> prompt_;
-  std::vector<uint32_t> order_;
-  uint64_t order_epoch_ = 0;
+  EpochBatches<TokenizedExample> batches_;
   CollatedBatch b_;
   nlohmann::json fields_ = nlohmann::json::object();
 };
