@@ -70,7 +70,7 @@ void register_finetune_classifier(CLI::App& app) {
                 "from the start, the rest from the end)")
       ->capture_default_str();
   c->add_option("--epochs", a->epochs, "Epochs")->capture_default_str();
-  c->add_option("--max-steps", a->max_steps, "Stop after this many steps (0: all epochs)");
+  c->add_option("--max-steps,--steps", a->max_steps, "Stop after this many steps (0: all epochs)");
   c->add_option("--max-time", *max_time, "Stop after this much training time, e.g. 30m (then evaluate and save)");
   c->add_option("--stop-at", a->stop_at, "End the run after this step (then evaluate and save)");
   c->add_option("--batch", a->batch, "Batch size (per micro-batch)")->capture_default_str();

@@ -27,7 +27,7 @@ void register_finetune_instruct(CLI::App& app) {
   c->add_option("--train-frac", a.train_frac, "Training fraction of the entries (in file order)")->capture_default_str();
   c->add_option("--test-frac", a.test_frac, "Test fraction (the rest is validation)")->capture_default_str();
   c->add_option("--epochs", a.epochs, "Epochs")->capture_default_str();
-  c->add_option("--max-steps", a.max_steps, "Stop after this many steps in total, counted across resumes (0: all epochs)");
+  c->add_option("--max-steps,--steps", a.max_steps, "Stop after this many steps in total, counted across resumes (0: all epochs)");
   c->add_option("--max-time", o->max_time, "Stop after this much training time, e.g. 30m, 1h30m (then save and finish)");
   c->add_option("--batch", a.batch, "Batch size (per micro-batch)")->capture_default_str();
   c->add_option("--grad-accum", a.grad_accum, "Micro-batches per optimizer step")->capture_default_str();
