@@ -30,6 +30,7 @@
 #include <iostream>
 
 #include "scratchlm/cli/commands.h"
+#include "scratchlm/cli/sampling_options.h"
 #include "scratchlm/data/instruct_data.h"
 #include "scratchlm/finetune/response_stream.h"
 #include "scratchlm/finetune/responses.h"
@@ -133,13 +134,7 @@ void register_chat(CLI::App& app) {
   c->add_option("--tokenizer", o->tokenizer, "Tokenizer directory (default: the model's, else data/gpt2)");
   c->add_option("--template", o->tmpl, "Prompt template: alpaca | phi3")->capture_default_str();
   c->add_option("--max-new-tokens", o->g.max_new_tokens, "Most tokens per answer")->capture_default_str();
-  c->add_option("--temperature", o->g.sampler.temperature, "0 = greedy (the book's responses); higher = more random")
-      ->capture_default_str();
-  c->add_option("--top-k", o->g.sampler.top_k, "Sample only from the k most likely tokens (0: off)");
-  c->add_option("--top-p", o->g.sampler.top_p, "Nucleus sampling: the smallest set with this much probability (1: off)");
-  c->add_option("--min-p", o->g.sampler.min_p, "Drop tokens below this fraction of the top probability (0: off)");
-  c->add_option("--repetition-penalty", o->g.sampler.repetition_penalty, "Penalize tokens already in the context (1: off)");
-  c->add_option("--seed", o->g.sampler.seed, "Sampling seed (answer n, counted from 0, uses seed + n)");
+  add_sampling_options(c, o->g.sampler, "Sampling seed (answer n, counted from 0, uses seed + n)");
   c->add_option("--threads", o->threads, "Threads (default: all cores)");
   c->callback([o] {
     configure_threads(o->threads);

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "scratchlm/cli/commands.h"
+#include "scratchlm/cli/sampling_options.h"
 #include "scratchlm/generate/generator.h"
 #include "scratchlm/io/hf_gpt2.h"
 #include "scratchlm/kernels/threads.h"
@@ -29,12 +30,7 @@ void register_generate(CLI::App& app) {
   c->add_option("--prompt", o->prompt, "The text to continue")->required();
   c->add_option("--tokenizer", o->tokenizer, "Tokenizer directory (default: the model's, else data/gpt2)");
   c->add_option("--max-new-tokens", o->g.max_new_tokens, "Tokens to generate")->capture_default_str();
-  c->add_option("--temperature", o->g.sampler.temperature, "0 = greedy; higher = more random")->capture_default_str();
-  c->add_option("--top-k", o->g.sampler.top_k, "Sample only from the k most likely tokens (0: off)");
-  c->add_option("--top-p", o->g.sampler.top_p, "Nucleus sampling: the smallest set with this much probability (1: off)");
-  c->add_option("--min-p", o->g.sampler.min_p, "Drop tokens below this fraction of the top probability (0: off)");
-  c->add_option("--repetition-penalty", o->g.sampler.repetition_penalty, "Penalize tokens already in the context (1: off)");
-  c->add_option("--seed", o->g.sampler.seed, "Sampling seed");
+  add_sampling_options(c, o->g.sampler, "Sampling seed");
   c->add_flag("--stop-at-eos", o->stop, "Stop at <|endoftext|> (the default)");
   c->add_flag("--no-stop-at-eos", o->no_stop, "Keep going past <|endoftext|>");
   c->add_option("--threads", o->threads, "Threads (default: all cores)");

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "scratchlm/cli/commands.h"
+#include "scratchlm/cli/sampling_options.h"
 #include "scratchlm/io/hf_gpt2.h"
 #include "scratchlm/kernels/threads.h"
 #include "scratchlm/model/gpt.h"
@@ -45,11 +46,7 @@ void register_serve(CLI::App& app) {
   c->add_option("--max-new-tokens", o->cfg.defaults.max_new_tokens, "Default max_tokens")->capture_default_str();
   c->add_option("--max-tokens-limit", o->cfg.max_tokens_limit, "Largest max_tokens a request may ask for")
       ->capture_default_str();
-  c->add_option("--temperature", o->cfg.defaults.sampler.temperature, "Default temperature (0 = greedy)")
-      ->capture_default_str();
-  c->add_option("--top-k", o->cfg.defaults.sampler.top_k, "Default top_k (0: off)");
-  c->add_option("--top-p", o->cfg.defaults.sampler.top_p, "Default top_p (1: off)");
-  c->add_option("--seed", o->cfg.defaults.sampler.seed, "Seed of the first request without one (then +1 per request)");
+  add_sampling_options(c, o->cfg.defaults.sampler, "Seed of the first request without one (then +1 per request)");  // defaults of requests
   c->add_option("--threads", o->threads, "Threads (default: all cores)");
   c->add_flag("--quiet", o->quiet, "No request log on stderr");
   c->callback([o] {
