@@ -76,7 +76,7 @@ void pretrain_tiny_base(const std::string& data, const std::string& dir, int emb
 TEST(Classifier, BatchReadsTheLastRealTokenOrTheFinalPosition) {
   slm::EncodedText a{{5, 6, 7}, 0}, b{{9}, 1}, c{{1, 2, 3, 4, 8}, 1};
   slm::ClassBatch cb;
-  slm::make_class_batch({&a, &b, &c}, 50256, "last", 12, 16, cb);
+  slm::make_class_batch({&a, &b, &c}, 50256, slm::ClassifierToken::Last, 12, 16, cb);
   EXPECT_EQ(cb.B, 3);
   EXPECT_EQ(cb.E, 3);
   EXPECT_EQ(cb.T, 5);  // the longest row, not pad_to
@@ -86,7 +86,7 @@ TEST(Classifier, BatchReadsTheLastRealTokenOrTheFinalPosition) {
   EXPECT_EQ(cb.labels, (std::vector<int32_t>{0, 1, 1}));
   EXPECT_EQ(std::vector<int32_t>(cb.tokens.begin() + 5, cb.tokens.begin() + 10),
             (std::vector<int32_t>{9, 50256, 50256, 50256, 50256}));
-  slm::make_class_batch({&a, &b}, 50256, "last-position", 12, 16, cb);  // the book: fixed length, read at the end
+  slm::make_class_batch({&a, &b}, 50256, slm::ClassifierToken::LastPosition, 12, 16, cb);  // the book: fixed length, read at the end
   EXPECT_EQ(cb.T, 12);
   EXPECT_EQ(cb.read_to, (std::vector<int32_t>{11, 11}));
   EXPECT_EQ(cb.tokens[3], 50256);
@@ -95,7 +95,7 @@ TEST(Classifier, BatchReadsTheLastRealTokenOrTheFinalPosition) {
 TEST(Classifier, MeanReadsEveryTokenAndLongTextsInWindows) {
   slm::EncodedText a{{5, 6, 7}, 0}, b{{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, 1}, c{{11, 12, 13, 14, 15, 16, 17, 18}, 0};
   slm::ClassBatch cb;
-  slm::make_class_batch({&a, &b, &c}, 96, "mean", 12, 4, cb);  // windows of 4 tokens
+  slm::make_class_batch({&a, &b, &c}, 96, slm::ClassifierToken::Mean, 12, 4, cb);  // windows of 4 tokens
   // a: one row; b (10 tokens): 1-4, 5-8, then 7-10 reading only 9-10; c (8): two full windows.
   EXPECT_EQ(cb.E, 3);
   EXPECT_EQ(cb.B, 6);
@@ -119,7 +119,7 @@ TEST(Classifier, PaddingChangesNoLastTokenOrMeanPrediction) {
   auto m = tiny_classifier();
   const slm::EncodedText shortrow{{4, 8, 15}, -1}, longrow{{16, 23, 42, 4, 8, 15, 16}, -1}, one{{42}, -1};
   auto probs = [&](const std::string& token, const std::vector<slm::EncodedText>& rows) {
-    m->set_classifier_input(token == "last-position" ? 10 : 0, token);
+    m->set_classifier_input(token == "last-position" ? 10 : 0, *slm::classifier_token_from(token));
     std::vector<float> p = slm::predict_proba(*m, rows, 8, 96);
     return std::vector<float>(p.begin(), p.begin() + 3);  // the first text's 3 classes
   };
@@ -169,13 +169,13 @@ TEST(Classifier, HeadAndBlockGradientsMatchFiniteDifferences) {
 
 TEST(Classifier, MeanReadingGradientsMatchFiniteDifferences) {
   auto m = tiny_classifier();
-  m->set_classifier_input(0, "mean");
+  m->set_classifier_input(0, slm::ClassifierToken::Mean);
   m->enable_grads();
   // Two examples: one in a single padded row, one long text in three windows of 6 (the last one
   // reading only its final two tokens).
   slm::EncodedText a{{1, 5, 9, 13}, 2}, b{{2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28}, 0};
   slm::ClassBatch cb;
-  slm::make_class_batch({&a, &b}, 96, "mean", 0, 6, cb);
+  slm::make_class_batch({&a, &b}, 96, slm::ClassifierToken::Mean, 0, 6, cb);
   ASSERT_EQ(cb.B, 4);
   expect_gradients_match(*m, cb);
 }
@@ -216,7 +216,7 @@ TEST(Classifier, LastBlockTrainingLeavesFrozenLayersUnchanged) {
 TEST(Classifier, SavesTheHuggingFaceSequenceClassificationLayout) {
   slm::test::TempDir t;
   auto m = tiny_classifier(2);
-  m->set_classifier_input(12, "last", "head+tail");
+  m->set_classifier_input(12, slm::ClassifierToken::Last, slm::Truncation::HeadTail);
   slm::save_hf_model(*m, t.path());
   auto j = nlohmann::json::parse(slm::read_file(t.file("config.json")));
   EXPECT_EQ(j["architectures"][0], "GPT2ForSequenceClassification");
@@ -234,7 +234,7 @@ TEST(Classifier, SavesTheHuggingFaceSequenceClassificationLayout) {
   EXPECT_EQ(back->config().id2label, (std::vector<std::string>{"c0", "c1"}));
   EXPECT_EQ(back->config().classifier_max_length, 12);
   EXPECT_EQ(j["scratchlm_truncate"], "head+tail");
-  EXPECT_EQ(back->config().classifier_truncate, "head+tail");
+  EXPECT_EQ(back->config().classifier_truncate, slm::Truncation::HeadTail);
   slm::EncodedText x{{3, 1, 4, 1, 5}, -1};
   EXPECT_EQ(slm::predict_proba(*m, {x}, 1, 96), slm::predict_proba(*back, {x}, 1, 96));
   // A classifier is not a language model.
@@ -243,7 +243,7 @@ TEST(Classifier, SavesTheHuggingFaceSequenceClassificationLayout) {
   // Classifiers saved before --truncate existed read texts from the head; an unknown way is an error
   j.erase("scratchlm_truncate");
   slm::test::write_text(t.file("config.json"), j.dump());
-  EXPECT_EQ(slm::load_hf_model(t.path())->config().classifier_truncate, "head");
+  EXPECT_EQ(slm::load_hf_model(t.path())->config().classifier_truncate, slm::Truncation::Head);
   j["scratchlm_truncate"] = "middle";
   slm::test::write_text(t.file("config.json"), j.dump());
   EXPECT_THROW(slm::load_hf_model(t.path()), slm::Error);
@@ -257,7 +257,7 @@ TEST(Classifier, LongTextsKeepTheirHeadTailOrBoth) {
   ASSERT_GT(all.size(), 40u);
   const std::vector<int32_t> ids(all.begin(), all.end());
   auto cut = [&](const std::string& how, int64_t max_len) {
-    return slm::encode_texts(tok, {{text, "spam"}}, {"ham", "spam"}, max_len, true, how).at(0);
+    return slm::encode_texts(tok, {{text, "spam"}}, {"ham", "spam"}, max_len, true, *slm::truncation_from(how)).at(0);
   };
   auto slice = [&](size_t from, size_t to) { return std::vector<int32_t>(ids.begin() + from, ids.begin() + to); };
   const size_t n = ids.size();
@@ -271,10 +271,10 @@ TEST(Classifier, LongTextsKeepTheirHeadTailOrBoth) {
   EXPECT_EQ(cut("head+tail", 3).ids, tail3);  // 3 / 4 = 0 from the start
   for (const char* how : {"head", "tail", "head+tail"})  // short enough: whole
     EXPECT_EQ(cut(how, static_cast<int64_t>(n)).ids, ids) << how;
-  EXPECT_THROW(cut("middle", 12), slm::Error);
+  EXPECT_FALSE(slm::truncation_from("middle"));
   // encode_for_classifier reads the classifier's own settings
   auto m = tiny_classifier(2);
-  m->set_classifier_input(12, "last", "tail");
+  m->set_classifier_input(12, slm::ClassifierToken::Last, slm::Truncation::Tail);
   slm::GPTConfig c = m->config();
   c.id2label = {"ham", "spam"};
   EXPECT_EQ(slm::encode_for_classifier(c, tok, {{text, "spam"}}, true).at(0).ids, slice(n - 12, n));

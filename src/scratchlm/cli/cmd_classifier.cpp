@@ -42,6 +42,7 @@ std::unique_ptr<GPT> load_classifier(const std::string& dir) {
 void register_finetune_classifier(CLI::App& app) {
   auto a = std::make_shared<ClassifierArgs>();
   auto max_time = std::make_shared<std::string>();
+  auto token = std::make_shared<std::string>("last"), truncate = std::make_shared<std::string>("head");
   auto* c = app.add_subcommand("finetune-classifier", "Finetune a pretrained model into a text classifier (chapter 6)");
   c->add_option("--init-from", a->init_from, "Pretrained model directory to start from (required unless --split-only)");
   c->add_flag("--split-only", a->split_only,
@@ -59,13 +60,13 @@ void register_finetune_classifier(CLI::App& app) {
   c->add_option("--val-frac", a->val_frac, "Validation fraction of --data (the rest is test)")->capture_default_str();
   c->add_option("--labels", a->labels, "Class order, e.g. --labels ham spam (default: sorted)")->delimiter(',');
   c->add_option("--trainable", a->trainable, "head, last-block (the book) or all")->capture_default_str();
-  c->add_option("--token", a->token, "Read the class at the last real token (last), the final padded position (last-position, the book) or from the mean over every token (mean; longer texts in windows of the context length)")
+  c->add_option("--token", *token, "Read the class at the last real token (last), the final padded position (last-position, the book) or from the mean over every token (mean; longer texts in windows of the context length)")
       ->capture_default_str();
   c->add_option("--lora-rank", a->lora_rank, "Train LoRA adapters of this rank instead of layers (appendix E; 0: off)");
   c->add_option("--lora-alpha", a->lora_alpha, "LoRA scale numerator: updates are scaled by alpha / rank");
   c->add_option("--lora-targets", a->lora_targets, "LoRA on attn, mlp, head (comma list) or all")->capture_default_str();
   c->add_option("--max-length", a->max_length, "Cut texts to this many tokens (default: the longest training text, at most the context length; above it only with --token mean)");
-  c->add_option("--truncate", a->truncate,
+  c->add_option("--truncate", *truncate,
                 "Which tokens of a longer text to keep: head (the book), tail, or head+tail (the first quarter "
                 "from the start, the rest from the end)")
       ->capture_default_str();
@@ -90,8 +91,14 @@ void register_finetune_classifier(CLI::App& app) {
   c->add_flag("--quiet", a->quiet, "No progress output");
   c->add_flag("--force", a->force,
               "Write into a non-empty --out that holds other files (they are kept; the run's own files are replaced)");
-  c->callback([a, max_time] {
+  c->callback([a, max_time, token, truncate] {
     ClassifierArgs args = *a;
+    const auto reading = classifier_token_from(*token);
+    if (!reading) fail("--token must be last, last-position or mean, not '{}'", *token);
+    const auto cut = truncation_from(*truncate);
+    if (!cut) fail("--truncate must be head, tail or head+tail, not '{}'", *truncate);
+    args.token = *reading;
+    args.truncate = *cut;
     if (!max_time->empty()) args.max_time_s = parse_duration(*max_time);
     run_classifier_finetuning(args);
   });

@@ -66,9 +66,9 @@ void register_info(CLI::App& app) {
       std::string labels;
       for (const auto& l : cfg.id2label) labels += (labels.empty() ? "" : ", ") + l;
       std::printf("classifier: labels %s; reads at most %lld tokens of a text (keeping its %s), class from %s\n",
-                  labels.c_str(), (long long)cfg.classifier_read_length(), cfg.classifier_truncate.c_str(),
-                  cfg.classifier_token == "last"   ? "the last real token"
-                  : cfg.classifier_token == "mean" ? "the mean over every token (in windows of the context length)"
+                  labels.c_str(), (long long)cfg.classifier_read_length(), truncation_name(cfg.classifier_truncate),
+                  cfg.classifier_token == ClassifierToken::Last   ? "the last real token"
+                  : cfg.classifier_token == ClassifierToken::Mean ? "the mean over every token (in windows of the context length)"
                                                    : "the final padded position");
     }
     std::printf("\nparameters\n");

@@ -43,11 +43,10 @@ void set_classifier_trainable(GPT& model, std::string_view which) {
 
 std::vector<EncodedText> encode_texts(const Tokenizer& tok, const std::vector<LabeledExample>& rows,
                                       const std::vector<std::string>& labels, int64_t max_length, bool with_labels,
-                                      const std::string& truncate) {
+                                      Truncation truncate) {
   if (max_length <= 0) fail_internal("encode_texts: max_length must be positive");
-  if (!is_truncation(truncate)) fail("the truncation must be head, tail or head+tail, not '{}'", truncate);
   const size_t keep = static_cast<size_t>(max_length);
-  const size_t head = truncate == "head" ? keep : truncate == "tail" ? 0 : keep / 4;
+  const size_t head = truncate == Truncation::Head ? keep : truncate == Truncation::Tail ? 0 : keep / 4;
   std::vector<EncodedText> out(rows.size());
   for (size_t i = 0; i < rows.size(); ++i) {
     const auto& r = rows[i];
@@ -72,11 +71,10 @@ std::vector<EncodedText> encode_texts(const Tokenizer& tok, const std::vector<La
   return out;
 }
 
-void make_class_batch(const std::vector<const EncodedText*>& rows, int32_t pad_id, const std::string& token,
+void make_class_batch(const std::vector<const EncodedText*>& rows, int32_t pad_id, ClassifierToken token,
                       int64_t pad_to, int64_t window, ClassBatch& out) {
-  if (!is_classifier_token(token)) fail_internal("make_class_batch: unknown reading '{}'", token);
   if (window <= 0) fail_internal("make_class_batch: the window must be positive");
-  const bool last_position = token == "last-position", mean = token == "mean";
+  const bool last_position = token == ClassifierToken::LastPosition, mean = token == ClassifierToken::Mean;
   struct Row { const int32_t* ids; int64_t len, from, to; };
   std::vector<Row> layout;
   out.E = static_cast<int64_t>(rows.size());

@@ -52,7 +52,7 @@ struct EncodedText {
 // row otherwise); an empty text is a BadInput error naming the row.
 std::vector<EncodedText> encode_texts(const Tokenizer& tok, const std::vector<LabeledExample>& rows,
                                       const std::vector<std::string>& labels, int64_t max_length, bool with_labels,
-                                      const std::string& truncate = "head");
+                                      Truncation truncate = Truncation::Head);
 // encode_texts as the classifier `c` was trained: its classifier_max_length (else the context
 // length) and classifier_truncate, its id2label when with_labels.
 std::vector<EncodedText> encode_for_classifier(const GPTConfig& c, const Tokenizer& tok,
@@ -63,7 +63,7 @@ std::vector<EncodedText> encode_for_classifier(const GPTConfig& c, const Tokeniz
 // T-1; "mean": every real token is read, and a text longer than `window` (the context length) is
 // cut into windows of that length, the last one moved back to end at the text's end (reading only
 // the tokens the windows before it did not), so each example takes ceil(n / window) rows.
-void make_class_batch(const std::vector<const EncodedText*>& rows, int32_t pad_id, const std::string& token,
+void make_class_batch(const std::vector<const EncodedText*>& rows, int32_t pad_id, ClassifierToken token,
                       int64_t pad_to, int64_t window, ClassBatch& out);
 
 struct ClassMetrics {

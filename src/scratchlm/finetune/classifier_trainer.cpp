@@ -62,7 +62,7 @@ class ClassifierTask : public TrainingTask {
   struct Options {
     int64_t batch;
     int32_t pad;
-    std::string token;
+    ClassifierToken token;
     int64_t max_len, ctx, eval_batches;
     uint64_t seed;
     bool select_best;
@@ -186,8 +186,6 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
   require_non_negative_finite("--grad-clip", a.grad_clip);
   require_non_negative_finite("--lora-alpha", a.lora_alpha);
   require_fraction("--dropout", a.dropout);
-  if (!is_classifier_token(a.token)) fail("--token must be last, last-position or mean, not '{}'", a.token);
-  if (!is_truncation(a.truncate)) fail("--truncate must be head, tail or head+tail, not '{}'", a.truncate);
   if (a.select != "last" && a.select != "best-val") fail("--select must be last or best-val, not '{}'", a.select);
   if (a.split_only && a.data.empty()) fail("--split-only needs --data SOURCE to balance and split");
   if (a.init_from.empty() && !a.split_only) fail("give --init-from MODEL_DIR (a pretrained model to start from)");
@@ -277,7 +275,7 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
     fmt::print(stderr,
                "finetuning a {}-class classifier ({}): {} of {} parameters train ({}); {} train / {} val / {} test texts, "
                "max length {} tokens, {} steps\n",
-               labels.size(), a.token == "last" ? "last real token" : a.token == "mean" ? "mean over tokens" : "last position",
+               labels.size(), a.token == ClassifierToken::Last ? "last real token" : a.token == ClassifierToken::Mean ? "mean over tokens" : "last position",
                res.trainable_params, res.total_params,
                a.lora_rank > 0 ? fmt::format("LoRA rank {} on {}", a.lora_rank, a.lora_targets) : "--trainable " + a.trainable,
                train.size(), val.size(), test.size(), max_len, engine.total_steps());

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "scratchlm/data/labeled_data.h"
+#include "scratchlm/model/config.h"
 
 namespace slm {
 
@@ -21,9 +22,10 @@ struct ClassifierArgs {
   bool balance = true;
   double train_frac = 0.7, val_frac = 0.1;
   std::vector<std::string> labels;  // class order; default: the sorted distinct training labels
-  std::string trainable = "last-block", token = "last";
+  std::string trainable = "last-block";
+  ClassifierToken token = ClassifierToken::Last;
   int64_t max_length = 0;  // 0: the longest training text (as the book), at most the context length
-  std::string truncate = "head";  // which tokens of a longer text to keep: head (the book), tail, head+tail
+  Truncation truncate = Truncation::Head;  // which tokens of a longer text to keep: head (the book), tail, head+tail
   // LoRA (appendix E): rank > 0 freezes the whole model and trains adapters on lora_targets
   // (default: every Linear layer including the new head, as the book); saved merged.
   int64_t lora_rank = 0;

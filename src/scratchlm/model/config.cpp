@@ -45,13 +45,9 @@ void GPTConfig::validate() const {
     fail("invalid model config: lora alpha {} must be positive and finite", lora.alpha);
   if (num_labels > 0 && static_cast<int64_t>(id2label.size()) != num_labels)
     fail("invalid model config: {} labels named for num_labels {}", id2label.size(), num_labels);
-  if (!is_classifier_token(classifier_token))
-    fail("invalid model config: the classifier token must be last, last-position or mean, not '{}'", classifier_token);
   if (classifier_max_length < 0 || classifier_max_length > classifier_length_limit(context_length, classifier_token))
     fail("invalid model config: classifier max length {} is outside 0..{} (only the mean reading reads longer texts)",
          classifier_max_length, context_length);
-  if (!is_truncation(classifier_truncate))
-    fail("invalid model config: the classifier truncation must be head, tail or head+tail, not '{}'", classifier_truncate);
   const ParamCounts pc = count_params(*this);
   const int64_t total = checked_add(pc.total_untied, pc.lora, "the parameter count");
   if (total > ConfigLimits::params)
@@ -59,10 +55,24 @@ void GPTConfig::validate() const {
          vocab_size, emb_dim, n_layers, ConfigLimits::params);
 }
 
-bool is_truncation(std::string_view name) { return name == "head" || name == "tail" || name == "head+tail"; }
-bool is_classifier_token(std::string_view name) { return name == "last" || name == "last-position" || name == "mean"; }
-int64_t classifier_length_limit(int64_t context_length, std::string_view token) {
-  return token == "mean" ? std::numeric_limits<int64_t>::max() : context_length;
+const char* classifier_token_name(ClassifierToken t) {
+  return t == ClassifierToken::Last ? "last" : t == ClassifierToken::LastPosition ? "last-position" : "mean";
+}
+std::optional<ClassifierToken> classifier_token_from(std::string_view name) {
+  for (ClassifierToken t : {ClassifierToken::Last, ClassifierToken::LastPosition, ClassifierToken::Mean})
+    if (name == classifier_token_name(t)) return t;
+  return std::nullopt;
+}
+const char* truncation_name(Truncation t) {
+  return t == Truncation::Head ? "head" : t == Truncation::Tail ? "tail" : "head+tail";
+}
+std::optional<Truncation> truncation_from(std::string_view name) {
+  for (Truncation t : {Truncation::Head, Truncation::Tail, Truncation::HeadTail})
+    if (name == truncation_name(t)) return t;
+  return std::nullopt;
+}
+int64_t classifier_length_limit(int64_t context_length, ClassifierToken token) {
+  return token == ClassifierToken::Mean ? std::numeric_limits<int64_t>::max() : context_length;
 }
 
 std::vector<std::string> config_names() {
@@ -122,8 +132,8 @@ nlohmann::json GPTConfig::to_hf_json() const {
     j["label2id"] = l2id;
     j["pad_token_id"] = 50256;
     j["scratchlm_max_length"] = classifier_max_length;
-    j["scratchlm_classifier_token"] = classifier_token;
-    j["scratchlm_truncate"] = classifier_truncate;
+    j["scratchlm_classifier_token"] = classifier_token_name(classifier_token);
+    j["scratchlm_truncate"] = truncation_name(classifier_truncate);
   }
   return j;
 }
@@ -207,16 +217,17 @@ GPTConfig GPTConfig::from_hf_json(const nlohmann::json& j, const std::string& so
     }
     if (c.num_labels <= 0) fail("{}: num_labels must be positive for a classifier", source);
     get_int("scratchlm_max_length", c.classifier_max_length, false, 0, std::numeric_limits<int64_t>::max());
-    if (j.contains("scratchlm_classifier_token") && j["scratchlm_classifier_token"].is_string())
-      c.classifier_token = j["scratchlm_classifier_token"].get<std::string>();
-    if (!is_classifier_token(c.classifier_token))
-      fail("{}: scratchlm_classifier_token must be \"last\", \"last-position\" or \"mean\"", source);
+    if (const auto t = j.find("scratchlm_classifier_token"); t != j.end()) {  // absent in older classifiers: last
+      const auto token = t->is_string() ? classifier_token_from(t->get<std::string>()) : std::nullopt;
+      if (!token) fail("{}: scratchlm_classifier_token must be \"last\", \"last-position\" or \"mean\"", source);
+      c.classifier_token = *token;
+    }
     if (c.classifier_max_length < 0 || c.classifier_max_length > classifier_length_limit(c.context_length, c.classifier_token))
       fail("{}: scratchlm_max_length {} is outside 0..n_positions", source, c.classifier_max_length);
     if (const auto t = j.find("scratchlm_truncate"); t != j.end()) {  // absent in older classifiers: head
-      if (!t->is_string() || !is_truncation(t->get<std::string>()))
-        fail("{}: scratchlm_truncate must be \"head\", \"tail\" or \"head+tail\"", source);
-      c.classifier_truncate = t->get<std::string>();
+      const auto cut = t->is_string() ? truncation_from(t->get<std::string>()) : std::nullopt;
+      if (!cut) fail("{}: scratchlm_truncate must be \"head\", \"tail\" or \"head+tail\"", source);
+      c.classifier_truncate = *cut;
     }
   }
   if (const auto it = j.find("scratchlm_lora"); it != j.end() && it->is_object()) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,6 +33,11 @@ struct ConfigLimits {
   static constexpr int64_t params = int64_t{1} << 36;          // 68.7e9 parameters (256 GiB in fp32)
 };
 
+// How a classifier reads its class (GPTConfig::classifier_token) and cuts a long text
+// (classifier_truncate); see GPTConfig.
+enum class ClassifierToken { Last, LastPosition, Mean };
+enum class Truncation { Head, Tail, HeadTail };
+
 struct GPTConfig {
   int64_t vocab_size = 50257;
   int64_t context_length = 1024;  // n_positions
@@ -56,8 +62,8 @@ struct GPTConfig {
   // Longer texts keep their first tokens ("head", the book), their last ("tail"), or both
   // ("head+tail": the first quarter of the budget from the start, the rest from the end).
   int64_t classifier_max_length = 0;
-  std::string classifier_token = "last";
-  std::string classifier_truncate = "head";
+  ClassifierToken classifier_token = ClassifierToken::Last;
+  Truncation classifier_truncate = Truncation::Head;
   // Low-rank adapters beside the Linear layers (not part of config.json; see finetune/lora.h).
   LoraConfig lora;
 
@@ -82,13 +88,15 @@ struct GPTConfig {
 // gpt2-mini (ctx 256, emb 384, 6 heads, 6 layers), gpt2-tiny (ctx 128, emb 128, 4 heads, 2 layers).
 GPTConfig config_by_name(const std::string& name);
 std::vector<std::string> config_names();
-// "head", "tail" or "head+tail": the ways a classifier can cut a long text (classifier_truncate).
-bool is_truncation(std::string_view name);
-// "last", "last-position" or "mean": the ways a classifier reads its class (above).
-bool is_classifier_token(std::string_view name);
+// Names of the readings and cuts as config.json and the CLI spell them ("last", "last-position",
+// "mean"; "head", "tail", "head+tail"), and back: nullopt for an unknown name.
+const char* classifier_token_name(ClassifierToken t);
+std::optional<ClassifierToken> classifier_token_from(std::string_view name);
+const char* truncation_name(Truncation t);
+std::optional<Truncation> truncation_from(std::string_view name);
 // The most tokens a classifier reading `token` may take of a text: the context length, except for
-// "mean", which reads longer texts in windows (no limit).
-int64_t classifier_length_limit(int64_t context_length, std::string_view token);
+// Mean, which reads longer texts in windows (no limit).
+int64_t classifier_length_limit(int64_t context_length, ClassifierToken token);
 
 // Parameter counts, per module, as the book reports them (checked 64-bit arithmetic: BadInput
 // error on overflow).

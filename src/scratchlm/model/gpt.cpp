@@ -121,7 +121,7 @@ void GPT::set_drop_rate(float p) {
   cfg_ = c;
 }
 
-void GPT::set_classifier_input(int64_t max_length, const std::string& token, const std::string& truncate) {
+void GPT::set_classifier_input(int64_t max_length, ClassifierToken token, Truncation truncate) {
   GPTConfig c = cfg_;
   c.classifier_max_length = max_length;
   c.classifier_token = token;

@@ -69,7 +69,7 @@ class GPT {
   bool training() const { return training_; }
   void set_dropout_seed(uint64_t seed, uint64_t step) { drop_seed_ = seed, drop_step_ = step; }
   // How a classifier reads its input (config fields classifier_max_length / _token / _truncate).
-  void set_classifier_input(int64_t max_length, const std::string& token, const std::string& truncate = "head");
+  void set_classifier_input(int64_t max_length, ClassifierToken token, Truncation truncate = Truncation::Head);
   // Change the dropout rate (e.g. a finetuning run's --dropout); BadInput error outside [0, 1).
   void set_drop_rate(float p);
 
