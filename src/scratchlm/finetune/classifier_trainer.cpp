@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fmt/format.h>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <numeric>
 
@@ -85,19 +86,21 @@ class ClassifierTask : public TrainingTask {
   }
   Evaluation evaluate() override {
     Evaluation ev;
-    ev.train_loss = loss_of(train_);
-    ev.val_loss = loss_of(val_);
+    const ClassMetrics t = metrics_of(train_, o_.eval_batches), v = metrics_of(val_, o_.eval_batches);
+    ev.train_loss = t.loss;
+    ev.val_loss = v.loss;
     ev.has_val = !val_.empty();
+    ev.extra["train_accuracy"] = t.accuracy;
+    if (ev.has_val) ev.extra["val_accuracy"] = v.accuracy;
+    ev.note = ev.has_val ? fmt::format(" | accuracy {:.2f}% / {:.2f}%", 100 * t.accuracy, 100 * v.accuracy)
+                         : fmt::format(" | accuracy {:.2f}%", 100 * t.accuracy);
     return ev;
   }
   // The accuracy after each epoch (the book's, over --eval-batches batches), and --select best-val.
   void end_epoch(TrainingEngine& engine, uint64_t e) override {
     const int64_t epoch = static_cast<int64_t>(e) + 1;
-    const double ta = accuracy_of(train_, o_.eval_batches), va = accuracy_of(val_, o_.eval_batches);
+    const double ta = metrics_of(train_, o_.eval_batches).accuracy, va = metrics_of(val_, o_.eval_batches).accuracy;
     model_.set_training(true);
-    acc_step_.push_back(static_cast<double>(engine.step()));
-    acc_train_.push_back(ta);
-    acc_val_.push_back(va);
     nlohmann::json rec = {{"type", "epoch"}, {"step", engine.step()}, {"epoch", epoch}, {"train_accuracy", ta},
                           {"val_accuracy", va}};
     std::string msg = fmt::format("epoch {}: training accuracy {:.2f}% | validation accuracy {:.2f}% (first {} batches)",
@@ -115,17 +118,28 @@ class ClassifierTask : public TrainingTask {
     engine.message(msg);
     plot(engine);
   }
-  // loss.svg and accuracy.svg (the accuracy after every epoch against steps).
+  // loss.svg, and accuracy.svg: the training and validation accuracy of every evaluation and epoch
+  // end (over --eval-batches batches) against steps.
   void plot(TrainingEngine& engine) const {
     engine.plot();
+    std::map<int64_t, std::pair<double, double>> at;  // step -> (train, val); a later record wins
+    for (const auto& r : engine.metrics().records())
+      if ((r["type"] == "eval" || r["type"] == "epoch") && r.contains("train_accuracy") && r["step"].is_number())
+        at[r["step"].get<int64_t>()] = {r["train_accuracy"].is_number() ? r["train_accuracy"].get<double>() : NAN,
+                                        r.value("val_accuracy", nlohmann::json()).is_number() ? r["val_accuracy"].get<double>() : NAN};
+    PlotSeries train{"train accuracy", {}, {}, "#1f77b4", false, true}, val{"validation accuracy", {}, {}, "#ff7f0e", true, true};
+    for (const auto& [step, acc] : at) {
+      train.x.push_back(static_cast<double>(step));
+      train.y.push_back(acc.first);
+      val.x.push_back(static_cast<double>(step));
+      val.y.push_back(acc.second);
+    }
     PlotOptions po;
     po.title = "Classification accuracy";
     po.x_label = "step";
     po.y_label = "accuracy";
     po.legend = LegendPos::BottomRight;
-    std::vector<PlotSeries> series = {{"train accuracy", acc_step_, acc_train_, "#1f77b4", false, true},
-                                      {"validation accuracy", acc_step_, acc_val_, "#ff7f0e", true, true}};
-    write_file_atomic((fs::path(o_.out_dir) / "accuracy.svg").string(), plot_series_svg(series, po));
+    write_file_atomic((fs::path(o_.out_dir) / "accuracy.svg").string(), plot_series_svg({train, val}, po));
   }
   void restore_best() {
     size_t k = 0;
@@ -139,11 +153,14 @@ class ClassifierTask : public TrainingTask {
   double best_accuracy() const { return best_acc_; }
 
  private:
-  double loss_of(const std::vector<EncodedText>& rows) {
-    return rows.empty() ? std::nan("") : evaluate_classifier(model_, rows, o_.batch, o_.pad, o_.eval_batches).loss;
-  }
-  double accuracy_of(const std::vector<EncodedText>& rows, int64_t batches) {
-    return rows.empty() ? std::nan("") : evaluate_classifier(model_, rows, o_.batch, o_.pad, batches).accuracy;
+  // Loss and accuracy over the first `batches` batches of rows (NaN for an empty split).
+  ClassMetrics metrics_of(const std::vector<EncodedText>& rows, int64_t batches) {
+    if (rows.empty()) {
+      ClassMetrics none;
+      none.loss = none.accuracy = std::nan("");
+      return none;
+    }
+    return evaluate_classifier(model_, rows, o_.batch, o_.pad, batches);
   }
   // The trainable weights after the best epoch so far (frozen ones never change).
   void keep_best(int64_t epoch, const ClassMetrics& m) {
@@ -163,7 +180,6 @@ class ClassifierTask : public TrainingTask {
   Options o_;
   EpochBatches<EncodedText> batches_;
   ClassBatch cb_;
-  std::vector<double> acc_step_, acc_train_, acc_val_;
   std::vector<std::vector<float>> best_weights_;
   double best_acc_ = -1.0, best_loss_ = 0.0;
   int64_t selected_epoch_ = 0;
