@@ -4,7 +4,8 @@
 // losses recorded in tests/fixtures/engine_losses.json (one thread, so the sums run in one order).
 // A refactor of the loop keeps them; a deliberate change of order re-records the affected run with
 //   SLM_RECORD_ENGINE_FIXTURE=1 ./build/slm_tests --gtest_filter='EngineExact*'
-// and says why in its commit.
+// and says why in its commit. The numbers are those of the release build (-O3 -march=native) on
+// this project's machine kind; other builds (the sanitizer's Debug build) skip the comparison.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -65,6 +66,9 @@ nlohmann::json losses_of(const std::string& metrics) {
 }  // namespace
 
 TEST(EngineExact, EveryTrainerGivesItsRecordedLossesBitForBit) {
+#if !SLM_FIXTURE_BUILD
+  GTEST_SKIP() << "the fixture is the release build's (-O3 -march=native); this build compiles float math differently";
+#endif
   slm::test::TempDir t;
   const std::string dir = t.path();
   std::string text;

@@ -19,6 +19,13 @@ class GPT;
 
 namespace slm::test {
 
+// Built with AddressSanitizer: memory and address-space bounds do not hold (shadow memory).
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kSanitized = true;
+#else
+inline constexpr bool kSanitized = false;
+#endif
+
 inline std::string source_dir() { return SLM_SOURCE_DIR; }
 inline std::string data_dir() { return std::string(SLM_SOURCE_DIR) + "/data"; }
 // The shared data mirror (../shared/data); tests using it skip when it is absent.

@@ -13,6 +13,7 @@
 
 #include "scratchlm/data/epoch_order.h"
 #include "scratchlm/finetune/classifier.h"
+#include "scratchlm/finetune/classifier_task.h"
 #include "scratchlm/finetune/lora.h"
 #include "scratchlm/io/checkpoint.h"
 #include "scratchlm/io/hf_gpt2.h"
@@ -56,134 +57,6 @@ LabeledSplit load_splits(const ClassifierArgs& a) {
   return s;
 }
 
-// Chapter 6.7's train_classifier_simple: the class read from the last token (or the mean), the
-// accuracy after every epoch, and with --select best-val the weights of the best epoch.
-class ClassifierTask : public TrainingTask {
- public:
-  struct Options {
-    int64_t batch;
-    int32_t pad;
-    ClassifierToken token;
-    int64_t max_len, ctx, eval_batches;
-    uint64_t seed;
-    bool select_best;
-    std::string out_dir;
-  };
-  ClassifierTask(GPT& model, const std::vector<EncodedText>& train, const std::vector<EncodedText>& val, Options o)
-      : model_(model), train_(train), val_(val), o_(std::move(o)), batches_(train, o_.batch, o_.seed) {}
-
-  int64_t batches_per_epoch() const override { return batches_.batches_per_epoch(); }
-  double train_batch(uint64_t epoch, uint64_t index, float grad_scale, int64_t& seen) override {
-    make_class_batch(batches_.rows(epoch, index), o_.pad, o_.token, o_.max_len, o_.ctx, cb_);
-    const double loss = model_.classify(cb_, nullptr, true, true, grad_scale);
-    model_.backward();
-    seen += cb_.E;
-    return loss;
-  }
-  std::optional<double> recheck_last_batch() override {
-    if (cb_.E == 0) return std::nullopt;
-    return model_.classify(cb_, nullptr, true, false);
-  }
-  Evaluation evaluate() override {
-    Evaluation ev;
-    const ClassMetrics t = metrics_of(train_, o_.eval_batches), v = metrics_of(val_, o_.eval_batches);
-    ev.train_loss = t.loss;
-    ev.val_loss = v.loss;
-    ev.has_val = !val_.empty();
-    ev.extra["train_accuracy"] = t.accuracy;
-    if (ev.has_val) ev.extra["val_accuracy"] = v.accuracy;
-    ev.note = ev.has_val ? fmt::format(" | accuracy {:.2f}% / {:.2f}%", 100 * t.accuracy, 100 * v.accuracy)
-                         : fmt::format(" | accuracy {:.2f}%", 100 * t.accuracy);
-    return ev;
-  }
-  // The accuracy after each epoch (the book's, over --eval-batches batches), and --select best-val.
-  void end_epoch(TrainingEngine& engine, uint64_t e) override {
-    const int64_t epoch = static_cast<int64_t>(e) + 1;
-    const double ta = metrics_of(train_, o_.eval_batches).accuracy, va = metrics_of(val_, o_.eval_batches).accuracy;
-    model_.set_training(true);
-    nlohmann::json rec = {{"type", "epoch"}, {"step", engine.step()}, {"epoch", epoch}, {"train_accuracy", ta},
-                          {"val_accuracy", va}};
-    std::string msg = fmt::format("epoch {}: training accuracy {:.2f}% | validation accuracy {:.2f}% (first {} batches)",
-                                  epoch, 100 * ta, 100 * va, o_.eval_batches);
-    if (o_.select_best) {
-      const ClassMetrics full = evaluate_classifier(model_, val_, o_.batch, o_.pad);
-      model_.set_training(true);
-      const bool better = full.accuracy > best_acc_ || (full.accuracy == best_acc_ && full.loss < best_loss_);
-      if (better) keep_best(epoch, full);
-      rec["full_val_accuracy"] = full.accuracy, rec["full_val_loss"] = full.loss, rec["selected"] = better;
-      msg += fmt::format(" | whole validation split {:.2f}%, loss {:.4f}{}", 100 * full.accuracy, full.loss,
-                         better ? " (best so far, kept)" : "");
-    }
-    engine.metrics().write(rec);
-    engine.message(msg);
-    plot(engine);
-  }
-  // loss.svg, and accuracy.svg: the training and validation accuracy of every evaluation and epoch
-  // end (over --eval-batches batches) against steps.
-  void plot(TrainingEngine& engine) const {
-    engine.plot();
-    std::map<int64_t, std::pair<double, double>> at;  // step -> (train, val); a later record wins
-    for (const auto& r : engine.metrics().records())
-      if ((r["type"] == "eval" || r["type"] == "epoch") && r.contains("train_accuracy") && r["step"].is_number())
-        at[r["step"].get<int64_t>()] = {r["train_accuracy"].is_number() ? r["train_accuracy"].get<double>() : NAN,
-                                        r.value("val_accuracy", nlohmann::json()).is_number() ? r["val_accuracy"].get<double>() : NAN};
-    PlotSeries train{"train accuracy", {}, {}, "#1f77b4", false, true}, val{"validation accuracy", {}, {}, "#ff7f0e", true, true};
-    for (const auto& [step, acc] : at) {
-      train.x.push_back(static_cast<double>(step));
-      train.y.push_back(acc.first);
-      val.x.push_back(static_cast<double>(step));
-      val.y.push_back(acc.second);
-    }
-    PlotOptions po;
-    po.title = "Classification accuracy";
-    po.x_label = "step";
-    po.y_label = "accuracy";
-    po.legend = LegendPos::BottomRight;
-    write_file_atomic((fs::path(o_.out_dir) / "accuracy.svg").string(), plot_series_svg({train, val}, po));
-  }
-  void restore_best() {
-    size_t k = 0;
-    for (const auto& p : model_.params().params()) {
-      if (!p.trainable) continue;
-      std::copy(best_weights_[k].begin(), best_weights_[k].end(), model_.params().data_all() + p.offset);
-      ++k;
-    }
-  }
-  int64_t selected_epoch() const { return selected_epoch_; }
-  double best_accuracy() const { return best_acc_; }
-
- private:
-  // Loss and accuracy over the first `batches` batches of rows (NaN for an empty split).
-  ClassMetrics metrics_of(const std::vector<EncodedText>& rows, int64_t batches) {
-    if (rows.empty()) {
-      ClassMetrics none;
-      none.loss = none.accuracy = std::nan("");
-      return none;
-    }
-    return evaluate_classifier(model_, rows, o_.batch, o_.pad, batches);
-  }
-  // The trainable weights after the best epoch so far (frozen ones never change).
-  void keep_best(int64_t epoch, const ClassMetrics& m) {
-    best_acc_ = m.accuracy;
-    best_loss_ = m.loss;
-    selected_epoch_ = epoch;
-    best_weights_.clear();
-    for (const auto& p : model_.params().params()) {
-      const float* w = model_.params().data_all() + p.offset;
-      if (p.trainable) best_weights_.emplace_back(w, w + p.numel);
-    }
-  }
-
-  GPT& model_;
-  const std::vector<EncodedText>& train_;
-  const std::vector<EncodedText>& val_;
-  Options o_;
-  EpochBatches<EncodedText> batches_;
-  ClassBatch cb_;
-  std::vector<std::vector<float>> best_weights_;
-  double best_acc_ = -1.0, best_loss_ = 0.0;
-  int64_t selected_epoch_ = 0;
-};
 
 }  // namespace
 

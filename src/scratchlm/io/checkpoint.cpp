@@ -119,6 +119,7 @@ void write_checkpoint_files(const fs::path& dir, const GPT& model, const Optimiz
       w.add_f32("m." + p.name, p.shape, optimizer->m + p.grad_offset);
       w.add_f32("v." + p.name, p.shape, optimizer->v + p.grad_offset);
     }
+    for (const CheckpointTensor& t : optimizer->extra) w.add_f32("extra." + t.name, t.shape, t.data);
     w.set_metadata("step", std::to_string(optimizer->steps));
     w.write((dir / "optimizer.safetensors").string());
   }
@@ -232,6 +233,12 @@ nlohmann::json load_trainer_state(const std::string& dir) {
   if (!j.is_object() || !j.contains("step") || !j["step"].is_number_integer() || j["step"].get<int64_t>() < 0)
     fail("{}: not a ScratchLM trainer state (no non-negative \"step\")", path);
   return j;
+}
+
+void load_checkpoint_tensor(const std::string& dir, const std::string& name, std::span<float> out) {
+  const std::string path = (fs::path(dir) / "optimizer.safetensors").string();
+  if (!fs::exists(path)) fail("'{}' has no optimizer.safetensors to resume from", dir);
+  SafetensorsFile::open(path).read_f32("extra." + name, out);
 }
 
 void load_optimizer_state(const std::string& dir, const ParamStore& store, float* m, float* v, int64_t& steps) {

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -27,13 +28,22 @@ namespace slm {
 class GPT;
 class Tokenizer;
 
+// A tensor a training task keeps in its checkpoint (e.g. the classifier's best weights so far).
+struct CheckpointTensor {
+  std::string name;
+  std::vector<int64_t> shape;
+  const float* data = nullptr;
+};
+
 // An optimizer's state as a checkpoint stores it: m and v laid out like the store's gradient
-// buffer (entries of non-trainable parameters are absent) and the step count.
+// buffer (entries of non-trainable parameters are absent) and the step count; plus the task's own
+// tensors (saved as "extra.NAME" beside m and v, so they commit with the rest).
 struct OptimizerState {
   const float* m = nullptr;
   const float* v = nullptr;
   size_t n = 0;  // entries of m and of v
   int64_t steps = 0;
+  std::vector<CheckpointTensor> extra;
 };
 
 // Save model (+ optimizer state when non-null, + tokenizer when non-null) and trainer_state to
@@ -58,6 +68,10 @@ nlohmann::json load_trainer_state(const std::string& dir);
 // Restore m, v (laid out like store's gradient buffer) and the step count from
 // DIR/optimizer.safetensors; the store must have the same trainable parameters.
 void load_optimizer_state(const std::string& dir, const ParamStore& store, float* m, float* v, int64_t& steps);
+
+// Read the task tensor `name` (CheckpointTensor) of checkpoint DIR into out (BadInput when absent or
+// of another size).
+void load_checkpoint_tensor(const std::string& dir, const std::string& name, std::span<float> out);
 
 // Finish (roll forward) or discard an interrupted save in dir.
 void recover_checkpoint(const std::string& dir);

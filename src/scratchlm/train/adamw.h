@@ -42,7 +42,7 @@ class AdamW {
   Tensor& v() { return v_; }
   const AdamWConfig& config() const { return cfg_; }
   // The state a checkpoint saves (views of m and v), and restoring it from checkpoint DIR.
-  OptimizerState checkpoint_state() const { return {m_.data(), v_.data(), static_cast<size_t>(m_.numel()), t_}; }
+  OptimizerState checkpoint_state() const { return {m_.data(), v_.data(), static_cast<size_t>(m_.numel()), t_, {}}; }
   void load_checkpoint_state(const std::string& dir) { load_optimizer_state(dir, store_, m_.data(), v_.data(), t_); }
   ParamStore& store() { return store_; }
   // Learning rate and weight decay may change between steps (schedules).

@@ -80,6 +80,7 @@ TrainingEngine::TrainingEngine(GPT& model, const Tokenizer& tok, TrainingTask& t
       fail("{}/trainer.json: data position batch {} of epoch {} does not exist: an epoch has {} batches (was it saved "
            "with other data or options?)", run_.resume, index_, epoch_, per_epoch);
     step_epoch_ = epoch_;
+    task_.restore(run_.resume, state);
     metrics_.truncate_after_step(step_);  // a run that went on past its last save redoes those steps
   }
 }
@@ -150,7 +151,8 @@ void TrainingEngine::save() {
   if (check && !std::isfinite(*check))
     fail_non_finite(fmt::format("the weights after step {} give a loss of {}", step_, unsigned_nan(*check)),
                     run_.checkpoint_dir);
-  const OptimizerState os = opt_.checkpoint_state();
+  OptimizerState os = opt_.checkpoint_state();
+  os.extra = task_.checkpoint_tensors();
   save_checkpoint(run_.checkpoint_dir, model_, &os, &tok_, trainer_state());
 }
 

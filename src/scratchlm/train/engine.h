@@ -16,7 +16,9 @@
 #include <optional>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
+#include "scratchlm/io/checkpoint.h"
 #include "scratchlm/train/adamw.h"
 #include "scratchlm/train/metrics.h"
 #include "scratchlm/train/progress.h"
@@ -58,8 +60,11 @@ class TrainingTask {
   virtual std::string sample() { return {}; }
   // After the last micro-batch of `epoch` (0-based) was trained, before a save.
   virtual void end_epoch(TrainingEngine& engine, uint64_t epoch) {}
-  // Fields of the task's own in trainer.json.
+  // The task's own fields in trainer.json and tensors in the checkpoint, and restoring them from
+  // a checkpoint being resumed (called by the engine before training).
   virtual nlohmann::json checkpoint_fields() const { return nlohmann::json::object(); }
+  virtual std::vector<CheckpointTensor> checkpoint_tensors() const { return {}; }
+  virtual void restore(const std::string& dir, const nlohmann::json& state) {}
 };
 
 struct TrainingRun {

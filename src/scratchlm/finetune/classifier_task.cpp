@@ -1,0 +1,153 @@
+// classifier_task.cpp — chapter 6.7's training as an engine task (see classifier_task.h).
+#include "scratchlm/finetune/classifier_task.h"
+
+#include <cmath>
+#include <filesystem>
+#include <fmt/format.h>
+#include <map>
+
+#include "scratchlm/io/checkpoint.h"
+#include "scratchlm/train/metrics.h"
+#include "scratchlm/util/error.h"
+#include "scratchlm/util/file.h"
+
+namespace slm {
+
+namespace fs = std::filesystem;
+
+ClassifierTask::ClassifierTask(GPT& model, const std::vector<EncodedText>& train, const std::vector<EncodedText>& val,
+                               Options o)
+    : model_(model), train_(train), val_(val), o_(std::move(o)), batches_(train, o_.batch, o_.seed) {}
+
+double ClassifierTask::train_batch(uint64_t epoch, uint64_t index, float grad_scale, int64_t& seen) {
+  make_class_batch(batches_.rows(epoch, index), o_.pad, o_.token, o_.max_len, o_.ctx, cb_);
+  const double loss = model_.classify(cb_, nullptr, true, true, grad_scale);
+  model_.backward();
+  seen += cb_.E;
+  return loss;
+}
+
+std::optional<double> ClassifierTask::recheck_last_batch() {
+  if (cb_.E == 0) return std::nullopt;
+  return model_.classify(cb_, nullptr, true, false);
+}
+
+Evaluation ClassifierTask::evaluate() {
+  Evaluation ev;
+  const ClassMetrics t = metrics_of(train_, o_.eval_batches), v = metrics_of(val_, o_.eval_batches);
+  ev.train_loss = t.loss;
+  ev.val_loss = v.loss;
+  ev.has_val = !val_.empty();
+  ev.extra["train_accuracy"] = t.accuracy;
+  if (ev.has_val) ev.extra["val_accuracy"] = v.accuracy;
+  ev.note = ev.has_val ? fmt::format(" | accuracy {:.2f}% / {:.2f}%", 100 * t.accuracy, 100 * v.accuracy)
+                       : fmt::format(" | accuracy {:.2f}%", 100 * t.accuracy);
+  return ev;
+}
+
+void ClassifierTask::end_epoch(TrainingEngine& engine, uint64_t e) {
+  const int64_t epoch = static_cast<int64_t>(e) + 1;
+  const double ta = metrics_of(train_, o_.eval_batches).accuracy, va = metrics_of(val_, o_.eval_batches).accuracy;
+  model_.set_training(true);
+  nlohmann::json rec = {{"type", "epoch"}, {"step", engine.step()}, {"epoch", epoch}, {"train_accuracy", ta},
+                        {"val_accuracy", va}};
+  std::string msg = fmt::format("epoch {}: training accuracy {:.2f}% | validation accuracy {:.2f}% (first {} batches)",
+                                epoch, 100 * ta, 100 * va, o_.eval_batches);
+  if (o_.select_best) {
+    const ClassMetrics full = evaluate_classifier(model_, val_, o_.batch, o_.pad);
+    model_.set_training(true);
+    const bool better = full.accuracy > best_acc_ || (full.accuracy == best_acc_ && full.loss < best_loss_);
+    if (better) keep_best(epoch, full);
+    rec["full_val_accuracy"] = full.accuracy, rec["full_val_loss"] = full.loss, rec["selected"] = better;
+    msg += fmt::format(" | whole validation split {:.2f}%, loss {:.4f}{}", 100 * full.accuracy, full.loss,
+                       better ? " (best so far, kept)" : "");
+  }
+  engine.metrics().write(rec);
+  engine.message(msg);
+  plot(engine);
+}
+
+nlohmann::json ClassifierTask::checkpoint_fields() const {
+  return {{"best_val_accuracy", best_acc_}, {"best_val_loss", best_loss_}, {"selected_epoch", selected_epoch_}};
+}
+
+std::vector<CheckpointTensor> ClassifierTask::checkpoint_tensors() const {
+  std::vector<CheckpointTensor> out;
+  size_t k = 0;
+  for (const auto& p : model_.params().params()) {
+    if (!p.trainable || k >= best_weights_.size()) continue;
+    out.push_back({"best." + p.name, p.shape, best_weights_[k].data()});
+    ++k;
+  }
+  return out;
+}
+
+void ClassifierTask::restore(const std::string& dir, const nlohmann::json& state) {
+  try {
+    best_acc_ = state.value("best_val_accuracy", -1.0);
+    best_loss_ = state.value("best_val_loss", 0.0);
+    selected_epoch_ = state.value("selected_epoch", int64_t{0});
+  } catch (const nlohmann::json::exception& e) {
+    fail("{}/trainer.json: malformed best-epoch fields ({})", dir, e.what());
+  }
+  best_weights_.clear();
+  if (!o_.select_best || selected_epoch_ == 0) return;
+  for (const auto& p : model_.params().params()) {
+    if (!p.trainable) continue;
+    best_weights_.emplace_back(p.numel);
+    load_checkpoint_tensor(dir, "best." + p.name, best_weights_.back());
+  }
+}
+
+void ClassifierTask::plot(TrainingEngine& engine) const {
+  engine.plot();
+  std::map<int64_t, std::pair<double, double>> at;  // step -> (train, val); a later record wins
+  for (const auto& r : engine.metrics().records())
+    if ((r["type"] == "eval" || r["type"] == "epoch") && r.contains("train_accuracy") && r["step"].is_number())
+      at[r["step"].get<int64_t>()] = {r["train_accuracy"].is_number() ? r["train_accuracy"].get<double>() : NAN,
+                                      r.value("val_accuracy", nlohmann::json()).is_number() ? r["val_accuracy"].get<double>() : NAN};
+  PlotSeries train{"train accuracy", {}, {}, "#1f77b4", false, true}, val{"validation accuracy", {}, {}, "#ff7f0e", true, true};
+  for (const auto& [step, acc] : at) {
+    train.x.push_back(static_cast<double>(step));
+    train.y.push_back(acc.first);
+    val.x.push_back(static_cast<double>(step));
+    val.y.push_back(acc.second);
+  }
+  PlotOptions po;
+  po.title = "Classification accuracy";
+  po.x_label = "step";
+  po.y_label = "accuracy";
+  po.legend = LegendPos::BottomRight;
+  write_file_atomic((fs::path(o_.out_dir) / "accuracy.svg").string(), plot_series_svg({train, val}, po));
+}
+
+void ClassifierTask::restore_best() {
+  size_t k = 0;
+  for (const auto& p : model_.params().params()) {
+    if (!p.trainable) continue;
+    std::copy(best_weights_[k].begin(), best_weights_[k].end(), model_.params().data_all() + p.offset);
+    ++k;
+  }
+}
+
+ClassMetrics ClassifierTask::metrics_of(const std::vector<EncodedText>& rows, int64_t batches) {
+  if (rows.empty()) {
+    ClassMetrics none;
+    none.loss = none.accuracy = std::nan("");
+    return none;
+  }
+  return evaluate_classifier(model_, rows, o_.batch, o_.pad, batches);
+}
+
+void ClassifierTask::keep_best(int64_t epoch, const ClassMetrics& m) {
+  best_acc_ = m.accuracy;
+  best_loss_ = m.loss;
+  selected_epoch_ = epoch;
+  best_weights_.clear();
+  for (const auto& p : model_.params().params()) {
+    const float* w = model_.params().data_all() + p.offset;
+    if (p.trainable) best_weights_.emplace_back(w, w + p.numel);
+  }
+}
+
+}  // namespace slm
