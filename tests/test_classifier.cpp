@@ -429,6 +429,45 @@ TEST(ClassifierCli, MeanReadingReadsTextsLongerThanTheContext) {
   EXPECT_NE(r.err.find("--token must be last, last-position or mean"), std::string::npos) << r.err;
 }
 
+TEST(ClassifierCli, ResumeIsBitExactWithBestValSelection) {
+  // 6 epochs straight == stopped at step 55 (inside epoch 6) and resumed, with --select best-val
+  // picking an earlier epoch (the setting of the test above): the best epoch's weights and scores
+  // travel in the checkpoint.
+  slm::test::TempDir t;
+  const std::string data = synthetic_csv(t, 120), base = t.file("base");
+  ASSERT_NO_FATAL_FAILURE(pretrain_tiny_base(data, base));
+  const std::string common = "finetune-classifier --init-from " + base + " --data " + data +
+                             " --trainable all --epochs 6 --lr 3e-2 --eval-every 4 --select best-val "
+                             "--threads 2 --quiet --seed 1 --save-every 10";
+  auto r = run_slm(common + " --out " + t.file("straight"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  r = run_slm(common + " --out " + t.file("split") + " --stop-at 55");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_TRUE(fs::exists(t.file("split") + "/checkpoint/trainer.json"));
+  EXPECT_FALSE(fs::exists(t.file("split") + "/eval.json"));  // stopped: no final model yet
+  r = run_slm("finetune-classifier --resume " + t.file("split") + " --lr 1 --quiet");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_HAS(r.err, "--lr cannot be changed when resuming");
+  r = run_slm("finetune-classifier --resume " + t.file("split") + " --threads 2 --quiet");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto steps = [](const std::string& dir) {
+    std::vector<double> out;
+    slm::for_each_line(slm::read_file(dir + "/metrics.jsonl"), [&](std::string_view line, size_t) {
+      auto rec = nlohmann::json::parse(line);
+      if (rec["type"] == "step" || rec["type"] == "eval") out.push_back(rec.value("loss", rec.value("val_loss", 0.0)));
+    });
+    return out;
+  };
+  EXPECT_EQ(steps(t.file("straight")), steps(t.file("split")));
+  auto a = nlohmann::json::parse(slm::read_file(t.file("straight") + "/eval.json"));
+  auto b = nlohmann::json::parse(slm::read_file(t.file("split") + "/eval.json"));
+  EXPECT_EQ(a["selected_epoch"], b["selected_epoch"]);
+  EXPECT_LT(a["selected_epoch"].get<int>(), 6) << "the setting should select an epoch before the stop";
+  EXPECT_EQ(a["test"], b["test"]);
+  auto ma = slm::load_hf_model(t.file("straight"), true), mb = slm::load_hf_model(t.file("split"), true);
+  EXPECT_TRUE(std::equal(ma->params().data_all(), ma->params().data_all() + ma->params().numel(), mb->params().data_all()));
+}
+
 TEST(ClassifierCli, ClearErrors) {
   slm::test::TempDir t;
   const std::string data = synthetic_csv(t, 40), base = t.file("base");

@@ -2,12 +2,14 @@
 // chapter 6's spam classifier (finetuning, using it on new texts, and its accuracy report).
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "scratchlm/cli/commands.h"
 #include "scratchlm/finetune/classifier.h"
 #include "scratchlm/finetune/classifier_trainer.h"
+#include "scratchlm/io/checkpoint.h"
 #include "scratchlm/io/hf_gpt2.h"
 #include "scratchlm/kernels/threads.h"
 #include "scratchlm/model/gpt.h"
@@ -47,7 +49,9 @@ void register_finetune_classifier(CLI::App& app) {
   c->add_option("--init-from", a->init_from, "Pretrained model directory to start from (required unless --split-only)");
   c->add_flag("--split-only", a->split_only,
               "Only balance and split --data, write train/validation/test.csv to --out and stop");
-  c->add_option("--out", a->out_dir, "Output directory (classifier model, splits, metrics, plots)")->required();
+  c->add_option("--out", a->out_dir, "Output directory (classifier model, splits, metrics, plots)");
+  c->add_option("--resume", a->resume, "Continue the run whose --out this was, from its checkpoint/ (exactly)");
+  c->add_option("--save-every", a->save_every, "A resumable checkpoint in OUT/checkpoint every N steps and at the end");
   c->add_option("--data", a->data,
                 "Labeled data to balance and split: sms-spam, spam-assassin, a file (SMSSpamCollection, .csv, .tsv, "
                 ".jsonl, .json) or a SpamAssassin-style directory");
@@ -73,7 +77,7 @@ void register_finetune_classifier(CLI::App& app) {
   c->add_option("--epochs", a->epochs, "Epochs")->capture_default_str();
   c->add_option("--max-steps,--steps", a->max_steps, "Stop after this many steps (0: all epochs)");
   c->add_option("--max-time", *max_time, "Stop after this much training time, e.g. 30m (then evaluate and save)");
-  c->add_option("--stop-at", a->stop_at, "End the run after this step (then evaluate and save)");
+  c->add_option("--stop-at", a->stop_at, "End this run after this step as Ctrl-C does (a resumable checkpoint)");
   c->add_option("--batch", a->batch, "Batch size (per micro-batch)")->capture_default_str();
   c->add_option("--grad-accum", a->grad_accum, "Micro-batches per optimizer step")->capture_default_str();
   c->add_option("--lr", a->lr, "Learning rate (AdamW)")->capture_default_str();
@@ -91,7 +95,32 @@ void register_finetune_classifier(CLI::App& app) {
   c->add_flag("--quiet", a->quiet, "No progress output");
   c->add_flag("--force", a->force,
               "Write into a non-empty --out that holds other files (they are kept; the run's own files are replaced)");
-  c->callback([a, max_time, token, truncate] {
+  c->callback([c, a, max_time, token, truncate] {
+    if (!a->resume.empty()) {
+      // The run's settings come from its checkpoint; the run length and cadence may be given anew.
+      for (const char* opt : {"--init-from", "--out", "--data", "--train", "--val", "--test", "--token", "--truncate",
+                              "--max-length", "--batch", "--grad-accum", "--lr", "--weight-decay", "--grad-clip",
+                              "--dropout", "--seed", "--trainable", "--lora-rank", "--lora-alpha", "--lora-targets",
+                              "--select", "--split-only"})
+        if (c->count(opt)) fail("{} cannot be changed when resuming (the checkpoint fixes it)", opt);
+      const std::string ckpt = (std::filesystem::path(a->resume) / "checkpoint").string();
+      const nlohmann::json state = load_trainer_state(ckpt);
+      if (state.value("format", "") != "scratchlm-classifier/1")
+        fail("'{}' holds no classifier checkpoint (format '{}')", ckpt, state.value("format", ""));
+      ClassifierArgs r = ClassifierArgs::from_json(state.contains("args") ? state["args"] : nlohmann::json(),
+                                                   ckpt + "/trainer.json");
+      r.out_dir = a->resume, r.resume = ckpt, r.threads = a->threads, r.quiet = a->quiet, r.stop_at = a->stop_at;
+      if (c->count("--epochs") || c->count("--max-steps") || c->count("--max-time")) {  // a new run length
+        r.epochs = a->epochs, r.max_steps = a->max_steps, r.max_time_s = 0.0;
+        if (!max_time->empty()) r.max_time_s = parse_duration(*max_time);
+      }
+      if (c->count("--eval-every")) r.eval_every = a->eval_every;
+      if (c->count("--eval-batches")) r.eval_batches = a->eval_batches;
+      if (c->count("--save-every")) r.save_every = a->save_every;
+      run_classifier_finetuning(r);
+      return;
+    }
+    if (a->out_dir.empty()) fail("give --out DIR");
     ClassifierArgs args = *a;
     const auto reading = classifier_token_from(*token);
     if (!reading) fail("--token must be last, last-position or mean, not '{}'", *token);

@@ -122,6 +122,7 @@ void ClassifierTask::plot(TrainingEngine& engine) const {
 }
 
 void ClassifierTask::restore_best() {
+  if (best_weights_.empty()) fail_internal("--select best-val: no best epoch was kept");
   size_t k = 0;
   for (const auto& p : model_.params().params()) {
     if (!p.trainable) continue;

@@ -60,6 +60,66 @@ LabeledSplit load_splits(const ClassifierArgs& a) {
 
 }  // namespace
 
+NLOHMANN_JSON_SERIALIZE_ENUM(ClassifierToken, {{ClassifierToken::Last, "last"},
+                                               {ClassifierToken::LastPosition, "last-position"},
+                                               {ClassifierToken::Mean, "mean"}})
+NLOHMANN_JSON_SERIALIZE_ENUM(Truncation, {{Truncation::Head, "head"}, {Truncation::Tail, "tail"},
+                                          {Truncation::HeadTail, "head+tail"}})
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(LoadOptions, format, text_column, label_column, lossy, data_dir)
+
+nlohmann::json ClassifierArgs::to_json() const {
+  return {{"init_from", init_from}, {"tokenizer_dir", tokenizer_dir}, {"data", data}, {"train_file", train_file},
+          {"val_file", val_file}, {"test_file", test_file}, {"load", load}, {"balance", balance},
+          {"train_frac", train_frac}, {"val_frac", val_frac}, {"labels", labels}, {"trainable", trainable},
+          {"token", token}, {"max_length", max_length}, {"truncate", truncate}, {"lora_rank", lora_rank},
+          {"lora_alpha", lora_alpha}, {"lora_targets", lora_targets}, {"epochs", epochs}, {"batch", batch},
+          {"grad_accum", grad_accum}, {"eval_every", eval_every}, {"eval_batches", eval_batches},
+          {"max_steps", max_steps}, {"max_time_s", max_time_s}, {"save_every", save_every}, {"lr", lr},
+          {"weight_decay", weight_decay}, {"grad_clip", grad_clip}, {"dropout", dropout}, {"seed", seed},
+          {"select", select}};
+}
+
+ClassifierArgs ClassifierArgs::from_json(const nlohmann::json& j, const std::string& source) {
+  ClassifierArgs a;
+  try {
+    j.at("init_from").get_to(a.init_from);
+    j.at("tokenizer_dir").get_to(a.tokenizer_dir);
+    j.at("data").get_to(a.data);
+    j.at("train_file").get_to(a.train_file);
+    j.at("val_file").get_to(a.val_file);
+    j.at("test_file").get_to(a.test_file);
+    j.at("load").get_to(a.load);
+    j.at("balance").get_to(a.balance);
+    j.at("train_frac").get_to(a.train_frac);
+    j.at("val_frac").get_to(a.val_frac);
+    j.at("labels").get_to(a.labels);
+    j.at("trainable").get_to(a.trainable);
+    j.at("token").get_to(a.token);
+    j.at("max_length").get_to(a.max_length);
+    j.at("truncate").get_to(a.truncate);
+    j.at("lora_rank").get_to(a.lora_rank);
+    j.at("lora_alpha").get_to(a.lora_alpha);
+    j.at("lora_targets").get_to(a.lora_targets);
+    j.at("epochs").get_to(a.epochs);
+    j.at("batch").get_to(a.batch);
+    j.at("grad_accum").get_to(a.grad_accum);
+    j.at("eval_every").get_to(a.eval_every);
+    j.at("eval_batches").get_to(a.eval_batches);
+    j.at("max_steps").get_to(a.max_steps);
+    j.at("max_time_s").get_to(a.max_time_s);
+    j.at("save_every").get_to(a.save_every);
+    j.at("lr").get_to(a.lr);
+    j.at("weight_decay").get_to(a.weight_decay);
+    j.at("grad_clip").get_to(a.grad_clip);
+    j.at("dropout").get_to(a.dropout);
+    j.at("seed").get_to(a.seed);
+    j.at("select").get_to(a.select);
+  } catch (const nlohmann::json::exception& e) {
+    fail("{}: malformed \"args\" ({})", source, e.what());
+  }
+  return a;
+}
+
 ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
   require_positive("--batch", a.batch);
   require_positive("--grad-accum", a.grad_accum);
@@ -68,6 +128,7 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
   require_non_negative("--eval-batches", a.eval_batches);
   require_non_negative("--max-steps", a.max_steps);
   require_non_negative("--stop-at", a.stop_at);
+  require_non_negative("--save-every", a.save_every);
   require_non_negative("--max-length", a.max_length);
   require_non_negative("--lora-rank", a.lora_rank);
   require_positive_finite("--lr", a.lr);
@@ -78,7 +139,7 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
   if (a.select != "last" && a.select != "best-val") fail("--select must be last or best-val, not '{}'", a.select);
   if (a.split_only && a.data.empty()) fail("--split-only needs --data SOURCE to balance and split");
   if (a.init_from.empty() && !a.split_only) fail("give --init-from MODEL_DIR (a pretrained model to start from)");
-  check_output_dir(a.out_dir, a.force);
+  check_output_dir(a.out_dir, a.force || !a.resume.empty());
   configure_threads(a.threads);
   const double t_start = now_s();
 
@@ -110,17 +171,18 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
     return {};
   }
 
-  // ---- model
-  std::unique_ptr<GPT> base = load_hf_model(a.init_from);
-  std::unique_ptr<GPT> model;
-  if (base->config().is_classifier()) {  // continue finetuning a classifier
-    if (base->config().id2label != labels) fail("'{}' is a classifier for other labels than the data's", a.init_from);
-    model = std::move(base);
+  // ---- model: a new head on --init-from, or the checkpoint being resumed
+  const bool resuming = !a.resume.empty();
+  std::unique_ptr<GPT> model = load_hf_model(resuming ? a.resume : a.init_from, resuming);
+  if (model->config().is_classifier()) {  // continue finetuning a classifier
+    if (model->config().id2label != labels)
+      fail("'{}' is a classifier for other labels than the data's", resuming ? a.resume : a.init_from);
+  } else if (resuming) {
+    fail("'{}' does not hold a classifier", a.resume);
   } else {
-    model = make_classifier(*base, labels, a.seed);
-    base.reset();
+    model = make_classifier(*model, labels, a.seed);
   }
-  const std::string tok_dir = tokenizer_dir_for_model(a.init_from, a.tokenizer_dir);
+  const std::string tok_dir = resuming ? tokenizer_dir_for_model(a.resume) : tokenizer_dir_for_model(a.init_from, a.tokenizer_dir);
   Tokenizer tok = Tokenizer::load_dir(tok_dir);
   const int32_t pad = tok.pad_id();
   const int64_t ctx = model->config().context_length;
@@ -135,9 +197,13 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
   const std::vector<EncodedText> test = encode_texts(tok, split.test, labels, max_len, true, a.truncate);
   const bool select_best = a.select == "best-val";
   if (select_best && val.empty()) fail("--select best-val needs a validation split (--val FILE, or --data with --val-frac > 0)");
-  model->set_classifier_input(max_len, a.token, a.truncate);
+  if (!resuming) model->set_classifier_input(max_len, a.token, a.truncate);
   model->set_drop_rate(a.dropout);
-  if (a.lora_rank > 0) {
+  if (a.lora_rank > 0 && resuming) {  // as add_lora left it: only the adapters train
+    if (!model->config().lora.enabled()) fail("'{}' does not hold the LoRA model its trainer.json describes", a.resume);
+    for (const auto& p : model->params().params())
+      model->params().set_trainable(p.name, p.name.find(".lora_") != std::string::npos);
+  } else if (a.lora_rank > 0) {
     model = add_lora(*model, parse_lora_targets(a.lora_targets, a.lora_rank, a.lora_alpha), a.seed);
   } else {
     if (a.lora_alpha != 0.0f) fail("--lora-alpha needs --lora-rank");
@@ -158,7 +224,8 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
   run.steps = a.max_steps, run.epochs = a.epochs, run.grad_accum = a.grad_accum, run.grad_clip = a.grad_clip;
   run.max_time_s = a.max_time_s, run.stop_at = a.stop_at;
   run.adamw.lr = a.lr, run.adamw.weight_decay = a.weight_decay;
-  run.eval_every = a.eval_every, run.seed = a.seed, run.unit = SeenUnit::Examples, run.quiet = a.quiet;
+  run.eval_every = a.eval_every, run.save_every = a.save_every, run.resume = a.resume;
+  run.seed = a.seed, run.unit = SeenUnit::Examples, run.quiet = a.quiet, run.args = a.to_json();
   TrainingEngine engine(*model, tok, task, run);
   if (!a.quiet)
     fmt::print(stderr,
@@ -169,6 +236,16 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
                a.lora_rank > 0 ? fmt::format("LoRA rank {} on {}", a.lora_rank, a.lora_targets) : "--trainable " + a.trainable,
                train.size(), val.size(), test.size(), max_len, engine.total_steps());
   const TrainingResult r = engine.train();
+  if (r.interrupted) {  // a signal or --stop-at: a checkpoint to resume, no final model
+    engine.save();
+    if (!a.quiet)
+      fmt::print(stderr, "interrupted: saved the checkpoint at step {} in {}; continue with slm finetune-classifier "
+                 "--resume {}\n", r.steps, run.checkpoint_dir, a.out_dir);
+    res.steps = r.steps;
+    res.interrupted = true;
+    return res;
+  }
+  if (a.save_every > 0) engine.save();  // the state after the last step (before --select best-val)
   if (engine.next_batch() != 0) task.end_epoch(engine, engine.epoch());  // the accuracy of a last partial epoch
   const int64_t epoch = static_cast<int64_t>(engine.epoch()) + (engine.next_batch() != 0 ? 1 : 0);
   const int64_t step = r.steps;

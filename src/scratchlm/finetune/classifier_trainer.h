@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "scratchlm/data/labeled_data.h"
 #include "scratchlm/model/config.h"
 
@@ -33,7 +35,9 @@ struct ClassifierArgs {
   std::string lora_targets = "all";
   int64_t epochs = 5, batch = 8, grad_accum = 1, eval_every = 50, eval_batches = 5, max_steps = 0;
   double max_time_s = 0.0;  // > 0: stop after this much training time, then evaluate and save
-  int64_t stop_at = 0;      // > 0: end after this step, then evaluate and save
+  int64_t stop_at = 0;      // > 0: end after this step as a signal does (a resumable checkpoint)
+  int64_t save_every = 0;   // > 0: a checkpoint in OUT/checkpoint every N steps and at the end
+  std::string resume;       // the checkpoint (OUT/checkpoint) this run continues
   float lr = 5e-5f, weight_decay = 0.1f, grad_clip = 0.0f, dropout = 0.0f;
   uint64_t seed = 123;
   // Which weights to keep: "last" (the book: those after the final step) or "best-val" (after the
@@ -46,10 +50,15 @@ struct ClassifierArgs {
   // Only balance, split and write train/validation/test.csv to out_dir (needs data, not
   // init_from): e.g. to pretrain on the training texts first (slm pretrain --text-column).
   bool split_only = false;
+
+  // The run's settings as trainer.json keeps them, and back (BadInput naming `source`).
+  nlohmann::json to_json() const;
+  static ClassifierArgs from_json(const nlohmann::json& j, const std::string& source);
 };
 
 struct ClassifierResult {
   int64_t steps = 0;
+  bool interrupted = false;  // a signal or --stop-at: checkpoint saved, no final model
   int64_t selected_epoch = 0;  // the epoch whose weights were saved (the last one with select "last")
   double seconds = 0.0;
   double train_accuracy = 0.0, val_accuracy = 0.0, test_accuracy = 0.0;  // NaN for an empty split
