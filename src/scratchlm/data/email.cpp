@@ -16,12 +16,7 @@ namespace {
 constexpr int kMaxDepth = 32;  // nesting limit for multiparts and message/rfc822 parts
 
 bool is_blank(char c) { return c == ' ' || c == '\t'; }
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
-  return s;
-}
+std::string_view trim(std::string_view s) { return ascii_trim(s); }
 
 struct Header {
   std::string name;   // lower-case
@@ -103,12 +98,12 @@ std::string header_param(std::string_view value, std::string_view name) {
   size_t k = value.find(';');
   while (k != std::string_view::npos && k < value.size()) {
     ++k;
-    while (k < value.size() && is_space(value[k])) ++k;
+    while (k < value.size() && ascii_space(value[k])) ++k;
     size_t eq = value.find('=', k);
     if (eq == std::string_view::npos) return "";
     std::string key = ascii_lower(trim(value.substr(k, eq - k)));
     size_t v = eq + 1;
-    while (v < value.size() && is_space(value[v])) ++v;
+    while (v < value.size() && ascii_space(value[v])) ++v;
     std::string val;
     if (v < value.size() && value[v] == '"') {
       for (++v; v < value.size() && value[v] != '"'; ++v) {
@@ -132,7 +127,7 @@ ContentType content_type(const Entity& e) {
   if (!v) return ct;
   std::string_view s = *v;
   size_t end = 0;
-  while (end < s.size() && s[end] != ';' && !is_space(s[end])) ++end;
+  while (end < s.size() && s[end] != ';' && !ascii_space(s[end])) ++end;
   std::string type = ascii_lower(s.substr(0, end));
   if (type.find('/') != std::string::npos) ct.type = type;
   ct.boundary = header_param(s, "boundary");
@@ -254,7 +249,7 @@ std::string email_to_text(std::string_view raw_message) {
   }
   std::string body = entity_text(msg, 0);
   std::string_view b = body;
-  while (!b.empty() && is_space(b.back())) b.remove_suffix(1);
+  while (!b.empty() && ascii_space(b.back())) b.remove_suffix(1);
   while (!b.empty() && (b.front() == '\n' || b.front() == '\r')) b.remove_prefix(1);
   if (has_text(b)) {
     out += "\n\n";

@@ -13,6 +13,7 @@
 #include "scratchlm/tensor/parallel.h"
 #include "scratchlm/tensor/rng.h"
 #include "scratchlm/tokenizer/utf8.h"
+#include "scratchlm/util/ascii.h"
 #include "scratchlm/util/error.h"
 #include "scratchlm/util/file.h"
 #include "scratchlm/util/lines.h"
@@ -24,18 +25,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
-  return s;
-}
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
-}
+std::string_view trim(std::string_view s) { return ascii_trim(s); }
+std::string lower(std::string_view s) { return ascii_lower(s); }
 std::string join(const std::vector<std::string>& v) {
   std::string out;
   for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;

@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "scratchlm/util/ascii.h"
 #include "scratchlm/util/error.h"
 
 namespace slm {
@@ -51,17 +52,8 @@ std::string hf_resolve_url(const std::string& repo, const std::string& file, con
 
 namespace {
 
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-std::string trim(std::string_view s) {
-  size_t a = 0, b = s.size();
-  while (a < b && (s[a] == ' ' || s[a] == '\t')) ++a;
-  while (b > a && (s[b - 1] == ' ' || s[b - 1] == '\t' || s[b - 1] == '\r' || s[b - 1] == '\n')) --b;
-  return std::string(s.substr(a, b - a));
-}
+std::string lower(std::string_view s) { return ascii_lower(s); }
+std::string trim(std::string_view s) { return std::string(ascii_trim(s)); }
 
 // An entity tag that is a sha256: optional W/, optional quotes, exactly 64 hex chars.
 std::string etag_as_sha256(std::string v) {
