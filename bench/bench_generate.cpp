@@ -51,13 +51,22 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&] { return std::string(i + 1 < argc ? argv[++i] : ""); };
-    if (a == "--config") config = next();
-    else if (a == "--threads") threads = std::stoi(next());
-    else if (a == "--prompt-tokens") prompt_tokens = std::stoi(next());
-    else if (a == "--new-tokens") new_tokens = std::stoi(next());
-    else if (a == "--json") json = true;
-    else if (a == "--skip-nocache") skip_nocache = true;
-    else { std::fprintf(stderr, "unknown option %s\n", a.c_str()); return 2; }
+    if (a == "--config")
+      config = next();
+    else if (a == "--threads")
+      threads = std::stoi(next());
+    else if (a == "--prompt-tokens")
+      prompt_tokens = std::stoi(next());
+    else if (a == "--new-tokens")
+      new_tokens = std::stoi(next());
+    else if (a == "--json")
+      json = true;
+    else if (a == "--skip-nocache")
+      skip_nocache = true;
+    else {
+      std::fprintf(stderr, "unknown option %s\n", a.c_str());
+      return 2;
+    }
   }
   try {
     slm::set_num_threads(threads);
@@ -99,16 +108,22 @@ int main(int argc, char** argv) {
     const double bw = measure_bandwidth_gbs();
     const double bound = bw * 1e9 / weight_bytes;
     if (json) {
-      std::printf("{\"impl\": \"scratchlm-kvcache\", \"config\": \"%s\", \"threads\": %d, \"prompt_tokens\": %d, \"new_tokens\": %zu, "
-                  "\"tokens_per_s\": %.2f, \"prompt_s\": %.4f, \"nocache_tokens_per_s\": %.2f, \"bandwidth_gbs\": %.1f, "
-                  "\"bandwidth_bound_tokens_per_s\": %.2f, \"fraction_of_bound\": %.3f}\n",
-                  config.c_str(), threads, prompt_tokens, a.size(), tps, prompt_s, nocache_tps, bw, bound, tps / bound);
+      std::printf(
+          "{\"impl\": \"scratchlm-kvcache\", \"config\": \"%s\", \"threads\": %d, \"prompt_tokens\": %d, "
+          "\"new_tokens\": %zu, "
+          "\"tokens_per_s\": %.2f, \"prompt_s\": %.4f, \"nocache_tokens_per_s\": %.2f, \"bandwidth_gbs\": %.1f, "
+          "\"bandwidth_bound_tokens_per_s\": %.2f, \"fraction_of_bound\": %.3f}\n",
+          config.c_str(), threads, prompt_tokens, a.size(), tps, prompt_s, nocache_tps, bw, bound, tps / bound);
     } else {
-      std::printf("%s, %d threads: %zu new tokens after a %d-token prompt\n", config.c_str(), threads, a.size(), prompt_tokens);
+      std::printf("%s, %d threads: %zu new tokens after a %d-token prompt\n", config.c_str(), threads, a.size(),
+                  prompt_tokens);
       std::printf("  KV cache:    %8.2f tokens/s  (prompt pass %.3f s)\n", tps, prompt_s);
-      if (!skip_nocache) std::printf("  no cache:    %8.2f tokens/s  (cache speedup %.1fx)\n", nocache_tps, tps / nocache_tps);
-      std::printf("  bandwidth:   %8.1f GB/s measured; %.0f MB of weights read per token -> bound %.1f tokens/s; reached %.0f%%\n",
-                  bw, weight_bytes / 1e6, bound, 100.0 * tps / bound);
+      if (!skip_nocache)
+        std::printf("  no cache:    %8.2f tokens/s  (cache speedup %.1fx)\n", nocache_tps, tps / nocache_tps);
+      std::printf(
+          "  bandwidth:   %8.1f GB/s measured; %.0f MB of weights read per token -> bound %.1f tokens/s; reached "
+          "%.0f%%\n",
+          bw, weight_bytes / 1e6, bound, 100.0 * tps / bound);
     }
   } catch (const slm::Error& e) {
     std::fprintf(stderr, "bench_generate: error: %s\n", e.what());

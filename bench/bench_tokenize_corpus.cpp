@@ -37,13 +37,18 @@ int main(int argc, char** argv) {
   std::vector<std::string> files;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--threads" && i + 1 < argc) threads = std::stoi(argv[++i]);
-    else if (a == "--tokenizer" && i + 1 < argc) tok_dir = argv[++i];
-    else if (a == "--cache" && i + 1 < argc) cache = argv[++i];
-    else files.push_back(a);
+    if (a == "--threads" && i + 1 < argc)
+      threads = std::stoi(argv[++i]);
+    else if (a == "--tokenizer" && i + 1 < argc)
+      tok_dir = argv[++i];
+    else if (a == "--cache" && i + 1 < argc)
+      cache = argv[++i];
+    else
+      files.push_back(a);
   }
   const bool own_cache = cache.empty();
-  if (own_cache) cache = (std::filesystem::temp_directory_path() / ("slm-bench-cache-" + std::to_string(::getpid()))).string();
+  if (own_cache)
+    cache = (std::filesystem::temp_directory_path() / ("slm-bench-cache-" + std::to_string(::getpid()))).string();
   try {
     slm::Tokenizer tok = slm::Tokenizer::load_dir(tok_dir);
     uint64_t bytes = 0;
@@ -51,12 +56,14 @@ int main(int argc, char** argv) {
     const double rss_before = peak_rss_mb();
     auto t0 = std::chrono::steady_clock::now();
     bool hit = false;
-    slm::TokenArray ids = slm::tokenize_documents_cached(files, tok, slm::tokenizer_dir_id(tok_dir), cache, false, threads, &hit);
+    slm::TokenArray ids =
+        slm::tokenize_documents_cached(files, tok, slm::tokenizer_dir_id(tok_dir), cache, false, threads, &hit);
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::printf("{\"bench\": \"tokenize_corpus\", \"files\": %zu, \"threads\": %d, \"bytes\": %llu, \"tokens\": %zu, "
-                "\"seconds\": %.3f, \"mb_per_s\": %.2f, \"peak_rss_mb\": %.1f, \"rss_before_mb\": %.1f, \"cache_hit\": %s}\n",
-                files.size(), threads, static_cast<unsigned long long>(bytes), ids.size(), s, bytes / 1e6 / s,
-                peak_rss_mb(), rss_before, hit ? "true" : "false");
+    std::printf(
+        "{\"bench\": \"tokenize_corpus\", \"files\": %zu, \"threads\": %d, \"bytes\": %llu, \"tokens\": %zu, "
+        "\"seconds\": %.3f, \"mb_per_s\": %.2f, \"peak_rss_mb\": %.1f, \"rss_before_mb\": %.1f, \"cache_hit\": %s}\n",
+        files.size(), threads, static_cast<unsigned long long>(bytes), ids.size(), s, bytes / 1e6 / s, peak_rss_mb(),
+        rss_before, hit ? "true" : "false");
   } catch (const slm::Error& e) {
     std::fprintf(stderr, "bench_tokenize_corpus: error: %s\n", e.what());
     if (own_cache) std::filesystem::remove_all(cache);

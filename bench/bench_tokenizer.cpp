@@ -23,10 +23,14 @@ int main(int argc, char** argv) {
   std::vector<std::string> files;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--threads" && i + 1 < argc) threads = std::stoi(argv[++i]);
-    else if (a == "--repeat" && i + 1 < argc) repeat = std::stoi(argv[++i]);
-    else if (a == "--tokenizer" && i + 1 < argc) tok_dir = argv[++i];
-    else files.push_back(a);
+    if (a == "--threads" && i + 1 < argc)
+      threads = std::stoi(argv[++i]);
+    else if (a == "--repeat" && i + 1 < argc)
+      repeat = std::stoi(argv[++i]);
+    else if (a == "--tokenizer" && i + 1 < argc)
+      tok_dir = argv[++i];
+    else
+      files.push_back(a);
   }
   try {
     slm::Tokenizer tok = slm::Tokenizer::load_dir(tok_dir);
@@ -55,8 +59,10 @@ int main(int argc, char** argv) {
     }
     std::sort(times.begin(), times.end());
     double med = times[times.size() / 2];
-    std::printf("{\"encoder\": \"scratchlm\", \"threads\": %d, \"bytes\": %zu, \"tokens\": %zu, \"seconds\": %.4f, \"mb_per_s\": %.2f, \"ids_fnv1a64\": \"%016llx\"}\n",
-                threads, bytes, tokens, med, bytes / 1e6 / med, static_cast<unsigned long long>(hash));
+    std::printf(
+        "{\"encoder\": \"scratchlm\", \"threads\": %d, \"bytes\": %zu, \"tokens\": %zu, \"seconds\": %.4f, "
+        "\"mb_per_s\": %.2f, \"ids_fnv1a64\": \"%016llx\"}\n",
+        threads, bytes, tokens, med, bytes / 1e6 / med, static_cast<unsigned long long>(hash));
   } catch (const slm::Error& e) {
     std::fprintf(stderr, "bench_tokenizer: error: %s\n", e.what());
     return 2;

@@ -49,9 +49,9 @@
 
 #include <algorithm>
 #include <chrono>
-#include <memory>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -114,19 +114,32 @@ int main(int argc, char** argv) {
       if (i + 1 >= argc) usage();
       return argv[++i];
     };
-    if (a == "--config") config = next();
-    else if (a == "--batch") B = std::stoll(next());
-    else if (a == "--seq") T = std::stoll(next());
-    else if (a == "--threads") threads = std::stoi(next());
-    else if (a == "--steps") steps = std::stoi(next());
-    else if (a == "--warmup") warmup = std::stoi(next());
-    else if (a == "--seed") seed = std::stoull(next());
-    else if (a == "--peak-gflops") peak_gflops_2 = std::stod(next());
-    else if (a == "--json") json = true;
-    else if (a == "--profile") profile = true;
-    else if (a == "--lora-rank") lora_rank = std::stoll(next());
-    else if (a == "--lora-alpha") lora_alpha = std::stof(next());
-    else usage();
+    if (a == "--config")
+      config = next();
+    else if (a == "--batch")
+      B = std::stoll(next());
+    else if (a == "--seq")
+      T = std::stoll(next());
+    else if (a == "--threads")
+      threads = std::stoi(next());
+    else if (a == "--steps")
+      steps = std::stoi(next());
+    else if (a == "--warmup")
+      warmup = std::stoi(next());
+    else if (a == "--seed")
+      seed = std::stoull(next());
+    else if (a == "--peak-gflops")
+      peak_gflops_2 = std::stod(next());
+    else if (a == "--json")
+      json = true;
+    else if (a == "--profile")
+      profile = true;
+    else if (a == "--lora-rank")
+      lora_rank = std::stoll(next());
+    else if (a == "--lora-alpha")
+      lora_alpha = std::stof(next());
+    else
+      usage();
   }
   if (steps < 1 || warmup < 0 || threads < 1 || B < 1 || T < 1) usage();
 
@@ -135,15 +148,16 @@ int main(int argc, char** argv) {
     slm::blas_set_threads(threads);
 
     slm::GPTConfig cfg = slm::config_by_name(config);
-    cfg.drop_rate = 0.0f;                // as the torch bench
-    cfg.tie_word_embeddings = false;     // the book's separate out_head (the default)
+    cfg.drop_rate = 0.0f;             // as the torch bench
+    cfg.tie_word_embeddings = false;  // the book's separate out_head (the default)
     if (T > cfg.context_length) slm::fail("--seq {} exceeds context length {}", T, cfg.context_length);
     const int64_t V = cfg.vocab_size, C = cfg.emb_dim, L = cfg.n_layers, M = B * T;
 
     auto owned = std::make_unique<slm::GPT>(cfg);
     owned->init_weights(seed);
     if (lora_rank > 0)
-      owned = slm::add_lora(*owned, slm::parse_lora_targets("attn,mlp", lora_rank, lora_alpha > 0 ? lora_alpha : 2.0f * lora_rank), seed);
+      owned = slm::add_lora(
+          *owned, slm::parse_lora_targets("attn,mlp", lora_rank, lora_alpha > 0 ? lora_alpha : 2.0f * lora_rank), seed);
     slm::GPT& model = *owned;
     model.enable_grads();
     model.set_training(true);
@@ -198,7 +212,8 @@ int main(int argc, char** argv) {
     const double mfu = flops_per_step / step_med / peak_flops;
     const double rss = peak_rss_mb();
     // Where the memory goes: weights + gradients + AdamW m and v (fp32), and the activation arena.
-    const double state_mb = static_cast<double>(model.params().numel() + 3 * model.params().grad_numel()) * 4.0 / 1048576.0;
+    const double state_mb =
+        static_cast<double>(model.params().numel() + 3 * model.params().grad_numel()) * 4.0 / 1048576.0;
     const double act_mb = static_cast<double>(model.activation_bytes()) / 1048576.0;
 
     // --profile: re-run the fused head + loss and the embedding backward alone (see header).
@@ -226,8 +241,10 @@ int main(int argc, char** argv) {
 
     if (json) {
       std::printf(
-          "{\"impl\": \"scratchlm\", \"config\": \"%s\", \"lora_rank\": %lld, \"trainable_params\": %lld, \"batch\": %lld, \"seq\": %lld, \"threads\": %d, "
-          "\"tokens_per_s\": %.2f, \"step_s_median\": %.4f, \"peak_rss_mb\": %.1f, \"param_state_mb\": %.1f, \"activation_mb\": %.1f, \"steps\": %d, "
+          "{\"impl\": \"scratchlm\", \"config\": \"%s\", \"lora_rank\": %lld, \"trainable_params\": %lld, \"batch\": "
+          "%lld, \"seq\": %lld, \"threads\": %d, "
+          "\"tokens_per_s\": %.2f, \"step_s_median\": %.4f, \"peak_rss_mb\": %.1f, \"param_state_mb\": %.1f, "
+          "\"activation_mb\": %.1f, \"steps\": %d, "
           "\"params\": %lld, \"flop_params\": %lld, \"flops_per_step\": %.6g, \"peak_gflops\": %.1f, \"mfu\": %.4f, "
           "\"loss_first\": %.4f, \"loss_last\": %.4f",
           config.c_str(), static_cast<long long>(lora_rank), static_cast<long long>(model.params().trainable_numel()),
@@ -261,20 +278,17 @@ int main(int argc, char** argv) {
         double s;
       };
       const double fwd = median(ph.fwd), bwd = median(ph.bwd);
-      const Row rows[] = {{"zero_grad", median(ph.zero)},
-                          {"forward blocks (emb + blocks + ln_f)", fwd - head_s},
-                          {"head + loss (fused fwd+bwd)", head_s},
-                          {"backward blocks (ln_f + blocks)", bwd - embb_s},
-                          {"embedding backward", embb_s},
-                          {"clip_grad_norm", median(ph.clip)},
-                          {"AdamW step", median(ph.adam)}};
+      const Row rows[] = {
+          {"zero_grad", median(ph.zero)},          {"forward blocks (emb + blocks + ln_f)", fwd - head_s},
+          {"head + loss (fused fwd+bwd)", head_s}, {"backward blocks (ln_f + blocks)", bwd - embb_s},
+          {"embedding backward", embb_s},          {"clip_grad_norm", median(ph.clip)},
+          {"AdamW step", median(ph.adam)}};
       double sum = 0.0;
       for (const Row& r : rows) sum += r.s;
       std::fflush(stdout);
       FILE* out = json ? stderr : stdout;
       std::fprintf(out, "  profile (median of %d steps; head+loss and embedding backward measured alone):\n", steps);
-      for (const Row& r : rows)
-        std::fprintf(out, "    %-38s %8.4f s  %5.1f%%\n", r.name, r.s, 100.0 * r.s / sum);
+      for (const Row& r : rows) std::fprintf(out, "    %-38s %8.4f s  %5.1f%%\n", r.name, r.s, 100.0 * r.s / sum);
       std::fprintf(out, "    %-38s %8.4f s  (step median %.4f s)\n", "sum of phases", sum, step_med);
     }
   } catch (const slm::Error& e) {

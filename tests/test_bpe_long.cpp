@@ -32,7 +32,8 @@ std::string random_from(const std::vector<std::string>& alphabet, size_t bytes, 
 std::vector<uint32_t> bounded(std::string_view piece, size_t window, size_t part, size_t* fallbacks = nullptr) {
   LongPieceEncoder enc(gpt2(), window);
   std::vector<uint32_t> out;
-  for (size_t i = 0; i < piece.size(); i += part ? part : piece.size()) enc.feed(piece.substr(i, part ? part : piece.size()), out);
+  for (size_t i = 0; i < piece.size(); i += part ? part : piece.size())
+    enc.feed(piece.substr(i, part ? part : piece.size()), out);
   enc.finish(out);
   if (fallbacks) *fallbacks = enc.fallbacks();
   return out;
@@ -51,8 +52,9 @@ struct Family {
 
 std::vector<Family> families() {
   std::vector<Family> f;
-  for (std::string unit : {"a", "e", "z", "Q", "1", "0", "-", "=", ".", " ", "\n", "é", "ж", "中", "😀",  // one symbol
-                           "ab", "ha", "na", "01", "-=", "abc", "lol", "the", "123", "aab", "ab ", "éa", "中文"})
+  for (std::string unit :
+       {"a",  "e",  "z",  "Q",  "1",  "0",   "-",   "=",   ".",   " ",   "\n",  "é",  "ж",   "中", "😀",  // one symbol
+        "ab", "ha", "na", "01", "-=", "abc", "lol", "the", "123", "aab", "ab ", "éa", "中文"})
     f.push_back({"repeat '" + unit + "'", [unit](size_t n, uint32_t) { return repeat(unit, n); }});
   auto alpha = [](std::string letters) {
     std::vector<std::string> v;
@@ -77,9 +79,8 @@ std::vector<Family> families() {
                  while (s.size() < n) s += (rng() % 97 == 0) ? std::string(1, "bxq"[rng() % 3]) : std::string("a");
                  return s;
                }});
-  f.push_back({"run after a prefix", [](size_t n, uint32_t seed) {
-                 return std::string(" ") + std::string(seed % 7, 'b') + repeat("a", n);
-               }});
+  f.push_back({"run after a prefix",
+               [](size_t n, uint32_t seed) { return std::string(" ") + std::string(seed % 7, 'b') + repeat("a", n); }});
   return f;
 }
 
@@ -125,8 +126,10 @@ TEST(BpeLong, EncodePieceUsesItAboveTheThreshold) {
   EXPECT_EQ(small, gpt2().encode(text, SpecialMode::Text));
   std::vector<uint32_t> direct;
   for_each_piece(gpt2().pattern(), text, [&](std::string_view p) {
-    if (auto id = gpt2().token_id(p)) direct.push_back(*id);
-    else gpt2().bpe_piece(p, direct);
+    if (auto id = gpt2().token_id(p))
+      direct.push_back(*id);
+    else
+      gpt2().bpe_piece(p, direct);
   });
   EXPECT_EQ(small, direct);
 }

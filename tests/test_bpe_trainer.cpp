@@ -23,8 +23,8 @@ using slm::Tokenizer;
 
 namespace {
 
-BpeTrainResult train(const std::vector<std::string>& docs, size_t vocab_size,
-                     SplitPattern pattern = SplitPattern::Gpt2, int threads = 1) {
+BpeTrainResult train(const std::vector<std::string>& docs, size_t vocab_size, SplitPattern pattern = SplitPattern::Gpt2,
+                     int threads = 1) {
   std::vector<std::string_view> views(docs.begin(), docs.end());
   BpeTrainOptions o;
   o.vocab_size = vocab_size;
@@ -45,9 +45,9 @@ uint32_t ascii_id(char c) { return static_cast<uint32_t>(c - '!'); }
 
 // Pseudo-English text of about `bytes` bytes, seeded: words of 1-3 syllables (some non-ASCII).
 std::string synthetic_text(size_t bytes, uint32_t seed) {
-  static const char* syl[] = {"the", "wha", "le", "sea", "ship", "cap", "tain", "a", "hab", "whi", "te", "har",
-                              "poon", "and", "of", "ca", "fé", "na", "ïve", "東", "京", "🐋", "18", "51", "—",
-                              "said", "ish", "ma", "el", "bo"};
+  static const char* syl[] = {"the", "wha", "le",   "sea", "ship", "cap",  "tain", "a",  "hab", "whi",
+                              "te",  "har", "poon", "and", "of",   "ca",   "fé",   "na", "ïve", "東",
+                              "京",  "🐋",   "18",   "51",  "—",    "said", "ish",  "ma", "el",  "bo"};
   constexpr size_t kSyl = std::size(syl);
   std::mt19937 rng(seed);
   std::string s;
@@ -88,7 +88,8 @@ TEST(BpeTrainer, HandDerivedMergesOfAaabdaaabac) {
   EXPECT_EQ(t.token_id("a"), 64u);
   EXPECT_EQ(t.token_id(" "), 220u);
   EXPECT_EQ(t.token_id(std::string(1, '\0')), 188u);
-  EXPECT_EQ(t.encode_ordinary("aaabdaaabac"), (std::vector<uint32_t>{258, ascii_id('d'), 258, ascii_id('a'), ascii_id('c')}));
+  EXPECT_EQ(t.encode_ordinary("aaabdaaabac"),
+            (std::vector<uint32_t>{258, ascii_id('d'), 258, ascii_id('a'), ascii_id('c')}));
 
   slm::test::TempDir dir;
   t.save_dir(dir.path());
@@ -153,8 +154,9 @@ TEST(BpeTrainer, RoundTripsRandomText) {
     EXPECT_LT(t.encode_ordinary(big).size(), big.size() / 2);
 
     std::mt19937 rng(1234);
-    const uint32_t ranges[][2] = {{0x20, 0x7E}, {0x09, 0x0D}, {0xA0, 0x17F}, {0x300, 0x36F}, {0x4E00, 0x4FFF},
-                                  {0xAC00, 0xAC80}, {0x1F300, 0x1F6FF}, {0x2000, 0x200D}, {0x3000, 0x3000}};
+    const uint32_t ranges[][2] = {{0x20, 0x7E},       {0x09, 0x0D},     {0xA0, 0x17F},
+                                  {0x300, 0x36F},     {0x4E00, 0x4FFF}, {0xAC00, 0xAC80},
+                                  {0x1F300, 0x1F6FF}, {0x2000, 0x200D}, {0x3000, 0x3000}};
     for (int k = 0; k < 200; ++k) {
       std::string x;
       size_t len = rng() % 60;
@@ -176,7 +178,8 @@ TEST(BpeTrainer, RoundTripsRandomText) {
 
 TEST(BpeTrainer, EndOfTextIsReservedAndNeverMerged) {
   std::vector<std::string> docs;
-  for (int i = 0; i < 50; ++i) docs.push_back("hello<|endoftext|>world<|endoftext|><|endoftext|>hello world<|endoftext|>");
+  for (int i = 0; i < 50; ++i)
+    docs.push_back("hello<|endoftext|>world<|endoftext|><|endoftext|>hello world<|endoftext|>");
   auto r = train(docs, 300);
   const Tokenizer& t = r.tokenizer;
   uint32_t eot = static_cast<uint32_t>(t.vocab_size() - 1);
@@ -210,7 +213,8 @@ TEST(BpeTrainer, SaveAndLoadGiveIdenticalEncodings) {
     EXPECT_EQ(loaded.pattern(), p);
     ASSERT_EQ(loaded.vocab_size(), r.tokenizer.vocab_size());
     EXPECT_EQ(loaded.num_merges(), r.tokenizer.num_merges());
-    for (uint32_t id = 0; id < loaded.vocab_size(); ++id) ASSERT_EQ(loaded.token_bytes(id), r.tokenizer.token_bytes(id)) << id;
+    for (uint32_t id = 0; id < loaded.vocab_size(); ++id)
+      ASSERT_EQ(loaded.token_bytes(id), r.tokenizer.token_bytes(id)) << id;
     EXPECT_EQ(loaded.encode_ordinary(probe), r.tokenizer.encode_ordinary(probe));
     EXPECT_EQ(loaded.encode_ordinary(text), r.tokenizer.encode_ordinary(text));
     EXPECT_EQ(loaded.decode(loaded.encode_ordinary(probe)), probe);
@@ -294,8 +298,8 @@ TEST(BpeTrainer, CliTrainsFromFilesAndDirectories) {
   slm::test::write_text(in.file("b.txt"), synthetic_text(20000, 1));
   slm::test::write_text(in.file("sub/a.txt"), synthetic_text(20000, 2));
   slm::test::write_text(in.file("c.txt"), "just one more file\n");
-  auto r = slm::test::run_slm("train-tokenizer --input " + slm::test::shell_quote(in.path()) + " --vocab-size 500 --out " +
-                              slm::test::shell_quote(out.path()) + " --threads 2");
+  auto r = slm::test::run_slm("train-tokenizer --input " + slm::test::shell_quote(in.path()) +
+                              " --vocab-size 500 --out " + slm::test::shell_quote(out.path()) + " --threads 2");
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_NE(r.out.find("500 tokens"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("3 files"), std::string::npos) << r.out;

@@ -35,7 +35,10 @@ TEST(Charset, UndeclaredAndBrokenInput) {
   EXPECT_EQ(to_utf8("caf\xe9", ""), "caf\xC3\xA9");
   EXPECT_EQ(to_utf8("caf\xe9", "unknown-8bit"), "caf\xC3\xA9");
   // Declared UTF-8 is trusted: its bad bytes become U+FFFD.
-  EXPECT_EQ(to_utf8("a\xff" "b", "utf-8"), "a" + kFFFD + "b");
+  EXPECT_EQ(to_utf8("a\xff"
+                    "b",
+                    "utf-8"),
+            "a" + kFFFD + "b");
   // A byte invalid in its charset, or a character cut off at the end: U+FFFD, and it goes on.
   EXPECT_EQ(to_utf8("\xc4\xe3\xff\xba\xc3", "gb2312"), "\xE4\xBD\xA0" + kFFFD + "\xE5\xA5\xBD");
   EXPECT_EQ(to_utf8("\xc4\xe3\xc4", "gb2312"), "\xE4\xBD\xA0" + kFFFD);
@@ -70,9 +73,9 @@ TEST(Charset, EmailPartsAreReadInTheirCharsets) {
       "\n"
       "ok \xC3\xA9\n"
       "--b--\n";
-  EXPECT_EQ(email_to_text(msg),
-            "Subject: " + kNihao + " and caf\xC3\xA9\n\n"
-            "Tr\xC3\xA8s bien\n\n"
-            "\xD0\x9F\xD1\x80\xD0\xB8\xD0\xB2\xD0\xB5\xD1\x82 & \xC3\xA9\n\n"
-            "ok \xC3\xA9");
+  EXPECT_EQ(email_to_text(msg), "Subject: " + kNihao +
+                                    " and caf\xC3\xA9\n\n"
+                                    "Tr\xC3\xA8s bien\n\n"
+                                    "\xD0\x9F\xD1\x80\xD0\xB8\xD0\xB2\xD0\xB5\xD1\x82 & \xC3\xA9\n\n"
+                                    "ok \xC3\xA9");
 }

@@ -75,7 +75,8 @@ TEST(Chat, MultiLineMessagesAndPhi3) {
   // A trailing backslash continues the message; a block between """ lines is one message.
   auto r = run_slm("chat " + common(), "Name\\\na color.\n/reset\n\"\"\"\nline one\n\nline two\n\"\"\"\n");
   ASSERT_EQ(r.rc, 0) << r.err;
-  EXPECT_EQ(r.out, generated(chat_prompt("Name\na color.")) + "\n" + generated(chat_prompt("line one\n\nline two")) + "\n");
+  EXPECT_EQ(r.out,
+            generated(chat_prompt("Name\na color.")) + "\n" + generated(chat_prompt("line one\n\nline two")) + "\n");
 
   // Phi-3 template; the end of input (no /exit, no final newline) also ends the chat.
   auto p = run_slm("chat " + common() + " --template phi3", "Name a color.");

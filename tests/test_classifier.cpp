@@ -86,7 +86,8 @@ TEST(Classifier, BatchReadsTheLastRealTokenOrTheFinalPosition) {
   EXPECT_EQ(cb.labels, (std::vector<int32_t>{0, 1, 1}));
   EXPECT_EQ(std::vector<int32_t>(cb.tokens.begin() + 5, cb.tokens.begin() + 10),
             (std::vector<int32_t>{9, 50256, 50256, 50256, 50256}));
-  slm::make_class_batch({&a, &b}, 50256, slm::ClassifierToken::LastPosition, 12, 16, cb);  // the book: fixed length, read at the end
+  slm::make_class_batch({&a, &b}, 50256, slm::ClassifierToken::LastPosition, 12, 16,
+                        cb);  // the book: fixed length, read at the end
   EXPECT_EQ(cb.T, 12);
   EXPECT_EQ(cb.read_to, (std::vector<int32_t>{11, 11}));
   EXPECT_EQ(cb.tokens[3], 50256);
@@ -104,7 +105,8 @@ TEST(Classifier, MeanReadsEveryTokenAndLongTextsInWindows) {
   EXPECT_EQ(cb.read_from, (std::vector<int32_t>{0, 0, 0, 2, 0, 0}));
   EXPECT_EQ(cb.read_to, (std::vector<int32_t>{2, 3, 3, 3, 3, 3}));
   EXPECT_EQ(cb.labels, (std::vector<int32_t>{0, 1, 0}));
-  EXPECT_EQ(cb.tokens, (std::vector<int32_t>{5, 6, 7, 96, 1, 2, 3, 4, 5, 6, 7, 8, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18}));
+  EXPECT_EQ(cb.tokens,
+            (std::vector<int32_t>{5, 6, 7, 96, 1, 2, 3, 4, 5, 6, 7, 8, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18}));
   // Every token of b is read exactly once.
   std::vector<int32_t> read;
   for (int r = cb.row_start[1]; r < cb.row_start[2]; ++r)
@@ -141,7 +143,8 @@ namespace {
 slm::ClassBatch position_batch(std::vector<int32_t> tok, int64_t B, int64_t T, const std::vector<int32_t>& pos,
                                std::vector<int32_t> lab) {
   slm::ClassBatch cb;
-  cb.B = cb.E = B, cb.T = T, cb.tokens = std::move(tok), cb.read_from = pos, cb.read_to = pos, cb.labels = std::move(lab);
+  cb.B = cb.E = B, cb.T = T, cb.tokens = std::move(tok), cb.read_from = pos, cb.read_to = pos,
+  cb.labels = std::move(lab);
   for (int32_t b = 0; b <= B; ++b) cb.row_start.push_back(b);
   return cb;
 }
@@ -151,7 +154,8 @@ void expect_gradients_match(slm::GPT& m, const slm::ClassBatch& cb) {
   m.zero_grad();
   m.classify(cb, nullptr, true, true);
   m.backward();
-  for (const char* name : {"score.weight", "ln_f.weight", "h.1.mlp.c_fc.weight", "h.0.attn.c_attn.weight", "wte.weight"}) {
+  for (const char* name :
+       {"score.weight", "ln_f.weight", "h.1.mlp.c_fc.weight", "h.0.attn.c_attn.weight", "wte.weight"}) {
     float* w = m.params().data(name);
     const float* g = m.params().grad(name);
     ASSERT_NE(g, nullptr) << name;
@@ -268,7 +272,7 @@ TEST(Classifier, LongTextsKeepTheirHeadTailOrBoth) {
   EXPECT_EQ(cut("head+tail", 12).ids, both);
   EXPECT_EQ(cut("head+tail", 12).label, 1);
   std::vector<int32_t> tail3 = slice(n - 3, n);
-  EXPECT_EQ(cut("head+tail", 3).ids, tail3);  // 3 / 4 = 0 from the start
+  EXPECT_EQ(cut("head+tail", 3).ids, tail3);             // 3 / 4 = 0 from the start
   for (const char* how : {"head", "tail", "head+tail"})  // short enough: whole
     EXPECT_EQ(cut(how, static_cast<int64_t>(n)).ids, ids) << how;
   EXPECT_FALSE(slm::truncation_from("middle"));
@@ -291,7 +295,8 @@ TEST(ClassifierCli, TinyModelLearnsATwoClassTaskAndReports) {
                         "test.csv", "metrics.jsonl", "loss.svg", "accuracy.svg", "eval.json"})
     EXPECT_TRUE(fs::exists(out + "/" + f)) << f;
   auto report = nlohmann::json::parse(slm::read_file(out + "/eval.json"));
-  EXPECT_EQ(report["train"]["n"].get<int>() + report["validation"]["n"].get<int>() + report["test"]["n"].get<int>(), 240);
+  EXPECT_EQ(report["train"]["n"].get<int>() + report["validation"]["n"].get<int>() + report["test"]["n"].get<int>(),
+            240);
   EXPECT_GE(report["test"]["accuracy"].get<double>(), 0.85);  // chance is 0.5
 
   r = run_slm("eval-classifier --model " + out + " --data " + out + "/test.csv --json");
@@ -321,8 +326,8 @@ TEST(ClassifierCli, TinyModelLearnsATwoClassTaskAndReports) {
 
   r = run_slm("info --model " + out);
   EXPECT_NE(r.out.find("score head (2 classes)"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("classifier: labels animal, fruit; reads at most " +
-                       std::to_string(cfg_max_length(out)) + " tokens of a text (keeping its head), class from the last real token"),
+  EXPECT_NE(r.out.find("classifier: labels animal, fruit; reads at most " + std::to_string(cfg_max_length(out)) +
+                       " tokens of a text (keeping its head), class from the last real token"),
             std::string::npos)
       << r.out;
   r = run_slm("classify --model " + out + " --json", "we like the banana and a cherry\nlook at that tiger\n");
@@ -331,7 +336,8 @@ TEST(ClassifierCli, TinyModelLearnsATwoClassTaskAndReports) {
   auto first = nlohmann::json::parse(r.out.substr(0, nl)), second = nlohmann::json::parse(r.out.substr(nl + 1));
   EXPECT_EQ(first["label"], "fruit");
   EXPECT_EQ(second["label"], "animal");
-  EXPECT_NEAR(first["probabilities"]["fruit"].get<double>() + first["probabilities"]["animal"].get<double>(), 1.0, 1e-5);
+  EXPECT_NEAR(first["probabilities"]["fruit"].get<double>() + first["probabilities"]["animal"].get<double>(), 1.0,
+              1e-5);
   r = run_slm("classify --model " + out + " --text " + slm::test::shell_quote("my friend has a grape"));
   EXPECT_EQ(r.out.rfind("fruit\t", 0), 0u) << r.out;
 }
@@ -372,10 +378,12 @@ TEST(ClassifierCli, SelectBestValSavesTheWeightsOfTheBestEpoch) {
               "/train.csv --select best-val --quiet");
   EXPECT_EQ(r.rc, 2);
   EXPECT_NE(r.err.find("--select best-val needs a validation split"), std::string::npos) << r.err;
-  r = run_slm("finetune-classifier --init-from " + base + " --out " + t.file("o") + " --data " + data + " --select best --quiet");
+  r = run_slm("finetune-classifier --init-from " + base + " --out " + t.file("o") + " --data " + data +
+              " --select best --quiet");
   EXPECT_EQ(r.rc, 2);
   EXPECT_NE(r.err.find("--select must be last or best-val"), std::string::npos) << r.err;
-  r = run_slm("finetune-classifier --init-from " + base + " --out " + t.file("o") + " --data " + data + " --truncate middle --quiet");
+  r = run_slm("finetune-classifier --init-from " + base + " --out " + t.file("o") + " --data " + data +
+              " --truncate middle --quiet");
   EXPECT_EQ(r.rc, 2);
   EXPECT_NE(r.err.find("--truncate must be head, tail or head+tail"), std::string::npos) << r.err;
 }
@@ -399,8 +407,11 @@ TEST(ClassifierCli, MeanReadingReadsTextsLongerThanTheContext) {
   const std::string data = t.file("long.csv"), base = t.file("base"), mean = t.file("mean"), last = t.file("last");
   slm::test::write_text(data, csv);
   ASSERT_NO_FATAL_FAILURE(pretrain_tiny_base(data, base, 64));
-  const std::string common = " --data " + data + " --trainable all --epochs 6 --lr 3e-3 --eval-every 0 --quiet --threads 2 --seed 1 --truncate tail";
-  auto r = run_slm("finetune-classifier --init-from " + base + " --out " + mean + common + " --token mean --max-length 64");
+  const std::string common =
+      " --data " + data +
+      " --trainable all --epochs 6 --lr 3e-3 --eval-every 0 --quiet --threads 2 --seed 1 --truncate tail";
+  auto r =
+      run_slm("finetune-classifier --init-from " + base + " --out " + mean + common + " --token mean --max-length 64");
   ASSERT_EQ(r.rc, 0) << r.err;
   r = run_slm("finetune-classifier --init-from " + base + " --out " + last + common + " --token last --max-length 32");
   ASSERT_EQ(r.rc, 0) << r.err;
@@ -414,17 +425,19 @@ TEST(ClassifierCli, MeanReadingReadsTextsLongerThanTheContext) {
   EXPECT_EQ(cfg["scratchlm_max_length"], 64);
   EXPECT_EQ(cfg["n_positions"], 32);
   r = run_slm("classify --model " + mean + " --text " +
-              slm::test::shell_quote("I saw a cherry. " + std::string(filler[0]) + " " + filler[1] + " " + filler[2] + " " +
-                                     filler[3] + " " + filler[4] + " " + filler[0] + " " + filler[1]));
+              slm::test::shell_quote("I saw a cherry. " + std::string(filler[0]) + " " + filler[1] + " " + filler[2] +
+                                     " " + filler[3] + " " + filler[4] + " " + filler[0] + " " + filler[1]));
   EXPECT_EQ(r.out.rfind("fruit\t", 0), 0u) << r.out << r.err;
   r = run_slm("info --model " + mean);
   EXPECT_NE(r.out.find("reads at most 64 tokens of a text (keeping its tail), class from the mean over every token"),
             std::string::npos)
       << r.out;
-  r = run_slm("finetune-classifier --init-from " + base + " --out " + t.file("o") + " --data " + data + " --max-length 96 --quiet");
+  r = run_slm("finetune-classifier --init-from " + base + " --out " + t.file("o") + " --data " + data +
+              " --max-length 96 --quiet");
   EXPECT_EQ(r.rc, 2);
   EXPECT_NE(r.err.find("--max-length 96 exceeds the model's context length 32"), std::string::npos) << r.err;
-  r = run_slm("finetune-classifier --init-from " + base + " --out " + t.file("o") + " --data " + data + " --token first --quiet");
+  r = run_slm("finetune-classifier --init-from " + base + " --out " + t.file("o") + " --data " + data +
+              " --token first --quiet");
   EXPECT_EQ(r.rc, 2);
   EXPECT_NE(r.err.find("--token must be last, last-position or mean"), std::string::npos) << r.err;
 }
@@ -465,7 +478,8 @@ TEST(ClassifierCli, ResumeIsBitExactWithBestValSelection) {
   EXPECT_LT(a["selected_epoch"].get<int>(), 6) << "the setting should select an epoch before the stop";
   EXPECT_EQ(a["test"], b["test"]);
   auto ma = slm::load_hf_model(t.file("straight"), true), mb = slm::load_hf_model(t.file("split"), true);
-  EXPECT_TRUE(std::equal(ma->params().data_all(), ma->params().data_all() + ma->params().numel(), mb->params().data_all()));
+  EXPECT_TRUE(
+      std::equal(ma->params().data_all(), ma->params().data_all() + ma->params().numel(), mb->params().data_all()));
 }
 
 TEST(ClassifierCli, ClearErrors) {
@@ -473,12 +487,14 @@ TEST(ClassifierCli, ClearErrors) {
   const std::string data = synthetic_csv(t, 40), base = t.file("base");
   ASSERT_NO_FATAL_FAILURE(pretrain_tiny_base(data, base));
   slm::test::write_text(t.file("one.csv"), "Label,Text\nham,hello there\nham,see you soon\n");
-  auto r = run_slm("finetune-classifier --init-from " + base + " --out " + t.file("o1") + " --data " + t.file("one.csv") + " --quiet");
+  auto r = run_slm("finetune-classifier --init-from " + base + " --out " + t.file("o1") + " --data " +
+                   t.file("one.csv") + " --quiet");
   EXPECT_EQ(r.rc, 2);
   EXPECT_NE(r.err.find("single class"), std::string::npos) << r.err;
 
   slm::test::write_text(t.file("empty.csv"), "Label,Text\nham,hello there\nspam,\"  \"\n");
-  r = run_slm("finetune-classifier --init-from " + base + " --out " + t.file("o2") + " --train " + t.file("empty.csv") + " --quiet");
+  r = run_slm("finetune-classifier --init-from " + base + " --out " + t.file("o2") + " --train " + t.file("empty.csv") +
+              " --quiet");
   EXPECT_EQ(r.rc, 2);
   EXPECT_NE(r.err.find("empty"), std::string::npos) << r.err;
 
@@ -487,12 +503,16 @@ TEST(ClassifierCli, ClearErrors) {
   EXPECT_NE(r.err.find("no classification head"), std::string::npos) << r.err;
 
   const std::string cls = t.file("cls");
-  ASSERT_EQ(run_slm("finetune-classifier --init-from " + base + " --out " + cls + " --data " + data + " --max-steps 1 --quiet").rc, 0);
+  ASSERT_EQ(run_slm("finetune-classifier --init-from " + base + " --out " + cls + " --data " + data +
+                    " --max-steps 1 --quiet")
+                .rc,
+            0);
   slm::test::write_text(t.file("other.csv"), "Label,Text\nfruit,an apple\nvegetable,a carrot\n");
   r = run_slm("eval-classifier --model " + cls + " --data " + t.file("other.csv"));
   EXPECT_EQ(r.rc, 2);
   EXPECT_NE(r.err.find("unknown label 'vegetable'"), std::string::npos) << r.err;
-  r = run_slm("finetune-classifier --init-from " + base + " --out " + t.file("o3") + " --data " + data + " --trainable some --quiet");
+  r = run_slm("finetune-classifier --init-from " + base + " --out " + t.file("o3") + " --data " + data +
+              " --trainable some --quiet");
   EXPECT_EQ(r.rc, 2);
   EXPECT_NE(r.err.find("--trainable"), std::string::npos) << r.err;
 
@@ -535,7 +555,8 @@ TEST(ClassifierCli, LoraTrainsAdaptersAndSavesAPlainMergedClassifier) {
   auto r = run_slm("finetune-classifier --init-from " + base + " --out " + out + " --data " + data +
                    " --lora-rank 4 --lora-alpha 8 --max-steps 3 --threads 1 --truncate head+tail --max-length 6");
   ASSERT_EQ(r.rc, 0) << r.err;
-  // 2 blocks x (c_attn 3 x 4 x (32 + 32) + c_proj 4 x 64 + c_fc 4 x (32 + 128) + mlp c_proj 4 x (128 + 32)) + head 4 x (32 + 2)
+  // 2 blocks x (c_attn 3 x 4 x (32 + 32) + c_proj 4 x 64 + c_fc 4 x (32 + 128) + mlp c_proj 4 x (128 + 32)) + head 4 x
+  // (32 + 2)
   const int64_t expected = 2 * (3 * 4 * 64 + 4 * 64 + 4 * 160 + 4 * 160) + 4 * 34;
   EXPECT_NE(r.err.find(std::to_string(expected) + " of "), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("LoRA rank 4"), std::string::npos) << r.err;
@@ -549,6 +570,7 @@ TEST(ClassifierCli, LoraTrainsAdaptersAndSavesAPlainMergedClassifier) {
   auto b = slm::load_hf_model(base), m = slm::load_hf_model(out);
   EXPECT_TRUE(std::equal(b->params().data("wte.weight"), b->params().data("wte.weight") + 32 * 50257,
                          m->params().data("wte.weight")));
-  r = run_slm("finetune-classifier --init-from " + base + " --out " + t.file("x") + " --data " + data + " --lora-alpha 8 --quiet");
+  r = run_slm("finetune-classifier --init-from " + base + " --out " + t.file("x") + " --data " + data +
+              " --lora-alpha 8 --quiet");
   EXPECT_EQ(r.rc, 2);
 }

@@ -43,7 +43,9 @@ TEST(CliTokenize, SpecialTokenPolicy) {
 
 TEST(CliTokenize, InvalidUtf8AndLossy) {
   slm::test::TempDir t;
-  slm::test::write_text(t.file("bad.txt"), "ab\xff" "c");
+  slm::test::write_text(t.file("bad.txt"),
+                        "ab\xff"
+                        "c");
   auto r = run_slm("tokenize --file " + t.file("bad.txt"));
   EXPECT_EQ(r.rc, 2);
   EXPECT_NE(r.err.find("byte offset 2"), std::string::npos) << r.err;
@@ -51,7 +53,9 @@ TEST(CliTokenize, InvalidUtf8AndLossy) {
   r = run_slm("tokenize --lossy --file " + t.file("bad.txt"));
   EXPECT_EQ(r.rc, 0);
   auto back = run_slm("detokenize " + r.out.substr(0, r.out.size() - 1));
-  EXPECT_EQ(back.out, "ab\xEF\xBF\xBD" "c");
+  EXPECT_EQ(back.out,
+            "ab\xEF\xBF\xBD"
+            "c");
 }
 
 TEST(CliTokenize, BadInputErrors) {
@@ -124,7 +128,8 @@ TEST(CliTokenize, HelpListsEveryOption) {
     EXPECT_NE(r.out.find(opt), std::string::npos) << opt;
   r = run_slm("--help");
   EXPECT_EQ(r.rc, 0);
-  for (const char* cmd : {"tokenize", "detokenize", "train-tokenizer"}) EXPECT_NE(r.out.find(cmd), std::string::npos) << cmd;
+  for (const char* cmd : {"tokenize", "detokenize", "train-tokenizer"})
+    EXPECT_NE(r.out.find(cmd), std::string::npos) << cmd;
   r = run_slm("no-such-command");
   EXPECT_NE(r.rc, 0);
 }
@@ -133,7 +138,8 @@ TEST(CliTokenize, HelpListsEveryOption) {
 // whole-input path's (stdin), plain, --json and --count.
 TEST(CliTokenize, StreamedFileEqualsWholeInput) {
   slm::test::TempDir t;
-  std::string text = "It's Café 中文 😀 <|endoftext|>\n\n  " + std::string(5000, 'a') + " " + std::string(3000, '7') + " end\n";
+  std::string text =
+      "It's Café 中文 😀 <|endoftext|>\n\n  " + std::string(5000, 'a') + " " + std::string(3000, '7') + " end\n";
   slm::test::write_text(t.file("in.txt"), text);
   for (const char* opt : {"", " --json", " --count"}) {
     auto streamed = run_slm(std::string("tokenize --special=text") + opt + " --file " + t.file("in.txt"));

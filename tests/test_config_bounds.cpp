@@ -12,9 +12,9 @@
 #include "scratchlm/io/safetensors.h"
 #include "scratchlm/model/config.h"
 #include "scratchlm/model/gpt.h"
+#include "scratchlm/tokenizer/printable.h"
 #include "scratchlm/util/checked.h"
 #include "scratchlm/util/error.h"
-#include "scratchlm/tokenizer/printable.h"
 #include "test_util.h"
 
 namespace fs = std::filesystem;
@@ -44,7 +44,8 @@ struct Case {
 TEST(ConfigBounds, CraftedConfigJsonIsBadInputBeforeAnyAllocation) {
   const std::vector<Case> cases = {
       // The attack's values: each used to allocate (or overflow) before being checked.
-      {R"({"architectures": ["GPT2ForSequenceClassification"], "num_labels": 1099511627776})", "'num_labels' is 1099511627776, outside 0..1048576"},
+      {R"({"architectures": ["GPT2ForSequenceClassification"], "num_labels": 1099511627776})",
+       "'num_labels' is 1099511627776, outside 0..1048576"},
       {R"({"n_embd": 4294967296})", "'n_embd' is 4294967296, outside 1..65536"},
       {R"({"n_layer": 100000})", "'n_layer' is 100000, outside 1..1024"},
       {R"({"vocab_size": 2147483648})", "'vocab_size' is 2147483648, outside 1..16777216"},
@@ -59,9 +60,12 @@ TEST(ConfigBounds, CraftedConfigJsonIsBadInputBeforeAnyAllocation) {
       {R"({"architectures": ["GPT2ForSequenceClassification"], "num_labels": 2, "id2label": {"0": "a", "1\u0000x": "b"}})",
        R"(id2label entry '1\x00x')"},
       // Within every field's range, but 200 GB of weights: the file's tensor table says no first.
-      {R"({"n_embd": 65536, "n_head": 1, "n_layer": 1})", "tensor 'wte.weight' has shape [256, 64], the config needs [256, 65536]"},
+      {R"({"n_embd": 65536, "n_head": 1, "n_layer": 1})",
+       "tensor 'wte.weight' has shape [256, 64], the config needs [256, 65536]"},
       // More blocks than the file holds: named, with both parameter counts.
-      {R"({"n_layer": 1000})", "tensor 'h.2.ln_1.weight' is missing (the config implies 50020992 parameters in 12005 tensors; the file holds 136960 in 29)"},
+      {R"({"n_layer": 1000})",
+       "tensor 'h.2.ln_1.weight' is missing (the config implies 50020992 parameters in 12005 tensors; the file holds "
+       "136960 in 29)"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.input);
@@ -84,9 +88,11 @@ TEST(ConfigBounds, OverridesAndEstimatesAreBoundedToo) {
       {"--config gpt2-124M --context-length -5", "context_length -5 is outside 1..1048576"},
       {"--config gpt2-124M --n-heads 0", "n_heads 0 is outside 1..768"},
       // Every field in range, the product not: the parameter cap.
-      {"--config gpt2-124M --emb-dim 65536 --n-heads 64 --n-layers 1024", "parameters (vocab_size 50257, emb_dim 65536, n_layers 1024) exceed the limit of 68719476736"},
+      {"--config gpt2-124M --emb-dim 65536 --n-heads 64 --n-layers 1024",
+       "parameters (vocab_size 50257, emb_dim 65536, n_layers 1024) exceed the limit of 68719476736"},
       // The memory estimate of `slm info` multiplies options: checked, not wrapped.
-      {"--config gpt2-124M --batch 4611686018427387904", "the activation memory for batch 4611686018427387904, sequence 1024 overflows"},
+      {"--config gpt2-124M --batch 4611686018427387904",
+       "the activation memory for batch 4611686018427387904, sequence 1024 overflows"},
       {"--config gpt2-124M --seq 4611686018427387904", "overflows 64-bit arithmetic"},
   };
   for (const auto& c : cases) {
@@ -159,8 +165,10 @@ TEST(ConfigBounds, InfoChecksTheWeightsFile) {
       {[&] {
          weights_with([&](slm::SafetensorsWriter& w, slm::GPT& m) {
            for (const auto& p : m.params().params())
-             if (p.name == "h.0.attn.c_proj.weight") w.add_i32(p.name, p.shape, ints.data());
-             else w.add_f32(p.name, p.shape, m.params().data(p.name));
+             if (p.name == "h.0.attn.c_proj.weight")
+               w.add_i32(p.name, p.shape, ints.data());
+             else
+               w.add_f32(p.name, p.shape, m.params().data(p.name));
          });
        },
        "tensor 'h.0.attn.c_proj.weight' has dtype I32, expected a float type"},
@@ -178,7 +186,8 @@ TEST(ConfigBounds, InfoChecksTheWeightsFile) {
 
 TEST(ConfigBounds, PrintableEscapesUntrustedBytes) {
   EXPECT_EQ(slm::printable(std::string("a\0b\nc\\d\x7f", 8)), "a\\x00b\\x0ac\\x5cd\\x7f");
-  EXPECT_EQ(slm::printable("caf\xc3\xa9 \xff\xc3"), "caf\xc3\xa9 \\xff\\xc3");  // valid UTF-8 kept, invalid bytes escaped
+  EXPECT_EQ(slm::printable("caf\xc3\xa9 \xff\xc3"),
+            "caf\xc3\xa9 \\xff\\xc3");  // valid UTF-8 kept, invalid bytes escaped
   EXPECT_EQ(slm::in_quotes(std::string(300, 'x'), 10), "'xxxxxxxxxx...'");
 }
 

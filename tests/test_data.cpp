@@ -55,13 +55,13 @@ std::vector<int32_t> row(const Batch& b, const std::vector<int32_t>& m, size_t r
 // ------------------------------------------------------------------ windows and split
 
 TEST(WindowDataset, CountMatchesPythonRange) {
-  EXPECT_EQ(num_windows(10, 4, 4), 2u);   // range(0, 6, 4) = 0, 4
-  EXPECT_EQ(num_windows(5, 4, 1), 1u);    // range(0, 1, 1)
-  EXPECT_EQ(num_windows(4, 4, 1), 0u);    // need L + 1 tokens
-  EXPECT_EQ(num_windows(10, 4, 2), 3u);   // overlapping: 0, 2, 4
-  EXPECT_EQ(num_windows(20, 3, 5), 4u);   // S > L skips tokens: 0, 5, 10, 15
+  EXPECT_EQ(num_windows(10, 4, 4), 2u);       // range(0, 6, 4) = 0, 4
+  EXPECT_EQ(num_windows(5, 4, 1), 1u);        // range(0, 1, 1)
+  EXPECT_EQ(num_windows(4, 4, 1), 0u);        // need L + 1 tokens
+  EXPECT_EQ(num_windows(10, 4, 2), 3u);       // overlapping: 0, 2, 4
+  EXPECT_EQ(num_windows(20, 3, 5), 4u);       // S > L skips tokens: 0, 5, 10, 15
   EXPECT_EQ(num_windows(5145, 4, 4), 1286u);  // range(0, 5141, 4)
-  EXPECT_EQ(num_windows(10, 4, 0), 2u);   // stride 0 = L
+  EXPECT_EQ(num_windows(10, 4, 0), 2u);       // stride 0 = L
   for (size_t n = 0; n < 40; ++n)
     for (size_t L = 1; L < 7; ++L)
       for (size_t S = 1; S < 9; ++S) {
@@ -97,7 +97,8 @@ TEST(WindowDataset, SplitLikeTheBook) {
   EXPECT_EQ(s.train[4629], 4629u);
   EXPECT_EQ(s.val[0], 4630u);
   // chapter 5: context 256, stride 256, batch 2: 9 train batches (drop_last), 1 val batch
-  DataLoader train(WindowDataset(s.train, 256, 256), {.batch_size = 2, .shuffle = true, .seed = 123, .drop_last = true});
+  DataLoader train(WindowDataset(s.train, 256, 256),
+                   {.batch_size = 2, .shuffle = true, .seed = 123, .drop_last = true});
   DataLoader val(WindowDataset(s.val, 256, 256), {.batch_size = 2, .shuffle = false, .drop_last = false});
   EXPECT_EQ(train.batches_per_epoch(), 9u);
   EXPECT_EQ(val.batches_per_epoch(), 1u);
@@ -270,8 +271,9 @@ TEST(Corpus, DirectoryGlobAndErrors) {
   // built-ins fetched by download-data name the command when missing
   EXPECT_NE(error_of([&] { resolve_corpus_spec("the-verdict", t.path()); }).find("run `slm download-data the-verdict`"),
             std::string::npos);
-  EXPECT_NE(error_of([&] { resolve_corpus_spec("tinyshakespeare", t.path()); })
-                .find("run `slm download-data tinyshakespeare`"),
+  EXPECT_NE(error_of([&] {
+              resolve_corpus_spec("tinyshakespeare", t.path());
+            }).find("run `slm download-data tinyshakespeare`"),
             std::string::npos);
 }
 
@@ -295,13 +297,18 @@ TEST(Corpus, BuiltinMobyDickAndSotu) {
 
 TEST(Corpus, InvalidUtf8AndLossy) {
   TempDir t;
-  write_text(t.file("bad.txt"), "ab\xff" "cd");
+  write_text(t.file("bad.txt"),
+             "ab\xff"
+             "cd");
   std::string msg = error_of([&] { read_document(t.file("bad.txt"), false); });
   EXPECT_NE(msg.find("bad.txt"), std::string::npos) << msg;
   EXPECT_NE(msg.find("byte offset 2"), std::string::npos) << msg;
-  EXPECT_EQ(read_document(t.file("bad.txt"), true), "ab\xEF\xBF\xBD" "cd");
+  EXPECT_EQ(read_document(t.file("bad.txt"), true),
+            "ab\xEF\xBF\xBD"
+            "cd");
   error_of([&] { encode_documents({t.file("bad.txt")}, gpt2(), false, 1); });
-  EXPECT_EQ(encode_documents({t.file("bad.txt")}, gpt2(), true, 1), gpt2().encode("ab\xEF\xBF\xBD" "cd"));
+  EXPECT_EQ(encode_documents({t.file("bad.txt")}, gpt2(), true, 1), gpt2().encode("ab\xEF\xBF\xBD"
+                                                                                  "cd"));
 }
 
 TEST(Corpus, EndOfTextOnlyBetweenDocuments) {
@@ -334,12 +341,14 @@ TEST(Corpus, TextColumnMakesOneDocumentPerTableRow) {
   EXPECT_EQ(encode_documents(docs, tok, false, 1, "Text"), want);  // column names match case-insensitively
   EXPECT_EQ(encode_documents(docs, tok, false, 2, "text"), want);
   // without a column, a table is one document of raw bytes, as before
-  EXPECT_EQ(encode_documents({t.file("split.csv")}, tok, false, 1), tok.encode(read_file(t.file("split.csv")), SpecialMode::Text));
+  EXPECT_EQ(encode_documents({t.file("split.csv")}, tok, false, 1),
+            tok.encode(read_file(t.file("split.csv")), SpecialMode::Text));
   // the column is part of the cache key
   EXPECT_NE(token_cache_key(docs, "tok", false, "Text"), token_cache_key(docs, "tok", false));
   bool hit = true;
-  EXPECT_EQ(tokenize_corpus_cached({t.file("split.csv")}, tok, "tok", t.file("cache"), false, 1, &hit, "Text").to_vector(),
-            eot_joined(tok, {"Hello, there", "Win\ncash"}));
+  EXPECT_EQ(
+      tokenize_corpus_cached({t.file("split.csv")}, tok, "tok", t.file("cache"), false, 1, &hit, "Text").to_vector(),
+      eot_joined(tok, {"Hello, there", "Win\ncash"}));
   EXPECT_FALSE(hit);
   // errors: a missing column, an empty text, invalid UTF-8 unless lossy
   std::string msg = error_of([&] { encode_documents({t.file("split.csv")}, tok, false, 1, "Body"); });
@@ -415,11 +424,11 @@ TEST(BookValues, TheVerdictFirstBatches) {
   Batch b = dl.next();
   ASSERT_EQ(b.rows, 8u);
   ASSERT_EQ(b.cols, 4u);
-  const std::vector<int32_t> inputs = {40,    367,  2885, 1464, 1807, 3619, 402,  271,  10899, 2138, 257,
-                                       7026,  15632, 438, 2016, 257,  922,  5891, 1576, 438,   568,  340,
-                                       373,   645,  1049, 5975, 284,  502,  284,  3285, 326,   11};
-  const std::vector<int32_t> targets = {367,   2885, 1464, 1807, 3619, 402,  271,  10899, 2138, 257,  7026,
-                                        15632, 438,  2016, 257,  922,  5891, 1576, 438,   568,  340,  373,
+  const std::vector<int32_t> inputs = {40,   367,   2885, 1464, 1807, 3619, 402,  271,  10899, 2138, 257,
+                                       7026, 15632, 438,  2016, 257,  922,  5891, 1576, 438,   568,  340,
+                                       373,  645,   1049, 5975, 284,  502,  284,  3285, 326,   11};
+  const std::vector<int32_t> targets = {367,   2885, 1464, 1807, 3619, 402,  271,  10899, 2138, 257, 7026,
+                                        15632, 438,  2016, 257,  922,  5891, 1576, 438,   568,  340, 373,
                                         645,   1049, 5975, 284,  502,  284,  3285, 326,   11,   287};
   EXPECT_EQ(b.inputs, inputs);
   EXPECT_EQ(b.targets, targets);

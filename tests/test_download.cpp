@@ -50,16 +50,17 @@ class FakeHub {
  public:
   std::map<std::string, std::string> files;
   std::map<std::string, std::string> announced_sha;  // overrides the X-Linked-Etag of a file
-  std::vector<std::string> redirect;                  // files served through a 302
-  std::atomic<bool> ignore_range{false};              // answer Range requests with a full 200
-  std::atomic<int> break_after{-1};                   // first full GET: send this many bytes, then drop
+  std::vector<std::string> redirect;                 // files served through a 302
+  std::atomic<bool> ignore_range{false};             // answer Range requests with a full 200
+  std::atomic<int> break_after{-1};                  // first full GET: send this many bytes, then drop
 
   FakeHub() {
     auto serve = [this](const httplib::Request& req, httplib::Response& res, bool cdn) {
       std::string name = req.matches[1];
       {
         std::lock_guard<std::mutex> lk(mu_);
-        log_.push_back(req.method + " " + req.path + (req.has_header("Range") ? " Range:" + req.get_header_value("Range") : ""));
+        log_.push_back(req.method + " " + req.path +
+                       (req.has_header("Range") ? " Range:" + req.get_header_value("Range") : ""));
       }
       auto it = files.find(name);
       if (it == files.end()) {
@@ -95,7 +96,8 @@ class FakeHub {
       }
       res.set_content(body, "application/octet-stream");
     };
-    svr_.Get(R"(/openai-community/gpt2/resolve/main/(.+))", [serve](const httplib::Request& q, httplib::Response& r) { serve(q, r, false); });
+    svr_.Get(R"(/openai-community/gpt2/resolve/main/(.+))",
+             [serve](const httplib::Request& q, httplib::Response& r) { serve(q, r, false); });
     svr_.Get(R"(/cdn/(.+))", [serve](const httplib::Request& q, httplib::Response& r) { serve(q, r, true); });
     port_ = svr_.bind_to_any_port("127.0.0.1");
     if (port_ <= 0) throw std::runtime_error("cannot bind the fake hub");
@@ -167,7 +169,8 @@ TEST(Download, EndpointFromEnvironment) {
   {
     EnvGuard g("SLM_HF_ENDPOINT", "http://127.0.0.1:9/");
     EXPECT_EQ(hf_endpoint(), "http://127.0.0.1:9");
-    EXPECT_EQ(hf_resolve_url("openai-community/gpt2", "config.json"), "http://127.0.0.1:9/openai-community/gpt2/resolve/main/config.json");
+    EXPECT_EQ(hf_resolve_url("openai-community/gpt2", "config.json"),
+              "http://127.0.0.1:9/openai-community/gpt2/resolve/main/config.json");
   }
   EXPECT_EQ(hf_endpoint(), "https://huggingface.co");
 }
@@ -346,7 +349,8 @@ TEST(Download, ConnectionRefusedIsAClearError) {
   int port = closed_port();
   TempDir t;
   std::string dest = t.file("x/model.safetensors");
-  std::string url = "http://127.0.0.1:" + std::to_string(port) + "/openai-community/gpt2/resolve/main/model.safetensors";
+  std::string url =
+      "http://127.0.0.1:" + std::to_string(port) + "/openai-community/gpt2/resolve/main/model.safetensors";
   ErrorKind k{};
   std::string err = error_of([&] { download_file(url, dest, quiet()); }, &k);
   EXPECT_NE(err.find("cannot reach 127.0.0.1"), std::string::npos) << err;

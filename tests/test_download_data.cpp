@@ -20,7 +20,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-#define REQUIRE_MIRROR()                                                                       \
+#define REQUIRE_MIRROR() \
   if (!fs::is_directory(shared_data_dir())) GTEST_SKIP() << "no shared data mirror at " << shared_data_dir()
 
 std::string mirror_arg() { return " --mirror " + shell_quote(shared_data_dir()); }
@@ -78,8 +78,8 @@ TEST(DownloadData, FromMirrorThenPresentThenForce) {
   auto r = run_slm("download-data the-verdict tinyshakespeare instruction-data sms-spam" + mirror_arg() + " --out " +
                    shell_quote(out.path()));
   ASSERT_EQ(r.rc, 0) << r.err;
-  for (const char* rel : {"the-verdict.txt", "tinyshakespeare.txt", "instruction-data.json", "sms_spam/sms_spam_collection.zip",
-                          "sms_spam/SMSSpamCollection", "sms_spam/readme"})
+  for (const char* rel : {"the-verdict.txt", "tinyshakespeare.txt", "instruction-data.json",
+                          "sms_spam/sms_spam_collection.zip", "sms_spam/SMSSpamCollection", "sms_spam/readme"})
     expect_same_file(rel, out.path());
   EXPECT_NE(r.out.find("extracted from sms_spam/sms_spam_collection.zip"), std::string::npos) << r.out;
   EXPECT_EQ(count_files(out.path()), 6u);  // no temp files left behind
@@ -107,8 +107,8 @@ TEST(DownloadData, BookSplitAndAllFromMirror) {
   TempDir out;
   auto r = run_slm("download-data all --quiet" + mirror_arg() + " --out " + shell_quote(out.path()));
   ASSERT_EQ(r.rc, 0) << r.err;
-  for (const char* rel : {"sms_spam/book_split/train.csv", "sms_spam/book_split/validation.csv", "sms_spam/book_split/test.csv",
-                          "the-verdict.txt", "sms_spam/SMSSpamCollection"})
+  for (const char* rel : {"sms_spam/book_split/train.csv", "sms_spam/book_split/validation.csv",
+                          "sms_spam/book_split/test.csv", "the-verdict.txt", "sms_spam/SMSSpamCollection"})
     expect_same_file(rel, out.path());
 }
 
@@ -118,7 +118,8 @@ TEST(DownloadData, CorruptMirrorLeavesNoFile) {
   std::string bytes = read_text(shared_data_dir() + "/the-verdict.txt");
   bytes[1000] ^= 0x20;
   write_text(mirror.file("the-verdict.txt"), bytes);
-  auto r = run_slm("download-data the-verdict --mirror " + shell_quote(mirror.path()) + " --out " + shell_quote(out.path()));
+  auto r =
+      run_slm("download-data the-verdict --mirror " + shell_quote(mirror.path()) + " --out " + shell_quote(out.path()));
   EXPECT_NE(r.rc, 0);
   EXPECT_NE(r.err.find("sha256"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(out.file("the-verdict.txt")));
@@ -140,7 +141,8 @@ TEST(DownloadData, BadNamesAndMirrors) {
   EXPECT_NE(r.err.find("unknown data set 'nope'"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("tinyshakespeare"), std::string::npos) << r.err;  // lists the names
 
-  r = run_slm("download-data the-verdict --mirror " + shell_quote(out.file("no-such-dir")) + " --out " + shell_quote(out.path()));
+  r = run_slm("download-data the-verdict --mirror " + shell_quote(out.file("no-such-dir")) + " --out " +
+              shell_quote(out.path()));
   EXPECT_EQ(r.rc, 2);
   EXPECT_NE(r.err.find("does not exist"), std::string::npos) << r.err;
 
@@ -149,7 +151,8 @@ TEST(DownloadData, BadNamesAndMirrors) {
   EXPECT_NE(r.err.find("only available from a mirror"), std::string::npos) << r.err;
 
   TempDir empty_mirror;  // the mirror lacks the file
-  r = run_slm("download-data the-verdict --mirror " + shell_quote(empty_mirror.path()) + " --out " + shell_quote(out.path()));
+  r = run_slm("download-data the-verdict --mirror " + shell_quote(empty_mirror.path()) + " --out " +
+              shell_quote(out.path()));
   EXPECT_EQ(r.rc, 2);
   EXPECT_NE(r.err.find("missing from the mirror"), std::string::npos) << r.err;
   EXPECT_EQ(count_files(out.path()), 0u);

@@ -29,19 +29,23 @@ struct EngineRun {
 };
 
 const EngineRun kRuns[] = {
-    {"pretrain", "pretrain --config gpt2-tiny --emb-dim 32 --n-heads 2 --context-length 32 --vocab-size 300 "
-                 "--tokenizer {dir}/tok --data {dir}/corpus.txt --seq 16 --batch 2 --grad-accum 2 --dropout 0.1 "
-                 "--steps 8 --warmup 2 --lr 3e-3 --eval-every 3 --eval-batches 2 --save-every 4 --threads 1 --quiet "
-                 "--out {out}"},
-    {"classifier", "finetune-classifier --init-from {dir}/base --train {dir}/train.csv --val {dir}/val.csv "
-                   "--test {dir}/val.csv --trainable all --dropout 0.1 --epochs 2 --batch 4 --eval-every 2 "
-                   "--eval-batches 2 --lr 1e-3 --threads 1 --quiet --out {out}"},
-    {"instruct", "finetune-instruct --init-from {dir}/base --data {dir}/instr.json --batch 4 --epochs 2 --lr 1e-3 "
-                 "--dropout 0.1 --eval-every 2 --eval-batches 2 --save-every 3 --sample-tokens 4 --no-responses "
-                 "--threads 1 --quiet --out {out}"},
-    {"instruct-lora", "finetune-instruct --init-from {dir}/base --data {dir}/instr.json --batch 4 --epochs 2 "
-                      "--lr 3e-3 --dropout 0.1 --lora-rank 4 --eval-every 2 --eval-batches 2 --save-every 3 "
-                      "--sample-tokens 4 --no-responses --threads 1 --quiet --out {out}"},
+    {"pretrain",
+     "pretrain --config gpt2-tiny --emb-dim 32 --n-heads 2 --context-length 32 --vocab-size 300 "
+     "--tokenizer {dir}/tok --data {dir}/corpus.txt --seq 16 --batch 2 --grad-accum 2 --dropout 0.1 "
+     "--steps 8 --warmup 2 --lr 3e-3 --eval-every 3 --eval-batches 2 --save-every 4 --threads 1 --quiet "
+     "--out {out}"},
+    {"classifier",
+     "finetune-classifier --init-from {dir}/base --train {dir}/train.csv --val {dir}/val.csv "
+     "--test {dir}/val.csv --trainable all --dropout 0.1 --epochs 2 --batch 4 --eval-every 2 "
+     "--eval-batches 2 --lr 1e-3 --threads 1 --quiet --out {out}"},
+    {"instruct",
+     "finetune-instruct --init-from {dir}/base --data {dir}/instr.json --batch 4 --epochs 2 --lr 1e-3 "
+     "--dropout 0.1 --eval-every 2 --eval-batches 2 --save-every 3 --sample-tokens 4 --no-responses "
+     "--threads 1 --quiet --out {out}"},
+    {"instruct-lora",
+     "finetune-instruct --init-from {dir}/base --data {dir}/instr.json --batch 4 --epochs 2 "
+     "--lr 3e-3 --dropout 0.1 --lora-rank 4 --eval-every 2 --eval-batches 2 --save-every 3 "
+     "--sample-tokens 4 --no-responses --threads 1 --quiet --out {out}"},
 };
 
 std::string expand(std::string s, const std::string& dir, const std::string& out) {
@@ -78,18 +82,20 @@ TEST(EngineExact, EveryTrainerGivesItsRecordedLossesBitForBit) {
   auto r = run_slm("train-tokenizer --input " + dir + "/corpus.txt --vocab-size 300 --threads 1 --out " + dir + "/tok");
   ASSERT_EQ(r.rc, 0) << r.err;
   // The base of the finetuning runs has room for a whole alpaca prompt (about 150 tokens here).
-  r = run_slm("pretrain --config gpt2-tiny --emb-dim 32 --n-heads 2 --context-length 256 --vocab-size 300 --tokenizer " +
-              dir + "/tok --data " + dir + "/corpus.txt --seq 16 --batch 2 --steps 2 --threads 1 --quiet --out " + dir +
-              "/base");
+  r = run_slm(
+      "pretrain --config gpt2-tiny --emb-dim 32 --n-heads 2 --context-length 256 --vocab-size 300 --tokenizer " + dir +
+      "/tok --data " + dir + "/corpus.txt --seq 16 --batch 2 --steps 2 --threads 1 --quiet --out " + dir + "/base");
   ASSERT_EQ(r.rc, 0) << r.err;
   std::string train = "label,text\n", val = "label,text\n";
-  for (int i = 0; i < 24; ++i) train += (i % 2 ? "spam,win a prize now " : "ham,see you at the sea ") + std::to_string(i) + "\n";
+  for (int i = 0; i < 24; ++i)
+    train += (i % 2 ? "spam,win a prize now " : "ham,see you at the sea ") + std::to_string(i) + "\n";
   for (int i = 0; i < 8; ++i) val += (i % 2 ? "spam,win a cat prize\n" : "ham,the dog sees you\n");
   slm::test::write_text(dir + "/train.csv", train);
   slm::test::write_text(dir + "/val.csv", val);
   nlohmann::json instr = nlohmann::json::array();
   for (int i = 0; i < 24; ++i)
-    instr.push_back({{"instruction", i % 2 ? "Say cat." : "Name the sea."}, {"input", std::to_string(i)},
+    instr.push_back({{"instruction", i % 2 ? "Say cat." : "Name the sea."},
+                     {"input", std::to_string(i)},
                      {"output", i % 2 ? "cat" : "the sea"}});
   slm::test::write_text(dir + "/instr.json", instr.dump());
 

@@ -46,8 +46,10 @@ class ScopedEnv {
     ::setenv(name, value.c_str(), 1);
   }
   ~ScopedEnv() {
-    if (old_) ::setenv(name_, old_->c_str(), 1);
-    else ::unsetenv(name_);
+    if (old_)
+      ::setenv(name_, old_->c_str(), 1);
+    else
+      ::unsetenv(name_);
   }
 
  private:
@@ -93,9 +95,9 @@ TEST_P(EvalReferenceLoss, SlmEvalMatchesPyTorch) {
   const std::string root = slm::test::source_dir();
   using slm::test::shell_quote;
   auto r = slm::test::run_slm("eval --model " + shell_quote(root + "/tests/fixtures/torch/tiny_qkvbias") +
-                              " --tokenizer " + shell_quote(eval_dir() + "/bytes_tokenizer") +
-                              " --data " + shell_quote(eval_dir() + "/text.txt") + " --seq " + std::to_string(L) +
-                              " --stride " + std::to_string(S) + " --batch " + std::to_string(B) + " --json");
+                              " --tokenizer " + shell_quote(eval_dir() + "/bytes_tokenizer") + " --data " +
+                              shell_quote(eval_dir() + "/text.txt") + " --seq " + std::to_string(L) + " --stride " +
+                              std::to_string(S) + " --batch " + std::to_string(B) + " --json");
   ASSERT_EQ(r.rc, 0) << r.err;
   const auto got = nlohmann::json::parse(r.out);
   const double loss = got["loss"].get<double>();

@@ -27,7 +27,8 @@ std::string write_instruction_data(const std::string& path) {
   for (int i = 0; i < 40; ++i) {
     const int j = (i * 3) % 8;
     if (i % 2 == 0)
-      arr.push_back({{"instruction", std::string("What color is a ") + fruit[j] + "?"}, {"input", ""},
+      arr.push_back({{"instruction", std::string("What color is a ") + fruit[j] + "?"},
+                     {"input", ""},
                      {"output", std::string("It is ") + color[j] + "."}});
     else
       arr.push_back({{"instruction", "Repeat the word."}, {"input", word[j]}, {"output", word[j]}});
@@ -64,14 +65,17 @@ class FinetuneInstruct : public ::testing::Test {
     slm::test::write_text(dir_->file("corpus.txt"), text);
     text += slm::test::read_text(dir_->file("data.json"));
     for (int i = 0; i < 20; ++i)
-      text += "Below is an instruction that describes a task. Write a response that appropriately completes the "
-              "request.\n\n### Instruction:\n### Input:\n### Response:\n";
+      text +=
+          "Below is an instruction that describes a task. Write a response that appropriately completes the "
+          "request.\n\n### Instruction:\n### Input:\n### Response:\n";
     slm::test::write_text(dir_->file("tok.txt"), text);
-    auto r = run_slm("train-tokenizer --input " + dir_->file("tok.txt") + " --vocab-size 400 --threads 1 --out " + dir_->file("tok"));
+    auto r = run_slm("train-tokenizer --input " + dir_->file("tok.txt") + " --vocab-size 400 --threads 1 --out " +
+                     dir_->file("tok"));
     ASSERT_EQ(r.rc, 0) << r.err;
-    r = run_slm("pretrain --config gpt2-tiny --emb-dim 32 --n-heads 2 --context-length 96 --vocab-size 400 --tokenizer " +
-                dir_->file("tok") + " --seq 32 --batch 2 --steps 1 --threads 1 --quiet --data " + dir_->file("corpus.txt") +
-                " --out " + dir_->file("base"));
+    r = run_slm(
+        "pretrain --config gpt2-tiny --emb-dim 32 --n-heads 2 --context-length 96 --vocab-size 400 --tokenizer " +
+        dir_->file("tok") + " --seq 32 --batch 2 --steps 1 --threads 1 --quiet --data " + dir_->file("corpus.txt") +
+        " --out " + dir_->file("base"));
     ASSERT_EQ(r.rc, 0) << r.err;
   }
   static void TearDownTestSuite() { dir_.reset(); }
@@ -108,7 +112,7 @@ TEST_F(FinetuneInstruct, LearnsAndWritesEverything) {
       EXPECT_EQ(rec["text"].get<std::string>().rfind("Below is an instruction that describes a task.", 0), 0u);
     }
   }
-  EXPECT_EQ(steps, 32);  // 34 train entries / batch 4 = 8 steps per epoch (drop_last), 4 epochs
+  EXPECT_EQ(steps, 32);   // 34 train entries / batch 4 = 8 steps per epoch (drop_last), 4 epochs
   EXPECT_EQ(samples, 4);  // one per epoch
   EXPECT_EQ(finals, 1);
   ASSERT_GE(val.size(), 5u);  // before training, after steps 1, 9, 17, 25
@@ -131,7 +135,8 @@ TEST_F(FinetuneInstruct, LearnsToAnswerWithPhi3AndMaskedPrompts) {
   // Longer training: the answers to the test split become right, and generation stops at the
   // tokenizer's own <|endoftext|> (id 256 here, not GPT-2's 50256).
   const std::string out = t_.file("run");
-  auto r = run_slm(common() + "--out " + out + " --template phi3 --mask-prompt --epochs 40 --lr 3e-3 "
+  auto r = run_slm(common() + "--out " + out +
+                   " --template phi3 --mask-prompt --epochs 40 --lr 3e-3 "
                    "--eval-every 0 --max-new-tokens 8 --quiet");
   ASSERT_EQ(r.rc, 0) << r.err;
   auto responses = nlohmann::json::parse(slm::test::read_text(out + "/instruction-data-with-response.json"));
@@ -144,7 +149,8 @@ TEST_F(FinetuneInstruct, LearnsToAnswerWithPhi3AndMaskedPrompts) {
 
 TEST_F(FinetuneInstruct, MaxTimeEndsTheRun) {
   const std::string out = t_.file("run");
-  auto r = run_slm(common() + "--out " + out + " --epochs 1000000 --max-time 1s --eval-every 0 --sample-tokens 1 "
+  auto r = run_slm(common() + "--out " + out +
+                   " --epochs 1000000 --max-time 1s --eval-every 0 --sample-tokens 1 "
                    "--max-new-tokens 2 --quiet");
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_TRUE(fs::exists(out + "/instruction-data-with-response.json"));  // a finished run
@@ -168,8 +174,8 @@ TEST_F(FinetuneInstruct, ResumeIsBitExact) {
   // Dropout on, an eval cadence, and an epoch boundary (8 steps) between the stop and the end.
   const std::string opts = "--max-steps 11 --lr 1e-3 --dropout 0.1 --eval-every 3 --no-responses --quiet --out ";
   ASSERT_EQ(run_slm(common() + opts + t_.file("straight")).rc, 0);
-  const std::string cmd = std::string(SLM_BINARY) + " " + common() + "--stop-at 5 " + opts + t_.file("split") +
-                          " >/dev/null 2>&1";
+  const std::string cmd =
+      std::string(SLM_BINARY) + " " + common() + "--stop-at 5 " + opts + t_.file("split") + " >/dev/null 2>&1";
   ASSERT_EQ(std::system(cmd.c_str()), 0);
   EXPECT_EQ(step_losses(t_.file("split")).size(), 5u);
   EXPECT_EQ(nlohmann::json::parse(slm::test::read_text(t_.file("split") + "/trainer.json"))["step"], 5);
@@ -182,11 +188,13 @@ TEST_F(FinetuneInstruct, ResumeIsBitExact) {
   ASSERT_EQ(a.size(), 11u);
   EXPECT_EQ(a, b);
   auto m1 = slm::load_hf_model(t_.file("straight"), true), m2 = slm::load_hf_model(t_.file("split"), true);
-  EXPECT_TRUE(std::equal(m1->params().data_all(), m1->params().data_all() + m1->params().numel(), m2->params().data_all()));
+  EXPECT_TRUE(
+      std::equal(m1->params().data_all(), m1->params().data_all() + m1->params().numel(), m2->params().data_all()));
 }
 
 TEST_F(FinetuneInstruct, LoraTrainsOnlyTheAdaptersAndMergesExactly) {
-  const std::string opts = "--lora-rank 4 --lora-alpha 8 --max-steps 4 --lr 1e-2 --eval-every 0 --max-new-tokens 3 --out ";
+  const std::string opts =
+      "--lora-rank 4 --lora-alpha 8 --max-steps 4 --lr 1e-2 --eval-every 0 --max-new-tokens 3 --out ";
   auto r = run_slm(common() + "--no-merge " + opts + t_.file("adapter"));
   ASSERT_EQ(r.rc, 0) << r.err;
   const size_t at = r.err.find("trainable parameters: ");
@@ -217,7 +225,8 @@ TEST_F(FinetuneInstruct, LoraTrainsOnlyTheAdaptersAndMergesExactly) {
   const auto la = logits_of(t_.file("adapter")), lm = logits_of(t_.file("merged")), lb = logits_of(base());
   ASSERT_EQ(la.size(), lm.size());
   double diff = 0.0, moved = 0.0;
-  for (size_t i = 0; i < la.size(); ++i) diff = std::max(diff, std::abs(la[i] - lm[i])), moved = std::max(moved, std::abs(lm[i] - lb[i]));
+  for (size_t i = 0; i < la.size(); ++i)
+    diff = std::max(diff, std::abs(la[i] - lm[i])), moved = std::max(moved, std::abs(lm[i] - lb[i]));
   EXPECT_LT(diff, 1e-4);
   EXPECT_GT(moved, 1e-3);
   // A LoRA run resumes exactly too.
@@ -231,8 +240,9 @@ TEST_F(FinetuneInstruct, LoraTrainsOnlyTheAdaptersAndMergesExactly) {
 
 TEST_F(FinetuneInstruct, SigintSavesAndExitsZero) {
   const std::string out = t_.file("run");
-  const std::string cmd = "bash -c '" + std::string(SLM_BINARY) + " " + common() + "--out " + out +
-                          " --epochs 100000 --eval-every 0 --sample-tokens 1 >/dev/null 2>&1 & pid=$!; sleep 2; kill -INT $pid; wait $pid'";
+  const std::string cmd =
+      "bash -c '" + std::string(SLM_BINARY) + " " + common() + "--out " + out +
+      " --epochs 100000 --eval-every 0 --sample-tokens 1 >/dev/null 2>&1 & pid=$!; sleep 2; kill -INT $pid; wait $pid'";
   EXPECT_EQ(std::system(cmd.c_str()), 0);
   auto state = nlohmann::json::parse(slm::test::read_text(out + "/trainer.json"));
   EXPECT_GT(state["step"].get<int64_t>(), 0);

@@ -63,7 +63,8 @@ TEST_P(GptReference, LogitsAndLossMatchPyTorch) {
   std::vector<float> last(static_cast<size_t>(f.B * V));
   model->logits(f.tokens.data(), f.B, f.T, last.data(), true);
   for (int64_t b = 0; b < f.B; ++b)
-    EXPECT_LE(max_abs_diff(last.data() + b * V, logits.data() + ((b + 1) * f.T - 1) * V, static_cast<size_t>(V)), 1e-5f);  // 1-row vs many-row sgemm rounding
+    EXPECT_LE(max_abs_diff(last.data() + b * V, logits.data() + ((b + 1) * f.T - 1) * V, static_cast<size_t>(V)),
+              1e-5f);  // 1-row vs many-row sgemm rounding
 }
 
 TEST_P(GptReference, EveryGradientMatchesPyTorch) {

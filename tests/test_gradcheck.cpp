@@ -170,8 +170,8 @@ std::string grad_mismatch(const std::vector<double>& a, const std::vector<double
   if (worst_ratio) *worst_ratio = worst;
   if (finite && worst <= 1.0) return {};
   std::ostringstream os;
-  os << "element " << (idx ? (*idx)[wi] : wi) << ": analytic " << a[wi] << " vs numeric " << n[wi]
-     << " (|err| " << std::fabs(a[wi] - n[wi]) << ", " << worst << "x the tolerance; max|grad| " << scale << ")";
+  os << "element " << (idx ? (*idx)[wi] : wi) << ": analytic " << a[wi] << " vs numeric " << n[wi] << " (|err| "
+     << std::fabs(a[wi] - n[wi]) << ", " << worst << "x the tolerance; max|grad| " << scale << ")";
   return os.str();
 }
 
@@ -385,7 +385,8 @@ TEST_P(GradCheckLayerNorm, InputWeightBias) {
 TEST_P(GradCheckLayerNorm, OutputsIndependentOfWhichAreRequested) {
   const auto [rows, C] = GetParam();
   slm::Rng rng(shape_seed({rows, C, 6}));
-  Vec inp = randn(rng, rows * C, 2.0f, 1.0f), w = randn(rng, C, 0.5f, 1.0f), b = randn(rng, C), R = randn(rng, rows * C);
+  Vec inp = randn(rng, rows * C, 2.0f, 1.0f), w = randn(rng, C, 0.5f, 1.0f), b = randn(rng, C),
+      R = randn(rng, rows * C);
   Vec out(rows * C), mean(rows), rstd(rows);
   slm::layernorm_forward(out.data(), mean.data(), rstd.data(), inp.data(), w.data(), b.data(), rows, C, 1e-5f);
   Vec dinp(rows * C), dw(C, 0.0f), db(C, 0.0f);
@@ -396,8 +397,8 @@ TEST_P(GradCheckLayerNorm, OutputsIndependentOfWhichAreRequested) {
                           rows, C, false);
   slm::layernorm_backward(nullptr, nullptr, only_db.data(), R.data(), inp.data(), w.data(), mean.data(), rstd.data(),
                           rows, C, false);
-  slm::layernorm_backward(only_dinp.data(), nullptr, nullptr, R.data(), inp.data(), w.data(), mean.data(),
-                          rstd.data(), rows, C, false);
+  slm::layernorm_backward(only_dinp.data(), nullptr, nullptr, R.data(), inp.data(), w.data(), mean.data(), rstd.data(),
+                          rows, C, false);
   expect_bitwise("layernorm dweight alone", only_dw.data(), dw.data(), C);
   expect_bitwise("layernorm dbias alone", only_db.data(), db.data(), C);
   expect_bitwise("layernorm dinp alone", only_dinp.data(), dinp.data(), dinp.size());
@@ -479,7 +480,8 @@ void attention_reference(std::vector<double>& out, std::vector<double>& lse, con
         for (int64_t j = 0; j <= i; ++j) {
           double pj = std::exp(s[j] - lse[row]);
           if (p > 0) pj = slm::dropout_keep(key, static_cast<uint64_t>(row * T + j), th) ? pj / (1.0 - p) : 0.0;
-          for (int64_t e = 0; e < hd; ++e) out[(b * T + i) * C + h * hd + e] += pj * qkv[(b * T + j) * C3 + 2 * C + h * hd + e];
+          for (int64_t e = 0; e < hd; ++e)
+            out[(b * T + i) * C + h * hd + e] += pj * qkv[(b * T + j) * C3 + 2 * C + h * hd + e];
         }
       }
 }
@@ -691,7 +693,8 @@ TEST_P(GradCheckCrossEntropy, DxDWtAndLoss) {
   // dWt accumulates; dx alone / dWt alone give the same values.
   const Vec G = randn(rng, V * C);
   Vec acc = G, only_dW(V * C, 0.0f), only_dx(M * C, kNaN);
-  slm::head_cross_entropy(x.data(), Wt.data(), targets.data(), M, C, V, nullptr, acc.data(), dscale, scratch.data(), chunk);
+  slm::head_cross_entropy(x.data(), Wt.data(), targets.data(), M, C, V, nullptr, acc.data(), dscale, scratch.data(),
+                          chunk);
   expect_close_scaled("cross_entropy dWt accumulate", acc.data(), plus(G, dWt).data(), acc.size(), 1e-6);
   slm::head_cross_entropy(x.data(), Wt.data(), targets.data(), M, C, V, nullptr, only_dW.data(), dscale, scratch.data(),
                           chunk);
@@ -741,7 +744,8 @@ TEST(GradCheckSensitivity, CatchesWrongGradients) {
   }
   {  // LayerNorm dinp without the "- mean(dnorm)" term
     const int64_t rows = 5, C = 12;
-    Vec inp = randn(rng, rows * C, 2.0f, 1.0f), w = randn(rng, C, 0.5f, 1.0f), b = randn(rng, C), R = randn(rng, rows * C);
+    Vec inp = randn(rng, rows * C, 2.0f, 1.0f), w = randn(rng, C, 0.5f, 1.0f), b = randn(rng, C),
+        R = randn(rng, rows * C);
     Vec mean(rows), rstd(rows), out(rows * C);
     slm::layernorm_forward(out.data(), mean.data(), rstd.data(), inp.data(), w.data(), b.data(), rows, C, 1e-5f);
     auto loss = [&] {
@@ -777,7 +781,8 @@ TEST(GradCheckSensitivity, CatchesWrongGradients) {
     Vec dx(M * C);
     std::vector<int32_t> wrong_t = targets;
     wrong_t[5] = 4;
-    slm::head_cross_entropy(x.data(), Wt.data(), wrong_t.data(), M, C, V, dx.data(), nullptr, dscale, scratch.data(), chunk);
+    slm::head_cross_entropy(x.data(), Wt.data(), wrong_t.data(), M, C, V, dx.data(), nullptr, dscale, scratch.data(),
+                            chunk);
     std::vector<double> a(dx.begin(), dx.end());
     EXPECT_FALSE(grad_mismatch(a, num, kSmoothTol).empty()) << "cross-entropy with a wrong one-hot passed";
     slm::head_cross_entropy(x.data(), Wt.data(), targets.data(), M, C, V, dx.data(), nullptr, dscale * 1.01f,
@@ -928,8 +933,8 @@ INSTANTIATE_TEST_SUITE_P(GradCheck, GradCheckModel,
                                            ModelCase{true, false, 2, 5}),
                          [](const auto& info) {
                            std::ostringstream os;
-                           os << (info.param.qkv_bias ? "qkvbias" : "noqkvbias") << (info.param.tie ? "_tied" : "_untied")
-                              << "_B" << info.param.B << "_T" << info.param.T;
+                           os << (info.param.qkv_bias ? "qkvbias" : "noqkvbias")
+                              << (info.param.tie ? "_tied" : "_untied") << "_B" << info.param.B << "_T" << info.param.T;
                            return os.str();
                          });
 

@@ -148,7 +148,8 @@ TEST(InstructLoad, ErrorsNameTheFileAndEntry) {
   EXPECT_NE(m.find("empty"), std::string::npos) << m;
   m = load_error("[\"just a string\"]");
   EXPECT_NE(m.find("entry 0: expected a JSON object"), std::string::npos) << m;
-  m = load_error("{\"instruction\": \"a\", \"output\": \"b\"}\n\n{\"instruction\": \"a\", \"output\": \"b\"\n", "d.jsonl");
+  m = load_error("{\"instruction\": \"a\", \"output\": \"b\"}\n\n{\"instruction\": \"a\", \"output\": \"b\"\n",
+                 "d.jsonl");
   EXPECT_NE(m.find("d.jsonl: entry 1 (line 3): malformed JSON"), std::string::npos) << m;
   m = load_error("{\"instruction\": \"a\", \"output\": \"b\"}\n{\"instruction\": \"a\"}\n", "d.jsonl");
   EXPECT_NE(m.find("entry 1 (line 2): missing \"output\""), std::string::npos) << m;
@@ -174,7 +175,8 @@ TEST(InstructSplit, TheBooksSplit) {
   EXPECT_THROW(slm::split_instruction_data(all, 0.9, 0.2), slm::Error);
 
   // The test part equals the entries of the book's instruction-data-with-response.json.
-  const std::string data = shared_file("instruction-data.json"), ref = shared_file("reference/instruction-data-with-response.json");
+  const std::string data = shared_file("instruction-data.json"),
+                    ref = shared_file("reference/instruction-data-with-response.json");
   if (!fs::exists(data) || !fs::exists(ref)) GTEST_SKIP() << "../shared/data instruction files absent";
   auto book = slm::split_instruction_data(slm::load_instruction_data(data));
   auto want = slm::load_instruction_data(ref);  // "model_response" is ignored
@@ -189,7 +191,8 @@ TEST(InstructCollate, TheBooksExample) {
   ASSERT_EQ(batch.B, 3);
   ASSERT_EQ(batch.T, 5);
   EXPECT_EQ(batch.inputs, (std::vector<int32_t>{0, 1, 2, 3, 4, 5, 6, 50256, 50256, 50256, 7, 8, 9, 50256, 50256}));
-  EXPECT_EQ(batch.targets, (std::vector<int32_t>{1, 2, 3, 4, 50256, 6, 50256, -100, -100, -100, 8, 9, 50256, -100, -100}));
+  EXPECT_EQ(batch.targets,
+            (std::vector<int32_t>{1, 2, 3, 4, 50256, 6, 50256, -100, -100, -100, 8, 9, 50256, -100, -100}));
 
   auto cut = slm::collate_instruction_batch({&a, &b, &c}, 50256, -100, 3);
   ASSERT_EQ(cut.T, 3);
@@ -208,9 +211,10 @@ TEST(InstructCollate, MaskPromptMasksExactlyThePromptTargets) {
   // prompt_len 3: targets 0 and 1 predict prompt tokens 1 and 2; target 2 predicts the answer.
   auto a = ex({10, 11, 12, 13, 14}, 3), b = ex({20, 21}, 1), c = ex({30, 31, 32}, 3);
   auto m = slm::collate_instruction_batch({&a, &b, &c}, 50256, -100, 0, true);
-  EXPECT_EQ(m.inputs, (std::vector<int32_t>{10, 11, 12, 13, 14, 20, 21, 50256, 50256, 50256, 30, 31, 32, 50256, 50256}));
-  EXPECT_EQ(m.targets,
-            (std::vector<int32_t>{-100, -100, 13, 14, 50256, 21, 50256, -100, -100, -100, -100, -100, 50256, -100, -100}));
+  EXPECT_EQ(m.inputs,
+            (std::vector<int32_t>{10, 11, 12, 13, 14, 20, 21, 50256, 50256, 50256, 30, 31, 32, 50256, 50256}));
+  EXPECT_EQ(m.targets, (std::vector<int32_t>{-100, -100, 13, 14, 50256, 21, 50256, -100, -100, -100, -100, -100, 50256,
+                                             -100, -100}));
   auto unmasked = slm::collate_instruction_batch({&a, &b, &c});
   EXPECT_EQ(unmasked.inputs, m.inputs);
 }
@@ -229,13 +233,15 @@ TEST(InstructTokenize, IdsAndPromptLength) {
     }
   }
   // "<|endoftext|>" inside an entry is data: ordinary text, never the pad id.
-  auto te = slm::tokenize_example(tok, InstructionEntry{"Print <|endoftext|>.", "", "<|endoftext|>"}, PromptTemplate::Alpaca);
+  auto te =
+      slm::tokenize_example(tok, InstructionEntry{"Print <|endoftext|>.", "", "<|endoftext|>"}, PromptTemplate::Alpaca);
   EXPECT_EQ(std::count(te.ids.begin(), te.ids.end(), 50256), 0);
   // An answer starting with a newline merges with the prefix's: the prompt length stops before it.
   auto nl = slm::tokenize_example(tok, InstructionEntry{"x", "", "\nfoo"}, PromptTemplate::Alpaca);
   std::string prefix_bytes;
   for (int64_t i = 0; i < nl.prompt_len; ++i) prefix_bytes += tok.token_bytes(static_cast<uint32_t>(nl.ids[i]));
-  const std::string prompt = slm::format_prompt(InstructionEntry{"x", "", ""}, PromptTemplate::Alpaca) + "\n\n### Response:\n";
+  const std::string prompt =
+      slm::format_prompt(InstructionEntry{"x", "", ""}, PromptTemplate::Alpaca) + "\n\n### Response:\n";
   EXPECT_LE(prefix_bytes.size(), prompt.size());
   EXPECT_EQ(prompt.compare(0, prefix_bytes.size(), prefix_bytes), 0);
   EXPECT_GE(nl.prompt_len, static_cast<int64_t>(tok.encode(prompt, slm::SpecialMode::Text).size()) - 1);

@@ -48,7 +48,8 @@ class FakeJudge {
   std::atomic<int> bad_requests{0};
 
   FakeJudge() {
-    svr_.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) { handle(req, res); });
+    svr_.Post("/v1/chat/completions",
+              [this](const httplib::Request& req, httplib::Response& res) { handle(req, res); });
     port_ = svr_.bind_to_any_port("127.0.0.1");
     if (port_ <= 0) throw std::runtime_error("cannot bind the fake judge");
     thread_ = std::thread([this] { svr_.listen_after_bind(); });
@@ -79,8 +80,10 @@ class FakeJudge {
     if (body.is_discarded() || !body.is_object()) return bad("body is not a JSON object");
     if (body.value("model", "") != model) {
       res.status = 404;
-      res.set_content(json{{"error", {{"message", "model '" + body.value("model", "") + "' not found"}, {"type", "api_error"}}}}.dump(),
-                      "application/json");
+      res.set_content(
+          json{{"error", {{"message", "model '" + body.value("model", "") + "' not found"}, {"type", "api_error"}}}}
+              .dump(),
+          "application/json");
       return;
     }
     if (!api_key.empty() && req.get_header_value("Authorization") != "Bearer " + api_key) return bad("wrong api key");
@@ -122,7 +125,8 @@ class FakeJudge {
   std::vector<std::string> prompts_;
 };
 
-JudgeItem item(const std::string& instruction, const std::string& input, const std::string& output, const std::string& response) {
+JudgeItem item(const std::string& instruction, const std::string& input, const std::string& output,
+               const std::string& response) {
   return JudgeItem{InstructionEntry{instruction, input, output}, response};
 }
 
@@ -156,7 +160,10 @@ struct Scenario {
   std::string write_file(const TempDir& t) const {
     json arr = json::array();
     for (const auto& it : items)
-      arr.push_back({{"instruction", it.entry.instruction}, {"input", it.entry.input}, {"output", it.entry.output}, {"model_response", it.response}});
+      arr.push_back({{"instruction", it.entry.instruction},
+                     {"input", it.entry.input},
+                     {"output", it.entry.output},
+                     {"model_response", it.response}});
     write_text(t.file("responses.json"), arr.dump(4));
     return t.file("responses.json");
   }
@@ -176,15 +183,49 @@ void expect_scenario_summary(const json& j) {
 
 TEST(JudgeParse, OddReplies) {
   const std::vector<std::pair<std::string, std::optional<int>>> cases = {
-      {"87", 87}, {" 87 ", 87}, {"\n\n87\n", 87}, {"Score: 87", 87}, {"87/100", 87}, {"87 / 100", 87},
-      {"I would rate this 87 out of 100.", 87}, {"I'd rate it 87 OUT OF 100", 87}, {"**85**", 85}, {"Score: 85%", 85},
-      {"85.5", 86}, {"85.4", 85}, {"66.67", 67}, {"99.5", 100}, {"0", 0}, {"007", 7}, {"100", 100}, {"100/100", 100},
-      {"**Score:** 100/100", 100}, {"87.", 87}, {"87.\n", 87}, {"101", std::nullopt}, {"150", std::nullopt},
-      {"100.4", std::nullopt}, {"-5", std::nullopt}, {"Score: -5, no, 20", 20}, {"I'd say eighty", std::nullopt},
-      {"", std::nullopt}, {" \n\t", std::nullopt}, {"On a scale from 0 to 100, I give it 87.", 87}, {"Scale 0-100: 42", 42},
-      {"0\xE2\x80\x93" "100 scale: 42", 42}, {"80-85", std::nullopt}, {"The score is 85 - very good", 85}, {"4/5", std::nullopt},
-      {"8 out of 10", std::nullopt}, {"8 out of 10, i.e. 80", 80}, {"As gpt4, I rate it 70", 70}, {"3rd try: 55", 55},
-      {"In 2023 I'd give 64", 64}, {"<think>maybe 20, maybe 30</think>\n\n75", 75},
+      {"87", 87},
+      {" 87 ", 87},
+      {"\n\n87\n", 87},
+      {"Score: 87", 87},
+      {"87/100", 87},
+      {"87 / 100", 87},
+      {"I would rate this 87 out of 100.", 87},
+      {"I'd rate it 87 OUT OF 100", 87},
+      {"**85**", 85},
+      {"Score: 85%", 85},
+      {"85.5", 86},
+      {"85.4", 85},
+      {"66.67", 67},
+      {"99.5", 100},
+      {"0", 0},
+      {"007", 7},
+      {"100", 100},
+      {"100/100", 100},
+      {"**Score:** 100/100", 100},
+      {"87.", 87},
+      {"87.\n", 87},
+      {"101", std::nullopt},
+      {"150", std::nullopt},
+      {"100.4", std::nullopt},
+      {"-5", std::nullopt},
+      {"Score: -5, no, 20", 20},
+      {"I'd say eighty", std::nullopt},
+      {"", std::nullopt},
+      {" \n\t", std::nullopt},
+      {"On a scale from 0 to 100, I give it 87.", 87},
+      {"Scale 0-100: 42", 42},
+      {"0\xE2\x80\x93"
+       "100 scale: 42",
+       42},
+      {"80-85", std::nullopt},
+      {"The score is 85 - very good", 85},
+      {"4/5", std::nullopt},
+      {"8 out of 10", std::nullopt},
+      {"8 out of 10, i.e. 80", 80},
+      {"As gpt4, I rate it 70", 70},
+      {"3rd try: 55", 55},
+      {"In 2023 I'd give 64", 64},
+      {"<think>maybe 20, maybe 30</think>\n\n75", 75},
       {"1. Accuracy: right.\n2. Clarity: fine.\n\nScore: 85\n\nReasoning: good.", 85},
       {"1. Accuracy: close.\nScore: 60/100 (a fair guess)\n2. Clarity: clear.\nScore: 80/100\n"
        "Overall: (60 + 80) / 2 = 70\nI'd give it **70** out of 100.",
@@ -196,29 +237,35 @@ TEST(JudgeParse, OddReplies) {
 
 TEST(JudgePrompt, BookStringByteExact) {
   // The book's generate_model_scores (ch07.ipynb, ollama_evaluate.py), its format_input included.
-  const InstructionEntry with_input{"Rewrite the sentence using a simile.", "The car is very fast.", "The car is as fast as lightning."};
-  EXPECT_EQ(judge_prompt(with_input, "The car is as fast as a bullet."),
-            "Given the input `Below is an instruction that describes a task. Write a response that appropriately completes "
-            "the request.\n\n### Instruction:\nRewrite the sentence using a simile.\n\n### Input:\nThe car is very fast.` "
-            "and correct output `The car is as fast as lightning.`, score the model response `The car is as fast as a "
-            "bullet.` on a scale from 0 to 100, where 100 is the best score. Respond with the integer number only.");
+  const InstructionEntry with_input{"Rewrite the sentence using a simile.", "The car is very fast.",
+                                    "The car is as fast as lightning."};
+  EXPECT_EQ(
+      judge_prompt(with_input, "The car is as fast as a bullet."),
+      "Given the input `Below is an instruction that describes a task. Write a response that appropriately completes "
+      "the request.\n\n### Instruction:\nRewrite the sentence using a simile.\n\n### Input:\nThe car is very fast.` "
+      "and correct output `The car is as fast as lightning.`, score the model response `The car is as fast as a "
+      "bullet.` on a scale from 0 to 100, where 100 is the best score. Respond with the integer number only.");
   const InstructionEntry no_input{"Name the author of 'Pride and Prejudice'.", "", "Jane Austen."};
-  EXPECT_EQ(judge_prompt(no_input, "The author of 'Pride and Prejudice' is Jane Austen."),
-            "Given the input `Below is an instruction that describes a task. Write a response that appropriately completes "
-            "the request.\n\n### Instruction:\nName the author of 'Pride and Prejudice'.` and correct output `Jane Austen.`, "
-            "score the model response `The author of 'Pride and Prejudice' is Jane Austen.` on a scale from 0 to 100, where "
-            "100 is the best score. Respond with the integer number only.");
+  EXPECT_EQ(
+      judge_prompt(no_input, "The author of 'Pride and Prejudice' is Jane Austen."),
+      "Given the input `Below is an instruction that describes a task. Write a response that appropriately completes "
+      "the request.\n\n### Instruction:\nName the author of 'Pride and Prejudice'.` and correct output `Jane Austen.`, "
+      "score the model response `The author of 'Pride and Prejudice' is Jane Austen.` on a scale from 0 to 100, where "
+      "100 is the best score. Respond with the integer number only.");
 }
 
 TEST(JudgeRequest, UrlAndBody) {
   EXPECT_EQ(chat_completions_url("http://localhost:11434/v1"), "http://localhost:11434/v1/chat/completions");
   EXPECT_EQ(chat_completions_url("http://localhost:11434/v1//"), "http://localhost:11434/v1/chat/completions");
-  EXPECT_EQ(chat_completions_url("https://api.example.com/v1/chat/completions"), "https://api.example.com/v1/chat/completions");
+  EXPECT_EQ(chat_completions_url("https://api.example.com/v1/chat/completions"),
+            "https://api.example.com/v1/chat/completions");
   EXPECT_THROW(chat_completions_url("localhost:11434/v1"), Error);
   JudgeOptions o;
   o.model = "llama3";
-  EXPECT_EQ(judge_request_body(o, "hi"),
-            json::parse(R"({"model":"llama3","messages":[{"role":"user","content":"hi"}],"temperature":0.0,"seed":123,"stream":false})"));
+  EXPECT_EQ(
+      judge_request_body(o, "hi"),
+      json::parse(
+          R"({"model":"llama3","messages":[{"role":"user","content":"hi"}],"temperature":0.0,"seed":123,"stream":false})"));
 }
 
 TEST(JudgeLoad, BookFileAndBadInput) {
@@ -240,10 +287,12 @@ TEST(JudgeLoad, BookFileAndBadInput) {
       EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
     }
   };
-  fails_with("[{\"instruction\":\"a\",\"output\":\"b\",\"model_response\":\"c\"},{\"instruction\":\"a\",\"output\":\"b\"}]",
-             "model_response", "entry 1 has no \"model_response\"");
+  fails_with(
+      "[{\"instruction\":\"a\",\"output\":\"b\",\"model_response\":\"c\"},{\"instruction\":\"a\",\"output\":\"b\"}]",
+      "model_response", "entry 1 has no \"model_response\"");
   fails_with("[{\"instruction\":\"a\",\"output\":\"b\",\"model_response\":\"c\"}]", "resp", "entry 0 has no \"resp\"");
-  fails_with("[{\"instruction\":\"a\",\"output\":3,\"model_response\":\"c\"}]", "model_response", "\"output\" is not a string");
+  fails_with("[{\"instruction\":\"a\",\"output\":3,\"model_response\":\"c\"}]", "model_response",
+             "\"output\" is not a string");
   fails_with("{\"instruction\":\"a\"}", "model_response", "expected a JSON array");
   fails_with("[]", "model_response", "no entries");
   fails_with("[{\"instruction\":", "model_response", "malformed JSON");
@@ -252,10 +301,11 @@ TEST(JudgeLoad, BookFileAndBadInput) {
 TEST(JudgeEndToEnd, Library) {
   Scenario sc;
   std::vector<size_t> seen;
-  JudgeReport rep = judge_responses(sc.items, sc.options(), [&](size_t i, const JudgeResult&, const JudgeReport& so_far) {
-    seen.push_back(i);
-    EXPECT_EQ(so_far.n, static_cast<int64_t>(i + 1));
-  });
+  JudgeReport rep =
+      judge_responses(sc.items, sc.options(), [&](size_t i, const JudgeResult&, const JudgeReport& so_far) {
+        seen.push_back(i);
+        EXPECT_EQ(so_far.n, static_cast<int64_t>(i + 1));
+      });
   EXPECT_EQ(sc.judge.bad_requests, 0);
   EXPECT_EQ(seen, (std::vector<size_t>{0, 1, 2, 3, 4, 5}));
   expect_scenario_summary(judge_summary_json(rep));
@@ -281,7 +331,8 @@ TEST(JudgeEndToEnd, FailuresAreReportedNotFatal) {
   j.scripts[0] = {{400, R"({"error":{"message":"prompt too long"}})", true}};
   j.scripts[1] = {{503, "busy", true}};
   j.scripts[2] = {{200, "late", false, 1500}, {200, "Score: 33"}};  // the first answer comes after the timeout
-  std::vector<JudgeItem> items = {item("a", "", "b", "x [[case=0]]"), item("a", "", "b", "y [[case=1]]"), item("a", "", "b", "z [[case=2]]")};
+  std::vector<JudgeItem> items = {item("a", "", "b", "x [[case=0]]"), item("a", "", "b", "y [[case=1]]"),
+                                  item("a", "", "b", "z [[case=2]]")};
   JudgeOptions o;
   o.endpoint = j.endpoint();
   o.model = "judge-7b";
@@ -338,11 +389,13 @@ TEST(JudgeEndToEnd, ConnectionRefusedIsAClearError) {
     ADD_FAILURE() << "no error";
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::Internal);
-    EXPECT_EQ(std::string(e.what()).rfind("cannot reach judge endpoint " + endpoint + "/chat/completions: ", 0), 0u) << e.what();
+    EXPECT_EQ(std::string(e.what()).rfind("cannot reach judge endpoint " + endpoint + "/chat/completions: ", 0), 0u)
+        << e.what();
   }
   Scenario sc;
   TempDir t;
-  auto r = run_slm("judge --responses " + shell_quote(sc.write_file(t)) + " --endpoint " + endpoint + " --judge-model judge-7b");
+  auto r = run_slm("judge --responses " + shell_quote(sc.write_file(t)) + " --endpoint " + endpoint +
+                   " --judge-model judge-7b");
   EXPECT_EQ(r.rc, 1) << r.err;
   EXPECT_NE(r.err.find("slm: error: cannot reach judge endpoint " + endpoint), std::string::npos) << r.err;
 }

@@ -32,12 +32,15 @@ std::map<std::string, size_t> count_labels(const std::vector<LabeledExample>& ro
 }
 
 bool same_rows(const std::vector<LabeledExample>& a, const std::vector<LabeledExample>& b) {
-  return std::equal(a.begin(), a.end(), b.begin(), b.end(),
-                    [](const LabeledExample& x, const LabeledExample& y) { return x.text == y.text && x.label == y.label; });
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](const LabeledExample& x, const LabeledExample& y) {
+    return x.text == y.text && x.label == y.label;
+  });
 }
 
 std::string sms_path() { return slm::test::shared_data_dir() + "/sms_spam/SMSSpamCollection"; }
-std::string book_split(const std::string& name) { return slm::test::shared_data_dir() + "/sms_spam/book_split/" + name; }
+std::string book_split(const std::string& name) {
+  return slm::test::shared_data_dir() + "/sms_spam/book_split/" + name;
+}
 
 }  // namespace
 
@@ -121,8 +124,8 @@ TEST(ClassDataCsv, BookSplitFiles) {
     const char* file;
     size_t n, zeros, ones;
   };
-  for (const Want& w : {Want{"train.csv", 1045, 528, 517}, Want{"validation.csv", 149, 70, 79},
-                        Want{"test.csv", 300, 149, 151}}) {
+  for (const Want& w :
+       {Want{"train.csv", 1045, 528, 517}, Want{"validation.csv", 149, 70, 79}, Want{"test.csv", 300, 149, 151}}) {
     auto rows = load_labeled(book_split(w.file));
     ASSERT_EQ(rows.size(), w.n) << w.file;
     auto counts = count_labels(rows);
@@ -377,7 +380,9 @@ TEST(ClassDataEmail, HtmlIsStrippedWithEntities) {
       "<body><!-- a comment --><p>Fish &amp; chips &lt;3&gt; &quot;now&quot;&nbsp;only\n"
       "    &#163;5 &#x263A;</p><br><br><br>\n"
       "<table><tr><td>a</td><td>b</td></tr></table>1 < 2 &unknown; &copy</body></html>\n";
-  EXPECT_EQ(email_to_text(msg), "Subject: html\n\nT\n\nFish & chips <3> \"now\" only \xC2\xA3" "5 \xE2\x98\xBA\n\na b\n\n1 < 2 &unknown; \xC2\xA9");
+  EXPECT_EQ(email_to_text(msg),
+            "Subject: html\n\nT\n\nFish & chips <3> \"now\" only \xC2\xA3"
+            "5 \xE2\x98\xBA\n\na b\n\n1 < 2 &unknown; \xC2\xA9");
 }
 
 TEST(ClassDataEmail, MalformedInputDegrades) {
@@ -395,7 +400,8 @@ TEST(ClassDataEmail, MalformedInputDegrades) {
   EXPECT_EQ(email_to_text("Subject: \xff\n\nbody \xfe"), "Subject: \xC3\xBF\n\nbody \xC3\xBE");  // windows-1252
   // Deep nesting stops instead of overflowing the stack.
   std::string deep = "Subject: d\n";
-  for (int k = 0; k < 200; ++k) deep += "Content-Type: multipart/mixed; boundary=b" + std::to_string(k) + "\n\n--b" + std::to_string(k) + "\n";
+  for (int k = 0; k < 200; ++k)
+    deep += "Content-Type: multipart/mixed; boundary=b" + std::to_string(k) + "\n\n--b" + std::to_string(k) + "\n";
   deep += "\nleaf\n";
   EXPECT_EQ(email_to_text(deep).rfind("Subject: d", 0), 0u);
   // An HTML body without Content-Type is still HTML.
@@ -407,7 +413,8 @@ TEST(ClassDataEmail, MalformedInputDegrades) {
 TEST(ClassDataSpamAssassin, LayoutGroupsAndErrors) {
   TempDir dir;
   std::string root = dir.file("corpus");
-  for (const char* d : {"spam-1", "my-ham", "junk-spam", "other", ".hidden-spam"}) fs::create_directories(root + "/" + d);
+  for (const char* d : {"spam-1", "my-ham", "junk-spam", "other", ".hidden-spam"})
+    fs::create_directories(root + "/" + d);
   write_text(root + "/spam-1/00002.b.txt", "Subject: second\n\nbuy\n");
   write_text(root + "/spam-1/00001.a.txt", "Subject: first\n\nbuy now\n");
   write_text(root + "/spam-1/notes.json", "{}");

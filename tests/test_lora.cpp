@@ -70,8 +70,10 @@ TEST(Lora, StartsAsTheBaseModelAndTrainsOnlyAdapters) {
   m->enable_grads();
   size_t adapters = 0;
   for (const auto& p : m->params().params()) {
-    if (p.name.find(".lora_") != std::string::npos) adapters += p.numel;
-    else EXPECT_EQ(m->params().grad(p.name), nullptr) << p.name;
+    if (p.name.find(".lora_") != std::string::npos)
+      adapters += p.numel;
+    else
+      EXPECT_EQ(m->params().grad(p.name), nullptr) << p.name;
   }
   EXPECT_EQ(m->params().trainable_numel(), adapters);
 }

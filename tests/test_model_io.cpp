@@ -90,7 +90,8 @@ TEST(ModelIo, BadCheckpointsGiveClearErrors) {
     for (const auto& p : m.params().params())
       if (p.name != "h.1.mlp.c_fc.bias") w.add_f32(p.name, p.shape, m.params().data(p.name));
   });
-  EXPECT_NE(expect_bad_input([&] { slm::load_hf_model(t.path(), true); }).find("'h.1.mlp.c_fc.bias' is missing"), std::string::npos);
+  EXPECT_NE(expect_bad_input([&] { slm::load_hf_model(t.path(), true); }).find("'h.1.mlp.c_fc.bias' is missing"),
+            std::string::npos);
   // Shape mismatch (transposed Conv1D weight).
   write_edited(t.path(), [](slm::SafetensorsWriter& w, slm::GPT& m) {
     for (const auto& p : m.params().params()) {
@@ -110,9 +111,11 @@ TEST(ModelIo, BadCheckpointsGiveClearErrors) {
   // Broken config.json and missing directory.
   slm::test::write_text(t2.file("config.json"), "{\"n_embd\": 64,");
   EXPECT_NE(expect_bad_input([&] { slm::load_hf_model(t2.path(), true); }).find("malformed JSON"), std::string::npos);
-  slm::test::write_text(t2.file("config.json"), "{\"n_embd\": 64, \"n_head\": 5, \"n_layer\": 1, \"vocab_size\": 10, \"n_positions\": 8}");
+  slm::test::write_text(t2.file("config.json"),
+                        "{\"n_embd\": 64, \"n_head\": 5, \"n_layer\": 1, \"vocab_size\": 10, \"n_positions\": 8}");
   EXPECT_NE(expect_bad_input([&] { slm::load_hf_model(t2.path(), true); }).find("not divisible"), std::string::npos);
-  EXPECT_NE(expect_bad_input([&] { slm::load_hf_model(t.file("nope"), true); }).find("does not exist"), std::string::npos);
+  EXPECT_NE(expect_bad_input([&] { slm::load_hf_model(t.file("nope"), true); }).find("does not exist"),
+            std::string::npos);
 }
 
 TEST(ModelIo, ExtraTensorsWarn) {
@@ -132,11 +135,13 @@ TEST(Model, RejectsBadTokensAndLongSequences) {
   auto m = slm::load_hf_model(kFixture, true);
   std::vector<float> out(256 * 70);
   std::vector<int32_t> bad{1, 256};
-  EXPECT_NE(expect_bad_input([&] { m->logits(bad.data(), 1, 2, out.data(), true); }).find("out of range"), std::string::npos);
+  EXPECT_NE(expect_bad_input([&] { m->logits(bad.data(), 1, 2, out.data(), true); }).find("out of range"),
+            std::string::npos);
   std::vector<int32_t> neg{-1};
   expect_bad_input([&] { m->logits(neg.data(), 1, 1, out.data(), true); });
   std::vector<int32_t> longseq(65, 1);
-  EXPECT_NE(expect_bad_input([&] { m->logits(longseq.data(), 1, 65, out.data(), true); }).find("context length 64"), std::string::npos);
+  EXPECT_NE(expect_bad_input([&] { m->logits(longseq.data(), 1, 65, out.data(), true); }).find("context length 64"),
+            std::string::npos);
   std::vector<int32_t> ids{1, 2}, targets{-100, -100};
   expect_bad_input([&] { m->forward(ids.data(), targets.data(), 1, 2); });
   std::vector<int32_t> bad_t{1, 999};

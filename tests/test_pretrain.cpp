@@ -26,13 +26,15 @@ std::string corpus_file(const slm::test::TempDir& t) {
   slm::Rng rng(5);
   std::string text;
   for (int i = 0; i < 1500; ++i)
-    text += std::string(subj[rng.below(5)]) + " " + verb[rng.below(5)] + " " + obj[rng.below(5)] + (i % 7 == 6 ? "\n" : " ");
+    text += std::string(subj[rng.below(5)]) + " " + verb[rng.below(5)] + " " + obj[rng.below(5)] +
+            (i % 7 == 6 ? "\n" : " ");
   std::string path = t.file("corpus.txt");
   slm::test::write_text(path, text);
   return path;
 }
 
-const std::string kTiny = "--config gpt2-tiny --emb-dim 64 --n-heads 2 --context-length 64 --seq 32 --batch 4 --threads 2 --quiet";
+const std::string kTiny =
+    "--config gpt2-tiny --emb-dim 64 --n-heads 2 --context-length 64 --seq 32 --batch 4 --threads 2 --quiet";
 
 std::vector<double> step_losses(const std::string& dir) {
   std::vector<double> out;
@@ -61,7 +63,8 @@ TEST(Pretrain, TinyModelLearnsAndWritesEverything) {
       EXPECT_EQ(rec["text"].get<std::string>().rfind("Every effort moves you", 0), 0u);
     }
     if (rec["type"] == "step") {
-      for (const char* k : {"step", "epoch", "tokens_seen", "loss", "lr", "grad_norm", "tokens_per_second", "elapsed_s"})
+      for (const char* k :
+           {"step", "epoch", "tokens_seen", "loss", "lr", "grad_norm", "tokens_per_second", "elapsed_s"})
         EXPECT_TRUE(rec.contains(k)) << k;
     }
   }
@@ -76,7 +79,8 @@ TEST(Pretrain, TinyModelLearnsAndWritesEverything) {
   ASSERT_EQ(r.rc, 0) << r.err;
   auto ev = nlohmann::json::parse(r.out);
   EXPECT_LT(ev["loss"].get<double>(), val.front());
-  EXPECT_NEAR(ev["perplexity"].get<double>(), std::exp(ev["loss"].get<double>()), 1e-6 * ev["perplexity"].get<double>());
+  EXPECT_NEAR(ev["perplexity"].get<double>(), std::exp(ev["loss"].get<double>()),
+              1e-6 * ev["perplexity"].get<double>());
   r = run_slm("generate --model " + out + " --prompt 'The cat' --max-new-tokens 8 --json");
   ASSERT_EQ(r.rc, 0) << r.err;
   auto g = nlohmann::json::parse(r.out);
@@ -109,7 +113,8 @@ TEST(Pretrain, ResumeIsBitExact) {
   ASSERT_EQ(run_slm("pretrain --resume " + t.file("cos2") + " --quiet --threads 2").rc, 0);
   EXPECT_EQ(step_losses(t.file("cos")), step_losses(t.file("cos2")));
   auto m1 = slm::load_hf_model(t.file("cos"), true), m2 = slm::load_hf_model(t.file("cos2"), true);
-  EXPECT_TRUE(std::equal(m1->params().data_all(), m1->params().data_all() + m1->params().numel(), m2->params().data_all()));
+  EXPECT_TRUE(
+      std::equal(m1->params().data_all(), m1->params().data_all() + m1->params().numel(), m2->params().data_all()));
 }
 
 TEST(Pretrain, TextColumnOfATableAndItsResume) {
@@ -120,7 +125,8 @@ TEST(Pretrain, TextColumnOfATableAndItsResume) {
   std::string csv = "Label,Text\n";
   for (size_t i = 0; i + 400 <= text.size(); i += 400) csv += "x,\"" + text.substr(i, 400) + "\"\n";
   slm::test::write_text(t.file("rows.csv"), csv);
-  const std::string common = kTiny + " --data " + t.file("rows.csv") + " --text-column Text --lr 1e-3 --schedule constant";
+  const std::string common =
+      kTiny + " --data " + t.file("rows.csv") + " --text-column Text --lr 1e-3 --schedule constant";
   ASSERT_EQ(run_slm("pretrain " + common + " --steps 4 --out " + t.file("straight")).rc, 0);
   ASSERT_EQ(run_slm("pretrain " + common + " --steps 2 --out " + t.file("split")).rc, 0);
   auto st = nlohmann::json::parse(slm::test::read_text(t.file("split") + "/trainer.json"));
@@ -128,13 +134,15 @@ TEST(Pretrain, TextColumnOfATableAndItsResume) {
   auto r = run_slm("pretrain --resume " + t.file("split") + " --steps 4 --quiet --threads 2");
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_EQ(step_losses(t.file("straight")), step_losses(t.file("split")));
-  r = run_slm("eval --model " + t.file("straight") + " --data " + t.file("rows.csv") + " --text-column Text --seq 32 --json");
+  r = run_slm("eval --model " + t.file("straight") + " --data " + t.file("rows.csv") +
+              " --text-column Text --seq 32 --json");
   ASSERT_EQ(r.rc, 0) << r.err;
   auto rows = nlohmann::json::parse(r.out);
   r = run_slm("eval --model " + t.file("straight") + " --data " + t.file("rows.csv") + " --seq 32 --json");
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_NE(rows["tokens"], nlohmann::json::parse(r.out)["tokens"]);  // the raw file is another stream
-  r = run_slm("pretrain " + kTiny + " --data " + t.file("rows.csv") + " --text-column Body --steps 1 --out " + t.file("x"));
+  r = run_slm("pretrain " + kTiny + " --data " + t.file("rows.csv") + " --text-column Body --steps 1 --out " +
+              t.file("x"));
   EXPECT_NE(r.rc, 0);
   EXPECT_NE(r.err.find("no text column 'Body'"), std::string::npos) << r.err;
 }

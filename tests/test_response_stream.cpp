@@ -73,15 +73,16 @@ TEST(ResponseStream, CleansLikeCleanResponseWhileStreaming) {
 
 TEST(ResponseStream, AnyChunkingJoinsToTheWholeAnswer) {
   std::mt19937 rng(7);
-  const std::vector<std::string> atoms = {"a", " ", "\n", "### Response:", "###", "END", "EN", "\xC3\xA9",
-                                          "\xE2\x80", "\x94", "\xFF", "\t", "Resp"};
+  const std::vector<std::string> atoms = {"a",        " ",        "\n",   "### Response:", "###", "END", "EN",
+                                          "\xC3\xA9", "\xE2\x80", "\x94", "\xFF",          "\t",  "Resp"};
   for (int trial = 0; trial < 300; ++trial) {
     std::string text;
     for (int k = 0; k < 20; ++k) text += atoms[rng() % atoms.size()];
     std::vector<size_t> sizes;
     for (int k = 0; k < 5; ++k) sizes.push_back(1 + rng() % 4);
     const bool clean = trial % 2 == 0;
-    const std::vector<std::string> stops = trial % 3 == 0 ? std::vector<std::string>{"END"} : std::vector<std::string>{};
+    const std::vector<std::string> stops =
+        trial % 3 == 0 ? std::vector<std::string>{"END"} : std::vector<std::string>{};
     ResponseStream chunked(stops, clean ? std::optional(PromptTemplate::Alpaca) : std::nullopt);
     ResponseStream whole(stops, clean ? std::optional(PromptTemplate::Alpaca) : std::nullopt);
     feed(chunked, text, sizes);  // take() fails internally if shown text ever changes

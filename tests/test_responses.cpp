@@ -37,7 +37,8 @@ TEST(ResponsesClean, LikeTheBook) {
 }
 
 TEST(ResponsesJson, BytesOfPythonsJsonDump) {
-  std::vector<InstructionEntry> e{{"Say \"hi\".", "", "Hi.\n"}, {"Translate caf\xC3\xA9 \xF0\x9F\x98\x80", "x\ty", "</b>\\"}};
+  std::vector<InstructionEntry> e{{"Say \"hi\".", "", "Hi.\n"},
+                                  {"Translate caf\xC3\xA9 \xF0\x9F\x98\x80", "x\ty", "</b>\\"}};
   EXPECT_EQ(slm::responses_json(e, {"Hello.", "\x7f"}),
             "[\n    {\n        \"instruction\": \"Say \\\"hi\\\".\",\n        \"input\": \"\",\n"
             "        \"output\": \"Hi.\\n\",\n        \"model_response\": \"Hello.\"\n    },\n"
@@ -104,8 +105,9 @@ TEST(ResponsesGenerate, WritesTheBooksShapeAtomically) {
   EXPECT_EQ(tok.decode(pu), "<|user|>\n" + entries[0].instruction + "\nOcassion\n<|assistant|>:\n");
 
   // An unwritable destination is an error and leaves nothing behind.
-  EXPECT_THROW(slm::generate_responses(*m, tok, entries, PromptTemplate::Alpaca, g, t.file("no/such/dir/x.json"), false),
-               slm::Error);
+  EXPECT_THROW(
+      slm::generate_responses(*m, tok, entries, PromptTemplate::Alpaca, g, t.file("no/such/dir/x.json"), false),
+      slm::Error);
 }
 
 TEST(ResponsesChat, PromptKeepsTurnsAndDropsTheOldest) {
@@ -120,7 +122,8 @@ TEST(ResponsesChat, PromptKeepsTurnsAndDropsTheOldest) {
     return tok.decode(u);
   };
   auto keep = turns;
-  EXPECT_EQ(decode(slm::chat_prompt_ids(tok, keep, next, PromptTemplate::Alpaca, 1000)), t1 + "\n\n" + t2 + "\n\n" + tail);
+  EXPECT_EQ(decode(slm::chat_prompt_ids(tok, keep, next, PromptTemplate::Alpaca, 1000)),
+            t1 + "\n\n" + t2 + "\n\n" + tail);
   EXPECT_EQ(keep.size(), 2u);
   const int64_t two = static_cast<int64_t>(tok.encode(t2 + "\n\n" + tail, slm::SpecialMode::Text).size());
   keep = turns;

@@ -71,7 +71,8 @@ const BadInputCase kBadInputs[] = {
     // a damaged checkpoint
     {"resume damaged trainer.json", "pretrain --resume {damaged}", 2, "trainer.json"},
     {"resume trainer.json without args", "pretrain --resume {no_args}", 2, "no \"args\""},
-    {"resume damaged instruct state", "finetune-instruct --resume {damaged_instr}", 2, "trainer.json: malformed \"args\""},
+    {"resume damaged instruct state", "finetune-instruct --resume {damaged_instr}", 2,
+     "trainer.json: malformed \"args\""},
 };
 
 }  // namespace
@@ -100,10 +101,12 @@ class Robustness : public ::testing::Test {
     fs::create_directories(dir_->file("foreign/earlier-run"));
     slm::test::write_text(dir_->file("foreign/notes.txt"), "mine");
     fs::create_directories(dir_->file("damaged"));
-    fs::copy(dir_->file("base"), dir_->file("damaged"), fs::copy_options::recursive | fs::copy_options::overwrite_existing);
+    fs::copy(dir_->file("base"), dir_->file("damaged"),
+             fs::copy_options::recursive | fs::copy_options::overwrite_existing);
     slm::test::write_text(dir_->file("damaged/trainer.json"), R"({"step": 1, "args": {"data": 7}})");
     fs::create_directories(dir_->file("no_args"));
-    fs::copy(dir_->file("base"), dir_->file("no_args"), fs::copy_options::recursive | fs::copy_options::overwrite_existing);
+    fs::copy(dir_->file("base"), dir_->file("no_args"),
+             fs::copy_options::recursive | fs::copy_options::overwrite_existing);
     slm::test::write_text(dir_->file("no_args/trainer.json"), R"({"step": 1})");
     fs::create_directories(dir_->file("damaged_instr"));
     slm::test::write_text(dir_->file("damaged_instr/trainer.json"),
@@ -268,7 +271,8 @@ TEST_F(Robustness, ReadOnlyOutputIsRefusedUpFront) {
   const std::string mnt = t_.file("ro");
   fs::create_directories(mnt);
   const std::string cmd = "unshare -rm sh -c 'mount -t tmpfs -o ro none " + mnt + " || exit 77; " +
-                          std::string(SLM_BINARY) + " " + tiny() + " --steps 1 --out " + mnt + "/run' 2>" + t_.file("err");
+                          std::string(SLM_BINARY) + " " + tiny() + " --steps 1 --out " + mnt + "/run' 2>" +
+                          t_.file("err");
   const int st = std::system(cmd.c_str());
   if (WIFEXITED(st) && WEXITSTATUS(st) == 77) GTEST_SKIP() << "no private mount namespace here";
   EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 2) << st;

@@ -58,7 +58,8 @@ void expect_bad_input(Fn&& fn, const std::vector<std::string>& needles, const st
     std::string msg = e.what();
     EXPECT_EQ(e.kind(), slm::ErrorKind::BadInput) << label << ": " << msg;
     EXPECT_EQ(msg.find('\n'), std::string::npos) << label << ": message is not one line: " << msg;
-    for (const auto& n : needles) EXPECT_NE(msg.find(n), std::string::npos) << label << ": '" << n << "' not in: " << msg;
+    for (const auto& n : needles)
+      EXPECT_NE(msg.find(n), std::string::npos) << label << ": '" << n << "' not in: " << msg;
   } catch (const std::exception& e) {
     ADD_FAILURE() << label << ": expected slm::Error, got std::exception: " << e.what();
   }
@@ -80,8 +81,7 @@ TEST(Safetensors, RoundTripF32AndI32) {
   std::string path = dir.file("rt.safetensors");
   auto a = iota_f(6), b = iota_f(5, -3.0f), c = iota_f(24, 7.0f);
   std::vector<float> scalar{3.25f};
-  std::vector<int32_t> ia{1, -2, 3, std::numeric_limits<int32_t>::min()}, ib{7, 8, 9, 10, 11, 12},
-      iscalar{-42};
+  std::vector<int32_t> ia{1, -2, 3, std::numeric_limits<int32_t>::min()}, ib{7, 8, 9, 10, 11, 12}, iscalar{-42};
   SafetensorsWriter w;
   w.add_f32("b.vec", {5}, b.data());
   w.add_f32("a.mat", {2, 3}, a.data());
@@ -99,8 +99,8 @@ TEST(Safetensors, RoundTripF32AndI32) {
   EXPECT_EQ(f.path(), path);
   std::vector<std::string> names;
   for (const auto& t : f.tensors()) names.push_back(t.name);
-  EXPECT_EQ(names, (std::vector<std::string>{"a.mat", "b.vec", "c.cube", "empty", "empty2", "iempty", "ints",
-                                             "ints2d", "iscalar", "scalar"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"a.mat", "b.vec", "c.cube", "empty", "empty2", "iempty", "ints", "ints2d",
+                                             "iscalar", "scalar"}));
   EXPECT_TRUE(f.metadata().empty());
 
   auto check_f32 = [&](const std::string& name, std::vector<int64_t> shape, const std::vector<float>& want) {
@@ -287,8 +287,8 @@ TEST(Safetensors, ReadsTorchFixtureAndRewritesItByteIdentical) {
 // ---------------------------------------------------------------------- dtype conversion
 
 TEST(Safetensors, F16ToF32) {
-  std::vector<uint16_t> h{0x3C00, 0xC100, 0x7BFF, 0x0001, 0x03FF, 0x0400, 0x7C00, 0xFC00, 0x7E00, 0x8000, 0x0000,
-                          0x3555, 0xFBFF, 0x8001};
+  std::vector<uint16_t> h{0x3C00, 0xC100, 0x7BFF, 0x0001, 0x03FF, 0x0400, 0x7C00,
+                          0xFC00, 0x7E00, 0x8000, 0x0000, 0x3555, 0xFBFF, 0x8001};
   std::string hdr = R"({"h":{"dtype":"F16","shape":[14],"data_offsets":[0,28]}})";
   std::string buf = raw_file(hdr, bytes_of(h));
   auto f = SafetensorsFile::from_buffer(buf.data(), buf.size(), "f16");
@@ -297,9 +297,9 @@ TEST(Safetensors, F16ToF32) {
   EXPECT_EQ(got[0], 1.0f);
   EXPECT_EQ(got[1], -2.5f);
   EXPECT_EQ(got[2], 65504.0f);
-  EXPECT_EQ(got[3], std::ldexp(1.0f, -24));  // smallest subnormal
+  EXPECT_EQ(got[3], std::ldexp(1.0f, -24));            // smallest subnormal
   EXPECT_EQ(got[4], 1023.0f * std::ldexp(1.0f, -24));  // largest subnormal
-  EXPECT_EQ(got[5], std::ldexp(1.0f, -14));  // smallest normal
+  EXPECT_EQ(got[5], std::ldexp(1.0f, -14));            // smallest normal
   EXPECT_EQ(got[6], std::numeric_limits<float>::infinity());
   EXPECT_EQ(got[7], -std::numeric_limits<float>::infinity());
   EXPECT_TRUE(std::isnan(got[8]));
@@ -447,43 +447,95 @@ std::vector<Corrupt> corrupt_cases() {
       {"missing dtype", one(R"("t":{"shape":[2],"data_offsets":[0,8]})"), {"'t'", "missing \"dtype\""}},
       {"missing shape", one(R"("t":{"dtype":"F32","data_offsets":[0,8]})"), {"'t'", "missing \"shape\""}},
       {"missing data_offsets", one(R"("t":{"dtype":"F32","shape":[2]})"), {"'t'", "missing \"data_offsets\""}},
-      {"unknown field", one(R"("t":{"dtype":"F32","shape":[2],"data_offsets":[0,8],"x":1})"), {"'t'", "unknown field 'x'"}},
-      {"dtype not a string", one(R"("t":{"dtype":4,"shape":[2],"data_offsets":[0,8]})"), {"'t'", "\"dtype\" is an integer"}},
+      {"unknown field",
+       one(R"("t":{"dtype":"F32","shape":[2],"data_offsets":[0,8],"x":1})"),
+       {"'t'", "unknown field 'x'"}},
+      {"dtype not a string",
+       one(R"("t":{"dtype":4,"shape":[2],"data_offsets":[0,8]})"),
+       {"'t'", "\"dtype\" is an integer"}},
       {"unknown dtype", one(R"("t":{"dtype":"F8","shape":[2],"data_offsets":[0,8]})"), {"'t'", "unknown dtype 'F8'"}},
-      {"lower-case dtype", one(R"("t":{"dtype":"f32","shape":[2],"data_offsets":[0,8]})"), {"'t'", "unknown dtype 'f32'"}},
+      {"lower-case dtype",
+       one(R"("t":{"dtype":"f32","shape":[2],"data_offsets":[0,8]})"),
+       {"'t'", "unknown dtype 'f32'"}},
       {"U64 dtype", one(R"("t":{"dtype":"U64","shape":[1],"data_offsets":[0,8]})"), {"'t'", "unknown dtype 'U64'"}},
-      {"shape not an array", one(R"("t":{"dtype":"F32","shape":2,"data_offsets":[0,8]})"), {"'t'", "\"shape\" is an integer"}},
+      {"shape not an array",
+       one(R"("t":{"dtype":"F32","shape":2,"data_offsets":[0,8]})"),
+       {"'t'", "\"shape\" is an integer"}},
       {"negative dim", one(R"("t":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]})"), {"'t'", "negative"}},
       {"negative dims cancel", one(R"("t":{"dtype":"F32","shape":[-1,-2],"data_offsets":[0,8]})"), {"'t'", "negative"}},
       {"float dim", one(R"("t":{"dtype":"F32","shape":[2.0],"data_offsets":[0,8]})"), {"'t'", "non-integer"}},
       {"string dim", one(R"("t":{"dtype":"F32","shape":["2"],"data_offsets":[0,8]})"), {"'t'", "a string"}},
-      {"huge dim", one(R"("t":{"dtype":"F32","shape":[9223372036854775808],"data_offsets":[0,8]})"), {"'t'", "too large"}},
-      {"dim beyond uint64", one(R"("t":{"dtype":"F32","shape":[99999999999999999999],"data_offsets":[0,8]})"), {"'t'", "non-integer"}},
-      {"shape product overflow", one(R"("t":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]})"), {"'t'", "overflow"}},
-      {"shape product overflow then 0", one(R"("t":{"dtype":"F32","shape":[4294967296,4294967296,0],"data_offsets":[0,0]})", ""), {"'t'", "overflow"}},
-      {"byte count overflow", one(R"("t":{"dtype":"F64","shape":[2305843009213693952],"data_offsets":[0,8]})"), {"'t'", "overflow"}},
-      {"data_offsets not an array", one(R"("t":{"dtype":"F32","shape":[2],"data_offsets":8})"), {"'t'", "data_offsets"}},
-      {"data_offsets one element", one(R"("t":{"dtype":"F32","shape":[2],"data_offsets":[8]})"), {"'t'", "two integers"}},
-      {"data_offsets three elements", one(R"("t":{"dtype":"F32","shape":[2],"data_offsets":[0,8,8]})"), {"'t'", "two integers"}},
-      {"data_offsets negative", one(R"("t":{"dtype":"F32","shape":[2],"data_offsets":[-8,0]})"), {"'t'", "non-negative"}},
-      {"data_offsets float", one(R"("t":{"dtype":"F32","shape":[2],"data_offsets":[0,8.0]})"), {"'t'", "non-negative integers"}},
+      {"huge dim",
+       one(R"("t":{"dtype":"F32","shape":[9223372036854775808],"data_offsets":[0,8]})"),
+       {"'t'", "too large"}},
+      {"dim beyond uint64",
+       one(R"("t":{"dtype":"F32","shape":[99999999999999999999],"data_offsets":[0,8]})"),
+       {"'t'", "non-integer"}},
+      {"shape product overflow",
+       one(R"("t":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]})"),
+       {"'t'", "overflow"}},
+      {"shape product overflow then 0",
+       one(R"("t":{"dtype":"F32","shape":[4294967296,4294967296,0],"data_offsets":[0,0]})", ""),
+       {"'t'", "overflow"}},
+      {"byte count overflow",
+       one(R"("t":{"dtype":"F64","shape":[2305843009213693952],"data_offsets":[0,8]})"),
+       {"'t'", "overflow"}},
+      {"data_offsets not an array",
+       one(R"("t":{"dtype":"F32","shape":[2],"data_offsets":8})"),
+       {"'t'", "data_offsets"}},
+      {"data_offsets one element",
+       one(R"("t":{"dtype":"F32","shape":[2],"data_offsets":[8]})"),
+       {"'t'", "two integers"}},
+      {"data_offsets three elements",
+       one(R"("t":{"dtype":"F32","shape":[2],"data_offsets":[0,8,8]})"),
+       {"'t'", "two integers"}},
+      {"data_offsets negative",
+       one(R"("t":{"dtype":"F32","shape":[2],"data_offsets":[-8,0]})"),
+       {"'t'", "non-negative"}},
+      {"data_offsets float",
+       one(R"("t":{"dtype":"F32","shape":[2],"data_offsets":[0,8.0]})"),
+       {"'t'", "non-negative integers"}},
       {"data_offsets strings", one(R"("t":{"dtype":"F32","shape":[2],"data_offsets":["0","8"]})"), {"'t'", "a string"}},
-      {"data_offsets decreasing", one(R"("t":{"dtype":"F32","shape":[0],"data_offsets":[8,0]})"), {"'t'", "end before they begin"}},
-      {"end past data section", one(R"("t":{"dtype":"F32","shape":[4],"data_offsets":[0,16]})"), {"'t'", "past the end of the data section"}},
-      {"end past data section, huge", one(R"("t":{"dtype":"F32","shape":[2],"data_offsets":[18446744073709551608,18446744073709551615]})"), {"'t'", "past the end"}},
-      {"size mismatch", one(R"("t":{"dtype":"F32","shape":[3],"data_offsets":[0,8]})"), {"'t'", "hold 8 bytes", "needs 12"}},
+      {"data_offsets decreasing",
+       one(R"("t":{"dtype":"F32","shape":[0],"data_offsets":[8,0]})"),
+       {"'t'", "end before they begin"}},
+      {"end past data section",
+       one(R"("t":{"dtype":"F32","shape":[4],"data_offsets":[0,16]})"),
+       {"'t'", "past the end of the data section"}},
+      {"end past data section, huge",
+       one(R"("t":{"dtype":"F32","shape":[2],"data_offsets":[18446744073709551608,18446744073709551615]})"),
+       {"'t'", "past the end"}},
+      {"size mismatch",
+       one(R"("t":{"dtype":"F32","shape":[3],"data_offsets":[0,8]})"),
+       {"'t'", "hold 8 bytes", "needs 12"}},
       {"size mismatch, dtype", one(R"("t":{"dtype":"F64","shape":[2],"data_offsets":[0,8]})"), {"'t'", "needs 16"}},
-      {"overlap", raw_file("{" + kGood + R"(,"u":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", d16), {"'t'", "'u'", "overlap"}},
-      {"overlap, same range", raw_file("{" + kGood + R"(,"u":{"dtype":"I32","shape":[2],"data_offsets":[0,8]}})", d16), {"'t'", "'u'", "overlap"}},
-      {"overlap, contained", raw_file(R"({"big":{"dtype":"U8","shape":[16],"data_offsets":[0,16]},"s":{"dtype":"U8","shape":[2],"data_offsets":[5,7]}})", d16), {"'big'", "'s'", "overlap"}},
+      {"overlap",
+       raw_file("{" + kGood + R"(,"u":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", d16),
+       {"'t'", "'u'", "overlap"}},
+      {"overlap, same range",
+       raw_file("{" + kGood + R"(,"u":{"dtype":"I32","shape":[2],"data_offsets":[0,8]}})", d16),
+       {"'t'", "'u'", "overlap"}},
+      {"overlap, contained",
+       raw_file(
+           R"({"big":{"dtype":"U8","shape":[16],"data_offsets":[0,16]},"s":{"dtype":"U8","shape":[2],"data_offsets":[5,7]}})",
+           d16),
+       {"'big'", "'s'", "overlap"}},
       {"metadata not an object", raw_file(R"({"__metadata__":"pt"})"), {"__metadata__", "a string"}},
-      {"metadata value not a string", raw_file(R"({"__metadata__":{"format":1}})"), {"__metadata__", "'format'", "an integer"}},
-      {"metadata value an object", raw_file(R"({"__metadata__":{"format":{"a":"b"}}})"), {"__metadata__", "'format'", "an object"}},
+      {"metadata value not a string",
+       raw_file(R"({"__metadata__":{"format":1}})"),
+       {"__metadata__", "'format'", "an integer"}},
+      {"metadata value an object",
+       raw_file(R"({"__metadata__":{"format":{"a":"b"}}})"),
+       {"__metadata__", "'format'", "an object"}},
       {"duplicate tensor", raw_file("{" + kGood + "," + kGood + "}", d8), {"'t'", "more than once"}},
       {"duplicate metadata key", raw_file(R"({"__metadata__":{"a":"1","a":"2"}})"), {"'a'", "more than once"}},
-      {"duplicate __metadata__", raw_file(R"({"__metadata__":{},"__metadata__":{}})"), {"'__metadata__'", "more than once"}},
+      {"duplicate __metadata__",
+       raw_file(R"({"__metadata__":{},"__metadata__":{}})"),
+       {"'__metadata__'", "more than once"}},
       {"control char in name", one(R"("t\nx":[1])"), {"'t\\x0ax'"}},
-      {"deeply nested", raw_file(R"({"__metadata__":)" + std::string(200, '[') + std::string(200, ']') + "}"), {"nested"}},
+      {"deeply nested",
+       raw_file(R"({"__metadata__":)" + std::string(200, '[') + std::string(200, ']') + "}"),
+       {"nested"}},
   };
 }
 }  // namespace
@@ -510,10 +562,18 @@ TEST(Safetensors, BoundaryFilesThatAreValid) {
   // in range, and unpadded headers.
   std::string d16(16, '\0');
   std::vector<std::string> ok = {
-      raw_file(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})", d16),
-      raw_file(R"({"a":{"dtype":"U8","shape":[0],"data_offsets":[16,16]},"b":{"dtype":"U8","shape":[16],"data_offsets":[0,16]}})", d16),
-      raw_file(R"({"a":{"dtype":"U8","shape":[0],"data_offsets":[3,3]},"b":{"dtype":"U8","shape":[16],"data_offsets":[0,16]}})", d16),
-      raw_file(R"( { "__metadata__" : { } , "x" : { "data_offsets" : [ 0 , 2 ] , "shape" : [ 1 ] , "dtype" : "BF16" } } )", d16),
+      raw_file(
+          R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})",
+          d16),
+      raw_file(
+          R"({"a":{"dtype":"U8","shape":[0],"data_offsets":[16,16]},"b":{"dtype":"U8","shape":[16],"data_offsets":[0,16]}})",
+          d16),
+      raw_file(
+          R"({"a":{"dtype":"U8","shape":[0],"data_offsets":[3,3]},"b":{"dtype":"U8","shape":[16],"data_offsets":[0,16]}})",
+          d16),
+      raw_file(
+          R"( { "__metadata__" : { } , "x" : { "data_offsets" : [ 0 , 2 ] , "shape" : [ 1 ] , "dtype" : "BF16" } } )",
+          d16),
       raw_file(R"({"a":{"dtype":"BOOL","shape":[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1],"data_offsets":[0,1]}})", d16),
   };
   for (size_t i = 0; i < ok.size(); ++i) {
@@ -552,11 +612,9 @@ TEST(Safetensors, MutatedFilesNeverCrash) {
           } else {
             (void)f.read_int(t.name);
           }
-        } catch (const slm::Error&) {
-        }
+        } catch (const slm::Error&) {}
       }
-    } catch (const slm::Error&) {
-    }
+    } catch (const slm::Error&) {}
   };
   for (size_t n = 0; n <= good.size(); ++n) exercise(good.substr(0, n));
   const char subs[] = {'\0', '\xff', '9', '"', '-', ' ', '{', ']', ',', '0', 'e', '.'};
@@ -591,8 +649,7 @@ TEST(Safetensors, FuzzSeedCorpus) {
     } else {
       try {
         (void)SafetensorsFile::open(path);
-      } catch (const slm::Error&) {
-      }
+      } catch (const slm::Error&) {}
     }
   }
   EXPECT_GE(n, 5);

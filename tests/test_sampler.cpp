@@ -150,8 +150,7 @@ TEST(Sampler, BookExampleFrequenciesMatchSoftmax) {
   Sampler s1000(cfg(1.0f, 0, 1, 0, 1, 123));
   const auto c1000 = counts(s1000, kBookLogits, 1000);
   const int book[] = {73, 0, 0, 582, 2, 0, 0, 343, 0};
-  for (int i = 0; i < 9; ++i)
-    std::printf("  %-8s ours %4d   book (torch RNG) %4d\n", kBookVocab[i], c1000[i], book[i]);
+  for (int i = 0; i < 9; ++i) std::printf("  %-8s ours %4d   book (torch RNG) %4d\n", kBookVocab[i], c1000[i], book[i]);
 
   Sampler s(cfg(1.0f, 0, 1, 0, 1, 42));
   const auto c = counts(s, kBookLogits, 10000);

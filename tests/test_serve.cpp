@@ -2,9 +2,9 @@
 // API on a loopback port, talked to with an HTTP client. Every answer is compared with the library
 // path it must equal (generate, generate_response, predict_proba on a twin model); streamed answers
 // must join to the whole ones; bad requests get JSON errors; the CLI starts, serves and stops.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -47,8 +47,8 @@ class LiveServer {
     cfg.defaults.sampler.temperature = 0.0f;
     cfg.max_tokens_limit = 64;
     cfg.log_requests = false;
-    server_ = std::make_unique<slm::Server>(std::move(model), std::make_unique<slm::Tokenizer>(slm::test::gpt2_tokenizer()),
-                                            cfg);
+    server_ = std::make_unique<slm::Server>(std::move(model),
+                                            std::make_unique<slm::Tokenizer>(slm::test::gpt2_tokenizer()), cfg);
     port_ = server_->bind("127.0.0.1", 0);
     thread_ = std::thread([this] { server_->run(); });
   }
@@ -161,8 +161,8 @@ TEST(Serve, CompletionsEqualGenerateStreamedOrNot) {
   EXPECT_EQ(j["usage"]["prompt_tokens"], ids_of(prompt).size());
   EXPECT_EQ(j["usage"]["completion_tokens"], 12);
 
-  auto [text, finish] =
-      join_stream(srv.stream("/v1/completions", json{{"prompt", prompt}, {"max_tokens", 12}, {"stream", true}}.dump()), false);
+  auto [text, finish] = join_stream(
+      srv.stream("/v1/completions", json{{"prompt", prompt}, {"max_tokens", 12}, {"stream", true}}.dump()), false);
   EXPECT_EQ(text, expect);
   EXPECT_EQ(finish, "length");
 
@@ -170,14 +170,16 @@ TEST(Serve, CompletionsEqualGenerateStreamedOrNot) {
   ASSERT_GE(expect.size(), 6u);
   const std::string stop = expect.substr(expect.size() / 2, 2);
   const std::string cut = expect.substr(0, expect.find(stop));
-  auto [st2, j2] = srv.post("/v1/completions", json{{"prompt", prompt}, {"max_tokens", 12}, {"stop", {"@@@", stop}}}.dump());
+  auto [st2, j2] =
+      srv.post("/v1/completions", json{{"prompt", prompt}, {"max_tokens", 12}, {"stop", {"@@@", stop}}}.dump());
   ASSERT_EQ(st2, 200) << j2.dump();
   EXPECT_EQ(j2["choices"][0]["text"], cut);
   EXPECT_EQ(j2["choices"][0]["finish_reason"], "stop");
   EXPECT_LT(j2["usage"]["completion_tokens"].get<int>(), 12);
-  auto [text2, finish2] = join_stream(
-      srv.stream("/v1/completions", json{{"prompt", {prompt}}, {"max_tokens", 12}, {"stop", stop}, {"stream", true}}.dump()),
-      false);
+  auto [text2, finish2] =
+      join_stream(srv.stream("/v1/completions",
+                             json{{"prompt", {prompt}}, {"max_tokens", 12}, {"stop", stop}, {"stream", true}}.dump()),
+                  false);
   EXPECT_EQ(text2, cut);
   EXPECT_EQ(finish2, "stop");
 
@@ -192,7 +194,8 @@ TEST(Serve, ChatEqualsTheBooksResponsesWithMemoryAndSystemText) {
   auto ref = tiny_model();
   const auto& tok = slm::test::gpt2_tokenizer();
   const std::string m1 = "Name a primary color.", m2 = "What is the capital of France?";
-  const std::string a1 = slm::generate_response(*ref, tok, InstructionEntry{m1, "", ""}, PromptTemplate::Alpaca, greedy(8));
+  const std::string a1 =
+      slm::generate_response(*ref, tok, InstructionEntry{m1, "", ""}, PromptTemplate::Alpaca, greedy(8));
   ASSERT_FALSE(a1.empty());
 
   const json one = {{"messages", {{{"role", "user"}, {"content", m1}}}}, {"max_tokens", 8}};
@@ -211,8 +214,8 @@ TEST(Serve, ChatEqualsTheBooksResponsesWithMemoryAndSystemText) {
   const std::string memory = slm::format_example(InstructionEntry{m1, "", a1}, PromptTemplate::Alpaca) + "\n\n";
   const std::string prompt2 = memory + slm::format_prompt(InstructionEntry{m2, "", ""}, PromptTemplate::Alpaca) +
                               slm::response_prefix(PromptTemplate::Alpaca);
-  const std::string a2 = slm::clean_response(text_of(slm::generate(*ref, ids_of(prompt2, slm::SpecialMode::Text), greedy(8))),
-                                             PromptTemplate::Alpaca);
+  const std::string a2 = slm::clean_response(
+      text_of(slm::generate(*ref, ids_of(prompt2, slm::SpecialMode::Text), greedy(8))), PromptTemplate::Alpaca);
   const json two = {{"messages",
                      {{{"role", "user"}, {"content", m1}},
                       {{"role", "assistant"}, {"content", a1}},
@@ -264,11 +267,14 @@ TEST(Serve, BadRequestsGetJsonErrors) {
   EXPECT_HAS(error("/v1/completions", R"({"prompt": "a", "stop": ["1","2","3","4","5"]})"), "'stop'");
   EXPECT_HAS(error("/v1/completions", R"({"prompt": "a", "stream": "yes"})"), "'stream'");
   EXPECT_HAS(error("/v1/chat/completions", R"({"messages": []})"), "'messages'");
-  EXPECT_HAS(error("/v1/chat/completions", R"({"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]})"),
+  EXPECT_HAS(error("/v1/chat/completions",
+                   R"({"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]})"),
              "last message must be from the user");
-  EXPECT_HAS(error("/v1/chat/completions", R"({"messages": [{"role": "assistant", "content": "b"}, {"role": "user", "content": "a"}]})"),
+  EXPECT_HAS(error("/v1/chat/completions",
+                   R"({"messages": [{"role": "assistant", "content": "b"}, {"role": "user", "content": "a"}]})"),
              "messages[0]");
-  EXPECT_HAS(error("/v1/chat/completions", R"({"messages": [{"role": "robot", "content": "a"}]})"), "unknown role 'robot'");
+  EXPECT_HAS(error("/v1/chat/completions", R"({"messages": [{"role": "robot", "content": "a"}]})"),
+             "unknown role 'robot'");
   EXPECT_HAS(error("/v1/chat/completions", R"({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]})"),
              "text");
   EXPECT_HAS(error("/v1/chat/completions", R"({"messages": [{"role": "user", "content": "  "}]})"), "empty");
@@ -338,9 +344,9 @@ TEST(Serve, JudgeCanUseIt) {
   opt.backoff_s = 0;
   const slm::JudgeResult r = slm::judge_one(item, opt);
   EXPECT_NE(r.status, slm::JudgeStatus::Failed) << r.error;
-  const std::string expect = slm::generate_response(*ref, slm::test::gpt2_tokenizer(),
-                                                    InstructionEntry{slm::judge_prompt(item.entry, item.response), "", ""},
-                                                    PromptTemplate::Alpaca, greedy(8));
+  const std::string expect = slm::generate_response(
+      *ref, slm::test::gpt2_tokenizer(), InstructionEntry{slm::judge_prompt(item.entry, item.response), "", ""},
+      PromptTemplate::Alpaca, greedy(8));
   EXPECT_EQ(r.reply, expect);
 }
 
@@ -352,8 +358,8 @@ TEST(Serve, CliServesUntilSigterm) {
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 2, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  const char* argv[] = {SLM_BINARY, "serve", "--model", model.c_str(), "--tokenizer", tokdir.c_str(), "--port", "0",
-                        "--threads", "1", "--name", "mini", nullptr};
+  const char* argv[] = {SLM_BINARY, "serve",     "--model", model.c_str(), "--tokenizer", tokdir.c_str(), "--port",
+                        "0",        "--threads", "1",       "--name",      "mini",        nullptr};
   pid_t pid = 0;
   ASSERT_EQ(posix_spawn(&pid, SLM_BINARY, &fa, nullptr, const_cast<char* const*>(argv), environ), 0);
   posix_spawn_file_actions_destroy(&fa);

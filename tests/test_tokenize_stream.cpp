@@ -42,8 +42,9 @@ std::string hard_text() {
 std::vector<uint32_t> stream(const Tokenizer& tok, std::string_view text, size_t chunk, uint32_t seed,
                              bool lossy = false) {
   std::vector<uint32_t> got;
-  TextStreamEncoder enc(tok, [&](std::span<const uint32_t> ids) { got.insert(got.end(), ids.begin(), ids.end()); },
-                        "'test'", lossy, 1, chunk, 1);
+  TextStreamEncoder enc(
+      tok, [&](std::span<const uint32_t> ids) { got.insert(got.end(), ids.begin(), ids.end()); }, "'test'", lossy, 1,
+      chunk, 1);
   std::mt19937 rng(seed);
   for (size_t i = 0; i < text.size();) {
     size_t n = std::min<size_t>(text.size() - i, 1 + rng() % (2 * chunk + 3));
@@ -71,9 +72,29 @@ TEST(TokenizeStream, EqualsWholeTextEncoding) {
 // CR/LF, Unicode spaces, digits, punctuation, multi-byte letters, the special token's text), with
 // runs long enough to have no safe cut: both patterns, tiny chunks.
 TEST(TokenizeStream, RandomTrickyTexts) {
-  const std::vector<std::string> atoms = {" ", "  ", "\n", "\r\n", "\t", "\u00a0", "\u2003", "'", "s", "ll", "re",
-                                          "a", "aaaaaaaaaaaaaaaaaaaa", "1", "123456789", "!", "--", "é", "中", "😀",
-                                          "<|endoftext|>", "\n\n\n", "        "};
+  const std::vector<std::string> atoms = {" ",
+                                          "  ",
+                                          "\n",
+                                          "\r\n",
+                                          "\t",
+                                          "\u00a0",
+                                          "\u2003",
+                                          "'",
+                                          "s",
+                                          "ll",
+                                          "re",
+                                          "a",
+                                          "aaaaaaaaaaaaaaaaaaaa",
+                                          "1",
+                                          "123456789",
+                                          "!",
+                                          "--",
+                                          "é",
+                                          "中",
+                                          "😀",
+                                          "<|endoftext|>",
+                                          "\n\n\n",
+                                          "        "};
   std::mt19937 rng(11);
   for (int n = 0; n < 40; ++n) {
     std::string text;
@@ -93,8 +114,9 @@ TEST(TokenizeStream, EveryCutOfAShortText) {
   const auto want = gpt2().encode(text, SpecialMode::Text);
   for (size_t cut = 0; cut <= text.size(); ++cut) {
     std::vector<uint32_t> got;
-    TextStreamEncoder enc(gpt2(), [&](std::span<const uint32_t> ids) { got.insert(got.end(), ids.begin(), ids.end()); },
-                          "'t'", false, 1, 1, 1);
+    TextStreamEncoder enc(
+        gpt2(), [&](std::span<const uint32_t> ids) { got.insert(got.end(), ids.begin(), ids.end()); }, "'t'", false, 1,
+        1, 1);
     enc.feed(std::string_view(text).substr(0, cut));
     enc.feed(std::string_view(text).substr(cut));
     enc.finish();
@@ -153,8 +175,9 @@ TEST(TokenizeStream, CorpusInChunksEqualsWholeFiles) {
   for (size_t chunk : {size_t{7}, size_t{100}, size_t{4096}, size_t{16} << 20})
     for (int threads : {1, 2}) {
       std::vector<uint32_t> got;
-      encode_documents_to(paths, gpt2(), false, threads, "",
-                          [&](std::span<const uint32_t> ids) { got.insert(got.end(), ids.begin(), ids.end()); }, chunk);
+      encode_documents_to(
+          paths, gpt2(), false, threads, "",
+          [&](std::span<const uint32_t> ids) { got.insert(got.end(), ids.begin(), ids.end()); }, chunk);
       ASSERT_EQ(got, want) << "chunk " << chunk << ", " << threads << " threads";
     }
   EXPECT_EQ(encode_documents(paths, gpt2(), false, 2), want);
@@ -216,12 +239,14 @@ TEST(TokenizeStream, FailedTokenizationLeavesNoShard) {
   text += "\xFF tail";
   slm::test::write_text(t.file("bad.txt"), text);
   std::string msg = slm::test::error_of([&] {
-    encode_documents_to({t.file("bad.txt")}, gpt2(), false, 1, "", [](std::span<const uint32_t>) {}, 1000);
+    encode_documents_to(
+        {t.file("bad.txt")}, gpt2(), false, 1, "", [](std::span<const uint32_t>) {}, 1000);
   });
   EXPECT_HAS(msg, "bad.txt' is not valid UTF-8");
   EXPECT_HAS(msg, "at byte offset " + std::to_string(bad) + " ");
   // Through the cache (a small file, read whole): the writer's temp file is removed.
-  msg = slm::test::error_of([&] { tokenize_documents_cached({t.file("bad.txt")}, gpt2(), "tok", t.file("cache"), false, 1); });
+  msg = slm::test::error_of(
+      [&] { tokenize_documents_cached({t.file("bad.txt")}, gpt2(), "tok", t.file("cache"), false, 1); });
   EXPECT_HAS(msg, "at byte offset " + std::to_string(bad) + " ");
   EXPECT_TRUE(std::filesystem::is_empty(t.file("cache")));
 }

@@ -57,7 +57,9 @@ TEST(Tokenizer, MatchesTiktokenOnEveryFixtureCase) {
   for (const auto& c : cases) {
     auto ids = gpt2().encode(c.text, c.allow ? SpecialMode::Allow : SpecialMode::Text);
     if (ids != c.ids) {
-      if (++failures <= 20) ADD_FAILURE() << "case " << c.name << " differs from tiktoken (" << ids.size() << " vs " << c.ids.size() << " ids)";
+      if (++failures <= 20)
+        ADD_FAILURE() << "case " << c.name << " differs from tiktoken (" << ids.size() << " vs " << c.ids.size()
+                      << " ids)";
     }
     // Every case also decodes back to its text.
     if (gpt2().decode(ids) != c.text) ADD_FAILURE() << "case " << c.name << " does not round-trip";
@@ -77,8 +79,10 @@ TEST(Tokenizer, ParallelEncodingEqualsSequential) {
 }
 
 TEST(Tokenizer, BookSentenceWithEndOfText) {
-  auto ids = gpt2().encode("Hello, do you like tea? <|endoftext|> In the sunlit terraces of someunknownPlace.", SpecialMode::Allow);
-  std::vector<uint32_t> want{15496, 11, 466, 345, 588, 8887, 30, 220, 50256, 554, 262, 4252, 18250, 8812, 2114, 286, 617, 34680, 27271, 13};
+  auto ids = gpt2().encode("Hello, do you like tea? <|endoftext|> In the sunlit terraces of someunknownPlace.",
+                           SpecialMode::Allow);
+  std::vector<uint32_t> want{15496, 11,   466,   345,  588,  8887, 30,  220,   50256, 554,
+                             262,   4252, 18250, 8812, 2114, 286,  617, 34680, 27271, 13};
   EXPECT_EQ(ids, want);
   EXPECT_EQ(gpt2().vocab_size(), 50257u);
   EXPECT_EQ(gpt2().eot_id().value(), 50256u);
@@ -108,12 +112,14 @@ TEST(Tokenizer, SpecialTokenModes) {
     EXPECT_EQ(e.kind(), slm::ErrorKind::BadInput);
     EXPECT_NE(std::string(e.what()).find("byte offset 1"), std::string::npos) << e.what();
   }
-  EXPECT_EQ(gpt2().encode("<|endoftext|>", SpecialMode::Text), (std::vector<uint32_t>{27, 91, 437, 1659, 5239, 91, 29}));
+  EXPECT_EQ(gpt2().encode("<|endoftext|>", SpecialMode::Text),
+            (std::vector<uint32_t>{27, 91, 437, 1659, 5239, 91, 29}));
 }
 
 TEST(Tokenizer, RoundTripsRandomText) {
   slm::Rng rng(1234);
-  const std::vector<uint32_t> pool{'a', 'Z', ' ', ' ', '\n', '\t', '\'', '1', '.', 0xE9, 0x301, 0x4E2D, 0x1F600, 0x200D, 0xA0, 0x3000, 0xFEFF, 0x85};
+  const std::vector<uint32_t> pool{'a',  'Z',   ' ',    ' ',     '\n',   '\t', '\'',   '1',    '.',
+                                   0xE9, 0x301, 0x4E2D, 0x1F600, 0x200D, 0xA0, 0x3000, 0xFEFF, 0x85};
   for (int n = 0; n < 300; ++n) {
     std::string s;
     size_t len = rng.below(60);
@@ -163,7 +169,10 @@ TEST(Tokenizer, LargePieceMergeEqualsSmallPieceMerge) {
       uint32_t best_id = UINT32_MAX;
       for (size_t i = 0; i + 1 < parts.size(); ++i) {
         auto id = gpt2().token_id(parts[i] + parts[i + 1]);
-        if (id && *id < best_id) { best_id = *id; best = i; }
+        if (id && *id < best_id) {
+          best_id = *id;
+          best = i;
+        }
       }
       if (best == SIZE_MAX) break;
       parts[best] += parts[best + 1];
@@ -176,7 +185,9 @@ TEST(Tokenizer, LargePieceMergeEqualsSmallPieceMerge) {
 
 TEST(Tokenizer, InvalidUtf8IsRejectedWithOffset) {
   try {
-    gpt2().encode(std::string("abc\xff" "def"));
+    gpt2().encode(
+        std::string("abc\xff"
+                    "def"));
     FAIL();
   } catch (const slm::Error& e) {
     EXPECT_NE(std::string(e.what()).find("byte offset 3"), std::string::npos) << e.what();
@@ -185,8 +196,14 @@ TEST(Tokenizer, InvalidUtf8IsRejectedWithOffset) {
 
 TEST(Utf8, LossyMatchesPythonReplace) {
   // Expected values from Python 3: bytes.decode("utf-8", errors="replace").
-  EXPECT_EQ(slm::utf8_lossy("a\xff" "b"), "a\xEF\xBF\xBD" "b");
-  EXPECT_EQ(slm::utf8_lossy("\xE2\x82" "A"), "\xEF\xBF\xBD" "A");                    // truncated: one U+FFFD
+  EXPECT_EQ(slm::utf8_lossy("a\xff"
+                            "b"),
+            "a\xEF\xBF\xBD"
+            "b");
+  EXPECT_EQ(slm::utf8_lossy("\xE2\x82"
+                            "A"),
+            "\xEF\xBF\xBD"
+            "A");                                                                      // truncated: one U+FFFD
   EXPECT_EQ(slm::utf8_lossy("\xF0\x80\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // overlong: 3
   EXPECT_EQ(slm::utf8_lossy("\xED\xA0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // surrogate: 3
   EXPECT_EQ(slm::utf8_lossy("\xC0\xAF"), "\xEF\xBF\xBD\xEF\xBF\xBD");
@@ -221,7 +238,8 @@ TEST(Tokenizer, HuggingFaceLayoutLoadsTheSame) {
   gpt2().save_dir(out.path(), "hf");
   Tokenizer again = Tokenizer::load_dir(out.path());
   EXPECT_EQ(again.encode(text), gpt2().encode(text));
-  EXPECT_EQ(slm::test::read_text(out.file("merges.txt")), slm::test::read_text(slm::test::data_dir() + "/gpt2/vocab.bpe"));
+  EXPECT_EQ(slm::test::read_text(out.file("merges.txt")),
+            slm::test::read_text(slm::test::data_dir() + "/gpt2/vocab.bpe"));
 }
 
 TEST(Tokenizer, BadVocabularyFilesGiveClearErrors) {
@@ -271,7 +289,8 @@ TEST(Tokenizer, VocabularyErrorsNameTheIdAndEscapeFileBytes) {
     std::string vocab, merges, fragment;
   };
   const std::vector<Case> cases = {
-      {less_one.dump(), gpt2_merges, "vocab.json: no token has id 262 (the ids go up to 50256, but there are 50256 entries)"},
+      {less_one.dump(), gpt2_merges,
+       "vocab.json: no token has id 262 (the ids go up to 50256, but there are 50256 entries)"},
       {twice.dump(), gpt2_merges, "token id 11 is used twice"},
       {bytes.dump(), nul_merge, R"(merge 1 ('x\x00y z') is not in GPT-2's byte-to-unicode form)"},
       {bytes.dump(), std::string("ab\0cd\n", 6), R"(line 1 is not a merge of the form 'A B': 'ab\x00cd')"},

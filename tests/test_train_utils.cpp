@@ -60,7 +60,7 @@ TEST(Schedule, Parse) {
 
 TEST(Schedule, CosineWithWarmup) {
   slm::LrSchedule s{1e-3f, 1e-4f, 10, 110, slm::ScheduleKind::Cosine};
-  EXPECT_FLOAT_EQ(s.at(1), 1e-4f);   // lr * 1/10
+  EXPECT_FLOAT_EQ(s.at(1), 1e-4f);  // lr * 1/10
   EXPECT_FLOAT_EQ(s.at(5), 5e-4f);
   EXPECT_FLOAT_EQ(s.at(10), 1e-3f);  // peak at the end of the warmup
   EXPECT_LT(s.at(11), 1e-3f);
@@ -141,7 +141,8 @@ TEST(Metrics, TornLastLine) {
     EXPECT_EQ(log.records().size(), 2u);
     log.write({{"type", "step"}, {"step", 3}});
   }
-  EXPECT_EQ(read_text(path), "{\"type\":\"step\",\"step\":1}\n\n{\"type\":\"step\",\"step\":2}\n{\"step\":3,\"type\":\"step\"}\n");
+  EXPECT_EQ(read_text(path),
+            "{\"type\":\"step\",\"step\":1}\n\n{\"type\":\"step\",\"step\":2}\n{\"step\":3,\"type\":\"step\"}\n");
   // A complete last record without its newline is kept.
   write_text(path, "{\"type\":\"step\",\"step\":1}");
   EXPECT_EQ(slm::MetricsLog::read(path).size(), 1u);
@@ -206,7 +207,10 @@ std::vector<json> fake_run(int steps, int eval_every) {
     double loss = 2.0 + 8.0 * std::exp(-s / 40.0) + 0.2 * std::sin(s * 1.7);
     r.push_back({{"type", "step"}, {"step", s}, {"tokens_seen", s * 2048}, {"loss", loss}, {"lr", 4e-4}});
     if (s % eval_every == 0 || s == 1)
-      r.push_back({{"type", "eval"}, {"step", s}, {"tokens_seen", s * 2048}, {"train_loss", loss - 0.1},
+      r.push_back({{"type", "eval"},
+                   {"step", s},
+                   {"tokens_seen", s * 2048},
+                   {"train_loss", loss - 0.1},
                    {"val_loss", loss + 0.3 + s / 200.0}});
   }
   r.push_back({{"type", "sample"}, {"step", steps}, {"text", "Every effort moves you"}});
@@ -319,8 +323,10 @@ TEST(Progress, PlainLinesAreThrottled) {
   EXPECT_EQ(out.find('\033'), std::string::npos);
   // Lines at t = 0.5, 10.5, 20.5, 30.5, 40.5, the last one (done == total), and the message.
   EXPECT_EQ(count(out, "\n"), 7u) << out;
-  EXPECT_NE(out.find("step   1/100   1.0% | loss 3.21 | lr 4.0e-04 | elapsed 1s | eta 50s\n"), std::string::npos) << out;
-  EXPECT_NE(out.find("step 100/100 100.0% | loss 3.21 | lr 4.0e-04 | elapsed 50s | eta 0s\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("step   1/100   1.0% | loss 3.21 | lr 4.0e-04 | elapsed 1s | eta 50s\n"), std::string::npos)
+      << out;
+  EXPECT_NE(out.find("step 100/100 100.0% | loss 3.21 | lr 4.0e-04 | elapsed 50s | eta 0s\n"), std::string::npos)
+      << out;
   EXPECT_NE(out.find("\nsaved checkpoint\n"), std::string::npos);
 }
 

@@ -89,8 +89,10 @@ double finite_difference_error(float* w, const float* g, size_t n, const std::fu
 std::string shell_quote(const std::string& s) {
   std::string q = "'";
   for (char c : s) {
-    if (c == '\'') q += "'\\''";
-    else q += c;
+    if (c == '\'')
+      q += "'\\''";
+    else
+      q += c;
   }
   return q + "'";
 }
@@ -118,7 +120,8 @@ const Tokenizer& gpt2_tokenizer() {
 CliResult run_slm(const std::string& args, const std::string& input) {
   TempDir t;
   write_text(t.file("in"), input);
-  std::string cmd = std::string(SLM_BINARY) + " " + args + " <" + t.file("in") + " >" + t.file("out") + " 2>" + t.file("err");
+  std::string cmd =
+      std::string(SLM_BINARY) + " " + args + " <" + t.file("in") + " >" + t.file("out") + " 2>" + t.file("err");
   int st = std::system(cmd.c_str());
   CliResult r;
   r.rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);

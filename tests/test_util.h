@@ -11,11 +11,12 @@
 namespace slm {
 class Tokenizer;
 class GPT;
-}
+}  // namespace slm
 
 // haystack (a string) contains needle.
-#define EXPECT_HAS(haystack, needle) \
-  EXPECT_NE(std::string(haystack).find(needle), std::string::npos) << "'" << (haystack) << "' lacks '" << (needle) << "'"
+#define EXPECT_HAS(haystack, needle)                               \
+  EXPECT_NE(std::string(haystack).find(needle), std::string::npos) \
+      << "'" << (haystack) << "' lacks '" << (needle) << "'"
 
 namespace slm::test {
 
@@ -71,7 +72,7 @@ int closed_port();
 // Central finite differences of loss() with respect to w[i] (step h) at about `samples` evenly
 // spread indices of w[0, n), against the analytic gradient g: the largest |fd - g| divided by the
 // largest |fd| (at least 1e-3). The model's gradients must be current for w's present values.
-double finite_difference_error(float* w, const float* g, size_t n, const std::function<double()>& loss,
-                               float h = 1e-2f, size_t samples = 20);
+double finite_difference_error(float* w, const float* g, size_t n, const std::function<double()>& loss, float h = 1e-2f,
+                               size_t samples = 20);
 
 }  // namespace slm::test

@@ -42,8 +42,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             break;
           }
         }
-      } catch (const slm::Error&) {
-      }
+      } catch (const slm::Error&) {}
       if (f.find(t.name) != &t) __builtin_trap();  // find() must locate every listed tensor
     }
     for (const auto& [k, v] : f.metadata()) sink = sink + k.size() + v.size();

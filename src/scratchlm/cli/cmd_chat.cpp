@@ -16,10 +16,10 @@
 // (chat_prompt_ids in responses.h); a message longer than the context keeps its last tokens.
 // Answers are cleaned as the book's responses (clean_response: the template's response marker
 // removed, whitespace stripped as .strip()) while streaming (ResponseStream holds back what could
-// still change: trailing whitespace, a partial marker, a partial UTF-8 character). Answer n (from 0) samples with seed + n.
-// On a terminal there is a "> " prompt ("... " for continued lines), a banner on stderr, and Ctrl-C
-// stops the answer being generated. Off a terminal (stdin not a TTY, e.g. a pipe) there are no
-// decorations: each answer is printed followed by one newline, so
+// still change: trailing whitespace, a partial marker, a partial UTF-8 character). Answer n (from 0) samples with seed
+// + n. On a terminal there is a "> " prompt ("... " for continued lines), a banner on stderr, and Ctrl-C stops the
+// answer being generated. Off a terminal (stdin not a TTY, e.g. a pipe) there are no decorations: each answer is
+// printed followed by one newline, so
 //   printf 'hi\n/exit\n' | slm chat --model M
 // works in scripts.
 #include <unistd.h>
@@ -143,7 +143,8 @@ void register_chat(CLI::App& app) {
     g.sampler.validate();
     if (g.max_new_tokens < 1) fail("--max-new-tokens must be at least 1, got {}", g.max_new_tokens);
     auto model = load_hf_model(o->model);
-    if (model->config().is_classifier()) fail("{}: a classifier model cannot chat (it has no language-model head)", o->model);
+    if (model->config().is_classifier())
+      fail("{}: a classifier model cannot chat (it has no language-model head)", o->model);
     std::string tok_dir = o->tokenizer;
     tok_dir = tokenizer_dir_for_model(o->model, tok_dir);
     const Tokenizer tok = Tokenizer::load_dir(tok_dir);

@@ -27,7 +27,8 @@ namespace slm::cli {
 namespace {
 
 void add_load_options(CLI::App* c, LoadOptions& l) {
-  c->add_option("--format", l.format, "Data format: auto, sms, csv, tsv, jsonl, json, spam-assassin")->capture_default_str();
+  c->add_option("--format", l.format, "Data format: auto, sms, csv, tsv, jsonl, json, spam-assassin")
+      ->capture_default_str();
   c->add_option("--text-column", l.text_column, "Column (CSV/TSV) or key (JSON) of the text")->capture_default_str();
   c->add_option("--label-column", l.label_column, "Column (CSV/TSV) or key (JSON) of the label")->capture_default_str();
 }
@@ -59,17 +60,23 @@ void register_finetune_classifier(CLI::App& app) {
   c->add_option("--val", a->val_file, "A ready validation split");
   c->add_option("--test", a->test_file, "A ready test split");
   add_load_options(c, a->load);
-  c->add_flag("!--no-balance", a->balance, "Keep all examples (default: undersample to the smallest class, as the book)");
+  c->add_flag("!--no-balance", a->balance,
+              "Keep all examples (default: undersample to the smallest class, as the book)");
   c->add_option("--train-frac", a->train_frac, "Training fraction of --data")->capture_default_str();
   c->add_option("--val-frac", a->val_frac, "Validation fraction of --data (the rest is test)")->capture_default_str();
   c->add_option("--labels", a->labels, "Class order, e.g. --labels ham spam (default: sorted)")->delimiter(',');
   c->add_option("--trainable", a->trainable, "head, last-block (the book) or all")->capture_default_str();
-  c->add_option("--token", *token, "Read the class at the last real token (last), the final padded position (last-position, the book) or from the mean over every token (mean; longer texts in windows of the context length)")
+  c->add_option("--token", *token,
+                "Read the class at the last real token (last), the final padded position (last-position, the book) or "
+                "from the mean over every token (mean; longer texts in windows of the context length)")
       ->capture_default_str();
   c->add_option("--lora-rank", a->lora_rank, "Train LoRA adapters of this rank instead of layers (appendix E; 0: off)");
   c->add_option("--lora-alpha", a->lora_alpha, "LoRA scale numerator: updates are scaled by alpha / rank");
-  c->add_option("--lora-targets", a->lora_targets, "LoRA on attn, mlp, head (comma list) or all")->capture_default_str();
-  c->add_option("--max-length", a->max_length, "Cut texts to this many tokens (default: the longest training text, at most the context length; above it only with --token mean)");
+  c->add_option("--lora-targets", a->lora_targets, "LoRA on attn, mlp, head (comma list) or all")
+      ->capture_default_str();
+  c->add_option("--max-length", a->max_length,
+                "Cut texts to this many tokens (default: the longest training text, at most the context length; above "
+                "it only with --token mean)");
   c->add_option("--truncate", *truncate,
                 "Which tokens of a longer text to keep: head (the book), tail, or head+tail (the first quarter "
                 "from the start, the rest from the end)")
@@ -98,17 +105,18 @@ void register_finetune_classifier(CLI::App& app) {
   c->callback([c, a, max_time, token, truncate] {
     if (!a->resume.empty()) {
       // The run's settings come from its checkpoint; the run length and cadence may be given anew.
-      for (const char* opt : {"--init-from", "--out", "--data", "--train", "--val", "--test", "--token", "--truncate",
-                              "--max-length", "--batch", "--grad-accum", "--lr", "--weight-decay", "--grad-clip",
-                              "--dropout", "--seed", "--trainable", "--lora-rank", "--lora-alpha", "--lora-targets",
-                              "--select", "--split-only"})
+      for (const char* opt :
+           {"--init-from",    "--out",          "--data",       "--train",     "--val",        "--test",
+            "--token",        "--truncate",     "--max-length", "--batch",     "--grad-accum", "--lr",
+            "--weight-decay", "--grad-clip",    "--dropout",    "--seed",      "--trainable",  "--lora-rank",
+            "--lora-alpha",   "--lora-targets", "--select",     "--split-only"})
         if (c->count(opt)) fail("{} cannot be changed when resuming (the checkpoint fixes it)", opt);
       const std::string ckpt = (std::filesystem::path(a->resume) / "checkpoint").string();
       const nlohmann::json state = load_trainer_state(ckpt);
       if (state.value("format", "") != "scratchlm-classifier/1")
         fail("'{}' holds no classifier checkpoint (format '{}')", ckpt, state.value("format", ""));
-      ClassifierArgs r = ClassifierArgs::from_json(state.contains("args") ? state["args"] : nlohmann::json(),
-                                                   ckpt + "/trainer.json");
+      ClassifierArgs r =
+          ClassifierArgs::from_json(state.contains("args") ? state["args"] : nlohmann::json(), ckpt + "/trainer.json");
       r.out_dir = a->resume, r.resume = ckpt, r.threads = a->threads, r.quiet = a->quiet, r.stop_at = a->stop_at;
       if (c->count("--epochs") || c->count("--max-steps") || c->count("--max-time")) {  // a new run length
         r.epochs = a->epochs, r.max_steps = a->max_steps, r.max_time_s = 0.0;
@@ -141,14 +149,16 @@ void register_classify(CLI::App& app) {
     int threads = 0;
   };
   auto o = std::make_shared<Opts>();
-  auto* c = app.add_subcommand("classify", "Classify texts with a finetuned classifier (one text per line from --file or stdin)");
+  auto* c = app.add_subcommand("classify",
+                               "Classify texts with a finetuned classifier (one text per line from --file or stdin)");
   c->add_option("--model", o->model, "Classifier model directory")->required();
   auto* t = c->add_option("--text", o->text, "One text to classify");
   c->add_option("--file", o->file, "A file with one text per line")->excludes(t);
   c->add_option("--batch", o->batch, "Texts per forward pass")->capture_default_str()->check(CLI::PositiveNumber);
   c->add_option("--tokenizer", o->tokenizer, "Tokenizer directory (default: the model's, else data/gpt2)");
   c->add_option("--threads", o->threads, "Threads (default: all cores)");
-  c->add_flag("--json", o->json, "Print one JSON object per text: {\"text\", \"label\", \"probability\", \"probabilities\"}");
+  c->add_flag("--json", o->json,
+              "Print one JSON object per text: {\"text\", \"label\", \"probability\", \"probabilities\"}");
   c->callback([o, t] {
     configure_threads(o->threads);
     auto model = load_classifier(o->model);
@@ -191,7 +201,8 @@ void register_eval_classifier(CLI::App& app) {
     bool json = false;
   };
   auto o = std::make_shared<Opts>();
-  auto* c = app.add_subcommand("eval-classifier", "Accuracy, precision, recall, F1 and the confusion matrix of a classifier on labeled data");
+  auto* c = app.add_subcommand(
+      "eval-classifier", "Accuracy, precision, recall, F1 and the confusion matrix of a classifier on labeled data");
   c->add_option("--model", o->model, "Classifier model directory")->required();
   c->add_option("--data", o->data, "Labeled data (e.g. the test.csv written by finetune-classifier)")->required();
   add_load_options(c, o->load);
@@ -219,13 +230,20 @@ void register_eval_classifier(CLI::App& app) {
       for (size_t i = 0; i < rows.size(); ++i) {
         const float* r = p.data() + i * K;
         const size_t k = static_cast<size_t>(std::max_element(r, r + K) - r);
-        out += nlohmann::json{{"text", rows[i].text}, {"label", rows[i].label}, {"predicted", cfg.id2label[k]},
-                              {"probability", r[k]}, {"correct", static_cast<int32_t>(k) == enc[i].label}}.dump() + "\n";
+        out += nlohmann::json{{"text", rows[i].text},
+                              {"label", rows[i].label},
+                              {"predicted", cfg.id2label[k]},
+                              {"probability", r[k]},
+                              {"correct", static_cast<int32_t>(k) == enc[i].label}}
+                   .dump() +
+               "\n";
       }
       write_file_atomic(o->predictions, out);
     }
-    if (o->json) std::printf("%s\n", metrics_to_json(m, cfg.id2label).dump(2).c_str());
-    else std::printf("%s", format_metrics(m, cfg.id2label).c_str());
+    if (o->json)
+      std::printf("%s\n", metrics_to_json(m, cfg.id2label).dump(2).c_str());
+    else
+      std::printf("%s", format_metrics(m, cfg.id2label).c_str());
   });
 }
 

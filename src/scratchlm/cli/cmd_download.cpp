@@ -43,8 +43,8 @@ uint64_t size_of(const std::string& p) {
 
 // Is the present file `path` the one at `url`? Returns "" when it is, else why not; `how` says what
 // was compared. Sets `offline` (and leaves the file alone) when the hub cannot be reached.
-std::string check_present(const std::string& url, const std::string& path, bool quiet, bool& offline, std::string& offline_msg,
-                          std::string& how) {
+std::string check_present(const std::string& url, const std::string& path, bool quiet, bool& offline,
+                          std::string& offline_msg, std::string& how) {
   RemoteInfo info = probe_url(url);
   if (!info.reachable) {
     offline = true;
@@ -57,7 +57,9 @@ std::string check_present(const std::string& url, const std::string& path, bool 
   uint64_t have = size_of(path);
   if (info.size && *info.size != have) return fmt::format("size {} differs from the hub's {}", have, *info.size);
   if (!info.sha256.empty()) {
-    if (!quiet && have > 50'000'000) say(false, fmt::format("  {}: checking sha256 of {} ...", fs::path(path).filename().string(), format_bytes(have)));
+    if (!quiet && have > 50'000'000)
+      say(false,
+          fmt::format("  {}: checking sha256 of {} ...", fs::path(path).filename().string(), format_bytes(have)));
     std::string got = sha256_file(path);
     if (got != info.sha256) return fmt::format("sha256 {} differs from the hub's {}", got, info.sha256);
     how = "sha256 verified";
@@ -118,8 +120,8 @@ void run_download(const DownloadOpts& o) {
   }
 
   if (!unverified.empty()) {
-    std::printf("all %zu files of %s are present in %s, but they were not verified: %s\n", kFiles.size(), o.model.c_str(),
-                dir.c_str(), offline_msg.c_str());
+    std::printf("all %zu files of %s are present in %s, but they were not verified: %s\n", kFiles.size(),
+                o.model.c_str(), dir.c_str(), offline_msg.c_str());
   } else if (n_fetched == 0) {
     std::printf("%s is up to date in %s (%zu files checked against the hub)\n", o.model.c_str(), dir.c_str(), n_kept);
   } else {
@@ -132,11 +134,13 @@ void run_download(const DownloadOpts& o) {
 
 void register_download(CLI::App& app) {
   auto o = std::make_shared<DownloadOpts>();
-  auto* c = app.add_subcommand("download", "Download a GPT-2 checkpoint (safetensors + tokenizer) from the Hugging Face hub");
+  auto* c =
+      app.add_subcommand("download", "Download a GPT-2 checkpoint (safetensors + tokenizer) from the Hugging Face hub");
   c->add_option("model", o->model, "gpt2 (124M), gpt2-medium (355M), gpt2-large (774M) or gpt2-xl (1.5B)")->required();
   c->add_option("--out", o->out, "Directory to write into (default: models/MODEL)");
   c->add_flag("--quiet", o->quiet, "No progress output; only the final summary and errors");
-  c->footer("Endpoint: $SLM_HF_ENDPOINT (default https://huggingface.co). Interrupted downloads resume from FILE.partial.");
+  c->footer(
+      "Endpoint: $SLM_HF_ENDPOINT (default https://huggingface.co). Interrupted downloads resume from FILE.partial.");
   c->callback([o] { run_download(*o); });
 }
 

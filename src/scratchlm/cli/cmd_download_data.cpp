@@ -73,7 +73,8 @@ void run_download_data(const DownloadDataOpts& o) {
 
   const std::string dir = o.out.empty() ? default_data_dir() : o.out;
   const std::string source = !o.mirror.empty() ? "the mirror " + o.mirror : !base.empty() ? base : "their public URLs";
-  say(o.quiet, fmt::format("fetching {} data set{} into {} from {}", chosen.size(), chosen.size() == 1 ? "" : "s", dir, source));
+  say(o.quiet,
+      fmt::format("fetching {} data set{} into {} from {}", chosen.size(), chosen.size() == 1 ? "" : "s", dir, source));
 
   FetchOptions fo;
   fo.data_dir = dir;
@@ -90,15 +91,16 @@ void run_download_data(const DownloadDataOpts& o) {
   if (n_new == 0)
     std::printf("all %zu file%s already present in %s\n", st.present, st.present == 1 ? "" : "s", dir.c_str());
   else
-    std::printf("%zu file%s fetched, %zu extracted (%s), %zu already present; in %s\n", st.fetched, st.fetched == 1 ? "" : "s",
-                st.extracted, format_bytes(st.bytes).c_str(), st.present, dir.c_str());
+    std::printf("%zu file%s fetched, %zu extracted (%s), %zu already present; in %s\n", st.fetched,
+                st.fetched == 1 ? "" : "s", st.extracted, format_bytes(st.bytes).c_str(), st.present, dir.c_str());
 }
 
 }  // namespace
 
 void register_download_data(CLI::App& app) {
   auto o = std::make_shared<DownloadDataOpts>();
-  auto* c = app.add_subcommand("download-data", "Download the book's data sets (pretraining text, SMS spam, instruction data)");
+  auto* c = app.add_subcommand("download-data",
+                               "Download the book's data sets (pretraining text, SMS spam, instruction data)");
   c->add_option("names", o->names, "Data sets: " + dataset_names() + ", or all")->required();
   c->add_option("--mirror", o->mirror, "Copy from a local folder laid out like shared/data instead of downloading");
   c->add_option("--out", o->out, "Data directory to write into (default: $SLM_DATA_DIR, ./data or <binary>/../data)");
@@ -108,7 +110,8 @@ void register_download_data(CLI::App& app) {
   for (const auto& d : datasets()) footer += fmt::format("  {:<21}{}\n", d.name, d.description);
   footer +=
       "Every file is checked against a pinned size and sha256 and written atomically. $SLM_DATA_URL_BASE (an HTTP\n"
-      "mirror laid out like shared/data) replaces the public URLs; pointed at an unreachable address it makes tests offline.";
+      "mirror laid out like shared/data) replaces the public URLs; pointed at an unreachable address it makes tests "
+      "offline.";
   c->footer(footer);
   c->callback([o] { run_download_data(*o); });
 }

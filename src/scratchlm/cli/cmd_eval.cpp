@@ -7,8 +7,8 @@
 #include "scratchlm/data/shards.h"
 #include "scratchlm/data/window_dataset.h"
 #include "scratchlm/io/hf_gpt2.h"
-#include "scratchlm/tensor/parallel.h"
 #include "scratchlm/kernels/threads.h"
+#include "scratchlm/tensor/parallel.h"
 #include "scratchlm/tokenizer/bpe.h"
 #include "scratchlm/util/error.h"
 #include "scratchlm/util/paths.h"
@@ -27,7 +27,8 @@ void register_eval(CLI::App& app) {
   auto* c = app.add_subcommand("eval", "Mean cross-entropy and perplexity of a model on text");
   c->add_option("--model", o->model, "Model directory")->required();
   c->add_option("--data", o->data, "Corpora: files, directories, globs or built-in names")->required();
-  c->add_option("--text-column", o->text_column, "Read .csv/.tsv/.jsonl/.json files as tables: each row's text in this column is one document");
+  c->add_option("--text-column", o->text_column,
+                "Read .csv/.tsv/.jsonl/.json files as tables: each row's text in this column is one document");
   c->add_option("--tokenizer", o->tokenizer, "Tokenizer directory (default: the model's, else data/gpt2)");
   c->add_option("--seq", o->seq, "Window length (default: the context length)");
   c->add_option("--stride", o->stride, "Window stride (default: --seq)");
@@ -43,10 +44,11 @@ void register_eval(CLI::App& app) {
     std::string tok_dir = o->tokenizer;
     tok_dir = tokenizer_dir_for_model(o->model, tok_dir);
     Tokenizer tok = Tokenizer::load_dir(tok_dir);
-    TokenArray tokens = tokenize_corpus_cached(o->data, tok, tokenizer_dir_id(tok_dir), "", o->lossy, o->threads, nullptr,
-                                               o->text_column);
+    TokenArray tokens = tokenize_corpus_cached(o->data, tok, tokenizer_dir_id(tok_dir), "", o->lossy, o->threads,
+                                               nullptr, o->text_column);
     if (tokens.max_id() >= static_cast<uint32_t>(model->config().vocab_size))
-      fail("the tokenizer produces id {} but the model's vocabulary has {} entries", tokens.max_id(), model->config().vocab_size);
+      fail("the tokenizer produces id {} but the model's vocabulary has {} entries", tokens.max_id(),
+           model->config().vocab_size);
     DataLoader dl(WindowDataset(tokens, static_cast<size_t>(T), static_cast<size_t>(o->stride)),
                   LoaderOptions{static_cast<size_t>(o->batch), false, 0, false});
     if (dl.batches_per_epoch() == 0) fail("the data has {} tokens, too few for one window of {} + 1", tokens.size(), T);
@@ -55,13 +57,15 @@ void register_eval(CLI::App& app) {
     Batch b;
     for (size_t i = 0; i < dl.batches_per_epoch(); ++i) {
       dl.batch_at(0, i, b);
-      float mean = model->forward(b.inputs.data(), b.targets.data(), static_cast<int64_t>(b.rows), static_cast<int64_t>(b.cols));
+      float mean =
+          model->forward(b.inputs.data(), b.targets.data(), static_cast<int64_t>(b.rows), static_cast<int64_t>(b.cols));
       sum += static_cast<double>(mean) * static_cast<double>(model->last_target_count());
       count += model->last_target_count();
     }
     const double loss = sum / static_cast<double>(count);
     if (o->json) {
-      std::printf("%s\n", nlohmann::json{{"loss", loss}, {"perplexity", std::exp(loss)}, {"tokens", count}}.dump().c_str());
+      std::printf("%s\n",
+                  nlohmann::json{{"loss", loss}, {"perplexity", std::exp(loss)}, {"tokens", count}}.dump().c_str());
     } else {
       std::printf("loss %.6f  perplexity %.4f  (%lld target tokens in %zu windows of %lld)\n", loss, std::exp(loss),
                   (long long)count, dl.dataset().size(), (long long)T);

@@ -79,7 +79,9 @@ void register_generate(CLI::App& app) {
     std::vector<uint32_t> uids(ids.begin(), ids.end());
     if (o->json) {
       std::string text = utf8_lossy(tok.decode(uids));
-      std::printf("%s\n", nlohmann::json{{"text", text}, {"ids", ids}, {"tokens_per_second", ids.size() / secs}}.dump().c_str());
+      std::printf(
+          "%s\n",
+          nlohmann::json{{"text", text}, {"ids", ids}, {"tokens_per_second", ids.size() / secs}}.dump().c_str());
     } else {
       if (!pending.empty()) {
         std::string out = utf8_lossy(pending);

@@ -28,19 +28,24 @@ void register_judge(CLI::App& app) {
   };
   auto o = std::make_shared<Opts>();
   auto* c = app.add_subcommand("judge", "Score model responses 0-100 with an LLM judge (book chapter 7.8)");
-  c->add_option("--responses", o->responses, "JSON array of {instruction, input, output, <key>} (the book's instruction-data-with-response.json)")
+  c->add_option("--responses", o->responses,
+                "JSON array of {instruction, input, output, <key>} (the book's instruction-data-with-response.json)")
       ->required();
-  c->add_option("--endpoint", o->endpoint, "OpenAI-compatible API base URL, e.g. http://localhost:11434/v1 (Ollama)")->required();
+  c->add_option("--endpoint", o->endpoint, "OpenAI-compatible API base URL, e.g. http://localhost:11434/v1 (Ollama)")
+      ->required();
   c->add_option("--judge-model", o->model, "The judge model's name at the endpoint, e.g. llama3")->required();
   c->add_option("--key", o->key, "The field holding the response to score")->capture_default_str();
   c->add_option("--retries", o->retries, "Further attempts after an unparseable reply or a server error")
       ->capture_default_str()
       ->check(CLI::Range(0, 100));
   c->add_option("--timeout", o->timeout, "Seconds per request")->capture_default_str()->check(CLI::PositiveNumber);
-  c->add_option("--backoff", o->backoff, "Seconds; the n-th retry waits n times this")->capture_default_str()->check(CLI::NonNegativeNumber);
+  c->add_option("--backoff", o->backoff, "Seconds; the n-th retry waits n times this")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   c->add_option("--api-key", o->api_key, "Bearer token for the endpoint (default: $OPENAI_API_KEY)");
   c->add_option("--out", o->out, "Write every entry's score and the judge's reply as JSON to this file");
-  c->add_flag("--json", o->json, "Print {n, scored, unparseable, failed, mean, min, max, scores, histogram} instead of the table");
+  c->add_flag("--json", o->json,
+              "Print {n, scored, unparseable, failed, mean, min, max, scores, histogram} instead of the table");
   c->add_flag("-q,--quiet", o->quiet, "No progress line");
   c->callback([o] {
     JudgeOptions opt;
@@ -62,7 +67,8 @@ void register_judge(CLI::App& app) {
     auto on_entry = [&](size_t i, const JudgeResult& r, const JudgeReport& so_far) {
       if (o->quiet) return;
       if (r.status != JudgeStatus::Scored) {
-        std::string what = r.status == JudgeStatus::Unparseable ? "no score in the judge's reply '" + r.reply + "'" : r.error;
+        std::string what =
+            r.status == JudgeStatus::Unparseable ? "no score in the judge's reply '" + r.reply + "'" : r.error;
         if (what.size() > 160) what = what.substr(0, 157) + "...";
         for (char& ch : what)
           if (ch == '\n' || ch == '\r') ch = ' ';
@@ -74,7 +80,8 @@ void register_judge(CLI::App& app) {
       if (so_far.failed) fields += fmt::format(" | failed {}", so_far.failed);
       progress.update(static_cast<int64_t>(i + 1), fields);
     };
-    if (!o->quiet && !o->json) std::fprintf(stderr, "judging %zu responses with %s at %s\n", items.size(), opt.model.c_str(), url.c_str());
+    if (!o->quiet && !o->json)
+      std::fprintf(stderr, "judging %zu responses with %s at %s\n", items.size(), opt.model.c_str(), url.c_str());
     JudgeReport rep = judge_responses(items, opt, on_entry);
     progress.finish();
 

@@ -2,9 +2,9 @@
 #include <nlohmann/json.hpp>
 
 #include "scratchlm/cli/commands.h"
-#include "scratchlm/train/loop_util.h"
 #include "scratchlm/cli/model_options.h"
 #include "scratchlm/io/checkpoint.h"
+#include "scratchlm/train/loop_util.h"
 #include "scratchlm/train/pretrain.h"
 #include "scratchlm/util/error.h"
 
@@ -22,18 +22,23 @@ void register_pretrain(CLI::App& app) {
   o->model.add(c);
   c->add_option("--init-from", o->a.init_from, "Start from this model directory's weights");
   c->add_option("--resume", o->a.resume, "Continue the training checkpoint in this directory exactly");
-  c->add_option("--data", o->a.data, "Corpora: files, directories, globs, or moby-dick, sotu, the-verdict, tinyshakespeare");
-  c->add_option("--text-column", o->a.text_column,
-                "Read .csv/.tsv/.jsonl/.json files in --data as tables: each row's text in this column is one document");
-  c->add_option("--out", o->a.out_dir, "Output directory: model, optimizer state, trainer.json, metrics.jsonl, loss.svg");
+  c->add_option("--data", o->a.data,
+                "Corpora: files, directories, globs, or moby-dick, sotu, the-verdict, tinyshakespeare");
+  c->add_option(
+      "--text-column", o->a.text_column,
+      "Read .csv/.tsv/.jsonl/.json files in --data as tables: each row's text in this column is one document");
+  c->add_option("--out", o->a.out_dir,
+                "Output directory: model, optimizer state, trainer.json, metrics.jsonl, loss.svg");
   c->add_option("--tokenizer", o->a.tokenizer_dir, "Tokenizer directory (default: the model's, else data/gpt2)");
   c->add_flag("--lossy", o->a.lossy, "Replace invalid UTF-8 in the data with U+FFFD instead of failing");
-  c->add_option("--val-fraction", o->a.val_fraction, "Fraction of the tokens held out for validation")->capture_default_str();
+  c->add_option("--val-fraction", o->a.val_fraction, "Fraction of the tokens held out for validation")
+      ->capture_default_str();
   c->add_option("--epochs", o->a.epochs, "Train for this many epochs");
   c->add_option("--steps", o->a.steps, "Train until this many optimizer steps in total (counted across resumes)");
   c->add_option("--max-time", o->max_time, "Stop after this much training time, e.g. 10m, 1h30m");
   c->add_option("--stop-at", o->a.stop_at,
-                "End this run after this step as Ctrl-C does (a resumable checkpoint); the schedule still plans --epochs/--steps");
+                "End this run after this step as Ctrl-C does (a resumable checkpoint); the schedule still plans "
+                "--epochs/--steps");
   c->add_option("--batch", o->a.batch, "Sequences per micro-batch")->capture_default_str();
   c->add_option("--grad-accum", o->a.grad_accum, "Micro-batches per optimizer step")->capture_default_str();
   c->add_option("--seq", o->a.seq, "Tokens per sequence (default: the context length)");
@@ -43,7 +48,8 @@ void register_pretrain(CLI::App& app) {
   c->add_option("--warmup", o->a.warmup, "Linear warmup steps")->capture_default_str();
   c->add_option("--schedule", o->schedule, "cosine, constant or linear")->capture_default_str();
   c->add_option("--weight-decay", o->a.weight_decay, "AdamW decoupled weight decay")->capture_default_str();
-  c->add_option("--decay", o->decay, "Which parameters decay: all (the book) or matrices (nanoGPT: 2-D weights only)")->capture_default_str();
+  c->add_option("--decay", o->decay, "Which parameters decay: all (the book) or matrices (nanoGPT: 2-D weights only)")
+      ->capture_default_str();
   c->add_option("--betas", o->betas, "AdamW betas, e.g. --betas 0.9 0.95 (default 0.9 0.999)")->expected(2);
   c->add_option("--grad-clip", o->a.grad_clip, "Clip the global gradient norm to this (0: off)")->capture_default_str();
   c->add_option("--dropout", o->a.dropout, "Dropout rate (default: the config's)");
@@ -54,8 +60,8 @@ void register_pretrain(CLI::App& app) {
   c->add_option("--sample-tokens", o->a.sample_tokens, "Tokens per sample")->capture_default_str();
   c->add_option("--save-every", o->a.save_every, "Save a checkpoint every N steps (0: only at the end)");
   c->add_option("--init", o->a.init,
-                  "Initialization of a new model: gpt2 (N(0, 0.02), residual projections scaled by 1/sqrt(2 layers)) "
-                  "or torch (PyTorch's defaults, as the book's GPTModel gets them)")
+                "Initialization of a new model: gpt2 (N(0, 0.02), residual projections scaled by 1/sqrt(2 layers)) "
+                "or torch (PyTorch's defaults, as the book's GPTModel gets them)")
       ->capture_default_str();
   c->add_option("--seed", o->a.seed, "Seed of initialization, data order and dropout")->capture_default_str();
   c->add_option("--threads", o->a.threads, "Threads (default: all cores)");
@@ -65,12 +71,16 @@ void register_pretrain(CLI::App& app) {
   c->callback([c, o] {
     PretrainArgs a = o->a;
     a.schedule = parse_schedule(o->schedule);
-    if (o->decay == "all") a.decay = DecayMode::All;
-    else if (o->decay == "matrices") a.decay = DecayMode::Matrices;
-    else fail("--decay must be all or matrices, not '{}'", o->decay);
+    if (o->decay == "all")
+      a.decay = DecayMode::All;
+    else if (o->decay == "matrices")
+      a.decay = DecayMode::Matrices;
+    else
+      fail("--decay must be all or matrices, not '{}'", o->decay);
     if (!o->betas.empty()) a.beta1 = o->betas[0], a.beta2 = o->betas[1];
     if (!o->max_time.empty()) a.max_time_s = parse_duration(o->max_time);
-    int sources = !a.resume.empty() + !a.init_from.empty() + (!o->model.config_name.empty() || !o->model.model_dir.empty());
+    int sources =
+        !a.resume.empty() + !a.init_from.empty() + (!o->model.config_name.empty() || !o->model.model_dir.empty());
     if (sources != 1) fail("give exactly one of --config NAME, --init-from DIR or --resume DIR");
     if (!o->model.model_dir.empty()) a.init_from = o->model.model_dir;
     if (!o->model.config_name.empty()) a.config = o->model.resolve();
@@ -86,10 +96,13 @@ void register_pretrain(CLI::App& app) {
         r.data = saved.at("data").get<std::vector<std::string>>();
         r.text_column = saved.value("text_column", std::string());
         r.lossy = saved.at("lossy"), r.val_fraction = saved.at("val_fraction"), r.batch = saved.at("batch");
-        r.grad_accum = saved.at("grad_accum"), r.seq = saved.at("seq"), r.stride = saved.at("stride"), r.lr = saved.at("lr");
-        r.min_lr = saved.at("min_lr"), r.warmup = saved.at("warmup"), r.schedule = parse_schedule(saved.at("schedule").get<std::string>());
+        r.grad_accum = saved.at("grad_accum"), r.seq = saved.at("seq"), r.stride = saved.at("stride"),
+        r.lr = saved.at("lr");
+        r.min_lr = saved.at("min_lr"), r.warmup = saved.at("warmup"),
+        r.schedule = parse_schedule(saved.at("schedule").get<std::string>());
         r.weight_decay = saved.at("weight_decay"), r.beta1 = saved.at("betas").at(0), r.beta2 = saved.at("betas").at(1);
-        r.grad_clip = saved.at("grad_clip"), r.decay = saved.at("decay") == "all" ? DecayMode::All : DecayMode::Matrices;
+        r.grad_clip = saved.at("grad_clip"),
+        r.decay = saved.at("decay") == "all" ? DecayMode::All : DecayMode::Matrices;
         r.dropout = saved.at("dropout"), r.seed = saved.at("seed"), r.tokenizer_dir = saved.at("tokenizer_dir");
         r.sample_prompt = saved.at("sample_prompt");
         if (!c->count("--epochs") && !c->count("--steps") && !c->count("--max-time"))

@@ -37,7 +37,8 @@ void register_serve(CLI::App& app) {
       "Endpoints: GET / (chat page), GET /health, GET /v1/models, POST /v1/chat/completions, POST /v1/completions\n"
       "(language models; \"stream\": true for server-sent events), POST /v1/classify (classifiers).\n"
       "Requests run one at a time. The sampling options below are the defaults for requests that omit them.");
-  c->add_option("--model", o->model, "Model directory (a language model, an instruction model or a classifier)")->required();
+  c->add_option("--model", o->model, "Model directory (a language model, an instruction model or a classifier)")
+      ->required();
   c->add_option("--tokenizer", o->tokenizer, "Tokenizer directory (default: the model's, else data/gpt2)");
   c->add_option("--host", o->host, "Address to listen on (0.0.0.0: every interface)")->capture_default_str();
   c->add_option("--port", o->port, "Port (0: any free port; the chosen one is printed)")->capture_default_str();
@@ -46,7 +47,8 @@ void register_serve(CLI::App& app) {
   c->add_option("--max-new-tokens", o->cfg.defaults.max_new_tokens, "Default max_tokens")->capture_default_str();
   c->add_option("--max-tokens-limit", o->cfg.max_tokens_limit, "Largest max_tokens a request may ask for")
       ->capture_default_str();
-  add_sampling_options(c, o->cfg.defaults.sampler, "Seed of the first request without one (then +1 per request)");  // defaults of requests
+  add_sampling_options(c, o->cfg.defaults.sampler,
+                       "Seed of the first request without one (then +1 per request)");  // defaults of requests
   c->add_option("--threads", o->threads, "Threads (default: all cores)");
   c->add_flag("--quiet", o->quiet, "No request log on stderr");
   c->callback([o] {

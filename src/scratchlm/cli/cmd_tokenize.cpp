@@ -3,19 +3,19 @@
 
 #include <cstdio>
 #include <filesystem>
-#include <span>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <span>
 
 #include "scratchlm/cli/commands.h"
 #include "scratchlm/kernels/threads.h"
 #include "scratchlm/tokenizer/bpe.h"
 #include "scratchlm/tokenizer/encode_stream.h"
+#include "scratchlm/tokenizer/printable.h"
 #include "scratchlm/tokenizer/utf8.h"
 #include "scratchlm/util/error.h"
 #include "scratchlm/util/file.h"
 #include "scratchlm/util/paths.h"
-#include "scratchlm/tokenizer/printable.h"
 
 namespace slm::cli {
 
@@ -31,7 +31,8 @@ struct TokenizeOpts {
 };
 
 void write_all(std::string_view s) {
-  if (!s.empty() && std::fwrite(s.data(), 1, s.size(), stdout) != s.size()) fail_internal("cannot write to standard output");
+  if (!s.empty() && std::fwrite(s.data(), 1, s.size(), stdout) != s.size())
+    fail_internal("cannot write to standard output");
 }
 
 // Prints ids as they come: "1 2 3" or "[1, 2, 3]" (--json), or only their number (--count).
@@ -50,8 +51,10 @@ class IdPrinter {
     if (buf_.size() >= (size_t{1} << 20)) flush();
   }
   void finish() {
-    if (o_.count) buf_ = std::to_string(n_) + "\n";
-    else buf_ += o_.json ? (n_ ? "]\n" : "[]\n") : "\n";
+    if (o_.count)
+      buf_ = std::to_string(n_) + "\n";
+    else
+      buf_ += o_.json ? (n_ ? "]\n" : "[]\n") : "\n";
     flush();
   }
 
@@ -74,17 +77,20 @@ void run_tokenize(const TokenizeOpts& o) {
     if (!file_exists(o.file)) read_file(o.file);  // its error message
     if (std::filesystem::is_empty(o.file)) fail("input is empty: nothing to tokenize");
     Tokenizer tok = load();
-    TextStreamEncoder enc(tok, [&](std::span<const uint32_t> ids) { out.add(ids); }, "input text", o.lossy,
-                          configure_threads(o.threads));
+    TextStreamEncoder enc(
+        tok, [&](std::span<const uint32_t> ids) { out.add(ids); }, "input text", o.lossy, configure_threads(o.threads));
     read_file_chunks(o.file, size_t{1} << 20, [&](std::string_view part) { enc.feed(part); });
     enc.finish();
     out.finish();
     return;
   }
   std::string input;
-  if (!o.file.empty()) input = read_file(o.file);
-  else if (o.text_given) input = o.text;
-  else input = read_stdin();
+  if (!o.file.empty())
+    input = read_file(o.file);
+  else if (o.text_given)
+    input = o.text;
+  else
+    input = read_stdin();
   if (input.empty()) fail("input is empty: nothing to tokenize");
   if (o.lossy) input = utf8_lossy(input);
   out.add(load().encode_parallel(input, mode, configure_threads(o.threads)));
@@ -150,12 +156,16 @@ void register_tokenize(CLI::App& app) {
   auto* c = app.add_subcommand("tokenize", "Encode text to GPT-2 BPE token ids (exact to tiktoken's gpt2 encoding)");
   c->add_option("text", o->text, "Text to encode (default: read --file, else standard input)");
   c->add_option("--file", o->file, "Read the text from this file");
-  c->add_option("--tokenizer", o->tokenizer_dir, "Tokenizer directory (encoder.json + vocab.bpe or vocab.json + merges.txt; default: data/gpt2)");
-  c->add_option("--special", o->special, "Special tokens such as <|endoftext|> in the text: error (refuse), text (encode as plain text), allow (encode as their id)")
+  c->add_option("--tokenizer", o->tokenizer_dir,
+                "Tokenizer directory (encoder.json + vocab.bpe or vocab.json + merges.txt; default: data/gpt2)");
+  c->add_option("--special", o->special,
+                "Special tokens such as <|endoftext|> in the text: error (refuse), text (encode as plain text), allow "
+                "(encode as their id)")
       ->check(CLI::IsMember({"error", "text", "allow"}));
   c->add_flag("--json", o->json, "Print the ids as a JSON array");
   c->add_flag("--count", o->count, "Print only the number of tokens");
-  c->add_flag("--lossy", o->lossy, "Replace invalid UTF-8 with U+FFFD (as Python's errors=\"replace\") instead of failing");
+  c->add_flag("--lossy", o->lossy,
+              "Replace invalid UTF-8 with U+FFFD (as Python's errors=\"replace\") instead of failing");
   c->add_option("--threads", o->threads, "Encode big inputs with this many threads")->check(CLI::Range(1, 256));
   c->callback([c, o] {
     o->text_given = c->count("text") > 0;
@@ -171,7 +181,8 @@ void register_detokenize(CLI::App& app) {
   };
   auto o = std::make_shared<Opts>();
   auto* c = app.add_subcommand("detokenize", "Decode token ids back to bytes");
-  c->add_option("ids", o->ids, "Token ids (default: read --file, else standard input): separated by whitespace, or one JSON array");
+  c->add_option("ids", o->ids,
+                "Token ids (default: read --file, else standard input): separated by whitespace, or one JSON array");
   c->add_option("--file", o->file, "Read the ids from this file");
   c->add_option("--tokenizer", o->tokenizer_dir, "Tokenizer directory (default: data/gpt2)");
   c->callback([o] {

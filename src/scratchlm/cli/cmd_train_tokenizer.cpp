@@ -63,8 +63,10 @@ void run_train_tokenizer(const TrainTokenizerOpts& o) {
 
   SplitPattern pattern = parse_split_pattern(o.pattern);
   if (o.vocab_size < 257)
-    fail("--vocab-size {} is too small: a byte-level BPE vocabulary needs at least 257 entries (256 bytes + <|endoftext|>)",
-         o.vocab_size);
+    fail(
+        "--vocab-size {} is too small: a byte-level BPE vocabulary needs at least 257 entries (256 bytes + "
+        "<|endoftext|>)",
+        o.vocab_size);
   {
     std::error_code ec;
     if (fs::exists(o.out, ec) && !fs::is_directory(o.out, ec)) fail("--out '{}' exists and is not a directory", o.out);
@@ -74,8 +76,10 @@ void run_train_tokenizer(const TrainTokenizerOpts& o) {
   texts.reserve(files.size());
   for (const auto& f : files) {
     std::string t = read_file(f);
-    if (o.lossy) t = utf8_lossy(t);
-    else utf8_require_valid(t, "'" + f + "'");
+    if (o.lossy)
+      t = utf8_lossy(t);
+    else
+      utf8_require_valid(t, "'" + f + "'");
     texts.push_back(std::move(t));
   }
   std::vector<std::string_view> docs(texts.begin(), texts.end());
@@ -102,7 +106,8 @@ void run_train_tokenizer(const TrainTokenizerOpts& o) {
               r.tokenizer.vocab_size(), r.merges_done, r.unique_pieces, static_cast<double>(r.input_bytes) / 1e6,
               files.size(), files.size() == 1 ? "" : "s", train_s, o.out.c_str());
   if (r.merges_done < o.vocab_size - 257)
-    std::fprintf(stderr, "note: the corpus ran out of pairs after %zu of %zu merges; the vocabulary has %zu tokens, not %zu\n",
+    std::fprintf(stderr,
+                 "note: the corpus ran out of pairs after %zu of %zu merges; the vocabulary has %zu tokens, not %zu\n",
                  r.merges_done, o.vocab_size - 257, r.tokenizer.vocab_size(), o.vocab_size);
 }
 
@@ -111,13 +116,19 @@ void run_train_tokenizer(const TrainTokenizerOpts& o) {
 void register_train_tokenizer(CLI::App& app) {
   auto o = std::make_shared<TrainTokenizerOpts>();
   auto* c = app.add_subcommand("train-tokenizer", "Train a byte-level BPE tokenizer (GPT-2 style) on text files");
-  c->add_option("--input", o->inputs, "Text files or directories (all regular files below, sorted by path); each file is one document")
+  c->add_option("--input", o->inputs,
+                "Text files or directories (all regular files below, sorted by path); each file is one document")
       ->required()
       ->expected(1, -1);
-  c->add_option("--vocab-size", o->vocab_size, "Vocabulary size, including the 256 byte tokens and <|endoftext|>")->required();
+  c->add_option("--vocab-size", o->vocab_size, "Vocabulary size, including the 256 byte tokens and <|endoftext|>")
+      ->required();
   c->add_option("--out", o->out, "Output directory (encoder.json + vocab.bpe + tokenizer_config.json)")->required();
-  c->add_option("--pattern", o->pattern, "Pre-tokenization split pattern")->capture_default_str()->check(CLI::IsMember({"gpt2", "gpt4", "cl100k"}));
-  c->add_option("--threads", o->threads, "Threads for counting pieces (0: all cores)")->capture_default_str()->check(CLI::Range(0, 256));
+  c->add_option("--pattern", o->pattern, "Pre-tokenization split pattern")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"gpt2", "gpt4", "cl100k"}));
+  c->add_option("--threads", o->threads, "Threads for counting pieces (0: all cores)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 256));
   c->add_flag("--lossy", o->lossy, "Replace invalid UTF-8 with U+FFFD instead of failing");
   c->callback([o] { run_train_tokenizer(*o); });
 }

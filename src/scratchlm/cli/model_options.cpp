@@ -7,7 +7,8 @@
 namespace slm::cli {
 
 void ModelOptions::add(CLI::App* cmd, bool allow_config) {
-  auto* m = cmd->add_option("--model", model_dir, "Model directory (Hugging Face GPT-2 layout: config.json + model.safetensors)");
+  auto* m = cmd->add_option("--model", model_dir,
+                            "Model directory (Hugging Face GPT-2 layout: config.json + model.safetensors)");
   if (allow_config) {
     auto* c = cmd->add_option("--config", config_name,
                               "Named config: gpt2-124M, gpt2-355M, gpt2-774M, gpt2-1558M, gpt2-mini, gpt2-tiny");
@@ -19,14 +20,17 @@ void ModelOptions::add(CLI::App* cmd, bool allow_config) {
     cmd->add_option("--n-heads", n_heads, "Override the number of attention heads");
     cmd->add_option("--n-layers", n_layers, "Override the number of transformer blocks");
     cmd->add_option("--qkv-bias", qkv_bias, "Override: bias in the query/key/value projections (true/false)");
-    cmd->add_option("--tie-word-embeddings", tie_word_embeddings, "Override: share the output head with the token embedding (true/false)");
+    cmd->add_option("--tie-word-embeddings", tie_word_embeddings,
+                    "Override: share the output head with the token embedding (true/false)");
   }
   cmd->add_option("--drop-rate", drop_rate, "Override the dropout rate");
 }
 
 void ModelOptions::check_overrides_for_model() const {
   if (vocab_size || context_length || emb_dim || n_heads || n_layers || qkv_bias || tie_word_embeddings)
-    fail("architecture overrides (--vocab-size, --emb-dim, ...) cannot be combined with --model: the weights fix the architecture");
+    fail(
+        "architecture overrides (--vocab-size, --emb-dim, ...) cannot be combined with --model: the weights fix the "
+        "architecture");
 }
 
 GPTConfig ModelOptions::resolve() const {

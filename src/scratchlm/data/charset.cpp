@@ -15,7 +15,6 @@ namespace slm {
 
 namespace {
 
-
 std::string normalize_label(std::string_view label) {
   std::string out;
   for (char c : label)
@@ -27,13 +26,27 @@ std::string normalize_label(std::string_view label) {
 // differs from the label's literal meaning. "" means: no usable declaration.
 std::string iconv_name(const std::string& label) {
   static constexpr std::pair<std::string_view, std::string_view> kAliases[] = {
-      {"iso-8859-1", "WINDOWS-1252"}, {"iso8859-1", "WINDOWS-1252"},  {"iso_8859-1", "WINDOWS-1252"},
-      {"latin1", "WINDOWS-1252"},     {"l1", "WINDOWS-1252"},         {"cp1252", "WINDOWS-1252"},
-      {"gb2312", "GB18030"},          {"gbk", "GB18030"},             {"x-gbk", "GB18030"},
-      {"chinese", "GB18030"},         {"gb_2312-80", "GB18030"},      {"csgb2312", "GB18030"},
-      {"ks_c_5601-1987", "CP949"},    {"euc-kr", "CP949"},            {"korean", "CP949"},
-      {"big5", "BIG5-HKSCS"},         {"chinesebig5", "BIG5-HKSCS"},  {"x-x-big5", "BIG5-HKSCS"},
-      {"iso-8859-9", "WINDOWS-1254"}, {"latin5", "WINDOWS-1254"},     {"tis-620", "WINDOWS-874"},
+      {"iso-8859-1", "WINDOWS-1252"},
+      {"iso8859-1", "WINDOWS-1252"},
+      {"iso_8859-1", "WINDOWS-1252"},
+      {"latin1", "WINDOWS-1252"},
+      {"l1", "WINDOWS-1252"},
+      {"cp1252", "WINDOWS-1252"},
+      {"gb2312", "GB18030"},
+      {"gbk", "GB18030"},
+      {"x-gbk", "GB18030"},
+      {"chinese", "GB18030"},
+      {"gb_2312-80", "GB18030"},
+      {"csgb2312", "GB18030"},
+      {"ks_c_5601-1987", "CP949"},
+      {"euc-kr", "CP949"},
+      {"korean", "CP949"},
+      {"big5", "BIG5-HKSCS"},
+      {"chinesebig5", "BIG5-HKSCS"},
+      {"x-x-big5", "BIG5-HKSCS"},
+      {"iso-8859-9", "WINDOWS-1254"},
+      {"latin5", "WINDOWS-1254"},
+      {"tis-620", "WINDOWS-874"},
       {"iso-8859-11", "WINDOWS-874"},
   };
   if (label.empty() || label == "us-ascii" || label == "ascii" || label == "utf-8" || label == "utf8") return "";

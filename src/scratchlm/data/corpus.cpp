@@ -5,9 +5,9 @@
 
 #include <algorithm>
 #include <exception>
-#include <optional>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "scratchlm/data/labeled_data.h"
 #include "scratchlm/tensor/parallel.h"
@@ -137,8 +137,10 @@ std::vector<std::string> resolve_corpus_spec(const std::string& spec, const std:
   if (spec == "moby-dick") return moby_dick(data);
   if (spec == "sotu") return sotu(data);
   if (spec == "the-verdict" || spec == "tinyshakespeare") return downloaded(data, spec);
-  fail("corpus '{}' is not a file, directory, glob pattern or built-in corpus (moby-dick, sotu, the-verdict, "
-       "tinyshakespeare)", spec);
+  fail(
+      "corpus '{}' is not a file, directory, glob pattern or built-in corpus (moby-dick, sotu, the-verdict, "
+      "tinyshakespeare)",
+      spec);
 }
 
 std::vector<std::string> resolve_corpus(const std::vector<std::string>& specs, const std::string& data_dir) {
@@ -160,9 +162,9 @@ void encode_documents_to(const std::vector<std::string>& paths, const Tokenizer&
                          const std::string& text_column, const TokenSink& sink, size_t chunk) {
   // With a text column, a table file is one document per row; otherwise each file is one.
   struct Doc {
-    size_t path;       // index into paths
-    size_t row;        // index into rows, or npos for a whole file
-    uint64_t bytes;    // its size
+    size_t path;     // index into paths
+    size_t row;      // index into rows, or npos for a whole file
+    uint64_t bytes;  // its size
   };
   std::vector<std::string> rows;
   std::vector<Doc> docs;
@@ -180,8 +182,7 @@ void encode_documents_to(const std::vector<std::string>& paths, const Tokenizer&
   }
   const size_t n = docs.size();
   std::optional<uint32_t> eot = tok.eot_id();
-  if (n > 1 && !eot)
-    fail("the tokenizer has no {} token to separate the corpus' {} documents", kEndOfText, n);
+  if (n > 1 && !eot) fail("the tokenizer has no {} token to separate the corpus' {} documents", kEndOfText, n);
   if (threads <= 0) threads = num_threads();
   auto text_of = [&](size_t d) {
     return docs[d].row == std::string::npos ? read_document(paths[docs[d].path], lossy) : rows[docs[d].row];
@@ -201,7 +202,9 @@ void encode_documents_to(const std::vector<std::string>& paths, const Tokenizer&
       continue;
     }
     uint64_t bytes = 0;
-    for (e = d; e < n && (e == d || bytes + docs[e].bytes <= chunk) && (docs[e].row != std::string::npos || docs[e].bytes <= chunk); ++e)
+    for (e = d; e < n && (e == d || bytes + docs[e].bytes <= chunk) &&
+                (docs[e].row != std::string::npos || docs[e].bytes <= chunk);
+         ++e)
       bytes += docs[e].bytes;
     const size_t m = e - d;
     std::vector<std::vector<uint32_t>> parts(m);

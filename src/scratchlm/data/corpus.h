@@ -51,8 +51,8 @@ std::string read_document(const std::string& path, bool lossy);
 // is not one document but one per row: the row's text in that column (`slm pretrain
 // --text-column Text --data train.csv` pretrains on the texts of a classifier's split); other
 // files stay one document each. Without `lossy` a table must be valid UTF-8 as a whole.
-std::vector<uint32_t> encode_documents(const std::vector<std::string>& paths, const Tokenizer& tok,
-                                       bool lossy, int threads, const std::string& text_column = "");
+std::vector<uint32_t> encode_documents(const std::vector<std::string>& paths, const Tokenizer& tok, bool lossy,
+                                       int threads, const std::string& text_column = "");
 // The same ids, sent to `sink` in order as they are made, in bounded memory: small documents are
 // read whole and encoded a batch of about `chunk` bytes at a time (one thread per document), a
 // file larger than `chunk` is read and encoded in chunks (encode_stream.h); only a table file with

@@ -8,7 +8,16 @@ namespace slm {
 namespace {
 
 // The states of pandas' tokenizer that default options can reach (same names, CamelCase).
-enum class State { StartRecord, WhitespaceLine, StartField, InField, InQuotedField, QuoteInQuotedField, EatCrnl, EatCrnlNop };
+enum class State {
+  StartRecord,
+  WhitespaceLine,
+  StartField,
+  InField,
+  InQuotedField,
+  QuoteInQuotedField,
+  EatCrnl,
+  EatCrnlNop
+};
 
 // 1-based line numbers of positions, counted incrementally (positions asked for never go back past
 // a line end). LF, CRLF and a lone CR each end one line.
@@ -184,9 +193,10 @@ std::vector<CsvRecord> parse_delimited(std::string_view data, char delimiter, co
 
   switch (st) {
     case State::InQuotedField:
-      fail("'{}': unbalanced quote: the quoted field starting on line {} is never closed (end of file inside "
-           "quotes)",
-           what, lines.at(quote_pos));
+      fail(
+          "'{}': unbalanced quote: the quoted field starting on line {} is never closed (end of file inside "
+          "quotes)",
+          what, lines.at(quote_pos));
     case State::StartField:
     case State::InField:
     case State::QuoteInQuotedField:

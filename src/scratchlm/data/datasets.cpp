@@ -11,8 +11,8 @@
 
 #include "scratchlm/io/download.h"
 #include "scratchlm/util/error.h"
-#include "scratchlm/util/sha256.h"
 #include "scratchlm/util/file.h"
+#include "scratchlm/util/sha256.h"
 
 namespace slm {
 
@@ -36,25 +36,35 @@ DataFile extracted(std::string path, std::string from, uint64_t size, std::strin
 const std::vector<Dataset>& datasets() {
   static const std::string zip = "sms_spam/sms_spam_collection.zip";
   static const std::vector<Dataset> all = {
-      {"the-verdict", "Edith Wharton's short story, the book's ch02/ch05 pretraining text (20 KB)",
+      {"the-verdict",
+       "Edith Wharton's short story, the book's ch02/ch05 pretraining text (20 KB)",
        {fetched("the-verdict.txt", kBook + "ch02/01_main-chapter-code/the-verdict.txt", 20479,
                 "b41e41a68f0398a3154ae69e2e4c0e2694e17fe0d66730536837f1b01935b31f")}},
-      {"tinyshakespeare", "Karpathy's Tiny Shakespeare, a larger pretraining corpus (1.1 MB)",
-       {fetched("tinyshakespeare.txt", "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt",
-                1115394, "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed")}},
-      {"sms-spam", "UCI SMS Spam Collection (CC BY 4.0), the book's ch06 data: zip + extracted files",
+      {"tinyshakespeare",
+       "Karpathy's Tiny Shakespeare, a larger pretraining corpus (1.1 MB)",
+       {fetched("tinyshakespeare.txt",
+                "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt", 1115394,
+                "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed")}},
+      {"sms-spam",
+       "UCI SMS Spam Collection (CC BY 4.0), the book's ch06 data: zip + extracted files",
        {// UCI may re-pack its zip: only the mirror's copy (from the book's repository) is pinned.
         fetched(zip, "https://archive.ics.uci.edu/static/public/228/sms+spam+collection.zip", 203415,
                 "1587ea43e58e82b14ff1f5425c88e17f8496bfcdb67a583dbff9eefaf9963ce3", /*pinned=*/false),
-        extracted("sms_spam/SMSSpamCollection", zip, 477907, "7d039a24a6083ed9ef0f806ebad56bbb976e3aeb8de05669173bfdc4996c239d"),
+        extracted("sms_spam/SMSSpamCollection", zip, 477907,
+                  "7d039a24a6083ed9ef0f806ebad56bbb976e3aeb8de05669173bfdc4996c239d"),
         extracted("sms_spam/readme", zip, 5868, "8753cd2d3cab68f80c8257851b8c2037778c267f55accb6fd1b5a2e32d36a84e")}},
-      {"instruction-data", "the book's ch07 instruction-finetuning data (1,100 entries, 204 KB)",
+      {"instruction-data",
+       "the book's ch07 instruction-finetuning data (1,100 entries, 204 KB)",
        {fetched("instruction-data.json", kBook + "ch07/01_main-chapter-code/instruction-data.json", 203524,
                 "7e09a9af353722ca15c18bc580f093f9c39d3178335a75177319cb1e1d163944")}},
-      {"sms-spam-book-split", "the book's ch06 train/validation/test CSVs (from a mirror only)",
-       {fetched("sms_spam/book_split/train.csv", "", 113808, "904053bee66b437a19a71fc764516fe1e00b122749ce3f2e6f5da2f32bdf8db9"),
-        fetched("sms_spam/book_split/validation.csv", "", 17920, "21048e29c31fecbbf7eb775ea3ac02ae8df91c068507a6731f7b7bb5b000d587"),
-        fetched("sms_spam/book_split/test.csv", "", 32087, "fa3eaa31530e598e4e8c7dddc62651e2ceb85689122fc2ee3aa0fea8a5ad1371")}},
+      {"sms-spam-book-split",
+       "the book's ch06 train/validation/test CSVs (from a mirror only)",
+       {fetched("sms_spam/book_split/train.csv", "", 113808,
+                "904053bee66b437a19a71fc764516fe1e00b122749ce3f2e6f5da2f32bdf8db9"),
+        fetched("sms_spam/book_split/validation.csv", "", 17920,
+                "21048e29c31fecbbf7eb775ea3ac02ae8df91c068507a6731f7b7bb5b000d587"),
+        fetched("sms_spam/book_split/test.csv", "", 32087,
+                "fa3eaa31530e598e4e8c7dddc62651e2ceb85689122fc2ee3aa0fea8a5ad1371")}},
   };
   return all;
 }
@@ -136,8 +146,8 @@ void say(const FetchOptions& o, const std::string& s) {
 }
 
 // Fetch or extract `f` to `dest` (whose directory exists), verified, atomically.
-void fetch_file(const Dataset& ds, const DataFile& f, const FetchOptions& opt, const std::string& dest, const std::string& base,
-                bool pinned, FetchStats& stats) {
+void fetch_file(const Dataset& ds, const DataFile& f, const FetchOptions& opt, const std::string& dest,
+                const std::string& base, bool pinned, FetchStats& stats) {
   // ---- extracted from an archive fetched before
   if (!f.extract_from.empty()) {
     const std::string archive = (fs::path(opt.data_dir) / f.extract_from).string();
@@ -146,16 +156,19 @@ void fetch_file(const Dataset& ds, const DataFile& f, const FetchOptions& opt, c
     try {
       bytes = extract_archive_member(archive, member);
     } catch (const Error& e) {
-      throw Error(e.kind(), fmt::format("{}: {}; run again with --force to fetch the archive again", ds.name, e.what()));
+      throw Error(e.kind(),
+                  fmt::format("{}: {}; run again with --force to fetch the archive again", ds.name, e.what()));
     }
     std::string why = mismatch(f, bytes, sha256_bytes(bytes));
     if (!why.empty())
-      fail_internal("{}: '{}' extracted from '{}' is not the pinned file ({}); run again with --force to fetch the archive again",
-                    ds.name, member, archive, why);
+      fail_internal(
+          "{}: '{}' extracted from '{}' is not the pinned file ({}); run again with --force to fetch the archive again",
+          ds.name, member, archive, why);
     write_file_atomic(dest, bytes);
     ++stats.extracted;
     stats.bytes += bytes.size();
-    say(opt, fmt::format("  {}: extracted from {} ({}, sha256 verified)", f.path, f.extract_from, format_bytes(bytes.size())));
+    say(opt, fmt::format("  {}: extracted from {} ({}, sha256 verified)", f.path, f.extract_from,
+                         format_bytes(bytes.size())));
     return;
   }
 
@@ -175,8 +188,10 @@ void fetch_file(const Dataset& ds, const DataFile& f, const FetchOptions& opt, c
 
   // ---- download: an HTTP mirror ($SLM_DATA_URL_BASE) or the public URL
   if (base.empty() && f.url.empty())
-    fail("{} is only available from a mirror: pass --mirror DIR (a folder laid out like shared/data) or set SLM_DATA_URL_BASE",
-         ds.name);
+    fail(
+        "{} is only available from a mirror: pass --mirror DIR (a folder laid out like shared/data) or set "
+        "SLM_DATA_URL_BASE",
+        ds.name);
   const std::string url = base.empty() ? f.url : base + "/" + f.path;
   DownloadOptions d;
   d.quiet = opt.quiet;
@@ -225,7 +240,8 @@ void fetch_dataset(const Dataset& ds, const FetchOptions& opt, FetchStats& stats
     // Directories created for this file are removed again (when still empty) if fetching fails.
     std::vector<fs::path> created;  // deepest first
     std::error_code ec;
-    for (fs::path p = fs::path(dest).parent_path(); !p.empty() && !fs::exists(p, ec); p = p.parent_path()) created.push_back(p);
+    for (fs::path p = fs::path(dest).parent_path(); !p.empty() && !fs::exists(p, ec); p = p.parent_path())
+      created.push_back(p);
     fs::create_directories(fs::path(dest).parent_path(), ec);
     if (ec) fail("cannot create directory '{}': {}", fs::path(dest).parent_path().string(), ec.message());
     try {

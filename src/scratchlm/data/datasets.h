@@ -22,12 +22,13 @@
 namespace slm {
 
 struct DataFile {
-  std::string path;          // relative to the data directory and to a mirror, e.g. "sms_spam/SMSSpamCollection"
-  std::string url;           // public URL; empty: only from a mirror (or extracted)
-  uint64_t size = 0;         // pinned size in bytes
-  std::string sha256;        // pinned sha256, lowercase hex
+  std::string path;             // relative to the data directory and to a mirror, e.g. "sms_spam/SMSSpamCollection"
+  std::string url;              // public URL; empty: only from a mirror (or extracted)
+  uint64_t size = 0;            // pinned size in bytes
+  std::string sha256;           // pinned sha256, lowercase hex
   bool upstream_pinned = true;  // the public URL serves exactly these bytes (false: only a mirror's copy is pinned)
-  std::string extract_from;  // not fetched: extracted from this earlier file (a zip) of the data set, member = file name
+  std::string
+      extract_from;  // not fetched: extracted from this earlier file (a zip) of the data set, member = file name
 };
 
 struct Dataset {
@@ -44,10 +45,10 @@ const Dataset* find_dataset(const std::string& name);
 std::string dataset_names();
 
 struct FetchOptions {
-  std::string data_dir;  // destination root (required)
-  std::string mirror;    // local mirror directory; empty: $SLM_DATA_URL_BASE or the public URLs
-  bool force = false;    // fetch again even when present and verified
-  bool quiet = false;    // no download progress
+  std::string data_dir;                         // destination root (required)
+  std::string mirror;                           // local mirror directory; empty: $SLM_DATA_URL_BASE or the public URLs
+  bool force = false;                           // fetch again even when present and verified
+  bool quiet = false;                           // no download progress
   std::function<void(const std::string&)> log;  // one line per file ("  name: downloaded ..."); may be empty
 };
 

@@ -231,7 +231,8 @@ std::string entity_text(const Entity& e, int depth, std::string* type_out = null
     std::string html = decoded_body(e);
     return html_to_text(to_utf8(html, ct.charset.empty() ? html_declared_charset(html) : ct.charset));
   }
-  if (ct.type.rfind("text/", 0) == 0 || ct.type.rfind("multipart/", 0) == 0) return to_utf8(decoded_body(e), ct.charset);
+  if (ct.type.rfind("text/", 0) == 0 || ct.type.rfind("multipart/", 0) == 0)
+    return to_utf8(decoded_body(e), ct.charset);
   return "";  // image/*, application/*, ...
 }
 

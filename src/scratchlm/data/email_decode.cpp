@@ -78,11 +78,10 @@ struct Entity {
   uint32_t cp;
 };
 constexpr std::array<Entity, 22> kEntities = {{
-    {"amp", '&'},      {"lt", '<'},       {"gt", '>'},       {"quot", '"'},      {"apos", '\''},
-    {"nbsp", ' '},     {"copy", 0xA9},    {"reg", 0xAE},     {"trade", 0x2122},  {"pound", 0xA3},
-    {"euro", 0x20AC},  {"cent", 0xA2},    {"yen", 0xA5},     {"mdash", 0x2014},  {"ndash", 0x2013},
-    {"hellip", 0x2026}, {"bull", 0x2022}, {"lsquo", 0x2018}, {"rsquo", 0x2019},  {"ldquo", 0x201C},
-    {"rdquo", 0x201D}, {"middot", 0xB7},
+    {"amp", '&'},      {"lt", '<'},       {"gt", '>'},       {"quot", '"'},      {"apos", '\''},   {"nbsp", ' '},
+    {"copy", 0xA9},    {"reg", 0xAE},     {"trade", 0x2122}, {"pound", 0xA3},    {"euro", 0x20AC}, {"cent", 0xA2},
+    {"yen", 0xA5},     {"mdash", 0x2014}, {"ndash", 0x2013}, {"hellip", 0x2026}, {"bull", 0x2022}, {"lsquo", 0x2018},
+    {"rsquo", 0x2019}, {"ldquo", 0x201C}, {"rdquo", 0x201D}, {"middot", 0xB7},
 }};
 
 // Decode the entity at html[at] ('&'); append its text and return the length consumed, or 0.
@@ -118,9 +117,10 @@ size_t decode_entity(std::string_view html, size_t at, std::string& out) {
 
 bool is_block_tag(std::string_view name) {
   static constexpr std::string_view kBlock[] = {
-      "br", "p", "div", "tr", "li", "ul", "ol", "table", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "title",
-      "blockquote", "pre", "center", "dl", "dt", "dd", "form", "tbody", "thead", "tfoot", "body", "html", "head",
-      "address", "section", "article", "header", "footer", "nav", "caption", "option"};
+      "br",      "p",       "div",    "tr",     "li",    "ul",      "ol",         "table", "h1",     "h2",
+      "h3",      "h4",      "h5",     "h6",     "hr",    "title",   "blockquote", "pre",   "center", "dl",
+      "dt",      "dd",      "form",   "tbody",  "thead", "tfoot",   "body",       "html",  "head",   "address",
+      "section", "article", "header", "footer", "nav",   "caption", "option"};
   for (auto b : kBlock)
     if (name == b) return true;
   return false;
@@ -222,7 +222,7 @@ std::string decode_base64(std::string_view s) {
 
 std::string decode_header_words(std::string_view value) {
   std::string out;
-  std::string raw;  // text outside encoded-words, undeclared: converted when a word or the end comes
+  std::string raw;          // text outside encoded-words, undeclared: converted when a word or the end comes
   bool after_word = false;  // the last thing appended was an encoded-word
   size_t k = 0;
   while (k < value.size()) {
@@ -292,7 +292,7 @@ std::string html_to_text(std::string_view html) {
     }
     size_t gt = no_gt ? std::string_view::npos : html.find('>', k + 1);
     if (gt == std::string_view::npos) {
-      no_gt = true;  // none further on either: later '<'s need not search again
+      no_gt = true;         // none further on either: later '<'s need not search again
       text.push_back('<');  // unterminated: keep it as text
       ++k;
       continue;

@@ -26,7 +26,8 @@ std::string format_prompt(const InstructionEntry& e, PromptTemplate t) {
   }
   // section 7.2's format_input
   s = "Below is an instruction that describes a task. Write a response that appropriately completes the request."
-      "\n\n### Instruction:\n" + e.instruction;
+      "\n\n### Instruction:\n" +
+      e.instruction;
   if (!e.input.empty()) s += "\n\n### Input:\n" + e.input;
   return s;
 }
@@ -35,9 +36,7 @@ std::string response_prefix(PromptTemplate t) {
   return t == PromptTemplate::Phi3 ? "\n<|assistant|>:\n" : "\n\n### Response:\n";
 }
 
-std::string response_marker(PromptTemplate t) {
-  return t == PromptTemplate::Phi3 ? "<|assistant|>:" : "### Response:";
-}
+std::string response_marker(PromptTemplate t) { return t == PromptTemplate::Phi3 ? "<|assistant|>:" : "### Response:"; }
 
 PromptTemplate parse_prompt_template(std::string_view name) {
   if (name == "alpaca") return PromptTemplate::Alpaca;
@@ -94,7 +93,8 @@ std::vector<InstructionEntry> load_instruction_data(const std::string& path) {
   if (size_t bad = utf8_find_invalid(text); bad != std::string_view::npos)
     fail("{}: invalid UTF-8 at byte offset {}", path, bad + static_cast<size_t>(text.data() - bytes.data()));
   size_t first = text.find_first_not_of(" \t\r\n");
-  if (first == std::string_view::npos) fail("{}: the file is empty (expected a JSON array or JSON lines of entries)", path);
+  if (first == std::string_view::npos)
+    fail("{}: the file is empty (expected a JSON array or JSON lines of entries)", path);
 
   std::vector<InstructionEntry> out;
   if (text[first] == '[') {

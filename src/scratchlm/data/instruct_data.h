@@ -76,6 +76,7 @@ struct CollatedBatch {
   std::vector<int32_t> inputs, targets;
 };
 CollatedBatch collate_instruction_batch(const std::vector<const TokenizedExample*>& batch, int32_t pad_id = 50256,
-                                        int32_t ignore_index = kIgnoreIndex, int64_t max_length = 0, bool mask_prompt = false);
+                                        int32_t ignore_index = kIgnoreIndex, int64_t max_length = 0,
+                                        bool mask_prompt = false);
 
 }  // namespace slm

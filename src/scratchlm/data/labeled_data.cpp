@@ -147,7 +147,8 @@ std::vector<LabeledExample> read_json(const std::string& path, const LoadOptions
   if (!j.is_array()) fail("'{}' must be a JSON array of objects, found {}", path, json_kind(j));
   std::vector<LabeledExample> out;
   out.reserve(j.size());
-  for (size_t k = 0; k < j.size(); ++k) out.push_back(json_example(j[k], opts, fmt::format("'{}' entry {}", path, k + 1)));
+  for (size_t k = 0; k < j.size(); ++k)
+    out.push_back(json_example(j[k], opts, fmt::format("'{}' entry {}", path, k + 1)));
   return out;
 }
 
@@ -166,9 +167,8 @@ std::vector<LabeledExample> read_jsonl(const std::string& path, const LoadOption
 
 // The label of a SpamAssassin group directory, or "" when it is not a group.
 std::string group_label(const std::string& name) {
-  static const std::map<std::string, std::string> known = {{"easy-ham-1", "ham"}, {"easy-ham-2", "ham"},
-                                                           {"hard-ham-1", "ham"}, {"spam-1", "spam"},
-                                                           {"spam-2", "spam"}};
+  static const std::map<std::string, std::string> known = {
+      {"easy-ham-1", "ham"}, {"easy-ham-2", "ham"}, {"hard-ham-1", "ham"}, {"spam-1", "spam"}, {"spam-2", "spam"}};
   if (auto it = known.find(name); it != known.end()) return it->second;
   std::string l = lower(name);
   if (l.find("spam") != std::string::npos) return "spam";
@@ -191,16 +191,18 @@ std::vector<LabeledExample> read_spam_assassin(const std::string& dir) {
   }
   if (ec) fail("cannot read directory '{}': {}", dir, ec.message());
   if (groups.empty())
-    fail("directory '{}' has no spam or ham groups (subdirectories such as easy-ham-1 or spam-1, or any name "
-         "containing 'spam' or 'ham'); subdirectories found: {}",
-         dir, others.empty() ? std::string("none") : join(others));
+    fail(
+        "directory '{}' has no spam or ham groups (subdirectories such as easy-ham-1 or spam-1, or any name "
+        "containing 'spam' or 'ham'); subdirectories found: {}",
+        dir, others.empty() ? std::string("none") : join(others));
   std::sort(groups.begin(), groups.end());
   std::vector<std::string> paths, labels;
   for (const auto& [name, label] : groups) {
     std::vector<std::string> files;
     for (const auto& e : fs::directory_iterator(fs::path(dir) / name, ec)) {
       std::string fname = e.path().filename().string();
-      if (fname[0] != '.' && e.path().extension() == ".txt" && e.is_regular_file(ec)) files.push_back(e.path().string());
+      if (fname[0] != '.' && e.path().extension() == ".txt" && e.is_regular_file(ec))
+        files.push_back(e.path().string());
     }
     if (ec) fail("cannot read directory '{}/{}': {}", dir, name, ec.message());
     std::sort(files.begin(), files.end());
@@ -242,9 +244,10 @@ std::vector<LabeledExample> load_path(const std::string& path, const LoadOptions
   if (format == "auto") {
     format = fs::path(path).filename() == "SMSSpamCollection" ? "sms" : table_format_of(path);
     if (format.empty())
-      fail("cannot tell the format of '{}' from its name (expected SMSSpamCollection, .csv, .tsv, .jsonl or .json); "
-           "give the format (sms, csv, tsv, jsonl, json)",
-           path);
+      fail(
+          "cannot tell the format of '{}' from its name (expected SMSSpamCollection, .csv, .tsv, .jsonl or .json); "
+          "give the format (sms, csv, tsv, jsonl, json)",
+          path);
   }
   if (format == "sms") return read_sms(path);
   if (format == "csv") return read_table(path, ',', opts);

@@ -38,9 +38,9 @@ struct LabeledExample {
 };
 
 struct LoadOptions {
-  std::string format = "auto";  // auto | sms | csv | tsv | jsonl | json | spam-assassin
+  std::string format = "auto";                               // auto | sms | csv | tsv | jsonl | json | spam-assassin
   std::string text_column = "Text", label_column = "Label";  // label_column "": texts only
-  bool lossy = true;  // false: ill-formed UTF-8 in a table file (csv/tsv/jsonl/json) is an error
+  bool lossy = true;     // false: ill-formed UTF-8 in a table file (csv/tsv/jsonl/json) is an error
   std::string data_dir;  // "" = default_data_dir()
 };
 

@@ -18,9 +18,9 @@
 #include "scratchlm/data/corpus.h"
 #include "scratchlm/tokenizer/bpe.h"
 #include "scratchlm/util/error.h"
-#include "scratchlm/util/sha256.h"
 #include "scratchlm/util/file.h"
 #include "scratchlm/util/paths.h"
+#include "scratchlm/util/sha256.h"
 
 namespace slm {
 
@@ -28,10 +28,7 @@ static_assert(std::endian::native == std::endian::little, "token shards are litt
 
 namespace fs = std::filesystem;
 
-namespace {
-
-
-}  // namespace
+namespace {}  // namespace
 
 // ------------------------------------------------------------------ TokenArray
 
@@ -124,8 +121,8 @@ void TokenShardWriter::append(std::span<const uint32_t> tokens) {
   for (size_t i = 0; i < tokens.size(); ++i) {
     const uint32_t t = tokens[i];
     if (t >= vocab_size_)
-      fail("cannot write '{}': token id {} at position {} is outside the vocabulary of {} tokens", path_, t,
-           count_ + i, vocab_size_);
+      fail("cannot write '{}': token id {} at position {} is outside the vocabulary of {} tokens", path_, t, count_ + i,
+           vocab_size_);
     if (width_ == 2) {
       const auto v = static_cast<uint16_t>(t);
       buf_.append(reinterpret_cast<const char*>(&v), 2);
@@ -251,18 +248,19 @@ TokenArray tokenize_documents_cached(const std::vector<std::string>& paths, cons
     // rebuilt below, since the cache is only ever a copy.
     try {
       TokenArray a = read_token_shard(file);
-      if (a.width() == (shard_version_for(tok.vocab_size()) == 1 ? 2 : 4) && (a.empty() || a.max_id() < tok.vocab_size())) {
+      if (a.width() == (shard_version_for(tok.vocab_size()) == 1 ? 2 : 4) &&
+          (a.empty() || a.max_id() < tok.vocab_size())) {
         if (was_cached) *was_cached = true;
         return a;
       }
-    } catch (const Error&) {
-    }
+    } catch (const Error&) {}
   }
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) fail("cannot create the token cache directory '{}': {}", dir, ec.message());
   TokenShardWriter shard(file, tok.vocab_size());
-  encode_documents_to(paths, tok, lossy, threads, text_column, [&](std::span<const uint32_t> ids) { shard.append(ids); });
+  encode_documents_to(paths, tok, lossy, threads, text_column,
+                      [&](std::span<const uint32_t> ids) { shard.append(ids); });
   shard.commit();
   return read_token_shard(file);
 }

@@ -76,10 +76,11 @@ const std::vector<uint32_t>& DataLoader::order_for(uint64_t epoch) {
 void DataLoader::batch_at(uint64_t epoch, uint64_t index, Batch& out) {
   const size_t per_epoch = batches_per_epoch();
   if (per_epoch == 0)
-    fail("not enough tokens for one batch: {} tokens give {} windows of {} + 1 tokens (stride {}), fewer than "
-         "the batch size {}{}",
-         ds_.num_tokens(), ds_.size(), ds_.max_length(), ds_.stride(), opt_.batch_size,
-         opt_.drop_last ? " (the last partial batch is dropped)" : "");
+    fail(
+        "not enough tokens for one batch: {} tokens give {} windows of {} + 1 tokens (stride {}), fewer than "
+        "the batch size {}{}",
+        ds_.num_tokens(), ds_.size(), ds_.max_length(), ds_.stride(), opt_.batch_size,
+        opt_.drop_last ? " (the last partial batch is dropped)" : "");
   if (index >= per_epoch) fail_internal("batch {} is out of range: an epoch has {} batches", index, per_epoch);
   const auto& order = order_for(epoch);
   const size_t first = index * opt_.batch_size;
@@ -104,9 +105,10 @@ void DataLoader::next(Batch& out) {
 
 void DataLoader::set_state(const LoaderState& s) {
   if (s.batch >= batches_per_epoch())
-    fail("data loader position batch {} of epoch {} does not exist: an epoch has {} batches (was it saved with "
-         "other data or options?)",
-         s.batch, s.epoch, batches_per_epoch());
+    fail(
+        "data loader position batch {} of epoch {} does not exist: an epoch has {} batches (was it saved with "
+        "other data or options?)",
+        s.batch, s.epoch, batches_per_epoch());
   pos_ = s;
 }
 

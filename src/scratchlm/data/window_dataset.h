@@ -66,10 +66,10 @@ struct LoaderState {
 };
 
 struct Batch {
-  size_t rows = 0, cols = 0;           // rows <= batch_size (fewer only for a kept last batch)
-  std::vector<int32_t> inputs;         // [rows, cols], row-major
-  std::vector<int32_t> targets;        // [rows, cols]
-  uint64_t epoch = 0, index = 0;       // which batch this is
+  size_t rows = 0, cols = 0;      // rows <= batch_size (fewer only for a kept last batch)
+  std::vector<int32_t> inputs;    // [rows, cols], row-major
+  std::vector<int32_t> targets;   // [rows, cols]
+  uint64_t epoch = 0, index = 0;  // which batch this is
 };
 
 class DataLoader {
@@ -105,7 +105,7 @@ class DataLoader {
   WindowDataset ds_;
   LoaderOptions opt_;
   LoaderState pos_;
-  std::vector<uint32_t> order_;     // cached order of order_epoch_
+  std::vector<uint32_t> order_;  // cached order of order_epoch_
   uint64_t order_epoch_ = UINT64_MAX;
 };
 

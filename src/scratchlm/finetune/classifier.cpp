@@ -75,7 +75,10 @@ void make_class_batch(const std::vector<const EncodedText*>& rows, int32_t pad_i
                       int64_t pad_to, int64_t window, ClassBatch& out) {
   if (window <= 0) fail_internal("make_class_batch: the window must be positive");
   const bool last_position = token == ClassifierToken::LastPosition, mean = token == ClassifierToken::Mean;
-  struct Row { const int32_t* ids; int64_t len, from, to; };
+  struct Row {
+    const int32_t* ids;
+    int64_t len, from, to;
+  };
   std::vector<Row> layout;
   out.E = static_cast<int64_t>(rows.size());
   out.row_start.assign(1, 0);
@@ -121,7 +124,8 @@ void softmax_rows(std::vector<float>& z, int64_t K) {
 
 std::vector<float> predict_proba(GPT& model, const std::vector<EncodedText>& rows, int64_t batch, int32_t pad_id) {
   const int64_t K = model.config().num_labels;
-  if (K <= 0) fail("this model has no classification head (it is a language model); finetune one with slm finetune-classifier");
+  if (K <= 0)
+    fail("this model has no classification head (it is a language model); finetune one with slm finetune-classifier");
   const bool was_training = model.training();
   model.set_training(false);
   std::vector<float> out(rows.size() * static_cast<size_t>(K));
@@ -142,7 +146,8 @@ std::vector<float> predict_proba(GPT& model, const std::vector<EncodedText>& row
   return out;
 }
 
-std::vector<float> classify_texts(GPT& model, const Tokenizer& tok, const std::vector<std::string>& texts, int64_t batch) {
+std::vector<float> classify_texts(GPT& model, const Tokenizer& tok, const std::vector<std::string>& texts,
+                                  int64_t batch) {
   const GPTConfig& c = model.config();
   std::vector<LabeledExample> rows;
   rows.reserve(texts.size());
@@ -153,8 +158,8 @@ std::vector<float> classify_texts(GPT& model, const Tokenizer& tok, const std::v
 
 std::vector<EncodedText> encode_for_classifier(const GPTConfig& c, const Tokenizer& tok,
                                                const std::vector<LabeledExample>& rows, bool with_labels) {
-  return encode_texts(tok, rows, with_labels ? c.id2label : std::vector<std::string>{}, c.classifier_read_length(), with_labels,
-                      c.classifier_truncate);
+  return encode_texts(tok, rows, with_labels ? c.id2label : std::vector<std::string>{}, c.classifier_read_length(),
+                      with_labels, c.classifier_truncate);
 }
 
 nlohmann::json prediction_json(const std::vector<std::string>& id2label, const float* probs) {
@@ -175,7 +180,8 @@ ClassMetrics evaluate_classifier(GPT& model, const std::vector<EncodedText>& row
 
 ClassMetrics classification_metrics(const std::vector<float>& p, const std::vector<EncodedText>& rows, int64_t K) {
   const size_t n = rows.size();
-  if (p.size() != n * static_cast<size_t>(K)) fail_internal("classification_metrics: {} probabilities for {} rows", p.size(), n);
+  if (p.size() != n * static_cast<size_t>(K))
+    fail_internal("classification_metrics: {} probabilities for {} rows", p.size(), n);
   ClassMetrics m;
   m.n = static_cast<int64_t>(n);
   m.confusion.assign(static_cast<size_t>(K), std::vector<int64_t>(static_cast<size_t>(K), 0));
@@ -207,16 +213,20 @@ ClassMetrics classification_metrics(const std::vector<float>& p, const std::vect
 nlohmann::json metrics_to_json(const ClassMetrics& m, const std::vector<std::string>& labels) {
   nlohmann::json per = nlohmann::json::array();
   for (size_t k = 0; k < labels.size() && k < m.precision.size(); ++k)
-    per.push_back({{"label", labels[k]}, {"precision", m.precision[k]}, {"recall", m.recall[k]}, {"f1", m.f1[k]},
+    per.push_back({{"label", labels[k]},
+                   {"precision", m.precision[k]},
+                   {"recall", m.recall[k]},
+                   {"f1", m.f1[k]},
                    {"support", m.support[k]}});
-  return {{"n", m.n}, {"correct", m.correct}, {"accuracy", m.accuracy}, {"loss", m.loss}, {"classes", per},
-          {"labels", labels}, {"confusion", m.confusion}};
+  return {{"n", m.n},       {"correct", m.correct}, {"accuracy", m.accuracy},  {"loss", m.loss},
+          {"classes", per}, {"labels", labels},     {"confusion", m.confusion}};
 }
 
 std::string format_metrics(const ClassMetrics& m, const std::vector<std::string>& labels) {
   size_t w = 5;
   for (const auto& l : labels) w = std::max(w, l.size());
-  std::string s = fmt::format("accuracy {:.2f}% ({} of {}), loss {:.4f}\n\n", 100.0 * m.accuracy, m.correct, m.n, m.loss);
+  std::string s =
+      fmt::format("accuracy {:.2f}% ({} of {}), loss {:.4f}\n\n", 100.0 * m.accuracy, m.correct, m.n, m.loss);
   s += fmt::format("{:<{}}  precision  recall      f1  support\n", "class", w);
   for (size_t k = 0; k < labels.size(); ++k)
     s += fmt::format("{:<{}}  {:9.4f}  {:6.4f}  {:6.4f}  {:7}\n", labels[k], w, m.precision[k], m.recall[k], m.f1[k],

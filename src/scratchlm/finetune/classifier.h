@@ -79,7 +79,8 @@ std::vector<float> predict_proba(GPT& model, const std::vector<EncodedText>& row
 // Class probabilities [texts.size(), K] of raw texts read as the classifier was trained
 // (encode_for_classifier), padded with the tokenizer's <|endoftext|>.
 // BadInput for an empty text (naming its row).
-std::vector<float> classify_texts(GPT& model, const Tokenizer& tok, const std::vector<std::string>& texts, int64_t batch);
+std::vector<float> classify_texts(GPT& model, const Tokenizer& tok, const std::vector<std::string>& texts,
+                                  int64_t batch);
 // One text's prediction from its K probabilities: {"label", "probability", "probabilities": {label: p}}.
 nlohmann::json prediction_json(const std::vector<std::string>& id2label, const float* probs);
 // Metrics over the first max_batches batches (all when <= 0), as the book's calc_accuracy_loader.

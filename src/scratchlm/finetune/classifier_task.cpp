@@ -49,8 +49,8 @@ void ClassifierTask::end_epoch(TrainingEngine& engine, uint64_t e) {
   const int64_t epoch = static_cast<int64_t>(e) + 1;
   const double ta = metrics_of(train_, o_.eval_batches).accuracy, va = metrics_of(val_, o_.eval_batches).accuracy;
   model_.set_training(true);
-  nlohmann::json rec = {{"type", "epoch"}, {"step", engine.step()}, {"epoch", epoch}, {"train_accuracy", ta},
-                        {"val_accuracy", va}};
+  nlohmann::json rec = {
+      {"type", "epoch"}, {"step", engine.step()}, {"epoch", epoch}, {"train_accuracy", ta}, {"val_accuracy", va}};
   std::string msg = fmt::format("epoch {}: training accuracy {:.2f}% | validation accuracy {:.2f}% (first {} batches)",
                                 epoch, 100 * ta, 100 * va, o_.eval_batches);
   if (o_.select_best) {
@@ -104,9 +104,11 @@ void ClassifierTask::plot(TrainingEngine& engine) const {
   std::map<int64_t, std::pair<double, double>> at;  // step -> (train, val); a later record wins
   for (const auto& r : engine.metrics().records())
     if ((r["type"] == "eval" || r["type"] == "epoch") && r.contains("train_accuracy") && r["step"].is_number())
-      at[r["step"].get<int64_t>()] = {r["train_accuracy"].is_number() ? r["train_accuracy"].get<double>() : NAN,
-                                      r.value("val_accuracy", nlohmann::json()).is_number() ? r["val_accuracy"].get<double>() : NAN};
-  PlotSeries train{"train accuracy", {}, {}, "#1f77b4", false, true}, val{"validation accuracy", {}, {}, "#ff7f0e", true, true};
+      at[r["step"].get<int64_t>()] = {
+          r["train_accuracy"].is_number() ? r["train_accuracy"].get<double>() : NAN,
+          r.value("val_accuracy", nlohmann::json()).is_number() ? r["val_accuracy"].get<double>() : NAN};
+  PlotSeries train{"train accuracy", {}, {}, "#1f77b4", false, true},
+      val{"validation accuracy", {}, {}, "#ff7f0e", true, true};
   for (const auto& [step, acc] : at) {
     train.x.push_back(static_cast<double>(step));
     train.y.push_back(acc.first);

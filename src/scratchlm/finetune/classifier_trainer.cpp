@@ -23,8 +23,8 @@
 #include "scratchlm/tensor/rng.h"
 #include "scratchlm/tokenizer/bpe.h"
 #include "scratchlm/train/adamw.h"
-#include "scratchlm/train/loop_util.h"
 #include "scratchlm/train/engine.h"
+#include "scratchlm/train/loop_util.h"
 #include "scratchlm/train/metrics.h"
 #include "scratchlm/train/progress.h"
 #include "scratchlm/util/error.h"
@@ -43,7 +43,8 @@ LabeledSplit load_splits(const ClassifierArgs& a) {
     if (!a.train_file.empty()) fail("give either --data (balanced and split here) or --train/--val/--test, not both");
     std::vector<LabeledExample> rows = load_labeled(a.data, a.load);
     if (label_set(rows).size() < 2)
-      fail("'{}' has a single class ('{}'); a classifier needs at least two", a.data, rows.empty() ? "" : rows[0].label);
+      fail("'{}' has a single class ('{}'); a classifier needs at least two", a.data,
+           rows.empty() ? "" : rows[0].label);
     std::vector<LabeledExample> unused;
     if (a.balance) rows = balance_undersample(rows, a.seed, &unused);
     s = split_labeled(rows, a.train_frac, a.val_frac, a.seed, true);
@@ -57,25 +58,48 @@ LabeledSplit load_splits(const ClassifierArgs& a) {
   return s;
 }
 
-
 }  // namespace
 
 NLOHMANN_JSON_SERIALIZE_ENUM(ClassifierToken, {{ClassifierToken::Last, "last"},
                                                {ClassifierToken::LastPosition, "last-position"},
                                                {ClassifierToken::Mean, "mean"}})
-NLOHMANN_JSON_SERIALIZE_ENUM(Truncation, {{Truncation::Head, "head"}, {Truncation::Tail, "tail"},
+NLOHMANN_JSON_SERIALIZE_ENUM(Truncation, {{Truncation::Head, "head"},
+                                          {Truncation::Tail, "tail"},
                                           {Truncation::HeadTail, "head+tail"}})
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(LoadOptions, format, text_column, label_column, lossy, data_dir)
 
 nlohmann::json ClassifierArgs::to_json() const {
-  return {{"init_from", init_from}, {"tokenizer_dir", tokenizer_dir}, {"data", data}, {"train_file", train_file},
-          {"val_file", val_file}, {"test_file", test_file}, {"load", load}, {"balance", balance},
-          {"train_frac", train_frac}, {"val_frac", val_frac}, {"labels", labels}, {"trainable", trainable},
-          {"token", token}, {"max_length", max_length}, {"truncate", truncate}, {"lora_rank", lora_rank},
-          {"lora_alpha", lora_alpha}, {"lora_targets", lora_targets}, {"epochs", epochs}, {"batch", batch},
-          {"grad_accum", grad_accum}, {"eval_every", eval_every}, {"eval_batches", eval_batches},
-          {"max_steps", max_steps}, {"max_time_s", max_time_s}, {"save_every", save_every}, {"lr", lr},
-          {"weight_decay", weight_decay}, {"grad_clip", grad_clip}, {"dropout", dropout}, {"seed", seed},
+  return {{"init_from", init_from},
+          {"tokenizer_dir", tokenizer_dir},
+          {"data", data},
+          {"train_file", train_file},
+          {"val_file", val_file},
+          {"test_file", test_file},
+          {"load", load},
+          {"balance", balance},
+          {"train_frac", train_frac},
+          {"val_frac", val_frac},
+          {"labels", labels},
+          {"trainable", trainable},
+          {"token", token},
+          {"max_length", max_length},
+          {"truncate", truncate},
+          {"lora_rank", lora_rank},
+          {"lora_alpha", lora_alpha},
+          {"lora_targets", lora_targets},
+          {"epochs", epochs},
+          {"batch", batch},
+          {"grad_accum", grad_accum},
+          {"eval_every", eval_every},
+          {"eval_batches", eval_batches},
+          {"max_steps", max_steps},
+          {"max_time_s", max_time_s},
+          {"save_every", save_every},
+          {"lr", lr},
+          {"weight_decay", weight_decay},
+          {"grad_clip", grad_clip},
+          {"dropout", dropout},
+          {"seed", seed},
           {"select", select}};
 }
 
@@ -148,7 +172,8 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
   if (split.train.empty()) fail("the training split is empty");
   std::vector<std::string> labels = a.labels.empty() ? label_set(split.train) : a.labels;
   if (labels.size() < 2)
-    fail("the training data has a single class ('{}'); a classifier needs at least two", labels.empty() ? "" : labels[0]);
+    fail("the training data has a single class ('{}'); a classifier needs at least two",
+         labels.empty() ? "" : labels[0]);
   fs::create_directories(a.out_dir);
   if (!a.data.empty()) {  // the splits, so that the run can be reproduced and evaluated again
     write_labeled_csv((fs::path(a.out_dir) / "train.csv").string(), split.train);
@@ -157,8 +182,10 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
     // What balancing left out: labeled, but in no split, so it can be pretrained on without
     // touching validation or test. Removed when there is none, so a directory never mixes runs.
     const fs::path unused = fs::path(a.out_dir) / "unused.csv";
-    if (!split.unused.empty()) write_labeled_csv(unused.string(), split.unused);
-    else fs::remove(unused);
+    if (!split.unused.empty())
+      write_labeled_csv(unused.string(), split.unused);
+    else
+      fs::remove(unused);
   }
   if (a.split_only) {
     if (!a.quiet) {
@@ -182,12 +209,14 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
   } else {
     model = make_classifier(*model, labels, a.seed);
   }
-  const std::string tok_dir = resuming ? tokenizer_dir_for_model(a.resume) : tokenizer_dir_for_model(a.init_from, a.tokenizer_dir);
+  const std::string tok_dir =
+      resuming ? tokenizer_dir_for_model(a.resume) : tokenizer_dir_for_model(a.init_from, a.tokenizer_dir);
   Tokenizer tok = Tokenizer::load_dir(tok_dir);
   const int32_t pad = tok.pad_id();
   const int64_t ctx = model->config().context_length;
   if (a.max_length > classifier_length_limit(ctx, a.token))
-    fail("--max-length {} exceeds the model's context length {} (--token mean reads longer texts in windows)", a.max_length, ctx);
+    fail("--max-length {} exceeds the model's context length {} (--token mean reads longer texts in windows)",
+         a.max_length, ctx);
   std::vector<EncodedText> train =
       encode_texts(tok, split.train, labels, a.max_length ? a.max_length : ctx, true, a.truncate);
   int64_t max_len = a.max_length;
@@ -196,7 +225,8 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
   const std::vector<EncodedText> val = encode_texts(tok, split.val, labels, max_len, true, a.truncate);
   const std::vector<EncodedText> test = encode_texts(tok, split.test, labels, max_len, true, a.truncate);
   const bool select_best = a.select == "best-val";
-  if (select_best && val.empty()) fail("--select best-val needs a validation split (--val FILE, or --data with --val-frac > 0)");
+  if (select_best && val.empty())
+    fail("--select best-val needs a validation split (--val FILE, or --data with --val-frac > 0)");
   if (!resuming) model->set_classifier_input(max_len, a.token, a.truncate);
   model->set_drop_rate(a.dropout);
   if (a.lora_rank > 0 && resuming) {  // as add_lora left it: only the adapters train
@@ -214,8 +244,9 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
   for (const auto& p : model->params().params()) res.total_params += static_cast<int64_t>(p.numel);
   if (static_cast<int64_t>(train.size()) < a.batch)
     fail("{} training examples are fewer than one batch of {}", train.size(), a.batch);
-  ClassifierTask task(*model, train, val, ClassifierTask::Options{a.batch, pad, a.token, max_len, ctx, a.eval_batches,
-                                                                  a.seed, select_best, a.out_dir});
+  ClassifierTask task(
+      *model, train, val,
+      ClassifierTask::Options{a.batch, pad, a.token, max_len, ctx, a.eval_batches, a.seed, select_best, a.out_dir});
 
   // ---- training (train_classifier_simple)
   TrainingRun run;
@@ -228,19 +259,25 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
   run.seed = a.seed, run.unit = SeenUnit::Examples, run.quiet = a.quiet, run.args = a.to_json();
   TrainingEngine engine(*model, tok, task, run);
   if (!a.quiet)
-    fmt::print(stderr,
-               "finetuning a {}-class classifier ({}): {} of {} parameters train ({}); {} train / {} val / {} test texts, "
-               "max length {} tokens, {} steps\n",
-               labels.size(), a.token == ClassifierToken::Last ? "last real token" : a.token == ClassifierToken::Mean ? "mean over tokens" : "last position",
-               res.trainable_params, res.total_params,
-               a.lora_rank > 0 ? fmt::format("LoRA rank {} on {}", a.lora_rank, a.lora_targets) : "--trainable " + a.trainable,
-               train.size(), val.size(), test.size(), max_len, engine.total_steps());
+    fmt::print(
+        stderr,
+        "finetuning a {}-class classifier ({}): {} of {} parameters train ({}); {} train / {} val / {} test texts, "
+        "max length {} tokens, {} steps\n",
+        labels.size(),
+        a.token == ClassifierToken::Last   ? "last real token"
+        : a.token == ClassifierToken::Mean ? "mean over tokens"
+                                           : "last position",
+        res.trainable_params, res.total_params,
+        a.lora_rank > 0 ? fmt::format("LoRA rank {} on {}", a.lora_rank, a.lora_targets) : "--trainable " + a.trainable,
+        train.size(), val.size(), test.size(), max_len, engine.total_steps());
   const TrainingResult r = engine.train();
   if (r.interrupted) {  // a signal or --stop-at: a checkpoint to resume, no final model
     engine.save();
     if (!a.quiet)
-      fmt::print(stderr, "interrupted: saved the checkpoint at step {} in {}; continue with slm finetune-classifier "
-                 "--resume {}\n", r.steps, run.checkpoint_dir, a.out_dir);
+      fmt::print(stderr,
+                 "interrupted: saved the checkpoint at step {} in {}; continue with slm finetune-classifier "
+                 "--resume {}\n",
+                 r.steps, run.checkpoint_dir, a.out_dir);
     res.steps = r.steps;
     res.interrupted = true;
     return res;
@@ -268,18 +305,28 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
   res.train_accuracy = mt.accuracy;
   res.val_accuracy = val.empty() ? std::nan("") : mv.accuracy;
   res.test_accuracy = test.empty() ? std::nan("") : ms.accuracy;
-  nlohmann::json report = {{"train", metrics_to_json(mt, labels)}, {"steps", step}, {"seconds", res.seconds},
-                           {"select", a.select}, {"selected_epoch", res.selected_epoch},
-                           {"trainable_params", res.trainable_params}, {"total_params", res.total_params}};
+  nlohmann::json report = {{"train", metrics_to_json(mt, labels)},
+                           {"steps", step},
+                           {"seconds", res.seconds},
+                           {"select", a.select},
+                           {"selected_epoch", res.selected_epoch},
+                           {"trainable_params", res.trainable_params},
+                           {"total_params", res.total_params}};
   if (!val.empty()) report["validation"] = metrics_to_json(mv, labels);
   if (!test.empty()) report["test"] = metrics_to_json(ms, labels);
-  engine.metrics().write({{"type", "final"}, {"step", step}, {"selected_epoch", res.selected_epoch}, {"train_accuracy", res.train_accuracy},
-                 {"val_accuracy", res.val_accuracy}, {"test_accuracy", res.test_accuracy}, {"elapsed_s", res.seconds}});
+  engine.metrics().write({{"type", "final"},
+                          {"step", step},
+                          {"selected_epoch", res.selected_epoch},
+                          {"train_accuracy", res.train_accuracy},
+                          {"val_accuracy", res.val_accuracy},
+                          {"test_accuracy", res.test_accuracy},
+                          {"elapsed_s", res.seconds}});
   save_hf_model(model->config().lora.enabled() ? *merge_lora(*model) : *model, a.out_dir, &tok);
   write_file_atomic((fs::path(a.out_dir) / "eval.json").string(), report.dump(2) + "\n");
   task.plot(engine);
   if (!a.quiet) {
-    std::fprintf(stderr, "training accuracy %.2f%% | validation accuracy %.2f%% | test accuracy %.2f%% (%lld steps, %s)\n",
+    std::fprintf(stderr,
+                 "training accuracy %.2f%% | validation accuracy %.2f%% | test accuracy %.2f%% (%lld steps, %s)\n",
                  100 * res.train_accuracy, 100 * res.val_accuracy, 100 * res.test_accuracy, (long long)step,
                  format_duration(res.seconds).c_str());
     std::fprintf(stderr, "saved the classifier to %s\n", a.out_dir.c_str());

@@ -26,7 +26,7 @@ struct ClassifierArgs {
   std::vector<std::string> labels;  // class order; default: the sorted distinct training labels
   std::string trainable = "last-block";
   ClassifierToken token = ClassifierToken::Last;
-  int64_t max_length = 0;  // 0: the longest training text (as the book), at most the context length
+  int64_t max_length = 0;                  // 0: the longest training text (as the book), at most the context length
   Truncation truncate = Truncation::Head;  // which tokens of a longer text to keep: head (the book), tail, head+tail
   // LoRA (appendix E): rank > 0 freezes the whole model and trains adapters on lora_targets
   // (default: every Linear layer including the new head, as the book); saved merged.
@@ -58,7 +58,7 @@ struct ClassifierArgs {
 
 struct ClassifierResult {
   int64_t steps = 0;
-  bool interrupted = false;  // a signal or --stop-at: checkpoint saved, no final model
+  bool interrupted = false;    // a signal or --stop-at: checkpoint saved, no final model
   int64_t selected_epoch = 0;  // the epoch whose weights were saved (the last one with select "last")
   double seconds = 0.0;
   double train_accuracy = 0.0, val_accuracy = 0.0, test_accuracy = 0.0;  // NaN for an empty split

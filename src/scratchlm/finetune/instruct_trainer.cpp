@@ -26,8 +26,8 @@
 #include "scratchlm/tokenizer/bpe.h"
 #include "scratchlm/tokenizer/utf8.h"
 #include "scratchlm/train/adamw.h"
-#include "scratchlm/train/loop_util.h"
 #include "scratchlm/train/engine.h"
+#include "scratchlm/train/loop_util.h"
 #include "scratchlm/train/metrics.h"
 #include "scratchlm/train/progress.h"
 #include "scratchlm/util/error.h"
@@ -145,14 +145,34 @@ std::string absolute(const std::string& p) { return p.empty() ? p : fs::absolute
 }  // namespace
 
 json InstructArgs::to_json() const {
-  return {{"init_from", init_from}, {"data", data}, {"tokenizer_dir", tokenizer_dir}, {"template", prompt_template},
-          {"mask_prompt", mask_prompt}, {"max_length", max_length}, {"train_frac", train_frac},
-          {"test_frac", test_frac}, {"epochs", epochs}, {"max_steps", max_steps}, {"max_time_s", max_time_s}, {"grad_accum", grad_accum},
-          {"batch", batch}, {"lr", lr}, {"weight_decay", weight_decay}, {"grad_clip", grad_clip}, {"dropout", dropout},
-          {"eval_every", eval_every}, {"eval_batches", eval_batches}, {"save_every", save_every},
-          {"sample_tokens", sample_tokens}, {"seed", seed}, {"lora_rank", lora_rank},
-          {"lora_alpha", lora_alpha ? json(*lora_alpha) : json(nullptr)}, {"lora_targets", lora_targets},
-          {"merge", merge}, {"responses", responses}, {"max_new_tokens", max_new_tokens}};
+  return {{"init_from", init_from},
+          {"data", data},
+          {"tokenizer_dir", tokenizer_dir},
+          {"template", prompt_template},
+          {"mask_prompt", mask_prompt},
+          {"max_length", max_length},
+          {"train_frac", train_frac},
+          {"test_frac", test_frac},
+          {"epochs", epochs},
+          {"max_steps", max_steps},
+          {"max_time_s", max_time_s},
+          {"grad_accum", grad_accum},
+          {"batch", batch},
+          {"lr", lr},
+          {"weight_decay", weight_decay},
+          {"grad_clip", grad_clip},
+          {"dropout", dropout},
+          {"eval_every", eval_every},
+          {"eval_batches", eval_batches},
+          {"save_every", save_every},
+          {"sample_tokens", sample_tokens},
+          {"seed", seed},
+          {"lora_rank", lora_rank},
+          {"lora_alpha", lora_alpha ? json(*lora_alpha) : json(nullptr)},
+          {"lora_targets", lora_targets},
+          {"merge", merge},
+          {"responses", responses},
+          {"max_new_tokens", max_new_tokens}};
 }
 
 InstructArgs InstructArgs::from_json(const json& j, const std::string& dir) {
@@ -180,9 +200,11 @@ std::string resolve_instruction_data(const std::string& spec, const std::string&
   std::error_code ec;
   if (fs::exists(spec, ec)) return spec;
   if (spec == "instruction-data") {
-    const std::string path = (fs::path(data_dir.empty() ? default_data_dir() : data_dir) / "instruction-data.json").string();
+    const std::string path =
+        (fs::path(data_dir.empty() ? default_data_dir() : data_dir) / "instruction-data.json").string();
     if (!file_exists(path))
-      fail("data set 'instruction-data' is not available: '{}' is missing; run `slm download-data instruction-data`", path);
+      fail("data set 'instruction-data' is not available: '{}' is missing; run `slm download-data instruction-data`",
+           path);
     return path;
   }
   fail("instruction data '{}' not found: it is not a file or the built-in data set instruction-data", spec);
@@ -222,8 +244,8 @@ void InstructArgs::validate() const {
   require_non_negative("--lora-rank", lora_rank);
   if (lora_alpha) require_positive_finite("--lora-alpha", *lora_alpha);
   if (!(train_frac > 0 && test_frac >= 0 && train_frac + test_frac <= 1))
-    fail("--train-frac and --test-frac must satisfy 0 < train, 0 <= test, train + test <= 1 (got {} and {})", train_frac,
-         test_frac);
+    fail("--train-frac and --test-frac must satisfy 0 < train, 0 <= test, train + test <= 1 (got {} and {})",
+         train_frac, test_frac);
   const bool lora = lora_rank > 0;
   if (!lora && lora_alpha) fail("--lora-alpha needs --lora-rank");
   if (!lora && !lora_targets.empty()) fail("--lora-targets needs --lora-rank");
@@ -240,8 +262,8 @@ InstructResult run_instruction_finetuning(const InstructArgs& args) {
 
   // ---- where things go
   const bool resuming = !a.resume.empty();
-  const std::string ckpt = resuming ? instruct_checkpoint_dir(a.resume)
-                                    : (lora ? (fs::path(a.out_dir) / "checkpoint").string() : a.out_dir);
+  const std::string ckpt =
+      resuming ? instruct_checkpoint_dir(a.resume) : (lora ? (fs::path(a.out_dir) / "checkpoint").string() : a.out_dir);
   json state;
   if (resuming) {
     state = load_instruct_state(ckpt);
@@ -251,8 +273,11 @@ InstructResult run_instruction_finetuning(const InstructArgs& args) {
   if (out.empty()) fail("give --out DIR");
   if (!resuming && !a.force &&
       (fs::exists(fs::path(out) / "trainer.json") || fs::exists(fs::path(out) / "checkpoint" / "trainer.json")))
-    fail("'{}' already holds a finetuning checkpoint: continue it with --resume {}, choose another --out, or add --force "
-         "to start over in it", out, out);
+    fail(
+        "'{}' already holds a finetuning checkpoint: continue it with --resume {}, choose another --out, or add "
+        "--force "
+        "to start over in it",
+        out, out);
   check_output_dir(out, a.force || resuming);
   if (!resuming && a.init_from.empty()) fail("give --init-from MODEL_DIR (a pretrained model to start from)");
   const std::string data_path = resolve_instruction_data(a.data);
@@ -265,7 +290,8 @@ InstructResult run_instruction_finetuning(const InstructArgs& args) {
   std::unique_ptr<GPT> model;
   if (resuming) {
     model = load_hf_model(ckpt, true);
-    if (lora != model->config().lora.enabled()) fail("'{}' does not hold the LoRA model its trainer.json describes", ckpt);
+    if (lora != model->config().lora.enabled())
+      fail("'{}' does not hold the LoRA model its trainer.json describes", ckpt);
     if (lora)  // as add_lora left it: only the adapters train
       for (const auto& p : model->params().params())
         model->params().set_trainable(p.name, p.name.find(".lora_") != std::string::npos);
@@ -278,21 +304,24 @@ InstructResult run_instruction_finetuning(const InstructArgs& args) {
       model = merge_lora(*model);
     }
     if (lora)
-      model = add_lora(*model, parse_lora_targets(a.lora_targets.empty() ? "attn,mlp" : a.lora_targets, a.lora_rank,
-                                                  a.lora_alpha ? *a.lora_alpha : static_cast<float>(a.lora_rank)),
+      model = add_lora(*model,
+                       parse_lora_targets(a.lora_targets.empty() ? "attn,mlp" : a.lora_targets, a.lora_rank,
+                                          a.lora_alpha ? *a.lora_alpha : static_cast<float>(a.lora_rank)),
                        a.seed);
   }
   model->set_drop_rate(a.dropout);
   const GPTConfig& cfg = model->config();
   const int64_t max_len = std::min(a.max_length, cfg.context_length);
-  const std::string tok_dir = resuming ? tokenizer_dir_for_model(ckpt) : tokenizer_dir_for_model(args.init_from, a.tokenizer_dir);
+  const std::string tok_dir =
+      resuming ? tokenizer_dir_for_model(ckpt) : tokenizer_dir_for_model(args.init_from, a.tokenizer_dir);
   Tokenizer tok = Tokenizer::load_dir(tok_dir);
   const int32_t pad = tok.pad_id();
 
   // ---- data: the book's split, each entry tokenized once
   const InstructionSplit split = split_instruction_data(load_instruction_data(data_path), a.train_frac, a.test_frac);
   std::vector<TokenizedExample> train = tokenize_all(tok, split.train, tmpl);
-  const std::vector<TokenizedExample> val = tokenize_all(tok, split.val, tmpl), test = tokenize_all(tok, split.test, tmpl);
+  const std::vector<TokenizedExample> val = tokenize_all(tok, split.val, tmpl),
+                                      test = tokenize_all(tok, split.test, tmpl);
   int32_t max_id = pad;
   for (const auto* xs : {&std::as_const(train), &val, &test})
     for (const auto& ex : *xs) max_id = std::max(max_id, *std::max_element(ex.ids.begin(), ex.ids.end()));
@@ -304,10 +333,13 @@ InstructResult run_instruction_finetuning(const InstructArgs& args) {
   if (static_cast<int64_t>(train.size()) < a.batch)
     fail("{} training examples are fewer than one batch of {}", train.size(), a.batch);
   // The book's generate_and_print_sample(format_input(val_data[0])): greedy, 50 tokens, no stop.
-  const InstructionEntry& sample_entry = !split.val.empty() ? split.val[0] : !split.test.empty() ? split.test[0] : split.train[0];
-  InstructTask task(*model, tok, train, val, InstructTask::Options{a.batch, pad, max_len, a.mask_prompt, a.eval_batches,
-                                                                   a.sample_tokens, a.seed},
-                    format_prompt(sample_entry, tmpl));
+  const InstructionEntry& sample_entry = !split.val.empty()    ? split.val[0]
+                                         : !split.test.empty() ? split.test[0]
+                                                               : split.train[0];
+  InstructTask task(
+      *model, tok, train, val,
+      InstructTask::Options{a.batch, pad, max_len, a.mask_prompt, a.eval_batches, a.sample_tokens, a.seed},
+      format_prompt(sample_entry, tmpl));
 
   // ---- the run
   TrainingRun run;
@@ -324,15 +356,18 @@ InstructResult run_instruction_finetuning(const InstructArgs& args) {
   res.trainable_params = static_cast<int64_t>(model->params().trainable_numel());
   res.total_params = static_cast<int64_t>(model->params().numel());
   if (!a.quiet) {
-    fmt::print(stderr, "instruction finetuning ({} template{}{}): {} train / {} val / {} test entries, max length {}, "
+    fmt::print(stderr,
+               "instruction finetuning ({} template{}{}): {} train / {} val / {} test entries, max length {}, "
                "{} steps per epoch of {}, {} steps{}\n",
                prompt_template_name(tmpl), a.mask_prompt ? ", prompt masked" : "",
                lora ? fmt::format(", LoRA rank {}", cfg.lora.rank) : "", train.size(), val.size(), test.size(), max_len,
                engine.steps_per_epoch(), a.batch * a.grad_accum, engine.total_steps(),
                resuming ? fmt::format(", resuming at step {}", engine.step()) : "");
-    if (dropped) fmt::print(stderr, "{} training entries dropped: their prompt fills --max-length {}\n", dropped, max_len);
+    if (dropped)
+      fmt::print(stderr, "{} training entries dropped: their prompt fills --max-length {}\n", dropped, max_len);
     fmt::print(stderr, "trainable parameters: {} of {} ({:.2f}%)\n", res.trainable_params, res.total_params,
-               100.0 * static_cast<double>(res.trainable_params) / static_cast<double>(std::max<int64_t>(res.total_params, 1)));
+               100.0 * static_cast<double>(res.trainable_params) /
+                   static_cast<double>(std::max<int64_t>(res.total_params, 1)));
   }
   const TrainingResult r = engine.train();
   res.steps_done = r.steps;
@@ -340,8 +375,10 @@ InstructResult run_instruction_finetuning(const InstructArgs& args) {
     res.interrupted = true;
     engine.save();
     if (!a.quiet)
-      fmt::print(stderr, "interrupted: saved the checkpoint at step {} in {}; continue with slm finetune-instruct --resume {}\n",
-                 r.steps, ckpt, out);
+      fmt::print(
+          stderr,
+          "interrupted: saved the checkpoint at step {} in {}; continue with slm finetune-instruct --resume {}\n",
+          r.steps, ckpt, out);
     return res;
   }
 
@@ -350,13 +387,17 @@ InstructResult run_instruction_finetuning(const InstructArgs& args) {
   res.train_loss = split_loss(*model, train, a.batch, pad, max_len, a.mask_prompt, 0, false);
   res.val_loss = split_loss(*model, val, a.batch, pad, max_len, a.mask_prompt, 0, false);
   res.test_loss = split_loss(*model, test, a.batch, pad, max_len, a.mask_prompt, 0, false);
-  engine.metrics().write({{"type", "final"}, {"step", r.steps}, {"tokens_seen", engine.seen()}, {"train_loss", res.train_loss},
-                          {"val_loss", res.val_loss}, {"test_loss", res.test_loss}});
+  engine.metrics().write({{"type", "final"},
+                          {"step", r.steps},
+                          {"tokens_seen", engine.seen()},
+                          {"train_loss", res.train_loss},
+                          {"val_loss", res.val_loss},
+                          {"test_loss", res.test_loss}});
   engine.save();
   engine.plot();
   if (!a.quiet)
-    fmt::print(stderr, "step {}: training loss {:.3f}, validation loss {:.3f}, test loss {:.3f} (whole splits)\n", r.steps,
-               res.train_loss, res.val_loss, res.test_loss);
+    fmt::print(stderr, "step {}: training loss {:.3f}, validation loss {:.3f}, test loss {:.3f} (whole splits)\n",
+               r.steps, res.train_loss, res.val_loss, res.test_loss);
   GPT* final_model = model.get();
   std::unique_ptr<GPT> merged;
   if (lora && a.merge) {
@@ -367,9 +408,13 @@ InstructResult run_instruction_finetuning(const InstructArgs& args) {
     save_lora_adapter(*model, out, a.init_from, &tok);  // PEFT files naming the base, + the tokenizer
   }
   if (!a.quiet) {
-    if (!lora) fmt::print(stderr, "saved the finetuned model to {}\n", out);
-    else if (a.merge) fmt::print(stderr, "saved the merged model to {} (training checkpoint in {})\n", out, ckpt);
-    else fmt::print(stderr, "saved the LoRA adapter to {} (base: {}; training checkpoint in {})\n", out, a.init_from, ckpt);
+    if (!lora)
+      fmt::print(stderr, "saved the finetuned model to {}\n", out);
+    else if (a.merge)
+      fmt::print(stderr, "saved the merged model to {} (training checkpoint in {})\n", out, ckpt);
+    else
+      fmt::print(stderr, "saved the LoRA adapter to {} (base: {}; training checkpoint in {})\n", out, a.init_from,
+                 ckpt);
   }
   if (a.responses && !split.test.empty()) {
     GenerateOptions g = book_response_options();

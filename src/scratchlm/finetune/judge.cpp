@@ -31,7 +31,8 @@ std::vector<JudgeItem> judge_items_from_json(const json& data, const std::string
     auto str = [&](const std::string& k, bool required) -> std::string {
       auto it = e.find(k);
       if (it == e.end() || it->is_null()) {
-        if (required) fail("{}: entry {} has no \"{}\"{}", source, i, k, k == key ? " (name the response field with --key)" : "");
+        if (required)
+          fail("{}: entry {} has no \"{}\"{}", source, i, k, k == key ? " (name the response field with --key)" : "");
         return "";
       }
       if (!it->is_string()) fail("{}: entry {}: \"{}\" is not a string", source, i, k);
@@ -155,7 +156,8 @@ std::optional<int> parse_judge_score(std::string_view reply) {
     if (auto d = frac ? num_at(nums, skip_fwd(s, q)) : std::nullopt; d && nums[*d].value != 100) n.skip = true;
     // A range: "0 to 100", "0-100", "0 – 100" (en / em dash).
     q = skip_fwd(s, n.e);
-    if (word_after(s, q, "to") || symbol_after(s, q, "-") || symbol_after(s, q, "\xE2\x80\x93") || symbol_after(s, q, "\xE2\x80\x94"))
+    if (word_after(s, q, "to") || symbol_after(s, q, "-") || symbol_after(s, q, "\xE2\x80\x93") ||
+        symbol_after(s, q, "\xE2\x80\x94"))
       if (auto d = num_at(nums, skip_fwd(s, q))) {
         n.skip = true;
         nums[*d].skip = true;
@@ -163,7 +165,8 @@ std::optional<int> parse_judge_score(std::string_view reply) {
       }
     // A list marker: "1. text" / "2) text" at the start of a line.
     p = skip_back(s, n.b);
-    if ((p == 0 || s[p - 1] == '\n') && n.e + 1 < s.size() && (s[n.e] == '.' || s[n.e] == ')') && is_blank(s[n.e + 1])) {
+    if ((p == 0 || s[p - 1] == '\n') && n.e + 1 < s.size() && (s[n.e] == '.' || s[n.e] == ')') &&
+        is_blank(s[n.e + 1])) {
       const size_t t = skip_fwd(s, n.e + 1);
       n.list_marker = t < s.size() && s[t] != '\n' && s[t] != '\r';
     }
@@ -187,8 +190,11 @@ std::string chat_completions_url(const std::string& endpoint) {
 }
 
 json judge_request_body(const JudgeOptions& opt, const std::string& prompt) {
-  return json{{"model", opt.model}, {"messages", json::array({json{{"role", "user"}, {"content", prompt}}})},
-              {"temperature", opt.temperature}, {"seed", opt.seed}, {"stream", false}};
+  return json{{"model", opt.model},
+              {"messages", json::array({json{{"role", "user"}, {"content", prompt}}})},
+              {"temperature", opt.temperature},
+              {"seed", opt.seed},
+              {"stream", false}};
 }
 
 const char* judge_status_name(JudgeStatus s) {
@@ -244,8 +250,8 @@ HttpReply post_json(const std::string& url, const std::string& body, const Judge
     r.error = errbuf[0] ? std::string(errbuf) : std::string(curl_easy_strerror(r.rc));
     curl_off_t connect_us = 0;
     curl_easy_getinfo(h, CURLINFO_CONNECT_TIME_T, &connect_us);
-    r.unreachable = r.rc == CURLE_COULDNT_CONNECT || r.rc == CURLE_COULDNT_RESOLVE_HOST || r.rc == CURLE_COULDNT_RESOLVE_PROXY ||
-                    (r.rc == CURLE_OPERATION_TIMEDOUT && connect_us == 0);
+    r.unreachable = r.rc == CURLE_COULDNT_CONNECT || r.rc == CURLE_COULDNT_RESOLVE_HOST ||
+                    r.rc == CURLE_COULDNT_RESOLVE_PROXY || (r.rc == CURLE_OPERATION_TIMEDOUT && connect_us == 0);
   }
   curl_slist_free_all(headers);
   curl_easy_cleanup(h);
@@ -271,10 +277,10 @@ std::string server_error_text(const std::string& body) {
     if (j.is_object() && j.contains("error")) {
       const json& e = j["error"];
       if (e.is_string()) return one_line(e.get<std::string>());
-      if (e.is_object() && e.contains("message") && e["message"].is_string()) return one_line(e["message"].get<std::string>());
+      if (e.is_object() && e.contains("message") && e["message"].is_string())
+        return one_line(e["message"].get<std::string>());
     }
-  } catch (const json::exception&) {
-  }
+  } catch (const json::exception&) {}
   return one_line(body);
 }
 
@@ -326,7 +332,8 @@ JudgeResult judge_with_retries(const JudgeItem& item, const JudgeOptions& opt, b
 
 JudgeResult judge_one(const JudgeItem& item, const JudgeOptions& opt) { return judge_with_retries(item, opt, false); }
 
-JudgeReport judge_responses(const std::vector<JudgeItem>& items, const JudgeOptions& opt, const JudgeProgressFn& progress) {
+JudgeReport judge_responses(const std::vector<JudgeItem>& items, const JudgeOptions& opt,
+                            const JudgeProgressFn& progress) {
   chat_completions_url(opt.endpoint);  // validate before anything else
   JudgeReport rep;
   rep.results.reserve(items.size());
@@ -338,8 +345,8 @@ JudgeReport judge_responses(const std::vector<JudgeItem>& items, const JudgeOpti
     reached = reached || !r.unreachable;
     unreachable_streak = r.unreachable ? unreachable_streak + 1 : 0;
     if (unreachable_streak >= 3)
-      fail_internal("judge endpoint {} stopped answering: entries {} to {} could not reach it ({})", chat_completions_url(opt.endpoint),
-                    i - 2, i, r.error);
+      fail_internal("judge endpoint {} stopped answering: entries {} to {} could not reach it ({})",
+                    chat_completions_url(opt.endpoint), i - 2, i, r.error);
     ++rep.n;
     if (r.status == JudgeStatus::Scored) {
       const int s = *r.score;
@@ -366,9 +373,15 @@ json judge_summary_json(const JudgeReport& r) {
   json scores = json::array();
   for (const auto& x : r.results) scores.push_back(x.score ? json(*x.score) : json(nullptr));
   const bool any = r.scored > 0;
-  return json{{"n", r.n}, {"scored", r.scored}, {"unparseable", r.unparseable}, {"failed", r.failed},
-              {"mean", any ? json(r.mean) : json(nullptr)}, {"min", any ? json(r.min) : json(nullptr)},
-              {"max", any ? json(r.max) : json(nullptr)}, {"scores", scores}, {"histogram", r.histogram}};
+  return json{{"n", r.n},
+              {"scored", r.scored},
+              {"unparseable", r.unparseable},
+              {"failed", r.failed},
+              {"mean", any ? json(r.mean) : json(nullptr)},
+              {"min", any ? json(r.min) : json(nullptr)},
+              {"max", any ? json(r.max) : json(nullptr)},
+              {"scores", scores},
+              {"histogram", r.histogram}};
 }
 
 json judge_details_json(const JudgeReport& r, const JudgeOptions& opt) {
@@ -378,8 +391,11 @@ json judge_details_json(const JudgeReport& r, const JudgeOptions& opt) {
   json entries = json::array();
   for (size_t i = 0; i < r.results.size(); ++i) {
     const JudgeResult& x = r.results[i];
-    json e{{"index", i}, {"status", judge_status_name(x.status)}, {"score", x.score ? json(*x.score) : json(nullptr)},
-           {"reply", x.reply}, {"attempts", x.attempts}};
+    json e{{"index", i},
+           {"status", judge_status_name(x.status)},
+           {"score", x.score ? json(*x.score) : json(nullptr)},
+           {"reply", x.reply},
+           {"attempts", x.attempts}};
     if (!x.error.empty()) e["error"] = x.error;
     entries.push_back(std::move(e));
   }

@@ -45,7 +45,8 @@ struct JudgeItem {
 // The book's instruction-data-with-response.json: a JSON array of objects with string "instruction",
 // "output" and `key` (default "model_response"); "input" is optional (missing = ""). Other keys are
 // ignored. BadInput errors name `source` (a file name) and the entry index.
-std::vector<JudgeItem> judge_items_from_json(const nlohmann::json& data, const std::string& key, const std::string& source);
+std::vector<JudgeItem> judge_items_from_json(const nlohmann::json& data, const std::string& key,
+                                             const std::string& source);
 std::vector<JudgeItem> load_judge_items(const std::string& path, const std::string& key = "model_response");
 
 // The book's prompt, byte for byte (ch07.ipynb / ollama_evaluate.py, generate_model_scores):
@@ -69,13 +70,13 @@ std::string judge_prompt(const InstructionEntry& e, const std::string& response)
 std::optional<int> parse_judge_score(std::string_view reply);
 
 struct JudgeOptions {
-  std::string endpoint;  // e.g. http://localhost:11434/v1 (a trailing slash is fine)
-  std::string model;     // the judge, e.g. llama3
-  std::string api_key;   // sent as "Authorization: Bearer KEY" when not empty
-  int retries = 3;       // further attempts after the first
-  double timeout_s = 60;            // per request
-  double connect_timeout_s = 10;    // per connection attempt (at most timeout_s)
-  double backoff_s = 0.5;           // sleep backoff_s * n before the n-th retry (0 in tests)
+  std::string endpoint;           // e.g. http://localhost:11434/v1 (a trailing slash is fine)
+  std::string model;              // the judge, e.g. llama3
+  std::string api_key;            // sent as "Authorization: Bearer KEY" when not empty
+  int retries = 3;                // further attempts after the first
+  double timeout_s = 60;          // per request
+  double connect_timeout_s = 10;  // per connection attempt (at most timeout_s)
+  double backoff_s = 0.5;         // sleep backoff_s * n before the n-th retry (0 in tests)
   int seed = 123;
   double temperature = 0.0;
 };
@@ -116,7 +117,8 @@ using JudgeProgressFn = std::function<void(size_t index, const JudgeResult& resu
 JudgeResult judge_one(const JudgeItem& item, const JudgeOptions& opt);
 
 // Judge every item in order and summarise.
-JudgeReport judge_responses(const std::vector<JudgeItem>& items, const JudgeOptions& opt, const JudgeProgressFn& progress = {});
+JudgeReport judge_responses(const std::vector<JudgeItem>& items, const JudgeOptions& opt,
+                            const JudgeProgressFn& progress = {});
 
 // {"n", "scored", "unparseable", "failed", "mean" (null when nothing scored), "min", "max" (null
 // likewise), "scores": [int or null per entry], "histogram": [10 counts]}.

@@ -22,8 +22,7 @@ size_t partial_suffix(std::string_view s, std::string_view word) {
 
 }  // namespace
 
-ResponseStream::ResponseStream(std::vector<std::string> stops, std::optional<PromptTemplate> clean)
-    : clean_(clean) {
+ResponseStream::ResponseStream(std::vector<std::string> stops, std::optional<PromptTemplate> clean) : clean_(clean) {
   for (auto& s : stops)
     if (!s.empty()) stops_.push_back(std::move(s));
 }

@@ -32,8 +32,7 @@ namespace {
 
 bool is_python_space(uint32_t cp) {
   return (cp >= 0x09 && cp <= 0x0D) || (cp >= 0x1C && cp <= 0x20) || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
-         (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F ||
-         cp == 0x3000;
+         (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000;
 }
 
 // Byte length of the whitespace character at s[i], or 0 when s[i] starts anything else.
@@ -119,9 +118,10 @@ std::string responses_json(const std::vector<InstructionEntry>& entries, const s
   return arr.dump(4, ' ', true, nlohmann::ordered_json::error_handler_t::replace);
 }
 
-std::vector<std::string> generate_responses(GPT& model, const Tokenizer& tok, const std::vector<InstructionEntry>& entries,
-                                            PromptTemplate t, const GenerateOptions& options,
-                                            const std::string& out_path, bool progress) {
+std::vector<std::string> generate_responses(GPT& model, const Tokenizer& tok,
+                                            const std::vector<InstructionEntry>& entries, PromptTemplate t,
+                                            const GenerateOptions& options, const std::string& out_path,
+                                            bool progress) {
   std::vector<std::string> responses;
   responses.reserve(entries.size());
   std::unique_ptr<Progress> bar;

@@ -53,9 +53,10 @@ std::string responses_json(const std::vector<InstructionEntry>& entries, const s
 
 // Answer every entry in order (generate_response) and write responses_json to out_path atomically,
 // with a progress bar on stderr when `progress` is set. Returns the responses.
-std::vector<std::string> generate_responses(GPT& model, const Tokenizer& tok, const std::vector<InstructionEntry>& entries,
-                                            PromptTemplate t, const GenerateOptions& options,
-                                            const std::string& out_path, bool progress = true);
+std::vector<std::string> generate_responses(GPT& model, const Tokenizer& tok,
+                                            const std::vector<InstructionEntry>& entries, PromptTemplate t,
+                                            const GenerateOptions& options, const std::string& out_path,
+                                            bool progress = true);
 
 // The prompt of a chat turn with memory: the earlier turns, oldest first, each as format_example
 // (its message as the instruction, empty input, its answer as the output), joined by "\n\n", then

@@ -16,8 +16,8 @@ class GPT;
 
 struct GenerateOptions {
   int64_t max_new_tokens = 50;
-  SamplerConfig sampler;     // temperature 0 = greedy
-  bool stop_at_eos = true;   // stop when eos_id is generated (it is not emitted)
+  SamplerConfig sampler;    // temperature 0 = greedy
+  bool stop_at_eos = true;  // stop when eos_id is generated (it is not emitted)
   int32_t eos_id = 50256;
   // Reuse keys/values of earlier positions (same tokens as without it). Once the sequence is longer
   // than the context, every step sees a new left-truncated window and is computed in full.

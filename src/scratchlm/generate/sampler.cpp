@@ -94,7 +94,9 @@ int32_t argmax(const float* logits, int64_t V) {
   int nan = 0;  // vectorized passes: NaN check, max, then the first position of the max
 #pragma omp simd reduction(| : nan)
   for (int64_t i = 0; i < V; ++i) nan |= logits[i] != logits[i];
-  if (nan) fail("sampler: logit of token {} is NaN", std::find_if(logits, logits + V, [](float v) { return v != v; }) - logits);
+  if (nan)
+    fail("sampler: logit of token {} is NaN",
+         std::find_if(logits, logits + V, [](float v) { return v != v; }) - logits);
   return static_cast<int32_t>(std::find(logits, logits + V, max_value(logits, V)) - logits);
 }
 

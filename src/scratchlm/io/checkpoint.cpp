@@ -135,8 +135,9 @@ void write_checkpoint_files(const fs::path& dir, const GPT& model, const Optimiz
 }  // namespace
 
 const std::vector<std::string>& checkpoint_files() {
-  static const std::vector<std::string> files = {"model.safetensors", "config.json", "vocab.json", "merges.txt",
-                                                 "tokenizer_config.json", "optimizer.safetensors", "trainer.json"};
+  static const std::vector<std::string> files = {"model.safetensors", "config.json",           "vocab.json",
+                                                 "merges.txt",        "tokenizer_config.json", "optimizer.safetensors",
+                                                 "trainer.json"};
   return files;
 }
 
@@ -144,8 +145,8 @@ const std::vector<std::string>& run_output_names() {
   static const std::vector<std::string> names = [] {
     std::vector<std::string> n = checkpoint_files();
     for (const char* extra : {"metrics.jsonl", "loss.svg", "accuracy.svg", "eval.json", "train.csv", "validation.csv",
-                              "test.csv", "unused.csv", "checkpoint", "adapter_config.json", "adapter_model.safetensors",
-                              "instruction-data-with-response.json", kCommitDir})
+                              "test.csv", "unused.csv", "checkpoint", "adapter_config.json",
+                              "adapter_model.safetensors", "instruction-data-with-response.json", kCommitDir})
       n.emplace_back(extra);
     return n;
   }();
@@ -170,9 +171,10 @@ void check_output_dir(const std::string& dir, bool force) {
     const std::string name = e.path().filename().string();
     if (name.rfind(kStagingPrefix, 0) == 0) continue;
     if (std::find(ours.begin(), ours.end(), name) == ours.end())
-      fail("--out '{}' is not empty and not a ScratchLM run ('{}' is not ours): choose a new or empty directory, or "
-           "add --force to write into it (only the run's own files are replaced; nothing else is touched)",
-           d.string(), name);
+      fail(
+          "--out '{}' is not empty and not a ScratchLM run ('{}' is not ours): choose a new or empty directory, or "
+          "add --force to write into it (only the run's own files are replaced; nothing else is touched)",
+          d.string(), name);
   }
 }
 
@@ -254,7 +256,8 @@ void load_optimizer_state(const std::string& dir, const ParamStore& store, float
   if (it == f.metadata().end()) fail("{}: metadata lacks the optimizer step count", path);
   char* end = nullptr;
   const long long t = std::strtoll(it->second.c_str(), &end, 10);
-  if (it->second.empty() || *end != '\0' || t < 0) fail("{}: the optimizer step count '{}' is not a number", path, it->second);
+  if (it->second.empty() || *end != '\0' || t < 0)
+    fail("{}: the optimizer step count '{}' is not a number", path, it->second);
   steps = t;
 }
 

@@ -87,7 +87,8 @@ std::string host_of(const std::string& url) {
   std::string host = url;
   if (CURLU* u = curl_url()) {
     char* h = nullptr;
-    if (curl_url_set(u, CURLUPART_URL, url.c_str(), 0) == CURLUE_OK && curl_url_get(u, CURLUPART_HOST, &h, 0) == CURLUE_OK && h) {
+    if (curl_url_set(u, CURLUPART_URL, url.c_str(), 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &h, 0) == CURLUE_OK && h) {
       host = h;
       curl_free(h);
     }
@@ -98,18 +99,30 @@ std::string host_of(const std::string& url) {
 
 const char* reason_phrase(long code) {
   switch (code) {
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 410: return "Gone";
-    case 416: return "Range Not Satisfiable";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 410:
+      return "Gone";
+    case 416:
+      return "Range Not Satisfiable";
+    case 429:
+      return "Too Many Requests";
+    case 500:
+      return "Internal Server Error";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    default:
+      return "";
   }
 }
 
@@ -137,9 +150,12 @@ struct ChainHeaders {
     if (colon == std::string_view::npos) return;
     std::string name = lower(trim(line.substr(0, colon)));
     std::string value = trim(line.substr(colon + 1));
-    if (name == "content-length") content_length = parse_u64(value);
-    else if (name == "content-range") content_range = value;
-    else if (name == "x-error-message") error_message = value;
+    if (name == "content-length")
+      content_length = parse_u64(value);
+    else if (name == "content-range")
+      content_range = value;
+    else if (name == "x-error-message")
+      error_message = value;
     else if (name == "x-linked-size") {
       if (!linked_size) linked_size = parse_u64(value);
     } else if (name == "x-linked-etag") {
@@ -184,7 +200,8 @@ std::string fmt_duration(double s) {
 
 class Progress {
  public:
-  Progress(std::string label, bool quiet) : label_(std::move(label)), quiet_(quiet), tty_(::isatty(STDERR_FILENO) == 1) {}
+  Progress(std::string label, bool quiet)
+      : label_(std::move(label)), quiet_(quiet), tty_(::isatty(STDERR_FILENO) == 1) {}
 
   void start(uint64_t base) {
     base_ = base;
@@ -221,10 +238,14 @@ class Progress {
     double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
     double speed = el > 0 ? static_cast<double>(now - std::min(now, base_)) / el : 0;
     std::string line = "  " + label_ + "  " + format_bytes(now);
-    if (total > 0) line += fmt::format(" / {} ({:3.0f}%)", format_bytes(total), 100.0 * static_cast<double>(now) / static_cast<double>(total));
+    if (total > 0)
+      line += fmt::format(" / {} ({:3.0f}%)", format_bytes(total),
+                          100.0 * static_cast<double>(now) / static_cast<double>(total));
     line += fmt::format("  {:.1f} MB/s", speed / 1e6);
-    if (done) line += fmt::format("  {} done", fmt_duration(el));
-    else if (total > now && speed > 0) line += "  ETA " + fmt_duration(static_cast<double>(total - now) / speed);
+    if (done)
+      line += fmt::format("  {} done", fmt_duration(el));
+    else if (total > now && speed > 0)
+      line += "  ETA " + fmt_duration(static_cast<double>(total - now) / speed);
     if (tty_) {
       std::fprintf(stderr, "\r%s\x1b[K%s", line.c_str(), done ? "\n" : "");
       printed_ = !done;
@@ -246,12 +267,12 @@ class Progress {
 struct Attempt {
   ChainHeaders hdr;
   std::string partial;
-  uint64_t offset = 0;         // the Range start we asked for (0: no Range)
-  bool decided = false;        // the first body bytes have arrived and the mode is fixed
-  bool discard = false;        // error response: drop the body
-  bool bad_range = false;      // 206 starting elsewhere than `offset`
-  uint64_t base = 0;           // bytes already in the file before this response's body
-  uint64_t written = 0;        // body bytes written by this attempt
+  uint64_t offset = 0;     // the Range start we asked for (0: no Range)
+  bool decided = false;    // the first body bytes have arrived and the mode is fixed
+  bool discard = false;    // error response: drop the body
+  bool bad_range = false;  // 206 starting elsewhere than `offset`
+  uint64_t base = 0;       // bytes already in the file before this response's body
+  uint64_t written = 0;    // body bytes written by this attempt
   int write_errno = 0;
   FILE* f = nullptr;
   Progress* progress = nullptr;
@@ -347,7 +368,9 @@ struct Easy {
   Easy(const Easy&) = delete;
   Easy& operator=(const Easy&) = delete;
 
-  std::string message(CURLcode rc) const { return errbuf[0] ? std::string(errbuf) : std::string(curl_easy_strerror(rc)); }
+  std::string message(CURLcode rc) const {
+    return errbuf[0] ? std::string(errbuf) : std::string(curl_easy_strerror(rc));
+  }
 };
 
 bool is_connect_failure(CURLcode rc) {
@@ -358,8 +381,8 @@ bool is_tls_failure(CURLcode rc) {
          rc == CURLE_SSL_CERTPROBLEM;
 }
 bool is_transient(CURLcode rc) {
-  return rc == CURLE_PARTIAL_FILE || rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR || rc == CURLE_OPERATION_TIMEDOUT ||
-         rc == CURLE_GOT_NOTHING || rc == CURLE_HTTP2 || rc == CURLE_HTTP2_STREAM;
+  return rc == CURLE_PARTIAL_FILE || rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR ||
+         rc == CURLE_OPERATION_TIMEDOUT || rc == CURLE_GOT_NOTHING || rc == CURLE_HTTP2 || rc == CURLE_HTTP2_STREAM;
 }
 
 std::string unreachable_message(const std::string& url, const std::string& detail) {
@@ -406,8 +429,10 @@ RemoteInfo probe_url(const std::string& url, long connect_timeout_s) {
   curl_easy_setopt(e.h, CURLOPT_HEADERDATA, &hdr);
   CURLcode rc = curl_easy_perform(e.h);
   if (rc != CURLE_OK) {
-    if (is_connect_failure(rc) || (rc == CURLE_OPERATION_TIMEDOUT && hdr.status == 0)) info.error = unreachable_message(url, e.message(rc));
-    else info.error = fmt::format("HEAD {} failed ({})", url, e.message(rc));
+    if (is_connect_failure(rc) || (rc == CURLE_OPERATION_TIMEDOUT && hdr.status == 0))
+      info.error = unreachable_message(url, e.message(rc));
+    else
+      info.error = fmt::format("HEAD {} failed ({})", url, e.message(rc));
     return info;
   }
   info.reachable = true;
@@ -422,7 +447,8 @@ RemoteInfo probe_url(const std::string& url, long connect_timeout_s) {
 DownloadResult download_file(const std::string& url, const std::string& dest_path, const DownloadOptions& opt) {
   const std::string partial = dest_path + ".partial";
   std::string want_sha = lower(trim(opt.expected_sha256));
-  if (!want_sha.empty() && etag_as_sha256(want_sha).empty()) fail("expected sha256 '{}' is not 64 hex digits", opt.expected_sha256);
+  if (!want_sha.empty() && etag_as_sha256(want_sha).empty())
+    fail("expected sha256 '{}' is not 64 hex digits", opt.expected_sha256);
 
   if (!opt.resume) remove_quietly(partial);
 
@@ -437,7 +463,9 @@ DownloadResult download_file(const std::string& url, const std::string& dest_pat
     uint64_t have = file_size_or_zero(partial);
     if (first) result.resumed_from = have;
     first = false;
-    std::optional<uint64_t> want_size = opt.expected_size ? opt.expected_size : seen.linked_size ? seen.linked_size : server_total;
+    std::optional<uint64_t> want_size = opt.expected_size  ? opt.expected_size
+                                        : seen.linked_size ? seen.linked_size
+                                                           : server_total;
     if (want_size && have > *want_size) {  // longer than the file can be: start over
       remove_quietly(partial);
       have = 0;
@@ -479,7 +507,8 @@ DownloadResult download_file(const std::string& url, const std::string& dest_pat
     if (!closed) fail_internal("cannot write {}", partial);
     if (a.bad_range) {
       // The server answered our Range with other bytes than asked: start from zero, once.
-      if (restarts++ > 0) fail_internal("{} answered a Range request with '{}' (asked for bytes {}-)", url, a.hdr.content_range, have);
+      if (restarts++ > 0)
+        fail_internal("{} answered a Range request with '{}' (asked for bytes {}-)", url, a.hdr.content_range, have);
       remove_quietly(partial);
       result.resumed_from = 0;
       continue;
@@ -494,7 +523,8 @@ DownloadResult download_file(const std::string& url, const std::string& dest_pat
       if (is_transient(rc) && failures < opt.retries) {
         ++failures;
         if (!opt.quiet)
-          std::fprintf(stderr, "  transfer interrupted (%s); retrying %d/%d\n", e.message(rc).c_str(), failures, opt.retries);
+          std::fprintf(stderr, "  transfer interrupted (%s); retrying %d/%d\n", e.message(rc).c_str(), failures,
+                       opt.retries);
         std::this_thread::sleep_for(std::chrono::milliseconds(500 * failures));
         continue;
       }
@@ -502,8 +532,10 @@ DownloadResult download_file(const std::string& url, const std::string& dest_pat
     }
 
     if (status == 200 || status == 206) {
-      if (status == 206) server_total = parse_content_range(a.hdr.content_range).total;
-      else if (a.hdr.content_length) server_total = a.hdr.content_length;
+      if (status == 206)
+        server_total = parse_content_range(a.hdr.content_range).total;
+      else if (a.hdr.content_length)
+        server_total = a.hdr.content_length;
       progress.finish(file_size_or_zero(partial), a.total_hint());
       break;
     }
@@ -511,7 +543,9 @@ DownloadResult download_file(const std::string& url, const std::string& dest_pat
       // Our Range starts at or past the end: the .partial is complete, or longer / from another file.
       auto total = parse_content_range(a.hdr.content_range).total;
       if (total) server_total = total;
-      std::optional<uint64_t> size = opt.expected_size ? opt.expected_size : seen.linked_size ? seen.linked_size : server_total;
+      std::optional<uint64_t> size = opt.expected_size  ? opt.expected_size
+                                     : seen.linked_size ? seen.linked_size
+                                                        : server_total;
       if (size && have == *size) break;
       if (restarts++ > 0) http_error(url, status, a.hdr.error_message);
       remove_quietly(partial);
@@ -524,12 +558,15 @@ DownloadResult download_file(const std::string& url, const std::string& dest_pat
   // ---- verify, then move into place
   if (!fs::exists(partial)) fail_internal("download of {} produced no data", url);
   result.size = file_size_or_zero(partial);
-  std::optional<uint64_t> want_size = opt.expected_size ? opt.expected_size : seen.linked_size ? seen.linked_size : server_total;
+  std::optional<uint64_t> want_size = opt.expected_size  ? opt.expected_size
+                                      : seen.linked_size ? seen.linked_size
+                                                         : server_total;
   result.size_verified = want_size.has_value();
   if (want_size && result.size != *want_size) {
     remove_quietly(partial);
-    fail_internal("size mismatch downloading {}: expected {} bytes, got {}; the partial download was deleted, run again",
-                  url, *want_size, result.size);
+    fail_internal(
+        "size mismatch downloading {}: expected {} bytes, got {}; the partial download was deleted, run again", url,
+        *want_size, result.size);
   }
   if (want_sha.empty() && opt.trust_server_sha256) want_sha = seen.server_sha256();
   result.sha256 = sha256_file(partial);
@@ -538,11 +575,12 @@ DownloadResult download_file(const std::string& url, const std::string& dest_pat
       remove_quietly(partial);
       if (result.resumed_from > 0) {
         // The old .partial may have held other bytes (a changed file, a corrupted disk): start over, once.
-        if (!opt.quiet) std::fprintf(stderr, "  sha256 mismatch after resuming; downloading %s again from the start\n", url.c_str());
+        if (!opt.quiet)
+          std::fprintf(stderr, "  sha256 mismatch after resuming; downloading %s again from the start\n", url.c_str());
         return download_file(url, dest_path, opt);
       }
-      fail_internal("sha256 mismatch downloading {}: expected {}, got {}; the partial download was deleted, run again", url,
-                    want_sha, result.sha256);
+      fail_internal("sha256 mismatch downloading {}: expected {}, got {}; the partial download was deleted, run again",
+                    url, want_sha, result.sha256);
     }
     result.sha256_verified = true;
   }

@@ -24,9 +24,9 @@ struct DownloadOptions {
   // Accept a sha256 announced by the server (X-Linked-Etag, or an ETag that is 64 hex chars).
   // Turn off for servers whose 64-hex ETags are not the content's sha256.
   bool trust_server_sha256 = true;
-  bool quiet = false;       // no progress output at all
-  bool resume = true;       // continue an existing .partial with a Range request
-  std::string label;        // name shown in the progress line (default: the file name of dest)
+  bool quiet = false;  // no progress output at all
+  bool resume = true;  // continue an existing .partial with a Range request
+  std::string label;   // name shown in the progress line (default: the file name of dest)
   long connect_timeout_s = 20;
   long low_speed_limit = 1024;  // abort when slower than this many bytes/s ...
   long low_speed_time_s = 60;   // ... for this many seconds
@@ -34,12 +34,12 @@ struct DownloadOptions {
 };
 
 struct DownloadResult {
-  uint64_t size = 0;           // bytes of the final file
-  std::string sha256;          // its sha256 (lowercase hex)
+  uint64_t size = 0;             // bytes of the final file
+  std::string sha256;            // its sha256 (lowercase hex)
   bool sha256_verified = false;  // an expected sha256 was known and matched
   bool size_verified = false;    // an expected size was known and matched
-  uint64_t resumed_from = 0;   // bytes reused from an existing .partial (0: fresh download)
-  uint64_t transferred = 0;    // bytes received over the network
+  uint64_t resumed_from = 0;     // bytes reused from an existing .partial (0: fresh download)
+  uint64_t transferred = 0;      // bytes received over the network
 };
 
 DownloadResult download_file(const std::string& url, const std::string& dest_path, const DownloadOptions& options = {});
@@ -48,10 +48,10 @@ DownloadResult download_file(const std::string& url, const std::string& dest_pat
 // `reachable` is false and `error` holds a one-line reason instead.
 struct RemoteInfo {
   bool reachable = false;
-  std::string error;              // when !reachable, e.g. "cannot reach huggingface.co (...): check ..."
-  long status = 0;                // HTTP status of the final response
-  std::optional<uint64_t> size;   // X-Linked-Size, else the final Content-Length
-  std::string sha256;             // X-Linked-Etag / 64-hex ETag (lowercase), or empty
+  std::string error;             // when !reachable, e.g. "cannot reach huggingface.co (...): check ..."
+  long status = 0;               // HTTP status of the final response
+  std::optional<uint64_t> size;  // X-Linked-Size, else the final Content-Length
+  std::string sha256;            // X-Linked-Etag / 64-hex ETag (lowercase), or empty
 };
 RemoteInfo probe_url(const std::string& url, long connect_timeout_s = 20);
 

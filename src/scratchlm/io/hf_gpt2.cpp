@@ -9,10 +9,10 @@
 #include "scratchlm/io/peft_adapter.h"
 #include "scratchlm/io/safetensors.h"
 #include "scratchlm/tokenizer/bpe.h"
+#include "scratchlm/tokenizer/printable.h"
 #include "scratchlm/util/checked.h"
 #include "scratchlm/util/error.h"
 #include "scratchlm/util/file.h"
-#include "scratchlm/tokenizer/printable.h"
 
 namespace slm {
 
@@ -48,16 +48,21 @@ bool is_float(DType d) { return d == DType::F32 || d == DType::F16 || d == DType
 void check_weights_match(const SafetensorsFile& f, const GPTConfig& cfg) {
   const ParamShapes shapes = gpt_param_shapes(cfg);
   int64_t implied = 0, held = 0;
-  for (const auto& [name, shape] : shapes) implied = checked_add(implied, static_cast<int64_t>(Tensor::numel_of(shape)), "the parameter count");
-  for (const auto& t : f.tensors()) held = checked_add(held, static_cast<int64_t>(t.numel()), "the file's element count");
+  for (const auto& [name, shape] : shapes)
+    implied = checked_add(implied, static_cast<int64_t>(Tensor::numel_of(shape)), "the parameter count");
+  for (const auto& t : f.tensors())
+    held = checked_add(held, static_cast<int64_t>(t.numel()), "the file's element count");
   for (const auto& [name, shape] : shapes) {
     const TensorInfo* t = find_param(f, name);
     if (!t)
-      fail("{}: tensor '{}' is missing (the config implies {} parameters in {} tensors; the file holds {} in {})", f.path(),
-           name, implied, shapes.size(), held, f.tensors().size());
+      fail("{}: tensor '{}' is missing (the config implies {} parameters in {} tensors; the file holds {} in {})",
+           f.path(), name, implied, shapes.size(), held, f.tensors().size());
     if (t->shape != shape)
-      fail("{}: tensor '{}' has shape {}, the config needs {}", f.path(), name, shape_to_string(t->shape), shape_to_string(shape));
-    if (!is_float(t->dtype)) fail("{}: tensor '{}' has dtype {}, expected a float type (F32, F16, BF16, F64)", f.path(), name, dtype_name(t->dtype));
+      fail("{}: tensor '{}' has shape {}, the config needs {}", f.path(), name, shape_to_string(t->shape),
+           shape_to_string(shape));
+    if (!is_float(t->dtype))
+      fail("{}: tensor '{}' has dtype {}, expected a float type (F32, F16, BF16, F64)", f.path(), name,
+           dtype_name(t->dtype));
   }
 }
 
@@ -83,7 +88,8 @@ void copy_weights(GPT& model, const SafetensorsFile& f, bool quiet) {
     const std::string& n = t.name;
     if (n.ends_with(".attn.bias") || n.ends_with(".attn.masked_bias")) continue;  // causal-mask buffers
     if (model.config().tie_word_embeddings && (n == "lm_head.weight" || n == "transformer.lm_head.weight")) continue;
-    if (!quiet) std::fprintf(stderr, "slm: warning: %s: ignoring unknown tensor %s\n", f.path().c_str(), in_quotes(n).c_str());
+    if (!quiet)
+      std::fprintf(stderr, "slm: warning: %s: ignoring unknown tensor %s\n", f.path().c_str(), in_quotes(n).c_str());
   }
 }
 
@@ -99,7 +105,8 @@ void load_hf_weights(GPT& model, const std::string& path, bool quiet) {
 
 std::unique_ptr<GPT> load_hf_model(const std::string& dir, bool quiet) {
   // A PEFT LoRA adapter directory: its base model plus the adapters.
-  if (fs::is_directory(dir) && !fs::exists(fs::path(dir) / "config.json") && fs::exists(fs::path(dir) / "adapter_config.json"))
+  if (fs::is_directory(dir) && !fs::exists(fs::path(dir) / "config.json") &&
+      fs::exists(fs::path(dir) / "adapter_config.json"))
     return load_lora_adapter_dir(dir, quiet);
   const GPTConfig cfg = load_hf_config(dir);
   const SafetensorsFile f = open_weights_for(dir, cfg);  // before the model is allocated

@@ -31,7 +31,9 @@ std::vector<Site> sites(const GPTConfig& c) {
   std::vector<Site> out;
   for (int64_t l = 0; l < c.n_layers; ++l) {
     const std::string p = "h." + std::to_string(l) + ".";
-    auto add = [&](const std::string& m, int64_t g) { out.push_back({p + m, "base_model.model.transformer." + p + m, g}); };
+    auto add = [&](const std::string& m, int64_t g) {
+      out.push_back({p + m, "base_model.model.transformer." + p + m, g});
+    };
     if (c.lora.attn) add("attn.c_attn", 3), add("attn.c_proj", 1);
     if (c.lora.mlp) add("mlp.c_fc", 1), add("mlp.c_proj", 1);
   }
@@ -65,7 +67,8 @@ void check_adapter_tensors(const SafetensorsFile& f, const GPTConfig& c) {
 
 }  // namespace
 
-void save_lora_adapter(const GPT& model, const std::string& dir, const std::string& base_dir, const Tokenizer* tokenizer) {
+void save_lora_adapter(const GPT& model, const std::string& dir, const std::string& base_dir,
+                       const Tokenizer* tokenizer) {
   const GPTConfig& c = model.config();
   if (!c.lora.enabled()) fail("the model has no LoRA adapters to save");
   if (c.is_classifier()) fail("a LoRA classifier's new head is in no base model directory; save it merged");
@@ -87,7 +90,8 @@ void save_lora_adapter(const GPT& model, const std::string& dir, const std::stri
     std::vector<float>& bt = keep.emplace_back(static_cast<size_t>(out * gr), 0.0f);  // block diagonal [out, gr]
     for (int64_t g = 0; g < s.groups; ++g)
       for (int64_t j = 0; j < r; ++j)
-        for (int64_t o = 0; o < og; ++o) bt[static_cast<size_t>((g * og + o) * gr + g * r + j)] = B[(g * r + j) * og + o];
+        for (int64_t o = 0; o < og; ++o)
+          bt[static_cast<size_t>((g * og + o) * gr + g * r + j)] = B[(g * r + j) * og + o];
     w.add_f32(s.peft + ".lora_A.weight", {gr, in}, at.data());
     w.add_f32(s.peft + ".lora_B.weight", {out, gr}, bt.data());
   }
@@ -96,12 +100,23 @@ void save_lora_adapter(const GPT& model, const std::string& dir, const std::stri
   std::string modules;
   if (c.lora.attn) modules += "attn\\.c_attn|attn\\.c_proj";
   if (c.lora.mlp) modules += std::string(modules.empty() ? "" : "|") + "mlp\\.c_fc|mlp\\.c_proj";
-  nlohmann::json cfg = {{"peft_type", "LORA"}, {"task_type", "CAUSAL_LM"}, {"base_model_name_or_path", base_dir},
-                        {"r", r}, {"lora_alpha", c.lora.alpha}, {"lora_dropout", 0.0}, {"bias", "none"},
-                        {"fan_in_fan_out", true}, {"inference_mode", true}, {"init_lora_weights", true},
-                        {"modules_to_save", nullptr}, {"target_modules", ".*\\.(" + modules + ")"},
-                        {"rank_pattern", nlohmann::json::object()}, {"alpha_pattern", nlohmann::json::object()},
-                        {"scratchlm", {{"targets", targets_of(c.lora)}, {"c_attn", "three slice adapters of rank r as one rank-3r pair"}}}};
+  nlohmann::json cfg = {
+      {"peft_type", "LORA"},
+      {"task_type", "CAUSAL_LM"},
+      {"base_model_name_or_path", base_dir},
+      {"r", r},
+      {"lora_alpha", c.lora.alpha},
+      {"lora_dropout", 0.0},
+      {"bias", "none"},
+      {"fan_in_fan_out", true},
+      {"inference_mode", true},
+      {"init_lora_weights", true},
+      {"modules_to_save", nullptr},
+      {"target_modules", ".*\\.(" + modules + ")"},
+      {"rank_pattern", nlohmann::json::object()},
+      {"alpha_pattern", nlohmann::json::object()},
+      {"scratchlm",
+       {{"targets", targets_of(c.lora)}, {"c_attn", "three slice adapters of rank r as one rank-3r pair"}}}};
   if (c.lora.attn) {
     cfg["rank_pattern"]["attn.c_attn"] = 3 * r;
     cfg["alpha_pattern"]["attn.c_attn"] = 3 * c.lora.alpha;
@@ -121,7 +136,8 @@ std::unique_ptr<GPT> load_lora_adapter_dir(const std::string& dir, bool quiet) {
   if (!j.is_object() || !j.contains("base_model_name_or_path") || !j["base_model_name_or_path"].is_string() ||
       !j.contains("r") || !j["r"].is_number_integer() || !j.contains("lora_alpha") || !j["lora_alpha"].is_number())
     fail("{}: needs base_model_name_or_path, r and lora_alpha", cfg_path);
-  if (j.value("peft_type", "LORA") != "LORA") fail("{}: peft_type '{}' is not LORA", cfg_path, j.value("peft_type", ""));
+  if (j.value("peft_type", "LORA") != "LORA")
+    fail("{}: peft_type '{}' is not LORA", cfg_path, j.value("peft_type", ""));
   std::string base = j["base_model_name_or_path"].get<std::string>();
   if (!fs::exists(base) && fs::exists(fs::path(dir) / base)) base = (fs::path(dir) / base).string();
   if (!fs::exists(base)) fail("{}: the base model '{}' does not exist", cfg_path, base);

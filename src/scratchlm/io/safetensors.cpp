@@ -21,8 +21,8 @@
 #include <random>
 #include <set>
 
-#include "scratchlm/util/error.h"
 #include "scratchlm/tokenizer/printable.h"
+#include "scratchlm/util/error.h"
 
 static_assert(std::endian::native == std::endian::little, "safetensors I/O assumes a little-endian host");
 
@@ -42,8 +42,8 @@ struct DTypeEntry {
   size_t size;
 };
 constexpr DTypeEntry kDTypes[] = {
-    {DType::F64, "F64", 8}, {DType::F32, "F32", 4}, {DType::F16, "F16", 2}, {DType::BF16, "BF16", 2},
-    {DType::I64, "I64", 8}, {DType::I32, "I32", 4}, {DType::I16, "I16", 2}, {DType::I8, "I8", 1},
+    {DType::F64, "F64", 8}, {DType::F32, "F32", 4},   {DType::F16, "F16", 2}, {DType::BF16, "BF16", 2},
+    {DType::I64, "I64", 8}, {DType::I32, "I32", 4},   {DType::I16, "I16", 2}, {DType::I8, "I8", 1},
     {DType::U8, "U8", 1},   {DType::BOOL, "BOOL", 1},
 };
 
@@ -61,24 +61,36 @@ std::string qname(std::string_view s) { return in_quotes(s); }
 std::string ascii_only(std::string_view s) {
   std::string out;
   for (unsigned char c : s) {
-    if (c < 0x20 || c >= 0x7F) out += fmt::format("\\x{:02x}", c);
-    else out += static_cast<char>(c);
+    if (c < 0x20 || c >= 0x7F)
+      out += fmt::format("\\x{:02x}", c);
+    else
+      out += static_cast<char>(c);
   }
   return out;
 }
 
 const char* json_type(const json& j) {
   switch (j.type()) {
-    case json::value_t::null: return "null";
-    case json::value_t::object: return "an object";
-    case json::value_t::array: return "an array";
-    case json::value_t::string: return "a string";
-    case json::value_t::boolean: return "a boolean";
-    case json::value_t::number_integer: return j.get<int64_t>() < 0 ? "a negative integer" : "an integer";
-    case json::value_t::number_unsigned: return "an integer";
-    case json::value_t::number_float: return "a non-integer number";
-    case json::value_t::binary: return "binary";
-    case json::value_t::discarded: return "discarded";
+    case json::value_t::null:
+      return "null";
+    case json::value_t::object:
+      return "an object";
+    case json::value_t::array:
+      return "an array";
+    case json::value_t::string:
+      return "a string";
+    case json::value_t::boolean:
+      return "a boolean";
+    case json::value_t::number_integer:
+      return j.get<int64_t>() < 0 ? "a negative integer" : "an integer";
+    case json::value_t::number_unsigned:
+      return "an integer";
+    case json::value_t::number_float:
+      return "a non-integer number";
+    case json::value_t::binary:
+      return "binary";
+    case json::value_t::discarded:
+      return "discarded";
   }
   return "unknown";
 }
@@ -227,8 +239,7 @@ void SafetensorsFile::parse(const uint8_t* data, size_t size) {
   if (n > kMaxHeaderBytes)
     fail("{}: header length {} is absurd (limit {} bytes); not a safetensors file?", path, n, kMaxHeaderBytes);
   if (n > size - 8)
-    fail("{}: header length {} runs past the end of the file ({} bytes after the length field)", path, n,
-         size - 8);
+    fail("{}: header length {} runs past the end of the file ({} bytes after the length field)", path, n, size - 8);
   if (n < 2) fail("{}: header length {} is too short for a JSON object", path, n);
   const char* hbeg = reinterpret_cast<const char*>(data + 8);
   const char* hend = hbeg + n;
@@ -321,7 +332,8 @@ void SafetensorsFile::parse(const uint8_t* data, size_t size) {
       if (!json_nonneg(d, static_cast<uint64_t>(std::numeric_limits<int64_t>::max()), v)) {
         if (d.is_number_integer() && !d.is_number_unsigned())
           fail("{}: tensor {}: shape dimension {} is negative ({})", path, tn, i, d.get<int64_t>());
-        if (d.is_number_unsigned()) fail("{}: tensor {}: shape dimension {} is too large ({})", path, tn, i, d.get<uint64_t>());
+        if (d.is_number_unsigned())
+          fail("{}: tensor {}: shape dimension {} is too large ({})", path, tn, i, d.get<uint64_t>());
         fail("{}: tensor {}: shape dimension {} is {}, expected a non-negative integer", path, tn, i, json_type(d));
       }
       t.shape.push_back(static_cast<int64_t>(v));
@@ -346,8 +358,8 @@ void SafetensorsFile::parse(const uint8_t* data, size_t size) {
       fail("{}: tensor {}: data_offsets [{}, {}] run past the end of the data section ({} bytes)", path, tn, b, e,
            data_size_);
     if (e - b != nbytes)
-      fail("{}: tensor {}: data_offsets [{}, {}] hold {} bytes, but {} {} needs {}", path, tn, b, e, e - b,
-           de->name, shape_to_string(t.shape), nbytes);
+      fail("{}: tensor {}: data_offsets [{}, {}] hold {} bytes, but {} {} needs {}", path, tn, b, e, e - b, de->name,
+           shape_to_string(t.shape), nbytes);
     t.begin = static_cast<size_t>(b);
     t.end = static_cast<size_t>(e);
     tensors_.push_back(std::move(t));
@@ -365,8 +377,8 @@ void SafetensorsFile::parse(const uint8_t* data, size_t size) {
     const TensorInfo* a = by_offset[i - 1];
     const TensorInfo* b = by_offset[i];
     if (b->begin < a->end)
-      fail("{}: tensors {} [{}, {}] and {} [{}, {}] overlap", path, qname(a->name), a->begin, a->end,
-           qname(b->name), b->begin, b->end);
+      fail("{}: tensors {} [{}, {}] and {} [{}, {}] overlap", path, qname(a->name), a->begin, a->end, qname(b->name),
+           b->begin, b->end);
   }
 
   std::sort(tensors_.begin(), tensors_.end(), [](const TensorInfo& a, const TensorInfo& b) { return a.name < b.name; });
@@ -395,8 +407,7 @@ std::span<const uint8_t> SafetensorsFile::bytes(const TensorInfo& t) const {
 
 std::span<const float> SafetensorsFile::f32_view(std::string_view name) const {
   const TensorInfo& t = require(name);
-  if (t.dtype != DType::F32)
-    fail("{}: tensor {} is {}, expected F32", path_, qname(name), dtype_name(t.dtype));
+  if (t.dtype != DType::F32) fail("{}: tensor {} is {}, expected F32", path_, qname(name), dtype_name(t.dtype));
   auto b = bytes(t);
   if (b.empty()) return {};
   return {reinterpret_cast<const float*>(b.data()), b.size() / sizeof(float)};

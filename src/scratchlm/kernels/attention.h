@@ -18,8 +18,8 @@ void attention_forward(float* out, float* lse, const float* qkv, int64_t B, int6
                        float dropout_p, uint64_t dropout_key);
 
 // dqkv[B, T, 3C] = gradient of the loss w.r.t. qkv, given dout[B, T, C]; overwrites dqkv.
-void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out, const float* lse,
-                        int64_t B, int64_t T, int64_t C, int64_t H, float dropout_p, uint64_t dropout_key);
+void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out, const float* lse, int64_t B,
+                        int64_t T, int64_t C, int64_t H, float dropout_p, uint64_t dropout_key);
 
 // One query position against cached keys/values (generation with a KV cache): q[C] (heads side
 // by side), K/V caches [n, C] holding positions 0..n-1 (the current one included); out[C].

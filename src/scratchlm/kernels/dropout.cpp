@@ -34,7 +34,8 @@ void residual_forward(float* out, const float* x, const float* y, int64_t n, flo
   const uint32_t th = dropout_threshold(p);
   const float scale = 1.0f / (1.0f - p);
 #pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < n; ++i) out[i] = x[i] + (dropout_keep(key, static_cast<uint64_t>(i), th) ? y[i] * scale : 0.0f);
+  for (int64_t i = 0; i < n; ++i)
+    out[i] = x[i] + (dropout_keep(key, static_cast<uint64_t>(i), th) ? y[i] * scale : 0.0f);
 }
 
 void residual_backward_branch(float* dy, const float* dout, int64_t n, float p, uint64_t key) {

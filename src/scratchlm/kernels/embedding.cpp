@@ -5,7 +5,8 @@
 
 namespace slm {
 
-void embedding_forward(float* out, const int32_t* tokens, const float* wte, const float* wpe, int64_t B, int64_t T, int64_t C) {
+void embedding_forward(float* out, const int32_t* tokens, const float* wte, const float* wpe, int64_t B, int64_t T,
+                       int64_t C) {
 #pragma omp parallel for schedule(static) if (B * T * C >= kParallelMin)
   for (int64_t bt = 0; bt < B * T; ++bt) {
     const float* te = wte + static_cast<int64_t>(tokens[bt]) * C;
@@ -15,7 +16,8 @@ void embedding_forward(float* out, const int32_t* tokens, const float* wte, cons
   }
 }
 
-void embedding_backward(float* dwte, float* dwpe, const float* dout, const int32_t* tokens, int64_t B, int64_t T, int64_t C) {
+void embedding_backward(float* dwte, float* dwpe, const float* dout, const int32_t* tokens, int64_t B, int64_t T,
+                        int64_t C) {
   constexpr int64_t kBlock = 32;
 #pragma omp parallel for schedule(static)
   for (int64_t c0 = 0; c0 < C; c0 += kBlock) {

@@ -5,9 +5,11 @@
 
 namespace slm {
 
-void embedding_forward(float* out, const int32_t* tokens, const float* wte, const float* wpe, int64_t B, int64_t T, int64_t C);
+void embedding_forward(float* out, const int32_t* tokens, const float* wte, const float* wpe, int64_t B, int64_t T,
+                       int64_t C);
 // dwte[tok] += dout, dwpe[t] += sum_b dout (either may be null). Parallel over channels, so no
 // two threads touch the same gradient element and the result is deterministic.
-void embedding_backward(float* dwte, float* dwpe, const float* dout, const int32_t* tokens, int64_t B, int64_t T, int64_t C);
+void embedding_backward(float* dwte, float* dwpe, const float* dout, const int32_t* tokens, int64_t B, int64_t T,
+                        int64_t C);
 
 }  // namespace slm

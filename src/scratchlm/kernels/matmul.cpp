@@ -23,7 +23,8 @@ void matmul_forward(float* out, const float* inp, const float* W, const float* b
 void matmul_backward(float* dinp, float* dW, float* dbias, const float* dout, const float* inp, const float* W,
                      int64_t M, int64_t K, int64_t N, bool accumulate_dinp) {
   if (dinp)
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, K, N, 1.0f, dout, N, W, N, accumulate_dinp ? 1.0f : 0.0f, dinp, K);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, K, N, 1.0f, dout, N, W, N, accumulate_dinp ? 1.0f : 0.0f,
+                dinp, K);
   if (dW) cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, M, 1.0f, inp, K, dout, N, 1.0f, dW, N);
   if (dbias) {
     // Columns in parallel, rows in order: deterministic for any thread count.
@@ -51,10 +52,11 @@ void matmul_forward_wt(float* out, const float* inp, const float* Wt, int64_t M,
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, inp, K, Wt, K, 0.0f, out, N);
 }
 
-void matmul_backward_wt(float* dinp, float* dWt, const float* dout, const float* inp, const float* Wt,
-                        int64_t M, int64_t K, int64_t N, bool accumulate_dinp) {
+void matmul_backward_wt(float* dinp, float* dWt, const float* dout, const float* inp, const float* Wt, int64_t M,
+                        int64_t K, int64_t N, bool accumulate_dinp) {
   if (dinp)
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, K, N, 1.0f, dout, N, Wt, K, accumulate_dinp ? 1.0f : 0.0f, dinp, K);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, K, N, 1.0f, dout, N, Wt, K, accumulate_dinp ? 1.0f : 0.0f,
+                dinp, K);
   if (dWt) cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N, K, M, 1.0f, dout, N, inp, K, 1.0f, dWt, K);
 }
 

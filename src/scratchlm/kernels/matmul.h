@@ -19,8 +19,8 @@ void matmul_backward(float* dinp, float* dW, float* dbias, const float* dout, co
 // The same for a weight stored transposed, Wt[N, K] (torch Linear layout, e.g. lm_head / wte):
 // out[M, N] = inp[M, K] @ Wt^T.
 void matmul_forward_wt(float* out, const float* inp, const float* Wt, int64_t M, int64_t K, int64_t N);
-void matmul_backward_wt(float* dinp, float* dWt, const float* dout, const float* inp, const float* Wt,
-                        int64_t M, int64_t K, int64_t N, bool accumulate_dinp = false);
+void matmul_backward_wt(float* dinp, float* dWt, const float* dout, const float* inp, const float* Wt, int64_t M,
+                        int64_t K, int64_t N, bool accumulate_dinp = false);
 
 // One row (M = 1): out[N] = inp[K] @ W[K, N] (+ bias), and out[N] = Wt[N, K] @ inp[K]. Generation
 // with a KV cache is a sequence of these; they read each weight once (memory-bound).

@@ -23,8 +23,8 @@ void MultiHeadAttention::forward(const float* in, float* out, const PassInfo& p,
   if (lora_proj.on()) lora_proj.forward(att, out, M);
 }
 
-void MultiHeadAttention::backward(const float* dout, float* din, const float* in, float* scratch_qkv, float* scratch_att,
-                                  const PassInfo& p, uint64_t att_drop_key) {
+void MultiHeadAttention::backward(const float* dout, float* din, const float* in, float* scratch_qkv,
+                                  float* scratch_att, const PassInfo& p, uint64_t att_drop_key) {
   const int64_t M = p.B * p.T;
   matmul_backward(scratch_att, g_w_proj, g_b_proj, dout, att, w_proj, M, C, C);
   if (lora_proj.on()) lora_proj.backward(dout, scratch_att, att, lora_du, M);
@@ -70,7 +70,8 @@ void TransformerBlock::bind(ParamStore& s, int l, int64_t c, int64_t h, bool qkv
   attn.g_w_qkv = g("attn.c_attn.weight"), attn.g_b_qkv = qkv_bias ? g("attn.c_attn.bias") : nullptr;
   attn.g_w_proj = g("attn.c_proj.weight"), attn.g_b_proj = g("attn.c_proj.bias");
   ff.C = c;
-  ff.w_fc = w("mlp.c_fc.weight"), ff.b_fc = w("mlp.c_fc.bias"), ff.w_proj = w("mlp.c_proj.weight"), ff.b_proj = w("mlp.c_proj.bias");
+  ff.w_fc = w("mlp.c_fc.weight"), ff.b_fc = w("mlp.c_fc.bias"), ff.w_proj = w("mlp.c_proj.weight"),
+  ff.b_proj = w("mlp.c_proj.bias");
   ff.g_w_fc = g("mlp.c_fc.weight"), ff.g_b_fc = g("mlp.c_fc.bias");
   ff.g_w_proj = g("mlp.c_proj.weight"), ff.g_b_proj = g("mlp.c_proj.bias");
   attn.lora_qkv.bind(s, pre + "attn.c_attn", c, 3 * c, 3, lora_scale);
@@ -81,8 +82,8 @@ void TransformerBlock::bind(ParamStore& s, int l, int64_t c, int64_t h, bool qkv
 
 bool TransformerBlock::any_trainable() const {
   return g_ln1_w || g_ln1_b || g_ln2_w || g_ln2_b || attn.g_w_qkv || attn.g_b_qkv || attn.g_w_proj || attn.g_b_proj ||
-         ff.g_w_fc || ff.g_b_fc || ff.g_w_proj || ff.g_b_proj || attn.lora_qkv.trainable() || attn.lora_proj.trainable() ||
-         ff.lora_fc.trainable() || ff.lora_proj.trainable();
+         ff.g_w_fc || ff.g_b_fc || ff.g_w_proj || ff.g_b_proj || attn.lora_qkv.trainable() ||
+         attn.lora_proj.trainable() || ff.lora_fc.trainable() || ff.lora_proj.trainable();
 }
 
 uint64_t TransformerBlock::drop_key(const PassInfo& p, int site) const {

@@ -6,9 +6,9 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "scratchlm/tokenizer/printable.h"
 #include "scratchlm/util/checked.h"
 #include "scratchlm/util/error.h"
-#include "scratchlm/tokenizer/printable.h"
 
 namespace slm {
 
@@ -36,8 +36,7 @@ void GPTConfig::validate() const {
   check_range("n_layers", n_layers, 1, ConfigLimits::n_layers);
   check_range("num_labels", num_labels, 0, ConfigLimits::num_labels);
   check_range("lora rank", lora.rank, 0, ConfigLimits::lora_rank);
-  if (emb_dim % n_heads != 0)
-    fail("invalid model config: emb_dim {} is not divisible by n_heads {}", emb_dim, n_heads);
+  if (emb_dim % n_heads != 0) fail("invalid model config: emb_dim {} is not divisible by n_heads {}", emb_dim, n_heads);
   if (!(drop_rate >= 0.0f && drop_rate < 1.0f)) fail("invalid model config: drop_rate {} must be in [0, 1)", drop_rate);
   if (!(layer_norm_epsilon > 0.0f) || !std::isfinite(layer_norm_epsilon))
     fail("invalid model config: layer_norm_epsilon {} must be positive and finite", layer_norm_epsilon);
@@ -102,25 +101,26 @@ GPTConfig config_by_name(const std::string& name) {
 
 nlohmann::json GPTConfig::to_hf_json() const {
   nlohmann::json j = {{"model_type", "gpt2"},
-          {"architectures", {is_classifier() ? "GPT2ForSequenceClassification" : "GPT2LMHeadModel"}},
-          {"vocab_size", vocab_size},
-          {"n_positions", context_length},
-          {"n_ctx", context_length},
-          {"n_embd", emb_dim},
-          {"n_head", n_heads},
-          {"n_layer", n_layers},
-          {"n_inner", nullptr},
-          {"layer_norm_epsilon", layer_norm_epsilon},
-          {"activation_function", "gelu_new"},
-          {"resid_pdrop", drop_rate},
-          {"embd_pdrop", drop_rate},
-          {"attn_pdrop", drop_rate},
-          {"bos_token_id", 50256},
-          {"eos_token_id", 50256},
-          {"tie_word_embeddings", tie_word_embeddings},
-          {"qkv_bias", qkv_bias}};
+                      {"architectures", {is_classifier() ? "GPT2ForSequenceClassification" : "GPT2LMHeadModel"}},
+                      {"vocab_size", vocab_size},
+                      {"n_positions", context_length},
+                      {"n_ctx", context_length},
+                      {"n_embd", emb_dim},
+                      {"n_head", n_heads},
+                      {"n_layer", n_layers},
+                      {"n_inner", nullptr},
+                      {"layer_norm_epsilon", layer_norm_epsilon},
+                      {"activation_function", "gelu_new"},
+                      {"resid_pdrop", drop_rate},
+                      {"embd_pdrop", drop_rate},
+                      {"attn_pdrop", drop_rate},
+                      {"bos_token_id", 50256},
+                      {"eos_token_id", 50256},
+                      {"tie_word_embeddings", tie_word_embeddings},
+                      {"qkv_bias", qkv_bias}};
   if (lora.enabled())  // a training checkpoint of a LoRA run (finished runs save merged or PEFT files)
-    j["scratchlm_lora"] = {{"r", lora.rank}, {"lora_alpha", lora.alpha}, {"attn", lora.attn}, {"mlp", lora.mlp}, {"head", lora.head}};
+    j["scratchlm_lora"] = {
+        {"r", lora.rank}, {"lora_alpha", lora.alpha}, {"attn", lora.attn}, {"mlp", lora.mlp}, {"head", lora.head}};
   if (is_classifier()) {
     nlohmann::json id2l = nlohmann::json::object(), l2id = nlohmann::json::object();
     for (size_t i = 0; i < id2label.size(); ++i) {
@@ -149,9 +149,9 @@ GPTConfig GPTConfig::from_hf_json(const nlohmann::json& j, const std::string& so
     }
     const nlohmann::json& v = j[key];
     if (!v.is_number_integer()) fail("{}: '{}' must be an integer", source, key);
-    const bool in_range = v.is_number_unsigned()
-                              ? v.get<uint64_t>() <= static_cast<uint64_t>(hi) && static_cast<int64_t>(v.get<uint64_t>()) >= lo
-                              : v.get<int64_t>() >= lo && v.get<int64_t>() <= hi;
+    const bool in_range = v.is_number_unsigned() ? v.get<uint64_t>() <= static_cast<uint64_t>(hi) &&
+                                                       static_cast<int64_t>(v.get<uint64_t>()) >= lo
+                                                 : v.get<int64_t>() >= lo && v.get<int64_t>() <= hi;
     if (!in_range) fail("{}: '{}' is {}, outside {}..{}", source, key, v.dump(), lo, hi);
     dst = v.get<int64_t>();
   };
@@ -159,14 +159,17 @@ GPTConfig GPTConfig::from_hf_json(const nlohmann::json& j, const std::string& so
   get_int("n_embd", c.emb_dim, true, 1, ConfigLimits::emb_dim);
   get_int("n_head", c.n_heads, true, 1, ConfigLimits::emb_dim);
   get_int("n_layer", c.n_layers, true, 1, ConfigLimits::n_layers);
-  if (j.contains("n_positions")) get_int("n_positions", c.context_length, true, 1, ConfigLimits::context_length);
-  else get_int("n_ctx", c.context_length, true, 1, ConfigLimits::context_length);
+  if (j.contains("n_positions"))
+    get_int("n_positions", c.context_length, true, 1, ConfigLimits::context_length);
+  else
+    get_int("n_ctx", c.context_length, true, 1, ConfigLimits::context_length);
   if (j.contains("n_inner") && !j["n_inner"].is_null() && j["n_inner"] != 4 * c.emb_dim)
     fail("{}: n_inner other than 4*n_embd is not supported", source);
   if (j.contains("activation_function") && j["activation_function"].is_string()) {
     std::string act = j["activation_function"];
     if (act != "gelu_new" && act != "gelu_pytorch_tanh" && act != "gelu")
-      fail("{}: activation_function {} is not supported (ScratchLM uses GELU, tanh approximation)", source, in_quotes(act));
+      fail("{}: activation_function {} is not supported (ScratchLM uses GELU, tanh approximation)", source,
+           in_quotes(act));
   }
   auto get_float = [&](const char* key, float& dst) {
     if (!j.contains(key) || j[key].is_null()) return;
@@ -205,10 +208,10 @@ GPTConfig GPTConfig::from_hf_json(const nlohmann::json& j, const std::string& so
         long id = -1;
         try {
           id = std::stol(k, &pos);
-        } catch (const std::exception&) {
-        }
+        } catch (const std::exception&) {}
         if (pos != k.size() || id < 0 || id >= c.num_labels || !v.is_string())
-          fail("{}: id2label entry {} is not a class id below num_labels {} with a string name", source, in_quotes(k), c.num_labels);
+          fail("{}: id2label entry {} is not a class id below num_labels {} with a string name", source, in_quotes(k),
+               c.num_labels);
         c.id2label[static_cast<size_t>(id)] = v.get<std::string>();
       }
     } else {
@@ -222,7 +225,8 @@ GPTConfig GPTConfig::from_hf_json(const nlohmann::json& j, const std::string& so
       if (!token) fail("{}: scratchlm_classifier_token must be \"last\", \"last-position\" or \"mean\"", source);
       c.classifier_token = *token;
     }
-    if (c.classifier_max_length < 0 || c.classifier_max_length > classifier_length_limit(c.context_length, c.classifier_token))
+    if (c.classifier_max_length < 0 ||
+        c.classifier_max_length > classifier_length_limit(c.context_length, c.classifier_token))
       fail("{}: scratchlm_max_length {} is outside 0..n_positions", source, c.classifier_max_length);
     if (const auto t = j.find("scratchlm_truncate"); t != j.end()) {  // absent in older classifiers: head
       const auto cut = t->is_string() ? truncation_from(t->get<std::string>()) : std::nullopt;
@@ -239,7 +243,8 @@ GPTConfig GPTConfig::from_hf_json(const nlohmann::json& j, const std::string& so
     c.lora.rank = r->get<int64_t>();
     c.lora.alpha = finite_float(*alpha, source, "lora_alpha");
     try {
-      c.lora.attn = it->value("attn", true), c.lora.mlp = it->value("mlp", true), c.lora.head = it->value("head", false);
+      c.lora.attn = it->value("attn", true), c.lora.mlp = it->value("mlp", true),
+      c.lora.head = it->value("head", false);
     } catch (const nlohmann::json::exception&) {
       fail("{}: malformed scratchlm_lora entry", source);
     }

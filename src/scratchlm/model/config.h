@@ -28,9 +28,9 @@ struct ConfigLimits {
   static constexpr int64_t context_length = int64_t{1} << 20;  // 1,048,576 positions
   static constexpr int64_t emb_dim = int64_t{1} << 16;         // 65,536 (n_head divides it, so n_head too)
   static constexpr int64_t n_layers = 1024;
-  static constexpr int64_t num_labels = int64_t{1} << 20;      // 1,048,576 classes
+  static constexpr int64_t num_labels = int64_t{1} << 20;  // 1,048,576 classes
   static constexpr int64_t lora_rank = int64_t{1} << 16;
-  static constexpr int64_t params = int64_t{1} << 36;          // 68.7e9 parameters (256 GiB in fp32)
+  static constexpr int64_t params = int64_t{1} << 36;  // 68.7e9 parameters (256 GiB in fp32)
 };
 
 // How a classifier reads its class (GPTConfig::classifier_token) and cuts a long text
@@ -44,7 +44,7 @@ struct GPTConfig {
   int64_t emb_dim = 768;          // n_embd
   int64_t n_heads = 12;
   int64_t n_layers = 12;
-  float drop_rate = 0.1f;         // embedding, attention-weight and shortcut dropout
+  float drop_rate = 0.1f;  // embedding, attention-weight and shortcut dropout
   bool qkv_bias = true;
   bool tie_word_embeddings = false;  // the book's GPTModel has its own out_head
   float layer_norm_epsilon = 1e-5f;
@@ -101,12 +101,12 @@ int64_t classifier_length_limit(int64_t context_length, ClassifierToken token);
 // Parameter counts, per module, as the book reports them (checked 64-bit arithmetic: BadInput
 // error on overflow).
 struct ParamCounts {
-  int64_t tok_emb = 0, pos_emb = 0, per_block = 0, attention_per_block = 0, ff_per_block = 0,
-          norms_per_block = 0, blocks = 0, final_norm = 0, out_head = 0;  // out_head: score for a classifier
-  int64_t total = 0;           // as stored (out_head counted only when untied or a classifier)
-  int64_t total_untied = 0;    // with a separate out_head
-  int64_t total_tied = 0;      // with out_head shared with tok_emb
-  int64_t lora = 0;            // LoRA adapters (config.lora), not in the totals above
+  int64_t tok_emb = 0, pos_emb = 0, per_block = 0, attention_per_block = 0, ff_per_block = 0, norms_per_block = 0,
+          blocks = 0, final_norm = 0, out_head = 0;  // out_head: score for a classifier
+  int64_t total = 0;                                 // as stored (out_head counted only when untied or a classifier)
+  int64_t total_untied = 0;                          // with a separate out_head
+  int64_t total_tied = 0;                            // with out_head shared with tok_emb
+  int64_t lora = 0;                                  // LoRA adapters (config.lora), not in the totals above
 };
 ParamCounts count_params(const GPTConfig& c);
 

@@ -5,9 +5,9 @@
 #include <cmath>
 #include <string>
 
+#include "scratchlm/kernels/attention.h"
 #include "scratchlm/kernels/cross_entropy.h"
 #include "scratchlm/kernels/dropout.h"
-#include "scratchlm/kernels/attention.h"
 #include "scratchlm/kernels/embedding.h"
 #include "scratchlm/kernels/gelu.h"
 #include "scratchlm/kernels/layernorm.h"
@@ -38,8 +38,10 @@ ParamShapes gpt_param_shapes(const GPTConfig& c) {
   }
   out.push_back({"ln_f.weight", {C}});
   out.push_back({"ln_f.bias", {C}});
-  if (c.is_classifier()) out.push_back({"score.weight", {c.num_labels, C}});
-  else if (!c.tie_word_embeddings) out.push_back({"lm_head.weight", {V, C}});
+  if (c.is_classifier())
+    out.push_back({"score.weight", {c.num_labels, C}});
+  else if (!c.tie_word_embeddings)
+    out.push_back({"lm_head.weight", {V, C}});
   for (auto& named : lora_param_shapes(c)) out.push_back(std::move(named));  // appendix E
   return out;
 }
@@ -106,7 +108,9 @@ void GPT::init_weights_torch_default(uint64_t seed) {
     } else {
       // fan_in: Conv1D weights are [in, out]; lm_head is [V, C] (in = C); a bias's layer has in = C
       // except mlp.c_proj, whose input is 4C.
-      int64_t fan_in = p.name == "lm_head.weight" || p.name == "score.weight" ? p.shape[1] : p.shape.size() == 2 ? p.shape[0] : cfg_.emb_dim;
+      int64_t fan_in = p.name == "lm_head.weight" || p.name == "score.weight" ? p.shape[1]
+                       : p.shape.size() == 2                                  ? p.shape[0]
+                                                                              : cfg_.emb_dim;
       if (p.name.ends_with("mlp.c_proj.bias")) fan_in = 4 * cfg_.emb_dim;
       const float bound = 1.0f / std::sqrt(static_cast<float>(fan_in));
       for (size_t i = 0; i < p.numel; ++i) d[i] = (2.0f * rng.uniform() - 1.0f) * bound;
@@ -146,7 +150,8 @@ size_t GPT::activation_bytes_for(const GPTConfig& c, int64_t B, int64_t T, bool 
   const int64_t stored = training ? L : 1;
   const int64_t per_block = add(add(mul(MC, 5 + 3 + 8), mul(M, 4)), mul(mul(B, H), T));
   const int64_t chunk = std::clamp<int64_t>((int64_t{32} << 20) / (4 * V), 1, std::max<int64_t>(M, 1));
-  int64_t n = add(add(mul(training ? L + 1 : 2, MC), mul(stored, per_block)), add(add(MC, mul(2, M)), add(MC, mul(chunk, V))));
+  int64_t n =
+      add(add(mul(training ? L + 1 : 2, MC), mul(stored, per_block)), add(add(MC, mul(2, M)), add(MC, mul(chunk, V))));
   if (training) n = add(n, mul(MC, 4 + 3 + 2));
   return static_cast<size_t>(mul(n, sizeof(float)));
 }
@@ -188,8 +193,9 @@ int64_t GPT::layout_arena(float* base, int64_t B, int64_t T) {
       a->u = a->on() ? take(M * a->groups * a->r) : nullptr;
   };
   if (first_saved > 0) {
-    if (!blocks_.empty()) shared.attn.lora_qkv = blocks_[0].attn.lora_qkv, shared.attn.lora_proj = blocks_[0].attn.lora_proj,
-                          shared.ff.lora_fc = blocks_[0].ff.lora_fc, shared.ff.lora_proj = blocks_[0].ff.lora_proj;
+    if (!blocks_.empty())
+      shared.attn.lora_qkv = blocks_[0].attn.lora_qkv, shared.attn.lora_proj = blocks_[0].attn.lora_proj,
+      shared.ff.lora_fc = blocks_[0].ff.lora_fc, shared.ff.lora_proj = blocks_[0].ff.lora_proj;
     take_block(shared);
   }
   for (int64_t l = 0; l < L; ++l) {
@@ -232,8 +238,7 @@ void GPT::ensure_arena(int64_t B, int64_t T) {
 
 void GPT::check_inputs(const int32_t* tokens, int64_t B, int64_t T) const {
   if (B <= 0 || T <= 0) fail("empty batch: B={} T={}", B, T);
-  if (T > cfg_.context_length)
-    fail("sequence length {} exceeds the model's context length {}", T, cfg_.context_length);
+  if (T > cfg_.context_length) fail("sequence length {} exceeds the model's context length {}", T, cfg_.context_length);
   for (int64_t i = 0; i < B * T; ++i)
     if (tokens[i] < 0 || tokens[i] >= cfg_.vocab_size)
       fail("token id {} at position {} is out of range for a vocabulary of {}", tokens[i], i, cfg_.vocab_size);
@@ -270,10 +275,12 @@ void GPT::forward_hidden(const int32_t* tokens, int64_t B, int64_t T, KVCache* c
       }
     }
   }
-  layernorm_forward(acts_.lnf, acts_.lnf_mean, acts_.lnf_rstd, acts_.x[L], lnf_w_, lnf_b_, M, C, cfg_.layer_norm_epsilon);
+  layernorm_forward(acts_.lnf, acts_.lnf_mean, acts_.lnf_rstd, acts_.x[L], lnf_w_, lnf_b_, M, C,
+                    cfg_.layer_norm_epsilon);
 }
 
-float GPT::forward(const int32_t* tokens, const int32_t* targets, int64_t B, int64_t T, bool with_grad, float grad_scale) {
+float GPT::forward(const int32_t* tokens, const int32_t* targets, int64_t B, int64_t T, bool with_grad,
+                   float grad_scale) {
   if (with_grad && !store_.grads_enabled()) fail_internal("forward(with_grad) before enable_grads()");
   require_lm("next-token loss");
   const int64_t M = B * T, C = cfg_.emb_dim, V = cfg_.vocab_size;
@@ -285,7 +292,8 @@ float GPT::forward(const int32_t* tokens, const int32_t* targets, int64_t B, int
   const float dscale = grad_scale / static_cast<float>(count);
   float* dx = with_grad ? acts_.dlnf : nullptr;
   float* dW = with_grad ? g_head_ : nullptr;
-  CrossEntropyResult r = head_cross_entropy(acts_.lnf, head_w_, targets, M, C, V, dx, dW, dscale, acts_.logits_chunk, chunk_rows_);
+  CrossEntropyResult r =
+      head_cross_entropy(acts_.lnf, head_w_, targets, M, C, V, dx, dW, dscale, acts_.logits_chunk, chunk_rows_);
   have_head_grad_ = with_grad;
   return static_cast<float>(r.loss_sum / static_cast<double>(r.count));
 }
@@ -322,7 +330,8 @@ void GPT::prefill(const int32_t* tokens, int64_t T, KVCache& cache, float* out) 
 void GPT::decode_step(int32_t token, KVCache& cache, float* out) {
   const int64_t C = cfg_.emb_dim, H = cfg_.n_heads, pos = cache.len;
   if (pos >= cfg_.context_length) fail("the KV cache is full ({} positions)", cfg_.context_length);
-  if (token < 0 || token >= cfg_.vocab_size) fail("token id {} is out of range for a vocabulary of {}", token, cfg_.vocab_size);
+  if (token < 0 || token >= cfg_.vocab_size)
+    fail("token id {} is out of range for a vocabulary of {}", token, cfg_.vocab_size);
   float* x = cache.work.data();
   float* ln = x + C;
   float* qkv = ln + C;

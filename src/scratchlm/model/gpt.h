@@ -124,8 +124,8 @@ class GPT {
   GPTConfig cfg_;
   ParamStore store_;
   std::vector<TransformerBlock> blocks_;
-  LoraAdapter score_lora_;        // a classifier's score-head adapter (appendix E), usually off
-  std::vector<float> lora_vec_;   // scratch for adapters on single rows
+  LoraAdapter score_lora_;       // a classifier's score-head adapter (appendix E), usually off
+  std::vector<float> lora_vec_;  // scratch for adapters on single rows
   const float *wte_ = nullptr, *wpe_ = nullptr, *lnf_w_ = nullptr, *lnf_b_ = nullptr, *head_w_ = nullptr;
   float *g_wte_ = nullptr, *g_wpe_ = nullptr, *g_lnf_w_ = nullptr, *g_lnf_b_ = nullptr, *g_head_ = nullptr;
 

@@ -69,7 +69,8 @@ float GPT::classify(const ClassBatch& cb, float* out_logits, bool with_loss, boo
     const float* h = feat.data() + e * C;
     std::fill(dh.begin(), dh.end(), 0.0f);
     for (int64_t k = 0; k < K; ++k) {
-      const float d = (static_cast<float>(std::exp(static_cast<double>(z[k] - mx)) / sum) - (k == y ? 1.0f : 0.0f)) * dscale;
+      const float d =
+          (static_cast<float>(std::exp(static_cast<double>(z[k] - mx)) / sum) - (k == y ? 1.0f : 0.0f)) * dscale;
       const float* w = head_w_ + k * C;
       for (int64_t c = 0; c < C; ++c) dh[c] += d * w[c];
       if (g_head_)

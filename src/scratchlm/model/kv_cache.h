@@ -13,8 +13,11 @@ namespace slm {
 
 struct KVCache {
   explicit KVCache(const GPTConfig& c)
-      : n_layers(c.n_layers), ctx(c.context_length), C(c.emb_dim),
-        k({c.n_layers, c.context_length, c.emb_dim}), v({c.n_layers, c.context_length, c.emb_dim}),
+      : n_layers(c.n_layers),
+        ctx(c.context_length),
+        C(c.emb_dim),
+        k({c.n_layers, c.context_length, c.emb_dim}),
+        v({c.n_layers, c.context_length, c.emb_dim}),
         work({16 * c.emb_dim + c.n_heads * c.context_length}) {}
 
   int64_t n_layers, ctx, C;

@@ -87,11 +87,16 @@ LoraConfig parse_lora_targets(std::string_view list, int64_t rank, float alpha) 
     size_t end = list.find(',', start);
     if (end == std::string_view::npos) end = list.size();
     const std::string_view t = list.substr(start, end - start);
-    if (t == "attn") c.attn = true;
-    else if (t == "mlp") c.mlp = true;
-    else if (t == "head") c.head = true;
-    else if (t == "all") c.attn = c.mlp = c.head = true;
-    else fail("unknown LoRA target '{}' (known: attn, mlp, head, all)", t);
+    if (t == "attn")
+      c.attn = true;
+    else if (t == "mlp")
+      c.mlp = true;
+    else if (t == "head")
+      c.head = true;
+    else if (t == "all")
+      c.attn = c.mlp = c.head = true;
+    else
+      fail("unknown LoRA target '{}' (known: attn, mlp, head, all)", t);
     start = end + 1;
   }
   return c;
@@ -103,7 +108,8 @@ std::unique_ptr<GPT> add_lora(const GPT& base, const LoraConfig& lora, uint64_t 
   GPTConfig c = base.config();
   c.lora = lora;
   if (lora.head && !c.is_classifier()) {
-    if (!lora.attn && !lora.mlp) fail("LoRA target 'head' applies to a classifier's score head; this is a language model");
+    if (!lora.attn && !lora.mlp)
+      fail("LoRA target 'head' applies to a classifier's score head; this is a language model");
     c.lora.head = false;  // "all" on a language model: the vocabulary head stays as it is
   }
   auto m = std::make_unique<GPT>(c);
@@ -133,7 +139,8 @@ std::unique_ptr<GPT> merge_lora(const GPT& model) {
   GPTConfig c = src;
   c.lora = LoraConfig{};
   auto m = std::make_unique<GPT>(c);
-  for (const auto& p : m->params().params()) std::copy_n(model.params().data(p.name), p.numel, m->params().data(p.name));
+  for (const auto& p : m->params().params())
+    std::copy_n(model.params().data(p.name), p.numel, m->params().data(p.name));
   if (!src.lora.enabled()) return m;
   ParamStore& s = const_cast<ParamStore&>(model.params());  // bind() only reads data pointers here
   const int64_t C = c.emb_dim;

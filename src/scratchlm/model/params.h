@@ -17,7 +17,7 @@ namespace slm {
 struct Param {
   std::string name;
   std::vector<int64_t> shape;
-  size_t offset = 0;       // into the data buffer
+  size_t offset = 0;  // into the data buffer
   size_t numel = 0;
   bool trainable = true;
   size_t grad_offset = SIZE_MAX;  // into the grad buffer; SIZE_MAX when frozen or grads are off

@@ -125,7 +125,8 @@ CompletionRequest parse_completion_request(const json& body, bool chat, const To
   if (const json* s = find(body, "stop")) {
     if (s->is_string()) {
       r.stops.push_back(s->get<std::string>());
-    } else if (s->is_array() && s->size() <= 4 && std::all_of(s->begin(), s->end(), [](const json& x) { return x.is_string(); })) {
+    } else if (s->is_array() && s->size() <= 4 &&
+               std::all_of(s->begin(), s->end(), [](const json& x) { return x.is_string(); })) {
       for (const auto& x : *s) r.stops.push_back(x.get<std::string>());
     } else {
       fail("'stop' must be a string or a list of at most 4 strings");

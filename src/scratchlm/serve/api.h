@@ -16,8 +16,8 @@ namespace slm::serve {
 // A checked /v1/completions or /v1/chat/completions request.
 struct CompletionRequest {
   bool chat = false;
-  std::vector<int32_t> prompt;       // token ids (already cut to the context for chat)
-  int64_t prompt_tokens = 0;         // before any cut
+  std::vector<int32_t> prompt;  // token ids (already cut to the context for chat)
+  int64_t prompt_tokens = 0;    // before any cut
   GenerateOptions gen;
   std::vector<std::string> stops;
   bool stream = false;

@@ -106,11 +106,12 @@ struct Server::Impl {
       bool open = !chat || chunk("", "", true);  // a chat stream starts with the assistant's role
       std::string outcome;
       try {
-        const serve::CompletionResult res = serve::run_completion(
-            *model, *tok, req, cfg.tmpl, [&](const std::string& piece) { return open = open && chunk(piece, "", false); });
+        const serve::CompletionResult res =
+            serve::run_completion(*model, *tok, req, cfg.tmpl,
+                                  [&](const std::string& piece) { return open = open && chunk(piece, "", false); });
         if (open) open = chunk("", res.finish_reason, false) && send("[DONE]");
-        outcome = std::to_string(req.prompt_tokens) + " + " + std::to_string(res.completion_tokens) + " tokens, streamed" +
-                  (open ? "" : ", client gone");
+        outcome = std::to_string(req.prompt_tokens) + " + " + std::to_string(res.completion_tokens) +
+                  " tokens, streamed" + (open ? "" : ", client gone");
       } catch (const std::exception& e) {
         if (open) send(error_body(e.what(), "server_error").dump(-1, ' ', false, json::error_handler_t::replace));
         outcome = std::string("failed: ") + e.what();
@@ -149,8 +150,12 @@ struct Server::Impl {
     http.Get("/health", [](const httplib::Request&, httplib::Response& rs) { send_json(rs, 200, {{"status", "ok"}}); });
     http.Get("/v1/models", [this](const httplib::Request&, httplib::Response& rs) {
       const GPTConfig& c = model->config();
-      json m = {{"id", cfg.model_name},         {"object", "model"}, {"created", started}, {"owned_by", "scratchlm"},
-                {"context_length", c.context_length}, {"kind", c.is_classifier() ? "classifier" : "language-model"}};
+      json m = {{"id", cfg.model_name},
+                {"object", "model"},
+                {"created", started},
+                {"owned_by", "scratchlm"},
+                {"context_length", c.context_length},
+                {"kind", c.is_classifier() ? "classifier" : "language-model"}};
       if (c.is_classifier()) m["labels"] = c.id2label;
       send_json(rs, 200, {{"object", "list"}, {"data", json::array({m})}});
     });
@@ -165,7 +170,8 @@ struct Server::Impl {
     });
     http.set_error_handler([](const httplib::Request& rq, httplib::Response& rs) {
       if (!rs.body.empty()) return;
-      const std::string msg = rs.status == 404 ? "no route " + rq.method + " " + rq.path : "HTTP " + std::to_string(rs.status);
+      const std::string msg =
+          rs.status == 404 ? "no route " + rq.method + " " + rq.path : "HTTP " + std::to_string(rs.status);
       send_json(rs, rs.status, error_body(msg, rs.status == 404 ? "not_found" : "invalid_request_error"));
     });
   }
@@ -189,7 +195,8 @@ int Server::bind(const std::string& host, int port) {
     if (p <= 0) fail("cannot listen on {} (any port)", host);
     return p;
   }
-  if (!impl_->http.bind_to_port(host, port)) fail("cannot listen on {}:{} (in use, or not an address of this machine)", host, port);
+  if (!impl_->http.bind_to_port(host, port))
+    fail("cannot listen on {}:{} (in use, or not an address of this machine)", host, port);
   return port;
 }
 

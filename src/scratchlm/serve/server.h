@@ -40,9 +40,9 @@ class Tokenizer;
 struct ServeConfig {
   std::string model_name = "scratchlm";  // "model" in responses and /v1/models
   PromptTemplate tmpl = PromptTemplate::Alpaca;
-  GenerateOptions defaults;              // max_new_tokens, sampler and seed for omitted fields
-  int64_t max_tokens_limit = 4096;       // a larger max_tokens is refused
-  bool log_requests = true;              // one line per request on stderr
+  GenerateOptions defaults;         // max_new_tokens, sampler and seed for omitted fields
+  int64_t max_tokens_limit = 4096;  // a larger max_tokens is refused
+  bool log_requests = true;         // one line per request on stderr
 };
 
 class Server {

@@ -47,8 +47,7 @@ void Tensor::zero() {
 }
 
 void Tensor::reshape(std::vector<int64_t> shape) {
-  if (numel_of(shape) != numel_)
-    fail("cannot reshape {} to {}", shape_to_string(shape_), shape_to_string(shape));
+  if (numel_of(shape) != numel_) fail("cannot reshape {} to {}", shape_to_string(shape_), shape_to_string(shape));
   shape_ = std::move(shape);
 }
 

@@ -11,11 +11,11 @@
 
 #include "scratchlm/tokenizer/bpe_long.h"
 #include "scratchlm/tokenizer/byte_unicode.h"
+#include "scratchlm/tokenizer/printable.h"
 #include "scratchlm/tokenizer/utf8.h"
 #include "scratchlm/tokenizer/vocab_files.h"
 #include "scratchlm/util/error.h"
 #include "scratchlm/util/file.h"
-#include "scratchlm/tokenizer/printable.h"
 
 namespace slm {
 
@@ -51,8 +51,8 @@ thread_local PieceCache tl_cache;
 // ------------------------------------------------------------------ construction
 
 Tokenizer Tokenizer::from_vocab(const std::vector<std::pair<std::string, uint32_t>>& vocab,
-                                const std::vector<std::pair<std::string, std::string>>& merges,
-                                SplitPattern pattern, const std::string& source) {
+                                const std::vector<std::pair<std::string, std::string>>& merges, SplitPattern pattern,
+                                const std::string& source) {
   Tokenizer t;
   t.pattern_ = pattern;
   t.serial_ = g_serial.fetch_add(1);
@@ -76,8 +76,7 @@ Tokenizer Tokenizer::from_vocab(const std::vector<std::pair<std::string, uint32_
   for (int b = 0; b < 256; ++b) {
     std::string one(1, static_cast<char>(b));
     auto it = all.find(one);
-    if (it == all.end())
-      fail("{}: the vocabulary lacks the single-byte token for byte 0x{:02X}", source, b);
+    if (it == all.end()) fail("{}: the vocabulary lacks the single-byte token for byte 0x{:02X}", source, b);
     t.byte_id_[b] = it->second;
     t.rank_[it->second] = static_cast<uint32_t>(b);
     t.bytes_to_id_.emplace(one, it->second);
@@ -124,7 +123,8 @@ Tokenizer Tokenizer::load_files(const std::string& vocab_json_path, const std::s
 
 Tokenizer Tokenizer::load_dir(const std::string& dir) {
   fs::path d(dir);
-  if (!fs::is_directory(d)) fail("tokenizer directory '{}' does not exist (run `make setup` to fetch the GPT-2 vocabulary)", dir);
+  if (!fs::is_directory(d))
+    fail("tokenizer directory '{}' does not exist (run `make setup` to fetch the GPT-2 vocabulary)", dir);
   SplitPattern pattern = SplitPattern::Gpt2;
   fs::path cfg = d / "tokenizer_config.json";
   if (fs::exists(cfg)) {
@@ -141,7 +141,10 @@ Tokenizer Tokenizer::load_dir(const std::string& dir) {
     return load_files((d / "encoder.json").string(), (d / "vocab.bpe").string(), pattern);
   if (fs::exists(d / "vocab.json") && fs::exists(d / "merges.txt"))
     return load_files((d / "vocab.json").string(), (d / "merges.txt").string(), pattern);
-  fail("no tokenizer in '{}': expected encoder.json + vocab.bpe or vocab.json + merges.txt (run `make setup` to fetch the GPT-2 vocabulary)", dir);
+  fail(
+      "no tokenizer in '{}': expected encoder.json + vocab.bpe or vocab.json + merges.txt (run `make setup` to fetch "
+      "the GPT-2 vocabulary)",
+      dir);
 }
 
 void Tokenizer::save_dir(const std::string& dir, std::string_view layout) const {
@@ -177,7 +180,8 @@ void Tokenizer::reset_caches() { serial_ = g_serial.fetch_add(1); }
 
 const std::string& Tokenizer::token_bytes(uint32_t id) const {
   if (id >= id_to_bytes_.size())
-    fail("token id {} is out of range (the vocabulary has {} tokens, ids 0..{})", id, id_to_bytes_.size(), id_to_bytes_.size() - 1);
+    fail("token id {} is out of range (the vocabulary has {} tokens, ids 0..{})", id, id_to_bytes_.size(),
+         id_to_bytes_.size() - 1);
   return id_to_bytes_[id];
 }
 
@@ -235,12 +239,16 @@ void Tokenizer::encode_append(std::string_view text, SpecialMode mode, std::vect
 }
 
 // Earliest special token at or after pos: (offset, special) or (npos, nullptr).
-std::pair<size_t, const std::pair<std::string, uint32_t>*> Tokenizer::find_special(std::string_view text, size_t pos) const {
+std::pair<size_t, const std::pair<std::string, uint32_t>*> Tokenizer::find_special(std::string_view text,
+                                                                                   size_t pos) const {
   size_t best = std::string_view::npos;
   const std::pair<std::string, uint32_t>* which = nullptr;
   for (const auto& s : specials_) {
     size_t f = text.find(s.first, pos);
-    if (f < best) { best = f; which = &s; }
+    if (f < best) {
+      best = f;
+      which = &s;
+    }
   }
   return {best, which};
 }
@@ -265,8 +273,10 @@ void Tokenizer::encode_valid_append(std::string_view text, SpecialMode mode, std
 }
 
 void Tokenizer::fail_disallowed_special(const std::string& name, uint32_t id, size_t offset) {
-  fail("input contains the special token '{}' at byte offset {} (use --special=allow to encode it as id {}, or --special=text to encode it as plain text)",
-       name, offset, id);
+  fail(
+      "input contains the special token '{}' at byte offset {} (use --special=allow to encode it as id {}, or "
+      "--special=text to encode it as plain text)",
+      name, offset, id);
 }
 
 std::vector<uint32_t> Tokenizer::encode(std::string_view text, SpecialMode mode) const {
@@ -296,8 +306,7 @@ std::vector<uint32_t> Tokenizer::encode_parallel(std::string_view text, SpecialM
   const int64_t nparts = static_cast<int64_t>(cuts.size()) - 1;
   std::vector<std::vector<uint32_t>> parts(static_cast<size_t>(nparts));
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
-  for (int64_t c = 0; c < nparts; ++c)
-    encode_valid_append(text.substr(cuts[c], cuts[c + 1] - cuts[c]), mode, parts[c]);
+  for (int64_t c = 0; c < nparts; ++c) encode_valid_append(text.substr(cuts[c], cuts[c + 1] - cuts[c]), mode, parts[c]);
   std::vector<uint32_t> out;
   size_t total = 0;
   for (auto& p : parts) total += p.size();

@@ -48,8 +48,8 @@ class Tokenizer {
   // Build from parsed parts: id -> token (vocabulary-string form), and merges as pairs of
   // vocabulary strings, in rank order. `source` names the origin in error messages.
   static Tokenizer from_vocab(const std::vector<std::pair<std::string, uint32_t>>& vocab,
-                              const std::vector<std::pair<std::string, std::string>>& merges,
-                              SplitPattern pattern, const std::string& source);
+                              const std::vector<std::pair<std::string, std::string>>& merges, SplitPattern pattern,
+                              const std::string& source);
 
   // Write encoder.json + vocab.bpe (layout "openai") or vocab.json + merges.txt ("hf"), plus
   // tokenizer_config.json; each file atomically.
@@ -88,8 +88,7 @@ class Tokenizer {
   void bpe_piece(std::string_view piece, std::vector<uint32_t>& out) const;
   // One pre-tokenizer piece as encode() does it: its id if it is a token, else BPE (cached when
   // short; pieces longer than `long_piece` bytes in bounded memory, bpe_long.h).
-  void encode_piece(std::string_view piece, std::vector<uint32_t>& out,
-                    size_t long_piece = kLongPieceBytes) const;
+  void encode_piece(std::string_view piece, std::vector<uint32_t>& out, size_t long_piece = kLongPieceBytes) const;
   static constexpr size_t kLongPieceBytes = size_t{1} << 18;
 
  private:
@@ -107,11 +106,11 @@ class Tokenizer {
 
   SplitPattern pattern_ = SplitPattern::Gpt2;
   size_t max_token_bytes_ = 1;
-  uint64_t serial_ = 0;                    // identifies this tokenizer to the per-thread caches
+  uint64_t serial_ = 0;                   // identifies this tokenizer to the per-thread caches
   std::vector<std::string> id_to_bytes_;  // raw bytes of every id
   std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> bytes_to_id_;  // rankable tokens
-  std::vector<uint32_t> rank_;            // rank of each id (UINT32_MAX: not mergeable)
-  std::array<uint32_t, 256> byte_id_{};   // id of each single byte
+  std::vector<uint32_t> rank_;                         // rank of each id (UINT32_MAX: not mergeable)
+  std::array<uint32_t, 256> byte_id_{};                // id of each single byte
   std::unordered_map<uint64_t, uint32_t> pair_to_id_;  // (a << 32 | b) -> id of bytes(a)+bytes(b)
   std::vector<std::pair<uint32_t, uint32_t>> merges_;  // in rank order
   std::vector<std::pair<std::string, uint32_t>> specials_;

@@ -19,8 +19,10 @@ constexpr size_t kSmallPiece = 96;
 }  // namespace
 
 void Tokenizer::bpe_piece(std::string_view piece, std::vector<uint32_t>& out) const {
-  if (piece.size() <= kSmallPiece) bpe_small(piece, out);
-  else bpe_large(piece, out);
+  if (piece.size() <= kSmallPiece)
+    bpe_small(piece, out);
+  else
+    bpe_large(piece, out);
 }
 
 // tiktoken's loop: find the leftmost adjacent pair of lowest rank, merge it, repeat.
@@ -38,7 +40,10 @@ void Tokenizer::bpe_small(std::string_view piece, std::vector<uint32_t>& out) co
     for (size_t i = 0; i + 1 < m; ++i) {
       if (merged[i] == UINT32_MAX) continue;
       uint32_t r = rank_[merged[i]];
-      if (r < best_rank) { best_rank = r; best = i; }
+      if (r < best_rank) {
+        best_rank = r;
+        best = i;
+      }
     }
     if (best_rank == UINT32_MAX) break;
     parts[best] = merged[best];

@@ -37,7 +37,9 @@ struct ByteIds {
   std::array<uint8_t, 256> byte{};
   ByteIds() {
     uint32_t next = 0;
-    auto printable = [](uint32_t b) { return (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF); };
+    auto printable = [](uint32_t b) {
+      return (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+    };
     for (uint32_t b = 0; b < 256; ++b)
       if (printable(b)) id[b] = next++;
     for (uint32_t b = 0; b < 256; ++b)
@@ -213,15 +215,18 @@ std::vector<Chunk> make_chunks(const std::vector<std::string_view>& documents, S
 
 BpeTrainResult train_bpe(const std::vector<std::string_view>& documents, const BpeTrainOptions& opts) {
   if (opts.vocab_size < 257)
-    fail("vocabulary size {} is too small: a byte-level BPE vocabulary needs at least 257 entries (256 bytes + <|endoftext|>)",
-         opts.vocab_size);
+    fail(
+        "vocabulary size {} is too small: a byte-level BPE vocabulary needs at least 257 entries (256 bytes + "
+        "<|endoftext|>)",
+        opts.vocab_size);
   if (documents.empty()) fail("cannot train a tokenizer on an empty corpus: no documents given");
   size_t input_bytes = 0;
   for (size_t i = 0; i < documents.size(); ++i) {
     utf8_require_valid(documents[i], fmt::format("document {}", i));
     input_bytes += documents[i].size();
   }
-  if (input_bytes == 0) fail("cannot train a tokenizer on an empty corpus: all {} documents are empty", documents.size());
+  if (input_bytes == 0)
+    fail("cannot train a tokenizer on an empty corpus: all {} documents are empty", documents.size());
   const int threads = opts.threads > 0 ? opts.threads : omp_get_max_threads();
   const size_t wanted = opts.vocab_size - 257;
 
@@ -256,8 +261,9 @@ BpeTrainResult train_bpe(const std::vector<std::string_view>& documents, const B
     all.for_each([&](const PieceCounts::Slot& x) { out.emplace_back(std::string_view(x.data, x.size), x.count); });
     all.clear();
     std::sort(out.begin(), out.end(), [](const auto& x, const auto& y) {
-      return std::lexicographical_compare(x.first.begin(), x.first.end(), y.first.begin(), y.first.end(),
-                                          [](char a, char b) { return static_cast<uint8_t>(a) < static_cast<uint8_t>(b); });
+      return std::lexicographical_compare(
+          x.first.begin(), x.first.end(), y.first.begin(), y.first.end(),
+          [](char a, char b) { return static_cast<uint8_t>(a) < static_cast<uint8_t>(b); });
     });
   }
   std::vector<std::pair<std::string_view, uint64_t>> pieces;

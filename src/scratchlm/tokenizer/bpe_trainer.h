@@ -35,16 +35,16 @@
 namespace slm {
 
 struct BpeTrainOptions {
-  size_t vocab_size = 4096;                 // including the 256 byte tokens and <|endoftext|>
+  size_t vocab_size = 4096;  // including the 256 byte tokens and <|endoftext|>
   SplitPattern pattern = SplitPattern::Gpt2;
-  int threads = 0;                          // <= 0: all cores
+  int threads = 0;  // <= 0: all cores
   // Called every so often with (merges done, merges wanted); may be empty.
   std::function<void(size_t, size_t)> progress;
 };
 
 struct BpeTrainResult {
   Tokenizer tokenizer;
-  size_t merges_done = 0;     // fewer than asked when the corpus runs out of pairs
+  size_t merges_done = 0;  // fewer than asked when the corpus runs out of pairs
   size_t unique_pieces = 0;
   size_t input_bytes = 0;
 };

@@ -34,7 +34,11 @@ size_t last_non_space(std::string_view t) {
 
 TextStreamEncoder::TextStreamEncoder(const Tokenizer& tok, TokenSink sink, std::string what, bool lossy, int threads,
                                      size_t chunk, size_t long_window)
-    : tok_(tok), sink_(std::move(sink)), what_(std::move(what)), lossy_(lossy), threads_(threads),
+    : tok_(tok),
+      sink_(std::move(sink)),
+      what_(std::move(what)),
+      lossy_(lossy),
+      threads_(threads),
       chunk_(std::max<size_t>(chunk, 1)),
       run_(std::make_unique<LongPieceEncoder>(tok, long_window ? long_window : LongPieceEncoder::kDefaultWindow)) {
   text_.reserve(std::min(chunk_, size_t{1} << 30) + kFeedBytes);  // no reallocation copies (pages are touched as used)
@@ -52,11 +56,15 @@ void TextStreamEncoder::feed(std::string_view bytes) {
   const size_t k = complete_utf8_prefix(carry_);
   std::string_view done(carry_.data(), k);
   std::string repaired;
-  if (lossy_) repaired = utf8_lossy(done);
-  else utf8_require_valid(done, what_, true, offset_);
+  if (lossy_)
+    repaired = utf8_lossy(done);
+  else
+    utf8_require_valid(done, what_, true, offset_);
   std::string_view text = lossy_ ? std::string_view(repaired) : done;
-  if (in_run_) continue_run(text);
-  else text_.append(text);
+  if (in_run_)
+    continue_run(text);
+  else
+    text_.append(text);
   offset_ += k;
   carry_.erase(0, k);
   if (text_.size() >= chunk_) encode_through_safe_cut(false);
@@ -135,8 +143,10 @@ void TextStreamEncoder::finish() {
     if (!lossy_) utf8_require_valid(carry_, what_, true, offset_);
     std::string tail = lossy_ ? utf8_lossy(carry_) : carry_;
     carry_.clear();
-    if (in_run_) continue_run(tail);
-    else text_.append(tail);
+    if (in_run_)
+      continue_run(tail);
+    else
+      text_.append(tail);
   }
   if (in_run_) {
     run_->finish(ids_);

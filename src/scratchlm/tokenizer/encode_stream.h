@@ -54,11 +54,11 @@ class TextStreamEncoder {
   bool lossy_;
   int threads_;
   size_t chunk_;
-  std::string carry_;      // an incomplete UTF-8 sequence at the end of the last feed
-  uint64_t offset_ = 0;    // stream offset of carry_ (for error messages)
-  std::string text_;       // valid text not yet encoded
-  size_t no_cut_before_ = 0;  // text_[0, no_cut_before_) holds no safe cut
-  size_t pieces_tried_at_ = 0;  // text_'s size when its pieces last left an open tail
+  std::string carry_;                      // an incomplete UTF-8 sequence at the end of the last feed
+  uint64_t offset_ = 0;                    // stream offset of carry_ (for error messages)
+  std::string text_;                       // valid text not yet encoded
+  size_t no_cut_before_ = 0;               // text_[0, no_cut_before_) holds no safe cut
+  size_t pieces_tried_at_ = 0;             // text_'s size when its pieces last left an open tail
   std::unique_ptr<LongPieceEncoder> run_;  // set while inside a long open run
   CharClass run_class_ = CharClass::Letter;
   bool in_run_ = false;

@@ -27,7 +27,14 @@ inline bool is_white_space(uint32_t cp) {
   if (cp <= 0x20) return cp == 0x20 || (cp >= 0x09 && cp <= 0x0D);
   if (cp < 0x85) return false;
   switch (cp) {
-    case 0x85: case 0xA0: case 0x1680: case 0x2028: case 0x2029: case 0x202F: case 0x205F: case 0x3000:
+    case 0x85:
+    case 0xA0:
+    case 0x1680:
+    case 0x2028:
+    case 0x2029:
+    case 0x202F:
+    case 0x205F:
+    case 0x3000:
       return true;
     default:
       return cp >= 0x2000 && cp <= 0x200A;
@@ -37,10 +44,15 @@ inline bool is_white_space(uint32_t cp) {
 CharClass classify_slow(uint32_t cp) {
   if (is_white_space(cp)) return CharClass::Space;
   switch (utf8proc_category(static_cast<utf8proc_int32_t>(cp))) {
-    case UTF8PROC_CATEGORY_LU: case UTF8PROC_CATEGORY_LL: case UTF8PROC_CATEGORY_LT:
-    case UTF8PROC_CATEGORY_LM: case UTF8PROC_CATEGORY_LO:
+    case UTF8PROC_CATEGORY_LU:
+    case UTF8PROC_CATEGORY_LL:
+    case UTF8PROC_CATEGORY_LT:
+    case UTF8PROC_CATEGORY_LM:
+    case UTF8PROC_CATEGORY_LO:
       return CharClass::Letter;
-    case UTF8PROC_CATEGORY_ND: case UTF8PROC_CATEGORY_NL: case UTF8PROC_CATEGORY_NO:
+    case UTF8PROC_CATEGORY_ND:
+    case UTF8PROC_CATEGORY_NL:
+    case UTF8PROC_CATEGORY_NO:
       return CharClass::Number;
     default:
       return CharClass::Other;
@@ -58,7 +70,10 @@ const AsciiTable kAscii;
 // Class and byte length of the code point at pos.
 inline CharClass class_at(std::string_view t, size_t pos, size_t* len) {
   auto c = static_cast<unsigned char>(t[pos]);
-  if (c < 0x80) { *len = 1; return kAscii.cls[c]; }
+  if (c < 0x80) {
+    *len = 1;
+    return kAscii.cls[c];
+  }
   uint32_t cp = utf8_decode(t, pos, len);
   return classify_slow(cp);
 }
@@ -163,7 +178,10 @@ size_t next_piece_gpt4(std::string_view t, size_t pos) {
   bool other = (k0 == CharClass::Other);
   if (c0 == ' ' && pos + 1 < n) {
     size_t len1;
-    if (class_at(t, pos + 1, &len1) == CharClass::Other) { other = true; start = pos + 1; }
+    if (class_at(t, pos + 1, &len1) == CharClass::Other) {
+      other = true;
+      start = pos + 1;
+    }
   }
   if (other) {
     size_t i = run_end(t, start, CharClass::Other);

@@ -9,11 +9,16 @@ namespace {
 // Valid range of the second byte for a given lead byte (Unicode Table 3-7).
 inline bool second_ok(unsigned char lead, unsigned char b) {
   switch (lead) {
-    case 0xE0: return b >= 0xA0 && b <= 0xBF;
-    case 0xED: return b >= 0x80 && b <= 0x9F;
-    case 0xF0: return b >= 0x90 && b <= 0xBF;
-    case 0xF4: return b >= 0x80 && b <= 0x8F;
-    default: return b >= 0x80 && b <= 0xBF;
+    case 0xE0:
+      return b >= 0xA0 && b <= 0xBF;
+    case 0xED:
+      return b >= 0x80 && b <= 0x9F;
+    case 0xF0:
+      return b >= 0x90 && b <= 0xBF;
+    case 0xF4:
+      return b >= 0x80 && b <= 0x8F;
+    default:
+      return b >= 0x80 && b <= 0xBF;
   }
 }
 inline size_t expected_len(unsigned char lead) {
@@ -30,12 +35,24 @@ inline size_t maximal_subpart(std::string_view s, size_t i, bool* complete) {
   size_t n = s.size();
   unsigned char lead = p[i];
   size_t need = expected_len(lead);
-  if (need == 0) { *complete = false; return 1; }
-  if (need == 1) { *complete = true; return 1; }
-  if (i + 1 >= n || !second_ok(lead, p[i + 1])) { *complete = false; return 1; }
+  if (need == 0) {
+    *complete = false;
+    return 1;
+  }
+  if (need == 1) {
+    *complete = true;
+    return 1;
+  }
+  if (i + 1 >= n || !second_ok(lead, p[i + 1])) {
+    *complete = false;
+    return 1;
+  }
   size_t k = 2;
   while (k < need) {
-    if (i + k >= n || (p[i + k] & 0xC0) != 0x80) { *complete = false; return k; }
+    if (i + k >= n || (p[i + k] & 0xC0) != 0x80) {
+      *complete = false;
+      return k;
+    }
     ++k;
   }
   *complete = true;
@@ -61,7 +78,10 @@ size_t utf8_find_invalid(std::string_view s) {
       i += 8;
     }
     if (i >= n) break;
-    if (p[i] < 0x80) { ++i; continue; }
+    if (p[i] < 0x80) {
+      ++i;
+      continue;
+    }
     size_t k = utf8_seq_len(s, i);
     if (k == 0) return i;
     i += k;
@@ -83,8 +103,10 @@ std::string utf8_lossy(std::string_view s) {
   while (i < s.size()) {
     bool complete = false;
     size_t k = maximal_subpart(s, i, &complete);
-    if (complete) out.append(s.substr(i, k));
-    else out.append("\xEF\xBF\xBD");
+    if (complete)
+      out.append(s.substr(i, k));
+    else
+      out.append("\xEF\xBF\xBD");
     i += k;
   }
   return out;

@@ -6,10 +6,10 @@
 #include <numeric>
 #include <string_view>
 
+#include "scratchlm/tokenizer/printable.h"
 #include "scratchlm/tokenizer/utf8.h"
 #include "scratchlm/util/error.h"
 #include "scratchlm/util/file.h"
-#include "scratchlm/tokenizer/printable.h"
 
 namespace slm {
 
@@ -62,7 +62,8 @@ void require_dense_ids(const std::vector<std::pair<std::string, uint32_t>>& voca
   for (size_t k = 0; k < order.size(); ++k) {
     const auto& [tok, id] = vocab[order[k]];
     if (k > 0 && id == vocab[order[k - 1]].second)
-      fail("{}: token id {} is used twice ({} and {})", source, id, in_quotes(vocab[order[k - 1]].first), in_quotes(tok));
+      fail("{}: token id {} is used twice ({} and {})", source, id, in_quotes(vocab[order[k - 1]].first),
+           in_quotes(tok));
     if (id != k)
       fail("{}: no token has id {} (the ids go up to {}, but there are {} entries)", source, k,
            vocab[order.back()].second, vocab.size());

@@ -32,8 +32,10 @@ MetricsLog open_metrics(const TrainingRun& run) {
 std::string one_line(std::string text) {
   std::string out;
   for (char c : text) {
-    if (c == '\n') out += "\u21b5";
-    else if (c != '\r') out += c;
+    if (c == '\n')
+      out += "\u21b5";
+    else if (c != '\r')
+      out += c;
   }
   return out;
 }
@@ -58,7 +60,8 @@ TrainingEngine::TrainingEngine(GPT& model, const Tokenizer& tok, TrainingTask& t
   if (per_epoch <= 0) fail_internal("a training task with no batches");
   steps_per_epoch_ = std::max<int64_t>(1, per_epoch / run_.grad_accum);
   total_ = run_.steps;
-  if (run_.epochs > 0) total_ = total_ > 0 ? std::min(total_, run_.epochs * steps_per_epoch_) : run_.epochs * steps_per_epoch_;
+  if (run_.epochs > 0)
+    total_ = total_ > 0 ? std::min(total_, run_.epochs * steps_per_epoch_) : run_.epochs * steps_per_epoch_;
   time_based_ = total_ == 0 && run_.max_time_s > 0;
   if (total_ == 0 && !time_based_) total_ = steps_per_epoch_;  // one epoch by default
   sched_ = LrSchedule{run_.adamw.lr, run_.min_lr >= 0 ? run_.min_lr : run_.adamw.lr / 10.0f, run_.warmup,
@@ -77,8 +80,10 @@ TrainingEngine::TrainingEngine(GPT& model, const Tokenizer& tok, TrainingTask& t
       fail("{}/trainer.json: malformed trainer state ({})", run_.resume, e.what());
     }
     if (index_ >= static_cast<uint64_t>(per_epoch))
-      fail("{}/trainer.json: data position batch {} of epoch {} does not exist: an epoch has {} batches (was it saved "
-           "with other data or options?)", run_.resume, index_, epoch_, per_epoch);
+      fail(
+          "{}/trainer.json: data position batch {} of epoch {} does not exist: an epoch has {} batches (was it saved "
+          "with other data or options?)",
+          run_.resume, index_, epoch_, per_epoch);
     step_epoch_ = epoch_;
     task_.restore(run_.resume, state);
     metrics_.truncate_after_step(step_);  // a run that went on past its last save redoes those steps
@@ -94,17 +99,18 @@ float TrainingEngine::lr_at(double elapsed) const {
 }
 
 nlohmann::json TrainingEngine::trainer_state() const {
-  nlohmann::json j = {{"format", run_.format},
-                      {"step", step_},
-                      {seen_key(), seen_},
-                      {"epoch", epoch_},
-                      {"loader", {{"epoch", epoch_}, {"batch", index_}}},
-                      {"steps_per_epoch", steps_per_epoch_},
-                      {"elapsed_s", elapsed()},
-                      {"rng", {{"seed", run_.seed}, {"order", "epoch_order(seed, epoch)"},
-                               {"dropout", "counter-based: (seed, micro-step)"}}},
-                      {"config", model_.config().to_hf_json()},
-                      {"args", run_.args}};
+  nlohmann::json j = {
+      {"format", run_.format},
+      {"step", step_},
+      {seen_key(), seen_},
+      {"epoch", epoch_},
+      {"loader", {{"epoch", epoch_}, {"batch", index_}}},
+      {"steps_per_epoch", steps_per_epoch_},
+      {"elapsed_s", elapsed()},
+      {"rng",
+       {{"seed", run_.seed}, {"order", "epoch_order(seed, epoch)"}, {"dropout", "counter-based: (seed, micro-step)"}}},
+      {"config", model_.config().to_hf_json()},
+      {"args", run_.args}};
   j.update(task_.checkpoint_fields());
   return j;
 }
@@ -179,18 +185,25 @@ void TrainingEngine::train_step() {
   if (nan_at_for_tests && step_ == nan_at_for_tests) loss = std::nan("");
   const double norm = clip_grad_norm(model_.params(), run_.grad_clip);
   if (!std::isfinite(loss) || !std::isfinite(norm))
-    fail_non_finite(fmt::format("the loss became {} at step {} (gradient norm {})", unsigned_nan(loss), step_,
-                                unsigned_nan(norm)),
-                    run_.checkpoint_dir);
+    fail_non_finite(
+        fmt::format("the loss became {} at step {} (gradient norm {})", unsigned_nan(loss), step_, unsigned_nan(norm)),
+        run_.checkpoint_dir);
   opt_.step(lr);
   seen_ += step_seen;
   const double now = now_s(), rate = static_cast<double>(step_seen) / std::max(now - ts, 1e-9);
   const std::string rate_key = run_.unit == SeenUnit::Tokens ? "tokens_per_second" : "examples_per_second";
-  metrics_.write({{"type", "step"}, {"step", step_}, {"epoch", epoch + 1}, {seen_key(), seen_}, {"loss", loss},
-                  {"lr", lr}, {"grad_norm", norm}, {rate_key, rate}, {"elapsed_s", elapsed_before_ + (now - t0_)}});
+  metrics_.write({{"type", "step"},
+                  {"step", step_},
+                  {"epoch", epoch + 1},
+                  {seen_key(), seen_},
+                  {"loss", loss},
+                  {"lr", lr},
+                  {"grad_norm", norm},
+                  {rate_key, rate},
+                  {"elapsed_s", elapsed_before_ + (now - t0_)}});
   if (!run_.quiet)
     progress_->update(step_, fmt::format("ep {} | loss {:.4f} | lr {:.2e} | gnorm {:.2f} | {:.0f} {}", epoch + 1, loss,
-                                        lr, norm, rate, run_.unit == SeenUnit::Tokens ? "tok/s" : "ex/s"));
+                                         lr, norm, rate, run_.unit == SeenUnit::Tokens ? "tok/s" : "ex/s"));
 }
 
 TrainingResult TrainingEngine::train() {

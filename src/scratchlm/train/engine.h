@@ -13,8 +13,8 @@
 
 #include <cstdint>
 #include <memory>
-#include <optional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -122,7 +122,7 @@ class TrainingEngine {
   int64_t seen() const { return seen_; }
   int64_t total_steps() const { return total_; }
   int64_t steps_per_epoch() const { return steps_per_epoch_; }
-  uint64_t epoch() const { return epoch_; }  // of the next micro-batch (0-based)
+  uint64_t epoch() const { return epoch_; }       // of the next micro-batch (0-based)
   uint64_t next_batch() const { return index_; }  // its index in that epoch
   bool evaluated_last_step() const { return evaluated_step_ == step_; }
   double elapsed() const;

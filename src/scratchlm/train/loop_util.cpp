@@ -35,9 +35,7 @@ StopSignals::~StopSignals() {
 
 int stop_signal() { return g_signal.load(); }
 
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
+double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
 std::string fmt_float(const char* f, double v) {
   char buf[64];
@@ -51,8 +49,10 @@ double parse_duration(const std::string& s, const std::string& option) {
   bool have = false, in_frac = false;
   for (char c : s) {
     if (c >= '0' && c <= '9') {
-      if (in_frac) num += (c - '0') * (frac /= 10.0);
-      else num = num * 10 + (c - '0');
+      if (in_frac)
+        num += (c - '0') * (frac /= 10.0);
+      else
+        num = num * 10 + (c - '0');
       have = true;
     } else if (c == '.' && !in_frac) {
       in_frac = true, frac = 1.0;
@@ -91,7 +91,8 @@ void fail_non_finite(const std::string& what, const std::string& dir) {
   std::error_code ec;
   if (std::filesystem::exists(std::filesystem::path(dir) / "trainer.json", ec)) {
     try {
-      kept = fmt::format("the last good checkpoint (step {}) in '{}' is kept", load_trainer_state(dir)["step"].get<int64_t>(), dir);
+      kept = fmt::format("the last good checkpoint (step {}) in '{}' is kept",
+                         load_trainer_state(dir)["step"].get<int64_t>(), dir);
     } catch (const Error&) {
       kept = fmt::format("the last checkpoint in '{}' is kept", dir);
     }

@@ -4,8 +4,8 @@
 // test hooks that make a loop stop or see a NaN loss at a given step.
 #pragma once
 
-#include <cstdint>
 #include <csignal>
+#include <cstdint>
 #include <string>
 
 namespace slm {
@@ -22,7 +22,8 @@ class StopSignals {
   StopSignals& operator=(const StopSignals&) = delete;
 
  private:
-  struct sigaction old_int_ {}, old_term_ {};
+  struct sigaction old_int_ {
+  }, old_term_{};
 };
 // The signal received since the last StopSignals was created (0: none).
 int stop_signal();
@@ -41,7 +42,7 @@ void require_positive(const char* option, int64_t v);        // > 0
 void require_non_negative(const char* option, int64_t v);    // >= 0
 void require_positive_finite(const char* option, double v);  // finite and > 0 (learning rates)
 void require_non_negative_finite(const char* option, double v);
-void require_fraction(const char* option, double v);         // in [0, 1) (dropout, AdamW betas)
+void require_fraction(const char* option, double v);  // in [0, 1) (dropout, AdamW betas)
 
 // The NaN stop of every trainer: a BadInput error "<what>; stopping without saving: the last good
 // checkpoint (step N) in '<dir>' is kept (try a lower --lr)", or that no checkpoint was saved yet.

@@ -100,8 +100,7 @@ std::vector<json> MetricsLog::read(const std::string& path) {
       out.push_back(std::move(*j));
     } else if (!torn) {
       json probe = json::parse(line, nullptr, false);
-      fail("'{}' line {}: {}", path, line_no,
-           probe.is_discarded() ? "malformed JSON" : "expected a JSON object");
+      fail("'{}' line {}: {}", path, line_no, probe.is_discarded() ? "malformed JSON" : "expected a JSON object");
     }
   }
   return out;
@@ -117,12 +116,23 @@ std::string esc(const std::string& s) {
   std::string o;
   for (char c : s) {
     switch (c) {
-      case '&': o += "&amp;"; break;
-      case '<': o += "&lt;"; break;
-      case '>': o += "&gt;"; break;
-      case '"': o += "&quot;"; break;
-      case '\'': o += "&apos;"; break;
-      default: o += c;
+      case '&':
+        o += "&amp;";
+        break;
+      case '<':
+        o += "&lt;";
+        break;
+      case '>':
+        o += "&gt;";
+        break;
+      case '"':
+        o += "&quot;";
+        break;
+      case '\'':
+        o += "&apos;";
+        break;
+      default:
+        o += c;
     }
   }
   return o;
@@ -227,7 +237,11 @@ std::string plot_series_svg(const std::vector<PlotSeries>& series, const PlotOpt
 
   // Top axis mapping (strictly increasing x, non-decreasing values).
   TopMap top;
-  for (auto p : [&] { auto v = o.top_axis; std::sort(v.begin(), v.end()); return v; }())
+  for (auto p : [&] {
+         auto v = o.top_axis;
+         std::sort(v.begin(), v.end());
+         return v;
+       }())
     if (usable(p.first) && usable(p.second) &&
         (top.pts.empty() || (p.first > top.pts.back().first && p.second >= top.pts.back().second)))
       top.pts.push_back(p);
@@ -256,24 +270,26 @@ std::string plot_series_svg(const std::vector<PlotSeries>& series, const PlotOpt
       "<defs><clipPath id=\"plot-area\"><rect x=\"{2}\" y=\"{3}\" width=\"{4}\" height=\"{5}\"/></clipPath></defs>\n",
       W, H, c(left), c(top_margin), c(pw), c(ph));
   if (!o.title.empty())
-    svg += fmt::format("<text x=\"{}\" y=\"24\" text-anchor=\"middle\" font-size=\"16\" font-weight=\"bold\">{}</text>\n",
-                       c(left + pw / 2), esc(o.title));
+    svg +=
+        fmt::format("<text x=\"{}\" y=\"24\" text-anchor=\"middle\" font-size=\"16\" font-weight=\"bold\">{}</text>\n",
+                    c(left + pw / 2), esc(o.title));
 
   // Grid, ticks and tick labels.
   std::vector<double> xt = ticks(x0, x1, xstep), yt = ticks(y0, y1, ystep);
   double xmax_abs = std::max(std::fabs(x0), std::fabs(x1)), ymax_abs = std::max(std::fabs(y0), std::fabs(y1));
   for (double v : xt)
-    svg += fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\" stroke=\"#e5e5e5\"/>"
-                       "<line x1=\"{0}\" y1=\"{2}\" x2=\"{0}\" y2=\"{3}\" stroke=\"#333\"/>"
-                       "<text x=\"{0}\" y=\"{4}\" text-anchor=\"middle\">{5}</text>\n",
-                       c(px(v)), c(top_margin), c(top_margin + ph), c(top_margin + ph + 5),
-                       c(top_margin + ph + 19), tick_label(v, xstep, xmax_abs));
+    svg += fmt::format(
+        "<line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\" stroke=\"#e5e5e5\"/>"
+        "<line x1=\"{0}\" y1=\"{2}\" x2=\"{0}\" y2=\"{3}\" stroke=\"#333\"/>"
+        "<text x=\"{0}\" y=\"{4}\" text-anchor=\"middle\">{5}</text>\n",
+        c(px(v)), c(top_margin), c(top_margin + ph), c(top_margin + ph + 5), c(top_margin + ph + 19),
+        tick_label(v, xstep, xmax_abs));
   for (double v : yt)
-    svg += fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{2}\" y2=\"{1}\" stroke=\"#e5e5e5\"/>"
-                       "<line x1=\"{3}\" y1=\"{1}\" x2=\"{0}\" y2=\"{1}\" stroke=\"#333\"/>"
-                       "<text x=\"{4}\" y=\"{5}\" text-anchor=\"end\">{6}</text>\n",
-                       c(left), c(py(v)), c(left + pw), c(left - 5), c(left - 8), c(py(v) + 4),
-                       tick_label(v, ystep, ymax_abs));
+    svg += fmt::format(
+        "<line x1=\"{0}\" y1=\"{1}\" x2=\"{2}\" y2=\"{1}\" stroke=\"#e5e5e5\"/>"
+        "<line x1=\"{3}\" y1=\"{1}\" x2=\"{0}\" y2=\"{1}\" stroke=\"#333\"/>"
+        "<text x=\"{4}\" y=\"{5}\" text-anchor=\"end\">{6}</text>\n",
+        c(left), c(py(v)), c(left + pw), c(left - 5), c(left - 8), c(py(v) + 4), tick_label(v, ystep, ymax_abs));
   if (has_top) {
     double v0 = top.value(x0), v1 = top.value(x1);
     double tstep = nice_step(v1 - v0, std::max(3.0, pw / 110), o.top_integer);
@@ -281,20 +297,21 @@ std::string plot_series_svg(const std::vector<PlotSeries>& series, const PlotOpt
     for (double v : ticks(v0, v1, tstep)) {
       std::optional<double> x = top.x_of(v);
       if (!x || *x < x0 || *x > x1) continue;
-      svg += fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\" stroke=\"#333\"/>"
-                         "<text x=\"{0}\" y=\"{3}\" text-anchor=\"middle\">{4}</text>\n",
-                         c(px(*x)), c(top_margin - 5), c(top_margin), c(top_margin - 9),
-                         tick_label(v, tstep, tmax_abs));
+      svg += fmt::format(
+          "<line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\" stroke=\"#333\"/>"
+          "<text x=\"{0}\" y=\"{3}\" text-anchor=\"middle\">{4}</text>\n",
+          c(px(*x)), c(top_margin - 5), c(top_margin), c(top_margin - 9), tick_label(v, tstep, tmax_abs));
     }
-    svg += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"13\">{}</text>\n",
-                       c(left + pw / 2), c(top_margin - 27), esc(o.top_label));
+    svg += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"13\">{}</text>\n", c(left + pw / 2),
+                       c(top_margin - 27), esc(o.top_label));
   }
-  svg += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#333\"/>\n",
-                     c(left), c(top_margin), c(pw), c(ph));
-  svg += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"13\">{}</text>\n",
-                     c(left + pw / 2), c(H - 14), esc(o.x_label));
-  svg += fmt::format("<text transform=\"translate({},{}) rotate(-90)\" text-anchor=\"middle\" font-size=\"13\">{}</text>\n",
-                     c(20), c(top_margin + ph / 2), esc(o.y_label));
+  svg += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#333\"/>\n", c(left),
+                     c(top_margin), c(pw), c(ph));
+  svg += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"13\">{}</text>\n", c(left + pw / 2),
+                     c(H - 14), esc(o.x_label));
+  svg += fmt::format(
+      "<text transform=\"translate({},{}) rotate(-90)\" text-anchor=\"middle\" font-size=\"13\">{}</text>\n", c(20),
+      c(top_margin + ph / 2), esc(o.y_label));
   if (npoints == 0)
     svg += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" fill=\"#888\" font-size=\"14\">no data</text>\n",
                        c(left + pw / 2), c(top_margin + ph / 2));
@@ -317,7 +334,11 @@ std::string plot_series_svg(const std::vector<PlotSeries>& series, const PlotOpt
       pen_up = true;
     };
     for (size_t i = 0; i < n;) {
-      if (!usable(s.x[i]) || !usable(s.y[i])) { end_segment(); ++i; continue; }
+      if (!usable(s.x[i]) || !usable(s.y[i])) {
+        end_segment();
+        ++i;
+        continue;
+      }
       size_t j = i + 1, lo = i, hi = i;
       if (thin) {  // the run of usable points in the same pixel column
         long col = std::lround(px(s.x[i]));
@@ -370,15 +391,18 @@ std::string plot_series_svg(const std::vector<PlotSeries>& series, const PlotOpt
       }
     }
     auto [bx, by] = corner(pos);
-    svg += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" rx=\"3\" fill=\"white\" "
-                       "fill-opacity=\"0.85\" stroke=\"#bbb\"/>\n", c(bx), c(by), c(bw), c(bh));
+    svg += fmt::format(
+        "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" rx=\"3\" fill=\"white\" "
+        "fill-opacity=\"0.85\" stroke=\"#bbb\"/>\n",
+        c(bx), c(by), c(bw), c(bh));
     for (size_t i = 0; i < shown.size(); ++i) {
       const PlotSeries& s = *shown[i];
       double ly = by + 14 + 20.0 * static_cast<double>(i);
       svg += fmt::format("<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"{}\" stroke-width=\"{:.2f}\"{}/>",
                          c(bx + 8), c(ly), c(bx + 36), c(ly), esc(s.color), std::max(s.line_width, 1.5),
                          s.dashed ? " stroke-dasharray=\"7,4\"" : "");
-      if (s.markers) svg += fmt::format("<circle cx=\"{}\" cy=\"{}\" r=\"3\" fill=\"{}\"/>", c(bx + 22), c(ly), esc(s.color));
+      if (s.markers)
+        svg += fmt::format("<circle cx=\"{}\" cy=\"{}\" r=\"3\" fill=\"{}\"/>", c(bx + 22), c(ly), esc(s.color));
       svg += fmt::format("<text x=\"{}\" y=\"{}\">{}</text>\n", c(bx + 42), c(ly + 4), esc(s.name));
     }
   }

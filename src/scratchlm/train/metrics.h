@@ -60,11 +60,11 @@ class MetricsLog {
 // ---------------------------------------------------------------------------------------- plots
 
 struct PlotSeries {
-  std::string name;            // legend label; series with no finite points get no legend entry
-  std::vector<double> x, y;    // same length; points with a NaN/inf coordinate are skipped
+  std::string name;          // legend label; series with no finite points get no legend entry
+  std::vector<double> x, y;  // same length; points with a NaN/inf coordinate are skipped
   std::string color = "#1f77b4";
   bool dashed = false;
-  bool markers = false;        // a dot on every point (for sparse series such as evals)
+  bool markers = false;  // a dot on every point (for sparse series such as evals)
   double line_width = 1.5;
 };
 
@@ -79,7 +79,7 @@ struct PlotOptions {
   // linearly (e.g. tokens seen -> step). Needs two distinct points, otherwise it is left out.
   std::vector<std::pair<double, double>> top_axis;
   std::string top_label;
-  bool top_integer = true;     // top-axis ticks at whole numbers only
+  bool top_integer = true;             // top-axis ticks at whole numbers only
   LegendPos legend = LegendPos::Auto;  // Auto: the corner that covers the fewest points
 };
 
@@ -94,7 +94,6 @@ std::string plot_series_svg(const std::vector<PlotSeries>& series, const PlotOpt
 // tokens_seen the x axis is the step.
 std::string plot_losses_svg(const std::vector<nlohmann::json>& records, const std::string& title);
 // plot_losses_svg written atomically to svg_path.
-void write_loss_plot(const std::vector<nlohmann::json>& records, const std::string& svg_path,
-                     const std::string& title);
+void write_loss_plot(const std::vector<nlohmann::json>& records, const std::string& svg_path, const std::string& title);
 
 }  // namespace slm

@@ -19,12 +19,12 @@
 #include "scratchlm/tensor/parallel.h"
 #include "scratchlm/tokenizer/bpe.h"
 #include "scratchlm/tokenizer/utf8.h"
-#include "scratchlm/util/file.h"
+#include "scratchlm/train/engine.h"
 #include "scratchlm/train/loop_util.h"
 #include "scratchlm/train/metrics.h"
-#include "scratchlm/train/engine.h"
 #include "scratchlm/train/progress.h"
 #include "scratchlm/util/error.h"
+#include "scratchlm/util/file.h"
 #include "scratchlm/util/paths.h"
 
 namespace slm {
@@ -54,11 +54,11 @@ std::string tokenizer_dir_for(const PretrainArgs& a) {
   return default_tokenizer_dir();
 }
 
-
 // Chapter 5's next-token prediction over sliding windows of the corpus.
 class PretrainTask : public TrainingTask {
  public:
-  PretrainTask(GPT& model, const Tokenizer& tok, std::string tok_dir, TokenSplit split, int64_t T, const PretrainArgs& a)
+  PretrainTask(GPT& model, const Tokenizer& tok, std::string tok_dir, TokenSplit split, int64_t T,
+               const PretrainArgs& a)
       : model_(model),
         tok_(tok),
         train_tokens_(split.train.size()),
@@ -71,8 +71,10 @@ class PretrainTask : public TrainingTask {
         sample_tokens_(a.sample_tokens),
         tok_dir_(std::move(tok_dir)) {
     if (train_.batches_per_epoch() == 0)
-      fail("not enough training tokens for one batch of {} x {} ({} tokens in the training split); lower --batch or "
-           "--seq", a.batch, T, train_tokens_);
+      fail(
+          "not enough training tokens for one batch of {} x {} ({} tokens in the training split); lower --batch or "
+          "--seq",
+          a.batch, T, train_tokens_);
     // Validation windows of T tokens; a validation split shorter than one window gets one shorter
     // window (a loss over fewer positions), one of fewer than 2 tokens none.
     val_T_ = std::min<int64_t>(T, static_cast<int64_t>(val_tokens_) - 1);
@@ -144,14 +146,36 @@ class PretrainTask : public TrainingTask {
 }  // namespace
 
 nlohmann::json PretrainArgs::to_json() const {
-  return {{"init_from", init_from}, {"data", data}, {"text_column", text_column}, {"lossy", lossy},
-          {"val_fraction", val_fraction}, {"epochs", epochs}, {"steps", steps}, {"max_time_s", max_time_s}, {"batch", batch},
-          {"grad_accum", grad_accum}, {"seq", seq}, {"stride", stride}, {"lr", lr}, {"min_lr", min_lr},
-          {"warmup", warmup}, {"schedule", schedule_name(schedule)}, {"weight_decay", weight_decay},
-          {"betas", {beta1, beta2}}, {"grad_clip", grad_clip}, {"decay", decay == DecayMode::All ? "all" : "matrices"},
-          {"dropout", dropout}, {"eval_every", eval_every}, {"eval_batches", eval_batches},
-          {"sample_every", sample_every}, {"save_every", save_every}, {"sample_prompt", sample_prompt},
-          {"sample_tokens", sample_tokens}, {"seed", seed}, {"init", init}, {"tokenizer_dir", tokenizer_dir}};
+  return {{"init_from", init_from},
+          {"data", data},
+          {"text_column", text_column},
+          {"lossy", lossy},
+          {"val_fraction", val_fraction},
+          {"epochs", epochs},
+          {"steps", steps},
+          {"max_time_s", max_time_s},
+          {"batch", batch},
+          {"grad_accum", grad_accum},
+          {"seq", seq},
+          {"stride", stride},
+          {"lr", lr},
+          {"min_lr", min_lr},
+          {"warmup", warmup},
+          {"schedule", schedule_name(schedule)},
+          {"weight_decay", weight_decay},
+          {"betas", {beta1, beta2}},
+          {"grad_clip", grad_clip},
+          {"decay", decay == DecayMode::All ? "all" : "matrices"},
+          {"dropout", dropout},
+          {"eval_every", eval_every},
+          {"eval_batches", eval_batches},
+          {"sample_every", sample_every},
+          {"save_every", save_every},
+          {"sample_prompt", sample_prompt},
+          {"sample_tokens", sample_tokens},
+          {"seed", seed},
+          {"init", init},
+          {"tokenizer_dir", tokenizer_dir}};
 }
 
 void PretrainArgs::validate() const {
@@ -186,8 +210,10 @@ PretrainResult run_pretraining(const PretrainArgs& a) {
   const std::string out = a.out_dir.empty() ? a.resume : a.out_dir;
   if (out.empty()) fail("give --out DIR");
   if (!resuming && fs::exists(fs::path(out) / "trainer.json") && !a.force)
-    fail("'{}' already holds a training checkpoint: continue it with --resume {}, choose another --out, or add --force "
-         "to start over in it", out, out);
+    fail(
+        "'{}' already holds a training checkpoint: continue it with --resume {}, choose another --out, or add --force "
+        "to start over in it",
+        out, out);
   check_output_dir(out, a.force || resuming);
 
   // ---- model
@@ -198,9 +224,12 @@ PretrainResult run_pretraining(const PretrainArgs& a) {
     model = load_hf_model(a.init_from);
   } else if (a.config) {
     model = std::make_unique<GPT>(*a.config);
-    if (a.init == "gpt2") model->init_weights(a.seed);
-    else if (a.init == "torch") model->init_weights_torch_default(a.seed);
-    else fail("--init must be gpt2 or torch, not '{}'", a.init);
+    if (a.init == "gpt2")
+      model->init_weights(a.seed);
+    else if (a.init == "torch")
+      model->init_weights_torch_default(a.seed);
+    else
+      fail("--init must be gpt2 or torch, not '{}'", a.init);
   } else {
     fail("give --config NAME, --init-from DIR or --resume DIR");
   }
@@ -212,8 +241,8 @@ PretrainResult run_pretraining(const PretrainArgs& a) {
   // ---- data
   const std::string tok_dir = tokenizer_dir_for(a);
   Tokenizer tok = Tokenizer::load_dir(tok_dir);
-  TokenArray tokens = tokenize_corpus_cached(a.data, tok, tokenizer_dir_id(tok_dir), "", a.lossy, threads, nullptr,
-                                             a.text_column);
+  TokenArray tokens =
+      tokenize_corpus_cached(a.data, tok, tokenizer_dir_id(tok_dir), "", a.lossy, threads, nullptr, a.text_column);
   if (tokens.empty()) fail("the training data is empty");
   if (tokens.max_id() >= static_cast<uint32_t>(cfg.vocab_size))
     fail("the tokenizer produces id {} but the model's vocabulary has {} entries", tokens.max_id(), cfg.vocab_size);
@@ -232,14 +261,16 @@ PretrainResult run_pretraining(const PretrainArgs& a) {
   run.seed = a.seed, run.unit = SeenUnit::Tokens, run.quiet = a.quiet, run.args = a.to_json();
   TrainingEngine engine(*model, tok, task, run);
   if (!a.quiet) {
-    fmt::print(stderr, "pretraining {} parameters on {} tokens ({} train / {} val), {} steps per epoch of {} x {} tokens{}\n",
+    fmt::print(stderr,
+               "pretraining {} parameters on {} tokens ({} train / {} val), {} steps per epoch of {} x {} tokens{}\n",
                model->params().numel(), tokens.size(), task.train_tokens(), task.val_tokens(), engine.steps_per_epoch(),
                a.batch * a.grad_accum, T, resuming ? fmt::format(", resuming at step {}", engine.step()) : "");
     if (!task.has_val())
       fmt::print(stderr, "no validation loss: the validation split has {} tokens (raise --val-fraction for one)\n",
                  task.val_tokens());
     else if (task.val_window() < T)
-      fmt::print(stderr, "the validation split has {} tokens, fewer than one window of {}: validating on a window of {}\n",
+      fmt::print(stderr,
+                 "the validation split has {} tokens, fewer than one window of {}: validating on a window of {}\n",
                  task.val_tokens(), T + 1, task.val_window());
   }
   const TrainingResult r = engine.train();
@@ -247,7 +278,8 @@ PretrainResult run_pretraining(const PretrainArgs& a) {
   engine.save();
   engine.plot();
   if (!a.quiet)
-    fmt::print(stderr, "{} checkpoint at step {} in {}\n", r.interrupted ? "stopped early: saved" : "saved", r.steps, out);
+    fmt::print(stderr, "{} checkpoint at step {} in {}\n", r.interrupted ? "stopped early: saved" : "saved", r.steps,
+               out);
   PretrainResult res;
   res.steps_done = r.steps, res.interrupted = r.interrupted;
   res.final_train_loss = task.last_eval().train_loss, res.final_val_loss = task.last_eval().val_loss;

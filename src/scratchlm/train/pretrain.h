@@ -36,7 +36,7 @@ struct PretrainArgs {
   ScheduleKind schedule = ScheduleKind::Cosine;
   float weight_decay = 0.1f, beta1 = 0.9f, beta2 = 0.999f, grad_clip = 1.0f;
   DecayMode decay = DecayMode::All;
-  float dropout = -1.0f;  // <0: the config's drop_rate
+  float dropout = -1.0f;                                                        // <0: the config's drop_rate
   int64_t eval_every = 0, eval_batches = 10, sample_every = 0, save_every = 0;  // 0: only at the end
   int64_t sample_tokens = 50;
   std::string sample_prompt = "Every effort moves you";

@@ -100,7 +100,8 @@ void Progress::draw() {
     if (text.size() > cols) text = line(false);
     if (text.size() > cols && !fields_.empty()) {
       size_t excess = text.size() - cols + 3;
-      text = compose(false, excess < fields_.size() ? fit(fields_, static_cast<int>(fields_.size() - excess)) + "..." : "");
+      text = compose(false,
+                     excess < fields_.size() ? fit(fields_, static_cast<int>(fields_.size() - excess)) + "..." : "");
     }
     text = "\r\033[K" + fit(text, static_cast<int>(cols));
     drawn_ = true;

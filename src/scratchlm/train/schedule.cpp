@@ -18,9 +18,12 @@ ScheduleKind parse_schedule(std::string_view name) {
 
 const char* schedule_name(ScheduleKind kind) {
   switch (kind) {
-    case ScheduleKind::Cosine: return "cosine";
-    case ScheduleKind::Constant: return "constant";
-    case ScheduleKind::Linear: return "linear";
+    case ScheduleKind::Cosine:
+      return "cosine";
+    case ScheduleKind::Constant:
+      return "constant";
+    case ScheduleKind::Linear:
+      return "linear";
   }
   return "?";
 }

@@ -26,8 +26,8 @@ ScheduleKind parse_schedule(std::string_view name);
 const char* schedule_name(ScheduleKind kind);
 
 struct LrSchedule {
-  float lr = 4e-4f;      // peak learning rate
-  float min_lr = 0.0f;   // floor reached at total_steps (Cosine, Linear)
+  float lr = 4e-4f;     // peak learning rate
+  float min_lr = 0.0f;  // floor reached at total_steps (Cosine, Linear)
   int64_t warmup_steps = 0;
   int64_t total_steps = 1;
   ScheduleKind kind = ScheduleKind::Cosine;
