@@ -1,17 +1,13 @@
 // classifier_trainer.cpp — classification finetuning, chapter 6.7 (see classifier_trainer.h).
 #include "scratchlm/finetune/classifier_trainer.h"
 
-#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fmt/format.h>
-#include <map>
 #include <nlohmann/json.hpp>
-#include <numeric>
 
-#include "scratchlm/data/epoch_order.h"
 #include "scratchlm/finetune/classifier.h"
 #include "scratchlm/finetune/classifier_task.h"
 #include "scratchlm/finetune/lora.h"
@@ -19,13 +15,9 @@
 #include "scratchlm/io/hf_gpt2.h"
 #include "scratchlm/kernels/threads.h"
 #include "scratchlm/model/gpt.h"
-#include "scratchlm/tensor/parallel.h"
-#include "scratchlm/tensor/rng.h"
 #include "scratchlm/tokenizer/bpe.h"
-#include "scratchlm/train/adamw.h"
 #include "scratchlm/train/engine.h"
 #include "scratchlm/train/loop_util.h"
-#include "scratchlm/train/metrics.h"
 #include "scratchlm/train/progress.h"
 #include "scratchlm/util/error.h"
 #include "scratchlm/util/file.h"
@@ -163,7 +155,8 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
   if (a.select != "last" && a.select != "best-val") fail("--select must be last or best-val, not '{}'", a.select);
   if (a.split_only && a.data.empty()) fail("--split-only needs --data SOURCE to balance and split");
   if (a.init_from.empty() && !a.split_only) fail("give --init-from MODEL_DIR (a pretrained model to start from)");
-  check_output_dir(a.out_dir, a.force || !a.resume.empty());
+  const bool resuming = !a.resume.empty();
+  check_output_dir(a.out_dir, a.force || resuming);
   configure_threads(a.threads);
   const double t_start = now_s();
 
@@ -174,7 +167,6 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
   if (labels.size() < 2)
     fail("the training data has a single class ('{}'); a classifier needs at least two",
          labels.empty() ? "" : labels[0]);
-  fs::create_directories(a.out_dir);
   if (!a.data.empty()) {  // the splits, so that the run can be reproduced and evaluated again
     write_labeled_csv((fs::path(a.out_dir) / "train.csv").string(), split.train);
     write_labeled_csv((fs::path(a.out_dir) / "validation.csv").string(), split.val);
@@ -199,7 +191,6 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
   }
 
   // ---- model: a new head on --init-from, or the checkpoint being resumed
-  const bool resuming = !a.resume.empty();
   std::unique_ptr<GPT> model = load_hf_model(resuming ? a.resume : a.init_from, resuming);
   if (model->config().is_classifier()) {  // continue finetuning a classifier
     if (model->config().id2label != labels)

@@ -2,17 +2,14 @@
 // book's train_model_simple over collated instruction batches, with LoRA as in appendix E.
 #include "scratchlm/finetune/instruct_trainer.h"
 
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fmt/format.h>
-#include <numeric>
 #include <utility>
 
-#include "scratchlm/data/epoch_order.h"
 #include "scratchlm/data/instruct_data.h"
 #include "scratchlm/finetune/instruct_task.h"
 #include "scratchlm/finetune/lora.h"
@@ -22,15 +19,10 @@
 #include "scratchlm/io/hf_gpt2.h"
 #include "scratchlm/kernels/threads.h"
 #include "scratchlm/model/gpt.h"
-#include "scratchlm/tensor/parallel.h"
-#include "scratchlm/tensor/rng.h"
 #include "scratchlm/tokenizer/bpe.h"
 #include "scratchlm/tokenizer/utf8.h"
-#include "scratchlm/train/adamw.h"
 #include "scratchlm/train/engine.h"
 #include "scratchlm/train/loop_util.h"
-#include "scratchlm/train/metrics.h"
-#include "scratchlm/train/progress.h"
 #include "scratchlm/util/error.h"
 #include "scratchlm/util/file.h"
 #include "scratchlm/util/paths.h"

@@ -20,6 +20,7 @@
 #include "scratchlm/tokenizer/bpe.h"
 #include "scratchlm/util/error.h"
 #include "scratchlm/util/file.h"
+#include "scratchlm/util/lines.h"
 
 namespace slm {
 
@@ -70,19 +71,12 @@ bool all_finite(const float* x, size_t n) {
 // Step 3 of a save (see checkpoint.h): idempotent, so a crash inside it is finished by a rerun.
 void roll_forward(const fs::path& d) {
   const fs::path commit = d / kCommitDir;
-  std::set<std::string> names;
-  {
-    const std::string manifest = read_file((commit / kManifest).string());
-    size_t start = 0;
-    while (start < manifest.size()) {
-      size_t end = manifest.find('\n', start);
-      if (end == std::string::npos) end = manifest.size();
-      if (end > start) names.insert(manifest.substr(start, end - start));
-      start = end + 1;
-    }
-  }
+  std::set<std::string, std::less<>> names;
+  for_each_line(read_file((commit / kManifest).string()), [&](std::string_view line, size_t) {
+    if (!line.empty()) names.emplace(line);
+  });
+  // In checkpoint_files() order: trainer.json, which says which step the directory holds, last.
   for (const std::string& name : checkpoint_files()) {
-    if (name == "trainer.json") continue;  // last: it says which step the directory holds
     const fs::path src = commit / name;
     if (!names.count(name)) {
       std::error_code ec;
@@ -92,9 +86,6 @@ void roll_forward(const fs::path& d) {
     }
     if (name == "model.safetensors") crash_point("mid_commit");
   }
-  const fs::path state = commit / "trainer.json";
-  if (fs::exists(state) && ::rename(state.c_str(), (d / "trainer.json").c_str()) != 0)
-    fail_internal("cannot move 'trainer.json' into '{}': {}", d.string(), std::strerror(errno));
   fsync_path(d, true);
   std::error_code ec;
   fs::remove_all(commit, ec);

@@ -51,7 +51,8 @@ struct OptimizerState {
 void save_checkpoint(const std::string& dir, const GPT& model, const OptimizerState* optimizer,
                      const Tokenizer* tokenizer, const nlohmann::json& trainer_state);
 
-// The names of the files a checkpoint owns in its directory.
+// The names of the files a checkpoint owns in its directory, trainer.json last (the order a save
+// moves them in).
 const std::vector<std::string>& checkpoint_files();
 
 // Before a training run starts: `dir` (--out) is created if missing, must be a directory this

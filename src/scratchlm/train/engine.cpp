@@ -166,7 +166,6 @@ void TrainingEngine::train_step() {
   ++step_;
   const double ts = now_s();
   const float lr = lr_at(elapsed());
-  const uint64_t epoch = epoch_;
   step_epoch_ = epoch_;
   model_.zero_grad();
   double loss = 0.0;
@@ -190,20 +189,20 @@ void TrainingEngine::train_step() {
         run_.checkpoint_dir);
   opt_.step(lr);
   seen_ += step_seen;
-  const double now = now_s(), rate = static_cast<double>(step_seen) / std::max(now - ts, 1e-9);
+  const double rate = static_cast<double>(step_seen) / std::max(now_s() - ts, 1e-9);
   const std::string rate_key = run_.unit == SeenUnit::Tokens ? "tokens_per_second" : "examples_per_second";
   metrics_.write({{"type", "step"},
                   {"step", step_},
-                  {"epoch", epoch + 1},
+                  {"epoch", step_epoch_ + 1},
                   {seen_key(), seen_},
                   {"loss", loss},
                   {"lr", lr},
                   {"grad_norm", norm},
                   {rate_key, rate},
-                  {"elapsed_s", elapsed_before_ + (now - t0_)}});
+                  {"elapsed_s", elapsed()}});
   if (!run_.quiet)
-    progress_->update(step_, fmt::format("ep {} | loss {:.4f} | lr {:.2e} | gnorm {:.2f} | {:.0f} {}", epoch + 1, loss,
-                                         lr, norm, rate, run_.unit == SeenUnit::Tokens ? "tok/s" : "ex/s"));
+    progress_->update(step_, fmt::format("ep {} | loss {:.4f} | lr {:.2e} | gnorm {:.2f} | {:.0f} {}", step_epoch_ + 1,
+                                         loss, lr, norm, rate, run_.unit == SeenUnit::Tokens ? "tok/s" : "ex/s"));
 }
 
 TrainingResult TrainingEngine::train() {

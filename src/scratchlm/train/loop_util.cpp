@@ -9,7 +9,6 @@
 #include <filesystem>
 
 #include "scratchlm/io/checkpoint.h"
-#include "scratchlm/model/gpt.h"
 #include "scratchlm/util/error.h"
 
 namespace slm {
@@ -98,16 +97,6 @@ void fail_non_finite(const std::string& what, const std::string& dir) {
     }
   }
   fail("{}; stopping without saving: {} (try a lower --lr)", what, kept);
-}
-
-void require_finite_loss(GPT& model, const int32_t* inputs, const int32_t* targets, int64_t B, int64_t T, int64_t step,
-                         const std::string& dir) {
-  if (B == 0) return;
-  model.set_training(false);
-  const double loss = model.forward(inputs, targets, B, T);
-  model.set_training(true);
-  if (!std::isfinite(loss))
-    fail_non_finite(fmt::format("the weights after step {} give a loss of {}", step, unsigned_nan(loss)), dir);
 }
 
 int64_t test_hook_step(const char* name) {

@@ -10,8 +10,6 @@
 
 namespace slm {
 
-class GPT;
-
 // While alive, SIGINT/SIGTERM only record the signal (see stop_signal()); the loop saves a
 // checkpoint and stops after its current step. The previous handlers come back on destruction.
 class StopSignals {
@@ -47,11 +45,6 @@ void require_fraction(const char* option, double v);  // in [0, 1) (dropout, Ada
 // The NaN stop of every trainer: a BadInput error "<what>; stopping without saving: the last good
 // checkpoint (step N) in '<dir>' is kept (try a lower --lr)", or that no checkpoint was saved yet.
 [[noreturn]] void fail_non_finite(const std::string& what, const std::string& dir);
-// Before a checkpoint is saved: the weights after `step` must give a finite loss on a batch (in
-// eval mode) — a huge learning rate can leave finite weights that overflow at the next forward
-// pass — else fail_non_finite. B == 0 (no batch yet) checks nothing.
-void require_finite_loss(GPT& model, const int32_t* inputs, const int32_t* targets, int64_t B, int64_t T, int64_t step,
-                         const std::string& dir);
 // v for a message: NaN without a sign ("nan", never "-nan").
 double unsigned_nan(double v);
 

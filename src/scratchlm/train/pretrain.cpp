@@ -1,10 +1,8 @@
 // pretrain.cpp — chapter 5 pretraining as a task of the training engine (see pretrain.h).
 #include "scratchlm/train/pretrain.h"
 
-#include <unistd.h>
 
 #include <cmath>
-#include <cstdio>
 #include <filesystem>
 #include <fmt/format.h>
 #include <optional>
@@ -16,15 +14,11 @@
 #include "scratchlm/io/hf_gpt2.h"
 #include "scratchlm/kernels/threads.h"
 #include "scratchlm/model/gpt.h"
-#include "scratchlm/tensor/parallel.h"
 #include "scratchlm/tokenizer/bpe.h"
 #include "scratchlm/tokenizer/utf8.h"
 #include "scratchlm/train/engine.h"
 #include "scratchlm/train/loop_util.h"
-#include "scratchlm/train/metrics.h"
-#include "scratchlm/train/progress.h"
 #include "scratchlm/util/error.h"
-#include "scratchlm/util/file.h"
 #include "scratchlm/util/paths.h"
 
 namespace slm {
