@@ -38,6 +38,47 @@ TEST(KVCache, DecodeStepLogitsEqualFullForward) {
   EXPECT_THROW(m->decode_step(256, cache, got.data()), slm::Error);
 }
 
+// One forward pass serves every cached shape: a prompt continued in chunks, and several sequences
+// of different lengths decoding together (continuous batching), each row against its own cache.
+TEST(KVCache, ChunkedPrefillAndBatchedSequencesEqualFullForward) {
+  auto m = slm::load_hf_model(kFixture, true);
+  const int64_t V = m->config().vocab_size;
+  const std::vector<int32_t> a{5, 17, 200, 3, 99, 42, 7, 128, 64, 1}, b{250, 4, 8, 15, 16, 23, 42};
+  auto max_err = [&](const float* got, const std::vector<int32_t>& ids, size_t n) {
+    std::vector<float> want(V);
+    m->logits(ids.data(), 1, static_cast<int64_t>(n), want.data(), true);
+    float err = 0;
+    for (int64_t v = 0; v < V; ++v) err = std::max(err, std::fabs(got[v] - want[v]));
+    return err;
+  };
+  slm::KVCache ca(m->config()), cb(m->config());
+  std::vector<float> out(2 * V);
+  // a: 3 tokens, then a chunk of 4 continuing at position 3; b: a prompt of 2.
+  m->prefill(a.data(), 3, ca, out.data());
+  slm::KVCache* one = &ca;
+  m->forward_cached(a.data() + 3, 1, 4, &one, out.data());
+  EXPECT_EQ(ca.len, 7);
+  EXPECT_LE(max_err(out.data(), a, 7), 1e-4f);
+  m->prefill(b.data(), 2, cb, out.data());
+  // Both decode together, one token each per step, at positions 7.. and 2..
+  slm::KVCache* both[2] = {&ca, &cb};
+  for (size_t s = 0; s < 3; ++s) {
+    const int32_t step[2] = {a[7 + s], b[2 + s]};
+    m->forward_cached(step, 2, 1, both, out.data());
+    EXPECT_LE(max_err(out.data(), a, 8 + s), 1e-4f) << "sequence a, step " << s;
+    EXPECT_LE(max_err(out.data() + V, b, 3 + s), 1e-4f) << "sequence b, step " << s;
+  }
+  EXPECT_EQ(ca.len, 10);
+  EXPECT_EQ(cb.len, 5);
+  // A batch in which one row would overflow its cache is refused before anything changes.
+  slm::KVCache full(m->config());
+  std::vector<int32_t> ctx(static_cast<size_t>(m->config().context_length), 1);
+  m->prefill(ctx.data(), m->config().context_length, full, out.data());
+  slm::KVCache* mixed[2] = {&cb, &full};
+  EXPECT_THROW(m->forward_cached(std::vector<int32_t>{1, 1}.data(), 2, 1, mixed, out.data()), slm::Error);
+  EXPECT_EQ(cb.len, 5);
+}
+
 TEST(KVCache, GreedyGenerationIsIdenticalWithAndWithoutCache) {
   auto m = slm::load_hf_model(kFixture, true);
   for (int prompt_len : {1, 5, 30}) {

@@ -6,11 +6,11 @@
 namespace slm {
 
 void embedding_forward(float* out, const int32_t* tokens, const float* wte, const float* wpe, int64_t B, int64_t T,
-                       int64_t C) {
+                       int64_t C, const int64_t* pos0) {
 #pragma omp parallel for schedule(static) if (B * T * C >= kParallelMin)
   for (int64_t bt = 0; bt < B * T; ++bt) {
     const float* te = wte + static_cast<int64_t>(tokens[bt]) * C;
-    const float* pe = wpe + (bt % T) * C;
+    const float* pe = wpe + ((pos0 ? pos0[bt / T] : 0) + bt % T) * C;
     float* o = out + bt * C;
     for (int64_t i = 0; i < C; ++i) o[i] = te[i] + pe[i];
   }

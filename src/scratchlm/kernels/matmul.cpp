@@ -13,6 +13,11 @@ namespace slm {
 void blas_set_threads(int n) { openblas_set_num_threads(n); }
 
 void matmul_forward(float* out, const float* inp, const float* W, const float* bias, int64_t M, int64_t K, int64_t N) {
+  if (M == 1) {  // one row (a decode step): sgemv reads each weight once, without sgemm's packing
+    if (bias) std::memcpy(out, bias, sizeof(float) * static_cast<size_t>(N));
+    cblas_sgemv(CblasRowMajor, CblasTrans, K, N, 1.0f, W, N, inp, 1, bias ? 1.0f : 0.0f, out, 1);
+    return;
+  }
   if (bias) {
 #pragma omp parallel for schedule(static) if (M * N >= kParallelMin)
     for (int64_t i = 0; i < M; ++i) std::memcpy(out + i * N, bias, sizeof(float) * static_cast<size_t>(N));
@@ -39,16 +44,11 @@ void matmul_backward(float* dinp, float* dW, float* dbias, const float* dout, co
   }
 }
 
-void matvec_forward(float* out, const float* inp, const float* W, const float* bias, int64_t K, int64_t N) {
-  if (bias) std::memcpy(out, bias, sizeof(float) * static_cast<size_t>(N));
-  cblas_sgemv(CblasRowMajor, CblasTrans, K, N, 1.0f, W, N, inp, 1, bias ? 1.0f : 0.0f, out, 1);
-}
-
-void matvec_forward_wt(float* out, const float* inp, const float* Wt, int64_t K, int64_t N) {
-  cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, 1.0f, Wt, K, inp, 1, 0.0f, out, 1);
-}
-
 void matmul_forward_wt(float* out, const float* inp, const float* Wt, int64_t M, int64_t K, int64_t N) {
+  if (M == 1) {
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, 1.0f, Wt, K, inp, 1, 0.0f, out, 1);
+    return;
+  }
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, inp, K, Wt, K, 0.0f, out, N);
 }
 

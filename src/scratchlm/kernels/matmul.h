@@ -7,7 +7,8 @@
 
 namespace slm {
 
-// out[M, N] = inp[M, K] @ W[K, N] (+ bias[N] when bias != nullptr)
+// out[M, N] = inp[M, K] @ W[K, N] (+ bias[N] when bias != nullptr). One row (M = 1, a decode step
+// of generation with a KV cache) is a matrix-vector product that reads each weight once.
 void matmul_forward(float* out, const float* inp, const float* W, const float* bias, int64_t M, int64_t K, int64_t N);
 
 // Given dout[M, N]: dinp[M, K] (+)= dout @ W^T  (skipped when dinp == nullptr; accumulates when
@@ -22,10 +23,6 @@ void matmul_forward_wt(float* out, const float* inp, const float* Wt, int64_t M,
 void matmul_backward_wt(float* dinp, float* dWt, const float* dout, const float* inp, const float* Wt, int64_t M,
                         int64_t K, int64_t N, bool accumulate_dinp = false);
 
-// One row (M = 1): out[N] = inp[K] @ W[K, N] (+ bias), and out[N] = Wt[N, K] @ inp[K]. Generation
-// with a KV cache is a sequence of these; they read each weight once (memory-bound).
-void matvec_forward(float* out, const float* inp, const float* W, const float* bias, int64_t K, int64_t N);
-void matvec_forward_wt(float* out, const float* inp, const float* Wt, int64_t K, int64_t N);
 
 // Number of threads BLAS uses (kept equal to ScratchLM's own thread count).
 void blas_set_threads(int n);

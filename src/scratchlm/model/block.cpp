@@ -1,6 +1,7 @@
 // block.cpp — MultiHeadAttention, FeedForward and TransformerBlock forward/backward (see block.h).
 #include "scratchlm/model/block.h"
 
+#include <algorithm>
 #include <string>
 
 #include "scratchlm/kernels/attention.h"
@@ -8,6 +9,7 @@
 #include "scratchlm/kernels/gelu.h"
 #include "scratchlm/kernels/layernorm.h"
 #include "scratchlm/kernels/matmul.h"
+#include "scratchlm/model/kv_cache.h"
 #include "scratchlm/model/params.h"
 
 namespace slm {
@@ -18,9 +20,37 @@ void MultiHeadAttention::forward(const float* in, float* out, const PassInfo& p,
   const int64_t M = p.B * p.T;
   matmul_forward(qkv, in, w_qkv, b_qkv, M, C, 3 * C);
   if (lora_qkv.on()) lora_qkv.forward(in, qkv, M);
-  attention_forward(att, lse, qkv, p.B, p.T, C, H, p.drop_p, att_drop_key);
+  if (p.caches)
+    attend_cached(p);
+  else
+    attention_forward(att, lse, qkv, p.B, p.T, C, H, p.drop_p, att_drop_key);
   matmul_forward(out, att, w_proj, b_proj, M, C, C);
   if (lora_proj.on()) lora_proj.forward(att, out, M);
+}
+
+void MultiHeadAttention::attend_cached(const PassInfo& p) {
+  const int64_t T = p.T;
+  bool from_start = true;
+  for (int64_t b = 0; b < p.B; ++b) {
+    KVCache& c = *p.caches[b];
+    for (int64_t t = 0; t < T; ++t) {
+      const float* row = qkv + (b * T + t) * 3 * C;
+      std::copy_n(row + C, C, c.k_at(layer, c.len + t));
+      std::copy_n(row + 2 * C, C, c.v_at(layer, c.len + t));
+    }
+    from_start = from_start && c.len == 0;
+  }
+  // Prompts that start their sequences are the plain causal pass (the cache only keeps their keys).
+  if (from_start) {
+    attention_forward(att, lse, qkv, p.B, T, C, H, 0.0f, 0);
+    return;
+  }
+  for (int64_t b = 0; b < p.B; ++b) {
+    KVCache& c = *p.caches[b];
+    for (int64_t t = 0; t < T; ++t)
+      attention_decode(att + (b * T + t) * C, qkv + (b * T + t) * 3 * C, c.k_at(layer, 0), c.v_at(layer, 0),
+                       c.len + t + 1, C, H, c.scores.data());
+  }
 }
 
 void MultiHeadAttention::backward(const float* dout, float* din, const float* in, float* scratch_qkv,
@@ -64,7 +94,7 @@ void TransformerBlock::bind(ParamStore& s, int l, int64_t c, int64_t h, bool qkv
   auto g = [&](const char* n) { return s.grad(pre + n); };
   ln1_w = w("ln_1.weight"), ln1_b = w("ln_1.bias"), ln2_w = w("ln_2.weight"), ln2_b = w("ln_2.bias");
   g_ln1_w = g("ln_1.weight"), g_ln1_b = g("ln_1.bias"), g_ln2_w = g("ln_2.weight"), g_ln2_b = g("ln_2.bias");
-  attn.C = c, attn.H = h;
+  attn.layer = l, attn.C = c, attn.H = h;
   attn.w_qkv = w("attn.c_attn.weight"), attn.b_qkv = qkv_bias ? w("attn.c_attn.bias") : nullptr;
   attn.w_proj = w("attn.c_proj.weight"), attn.b_proj = w("attn.c_proj.bias");
   attn.g_w_qkv = g("attn.c_attn.weight"), attn.g_b_qkv = qkv_bias ? g("attn.c_attn.bias") : nullptr;

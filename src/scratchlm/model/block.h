@@ -14,15 +14,22 @@
 namespace slm {
 
 class ParamStore;
+struct KVCache;
 
 // Shapes and switches of one forward/backward pass.
 struct PassInfo {
   int64_t B = 0, T = 0;
   float drop_p = 0.0f;  // 0 in eval mode
   uint64_t seed = 0, step = 0;
+  // A cached pass (generation, the KV-cache bonus of chapter 4): row b's T tokens continue the
+  // sequence of caches[b] at position caches[b]->len. Each layer appends the rows' keys and values
+  // to their caches and attends over everything cached: a prompt (len 0, T tokens), a decode step
+  // (T = 1) or a batch of sequences decoding together (B caches). nullptr: a plain pass.
+  KVCache* const* caches = nullptr;
 };
 
 struct MultiHeadAttention {
+  int layer = 0;
   int64_t C = 0, H = 0;
   const float *w_qkv = nullptr, *b_qkv = nullptr, *w_proj = nullptr, *b_proj = nullptr;
   float *g_w_qkv = nullptr, *g_b_qkv = nullptr, *g_w_proj = nullptr, *g_b_proj = nullptr;
@@ -36,6 +43,10 @@ struct MultiHeadAttention {
   // din (overwritten) from dout; scratch_qkv holds B*T*3C floats, scratch_att B*T*C.
   void backward(const float* dout, float* din, const float* in, float* scratch_qkv, float* scratch_att,
                 const PassInfo& p, uint64_t att_drop_key);
+
+ private:
+  // att from qkv in a cached pass (p.caches): append the keys and values, attend over the caches.
+  void attend_cached(const PassInfo& p);
 };
 
 struct FeedForward {

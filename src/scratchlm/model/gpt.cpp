@@ -5,11 +5,9 @@
 #include <cmath>
 #include <string>
 
-#include "scratchlm/kernels/attention.h"
 #include "scratchlm/kernels/cross_entropy.h"
 #include "scratchlm/kernels/dropout.h"
 #include "scratchlm/kernels/embedding.h"
-#include "scratchlm/kernels/gelu.h"
 #include "scratchlm/kernels/layernorm.h"
 #include "scratchlm/kernels/matmul.h"
 #include "scratchlm/tensor/rng.h"
@@ -258,25 +256,31 @@ PassInfo GPT::pass_info(int64_t B, int64_t T) const {
   return p;
 }
 
-void GPT::forward_hidden(const int32_t* tokens, int64_t B, int64_t T, KVCache* cache) {
+void GPT::forward_hidden(const int32_t* tokens, int64_t B, int64_t T, KVCache* const* caches) {
   check_inputs(tokens, B, T);
   ensure_arena(B, T);
-  const PassInfo p = pass_info(B, T);
+  PassInfo p = pass_info(B, T);
+  p.caches = caches;
   const int64_t M = B * T, C = cfg_.emb_dim, L = cfg_.n_layers;
-  embedding_forward(acts_.x[0], tokens, wte_, wpe_, B, T, C);
-  dropout_forward(acts_.x[0], M * C, p.drop_p, dropout_key(p.seed, p.step, 0, 0));
-  for (int64_t l = 0; l < L; ++l) {
-    blocks_[l].forward(acts_.x[l], acts_.x[l + 1], acts_.tmp, p);
-    if (cache) {  // keep this layer's keys and values (batch 1) before the buffers are reused
-      const float* qkv = blocks_[l].attn.qkv;
-      for (int64_t t = 0; t < T; ++t) {
-        std::copy_n(qkv + t * 3 * C + C, C, cache->k_at(l, t));
-        std::copy_n(qkv + t * 3 * C + 2 * C, C, cache->v_at(l, t));
-      }
-    }
+  if (caches) {
+    pos0_.resize(static_cast<size_t>(B));
+    for (int64_t b = 0; b < B; ++b) pos0_[b] = caches[b]->len;
   }
+  embedding_forward(acts_.x[0], tokens, wte_, wpe_, B, T, C, caches ? pos0_.data() : nullptr);
+  dropout_forward(acts_.x[0], M * C, p.drop_p, dropout_key(p.seed, p.step, 0, 0));
+  for (int64_t l = 0; l < L; ++l) blocks_[l].forward(acts_.x[l], acts_.x[l + 1], acts_.tmp, p);
   layernorm_forward(acts_.lnf, acts_.lnf_mean, acts_.lnf_rstd, acts_.x[L], lnf_w_, lnf_b_, M, C,
                     cfg_.layer_norm_epsilon);
+}
+
+// The head on the last position of each of the B rows: out[B, V] (one product when T = 1).
+void GPT::last_position_logits(int64_t B, int64_t T, float* out) const {
+  const int64_t C = cfg_.emb_dim, V = cfg_.vocab_size;
+  if (T == 1) {
+    matmul_forward_wt(out, acts_.lnf, head_w_, B, C, V);
+    return;
+  }
+  for (int64_t b = 0; b < B; ++b) matmul_forward_wt(out + b * V, acts_.lnf + (b * T + T - 1) * C, head_w_, 1, C, V);
 }
 
 float GPT::forward(const int32_t* tokens, const int32_t* targets, int64_t B, int64_t T, bool with_grad,
@@ -318,62 +322,38 @@ void GPT::backward() {
   }
 }
 
-void GPT::prefill(const int32_t* tokens, int64_t T, KVCache& cache, float* out) {
-  if (cache.n_layers != cfg_.n_layers || cache.C != cfg_.emb_dim || cache.ctx != cfg_.context_length)
-    fail_internal("the KV cache was made for another model");
+void GPT::forward_cached(const int32_t* tokens, int64_t B, int64_t T, KVCache* const* caches, float* out) {
   require_lm("text generation");
-  forward_hidden(tokens, 1, T, &cache);
-  cache.len = T;
-  matvec_forward_wt(out, acts_.lnf + (T - 1) * cfg_.emb_dim, head_w_, cfg_.emb_dim, cfg_.vocab_size);
+  for (int64_t b = 0; b < B; ++b) {
+    const KVCache& c = *caches[b];
+    if (c.n_layers != cfg_.n_layers || c.C != cfg_.emb_dim || c.ctx != cfg_.context_length)
+      fail_internal("the KV cache was made for another model");
+    if (c.len + T > cfg_.context_length)
+      fail("the KV cache is full: {} + {} positions exceed the context length {}", c.len, T, cfg_.context_length);
+  }
+  forward_hidden(tokens, B, T, caches);
+  for (int64_t b = 0; b < B; ++b) caches[b]->len += T;
+  last_position_logits(B, T, out);
+}
+
+void GPT::prefill(const int32_t* tokens, int64_t T, KVCache& cache, float* out) {
+  cache.clear();
+  KVCache* one = &cache;
+  forward_cached(tokens, 1, T, &one, out);
 }
 
 void GPT::decode_step(int32_t token, KVCache& cache, float* out) {
-  const int64_t C = cfg_.emb_dim, H = cfg_.n_heads, pos = cache.len;
-  if (pos >= cfg_.context_length) fail("the KV cache is full ({} positions)", cfg_.context_length);
-  if (token < 0 || token >= cfg_.vocab_size)
-    fail("token id {} is out of range for a vocabulary of {}", token, cfg_.vocab_size);
-  float* x = cache.work.data();
-  float* ln = x + C;
-  float* qkv = ln + C;
-  float* att = qkv + 3 * C;
-  float* tmp = att + C;
-  float* fc = tmp + C;
-  float* scores = fc + 4 * C;
-  const float eps = cfg_.layer_norm_epsilon;
-  for (int64_t i = 0; i < C; ++i) x[i] = wte_[token * C + i] + wpe_[pos * C + i];
-  for (int64_t l = 0; l < cfg_.n_layers; ++l) {
-    const TransformerBlock& b = blocks_[l];
-    layernorm_forward(ln, nullptr, nullptr, x, b.ln1_w, b.ln1_b, 1, C, eps);
-    matvec_forward(qkv, ln, b.attn.w_qkv, b.attn.b_qkv, C, 3 * C);
-    if (b.attn.lora_qkv.on()) b.attn.lora_qkv.apply_vec(ln, qkv, lora_vec_.data());
-    std::copy_n(qkv + C, C, cache.k_at(l, pos));
-    std::copy_n(qkv + 2 * C, C, cache.v_at(l, pos));
-    attention_decode(att, qkv, cache.k_at(l, 0), cache.v_at(l, 0), pos + 1, C, H, scores);
-    matvec_forward(tmp, att, b.attn.w_proj, b.attn.b_proj, C, C);
-    if (b.attn.lora_proj.on()) b.attn.lora_proj.apply_vec(att, tmp, lora_vec_.data());
-    for (int64_t i = 0; i < C; ++i) x[i] += tmp[i];
-    layernorm_forward(ln, nullptr, nullptr, x, b.ln2_w, b.ln2_b, 1, C, eps);
-    matvec_forward(fc, ln, b.ff.w_fc, b.ff.b_fc, C, 4 * C);
-    if (b.ff.lora_fc.on()) b.ff.lora_fc.apply_vec(ln, fc, lora_vec_.data());
-    gelu_forward(fc, fc, 4 * C);
-    matvec_forward(tmp, fc, b.ff.w_proj, b.ff.b_proj, 4 * C, C);
-    if (b.ff.lora_proj.on()) b.ff.lora_proj.apply_vec(fc, tmp, lora_vec_.data());
-    for (int64_t i = 0; i < C; ++i) x[i] += tmp[i];
-  }
-  layernorm_forward(ln, nullptr, nullptr, x, lnf_w_, lnf_b_, 1, C, eps);
-  matvec_forward_wt(out, ln, head_w_, C, cfg_.vocab_size);
-  cache.len = pos + 1;
+  KVCache* one = &cache;
+  forward_cached(&token, 1, 1, &one, out);
 }
 
 void GPT::logits(const int32_t* tokens, int64_t B, int64_t T, float* out, bool last_only) {
   require_lm("next-token logits");
   forward_hidden(tokens, B, T);
-  const int64_t C = cfg_.emb_dim, V = cfg_.vocab_size;
-  if (!last_only) {
-    matmul_forward_wt(out, acts_.lnf, head_w_, B * T, C, V);
-    return;
-  }
-  for (int64_t b = 0; b < B; ++b) matmul_forward_wt(out + b * V, acts_.lnf + (b * T + T - 1) * C, head_w_, 1, C, V);
+  if (last_only)
+    last_position_logits(B, T, out);
+  else
+    matmul_forward_wt(out, acts_.lnf, head_w_, B * T, cfg_.emb_dim, cfg_.vocab_size);
 }
 
 }  // namespace slm

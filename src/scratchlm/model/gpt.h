@@ -93,10 +93,14 @@ class GPT {
   // Logits: all positions ([B*T, V] into out) or only the last position of each row ([B, V]).
   void logits(const int32_t* tokens, int64_t B, int64_t T, float* out, bool last_only);
 
-  // Generation with a KV cache (batch 1). prefill: clear the cache, run `tokens` (T <= context
-  // length), keep their keys and values, and write the last position's logits to out[V].
+  // Generation with a KV cache: the same forward pass, keeping each layer's keys and values.
+  // Rows b of tokens[B, T] continue the sequences of caches[b] (at position caches[b]->len, which
+  // advances by T; at most the context length in all): one prompt (B = 1), a decode step (T = 1),
+  // or B sequences decoding together, reading the weights once for all. Writes the logits of each
+  // row's last position to out[B, V].
+  void forward_cached(const int32_t* tokens, int64_t B, int64_t T, KVCache* const* caches, float* out);
+  // Batch 1: clear the cache and run a prompt of T tokens; append one token.
   void prefill(const int32_t* tokens, int64_t T, KVCache& cache, float* out);
-  // Append one token at position cache.len (< context length) and write its logits to out[V].
   void decode_step(int32_t token, KVCache& cache, float* out);
 
   // The final hidden states (after final_norm) of the last forward/logits call, [B*T, C].
@@ -118,7 +122,8 @@ class GPT {
   void check_inputs(const int32_t* tokens, int64_t B, int64_t T) const;
   void require_lm(const char* what) const;
   void score_lora_backward(const float* h, const float* dz, float* dh);
-  void forward_hidden(const int32_t* tokens, int64_t B, int64_t T, KVCache* cache = nullptr);
+  void forward_hidden(const int32_t* tokens, int64_t B, int64_t T, KVCache* const* caches = nullptr);
+  void last_position_logits(int64_t B, int64_t T, float* out) const;
   PassInfo pass_info(int64_t B, int64_t T) const;
 
   GPTConfig cfg_;
@@ -126,6 +131,7 @@ class GPT {
   std::vector<TransformerBlock> blocks_;
   LoraAdapter score_lora_;       // a classifier's score-head adapter (appendix E), usually off
   std::vector<float> lora_vec_;  // scratch for adapters on single rows
+  std::vector<int64_t> pos0_;    // a cached pass's first position of each row
   const float *wte_ = nullptr, *wpe_ = nullptr, *lnf_w_ = nullptr, *lnf_b_ = nullptr, *head_w_ = nullptr;
   float *g_wte_ = nullptr, *g_wpe_ = nullptr, *g_lnf_w_ = nullptr, *g_lnf_b_ = nullptr, *g_head_ = nullptr;
 

@@ -1,7 +1,8 @@
 // kv_cache.h — the key/value cache for fast generation (the KV-cache bonus of chapter 4/5):
 // keys and values of every position already processed, per layer, so each new token attends to
-// them instead of recomputing the whole context. Batch size 1. Also holds the per-token work
-// buffers of a decode step, so decoding allocates nothing.
+// them instead of recomputing the whole context. One cache per sequence; a batch of sequences
+// decodes together with one cache each (PassInfo::caches). Also holds the attention scores'
+// scratch, so decoding allocates nothing.
 #pragma once
 
 #include <cstdint>
@@ -18,12 +19,12 @@ struct KVCache {
         C(c.emb_dim),
         k({c.n_layers, c.context_length, c.emb_dim}),
         v({c.n_layers, c.context_length, c.emb_dim}),
-        work({16 * c.emb_dim + c.n_heads * c.context_length}) {}
+        scores({c.n_heads * c.context_length}) {}
 
   int64_t n_layers, ctx, C;
   int64_t len = 0;  // positions cached
   Tensor k, v;      // [n_layers, ctx, C]; head h uses columns h*hd .. (h+1)*hd
-  Tensor work;      // decode-step buffers
+  Tensor scores;    // [n_heads, ctx]: one query's attention scores
 
   float* k_at(int64_t layer, int64_t pos) { return k.data() + (layer * ctx + pos) * C; }
   float* v_at(int64_t layer, int64_t pos) { return v.data() + (layer * ctx + pos) * C; }
