@@ -7,10 +7,11 @@
 #include <filesystem>
 #include <regex>
 
+#include "scratchlm/io/download.h"
 #include "scratchlm/train/metrics.h"
-#include "scratchlm/train/progress.h"
 #include "scratchlm/train/schedule.h"
 #include "scratchlm/util/error.h"
+#include "scratchlm/util/progress.h"
 #include "test_util.h"
 
 using nlohmann::json;
@@ -344,6 +345,44 @@ TEST(Progress, FinishPrintsThrottledState) {
   p.finish();
   std::string out = cap.text();
   EXPECT_EQ(out, "10 | elapsed 0s\n20 | elapsed 5s\n");
+}
+
+// A download's use: byte counts, a total learned later, and no log lines for short work.
+TEST(Progress, ByteCountsAndQuietWhenShort) {
+  auto bytes = [](int64_t n) { return slm::format_bytes(static_cast<uint64_t>(n)); };
+  double now = 0;
+  {
+    Capture cap;
+    slm::Progress p(0, false, cap.f);
+    p.set_clock([&] { return now; });
+    p.set_min_interval(10);
+    p.set_quiet_when_short(true);
+    p.set_count_format(bytes);
+    p.set_total(3'000'000);
+    for (int i = 1; i <= 3; ++i) {
+      now = i;
+      p.update(i * 1'000'000);
+    }
+    p.finish();
+    EXPECT_EQ(cap.text(), "");  // over in 3 s: silent, the caller reports it
+  }
+  Capture cap;
+  now = 0;
+  slm::Progress p(0, false, cap.f);
+  p.set_clock([&] { return now; });
+  p.set_min_interval(10);
+  p.set_quiet_when_short(true);
+  p.set_count_format(bytes);
+  p.set_label("model.safetensors");
+  p.set_total(20'000'000);
+  for (int i = 1; i <= 20; ++i) {
+    now = i;
+    p.update(i * 1'000'000, "1.0 MB/s");
+  }
+  p.finish();
+  EXPECT_EQ(cap.text(),
+            "model.safetensors 10.0 MB/20.0 MB  50.0% | 1.0 MB/s | elapsed 10s | eta 10s\n"
+            "model.safetensors 20.0 MB/20.0 MB 100.0% | 1.0 MB/s | elapsed 20s | eta 0s\n");
 }
 
 TEST(Progress, LiveLine) {

@@ -13,7 +13,7 @@
 
 #include "scratchlm/cli/commands.h"
 #include "scratchlm/finetune/judge.h"
-#include "scratchlm/train/progress.h"
+#include "scratchlm/util/progress.h"
 #include "scratchlm/util/error.h"
 #include "scratchlm/util/file.h"
 

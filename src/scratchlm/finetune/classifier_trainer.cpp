@@ -18,7 +18,7 @@
 #include "scratchlm/tokenizer/bpe.h"
 #include "scratchlm/train/engine.h"
 #include "scratchlm/train/loop_util.h"
-#include "scratchlm/train/progress.h"
+#include "scratchlm/util/progress.h"
 #include "scratchlm/util/error.h"
 #include "scratchlm/util/file.h"
 #include "scratchlm/util/paths.h"

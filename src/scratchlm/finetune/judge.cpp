@@ -1,16 +1,14 @@
 // judge.cpp — scoring responses with an LLM judge over an OpenAI-compatible chat endpoint
-// (chapter 7.8 of "Build a Large Language Model (From Scratch)"; see judge.h). HTTP via libcurl.
+// (chapter 7.8 of "Build a Large Language Model (From Scratch)"; see judge.h). HTTP via io/http_client.
 #include "scratchlm/finetune/judge.h"
-
-#include <curl/curl.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "scratchlm/io/http_client.h"
 #include "scratchlm/util/error.h"
 #include "scratchlm/util/file.h"
 
@@ -203,61 +201,6 @@ const char* judge_status_name(JudgeStatus s) {
 
 namespace {
 
-struct HttpReply {
-  CURLcode rc = CURLE_OK;
-  long status = 0;
-  std::string body, error;
-  bool unreachable = false;  // no connection could be made
-};
-
-size_t append_cb(char* data, size_t size, size_t n, void* user) {
-  static_cast<std::string*>(user)->append(data, size * n);
-  return size * n;
-}
-
-HttpReply post_json(const std::string& url, const std::string& body, const JudgeOptions& opt) {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) fail_internal("cannot initialise libcurl");
-  });
-  CURL* h = curl_easy_init();
-  if (!h) fail_internal("cannot initialise libcurl");
-  char errbuf[CURL_ERROR_SIZE] = {0};
-  curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
-  headers = curl_slist_append(headers, "Accept: application/json");
-  headers = curl_slist_append(headers, "Expect:");  // no 100-continue round trip
-  std::string auth = "Authorization: Bearer " + opt.api_key;
-  if (!opt.api_key.empty()) headers = curl_slist_append(headers, auth.c_str());
-  HttpReply r;
-  const auto ms = [](double s) { return static_cast<long>(std::max(1.0, s * 1000.0)); };
-  curl_easy_setopt(h, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(h, CURLOPT_USERAGENT, "scratchlm/0.1.0 libcurl");
-  curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt(h, CURLOPT_POSTFIELDS, body.c_str());
-  curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
-  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, ms(opt.timeout_s));
-  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, ms(std::min(opt.connect_timeout_s, opt.timeout_s)));
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &append_cb);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, &r.body);
-#if LIBCURL_VERSION_NUM >= 0x075500
-  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-#endif
-  r.rc = curl_easy_perform(h);
-  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r.status);
-  if (r.rc != CURLE_OK) {
-    r.error = errbuf[0] ? std::string(errbuf) : std::string(curl_easy_strerror(r.rc));
-    curl_off_t connect_us = 0;
-    curl_easy_getinfo(h, CURLINFO_CONNECT_TIME_T, &connect_us);
-    r.unreachable = r.rc == CURLE_COULDNT_CONNECT || r.rc == CURLE_COULDNT_RESOLVE_HOST ||
-                    r.rc == CURLE_COULDNT_RESOLVE_PROXY || (r.rc == CURLE_OPERATION_TIMEDOUT && connect_us == 0);
-  }
-  curl_slist_free_all(headers);
-  curl_easy_cleanup(h);
-  return r;
-}
-
 // One line of at most 200 bytes (not cutting a UTF-8 sequence).
 std::string one_line(std::string s) {
   for (char& c : s)
@@ -287,6 +230,8 @@ std::string server_error_text(const std::string& body) {
 JudgeResult judge_with_retries(const JudgeItem& item, const JudgeOptions& opt, bool reached_before) {
   const std::string url = chat_completions_url(opt.endpoint);
   const std::string body = judge_request_body(opt, judge_prompt(item.entry, item.response)).dump();
+  std::vector<std::string> headers;
+  if (!opt.api_key.empty()) headers.push_back("Authorization: Bearer " + opt.api_key);
   JudgeResult r;
   bool got_reply = false;
   r.unreachable = true;
@@ -294,8 +239,8 @@ JudgeResult judge_with_retries(const JudgeItem& item, const JudgeOptions& opt, b
     if (attempt > 1 && opt.backoff_s > 0)
       std::this_thread::sleep_for(std::chrono::duration<double>(opt.backoff_s * (attempt - 1)));
     r.attempts = attempt;
-    HttpReply h = post_json(url, body, opt);
-    if (h.rc != CURLE_OK) {
+    HttpReply h = http_post_json(url, body, headers, opt.timeout_s, opt.connect_timeout_s);
+    if (!h.ok) {
       if (h.unreachable && !reached_before) fail_internal("cannot reach judge endpoint {}: {}", url, h.error);
       r.error = h.unreachable ? "cannot reach the endpoint: " + h.error : "request failed: " + h.error;
       continue;

@@ -11,7 +11,7 @@
 #include "scratchlm/model/gpt.h"
 #include "scratchlm/tokenizer/bpe.h"
 #include "scratchlm/tokenizer/utf8.h"
-#include "scratchlm/train/progress.h"
+#include "scratchlm/util/progress.h"
 #include "scratchlm/util/error.h"
 #include "scratchlm/util/file.h"
 

@@ -14,12 +14,13 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
-#include <mutex>
 #include <thread>
 #include <vector>
 
+#include "scratchlm/io/http_client.h"
 #include "scratchlm/util/ascii.h"
 #include "scratchlm/util/error.h"
+#include "scratchlm/util/progress.h"
 
 namespace slm {
 
@@ -74,27 +75,6 @@ std::optional<uint64_t> parse_u64(std::string_view s) {
     v = v * 10 + static_cast<uint64_t>(c - '0');
   }
   return v;
-}
-
-void ensure_curl() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) fail_internal("cannot initialise libcurl");
-  });
-}
-
-std::string host_of(const std::string& url) {
-  std::string host = url;
-  if (CURLU* u = curl_url()) {
-    char* h = nullptr;
-    if (curl_url_set(u, CURLUPART_URL, url.c_str(), 0) == CURLUE_OK &&
-        curl_url_get(u, CURLUPART_HOST, &h, 0) == CURLUE_OK && h) {
-      host = h;
-      curl_free(h);
-    }
-    curl_url_cleanup(u);
-  }
-  return host;
 }
 
 const char* reason_phrase(long code) {
@@ -191,78 +171,6 @@ ContentRange parse_content_range(const std::string& v) {
   return r;
 }
 
-std::string fmt_duration(double s) {
-  if (!(s >= 0) || s > 360000) return "--:--";
-  auto t = static_cast<long>(s + 0.5);
-  if (t >= 3600) return fmt::format("{}:{:02}:{:02}", t / 3600, (t / 60) % 60, t % 60);
-  return fmt::format("{}:{:02}", t / 60, t % 60);
-}
-
-class Progress {
- public:
-  Progress(std::string label, bool quiet)
-      : label_(std::move(label)), quiet_(quiet), tty_(::isatty(STDERR_FILENO) == 1) {}
-
-  void start(uint64_t base) {
-    base_ = base;
-    t0_ = last_ = std::chrono::steady_clock::now();
-  }
-
-  // `now` counts the bytes of the file so far (base included); total 0 = unknown.
-  void update(uint64_t now, uint64_t total) {
-    if (quiet_) return;
-    auto t = std::chrono::steady_clock::now();
-    double since = std::chrono::duration<double>(t - last_).count();
-    if (since < (tty_ ? 0.1 : 10.0)) return;
-    last_ = t;
-    print(now, total, false);
-  }
-
-  // The final state: a TTY's live line is completed; a log gets a last line only when it already
-  // got periodic ones (short downloads stay silent there, the caller reports them).
-  void finish(uint64_t now, uint64_t total) {
-    if (quiet_ || (!tty_ && !printed_)) return;
-    print(now, total, true);
-  }
-
-  // End a live line before something else is printed to stderr.
-  void break_line() {
-    if (!quiet_ && tty_ && printed_) {
-      std::fputc('\n', stderr);
-      printed_ = false;
-    }
-  }
-
- private:
-  void print(uint64_t now, uint64_t total, bool done) {
-    double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
-    double speed = el > 0 ? static_cast<double>(now - std::min(now, base_)) / el : 0;
-    std::string line = "  " + label_ + "  " + format_bytes(now);
-    if (total > 0)
-      line += fmt::format(" / {} ({:3.0f}%)", format_bytes(total),
-                          100.0 * static_cast<double>(now) / static_cast<double>(total));
-    line += fmt::format("  {:.1f} MB/s", speed / 1e6);
-    if (done)
-      line += fmt::format("  {} done", fmt_duration(el));
-    else if (total > now && speed > 0)
-      line += "  ETA " + fmt_duration(static_cast<double>(total - now) / speed);
-    if (tty_) {
-      std::fprintf(stderr, "\r%s\x1b[K%s", line.c_str(), done ? "\n" : "");
-      printed_ = !done;
-    } else {
-      std::fprintf(stderr, "%s\n", line.c_str());
-      printed_ = true;
-    }
-    std::fflush(stderr);
-  }
-
-  std::string label_;
-  bool quiet_, tty_;
-  bool printed_ = false;
-  uint64_t base_ = 0;
-  std::chrono::steady_clock::time_point t0_, last_;
-};
-
 // One GET attempt's state, shared with the libcurl callbacks.
 struct Attempt {
   ChainHeaders hdr;
@@ -275,7 +183,17 @@ struct Attempt {
   uint64_t written = 0;    // body bytes written by this attempt
   int write_errno = 0;
   FILE* f = nullptr;
-  Progress* progress = nullptr;
+  Progress* progress = nullptr;  // null: quiet
+  std::chrono::steady_clock::time_point opened_at;
+
+  // Where the file stands: its bytes so far of the announced total, and this response's speed.
+  void report() {
+    if (!progress || !decided || discard) return;
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - opened_at).count();
+    progress->set_total(static_cast<int64_t>(total_hint()));
+    progress->update(static_cast<int64_t>(base + written),
+                     fmt::format("{:.1f} MB/s", s > 0 ? static_cast<double>(written) / s / 1e6 : 0.0));
+  }
 
   bool open_for(long status) {
     decided = true;
@@ -302,7 +220,8 @@ struct Attempt {
       write_errno = errno;
       return false;
     }
-    if (progress) progress->start(base);
+    if (progress) progress->set_initial(static_cast<int64_t>(base));
+    opened_at = std::chrono::steady_clock::now();
     return true;
   }
 
@@ -341,41 +260,10 @@ size_t write_cb(char* data, size_t size, size_t n, void* user) {
 }
 
 int xferinfo_cb(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
-  auto* a = static_cast<Attempt*>(user);
-  if (a->progress && a->f) a->progress->update(a->base + a->written, a->total_hint());
+  static_cast<Attempt*>(user)->report();
   return 0;
 }
 
-struct Easy {
-  CURL* h;
-  char errbuf[CURL_ERROR_SIZE] = {0};
-  Easy() {
-    ensure_curl();
-    h = curl_easy_init();
-    if (!h) fail_internal("cannot initialise libcurl");
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
-    curl_easy_setopt(h, CURLOPT_MAXREDIRS, 10L);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "scratchlm/0.1.0 libcurl");
-#if LIBCURL_VERSION_NUM >= 0x075500
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-#endif
-  }
-  ~Easy() { curl_easy_cleanup(h); }
-  Easy(const Easy&) = delete;
-  Easy& operator=(const Easy&) = delete;
-
-  std::string message(CURLcode rc) const {
-    return errbuf[0] ? std::string(errbuf) : std::string(curl_easy_strerror(rc));
-  }
-};
-
-bool is_connect_failure(CURLcode rc) {
-  return rc == CURLE_COULDNT_RESOLVE_HOST || rc == CURLE_COULDNT_RESOLVE_PROXY || rc == CURLE_COULDNT_CONNECT;
-}
 bool is_tls_failure(CURLcode rc) {
   return rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE ||
          rc == CURLE_SSL_CERTPROBLEM;
@@ -419,24 +307,24 @@ void remove_quietly(const std::string& p) {
 
 RemoteInfo probe_url(const std::string& url, long connect_timeout_s) {
   RemoteInfo info;
-  Easy e;
+  CurlHandle e;
   ChainHeaders hdr;
-  curl_easy_setopt(e.h, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(e.h, CURLOPT_NOBODY, 1L);
-  curl_easy_setopt(e.h, CURLOPT_CONNECTTIMEOUT, connect_timeout_s);
-  curl_easy_setopt(e.h, CURLOPT_TIMEOUT, std::max(60L, 2 * connect_timeout_s));
-  curl_easy_setopt(e.h, CURLOPT_HEADERFUNCTION, &header_cb);
-  curl_easy_setopt(e.h, CURLOPT_HEADERDATA, &hdr);
-  CURLcode rc = curl_easy_perform(e.h);
+  curl_easy_setopt(e.get(), CURLOPT_URL, url.c_str());
+  curl_easy_setopt(e.get(), CURLOPT_NOBODY, 1L);
+  curl_easy_setopt(e.get(), CURLOPT_CONNECTTIMEOUT, connect_timeout_s);
+  curl_easy_setopt(e.get(), CURLOPT_TIMEOUT, std::max(60L, 2 * connect_timeout_s));
+  curl_easy_setopt(e.get(), CURLOPT_HEADERFUNCTION, &header_cb);
+  curl_easy_setopt(e.get(), CURLOPT_HEADERDATA, &hdr);
+  CURLcode rc = curl_easy_perform(e.get());
   if (rc != CURLE_OK) {
-    if (is_connect_failure(rc) || (rc == CURLE_OPERATION_TIMEDOUT && hdr.status == 0))
+    if (e.unreachable(rc))
       info.error = unreachable_message(url, e.message(rc));
     else
       info.error = fmt::format("HEAD {} failed ({})", url, e.message(rc));
     return info;
   }
   info.reachable = true;
-  curl_easy_getinfo(e.h, CURLINFO_RESPONSE_CODE, &info.status);
+  curl_easy_getinfo(e.get(), CURLINFO_RESPONSE_CODE, &info.status);
   info.size = hdr.linked_size ? hdr.linked_size : hdr.content_length;
   info.sha256 = hdr.server_sha256();
   return info;
@@ -452,7 +340,15 @@ DownloadResult download_file(const std::string& url, const std::string& dest_pat
 
   if (!opt.resume) remove_quietly(partial);
 
-  Progress progress(opt.label.empty() ? fs::path(dest_path).filename().string() : opt.label, opt.quiet);
+  // Off a terminal a download logs a line every 10 s, none when it is over sooner.
+  std::optional<Progress> progress;
+  if (!opt.quiet) {
+    progress.emplace(0);
+    progress->set_label(opt.label.empty() ? fs::path(dest_path).filename().string() : opt.label);
+    progress->set_count_format([](int64_t n) { return format_bytes(static_cast<uint64_t>(n)); });
+    progress->set_min_interval(10.0);
+    progress->set_quiet_when_short(true);
+  }
   DownloadResult result;
   ChainHeaders seen;  // merged knowledge from all attempts (server size / sha)
   std::optional<uint64_t> server_total;
@@ -476,25 +372,25 @@ DownloadResult download_file(const std::string& url, const std::string& dest_pat
     Attempt a;
     a.partial = partial;
     a.offset = have;
-    a.progress = &progress;
-    Easy e;
-    curl_easy_setopt(e.h, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(e.h, CURLOPT_CONNECTTIMEOUT, opt.connect_timeout_s);
-    curl_easy_setopt(e.h, CURLOPT_LOW_SPEED_LIMIT, opt.low_speed_limit);
-    curl_easy_setopt(e.h, CURLOPT_LOW_SPEED_TIME, opt.low_speed_time_s);
-    curl_easy_setopt(e.h, CURLOPT_HEADERFUNCTION, &header_cb);
-    curl_easy_setopt(e.h, CURLOPT_HEADERDATA, &a.hdr);
-    curl_easy_setopt(e.h, CURLOPT_WRITEFUNCTION, &write_cb);
-    curl_easy_setopt(e.h, CURLOPT_WRITEDATA, &a);
-    curl_easy_setopt(e.h, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(e.h, CURLOPT_XFERINFOFUNCTION, &xferinfo_cb);
-    curl_easy_setopt(e.h, CURLOPT_XFERINFODATA, &a);
+    a.progress = progress ? &*progress : nullptr;
+    CurlHandle e;
+    curl_easy_setopt(e.get(), CURLOPT_URL, url.c_str());
+    curl_easy_setopt(e.get(), CURLOPT_CONNECTTIMEOUT, opt.connect_timeout_s);
+    curl_easy_setopt(e.get(), CURLOPT_LOW_SPEED_LIMIT, opt.low_speed_limit);
+    curl_easy_setopt(e.get(), CURLOPT_LOW_SPEED_TIME, opt.low_speed_time_s);
+    curl_easy_setopt(e.get(), CURLOPT_HEADERFUNCTION, &header_cb);
+    curl_easy_setopt(e.get(), CURLOPT_HEADERDATA, &a.hdr);
+    curl_easy_setopt(e.get(), CURLOPT_WRITEFUNCTION, &write_cb);
+    curl_easy_setopt(e.get(), CURLOPT_WRITEDATA, &a);
+    curl_easy_setopt(e.get(), CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(e.get(), CURLOPT_XFERINFOFUNCTION, &xferinfo_cb);
+    curl_easy_setopt(e.get(), CURLOPT_XFERINFODATA, &a);
     std::string range = fmt::format("{}-", have);
-    if (have > 0) curl_easy_setopt(e.h, CURLOPT_RANGE, range.c_str());
+    if (have > 0) curl_easy_setopt(e.get(), CURLOPT_RANGE, range.c_str());
 
-    CURLcode rc = curl_easy_perform(e.h);
+    CURLcode rc = curl_easy_perform(e.get());
     long status = 0;
-    curl_easy_getinfo(e.h, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(e.get(), CURLINFO_RESPONSE_CODE, &status);
     if (!a.decided && rc == CURLE_OK && status == 200) a.open_for(200);  // an empty body
     bool closed = a.close();
     result.transferred += a.written;
@@ -502,7 +398,7 @@ DownloadResult download_file(const std::string& url, const std::string& dest_pat
     if (!a.hdr.linked_sha256.empty() && seen.linked_sha256.empty()) seen.linked_sha256 = a.hdr.linked_sha256;
     if (!a.hdr.etag_sha256.empty() && seen.etag_sha256.empty()) seen.etag_sha256 = a.hdr.etag_sha256;
 
-    if (!(rc == CURLE_OK && (status == 200 || status == 206))) progress.break_line();
+    if (progress && !(rc == CURLE_OK && (status == 200 || status == 206))) progress->finish();
     if (a.write_errno) fail_internal("cannot write {}: {}", partial, std::strerror(a.write_errno));
     if (!closed) fail_internal("cannot write {}", partial);
     if (a.bad_range) {
@@ -514,9 +410,9 @@ DownloadResult download_file(const std::string& url, const std::string& dest_pat
       continue;
     }
     if (rc != CURLE_OK) {
-      if (is_connect_failure(rc) || (status == 0 && rc == CURLE_OPERATION_TIMEDOUT)) {
+      if (e.unreachable(rc)) {
         char* eff = nullptr;  // after a redirect, name the host that could not be reached
-        curl_easy_getinfo(e.h, CURLINFO_EFFECTIVE_URL, &eff);
+        curl_easy_getinfo(e.get(), CURLINFO_EFFECTIVE_URL, &eff);
         throw Error(ErrorKind::Internal, unreachable_message(eff ? std::string(eff) : url, e.message(rc)));
       }
       if (is_tls_failure(rc)) fail_internal("secure connection to {} failed ({})", host_of(url), e.message(rc));
@@ -536,7 +432,8 @@ DownloadResult download_file(const std::string& url, const std::string& dest_pat
         server_total = parse_content_range(a.hdr.content_range).total;
       else if (a.hdr.content_length)
         server_total = a.hdr.content_length;
-      progress.finish(file_size_or_zero(partial), a.total_hint());
+      a.report();
+      if (progress) progress->finish();
       break;
     }
     if (status == 416) {

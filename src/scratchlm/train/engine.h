@@ -21,7 +21,7 @@
 #include "scratchlm/io/checkpoint.h"
 #include "scratchlm/train/adamw.h"
 #include "scratchlm/train/metrics.h"
-#include "scratchlm/train/progress.h"
+#include "scratchlm/util/progress.h"
 #include "scratchlm/train/schedule.h"
 
 namespace slm {

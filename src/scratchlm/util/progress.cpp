@@ -1,5 +1,5 @@
-// progress.cpp — progress bar / log lines for long work (chapters 5–7; see progress.h).
-#include "scratchlm/train/progress.h"
+// progress.cpp — progress bar / log lines for long work (chapters 5–7, downloads; see progress.h).
+#include "scratchlm/util/progress.h"
 
 #include <sys/ioctl.h>
 
@@ -78,12 +78,13 @@ std::string Progress::compose(bool with_bar, const std::string& fields) const {
     s += "] ";
   }
   if (!label_.empty()) s += label_ + " ";
+  auto count = [&](int64_t n) { return count_format_ ? count_format_(n) : std::to_string(n); };
   if (known) {
-    std::string t = std::to_string(total_);
-    s += fmt::format("{:>{}}/{} {:5.1f}%", done_, t.size(), t,
+    std::string t = count(total_);
+    s += fmt::format("{:>{}}/{} {:5.1f}%", count(done_), t.size(), t,
                      100.0 * static_cast<double>(done_) / static_cast<double>(total_));
   } else {
-    s += std::to_string(done_);
+    s += count(done_);
   }
   if (!fields.empty()) s += " | " + fields;
   double elapsed = now_() - start_;
@@ -112,6 +113,7 @@ void Progress::draw() {
   std::fflush(out_);
   last_print_ = now_();
   pending_ = false;
+  printed_ = true;
 }
 
 void Progress::update(int64_t done, const std::string& fields) {
@@ -120,7 +122,8 @@ void Progress::update(int64_t done, const std::string& fields) {
   updated_ = true;
   bool last = total_ > 0 && done >= total_;
   double interval = tty_ ? 0.1 : min_interval_s_;
-  if (last || now_() - last_print_ >= interval) {
+  const bool held = !tty_ && quiet_when_short_ && !printed_ && now_() - start_ < min_interval_s_;
+  if (!held && (last || now_() - last_print_ >= interval)) {
     draw();
   } else {
     pending_ = true;
@@ -143,7 +146,7 @@ void Progress::finish() {
   if (tty_) {
     if (pending_ || !drawn_) draw();
     std::fputs("\n", out_);
-  } else if (pending_) {
+  } else if (pending_ && (printed_ || !quiet_when_short_)) {
     draw();
   }
   std::fflush(out_);

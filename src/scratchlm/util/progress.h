@@ -1,5 +1,5 @@
-// progress.h — a progress reporter for long work (training loops of chapter 5, fine-tuning of
-// chapters 6–7, tokenizing a corpus): a live bar on a terminal, plain log lines otherwise.
+// progress.h — the one progress reporter for long work (training loops of chapter 5, fine-tuning of
+// chapters 6–7, tokenizing a corpus, downloads): a live bar on a terminal, plain log lines otherwise.
 //
 // On a TTY, update() redraws one line in place ("\r\033[K" + text, cut to the terminal width):
 //   [####................] 1234/5000  24.7% | loss 3.21 | lr 4.0e-04 | 812 tok/s | elapsed 1m02s | eta 3m10s
@@ -50,6 +50,13 @@ class Progress {
   void set_label(std::string label) { label_ = std::move(label); }
   // Where the work starts (a resumed run): only progress beyond it counts toward the rate.
   void set_initial(int64_t done) { initial_ = done; }
+  // The total, when it becomes known later (a download learns it from the response's headers).
+  void set_total(int64_t total) { total_ = total; }
+  // How counts are written (default: the number), e.g. format_bytes for a download.
+  void set_count_format(std::function<std::string(int64_t)> format) { count_format_ = std::move(format); }
+  // Off-TTY: print nothing before min_interval_s has passed since the start, so short work leaves
+  // no log lines (its caller reports it), and no final line unless a line was printed.
+  void set_quiet_when_short(bool quiet) { quiet_when_short_ = quiet; }
   // Terminal columns for the live line (default: asked from the terminal, else 100).
   void set_width(int columns) { width_ = columns; }
   // For tests: a clock in seconds (default: steady_clock). Resets the start time to now().
@@ -74,6 +81,9 @@ class Progress {
   bool drawn_ = false;    // a live line is on screen (TTY)
   bool pending_ = false;  // the latest update was not printed (off-TTY)
   bool updated_ = false;  // update() was called since the last finish()
+  bool printed_ = false;  // a line was printed since the start
+  bool quiet_when_short_ = false;
+  std::function<std::string(int64_t)> count_format_;
 };
 
 }  // namespace slm
