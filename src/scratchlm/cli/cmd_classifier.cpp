@@ -117,9 +117,15 @@ void register_finetune_classifier(CLI::App& app) {
         fail("'{}' holds no classifier checkpoint (format '{}')", ckpt, state.value("format", ""));
       ClassifierArgs r =
           ClassifierArgs::from_json(state.contains("args") ? state["args"] : nlohmann::json(), ckpt + "/trainer.json");
-      r.out_dir = a->resume, r.resume = ckpt, r.threads = a->threads, r.quiet = a->quiet, r.stop_at = a->stop_at;
+      r.out_dir = a->resume;
+      r.resume = ckpt;
+      r.threads = a->threads;
+      r.quiet = a->quiet;
+      r.stop_at = a->stop_at;
       if (c->count("--epochs") || c->count("--max-steps") || c->count("--max-time")) {  // a new run length
-        r.epochs = a->epochs, r.max_steps = a->max_steps, r.max_time_s = 0.0;
+        r.epochs = a->epochs;
+        r.max_steps = a->max_steps;
+        r.max_time_s = 0.0;
         if (!max_time->empty()) r.max_time_s = parse_duration(*max_time);
       }
       if (c->count("--eval-every")) r.eval_every = a->eval_every;

@@ -83,10 +83,14 @@ void register_finetune_instruct(CLI::App& app) {
     const nlohmann::json state = load_instruct_state(a.resume);
     InstructArgs r = InstructArgs::from_json(state.contains("args") ? state["args"] : nlohmann::json(),
                                              instruct_checkpoint_dir(a.resume));
-    r.resume = a.resume, r.threads = a.threads, r.quiet = a.quiet, r.stop_at = a.stop_at;
+    r.resume = a.resume;
+    r.threads = a.threads;
+    r.quiet = a.quiet;
+    r.stop_at = a.stop_at;
     if (c->count("--epochs") || c->count("--max-steps") || c->count("--max-time")) {  // a new run length
       if (c->count("--epochs")) r.epochs = a.epochs;
-      r.max_steps = a.max_steps, r.max_time_s = a.max_time_s;
+      r.max_steps = a.max_steps;
+      r.max_time_s = a.max_time_s;
     }
     if (c->count("--eval-every")) r.eval_every = a.eval_every;
     if (c->count("--eval-batches")) r.eval_batches = a.eval_batches;

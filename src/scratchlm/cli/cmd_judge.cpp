@@ -13,9 +13,9 @@
 
 #include "scratchlm/cli/commands.h"
 #include "scratchlm/finetune/judge.h"
-#include "scratchlm/util/progress.h"
 #include "scratchlm/util/error.h"
 #include "scratchlm/util/file.h"
+#include "scratchlm/util/progress.h"
 
 namespace slm::cli {
 

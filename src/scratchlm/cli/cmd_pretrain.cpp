@@ -77,7 +77,10 @@ void register_pretrain(CLI::App& app) {
       a.decay = DecayMode::Matrices;
     else
       fail("--decay must be all or matrices, not '{}'", o->decay);
-    if (!o->betas.empty()) a.beta1 = o->betas[0], a.beta2 = o->betas[1];
+    if (!o->betas.empty()) {
+      a.beta1 = o->betas[0];
+      a.beta2 = o->betas[1];
+    }
     if (!o->max_time.empty()) a.max_time_s = parse_duration(o->max_time);
     int sources =
         !a.resume.empty() + !a.init_from.empty() + (!o->model.config_name.empty() || !o->model.model_dir.empty());
@@ -95,18 +98,30 @@ void register_pretrain(CLI::App& app) {
       try {
         r.data = saved.at("data").get<std::vector<std::string>>();
         r.text_column = saved.value("text_column", std::string());
-        r.lossy = saved.at("lossy"), r.val_fraction = saved.at("val_fraction"), r.batch = saved.at("batch");
-        r.grad_accum = saved.at("grad_accum"), r.seq = saved.at("seq"), r.stride = saved.at("stride"),
+        r.lossy = saved.at("lossy");
+        r.val_fraction = saved.at("val_fraction");
+        r.batch = saved.at("batch");
+        r.grad_accum = saved.at("grad_accum");
+        r.seq = saved.at("seq");
+        r.stride = saved.at("stride");
         r.lr = saved.at("lr");
-        r.min_lr = saved.at("min_lr"), r.warmup = saved.at("warmup"),
+        r.min_lr = saved.at("min_lr");
+        r.warmup = saved.at("warmup");
         r.schedule = parse_schedule(saved.at("schedule").get<std::string>());
-        r.weight_decay = saved.at("weight_decay"), r.beta1 = saved.at("betas").at(0), r.beta2 = saved.at("betas").at(1);
-        r.grad_clip = saved.at("grad_clip"),
+        r.weight_decay = saved.at("weight_decay");
+        r.beta1 = saved.at("betas").at(0);
+        r.beta2 = saved.at("betas").at(1);
+        r.grad_clip = saved.at("grad_clip");
         r.decay = saved.at("decay") == "all" ? DecayMode::All : DecayMode::Matrices;
-        r.dropout = saved.at("dropout"), r.seed = saved.at("seed"), r.tokenizer_dir = saved.at("tokenizer_dir");
+        r.dropout = saved.at("dropout");
+        r.seed = saved.at("seed");
+        r.tokenizer_dir = saved.at("tokenizer_dir");
         r.sample_prompt = saved.at("sample_prompt");
-        if (!c->count("--epochs") && !c->count("--steps") && !c->count("--max-time"))
-          r.epochs = saved.at("epochs"), r.steps = saved.at("steps"), r.max_time_s = saved.at("max_time_s");
+        if (!c->count("--epochs") && !c->count("--steps") && !c->count("--max-time")) {
+          r.epochs = saved.at("epochs");
+          r.steps = saved.at("steps");
+          r.max_time_s = saved.at("max_time_s");
+        }
         if (!c->count("--eval-every")) r.eval_every = saved.at("eval_every");
         if (!c->count("--eval-batches")) r.eval_batches = saved.at("eval_batches");
         if (!c->count("--sample-every")) r.sample_every = saved.at("sample_every");

@@ -99,7 +99,8 @@ void make_class_batch(const std::vector<const EncodedText*>& rows, int32_t pad_i
   int64_t T = 1;
   for (const Row& r : layout) T = std::max(T, r.len);
   if (last_position) T = std::max(T, pad_to);
-  out.B = static_cast<int64_t>(layout.size()), out.T = T;
+  out.B = static_cast<int64_t>(layout.size());
+  out.T = T;
   out.tokens.assign(static_cast<size_t>(out.B * T), pad_id);
   out.read_from.resize(layout.size());
   out.read_to.resize(layout.size());

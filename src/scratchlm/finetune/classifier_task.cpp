@@ -58,7 +58,9 @@ void ClassifierTask::end_epoch(TrainingEngine& engine, uint64_t e) {
     model_.set_training(true);
     const bool better = full.accuracy > best_acc_ || (full.accuracy == best_acc_ && full.loss < best_loss_);
     if (better) keep_best(epoch, full);
-    rec["full_val_accuracy"] = full.accuracy, rec["full_val_loss"] = full.loss, rec["selected"] = better;
+    rec["full_val_accuracy"] = full.accuracy;
+    rec["full_val_loss"] = full.loss;
+    rec["selected"] = better;
     msg += fmt::format(" | whole validation split {:.2f}%, loss {:.4f}{}", 100 * full.accuracy, full.loss,
                        better ? " (best so far, kept)" : "");
   }

@@ -1,7 +1,6 @@
 // classifier_trainer.cpp — classification finetuning, chapter 6.7 (see classifier_trainer.h).
 #include "scratchlm/finetune/classifier_trainer.h"
 
-
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -18,10 +17,10 @@
 #include "scratchlm/tokenizer/bpe.h"
 #include "scratchlm/train/engine.h"
 #include "scratchlm/train/loop_util.h"
-#include "scratchlm/util/progress.h"
 #include "scratchlm/util/error.h"
 #include "scratchlm/util/file.h"
 #include "scratchlm/util/paths.h"
+#include "scratchlm/util/progress.h"
 
 namespace slm {
 
@@ -241,13 +240,25 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
 
   // ---- training (train_classifier_simple)
   TrainingRun run;
-  run.out_dir = a.out_dir, run.checkpoint_dir = (fs::path(a.out_dir) / "checkpoint").string();
-  run.format = "scratchlm-classifier/1", run.title = "ScratchLM classifier finetuning: " + a.out_dir;
-  run.steps = a.max_steps, run.epochs = a.epochs, run.grad_accum = a.grad_accum, run.grad_clip = a.grad_clip;
-  run.max_time_s = a.max_time_s, run.stop_at = a.stop_at;
-  run.adamw.lr = a.lr, run.adamw.weight_decay = a.weight_decay;
-  run.eval_every = a.eval_every, run.save_every = a.save_every, run.resume = a.resume;
-  run.seed = a.seed, run.unit = SeenUnit::Examples, run.quiet = a.quiet, run.args = a.to_json();
+  run.out_dir = a.out_dir;
+  run.checkpoint_dir = (fs::path(a.out_dir) / "checkpoint").string();
+  run.format = "scratchlm-classifier/1";
+  run.title = "ScratchLM classifier finetuning: " + a.out_dir;
+  run.steps = a.max_steps;
+  run.epochs = a.epochs;
+  run.grad_accum = a.grad_accum;
+  run.grad_clip = a.grad_clip;
+  run.max_time_s = a.max_time_s;
+  run.stop_at = a.stop_at;
+  run.adamw.lr = a.lr;
+  run.adamw.weight_decay = a.weight_decay;
+  run.eval_every = a.eval_every;
+  run.save_every = a.save_every;
+  run.resume = a.resume;
+  run.seed = a.seed;
+  run.unit = SeenUnit::Examples;
+  run.quiet = a.quiet;
+  run.args = a.to_json();
   TrainingEngine engine(*model, tok, task, run);
   if (!a.quiet)
     fmt::print(

@@ -2,7 +2,6 @@
 // book's train_model_simple over collated instruction batches, with LoRA as in appendix E.
 #include "scratchlm/finetune/instruct_trainer.h"
 
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -83,15 +82,32 @@ json InstructArgs::to_json() const {
 InstructArgs InstructArgs::from_json(const json& j, const std::string& dir) {
   InstructArgs a;
   try {
-    a.init_from = j.at("init_from"), a.data = j.at("data"), a.tokenizer_dir = j.at("tokenizer_dir");
-    a.prompt_template = j.at("template"), a.mask_prompt = j.at("mask_prompt"), a.max_length = j.at("max_length");
-    a.train_frac = j.at("train_frac"), a.test_frac = j.at("test_frac"), a.epochs = j.at("epochs");
-    a.max_steps = j.at("max_steps"), a.max_time_s = j.at("max_time_s"), a.batch = j.at("batch"), a.lr = j.at("lr");
-    a.weight_decay = j.at("weight_decay"), a.grad_clip = j.at("grad_clip"), a.dropout = j.at("dropout");
-    a.eval_every = j.at("eval_every"), a.eval_batches = j.at("eval_batches"), a.save_every = j.at("save_every");
-    a.sample_tokens = j.at("sample_tokens"), a.seed = j.at("seed"), a.lora_rank = j.at("lora_rank");
+    a.init_from = j.at("init_from");
+    a.data = j.at("data");
+    a.tokenizer_dir = j.at("tokenizer_dir");
+    a.prompt_template = j.at("template");
+    a.mask_prompt = j.at("mask_prompt");
+    a.max_length = j.at("max_length");
+    a.train_frac = j.at("train_frac");
+    a.test_frac = j.at("test_frac");
+    a.epochs = j.at("epochs");
+    a.max_steps = j.at("max_steps");
+    a.max_time_s = j.at("max_time_s");
+    a.batch = j.at("batch");
+    a.lr = j.at("lr");
+    a.weight_decay = j.at("weight_decay");
+    a.grad_clip = j.at("grad_clip");
+    a.dropout = j.at("dropout");
+    a.eval_every = j.at("eval_every");
+    a.eval_batches = j.at("eval_batches");
+    a.save_every = j.at("save_every");
+    a.sample_tokens = j.at("sample_tokens");
+    a.seed = j.at("seed");
+    a.lora_rank = j.at("lora_rank");
     if (!j.at("lora_alpha").is_null()) a.lora_alpha = j.at("lora_alpha").get<float>();
-    a.lora_targets = j.at("lora_targets"), a.merge = j.at("merge"), a.responses = j.at("responses");
+    a.lora_targets = j.at("lora_targets");
+    a.merge = j.at("merge");
+    a.responses = j.at("responses");
     a.max_new_tokens = j.at("max_new_tokens");
     a.grad_accum = j.value("grad_accum", int64_t{1});  // absent in checkpoints of older versions
   } catch (const json::exception& e) {
@@ -186,7 +202,8 @@ InstructResult run_instruction_finetuning(const InstructArgs& args) {
   check_output_dir(out, a.force || resuming);
   if (!resuming && a.init_from.empty()) fail("give --init-from MODEL_DIR (a pretrained model to start from)");
   const std::string data_path = resolve_instruction_data(a.data);
-  a.init_from = absolute(args.init_from), a.data = absolute(data_path);  // saved: independent of the working directory
+  a.init_from = absolute(args.init_from);  // saved: independent of the working directory
+  a.data = absolute(data_path);
   const std::string data_sha = sha256_file(data_path);
   if (resuming && state.value("data_sha256", "") != data_sha)
     fail("'{}' changed since the checkpoint was saved (its sha256 differs); resume with the same data", data_path);
@@ -248,13 +265,25 @@ InstructResult run_instruction_finetuning(const InstructArgs& args) {
 
   // ---- the run
   TrainingRun run;
-  run.out_dir = out, run.checkpoint_dir = ckpt, run.format = kFormat;
-  run.title = "ScratchLM instruction finetuning: " + out, run.resume = resuming ? ckpt : "";
-  run.steps = a.max_steps, run.epochs = a.epochs, run.stop_at = a.stop_at, run.max_time_s = a.max_time_s;
-  run.grad_accum = a.grad_accum, run.grad_clip = a.grad_clip;
-  run.adamw.lr = a.lr, run.adamw.weight_decay = a.weight_decay;
-  run.eval_every = a.eval_every, run.save_every = a.save_every;
-  run.seed = a.seed, run.unit = SeenUnit::Tokens, run.quiet = a.quiet, run.args = a.to_json();
+  run.out_dir = out;
+  run.checkpoint_dir = ckpt;
+  run.format = kFormat;
+  run.title = "ScratchLM instruction finetuning: " + out;
+  run.resume = resuming ? ckpt : "";
+  run.steps = a.max_steps;
+  run.epochs = a.epochs;
+  run.stop_at = a.stop_at;
+  run.max_time_s = a.max_time_s;
+  run.grad_accum = a.grad_accum;
+  run.grad_clip = a.grad_clip;
+  run.adamw.lr = a.lr;
+  run.adamw.weight_decay = a.weight_decay;
+  run.eval_every = a.eval_every;
+  run.save_every = a.save_every;
+  run.seed = a.seed;
+  run.unit = SeenUnit::Tokens;
+  run.quiet = a.quiet;
+  run.args = a.to_json();
   task.set_checkpoint_fields({{"lora", lora}, {"data_sha256", data_sha}, {"tokenizer_dir", absolute(tok_dir)}});
   TrainingEngine engine(*model, tok, task, run);
   InstructResult res;
@@ -323,7 +352,8 @@ InstructResult run_instruction_finetuning(const InstructArgs& args) {
   }
   if (a.responses && !split.test.empty()) {
     GenerateOptions g = book_response_options();
-    g.max_new_tokens = a.max_new_tokens, g.eos_id = pad;  // the tokenizer's <|endoftext|> (50256 for GPT-2's)
+    g.max_new_tokens = a.max_new_tokens;
+    g.eos_id = pad;  // the tokenizer's <|endoftext|> (50256 for GPT-2's)
     const std::string path = (fs::path(out) / "instruction-data-with-response.json").string();
     final_model->set_training(false);
     generate_responses(*final_model, tok, split.test, tmpl, g, path, !a.quiet);

@@ -11,9 +11,9 @@
 #include "scratchlm/model/gpt.h"
 #include "scratchlm/tokenizer/bpe.h"
 #include "scratchlm/tokenizer/utf8.h"
-#include "scratchlm/util/progress.h"
 #include "scratchlm/util/error.h"
 #include "scratchlm/util/file.h"
+#include "scratchlm/util/progress.h"
 
 namespace slm {
 

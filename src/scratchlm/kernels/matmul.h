@@ -23,7 +23,6 @@ void matmul_forward_wt(float* out, const float* inp, const float* Wt, int64_t M,
 void matmul_backward_wt(float* dinp, float* dWt, const float* dout, const float* inp, const float* Wt, int64_t M,
                         int64_t K, int64_t N, bool accumulate_dinp = false);
 
-
 // Number of threads BLAS uses (kept equal to ScratchLM's own thread count).
 void blas_set_threads(int n);
 

@@ -82,15 +82,27 @@ GPTConfig config_by_name(const std::string& name) {
   GPTConfig c;
   if (name == "gpt2-124M" || name == "gpt2") {
   } else if (name == "gpt2-355M" || name == "gpt2-medium") {
-    c.emb_dim = 1024, c.n_heads = 16, c.n_layers = 24;
+    c.emb_dim = 1024;
+    c.n_heads = 16;
+    c.n_layers = 24;
   } else if (name == "gpt2-774M" || name == "gpt2-large") {
-    c.emb_dim = 1280, c.n_heads = 20, c.n_layers = 36;
+    c.emb_dim = 1280;
+    c.n_heads = 20;
+    c.n_layers = 36;
   } else if (name == "gpt2-1558M" || name == "gpt2-xl") {
-    c.emb_dim = 1600, c.n_heads = 25, c.n_layers = 48;
+    c.emb_dim = 1600;
+    c.n_heads = 25;
+    c.n_layers = 48;
   } else if (name == "gpt2-mini") {
-    c.context_length = 256, c.emb_dim = 384, c.n_heads = 6, c.n_layers = 6;
+    c.context_length = 256;
+    c.emb_dim = 384;
+    c.n_heads = 6;
+    c.n_layers = 6;
   } else if (name == "gpt2-tiny") {
-    c.context_length = 128, c.emb_dim = 128, c.n_heads = 4, c.n_layers = 2;
+    c.context_length = 128;
+    c.emb_dim = 128;
+    c.n_heads = 4;
+    c.n_layers = 2;
   } else {
     std::string names;
     for (const auto& n : config_names()) names += (names.empty() ? "" : ", ") + n;
@@ -243,7 +255,8 @@ GPTConfig GPTConfig::from_hf_json(const nlohmann::json& j, const std::string& so
     c.lora.rank = r->get<int64_t>();
     c.lora.alpha = finite_float(*alpha, source, "lora_alpha");
     try {
-      c.lora.attn = it->value("attn", true), c.lora.mlp = it->value("mlp", true),
+      c.lora.attn = it->value("attn", true);
+      c.lora.mlp = it->value("mlp", true);
       c.lora.head = it->value("head", false);
     } catch (const nlohmann::json::exception&) {
       fail("{}: malformed scratchlm_lora entry", source);

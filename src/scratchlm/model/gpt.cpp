@@ -178,22 +178,36 @@ int64_t GPT::layout_arena(float* base, int64_t B, int64_t T) {
   acts_.x.assign(static_cast<size_t>(L + 1), nullptr);
   float* a = nullptr;
   float* b = nullptr;
-  if (first_saved > 0) a = take(M * C), b = take(M * C);
+  if (first_saved > 0) {
+    a = take(M * C);
+    b = take(M * C);
+  }
   for (int64_t l = 0; l <= L; ++l)
     acts_.x[l] = l > first_saved || (l == first_saved && training) ? take(M * C) : (l % 2) ? b : a;
   TransformerBlock shared;
   auto take_block = [&](TransformerBlock& blk) {
-    blk.ln1 = take(M * C), blk.ln1_mean = take(M), blk.ln1_rstd = take(M);
-    blk.attn.qkv = take(M * 3 * C), blk.attn.att = take(M * C), blk.attn.lse = take(B * H * T);
-    blk.resid2 = take(M * C), blk.ln2 = take(M * C), blk.ln2_mean = take(M), blk.ln2_rstd = take(M);
-    blk.ff.fc = take(M * 4 * C), blk.ff.act = take(M * 4 * C);
+    blk.ln1 = take(M * C);
+    blk.ln1_mean = take(M);
+    blk.ln1_rstd = take(M);
+    blk.attn.qkv = take(M * 3 * C);
+    blk.attn.att = take(M * C);
+    blk.attn.lse = take(B * H * T);
+    blk.resid2 = take(M * C);
+    blk.ln2 = take(M * C);
+    blk.ln2_mean = take(M);
+    blk.ln2_rstd = take(M);
+    blk.ff.fc = take(M * 4 * C);
+    blk.ff.act = take(M * 4 * C);
     for (LoraAdapter* a : {&blk.attn.lora_qkv, &blk.attn.lora_proj, &blk.ff.lora_fc, &blk.ff.lora_proj})
       a->u = a->on() ? take(M * a->groups * a->r) : nullptr;
   };
   if (first_saved > 0) {
-    if (!blocks_.empty())
-      shared.attn.lora_qkv = blocks_[0].attn.lora_qkv, shared.attn.lora_proj = blocks_[0].attn.lora_proj,
-      shared.ff.lora_fc = blocks_[0].ff.lora_fc, shared.ff.lora_proj = blocks_[0].ff.lora_proj;
+    if (!blocks_.empty()) {
+      shared.attn.lora_qkv = blocks_[0].attn.lora_qkv;
+      shared.attn.lora_proj = blocks_[0].attn.lora_proj;
+      shared.ff.lora_fc = blocks_[0].ff.lora_fc;
+      shared.ff.lora_proj = blocks_[0].ff.lora_proj;
+    }
     take_block(shared);
   }
   for (int64_t l = 0; l < L; ++l) {
@@ -201,23 +215,37 @@ int64_t GPT::layout_arena(float* base, int64_t B, int64_t T) {
     if (l >= first_saved) {
       take_block(blk);
     } else {  // not reached by backward: every such block reuses one set of buffers
-      blk.ln1 = shared.ln1, blk.ln1_mean = shared.ln1_mean, blk.ln1_rstd = shared.ln1_rstd;
-      blk.attn.qkv = shared.attn.qkv, blk.attn.att = shared.attn.att, blk.attn.lse = shared.attn.lse;
-      blk.resid2 = shared.resid2, blk.ln2 = shared.ln2, blk.ln2_mean = shared.ln2_mean, blk.ln2_rstd = shared.ln2_rstd;
-      blk.ff.fc = shared.ff.fc, blk.ff.act = shared.ff.act;
-      blk.attn.lora_qkv.u = shared.attn.lora_qkv.u, blk.attn.lora_proj.u = shared.attn.lora_proj.u;
-      blk.ff.lora_fc.u = shared.ff.lora_fc.u, blk.ff.lora_proj.u = shared.ff.lora_proj.u;
+      blk.ln1 = shared.ln1;
+      blk.ln1_mean = shared.ln1_mean;
+      blk.ln1_rstd = shared.ln1_rstd;
+      blk.attn.qkv = shared.attn.qkv;
+      blk.attn.att = shared.attn.att;
+      blk.attn.lse = shared.attn.lse;
+      blk.resid2 = shared.resid2;
+      blk.ln2 = shared.ln2;
+      blk.ln2_mean = shared.ln2_mean;
+      blk.ln2_rstd = shared.ln2_rstd;
+      blk.ff.fc = shared.ff.fc;
+      blk.ff.act = shared.ff.act;
+      blk.attn.lora_qkv.u = shared.attn.lora_qkv.u;
+      blk.attn.lora_proj.u = shared.attn.lora_proj.u;
+      blk.ff.lora_fc.u = shared.ff.lora_fc.u;
+      blk.ff.lora_proj.u = shared.ff.lora_proj.u;
     }
   }
   float* lora_du = cfg_.lora.enabled() && training ? take(M * 3 * cfg_.lora.rank) : nullptr;
   for (auto& blk : blocks_) blk.attn.lora_du = blk.ff.lora_du = lora_du;
-  acts_.lnf = take(M * C), acts_.lnf_mean = take(M), acts_.lnf_rstd = take(M);
+  acts_.lnf = take(M * C);
+  acts_.lnf_mean = take(M);
+  acts_.lnf_rstd = take(M);
   acts_.tmp = take(M * C);
   chunk_rows_ = std::clamp<int64_t>((int64_t{32} << 20) / (4 * V), 1, std::max<int64_t>(M, 1));
   acts_.logits_chunk = take(cfg_.is_classifier() ? 0 : chunk_rows_ * V);  // a classifier has no vocabulary head
   if (training) {
-    acts_.big = take(M * 4 * C), acts_.qkv_scratch = take(M * 3 * C);
-    acts_.dresid = take(M * C), acts_.dlnf = take(M * C);
+    acts_.big = take(M * 4 * C);
+    acts_.qkv_scratch = take(M * 3 * C);
+    acts_.dresid = take(M * C);
+    acts_.dlnf = take(M * C);
   } else {
     acts_.big = acts_.qkv_scratch = acts_.dresid = acts_.dlnf = nullptr;
   }
@@ -231,7 +259,8 @@ void GPT::ensure_arena(int64_t B, int64_t T) {
   const int64_t need = layout_arena(nullptr, B, T);
   if (need > static_cast<int64_t>(arena_.numel())) arena_ = Tensor({need});
   layout_arena(arena_.data(), B, T);
-  B_ = B, T_ = T;
+  B_ = B;
+  T_ = T;
 }
 
 void GPT::check_inputs(const int32_t* tokens, int64_t B, int64_t T) const {
@@ -250,9 +279,11 @@ void GPT::require_lm(const char* what) const {
 
 PassInfo GPT::pass_info(int64_t B, int64_t T) const {
   PassInfo p;
-  p.B = B, p.T = T;
+  p.B = B;
+  p.T = T;
   p.drop_p = training_ ? cfg_.drop_rate : 0.0f;
-  p.seed = drop_seed_, p.step = drop_step_;
+  p.seed = drop_seed_;
+  p.step = drop_step_;
   return p;
 }
 

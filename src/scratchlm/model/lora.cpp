@@ -18,10 +18,15 @@ void LoraAdapter::bind(ParamStore& s, const std::string& name, int64_t i, int64_
     *this = LoraAdapter{};
     return;
   }
-  in = i, out = o, groups = g, scale = sc;
+  in = i;
+  out = o;
+  groups = g;
+  scale = sc;
   r = s.find(name + ".lora_A")->shape[1] / g;
-  A = s.data(name + ".lora_A"), B = s.data(name + ".lora_B");
-  gA = s.grad(name + ".lora_A"), gB = s.grad(name + ".lora_B");
+  A = s.data(name + ".lora_A");
+  B = s.data(name + ".lora_B");
+  gA = s.grad(name + ".lora_A");
+  gB = s.grad(name + ".lora_B");
 }
 
 void LoraAdapter::forward(const float* x, float* y, int64_t M) const {
@@ -81,7 +86,9 @@ LoraConfig parse_lora_targets(std::string_view list, int64_t rank, float alpha) 
   if (rank <= 0) fail("--lora-rank must be positive, not {}", rank);
   if (!(alpha > 0.0f)) fail("--lora-alpha must be positive, not {}", alpha);
   LoraConfig c;
-  c.rank = rank, c.alpha = alpha, c.attn = c.mlp = c.head = false;
+  c.rank = rank;
+  c.alpha = alpha;
+  c.attn = c.mlp = c.head = false;
   size_t start = 0;
   while (start <= list.size()) {
     size_t end = list.find(',', start);

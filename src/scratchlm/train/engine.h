@@ -21,8 +21,8 @@
 #include "scratchlm/io/checkpoint.h"
 #include "scratchlm/train/adamw.h"
 #include "scratchlm/train/metrics.h"
-#include "scratchlm/util/progress.h"
 #include "scratchlm/train/schedule.h"
+#include "scratchlm/util/progress.h"
 
 namespace slm {
 

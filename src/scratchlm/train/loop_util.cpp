@@ -54,10 +54,13 @@ double parse_duration(const std::string& s, const std::string& option) {
         num = num * 10 + (c - '0');
       have = true;
     } else if (c == '.' && !in_frac) {
-      in_frac = true, frac = 1.0;
+      in_frac = true;
+      frac = 1.0;
     } else if ((c == 'h' || c == 'm' || c == 's') && have) {
       total += num * (c == 'h' ? 3600.0 : c == 'm' ? 60.0 : 1.0);
-      num = 0, have = false, in_frac = false;
+      num = 0;
+      have = false;
+      in_frac = false;
     } else {
       fail("{} '{}' is not a duration like 10m, 90s or 1h30m", option, s);
     }

@@ -222,8 +222,10 @@ std::string plot_series_svg(const std::vector<PlotSeries>& series, const PlotOpt
   for (const PlotSeries& s : series)
     for (size_t i = 0; i < std::min(s.x.size(), s.y.size()); ++i)
       if (usable(s.x[i]) && usable(s.y[i])) {
-        xlo = std::min(xlo, s.x[i]), xhi = std::max(xhi, s.x[i]);
-        ylo = std::min(ylo, s.y[i]), yhi = std::max(yhi, s.y[i]);
+        xlo = std::min(xlo, s.x[i]);
+        xhi = std::max(xhi, s.x[i]);
+        ylo = std::min(ylo, s.y[i]);
+        yhi = std::max(yhi, s.y[i]);
         ++npoints;
       }
   if (usable(o.x_min)) xlo = o.x_min;
@@ -387,7 +389,10 @@ std::string plot_series_svg(const std::vector<PlotSeries>& series, const PlotOpt
         size_t hits = std::count_if(all_px.begin(), all_px.end(), [&](auto q) {
           return q.first >= bx - 4 && q.first <= bx + bw + 4 && q.second >= by - 4 && q.second <= by + bh + 4;
         });
-        if (hits < best) best = hits, pos = p;
+        if (hits < best) {
+          best = hits;
+          pos = p;
+        }
       }
     }
     auto [bx, by] = corner(pos);

@@ -1,7 +1,6 @@
 // pretrain.cpp — chapter 5 pretraining as a task of the training engine (see pretrain.h).
 #include "scratchlm/train/pretrain.h"
 
-
 #include <cmath>
 #include <filesystem>
 #include <fmt/format.h>
@@ -244,15 +243,32 @@ PretrainResult run_pretraining(const PretrainArgs& a) {
 
   // ---- the run
   TrainingRun run;
-  run.out_dir = out, run.checkpoint_dir = out, run.format = "scratchlm-trainer/1";
-  run.title = "ScratchLM pretraining: " + out, run.resume = a.resume;
-  run.steps = a.steps, run.epochs = a.epochs, run.stop_at = a.stop_at, run.max_time_s = a.max_time_s;
-  run.grad_accum = a.grad_accum, run.grad_clip = a.grad_clip;
-  run.adamw.lr = a.lr, run.adamw.beta1 = a.beta1, run.adamw.beta2 = a.beta2;
-  run.adamw.weight_decay = a.weight_decay, run.adamw.decay = a.decay;
-  run.min_lr = a.min_lr, run.warmup = a.warmup, run.schedule = a.schedule;
-  run.eval_every = a.eval_every, run.sample_every = a.sample_every, run.save_every = a.save_every;
-  run.seed = a.seed, run.unit = SeenUnit::Tokens, run.quiet = a.quiet, run.args = a.to_json();
+  run.out_dir = out;
+  run.checkpoint_dir = out;
+  run.format = "scratchlm-trainer/1";
+  run.title = "ScratchLM pretraining: " + out;
+  run.resume = a.resume;
+  run.steps = a.steps;
+  run.epochs = a.epochs;
+  run.stop_at = a.stop_at;
+  run.max_time_s = a.max_time_s;
+  run.grad_accum = a.grad_accum;
+  run.grad_clip = a.grad_clip;
+  run.adamw.lr = a.lr;
+  run.adamw.beta1 = a.beta1;
+  run.adamw.beta2 = a.beta2;
+  run.adamw.weight_decay = a.weight_decay;
+  run.adamw.decay = a.decay;
+  run.min_lr = a.min_lr;
+  run.warmup = a.warmup;
+  run.schedule = a.schedule;
+  run.eval_every = a.eval_every;
+  run.sample_every = a.sample_every;
+  run.save_every = a.save_every;
+  run.seed = a.seed;
+  run.unit = SeenUnit::Tokens;
+  run.quiet = a.quiet;
+  run.args = a.to_json();
   TrainingEngine engine(*model, tok, task, run);
   if (!a.quiet) {
     fmt::print(stderr,
@@ -275,8 +291,10 @@ PretrainResult run_pretraining(const PretrainArgs& a) {
     fmt::print(stderr, "{} checkpoint at step {} in {}\n", r.interrupted ? "stopped early: saved" : "saved", r.steps,
                out);
   PretrainResult res;
-  res.steps_done = r.steps, res.interrupted = r.interrupted;
-  res.final_train_loss = task.last_eval().train_loss, res.final_val_loss = task.last_eval().val_loss;
+  res.steps_done = r.steps;
+  res.interrupted = r.interrupted;
+  res.final_train_loss = task.last_eval().train_loss;
+  res.final_val_loss = task.last_eval().val_loss;
   return res;
 }
 
