@@ -7,9 +7,11 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "scratchlm/data/window_dataset.h"
 #include "scratchlm/io/checkpoint.h"
 #include "scratchlm/io/hf_gpt2.h"
 #include "scratchlm/tensor/rng.h"
+#include "scratchlm/tokenizer/bpe.h"
 #include "scratchlm/train/metrics.h"
 #include "test_util.h"
 
@@ -70,6 +72,18 @@ TEST(Pretrain, TinyModelLearnsAndWritesEverything) {
   }
   ASSERT_GE(val.size(), 3u);  // step 0, 20, 40
   EXPECT_LT(val.back(), val.front() - 2.0) << "val loss should fall clearly";
+  // Bits per byte: the val loss in bits over the bytes of text per token of the validation split
+  // (the last 10% of the tokens).
+  const slm::Tokenizer& tok = slm::test::gpt2_tokenizer();
+  const auto ids = tok.encode(slm::test::read_text(data), slm::SpecialMode::Text);
+  const size_t first_val = slm::split_index(ids.size(), 0.1);
+  const double bytes_per_token =
+      static_cast<double>(tok.decode(std::span<const uint32_t>(ids).subspan(first_val)).size()) /
+      (ids.size() - first_val);
+  for (const auto& rec : slm::MetricsLog::read(out + "/metrics.jsonl"))
+    if (rec["type"] == "eval")
+      EXPECT_NEAR(rec["val_bits_per_byte"].get<double>(),
+                  rec["val_loss"].get<double>() / std::log(2.0) / bytes_per_token, 1e-9);
   EXPECT_EQ(samples, 1);
   EXPECT_EQ(slm::test::read_text(out + "/loss.svg").rfind("<svg", 0), 0u);
   auto st = nlohmann::json::parse(slm::test::read_text(out + "/trainer.json"));

@@ -62,6 +62,7 @@ class PretrainTask : public TrainingTask {
                     LoaderOptions{static_cast<size_t>(a.batch), false, 0, false}),
         eval_batches_(a.eval_batches),
         sample_tokens_(a.sample_tokens),
+        sample_seed_(a.seed),
         tok_dir_(std::move(tok_dir)) {
     if (train_.batches_per_epoch() == 0)
       fail(
@@ -75,6 +76,14 @@ class PretrainTask : public TrainingTask {
       val_.emplace(WindowDataset(split.val, static_cast<size_t>(val_T_), static_cast<size_t>(val_T_)),
                    LoaderOptions{static_cast<size_t>(a.batch), false, 0, false});
     for (uint32_t id : tok.encode(a.sample_prompt, SpecialMode::Allow)) prompt_.push_back(static_cast<int32_t>(id));
+    // Bytes of text per validation token (special tokens hold none): the loss in bits per byte
+    // compares models whose vocabularies differ.
+    std::vector<bool> special(static_cast<size_t>(tok.vocab_size()), false);
+    for (const auto& named : tok.specials()) special[named.second] = true;
+    size_t bytes = 0;
+    for (size_t i = 0; i < split.val.size(); ++i)
+      if (!special[split.val[i]]) bytes += tok.token_bytes(split.val[i]).size();
+    if (bytes > 0) val_bytes_per_token_ = static_cast<double>(bytes) / static_cast<double>(split.val.size());
   }
 
   int64_t batches_per_epoch() const override { return static_cast<int64_t>(train_.batches_per_epoch()); }
@@ -97,7 +106,13 @@ class PretrainTask : public TrainingTask {
     if (val_) {
       ev.val_loss = loader_loss(model_, *val_, eval_batches_);
       ev.extra["val_perplexity"] = std::exp(ev.val_loss);
-      ev.note = fmt::format(" (perplexity {:.1f})", std::exp(ev.val_loss));
+      ev.note = fmt::format(" (perplexity {:.1f}", std::exp(ev.val_loss));
+      if (val_bytes_per_token_ > 0) {
+        const double bpb = ev.val_loss / std::log(2.0) / val_bytes_per_token_;
+        ev.extra["val_bits_per_byte"] = bpb;
+        ev.note += fmt::format(", {:.3f} bits/byte", bpb);
+      }
+      ev.note += ")";
     }
     last_eval_ = ev;
     return ev;
@@ -105,8 +120,12 @@ class PretrainTask : public TrainingTask {
   std::string sample() override {
     if (prompt_.empty()) return {};
     GenerateOptions g;
+    // Sampled as `slm generate --temperature 0.8 --top-k 40 --seed SEED` would: greedy decoding of a
+    // young model repeats itself (often as walls of newlines).
     g.max_new_tokens = sample_tokens_;
-    g.sampler.temperature = 0.0f;
+    g.sampler.temperature = 0.8f;
+    g.sampler.top_k = 40;
+    g.sampler.seed = sample_seed_;
     g.eos_id = tok_.eot_id() ? static_cast<int32_t>(*tok_.eot_id()) : -1;
     std::vector<uint32_t> all(prompt_.begin(), prompt_.end());
     for (int32_t id : generate(model_, prompt_, g)) all.push_back(static_cast<uint32_t>(id));
@@ -130,6 +149,8 @@ class PretrainTask : public TrainingTask {
   DataLoader train_, train_eval_;
   std::optional<DataLoader> val_;
   int64_t val_T_ = 0, eval_batches_, sample_tokens_;
+  uint64_t sample_seed_;
+  double val_bytes_per_token_ = 0.0;
   std::vector<int32_t> prompt_;
   std::string tok_dir_;
   Batch b_;
