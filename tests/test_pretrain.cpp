@@ -80,10 +80,11 @@ TEST(Pretrain, TinyModelLearnsAndWritesEverything) {
   const double bytes_per_token =
       static_cast<double>(tok.decode(std::span<const uint32_t>(ids).subspan(first_val)).size()) /
       (ids.size() - first_val);
-  for (const auto& rec : slm::MetricsLog::read(out + "/metrics.jsonl"))
-    if (rec["type"] == "eval")
-      EXPECT_NEAR(rec["val_bits_per_byte"].get<double>(),
-                  rec["val_loss"].get<double>() / std::log(2.0) / bytes_per_token, 1e-9);
+  for (const auto& rec : slm::MetricsLog::read(out + "/metrics.jsonl")) {
+    if (rec["type"] != "eval") continue;
+    EXPECT_NEAR(rec["val_bits_per_byte"].get<double>(), rec["val_loss"].get<double>() / std::log(2.0) / bytes_per_token,
+                1e-9);
+  }
   EXPECT_EQ(samples, 1);
   EXPECT_EQ(slm::test::read_text(out + "/loss.svg").rfind("<svg", 0), 0u);
   auto st = nlohmann::json::parse(slm::test::read_text(out + "/trainer.json"));

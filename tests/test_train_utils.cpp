@@ -287,6 +287,34 @@ TEST(Plot, AccuracySeries) {  // chapter 6: accuracy per epoch
   EXPECT_NE(svg.find(">epoch<"), std::string::npos);
 }
 
+// A classifier's accuracy plot: every evaluation (and the epoch-end records, which win at their
+// step) against examples seen, steps on the top axis; a one-epoch run is a curve, not two dots.
+TEST(Plot, AccuracyFromTheEvaluations) {
+  std::vector<json> recs;
+  for (int step = 1; step <= 10; ++step)
+    recs.push_back({{"type", "step"}, {"step", step}, {"examples_seen", 8 * step}, {"loss", 0.7}});
+  for (int step : {0, 4, 8, 10})
+    recs.push_back({{"type", "eval"}, {"step", step}, {"examples_seen", 8 * step}, {"train_accuracy", 0.5 + 0.04 * step},
+                    {"val_accuracy", 0.45 + 0.04 * step}, {"train_loss", 0.7}, {"val_loss", 0.7}});
+  recs.push_back({{"type", "epoch"}, {"step", 10}, {"examples_seen", 80}, {"train_accuracy", 0.99}, {"val_accuracy", 0.98}});
+  slm::MetricPlot what;
+  what.title = "Classification accuracy";
+  what.y_label = "accuracy";
+  what.train_key = "train_accuracy";
+  what.train_label = "train accuracy";
+  what.val_key = "val_accuracy";
+  what.val_label = "validation accuracy";
+  what.eval_types = {"eval", "epoch"};
+  const std::string svg = slm::plot_metric_svg(recs, what);
+  expect_clean_svg(svg);
+  for (const char* label : {">examples seen<", ">step<", ">train accuracy<", ">validation accuracy<", ">accuracy<"})
+    EXPECT_NE(svg.find(label), std::string::npos) << label;
+  EXPECT_EQ(count(svg, "<path"), 2u);            // two lines, no per-step series
+  EXPECT_EQ(count(svg, "<circle"), 2u * 4 + 2);  // 4 evaluations each (the epoch record replaces step 10's) + legend
+  // The classifier's loss plot is against examples seen too.
+  EXPECT_NE(slm::plot_losses_svg(recs, "loss").find(">examples seen<"), std::string::npos);
+}
+
 // ----------------------------------------------------------------------------------- progress
 
 TEST(Progress, FormatDuration) {

@@ -50,7 +50,8 @@ void ClassifierTask::end_epoch(TrainingEngine& engine, uint64_t e) {
   const double ta = metrics_of(train_, o_.eval_batches).accuracy, va = metrics_of(val_, o_.eval_batches).accuracy;
   model_.set_training(true);
   nlohmann::json rec = {
-      {"type", "epoch"}, {"step", engine.step()}, {"epoch", epoch}, {"train_accuracy", ta}, {"val_accuracy", va}};
+      {"type", "epoch"}, {"step", engine.step()}, {engine.seen_key(), engine.seen()}, {"epoch", epoch},
+      {"train_accuracy", ta}, {"val_accuracy", va}};
   std::string msg = fmt::format("epoch {}: training accuracy {:.2f}% | validation accuracy {:.2f}% (first {} batches)",
                                 epoch, 100 * ta, 100 * va, o_.eval_batches);
   if (o_.select_best) {
@@ -103,26 +104,16 @@ void ClassifierTask::restore(const std::string& dir, const nlohmann::json& state
 
 void ClassifierTask::plot(TrainingEngine& engine) const {
   engine.plot();
-  std::map<int64_t, std::pair<double, double>> at;  // step -> (train, val); a later record wins
-  for (const auto& r : engine.metrics().records())
-    if ((r["type"] == "eval" || r["type"] == "epoch") && r.contains("train_accuracy") && r["step"].is_number())
-      at[r["step"].get<int64_t>()] = {
-          r["train_accuracy"].is_number() ? r["train_accuracy"].get<double>() : NAN,
-          r.value("val_accuracy", nlohmann::json()).is_number() ? r["val_accuracy"].get<double>() : NAN};
-  PlotSeries train{"train accuracy", {}, {}, "#1f77b4", false, true},
-      val{"validation accuracy", {}, {}, "#ff7f0e", true, true};
-  for (const auto& [step, acc] : at) {
-    train.x.push_back(static_cast<double>(step));
-    train.y.push_back(acc.first);
-    val.x.push_back(static_cast<double>(step));
-    val.y.push_back(acc.second);
-  }
-  PlotOptions po;
-  po.title = "Classification accuracy";
-  po.x_label = "step";
-  po.y_label = "accuracy";
-  po.legend = LegendPos::BottomRight;
-  write_file_atomic((fs::path(o_.out_dir) / "accuracy.svg").string(), plot_series_svg({train, val}, po));
+  MetricPlot what;
+  what.title = "Classification accuracy";
+  what.y_label = "accuracy";
+  what.train_key = "train_accuracy";
+  what.train_label = "train accuracy";
+  what.val_key = "val_accuracy";
+  what.val_label = "validation accuracy";
+  what.eval_types = {"eval", "epoch"};
+  what.legend = LegendPos::BottomRight;
+  write_file_atomic((fs::path(o_.out_dir) / "accuracy.svg").string(), plot_metric_svg(engine.metrics().records(), what));
 }
 
 void ClassifierTask::restore_best() {

@@ -415,8 +415,8 @@ std::string plot_series_svg(const std::vector<PlotSeries>& series, const PlotOpt
   return svg;
 }
 
-std::string plot_losses_svg(const std::vector<json>& records, const std::string& title) {
-  auto num = [](const json& r, const char* key) {
+std::string plot_metric_svg(const std::vector<json>& records, const MetricPlot& what) {
+  auto num = [](const json& r, const std::string& key) {
     auto it = r.find(key);
     return it != r.end() && it->is_number() ? it->get<double>() : NAN;
   };
@@ -425,33 +425,55 @@ std::string plot_losses_svg(const std::vector<json>& records, const std::string&
     if (!r.is_object() || !std::isfinite(num(r, "step"))) continue;
     auto t = r.find("type");
     if (t == r.end() || !t->is_string()) continue;
-    if (*t == "step") steps[num(r, "step")] = &r;
-    if (*t == "eval") evals[num(r, "step")] = &r;
+    if (*t == "step" && !what.step_key.empty()) steps[num(r, "step")] = &r;
+    if (std::find(what.eval_types.begin(), what.eval_types.end(), t->get<std::string>()) != what.eval_types.end() &&
+        std::isfinite(num(r, what.train_key)))
+      evals[num(r, "step")] = &r;
   }
-  bool use_tokens = true;
-  for (const auto* m : {&steps, &evals})
-    for (auto& [step, r] : *m) use_tokens = use_tokens && std::isfinite(num(*r, "tokens_seen"));
-
-  PlotSeries per_step{"train loss (per step)", {}, {}, "#9ecae1", false, false, 1.0};
-  PlotSeries train{"train loss", {}, {}, "#1f77b4", false, true, 2.0};
-  PlotSeries val{"val loss", {}, {}, "#ff7f0e", true, true, 2.0};
+  // x: what the run counts (tokens or examples seen) when every record has it, else the step.
+  std::string seen;
+  for (const char* key : {"tokens_seen", "examples_seen"}) {
+    bool all = !steps.empty() || !evals.empty();
+    for (const auto* m : {&steps, &evals})
+      for (auto& [step, r] : *m) all = all && std::isfinite(num(*r, key));
+    if (all && seen.empty()) seen = key;
+  }
+  PlotSeries per_step{what.step_label, {}, {}, "#9ecae1", false, false, 1.0};
+  PlotSeries train{what.train_label, {}, {}, "#1f77b4", false, true, 2.0};
+  PlotSeries val{what.val_label, {}, {}, "#ff7f0e", true, true, 2.0};
   PlotOptions o;
-  o.title = title;
-  o.x_label = use_tokens ? "tokens seen" : "step";
-  o.y_label = "loss";
-  for (auto& [step, r] : steps) {
-    double x = use_tokens ? num(*r, "tokens_seen") : step;
-    per_step.x.push_back(x), per_step.y.push_back(num(*r, "loss"));
-    if (use_tokens) o.top_axis.emplace_back(x, step);
-  }
-  for (auto& [step, r] : evals) {
-    double x = use_tokens ? num(*r, "tokens_seen") : step;
-    train.x.push_back(x), train.y.push_back(num(*r, "train_loss"));
-    val.x.push_back(x), val.y.push_back(num(*r, "val_loss"));
-    if (use_tokens) o.top_axis.emplace_back(x, step);
-  }
+  o.title = what.title;
+  o.x_label = seen.empty() ? "step" : seen == "tokens_seen" ? "tokens seen" : "examples seen";
+  o.y_label = what.y_label;
+  o.legend = what.legend;
   o.top_label = "step";
+  auto add = [&](PlotSeries& s, double x, double step, double y) {
+    s.x.push_back(x);
+    s.y.push_back(y);
+    if (!seen.empty()) o.top_axis.emplace_back(x, step);
+  };
+  for (auto& [step, r] : steps) add(per_step, seen.empty() ? step : num(*r, seen), step, num(*r, what.step_key));
+  for (auto& [step, r] : evals) {
+    const double x = seen.empty() ? step : num(*r, seen);
+    add(train, x, step, num(*r, what.train_key));
+    add(val, x, step, num(*r, what.val_key));
+  }
+  std::sort(o.top_axis.begin(), o.top_axis.end());
+  if (what.step_key.empty()) return plot_series_svg({train, val}, o);
   return plot_series_svg({per_step, train, val}, o);
+}
+
+std::string plot_losses_svg(const std::vector<json>& records, const std::string& title) {
+  MetricPlot what;
+  what.title = title;
+  what.y_label = "loss";
+  what.step_key = "loss";
+  what.step_label = "train loss (per step)";
+  what.train_key = "train_loss";
+  what.train_label = "train loss";
+  what.val_key = "val_loss";
+  what.val_label = "val loss";
+  return plot_metric_svg(records, what);
 }
 
 void write_loss_plot(const std::vector<json>& records, const std::string& svg_path, const std::string& title) {

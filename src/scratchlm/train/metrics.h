@@ -88,6 +88,19 @@ struct PlotOptions {
 // NaN/inf values and huge ranges (tick labels use k/M/G/T suffixes or scientific notation).
 std::string plot_series_svg(const std::vector<PlotSeries>& series, const PlotOptions& options);
 
+// What plot_metric_svg draws from metrics records: the train_key and val_key values of the
+// records of eval_types (dots and lines) and, with a step_key, the step records' value (a thin
+// line), against tokens or examples seen (when every record has them, else the step) with steps on
+// a second axis at the top. Later records for the same step win (a resumed run redoes steps).
+struct MetricPlot {
+  std::string title, y_label;
+  std::string train_key, train_label, val_key, val_label;
+  std::string step_key, step_label;                 // "": no per-step line
+  std::vector<std::string> eval_types = {"eval"};  // record types holding train_key / val_key
+  LegendPos legend = LegendPos::Auto;
+};
+std::string plot_metric_svg(const std::vector<nlohmann::json>& records, const MetricPlot& what);
+
 // Chapter 5's plot_losses over metrics records: per-step training loss (thin line), and the eval
 // records' train_loss and val_loss (dots and lines), against tokens seen, with steps on a second
 // axis at the top. Later records for the same step win (a resumed run redoes steps). Without
