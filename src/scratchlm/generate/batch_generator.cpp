@@ -1,0 +1,236 @@
+// batch_generator.cpp — continuous batching over GPT::forward_cached (see batch_generator.h).
+#include "scratchlm/generate/batch_generator.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "scratchlm/model/gpt.h"
+#include "scratchlm/model/kv_cache.h"
+#include "scratchlm/util/error.h"
+
+namespace slm {
+
+namespace {
+
+// One running sequence and the KV cache it owns.
+struct Slot {
+  std::shared_ptr<GenerationJob> job;
+  std::unique_ptr<KVCache> cache;
+  std::unique_ptr<Sampler> sampler;
+  std::vector<int32_t> seq;      // prompt + generated
+  std::vector<int32_t> pending;  // tokens still to feed before the next sample
+  int64_t generated = 0;
+};
+
+}  // namespace
+
+struct BatchGenerator::Impl {
+  GPT& model;
+  int64_t max_queue, prefill_chunk;
+  std::vector<Slot> slots;
+  std::deque<std::shared_ptr<GenerationJob>> queue;
+  mutable std::mutex mu;  // queue, stop, stats
+  std::condition_variable wake;
+  bool stop = false;
+  BatchGeneratorStats counts;
+  std::thread thread;
+
+  Impl(GPT& m, int n, int64_t q, int64_t chunk) : model(m), max_queue(q), prefill_chunk(chunk) {
+    slots.resize(static_cast<size_t>(n));
+    for (Slot& s : slots) s.cache = std::make_unique<KVCache>(model.config());
+  }
+
+  void finish(Slot& s, const std::string& error) {
+    auto job = std::move(s.job);
+    s.job.reset();
+    s.sampler.reset();
+    {
+      std::lock_guard lock(mu);
+      --counts.active;
+    }
+    if (job->on_done) job->on_done(error);
+  }
+
+  // The tokens to feed next: the new token, or the whole left-cut window once the sequence no
+  // longer fits the context (the cache starts over, as generate() recomputes the window).
+  void plan_next(Slot& s) {
+    const int64_t ctx = model.config().context_length;
+    const auto n = static_cast<int64_t>(s.seq.size());
+    if (n <= ctx && s.cache->len == n - 1) {
+      s.pending.assign(1, s.seq.back());
+      return;
+    }
+    s.cache->clear();
+    s.pending.assign(s.seq.end() - std::min(n, ctx), s.seq.end());
+  }
+
+  // Sample the next token of a slot from its logits; false when the sequence ended.
+  bool advance(Slot& s, const float* logits) {
+    const GenerateOptions& o = s.job->options;
+    const int64_t V = model.config().vocab_size;
+    const int32_t next = s.sampler->sample(logits, V, std::span<const int32_t>(s.seq));
+    if (o.stop_at_eos && next == o.eos_id) return false;
+    s.seq.push_back(next);
+    ++s.generated;
+    {
+      std::lock_guard lock(mu);
+      ++counts.tokens;
+    }
+    if (s.job->on_token && !s.job->on_token(next)) return false;
+    if (s.generated >= o.max_new_tokens) return false;
+    plan_next(s);
+    return true;
+  }
+
+  void admit() {
+    std::lock_guard lock(mu);
+    for (Slot& s : slots) {
+      if (s.job || queue.empty()) continue;
+      s.job = std::move(queue.front());
+      queue.pop_front();
+      ++counts.active;
+      s.sampler = std::make_unique<Sampler>(s.job->options.sampler);
+      s.seq = s.job->prompt;
+      s.generated = 0;
+      s.cache->clear();
+      s.pending.clear();
+    }
+  }
+
+  // One step: at most one prompt chunk (the slot that waited longest for it), then one batched
+  // decode of every slot that has exactly its next token to feed.
+  void step(std::vector<float>& logits, std::vector<int32_t>& tokens, std::vector<KVCache*>& caches,
+            std::vector<Slot*>& rows) {
+    const int64_t V = model.config().vocab_size;
+    for (Slot& s : slots) {
+      if (!s.job) continue;
+      if (s.job->cancelled.load()) {
+        finish(s, "");
+        continue;
+      }
+      if (s.generated == 0 && s.pending.empty() && s.cache->len == 0) {
+        if (s.job->options.max_new_tokens <= 0 || s.seq.empty()) {
+          finish(s, s.seq.empty() ? "the prompt is empty: nothing to continue" : "");
+          continue;
+        }
+        plan_next(s);
+      }
+    }
+    // A prompt chunk for the first slot (in slot order) that has more than one token to feed.
+    for (Slot& s : slots) {
+      if (!s.job || s.pending.size() <= 1) continue;
+      const int64_t n = std::min<int64_t>(prefill_chunk, static_cast<int64_t>(s.pending.size()));
+      KVCache* c = s.cache.get();
+      model.forward_cached(s.pending.data(), 1, n, &c, logits.data());
+      s.pending.erase(s.pending.begin(), s.pending.begin() + n);
+      if (s.pending.empty() && !advance(s, logits.data())) finish(s, "");
+      break;
+    }
+    tokens.clear();
+    caches.clear();
+    rows.clear();
+    for (Slot& s : slots)
+      if (s.job && s.pending.size() == 1) {
+        tokens.push_back(s.pending[0]);
+        caches.push_back(s.cache.get());
+        rows.push_back(&s);
+      }
+    if (!rows.empty()) {
+      const auto B = static_cast<int64_t>(rows.size());
+      model.forward_cached(tokens.data(), B, 1, caches.data(), logits.data());
+      {
+        std::lock_guard lock(mu);
+        counts.max_batch = std::max(counts.max_batch, B);
+      }
+      for (int64_t b = 0; b < B; ++b) {
+        rows[b]->pending.clear();
+        if (!advance(*rows[b], logits.data() + b * V)) finish(*rows[b], "");
+      }
+    }
+    std::lock_guard lock(mu);
+    ++counts.steps;
+  }
+
+  bool busy() const {
+    for (const Slot& s : slots)
+      if (s.job) return true;
+    return false;
+  }
+
+  void loop() {
+    model.set_training(false);
+    const int64_t V = model.config().vocab_size;
+    std::vector<float> logits(slots.size() * static_cast<size_t>(V));
+    std::vector<int32_t> tokens;
+    std::vector<KVCache*> caches;
+    std::vector<Slot*> rows;
+    for (;;) {
+      {
+        std::unique_lock lock(mu);
+        wake.wait(lock, [&] { return stop || !queue.empty() || busy(); });
+        if (stop) break;
+      }
+      admit();
+      try {
+        step(logits, tokens, caches, rows);
+      } catch (const std::exception& e) {  // a model error ends the jobs of this step, not the server
+        for (Slot& s : slots)
+          if (s.job) finish(s, e.what());
+      }
+    }
+    for (Slot& s : slots)
+      if (s.job) finish(s, "the server is shutting down");
+    std::deque<std::shared_ptr<GenerationJob>> left;
+    {
+      std::lock_guard lock(mu);
+      left.swap(queue);
+    }
+    for (auto& job : left)
+      if (job->on_done) job->on_done("the server is shutting down");
+  }
+};
+
+BatchGenerator::BatchGenerator(GPT& model, int slots, int64_t max_queue, int64_t prefill_chunk) {
+  if (slots < 1) fail("--parallel must be at least 1, got {}", slots);
+  if (max_queue < 0) fail("--max-queue must not be negative, got {}", max_queue);
+  if (prefill_chunk < 1) fail_internal("prefill chunk {} < 1", prefill_chunk);
+  impl_ = std::make_unique<Impl>(model, slots, max_queue, prefill_chunk);
+  impl_->thread = std::thread([this] { impl_->loop(); });
+}
+
+BatchGenerator::~BatchGenerator() {
+  shutdown();
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+bool BatchGenerator::submit(std::shared_ptr<GenerationJob> job) {
+  {
+    std::lock_guard lock(impl_->mu);
+    // Waiting means beyond the free slots (a queued job takes a free slot at the next step).
+    const auto free_slots = static_cast<int64_t>(impl_->slots.size()) - impl_->counts.active;
+    if (impl_->stop || static_cast<int64_t>(impl_->queue.size()) - free_slots >= impl_->max_queue) return false;
+    impl_->queue.push_back(std::move(job));
+  }
+  impl_->wake.notify_one();
+  return true;
+}
+
+void BatchGenerator::shutdown() {
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->stop = true;
+  }
+  impl_->wake.notify_one();
+}
+
+BatchGeneratorStats BatchGenerator::stats() const {
+  std::lock_guard lock(impl_->mu);
+  BatchGeneratorStats s = impl_->counts;
+  s.queued = static_cast<int64_t>(impl_->queue.size());
+  return s;
+}
+
+}  // namespace slm

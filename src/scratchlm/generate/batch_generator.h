@@ -1,0 +1,67 @@
+// batch_generator.h — continuous batching: chapter 5's generate for many sequences at once, the
+// way a server runs it. Up to `slots` sequences generate together, each with its own KV cache;
+// every decode step is one forward pass over all of them (GPT::forward_cached), so the weights are
+// read once per step for all, and that is where the throughput comes from. New sequences join
+// between steps, first come first served; a prompt is prefilled in chunks of `prefill_chunk`
+// tokens, one chunk per step, so running sequences are not stalled for long by a long prompt.
+//
+// Each sequence gets the tokens `generate` (generator.h) would give it alone, up to float rounding:
+// its own Sampler (seed, temperature, top-k/p, penalty), the same end-of-text stop and
+// max_new_tokens, the same sliding window past the context length (the window is prefilled
+// again). A batch of rows multiplies through sgemm instead of sgemv, which may round differently.
+//
+// One thread owns the model: the callbacks of a job run on it and must be quick (queue the text
+// for the thread that answers the client). A job is cancelled by its `cancelled` flag (a client
+// that went away); its slot is free after the current step.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "scratchlm/generate/generator.h"
+
+namespace slm {
+
+class GPT;
+
+struct GenerationJob {
+  std::vector<int32_t> prompt;  // not empty, ids within the vocabulary
+  GenerateOptions options;
+  // Each new token; returning false ends the sequence (e.g. a stop string was seen).
+  std::function<bool(int32_t)> on_token;
+  // Once, at the end: error is empty after a normal end (max_new_tokens, end of text, on_token
+  // false, cancelled), else why the job failed (e.g. the server is shutting down).
+  std::function<void(const std::string& error)> on_done;
+  std::atomic<bool> cancelled{false};
+};
+
+struct BatchGeneratorStats {
+  int64_t active = 0, queued = 0;  // now
+  uint64_t steps = 0, tokens = 0;  // scheduler steps and tokens generated so far
+  int64_t max_batch = 0;           // the most sequences one decode pass has carried
+};
+
+class BatchGenerator {
+ public:
+  BatchGenerator(GPT& model, int slots, int64_t max_queue, int64_t prefill_chunk = 256);
+  ~BatchGenerator();  // shutdown() and join
+  BatchGenerator(const BatchGenerator&) = delete;
+  BatchGenerator& operator=(const BatchGenerator&) = delete;
+
+  // Queues a job; false (and nothing queued) when max_queue jobs are already waiting or the
+  // generator is shutting down.
+  bool submit(std::shared_ptr<GenerationJob> job);
+  // Ends every running and waiting job (on_done with "the server is shutting down") and the thread.
+  void shutdown();
+  BatchGeneratorStats stats() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace slm
