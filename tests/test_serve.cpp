@@ -40,8 +40,9 @@ std::unique_ptr<slm::GPT> tiny_classifier() { return slm::make_classifier(*tiny_
 // A server on a free loopback port, running in a thread for the life of the object.
 class LiveServer {
  public:
-  explicit LiveServer(std::unique_ptr<slm::GPT> model) {
+  explicit LiveServer(std::unique_ptr<slm::GPT> model, int parallel = 4) {
     slm::ServeConfig cfg;
+    cfg.parallel = parallel;
     cfg.model_name = "tiny";
     cfg.defaults.max_new_tokens = 8;
     cfg.defaults.sampler.temperature = 0.0f;
@@ -187,6 +188,38 @@ TEST(Serve, CompletionsEqualGenerateStreamedOrNot) {
   auto [st3, j3] = srv.post("/v1/completions", json{{"prompt", ""}, {"max_tokens", 5}}.dump());
   ASSERT_EQ(st3, 200);
   EXPECT_EQ(j3["choices"][0]["text"], text_of(slm::generate(*ref, std::vector<int32_t>{50256}, greedy(5))));
+}
+
+// Several clients at once: their requests generate together in batched decode steps, and each
+// answer is the one generate() gives its prompt alone; /health answers meanwhile.
+TEST(Serve, ConcurrentRequestsBatchAndEachEqualsGenerate) {
+  LiveServer srv(tiny_model(), 3);
+  auto ref = tiny_model();
+  const std::vector<std::string> prompts = {"Every effort moves you", "Call me Ishmael.", "The",
+                                            "In the sunlit terraces", "Hello, do you like tea?"};
+  std::vector<std::string> expect;
+  for (const auto& p : prompts) expect.push_back(text_of(slm::generate(*ref, ids_of(p), greedy(40))));
+  std::vector<std::string> got(prompts.size());
+  std::vector<std::thread> clients;
+  for (size_t i = 0; i < prompts.size(); ++i)
+    clients.emplace_back([&, i] {
+      const json body = {{"prompt", prompts[i]}, {"max_tokens", 40}, {"stream", i % 2 == 1}};
+      if (i % 2) {
+        got[i] = join_stream(srv.stream("/v1/completions", body.dump()), false).first;
+      } else {
+        auto [st, j] = srv.post("/v1/completions", body.dump());
+        EXPECT_EQ(st, 200) << j.dump();
+        if (st == 200) got[i] = j["choices"][0]["text"];
+      }
+    });
+  const auto t0 = std::chrono::steady_clock::now();
+  auto health = srv.client().Get("/health");
+  const double health_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  for (auto& t : clients) t.join();
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  EXPECT_LT(health_s, 2.0);
+  for (size_t i = 0; i < prompts.size(); ++i) EXPECT_EQ(got[i], expect[i]) << prompts[i];
 }
 
 TEST(Serve, ChatEqualsTheBooksResponsesWithMemoryAndSystemText) {

@@ -36,7 +36,9 @@ void register_serve(CLI::App& app) {
   c->footer(
       "Endpoints: GET / (chat page), GET /health, GET /v1/models, POST /v1/chat/completions, POST /v1/completions\n"
       "(language models; \"stream\": true for server-sent events), POST /v1/classify (classifiers).\n"
-      "Requests run one at a time. The sampling options below are the defaults for requests that omit them.");
+      "Up to --parallel requests generate at once (one batched decode step for all); --max-queue more wait, first\n"
+      "come first served, and beyond that a request gets 429. The sampling options below are the defaults for\n"
+      "requests that omit them.");
   c->add_option("--model", o->model, "Model directory (a language model, an instruction model or a classifier)")
       ->required();
   c->add_option("--tokenizer", o->tokenizer, "Tokenizer directory (default: the model's, else data/gpt2)");
@@ -49,6 +51,10 @@ void register_serve(CLI::App& app) {
       ->capture_default_str();
   add_sampling_options(c, o->cfg.defaults.sampler,
                        "Seed of the first request without one (then +1 per request)");  // defaults of requests
+  c->add_option("--parallel", o->cfg.parallel, "Requests that generate at once, each with its own KV cache")
+      ->capture_default_str();
+  c->add_option("--max-queue", o->cfg.max_queue, "Requests that may wait for a free slot (more get HTTP 429)")
+      ->capture_default_str();
   c->add_option("--threads", o->threads, "Threads (default: all cores)");
   c->add_flag("--quiet", o->quiet, "No request log on stderr");
   c->callback([o] {

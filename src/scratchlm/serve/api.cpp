@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <optional>
 
-#include "scratchlm/finetune/response_stream.h"
 #include "scratchlm/finetune/responses.h"
 #include "scratchlm/tokenizer/bpe.h"
 #include "scratchlm/util/error.h"
@@ -164,27 +163,6 @@ std::vector<std::string> parse_classify_request(const json& body) {
     fail("'input' must be a string or a list of 1 to 4096 strings");
   }
   return texts;
-}
-
-CompletionResult run_completion(GPT& model, const Tokenizer& tok, const CompletionRequest& req, PromptTemplate tmpl,
-                                const std::function<bool(const std::string&)>& on_piece) {
-  ResponseStream stream(req.stops, req.chat ? std::optional<PromptTemplate>(tmpl) : std::nullopt);
-  CompletionResult res;
-  bool cancelled = false;
-  generate(model, req.prompt, req.gen, [&](int32_t id) {
-    ++res.completion_tokens;
-    const bool more = stream.add(tok.token_bytes(static_cast<uint32_t>(id)));
-    if (on_piece) {
-      const std::string piece = stream.take_ready();
-      if (!piece.empty() && !on_piece(piece)) cancelled = true;
-    }
-    return more && !cancelled;
-  });
-  const std::string rest = stream.take_rest();
-  if (on_piece && !cancelled && !rest.empty()) on_piece(rest);
-  res.text = stream.final_text();
-  res.finish_reason = !stream.stopped() && res.completion_tokens >= req.gen.max_new_tokens ? "length" : "stop";
-  return res;
 }
 
 json completion_response(const CompletionRequest& req, const CompletionResult& res, const std::string& id,

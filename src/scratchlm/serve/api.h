@@ -36,11 +36,6 @@ struct CompletionResult {
   int64_t completion_tokens = 0;
 };
 
-// Generate the answer. on_piece, if set, receives the text as it becomes final (see
-// ResponseStream) and may return false to cancel (a client that went away).
-CompletionResult run_completion(GPT& model, const Tokenizer& tok, const CompletionRequest& req, PromptTemplate tmpl,
-                                const std::function<bool(const std::string&)>& on_piece = {});
-
 // Response bodies. `id` is "chatcmpl-N" / "cmpl-N"; `created` Unix seconds.
 nlohmann::json completion_response(const CompletionRequest& req, const CompletionResult& res, const std::string& id,
                                    int64_t created, const std::string& model);

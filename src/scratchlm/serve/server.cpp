@@ -1,5 +1,6 @@
 // server.cpp — the HTTP side of `slm serve` (see server.h): routes, JSON errors, server-sent
-// events, one request at a time on the model. Request checking and answers live in api.cpp.
+// events; completions generate on the batch generator, several at once. Request checking and
+// answers live in api.cpp and answer.cpp.
 #include "scratchlm/serve/server.h"
 
 #include <httplib.h>
@@ -10,6 +11,7 @@
 
 #include "scratchlm/finetune/classifier.h"
 #include "scratchlm/model/gpt.h"
+#include "scratchlm/serve/answer.h"
 #include "scratchlm/serve/api.h"
 #include "scratchlm/tokenizer/bpe.h"
 #include "scratchlm/util/error.h"
@@ -44,9 +46,10 @@ struct Server::Impl {
   std::unique_ptr<Tokenizer> tok;
   ServeConfig cfg;
   httplib::Server http;
-  std::mutex mu;        // the model, the tokenizer's caches and `served`
+  std::mutex mu;        // the tokenizer's caches, the classifier's passes and `served`
   uint64_t served = 0;  // completion requests so far (ids and default seeds)
   int64_t started = unix_now();
+  std::unique_ptr<BatchGenerator> gen;  // last: stopped before the model and tokenizer go
 
   void log(const httplib::Request& rq, int status, const std::string& what, double secs) {
     if (cfg.log_requests)
@@ -82,20 +85,28 @@ struct Server::Impl {
     serve::CompletionRequest req =
         serve::parse_completion_request(body, chat, *tok, model->config().context_length, cfg, no);
     ++served;
+    lock.unlock();
     const std::string id = (chat ? "chatcmpl-" : "cmpl-") + std::to_string(no);
     const int64_t created = unix_now();
+    auto answer = std::make_shared<serve::Answer>(req, cfg.tmpl, *tok);
+    if (!gen->submit(answer->job())) {
+      send_json(rs, 429,
+                error_body(fmt::format("the server is busy: {} requests are generating and {} are waiting; retry later",
+                                       cfg.parallel, cfg.max_queue),
+                           "rate_limit_exceeded"));
+      log(rq, 429, "queue full", seconds_since(t0));
+      return;
+    }
     if (!req.stream) {
-      const serve::CompletionResult res = serve::run_completion(*model, *tok, req, cfg.tmpl);
+      const serve::CompletionResult res = answer->wait();
       send_json(rs, 200, serve::completion_response(req, res, id, created, cfg.model_name));
       log(rq, 200, std::to_string(req.prompt_tokens) + " + " + std::to_string(res.completion_tokens) + " tokens",
           seconds_since(t0));
       return;
     }
-    lock.unlock();
     rs.set_header("Cache-Control", "no-cache");
-    rs.set_chunked_content_provider("text/event-stream", [this, req, id, created, chat, rq_method = rq.method,
+    rs.set_chunked_content_provider("text/event-stream", [this, req, answer, id, created, chat, rq_method = rq.method,
                                                           rq_path = rq.path, t0](size_t, httplib::DataSink& sink) {
-      std::lock_guard stream_lock(mu);
       auto send = [&](const std::string& payload) {
         const std::string event = "data: " + payload + "\n\n";
         return sink.write(event.data(), event.size());
@@ -106,9 +117,10 @@ struct Server::Impl {
       bool open = !chat || chunk("", "", true);  // a chat stream starts with the assistant's role
       std::string outcome;
       try {
-        const serve::CompletionResult res =
-            serve::run_completion(*model, *tok, req, cfg.tmpl,
-                                  [&](const std::string& piece) { return open = open && chunk(piece, "", false); });
+        std::string piece;
+        while (open && answer->next_piece(piece)) open = chunk(piece, "", false);
+        if (!open) answer->cancel();  // the client went away: free the slot
+        const serve::CompletionResult res = answer->wait();
         if (open) open = chunk("", res.finish_reason, false) && send("[DONE]");
         outcome = std::to_string(req.prompt_tokens) + " + " + std::to_string(res.completion_tokens) +
                   " tokens, streamed" + (open ? "" : ", client gone");
@@ -183,6 +195,12 @@ Server::Server(std::unique_ptr<GPT> model, std::unique_ptr<Tokenizer> tok, Serve
   impl_->tok = std::move(tok);
   impl_->cfg = std::move(config);
   impl_->cfg.defaults.sampler.validate();
+  if (!impl_->model->config().is_classifier())
+    impl_->gen = std::make_unique<BatchGenerator>(*impl_->model, impl_->cfg.parallel, impl_->cfg.max_queue);
+  // Each streaming or waiting request holds a connection thread: enough of them that /health and
+  // the page always have one.
+  const size_t threads = static_cast<size_t>(impl_->cfg.parallel + impl_->cfg.max_queue) + 16;
+  impl_->http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   impl_->routes();
 }
 
@@ -203,7 +221,9 @@ int Server::bind(const std::string& host, int port) {
 void Server::run() { impl_->http.listen_after_bind(); }
 
 void Server::stop() {
-  if (impl_) impl_->http.stop();
+  if (!impl_) return;
+  if (impl_->gen) impl_->gen->shutdown();
+  impl_->http.stop();
 }
 
 }  // namespace slm

@@ -22,7 +22,10 @@
 // text is put before the next user message. The last message must be from the user. The oldest
 // turns are dropped to leave room for the answer (chat_prompt_ids). The answer is cleaned as the
 // book's responses (clean_response).
-// Requests are served one at a time (one model, all cores per request); others wait.
+// Completions run on a batch generator (generate/batch_generator.h): up to --parallel requests
+// generate at once, one decode pass for all of them per token; the next --max-queue wait, first
+// come first served; beyond that a request gets 429. A streamed request whose client has gone
+// frees its slot at the next step.
 #pragma once
 
 #include <cstdint>
@@ -43,6 +46,8 @@ struct ServeConfig {
   GenerateOptions defaults;         // max_new_tokens, sampler and seed for omitted fields
   int64_t max_tokens_limit = 4096;  // a larger max_tokens is refused
   bool log_requests = true;         // one line per request on stderr
+  int parallel = 4;                 // requests generating at once
+  int64_t max_queue = 64;           // requests waiting for a slot (more: 429)
 };
 
 class Server {
