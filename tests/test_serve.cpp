@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <thread>
 
 #include "scratchlm/finetune/classifier.h"
@@ -23,6 +24,7 @@
 #include "scratchlm/serve/server.h"
 #include "scratchlm/tokenizer/bpe.h"
 #include "scratchlm/tokenizer/utf8.h"
+#include "scratchlm/util/error.h"
 #include "test_util.h"
 
 using json = nlohmann::json;
@@ -40,7 +42,8 @@ std::unique_ptr<slm::GPT> tiny_classifier() { return slm::make_classifier(*tiny_
 // A server on a free loopback port, running in a thread for the life of the object.
 class LiveServer {
  public:
-  explicit LiveServer(std::unique_ptr<slm::GPT> model, int parallel = 4) {
+  explicit LiveServer(std::unique_ptr<slm::GPT> model, int parallel = 4,
+                      const std::function<void(slm::ServeConfig&)>& configure = {}) {
     slm::ServeConfig cfg;
     cfg.parallel = parallel;
     cfg.model_name = "tiny";
@@ -48,6 +51,7 @@ class LiveServer {
     cfg.defaults.sampler.temperature = 0.0f;
     cfg.max_tokens_limit = 64;
     cfg.log_requests = false;
+    if (configure) configure(cfg);
     server_ = std::make_unique<slm::Server>(std::move(model),
                                             std::make_unique<slm::Tokenizer>(slm::test::gpt2_tokenizer()), cfg);
     port_ = server_->bind("127.0.0.1", 0);
@@ -331,6 +335,71 @@ TEST(Serve, BadRequestsGetJsonErrors) {
   EXPECT_EQ(json::parse(c.Get("/health")->body)["status"], "ok");
 }
 
+// The API key, JSON-only bodies, CORS, the HTTP layer's errors, and the small routes.
+TEST(Serve, AccessControlAndHttpErrors) {
+  LiveServer srv(tiny_model(), 2, [](slm::ServeConfig& c) {
+    c.api_key = "s3cret";
+    c.cors_origin = "http://localhost:5173";
+  });
+  auto c = srv.client();
+  const std::string body = json{{"prompt", "Every effort"}, {"max_tokens", 3}}.dump();
+  auto r = c.Post("/v1/completions", body, "application/json");  // no key
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 401);
+  EXPECT_EQ(json::parse(r->body)["error"]["type"], "authentication_error");
+  EXPECT_EQ(c.Get("/health")->status, 200);  // health needs no key
+  EXPECT_EQ(c.Get("/v1/models")->status, 401);
+  httplib::Headers wrong = {{"Authorization", "Bearer s3creT"}};
+  EXPECT_EQ(c.Post("/v1/completions", wrong, body, "application/json")->status, 401);
+  c.set_bearer_token_auth("s3cret");
+  r = c.Post("/v1/completions", body, "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  // A page's "simple" cross-origin request (text/plain) is refused.
+  r = c.Post("/v1/completions", body, "text/plain");
+  EXPECT_EQ(r->status, 415);
+  EXPECT_HAS(json::parse(r->body)["error"]["message"].get<std::string>(), "application/json");
+  // CORS for the one allowed origin only.
+  httplib::Headers from_app = {{"Origin", "http://localhost:5173"}, {"Access-Control-Request-Method", "POST"}};
+  r = c.Options("/v1/completions", from_app);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 204);
+  EXPECT_EQ(r->get_header_value("Access-Control-Allow-Origin"), "http://localhost:5173");
+  r = c.Get("/v1/models", {{"Origin", "http://evil.example"}});
+  EXPECT_EQ(r->status, 200);
+  EXPECT_FALSE(r->has_header("Access-Control-Allow-Origin"));
+  // 405 names the allowed method; 404 for unknown models; the model by id.
+  r = c.Get("/v1/completions");
+  EXPECT_EQ(r->status, 405);
+  EXPECT_EQ(r->get_header_value("Allow"), "POST");
+  EXPECT_EQ(c.Get("/v1/models/tiny")->status, 200);
+  EXPECT_EQ(json::parse(c.Get("/v1/models/tiny")->body)["id"], "tiny");
+  r = c.Get("/v1/models/gpt-4");
+  EXPECT_EQ(r->status, 404);
+  EXPECT_EQ(json::parse(r->body)["error"]["code"], "model_not_found");
+  // /tokenize and /detokenize (llama-server's routes).
+  r = c.Post("/tokenize", R"({"content": "Hello, world<|endoftext|>"})", "application/json");
+  ASSERT_EQ(r->status, 200) << r->body;
+  const json ids = json::parse(r->body)["tokens"];
+  EXPECT_EQ(ids, json(ids_of("Hello, world<|endoftext|>")));
+  r = c.Post("/detokenize", json{{"tokens", ids}}.dump(), "application/json");
+  EXPECT_EQ(json::parse(r->body)["content"], "Hello, world<|endoftext|>");
+  EXPECT_EQ(c.Post("/detokenize", R"({"tokens": [50257]})", "application/json")->status, 400);
+  // /metrics in Prometheus' text format.
+  r = c.Get("/metrics");
+  EXPECT_EQ(r->status, 200);
+  EXPECT_HAS(r->body, "slm_completions_total 1\n");
+  EXPECT_HAS(r->body, "# TYPE slm_queue_length gauge");
+  // 413 with a message.
+  r = c.Post("/v1/completions", std::string((64u << 20) + 1, ' '), "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 413);
+  EXPECT_HAS(json::parse(r->body)["error"]["message"].get<std::string>(), "64 MiB");
+  // A second server on the same port fails to bind instead of sharing it.
+  slm::Server other(tiny_model(), std::make_unique<slm::Tokenizer>(slm::test::gpt2_tokenizer()), slm::ServeConfig{});
+  EXPECT_THROW(other.bind("127.0.0.1", srv.port()), slm::Error);
+}
+
 TEST(Serve, ClassifierAnswersAsPredictProba) {
   LiveServer srv(tiny_classifier());
   auto ref = tiny_classifier();
@@ -415,6 +484,10 @@ TEST(Serve, CliServesUntilSigterm) {
   waitpid(pid, &status, 0);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
   const std::string err = slm::test::read_text(log);
-  EXPECT_HAS(err, "POST /v1/chat/completions -> 200");
+  // One line per request: ISO time, client, method, path, status, tokens, time to first token, total.
+  EXPECT_TRUE(
+      std::regex_search(err, std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ 127\.0\.0\.1 POST )"
+                                        R"(/v1/chat/completions 200 \d+ \+ \d+ tokens, first token \d+ ms, \d+ ms)")))
+      << err;
   EXPECT_HAS(err, "stopping");
 }

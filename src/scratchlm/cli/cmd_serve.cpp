@@ -5,6 +5,7 @@
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <thread>
 
@@ -55,11 +56,17 @@ void register_serve(CLI::App& app) {
       ->capture_default_str();
   c->add_option("--max-queue", o->cfg.max_queue, "Requests that may wait for a free slot (more get HTTP 429)")
       ->capture_default_str();
+  c->add_option("--api-key", o->cfg.api_key,
+                "Require 'Authorization: Bearer KEY' on every route but /health (default: $SLM_API_KEY, else none)");
+  c->add_option("--cors-origin", o->cfg.cors_origin,
+                "Let web pages from this origin call the API (e.g. http://localhost:5173; default: none)");
   c->add_option("--threads", o->threads, "Threads (default: all cores)");
   c->add_flag("--quiet", o->quiet, "No request log on stderr");
   c->callback([o] {
     configure_threads(o->threads);
     ServeConfig cfg = o->cfg;
+    if (cfg.api_key.empty())
+      if (const char* key = std::getenv("SLM_API_KEY")) cfg.api_key = key;
     cfg.tmpl = parse_prompt_template(o->tmpl);
     cfg.log_requests = !o->quiet;
     if (cfg.defaults.max_new_tokens < 1 || cfg.defaults.max_new_tokens > cfg.max_tokens_limit)

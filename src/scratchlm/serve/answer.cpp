@@ -17,7 +17,7 @@ Answer::Answer(const CompletionRequest& req, PromptTemplate tmpl, const Tokenize
     const bool more = stream->add(tok.token_bytes(static_cast<uint32_t>(id)));
     std::string piece = stream->take_ready();
     std::lock_guard lock(st->mu);
-    ++st->result.completion_tokens;
+    if (st->result.completion_tokens++ == 0) st->first_token = std::chrono::steady_clock::now();
     if (!piece.empty()) {
       st->pieces.push_back(std::move(piece));
       st->cv.notify_all();
@@ -46,6 +46,11 @@ bool Answer::next_piece(std::string& piece) {
   piece = std::move(state_->pieces.front());
   state_->pieces.pop_front();
   return true;
+}
+
+std::chrono::steady_clock::time_point Answer::first_token_at() const {
+  std::lock_guard lock(state_->mu);
+  return state_->first_token;
 }
 
 CompletionResult Answer::wait() {

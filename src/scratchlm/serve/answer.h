@@ -4,6 +4,7 @@
 // takes the pieces as they come (a stream) or waits for the whole text. No HTTP in here.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -26,6 +27,8 @@ class Answer {
   bool next_piece(std::string& piece);
   // Waits for the end; the whole answer. An error of the generator becomes an Internal error.
   CompletionResult wait();
+  // When the first token was generated (the epoch when none was yet).
+  std::chrono::steady_clock::time_point first_token_at() const;
   // The client went away: the generator frees the slot at its next step.
   void cancel() { job_->cancelled = true; }
 
@@ -37,6 +40,7 @@ class Answer {
     bool done = false;
     std::string error;
     CompletionResult result;
+    std::chrono::steady_clock::time_point first_token;
   };
   std::shared_ptr<State> state_;
   std::shared_ptr<GenerationJob> job_;

@@ -201,8 +201,13 @@ json completion_chunk(bool chat, const std::string& piece, const std::string& fi
           {"choices", json::array({choice})}};
 }
 
-json error_body(const std::string& message, const std::string& type) {
-  return {{"error", {{"message", message}, {"type", type}}}};
+json error_body(const std::string& message, const std::string& type, const std::string& param,
+                const std::string& code) {
+  return {{"error",
+           {{"message", message},
+            {"type", type},
+            {"param", param.empty() ? json(nullptr) : json(param)},
+            {"code", code.empty() ? json(nullptr) : json(code)}}}};
 }
 
 }  // namespace slm::serve

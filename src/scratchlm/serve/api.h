@@ -44,6 +44,8 @@ nlohmann::json completion_response(const CompletionRequest& req, const Completio
 nlohmann::json completion_chunk(bool chat, const std::string& piece, const std::string& finish_reason, bool first,
                                 const std::string& id, int64_t created, const std::string& model);
 
-nlohmann::json error_body(const std::string& message, const std::string& type = "invalid_request_error");
+// OpenAI's error object: {"error": {"message", "type", "param", "code"}} (param and code null when empty).
+nlohmann::json error_body(const std::string& message, const std::string& type = "invalid_request_error",
+                          const std::string& param = "", const std::string& code = "");
 
 }  // namespace slm::serve

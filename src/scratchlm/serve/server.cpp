@@ -5,15 +5,18 @@
 
 #include <httplib.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <mutex>
 
 #include "scratchlm/finetune/classifier.h"
 #include "scratchlm/model/gpt.h"
+#include "scratchlm/serve/access.h"
 #include "scratchlm/serve/answer.h"
 #include "scratchlm/serve/api.h"
 #include "scratchlm/tokenizer/bpe.h"
+#include "scratchlm/tokenizer/utf8.h"
 #include "scratchlm/util/error.h"
 
 namespace slm {
@@ -27,10 +30,6 @@ namespace {
 
 int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 void send_json(httplib::Response& res, int status, const json& body) {
@@ -49,18 +48,57 @@ struct Server::Impl {
   std::mutex mu;        // the tokenizer's caches, the classifier's passes and `served`
   uint64_t served = 0;  // completion requests so far (ids and default seeds)
   int64_t started = unix_now();
+  serve::Access access;
+  std::atomic<uint64_t> prompt_tokens{0}, completion_tokens{0}, completions{0};
   std::unique_ptr<BatchGenerator> gen;  // last: stopped before the model and tokenizer go
 
-  void log(const httplib::Request& rq, int status, const std::string& what, double secs) {
-    if (cfg.log_requests)
-      std::fprintf(stderr, "%s %s -> %d%s%s (%.2f s)\n", rq.method.c_str(), rq.path.c_str(), status,
-                   what.empty() ? "" : ", ", what.c_str(), secs);
+  explicit Impl(const ServeConfig& c) : cfg(c), access({c.api_key, c.cors_origin, c.log_requests}) {}
+
+  // The counters of /metrics and the log line of a finished completion.
+  void account(const httplib::Request& rq, const serve::CompletionRequest& req, const serve::CompletionResult& res,
+               const serve::Answer& answer, const std::string& how) {
+    prompt_tokens += static_cast<uint64_t>(req.prompt.size());
+    completion_tokens += static_cast<uint64_t>(res.completion_tokens);
+    ++completions;
+    access.note(rq, fmt::format("{} + {} tokens{}", req.prompt.size(), res.completion_tokens, how));
+    if (res.completion_tokens > 0) access.first_token(rq, answer.first_token_at());
+  }
+
+  // Prometheus text format.
+  std::string metrics() const {
+    std::string out;
+    auto metric = [&](const char* name, const char* type, const char* help, double value) {
+      out += fmt::format("# HELP slm_{} {}\n# TYPE slm_{} {}\nslm_{} {}\n", name, help, name, type, name, value);
+    };
+    const BatchGeneratorStats st = gen ? gen->stats() : BatchGeneratorStats{};
+    metric("completions_total", "counter", "Completion requests answered.", static_cast<double>(completions.load()));
+    metric("prompt_tokens_total", "counter", "Prompt tokens of answered completions.",
+           static_cast<double>(prompt_tokens.load()));
+    metric("completion_tokens_total", "counter", "Tokens generated.", static_cast<double>(st.tokens));
+    metric("decode_steps_total", "counter", "Steps of the batch generator.", static_cast<double>(st.steps));
+    metric("slots", "gauge", "Requests that can generate at once (--parallel).", cfg.parallel);
+    metric("slots_busy", "gauge", "Requests generating now.", static_cast<double>(st.active));
+    metric("queue_length", "gauge", "Requests waiting for a slot.", static_cast<double>(st.queued));
+    metric("max_batch", "gauge", "The most requests one decode step has carried.", static_cast<double>(st.max_batch));
+    metric("uptime_seconds", "gauge", "Seconds since the server started.", static_cast<double>(unix_now() - started));
+    return out;
+  }
+
+  json model_object() const {
+    const GPTConfig& c = model->config();
+    json m = {{"id", cfg.model_name},
+              {"object", "model"},
+              {"created", started},
+              {"owned_by", "scratchlm"},
+              {"context_length", c.context_length},
+              {"kind", c.is_classifier() ? "classifier" : "language-model"}};
+    if (c.is_classifier()) m["labels"] = c.id2label;
+    return m;
   }
 
   // Runs `body` and turns its errors into OpenAI-style JSON errors.
   template <typename F>
-  void guarded(const httplib::Request& rq, httplib::Response& rs, F&& body) {
-    const auto t0 = std::chrono::steady_clock::now();
+  void guarded(httplib::Response& rs, F&& body) {
     try {
       body();
       return;
@@ -72,11 +110,9 @@ struct Server::Impl {
     } catch (const std::exception& e) {
       send_json(rs, 500, error_body(e.what(), "server_error"));
     }
-    log(rq, rs.status, "", seconds_since(t0));
   }
 
   void completion(const httplib::Request& rq, httplib::Response& rs, bool chat) {
-    const auto t0 = std::chrono::steady_clock::now();
     if (model->config().is_classifier())
       fail("'{}' is a classifier: send its texts to POST /v1/classify", cfg.model_name);
     const json body = json::parse(rq.body);
@@ -94,50 +130,43 @@ struct Server::Impl {
                 error_body(fmt::format("the server is busy: {} requests are generating and {} are waiting; retry later",
                                        cfg.parallel, cfg.max_queue),
                            "rate_limit_exceeded"));
-      log(rq, 429, "queue full", seconds_since(t0));
       return;
     }
     if (!req.stream) {
       const serve::CompletionResult res = answer->wait();
       send_json(rs, 200, serve::completion_response(req, res, id, created, cfg.model_name));
-      log(rq, 200, std::to_string(req.prompt_tokens) + " + " + std::to_string(res.completion_tokens) + " tokens",
-          seconds_since(t0));
+      account(rq, req, res, *answer, "");
       return;
     }
     rs.set_header("Cache-Control", "no-cache");
-    rs.set_chunked_content_provider("text/event-stream", [this, req, answer, id, created, chat, rq_method = rq.method,
-                                                          rq_path = rq.path, t0](size_t, httplib::DataSink& sink) {
-      auto send = [&](const std::string& payload) {
-        const std::string event = "data: " + payload + "\n\n";
-        return sink.write(event.data(), event.size());
-      };
-      auto chunk = [&](const std::string& piece, const std::string& finish, bool first) {
-        return send(serve::completion_chunk(chat, piece, finish, first, id, created, cfg.model_name).dump());
-      };
-      bool open = !chat || chunk("", "", true);  // a chat stream starts with the assistant's role
-      std::string outcome;
-      try {
-        std::string piece;
-        while (open && answer->next_piece(piece)) open = chunk(piece, "", false);
-        if (!open) answer->cancel();  // the client went away: free the slot
-        const serve::CompletionResult res = answer->wait();
-        if (open) open = chunk("", res.finish_reason, false) && send("[DONE]");
-        outcome = std::to_string(req.prompt_tokens) + " + " + std::to_string(res.completion_tokens) +
-                  " tokens, streamed" + (open ? "" : ", client gone");
-      } catch (const std::exception& e) {
-        if (open) send(error_body(e.what(), "server_error").dump(-1, ' ', false, json::error_handler_t::replace));
-        outcome = std::string("failed: ") + e.what();
-      }
-      sink.done();
-      if (cfg.log_requests)
-        std::fprintf(stderr, "%s %s -> 200, %s (%.2f s)\n", rq_method.c_str(), rq_path.c_str(), outcome.c_str(),
-                     seconds_since(t0));
-      return true;
-    });
+    rs.set_chunked_content_provider(
+        "text/event-stream", [this, req, answer, id, created, chat, rqp = &rq](size_t, httplib::DataSink& sink) {
+          auto send = [&](const std::string& payload) {
+            const std::string event = "data: " + payload + "\n\n";
+            return sink.write(event.data(), event.size());
+          };
+          auto chunk = [&](const std::string& piece, const std::string& finish, bool first) {
+            return send(serve::completion_chunk(chat, piece, finish, first, id, created, cfg.model_name).dump());
+          };
+          bool open = !chat || chunk("", "", true);  // a chat stream starts with the assistant's role
+          std::string outcome;
+          try {
+            std::string piece;
+            while (open && answer->next_piece(piece)) open = chunk(piece, "", false);
+            if (!open) answer->cancel();  // the client went away: free the slot
+            const serve::CompletionResult res = answer->wait();
+            if (open) open = chunk("", res.finish_reason, false) && send("[DONE]");
+            account(*rqp, req, res, *answer, open ? ", streamed" : ", streamed, client gone");
+          } catch (const std::exception& e) {
+            if (open) send(error_body(e.what(), "server_error").dump(-1, ' ', false, json::error_handler_t::replace));
+            access.note(*rqp, std::string("streamed, failed: ") + e.what());
+          }
+          sink.done();
+          return true;
+        });
   }
 
   void classify(const httplib::Request& rq, httplib::Response& rs) {
-    const auto t0 = std::chrono::steady_clock::now();
     const GPTConfig& c = model->config();
     if (!c.is_classifier())
       fail("'{}' is a language model: /v1/classify needs a classifier (slm finetune-classifier)", cfg.model_name);
@@ -151,49 +180,79 @@ struct Server::Impl {
       data.push_back(std::move(d));
     }
     send_json(rs, 200, {{"object", "list"}, {"model", cfg.model_name}, {"data", data}});
-    log(rq, 200, std::to_string(texts.size()) + " texts", seconds_since(t0));
+    access.note(rq, std::to_string(texts.size()) + " texts");
   }
 
   void routes() {
     http.set_payload_max_length(64u << 20);
+    access.install(http, {{"GET", "/"},
+                          {"GET", "/health"},
+                          {"GET", "/metrics"},
+                          {"GET", "/v1/models"},
+                          {"GET", "/v1/models/*"},
+                          {"POST", "/v1/chat/completions"},
+                          {"POST", "/v1/completions"},
+                          {"POST", "/v1/classify"},
+                          {"POST", "/tokenize"},
+                          {"POST", "/detokenize"}});
     http.Get("/", [](const httplib::Request&, httplib::Response& rs) {
       rs.set_content(std::string(chat_page_html()), "text/html; charset=utf-8");
     });
     http.Get("/health", [](const httplib::Request&, httplib::Response& rs) { send_json(rs, 200, {{"status", "ok"}}); });
+    http.Get("/metrics", [this](const httplib::Request&, httplib::Response& rs) {
+      rs.set_content(metrics(), "text/plain; version=0.0.4");
+    });
     http.Get("/v1/models", [this](const httplib::Request&, httplib::Response& rs) {
-      const GPTConfig& c = model->config();
-      json m = {{"id", cfg.model_name},
-                {"object", "model"},
-                {"created", started},
-                {"owned_by", "scratchlm"},
-                {"context_length", c.context_length},
-                {"kind", c.is_classifier() ? "classifier" : "language-model"}};
-      if (c.is_classifier()) m["labels"] = c.id2label;
-      send_json(rs, 200, {{"object", "list"}, {"data", json::array({m})}});
+      send_json(rs, 200, {{"object", "list"}, {"data", json::array({model_object()})}});
+    });
+    http.Get(R"(/v1/models/(.+))", [this](const httplib::Request& rq, httplib::Response& rs) {
+      if (rq.matches[1] == cfg.model_name)
+        send_json(rs, 200, model_object());
+      else
+        send_json(rs, 404,
+                  error_body(fmt::format("the model '{}' does not exist here (this server serves '{}')",
+                                         std::string(rq.matches[1]), cfg.model_name),
+                             "not_found", "model", "model_not_found"));
     });
     http.Post("/v1/chat/completions", [this](const httplib::Request& rq, httplib::Response& rs) {
-      guarded(rq, rs, [&] { completion(rq, rs, true); });
+      guarded(rs, [&] { completion(rq, rs, true); });
     });
     http.Post("/v1/completions", [this](const httplib::Request& rq, httplib::Response& rs) {
-      guarded(rq, rs, [&] { completion(rq, rs, false); });
+      guarded(rs, [&] { completion(rq, rs, false); });
     });
-    http.Post("/v1/classify", [this](const httplib::Request& rq, httplib::Response& rs) {
-      guarded(rq, rs, [&] { classify(rq, rs); });
+    http.Post("/v1/classify",
+              [this](const httplib::Request& rq, httplib::Response& rs) { guarded(rs, [&] { classify(rq, rs); }); });
+    // llama.cpp's llama-server routes: {"content": text} -> {"tokens": [...]}, and back.
+    http.Post("/tokenize", [this](const httplib::Request& rq, httplib::Response& rs) {
+      guarded(rs, [&] {
+        const json body = json::parse(rq.body);
+        if (!body.is_object() || !body.contains("content") || !body["content"].is_string())
+          fail("'content' must be a string");
+        std::lock_guard lock(mu);
+        send_json(rs, 200, {{"tokens", tok->encode(body["content"].get<std::string>(), SpecialMode::Allow)}});
+      });
     });
-    http.set_error_handler([](const httplib::Request& rq, httplib::Response& rs) {
-      if (!rs.body.empty()) return;
-      const std::string msg =
-          rs.status == 404 ? "no route " + rq.method + " " + rq.path : "HTTP " + std::to_string(rs.status);
-      send_json(rs, rs.status, error_body(msg, rs.status == 404 ? "not_found" : "invalid_request_error"));
+    http.Post("/detokenize", [this](const httplib::Request& rq, httplib::Response& rs) {
+      guarded(rs, [&] {
+        const json body = json::parse(rq.body);
+        if (!body.is_object() || !body.contains("tokens") || !body["tokens"].is_array())
+          fail("'tokens' must be a list of token ids");
+        std::vector<uint32_t> ids;
+        for (const json& t : body["tokens"]) {
+          if (!t.is_number_integer() || t.get<int64_t>() < 0 || t.get<int64_t>() >= model->config().vocab_size)
+            fail("'tokens' must hold ids between 0 and {}", model->config().vocab_size - 1);
+          ids.push_back(t.get<uint32_t>());
+        }
+        send_json(rs, 200, {{"content", utf8_lossy(tok->decode(ids))}});
+      });
     });
   }
 };
 
 Server::Server(std::unique_ptr<GPT> model, std::unique_ptr<Tokenizer> tok, ServeConfig config)
-    : impl_(std::make_unique<Impl>()) {
+    : impl_(std::make_unique<Impl>(config)) {
   impl_->model = std::move(model);
   impl_->tok = std::move(tok);
-  impl_->cfg = std::move(config);
   impl_->cfg.defaults.sampler.validate();
   if (!impl_->model->config().is_classifier())
     impl_->gen = std::make_unique<BatchGenerator>(*impl_->model, impl_->cfg.parallel, impl_->cfg.max_queue);
@@ -201,6 +260,12 @@ Server::Server(std::unique_ptr<GPT> model, std::unique_ptr<Tokenizer> tok, Serve
   // the page always have one.
   const size_t threads = static_cast<size_t>(impl_->cfg.parallel + impl_->cfg.max_queue) + 16;
   impl_->http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  // No SO_REUSEPORT (httplib's default): a second server on a port in use fails to bind instead of
+  // taking part of the traffic.
+  impl_->http.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   impl_->routes();
 }
 
