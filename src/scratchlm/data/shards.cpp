@@ -213,7 +213,8 @@ std::string tokenizer_dir_id(const std::string& dir) {
   Sha256 h;
   h.update_field("scratchlm-tokenizer-id/1");
   int found = 0;
-  for (const char* name : {"encoder.json", "vocab.bpe", "vocab.json", "merges.txt", "tokenizer_config.json"}) {
+  for (const char* name :
+       {"encoder.json", "vocab.bpe", "vocab.json", "merges.txt", "tokenizer_config.json", "tokenizer.json"}) {
     std::string path = (fs::path(dir) / name).string();
     if (!file_exists(path)) continue;
     ++found;

@@ -103,7 +103,8 @@ void write_token_shard(const std::string& path, std::span<const uint32_t> tokens
 TokenArray read_token_shard(const std::string& path);
 
 // Identity of a tokenizer directory for cache keys: SHA-256 (hex) over the names and bytes of
-// whichever of encoder.json, vocab.bpe, vocab.json, merges.txt, tokenizer_config.json it holds.
+// whichever of encoder.json, vocab.bpe, vocab.json, merges.txt, tokenizer_config.json,
+// tokenizer.json it holds.
 std::string tokenizer_dir_id(const std::string& dir);
 
 // <data>/cache/tokens

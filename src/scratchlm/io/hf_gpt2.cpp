@@ -169,6 +169,11 @@ void save_hf_model(const GPT& model, const std::string& dir, const Tokenizer* to
   w.set_metadata("format", "pt");
   w.write((fs::path(dir) / "model.safetensors").string());
   write_file_atomic((fs::path(dir) / "config.json").string(), model.config().to_hf_json().dump(2) + "\n");
+  if (!classifier) {  // what transformers' generate() reads: generation ends at <|endoftext|>
+    const int64_t eot = tokenizer && tokenizer->eot_id() ? *tokenizer->eot_id() : 50256;  // config.json's otherwise
+    const nlohmann::json g = {{"_from_model_config", true}, {"bos_token_id", eot}, {"eos_token_id", eot}};
+    write_file_atomic((fs::path(dir) / "generation_config.json").string(), g.dump(2) + "\n");
+  }
   if (tokenizer) tokenizer->save_dir(dir, "hf");
 }
 
