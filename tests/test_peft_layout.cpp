@@ -232,4 +232,10 @@ TEST(PeftLayout, MismatchesAreClearErrors) {
   EXPECT_HAS(err("head", peft_config(4, 8, {"c_attn", "lm_head"})), "lm_head");
   EXPECT_HAS(err("none", peft_config(4, 8, {"q_proj"})), "selects none");
   EXPECT_HAS(err("regex", peft_config(4, 8, "(?P<x>c_attn)")), "not a regular expression");
+  // No target_modules: PEFT's default for GPT-2, c_attn.
+  auto cfg_default = peft_config(4, 8, nullptr);
+  cfg_default.erase("target_modules");
+  auto got = slm::load_hf_model(fx.write("default", cfg_default), true);
+  auto want = fx.merged_by_hand({{"h.0.attn.c_attn", 2.0f}, {"h.1.attn.c_attn", 2.0f}});
+  expect_same_logits(*got, *want, fx.base());
 }

@@ -134,7 +134,8 @@ PeftLoraConfig parse_peft_lora_config(const std::string& text, const std::string
   if (j.contains("modules_to_save") && !j["modules_to_save"].is_null() && !j["modules_to_save"].empty())
     fail("{}: modules_to_save is not supported", path);
   names_or_regex(j, "target_modules", c.target_regex, c.target_names, path);
-  if (!c.target_regex && c.target_names.empty()) fail("{}: target_modules names no module", path);
+  // PEFT's default for GPT-2 (TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING["gpt2"]).
+  if (!c.target_regex && c.target_names.empty()) c.target_names = {"c_attn"};
   names_or_regex(j, "exclude_modules", c.exclude_regex, c.exclude_names, path);
   if (j.contains("layers_to_transform") && !j["layers_to_transform"].is_null()) {
     const auto& v = j["layers_to_transform"];

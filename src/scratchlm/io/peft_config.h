@@ -7,6 +7,7 @@
 //                   a name equal to the key or to its last dotted parts ("c_attn" adapts every
 //                   c_attn), then filtered by layers_to_transform (an int or a list of layer indices,
 //                   found after layers_pattern, e.g. "h", or after the first dotted name);
+//                   absent or empty: ["c_attn"], PEFT's default for GPT-2;
 //   exclude_modules the same, removing modules;
 //   rank_pattern, alpha_pattern  the first key K (in file order) that the module key matches as
 //                   (.*\.)?(K)$ gives its r / lora_alpha, else r / lora_alpha;
