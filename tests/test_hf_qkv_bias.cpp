@@ -14,8 +14,14 @@ namespace {
 
 std::unique_ptr<slm::GPT> model_without_bias(bool classifier = false) {
   slm::GPTConfig c = slm::config_by_name("gpt2-tiny");
-  c.vocab_size = 300, c.emb_dim = 32, c.n_heads = 2, c.qkv_bias = false;
-  if (classifier) c.num_labels = 2, c.id2label = {"ham", "spam"};
+  c.vocab_size = 300;
+  c.emb_dim = 32;
+  c.n_heads = 2;
+  c.qkv_bias = false;
+  if (classifier) {
+    c.num_labels = 2;
+    c.id2label = {"ham", "spam"};
+  }
   auto m = std::make_unique<slm::GPT>(c);
   m->init_weights(7);
   return m;

@@ -22,7 +22,9 @@ namespace {
 // then the tokens as uint16 ("gpt-2") or uint32 ("llama-3").
 std::string llmc_file(int32_t magic, int32_t version, const std::vector<uint32_t>& toks, bool u32) {
   std::vector<int32_t> header(256, 0);
-  header[0] = magic, header[1] = version, header[2] = static_cast<int32_t>(toks.size());
+  header[0] = magic;
+  header[1] = version;
+  header[2] = static_cast<int32_t>(toks.size());
   std::string bytes(reinterpret_cast<const char*>(header.data()), 1024);
   for (uint32_t t : toks) {
     if (u32) {

@@ -26,7 +26,12 @@ constexpr int64_t kC = 24;
 
 slm::GPTConfig tiny() {
   slm::GPTConfig c = slm::config_by_name("gpt2-tiny");
-  c.vocab_size = 101, c.context_length = 16, c.emb_dim = kC, c.n_heads = 2, c.n_layers = 2, c.drop_rate = 0.0f;
+  c.vocab_size = 101;
+  c.context_length = 16;
+  c.emb_dim = kC;
+  c.n_heads = 2;
+  c.n_layers = 2;
+  c.drop_rate = 0.0f;
   return c;
 }
 

@@ -186,7 +186,8 @@ std::unique_ptr<GPT> merge_peft_adapter(const std::string& dir, const PeftLoraCo
           float* wrow = W + i * out;
           for (int64_t o = 0; o < out; ++o) wrow[o] += aik * brow[o];
         }
-      used.insert(a_name), used.insert(b_name);
+      used.insert(a_name);
+      used.insert(b_name);
     }
   if (used.empty()) fail("{}: target_modules selects none of the model's c_attn, c_proj and c_fc layers", pc.path);
   for (const auto& t : f.tensors())
