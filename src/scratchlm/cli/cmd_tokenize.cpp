@@ -4,10 +4,12 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <span>
 
 #include "scratchlm/cli/commands.h"
+#include "scratchlm/data/shards.h"
 #include "scratchlm/kernels/threads.h"
 #include "scratchlm/tokenizer/bpe.h"
 #include "scratchlm/tokenizer/encode_stream.h"
@@ -26,7 +28,7 @@ struct TokenizeOpts {
   std::string special = "error";
   bool json = false, count = false, lossy = false;
   int threads = 1;
-  std::string text, file;
+  std::string text, file, out;  // out: an llm.c token file instead of printed ids
   bool text_given = false;
 };
 
@@ -35,7 +37,8 @@ void write_all(std::string_view s) {
     fail_internal("cannot write to standard output");
 }
 
-// Prints ids as they come: "1 2 3" or "[1, 2, 3]" (--json), or only their number (--count).
+// Prints ids as they come: "1 2 3" or "[1, 2, 3]" (--json), or only their number (--count); no ids print
+// nothing, "[]" or "0".
 class IdPrinter {
  public:
   explicit IdPrinter(const TokenizeOpts& o) : o_(o) {}
@@ -53,8 +56,10 @@ class IdPrinter {
   void finish() {
     if (o_.count)
       buf_ = std::to_string(n_) + "\n";
-    else
-      buf_ += o_.json ? (n_ ? "]\n" : "[]\n") : "\n";
+    else if (o_.json)
+      buf_ += n_ ? "]\n" : "[]\n";
+    else if (n_)
+      buf_ += "\n";  // no ids, no output (tiktoken encodes "" as [])
     flush();
   }
 
@@ -68,15 +73,34 @@ class IdPrinter {
   std::string buf_;
 };
 
+// --out FILE: the ids go into an llm.c token file (data/shards.h) as llm.c's data scripts write a
+// document: <|endoftext|> first, then the document's tokens.
+class IdSink {
+ public:
+  IdSink(const TokenizeOpts& o, const Tokenizer& tok) : printer_(o) {
+    if (o.out.empty()) return;
+    const auto eot = tok.eot_id();
+    if (!eot) fail("--out needs a tokenizer with <|endoftext|> (llm.c's files start each document with it)");
+    file_ = std::make_unique<TokenShardWriter>(o.out, tok.vocab_size());
+    const uint32_t first = *eot;
+    file_->append(std::span<const uint32_t>(&first, 1));
+  }
+  void add(std::span<const uint32_t> ids) { file_ ? file_->append(ids) : printer_.add(ids); }
+  void finish() { file_ ? file_->commit() : printer_.finish(); }
+
+ private:
+  IdPrinter printer_;
+  std::unique_ptr<TokenShardWriter> file_;
+};
+
 void run_tokenize(const TokenizeOpts& o) {
   auto load = [&] { return Tokenizer::load_dir(o.tokenizer_dir.empty() ? default_tokenizer_dir() : o.tokenizer_dir); };
-  IdPrinter out(o);
   const SpecialMode mode = parse_special_mode(o.special);
   if (!o.file.empty() && mode == SpecialMode::Text) {
     // A file as plain text streams: bounded memory for any size (encode_stream.h).
     if (!file_exists(o.file)) read_file(o.file);  // its error message
-    if (std::filesystem::is_empty(o.file)) fail("input is empty: nothing to tokenize");
     Tokenizer tok = load();
+    IdSink out(o, tok);
     TextStreamEncoder enc(
         tok, [&](std::span<const uint32_t> ids) { out.add(ids); }, "input text", o.lossy, configure_threads(o.threads));
     read_file_chunks(o.file, size_t{1} << 20, [&](std::string_view part) { enc.feed(part); });
@@ -91,9 +115,10 @@ void run_tokenize(const TokenizeOpts& o) {
     input = o.text;
   else
     input = read_stdin();
-  if (input.empty()) fail("input is empty: nothing to tokenize");
   if (o.lossy) input = utf8_lossy(input);
-  out.add(load().encode_parallel(input, mode, configure_threads(o.threads)));
+  Tokenizer tok = load();
+  IdSink out(o, tok);
+  out.add(tok.encode_parallel(input, mode, configure_threads(o.threads)));
   out.finish();
 }
 
@@ -162,6 +187,9 @@ void register_tokenize(CLI::App& app) {
                 "Special tokens such as <|endoftext|> in the text: error (refuse), text (encode as plain text), allow "
                 "(encode as their id)")
       ->check(CLI::IsMember({"error", "text", "allow"}));
+  c->add_option("--out", o->out,
+                "Write the ids to this llm.c token file (<|endoftext|> first, as llm.c's data scripts write a "
+                "document; uint16 tokens, or uint32 for vocabularies over 65536) instead of printing them");
   c->add_flag("--json", o->json, "Print the ids as a JSON array");
   c->add_flag("--count", o->count, "Print only the number of tokens");
   c->add_flag("--lossy", o->lossy,
@@ -170,6 +198,7 @@ void register_tokenize(CLI::App& app) {
   c->callback([c, o] {
     o->text_given = c->count("text") > 0;
     if (o->text_given && !o->file.empty()) fail("give either TEXT or --file, not both");
+    if (!o->out.empty() && (o->json || o->count)) fail("--out writes a token file: --json and --count print ids");
     run_tokenize(*o);
   });
 }

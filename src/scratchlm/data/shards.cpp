@@ -16,6 +16,7 @@
 #include <random>
 
 #include "scratchlm/data/corpus.h"
+#include "scratchlm/data/token_files.h"
 #include "scratchlm/tokenizer/bpe.h"
 #include "scratchlm/util/error.h"
 #include "scratchlm/util/file.h"
@@ -82,10 +83,13 @@ uint32_t TokenArray::max_id() const {
 
 // ------------------------------------------------------------------ shard files
 
-int shard_version_for(size_t vocab_size) { return vocab_size > 65536 ? 2 : 1; }
+int shard_version_for(size_t vocab_size) { return vocab_size > 65536 ? kShardVersion32 : kShardVersion16; }
+int32_t shard_magic_for(int version) { return version == kShardVersion32 ? kShardMagic32 : kShardMagic; }
 
 TokenShardWriter::TokenShardWriter(std::string path, size_t vocab_size)
-    : path_(std::move(path)), vocab_size_(vocab_size), width_(shard_version_for(vocab_size) == 1 ? 2 : 4) {
+    : path_(std::move(path)),
+      vocab_size_(vocab_size),
+      width_(shard_version_for(vocab_size) == kShardVersion16 ? 2 : 4) {
   std::random_device rd;
   tmp_ = path_ + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(rd());
   fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -136,7 +140,8 @@ void TokenShardWriter::append(std::span<const uint32_t> tokens) {
 
 void TokenShardWriter::commit() {
   flush();
-  const int32_t header[3] = {kShardMagic, shard_version_for(vocab_size_), static_cast<int32_t>(count_)};
+  const int version = shard_version_for(vocab_size_);
+  const int32_t header[3] = {shard_magic_for(version), version, static_cast<int32_t>(count_)};
   write_all(header, sizeof(header), 0);
   if (::fsync(fd_) != 0 || ::close(fd_) != 0) fail_internal("cannot write '{}': {}", path_, std::strerror(errno));
   fd_ = -1;
@@ -174,13 +179,20 @@ TokenArray read_token_shard(const std::string& path) {
 
   int32_t header[3];
   std::memcpy(header, base, sizeof(header));
-  if (header[0] != kShardMagic)
-    fail("'{}' is not a token shard: magic number {} (expected {})", path, header[0], kShardMagic);
-  if (header[1] != 1 && header[1] != 2)
-    fail("token shard '{}' has unsupported version {} (expected 1: uint16 tokens or 2: uint32 tokens)", path,
-         header[1]);
+  if (header[0] != kShardMagic && header[0] != kShardMagic32)
+    fail("'{}' is not a token shard: magic number {} (expected llm.c's {} or {})", path, header[0], kShardMagic,
+         kShardMagic32);
+  // llm.c's pairs, and (20240520, 2): the uint32 header ScratchLM wrote before it used llm.c's.
+  const bool v16 = header[0] == kShardMagic && header[1] == kShardVersion16;
+  const bool v32 =
+      (header[0] == kShardMagic32 && header[1] == kShardVersion32) || (header[0] == kShardMagic && header[1] == 2);
+  if (!v16 && !v32)
+    fail(
+        "token shard '{}' has unsupported version {} for magic {} (expected {}: uint16 tokens with magic {}, or {}: "
+        "uint32 tokens with magic {})",
+        path, header[1], header[0], kShardVersion16, kShardMagic, kShardVersion32, kShardMagic32);
   if (header[2] < 0) fail("token shard '{}' is corrupt: negative token count {}", path, header[2]);
-  const size_t width = header[1] == 1 ? 2 : 4;
+  const size_t width = v16 ? 2 : 4;
   const size_t count = static_cast<size_t>(header[2]);
   const size_t expect = kShardHeaderBytes + count * width;
   if (size != expect)
@@ -201,7 +213,8 @@ std::string tokenizer_dir_id(const std::string& dir) {
   Sha256 h;
   h.update_field("scratchlm-tokenizer-id/1");
   int found = 0;
-  for (const char* name : {"encoder.json", "vocab.bpe", "vocab.json", "merges.txt", "tokenizer_config.json"}) {
+  for (const char* name :
+       {"encoder.json", "vocab.bpe", "vocab.json", "merges.txt", "tokenizer_config.json", "tokenizer.json"}) {
     std::string path = (fs::path(dir) / name).string();
     if (!file_exists(path)) continue;
     ++found;
@@ -248,7 +261,7 @@ TokenArray tokenize_documents_cached(const std::vector<std::string>& paths, cons
     // rebuilt below, since the cache is only ever a copy.
     try {
       TokenArray a = read_token_shard(file);
-      if (a.width() == (shard_version_for(tok.vocab_size()) == 1 ? 2 : 4) &&
+      if (a.width() == (shard_version_for(tok.vocab_size()) == kShardVersion16 ? 2 : 4) &&
           (a.empty() || a.max_id() < tok.vocab_size())) {
         if (was_cached) *was_cached = true;
         return a;
@@ -268,8 +281,12 @@ TokenArray tokenize_documents_cached(const std::vector<std::string>& paths, cons
 TokenArray tokenize_corpus_cached(const std::vector<std::string>& specs, const Tokenizer& tok,
                                   const std::string& tokenizer_id, const std::string& cache_dir, bool lossy,
                                   int threads, bool* was_cached, const std::string& text_column) {
-  return tokenize_documents_cached(resolve_corpus(specs), tok, tokenizer_id, cache_dir, lossy, threads, was_cached,
-                                   text_column);
+  const std::vector<std::string> paths = resolve_corpus(specs);
+  if (are_token_files(paths)) {  // llm.c token files: already ids (token_files.h)
+    if (was_cached) *was_cached = false;
+    return read_token_files(paths, tok.vocab_size());
+  }
+  return tokenize_documents_cached(paths, tok, tokenizer_id, cache_dir, lossy, threads, was_cached, text_column);
 }
 
 }  // namespace slm

@@ -1,12 +1,14 @@
 // shards.h — token shards in llm.c's on-disk layout, memory-mapped token arrays, and the
 // tokenized-corpus cache (the storage behind chapter 2.6's data loader and chapter 5's pretraining).
 //
-// Shard layout (llm.c, dev/data/data_common.py), little-endian:
-//   header: 256 int32 — [0] magic 20240520, [1] version (1: uint16 tokens, 2: uint32 tokens),
-//           [2] token count, [3..255] zero
-//   body:   count tokens of 2 (version 1) or 4 (version 2) bytes.
-// The writer picks version 2 exactly when vocab_size > 65536. Readers validate magic, version and
-// that the file size is 1024 + count * width; anything else is a BadInput error naming the file.
+// Shard layout (llm.c, dev/data/data_common.py write_datafile), little-endian:
+//   header: 256 int32 — [0] magic, [1] version, [2] token count, [3..255] zero;
+//           llm.c's "gpt-2" header: magic 20240520, version 1, uint16 tokens;
+//           llm.c's "llama-3" header: magic 20240801, version 7, uint32 tokens
+//   body:   count tokens of 2 or 4 bytes.
+// The writer picks the uint32 header exactly when vocab_size > 65536. Readers validate the
+// (magic, version) pair — also accepting (20240520, 2), the uint32 header ScratchLM wrote before —
+// and that the file size is 1024 + count * width; anything else is a BadInput error naming the file.
 //
 // Cache: tokenize_corpus_cached() keys a shard by SHA-256 over (kTokenCacheFormat, every
 // document's path and bytes, the tokenizer identity, the lossy flag, the text column) and stores it as
@@ -25,7 +27,10 @@ namespace slm {
 
 class Tokenizer;
 
-inline constexpr int32_t kShardMagic = 20240520;
+inline constexpr int32_t kShardMagic = 20240520;    // uint16 tokens, version kShardVersion16
+inline constexpr int32_t kShardMagic32 = 20240801;  // uint32 tokens, version kShardVersion32
+inline constexpr int kShardVersion16 = 1;
+inline constexpr int kShardVersion32 = 7;
 inline constexpr size_t kShardHeaderInts = 256;
 inline constexpr size_t kShardHeaderBytes = kShardHeaderInts * 4;
 // Bump when anything that changes the cached tokens for the same inputs changes (the document
@@ -61,8 +66,9 @@ class TokenArray {
   int width_ = 4;
 };
 
-// 1 (uint16) when vocab_size <= 65536, else 2 (uint32).
+// kShardVersion16 (uint16) when vocab_size <= 65536, else kShardVersion32 (uint32); and its magic.
 int shard_version_for(size_t vocab_size);
+int32_t shard_magic_for(int version);
 
 // Writes a shard as the tokens come (memory: a small buffer): a temp file next to `path`, the
 // header's count filled in by commit(), then fsync + rename. Destroyed uncommitted (an error on the
@@ -97,7 +103,8 @@ void write_token_shard(const std::string& path, std::span<const uint32_t> tokens
 TokenArray read_token_shard(const std::string& path);
 
 // Identity of a tokenizer directory for cache keys: SHA-256 (hex) over the names and bytes of
-// whichever of encoder.json, vocab.bpe, vocab.json, merges.txt, tokenizer_config.json it holds.
+// whichever of encoder.json, vocab.bpe, vocab.json, merges.txt, tokenizer_config.json,
+// tokenizer.json it holds.
 std::string tokenizer_dir_id(const std::string& dir);
 
 // <data>/cache/tokens
@@ -107,8 +114,9 @@ std::string default_token_cache_dir();
 std::string token_cache_key(const std::vector<std::string>& paths, const std::string& tokenizer_id, bool lossy,
                             const std::string& text_column = "");
 
-// Resolve `specs` (corpus.h), then tokenize through the cache: a hit maps <cache_dir>/<key>.bin
-// (printing nothing); a miss tokenizes with `threads` threads and writes it. `cache_dir` empty:
+// Resolve `specs` (corpus.h); when they are llm.c token files (*.bin, token_files.h) read their ids
+// as they are (checked against tok's vocabulary, no cache); else tokenize through the cache: a hit maps
+// <cache_dir>/<key>.bin (printing nothing); a miss tokenizes with `threads` threads and writes it. `cache_dir` empty:
 // default_token_cache_dir(). `tokenizer_id` identifies `tok` (e.g. tokenizer_dir_id(its dir)).
 // *was_cached, when given, tells whether the cache answered. `text_column`: encode_documents'.
 TokenArray tokenize_corpus_cached(const std::vector<std::string>& specs, const Tokenizer& tok,

@@ -126,8 +126,15 @@ void write_checkpoint_files(const fs::path& dir, const GPT& model, const Optimiz
 }  // namespace
 
 const std::vector<std::string>& checkpoint_files() {
-  static const std::vector<std::string> files = {"model.safetensors", "config.json",           "vocab.json",
-                                                 "merges.txt",        "tokenizer_config.json", "optimizer.safetensors",
+  static const std::vector<std::string> files = {"model.safetensors",
+                                                 "config.json",
+                                                 "generation_config.json",
+                                                 "vocab.json",
+                                                 "merges.txt",
+                                                 "tokenizer.json",
+                                                 "special_tokens_map.json",
+                                                 "tokenizer_config.json",
+                                                 "optimizer.safetensors",
                                                  "trainer.json"};
   return files;
 }

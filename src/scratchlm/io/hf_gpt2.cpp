@@ -1,6 +1,7 @@
 // hf_gpt2.cpp — Hugging Face GPT-2 model directories (see hf_gpt2.h).
 #include "scratchlm/io/hf_gpt2.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -75,6 +76,32 @@ SafetensorsFile open_weights_for(const std::string& dir, const GPTConfig& cfg) {
   return f;
 }
 
+// A model without qkv bias is saved with zero h.N.attn.c_attn.bias tensors (Hugging Face's GPT-2
+// always has them). Reading such a file back, cfg.qkv_bias stays false when every one of them is
+// zero (the same outputs, no extra parameters); a non-zero one (e.g. trained on in transformers,
+// which keeps our config's qkv_bias key) turns the bias on so that nothing in the file is dropped.
+void detect_qkv_bias(const SafetensorsFile& f, GPTConfig& cfg) {
+  if (cfg.qkv_bias) return;
+  for (int64_t l = 0; l < cfg.n_layers; ++l) {
+    const TensorInfo* t = find_param(f, "h." + std::to_string(l) + ".attn.c_attn.bias");
+    if (!t || !is_float(t->dtype) || t->shape != std::vector<int64_t>{3 * cfg.emb_dim}) continue;
+    std::vector<float> b(static_cast<size_t>(3 * cfg.emb_dim));
+    f.read_f32(t->name, b);
+    for (float v : b)
+      if (v != 0.0f) {
+        cfg.qkv_bias = true;
+        return;
+      }
+  }
+}
+
+bool is_zero_qkv_bias(const SafetensorsFile& f, const GPTConfig& cfg, const std::string& name) {
+  if (cfg.qkv_bias || !name.ends_with(".attn.c_attn.bias")) return false;
+  std::vector<float> b(static_cast<size_t>(f.find(name)->numel()));
+  f.read_f32(name, b);
+  return std::all_of(b.begin(), b.end(), [](float v) { return v == 0.0f; });
+}
+
 // Copy the (checked) file's tensors into the model; warn about tensors it does not use.
 void copy_weights(GPT& model, const SafetensorsFile& f, bool quiet) {
   std::set<std::string> used;
@@ -87,6 +114,7 @@ void copy_weights(GPT& model, const SafetensorsFile& f, bool quiet) {
     if (used.count(t.name)) continue;
     const std::string& n = t.name;
     if (n.ends_with(".attn.bias") || n.ends_with(".attn.masked_bias")) continue;  // causal-mask buffers
+    if (is_zero_qkv_bias(f, model.config(), n)) continue;                         // detect_qkv_bias()
     if (model.config().tie_word_embeddings && (n == "lm_head.weight" || n == "transformer.lm_head.weight")) continue;
     if (!quiet)
       std::fprintf(stderr, "slm: warning: %s: ignoring unknown tensor %s\n", f.path().c_str(), in_quotes(n).c_str());
@@ -108,8 +136,12 @@ std::unique_ptr<GPT> load_hf_model(const std::string& dir, bool quiet) {
   if (fs::is_directory(dir) && !fs::exists(fs::path(dir) / "config.json") &&
       fs::exists(fs::path(dir) / "adapter_config.json"))
     return load_lora_adapter_dir(dir, quiet);
-  const GPTConfig cfg = load_hf_config(dir);
-  const SafetensorsFile f = open_weights_for(dir, cfg);  // before the model is allocated
+  GPTConfig cfg = load_hf_config(dir);
+  const std::string st = (fs::path(dir) / "model.safetensors").string();
+  if (!fs::exists(st)) fail("'{}' has no model.safetensors", dir);
+  const SafetensorsFile f = SafetensorsFile::open(st);
+  detect_qkv_bias(f, cfg);
+  check_weights_match(f, cfg);  // before the model is allocated
   auto model = std::make_unique<GPT>(cfg);
   copy_weights(*model, f, quiet);
   return model;
@@ -127,9 +159,21 @@ void save_hf_model(const GPT& model, const std::string& dir, const Tokenizer* to
     const std::string name = classifier && p.name != "score.weight" ? "transformer." + p.name : p.name;
     w.add_f32(name, p.shape, model.params().data(p.name));
   }
+  // Hugging Face's GPT-2 always has a qkv bias (a missing one would be initialized at random): zeros.
+  const GPTConfig& c = model.config();
+  const std::vector<float> zeros(c.qkv_bias ? 0 : static_cast<size_t>(3 * c.emb_dim), 0.0f);
+  if (!c.qkv_bias)
+    for (int64_t l = 0; l < c.n_layers; ++l)
+      w.add_f32((classifier ? "transformer.h." : "h.") + std::to_string(l) + ".attn.c_attn.bias", {3 * c.emb_dim},
+                zeros.data());
   w.set_metadata("format", "pt");
   w.write((fs::path(dir) / "model.safetensors").string());
   write_file_atomic((fs::path(dir) / "config.json").string(), model.config().to_hf_json().dump(2) + "\n");
+  if (!classifier) {  // what transformers' generate() reads: generation ends at <|endoftext|>
+    const int64_t eot = tokenizer && tokenizer->eot_id() ? *tokenizer->eot_id() : 50256;  // config.json's otherwise
+    const nlohmann::json g = {{"_from_model_config", true}, {"bos_token_id", eot}, {"eos_token_id", eot}};
+    write_file_atomic((fs::path(dir) / "generation_config.json").string(), g.dump(2) + "\n");
+  }
   if (tokenizer) tokenizer->save_dir(dir, "hf");
 }
 

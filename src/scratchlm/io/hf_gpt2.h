@@ -33,8 +33,11 @@ void check_hf_weights(const std::string& dir, const GPTConfig& cfg);
 // Copy the weights of a safetensors file into an existing model (same checks as above).
 void load_hf_weights(GPT& model, const std::string& safetensors_path, bool quiet = false);
 
-// Write DIR/config.json and DIR/model.safetensors (each atomically), plus the tokenizer's
-// vocab.json + merges.txt when tokenizer is non-null. Creates DIR.
+// Write DIR/config.json, DIR/model.safetensors (a model without qkv bias gets zero
+// h.N.attn.c_attn.bias tensors, as transformers' GPT-2 always has them) and, for a language model,
+// generation_config.json (bos/eos: the tokenizer's <|endoftext|>), each atomically; plus the
+// tokenizer's files (vocab.json, merges.txt, tokenizer.json, special_tokens_map.json,
+// tokenizer_config.json) when tokenizer is non-null. Creates DIR.
 void save_hf_model(const GPT& model, const std::string& dir, const Tokenizer* tokenizer = nullptr);
 
 }  // namespace slm

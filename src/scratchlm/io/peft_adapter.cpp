@@ -1,14 +1,17 @@
 // peft_adapter.cpp — LoRA adapters in PEFT's file layout (appendix E; see peft_adapter.h).
 #include "scratchlm/io/peft_adapter.h"
 
+#include <algorithm>
 #include <deque>
 #include <filesystem>
 #include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <vector>
 
 #include "scratchlm/io/hf_gpt2.h"
+#include "scratchlm/io/peft_config.h"
 #include "scratchlm/io/safetensors.h"
 #include "scratchlm/model/gpt.h"
 #include "scratchlm/model/lora.h"
@@ -125,32 +128,87 @@ void save_lora_adapter(const GPT& model, const std::string& dir, const std::stri
   if (tokenizer) tokenizer->save_dir(dir, "hf");
 }
 
+namespace {
+
+// The base model directory named by an adapter (absolute, relative to the current directory or to DIR).
+std::string base_dir_of(const std::string& dir, const PeftLoraConfig& pc) {
+  std::string base = pc.base;
+  if (!fs::exists(base) && fs::exists(fs::path(dir) / base)) base = (fs::path(dir) / base).string();
+  if (!fs::exists(base)) fail("{}: the base model '{}' does not exist", pc.path, pc.base);
+  return base;
+}
+
+// An adapter made by PEFT: merged into the base weights as PEFT's merge_and_unload does, module by
+// module with its own rank and scale (peft_config.h): W [in, out] += scale (B A)^T.
+std::unique_ptr<GPT> merge_peft_adapter(const std::string& dir, const PeftLoraConfig& pc, bool quiet) {
+  std::unique_ptr<GPT> model = load_hf_model(base_dir_of(dir, pc), quiet);
+  if (model->config().lora.enabled()) fail("{}: the base model is itself an adapter", pc.path);
+  const GPTConfig& c = model->config();
+  const SafetensorsFile f = SafetensorsFile::open((fs::path(dir) / "adapter_model.safetensors").string());
+  const std::string prefix = "base_model.model.";
+  // GPT2LMHeadModel's modules are "transformer.h.N...", a bare GPT2Model's "h.N...".
+  std::string root = "transformer.";
+  if (!f.tensors().empty() && std::none_of(f.tensors().begin(), f.tensors().end(),
+                                           [&](const TensorInfo& t) { return t.name.starts_with(prefix + root); }))
+    root.clear();
+  for (const char* other : {"transformer.wte", "transformer.wpe", "lm_head", "score", "wte", "wpe"})
+    if (pc.targets(other))
+      fail("{}: target_modules selects '{}'; ScratchLM adapts GPT-2's Conv1D layers (c_attn, c_proj, c_fc) only",
+           pc.path, other);
+  const int64_t C = c.emb_dim;
+  const std::pair<const char*, std::pair<int64_t, int64_t>> modules[] = {
+      {"attn.c_attn", {C, 3 * C}}, {"attn.c_proj", {C, C}}, {"mlp.c_fc", {C, 4 * C}}, {"mlp.c_proj", {4 * C, C}}};
+  std::set<std::string> used;
+  for (int64_t l = 0; l < c.n_layers; ++l)
+    for (const auto& [module, dims] : modules) {
+      const std::string name = "h." + std::to_string(l) + "." + module, key = root + name;
+      if (!pc.targets(key)) continue;
+      const auto [in, out] = dims;
+      const int64_t r = pc.rank_for(key);
+      const std::string a_name = prefix + key + ".lora_A.weight", b_name = prefix + key + ".lora_B.weight";
+      const TensorInfo* ta = f.find(a_name);
+      const TensorInfo* tb = f.find(b_name);
+      if (!ta || !tb)
+        fail("{}: tensor '{}' is missing (adapter_config.json targets '{}')", f.path(), ta ? b_name : a_name, key);
+      if (ta->shape != std::vector<int64_t>{r, in} || tb->shape != std::vector<int64_t>{out, r})
+        fail("{}: '{}' has lora_A {} and lora_B {}, PEFT's layout for r = {} is [{}, {}] and [{}, {}]", f.path(), key,
+             shape_to_string(ta->shape), shape_to_string(tb->shape), r, r, in, out, r);
+      const Tensor A = f.load_f32(a_name), B = f.load_f32(b_name);
+      const float scale = static_cast<float>(pc.scale_for(key));
+      std::vector<float> bt(static_cast<size_t>(r * out));  // B^T [r, out], rows contiguous
+      for (int64_t o = 0; o < out; ++o)
+        for (int64_t k = 0; k < r; ++k) bt[static_cast<size_t>(k * out + o)] = B.data()[o * r + k];
+      float* W = model->params().data(name + ".weight");
+      for (int64_t i = 0; i < in; ++i)
+        for (int64_t k = 0; k < r; ++k) {
+          const float aik = scale * A.data()[k * in + i];
+          const float* brow = bt.data() + k * out;
+          float* wrow = W + i * out;
+          for (int64_t o = 0; o < out; ++o) wrow[o] += aik * brow[o];
+        }
+      used.insert(a_name);
+      used.insert(b_name);
+    }
+  if (used.empty()) fail("{}: target_modules selects none of the model's c_attn, c_proj and c_fc layers", pc.path);
+  for (const auto& t : f.tensors())
+    if (!used.count(t.name))
+      fail("{}: tensor '{}' is not an adapter of a module adapter_config.json targets", f.path(), t.name);
+  return model;
+}
+
+}  // namespace
+
 std::unique_ptr<GPT> load_lora_adapter_dir(const std::string& dir, bool quiet) {
   const std::string cfg_path = (fs::path(dir) / "adapter_config.json").string();
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(read_file(cfg_path));
-  } catch (const nlohmann::json::parse_error& e) {
-    fail("{}: malformed JSON at byte {}", cfg_path, e.byte);
-  }
-  if (!j.is_object() || !j.contains("base_model_name_or_path") || !j["base_model_name_or_path"].is_string() ||
-      !j.contains("r") || !j["r"].is_number_integer() || !j.contains("lora_alpha") || !j["lora_alpha"].is_number())
-    fail("{}: needs base_model_name_or_path, r and lora_alpha", cfg_path);
-  if (j.value("peft_type", "LORA") != "LORA")
-    fail("{}: peft_type '{}' is not LORA", cfg_path, j.value("peft_type", ""));
-  std::string base = j["base_model_name_or_path"].get<std::string>();
-  if (!fs::exists(base) && fs::exists(fs::path(dir) / base)) base = (fs::path(dir) / base).string();
-  if (!fs::exists(base)) fail("{}: the base model '{}' does not exist", cfg_path, base);
-  std::unique_ptr<GPT> base_model = load_hf_model(base, quiet);
+  const std::string text = read_file(cfg_path);
+  const PeftLoraConfig pc = parse_peft_lora_config(text, cfg_path);
+  const nlohmann::json j = nlohmann::json::parse(text);
+  // An adapter ScratchLM wrote keeps its adapters live (trainable, three slices for c_attn).
+  if (!j.contains("scratchlm")) return merge_peft_adapter(dir, pc, quiet);
+  std::unique_ptr<GPT> base_model = load_hf_model(base_dir_of(dir, pc), quiet);
   std::string targets = "attn,mlp";
-  if (j.contains("scratchlm") && j["scratchlm"].is_object()) targets = j["scratchlm"].value("targets", targets);
-  const nlohmann::json& rank = j["r"];
-  if (rank.get<int64_t>() <= 0 || rank.get<uint64_t>() > static_cast<uint64_t>(ConfigLimits::lora_rank))
-    fail("{}: r {} is outside 1..{}", cfg_path, rank.dump(), ConfigLimits::lora_rank);
-  const double alpha = j["lora_alpha"].get<double>();
-  if (!(alpha > 0.0 && alpha <= std::numeric_limits<float>::max()))
-    fail("{}: lora_alpha {} is not a positive 32-bit float", cfg_path, j["lora_alpha"].dump());
-  const LoraConfig lc = parse_lora_targets(targets, rank.get<int64_t>(), static_cast<float>(alpha));
+  if (j["scratchlm"].is_object()) targets = j["scratchlm"].value("targets", targets);
+  const LoraConfig lc = parse_lora_targets(targets, pc.r, static_cast<float>(pc.alpha));
   GPTConfig with_lora = base_model->config();
   with_lora.lora = lc;
   with_lora.validate();  // the parameter cap, before anything is allocated

@@ -12,6 +12,7 @@
 #include "scratchlm/tokenizer/bpe_long.h"
 #include "scratchlm/tokenizer/byte_unicode.h"
 #include "scratchlm/tokenizer/printable.h"
+#include "scratchlm/tokenizer/tokenizer_json.h"
 #include "scratchlm/tokenizer/utf8.h"
 #include "scratchlm/tokenizer/vocab_files.h"
 #include "scratchlm/util/error.h"
@@ -141,9 +142,10 @@ Tokenizer Tokenizer::load_dir(const std::string& dir) {
     return load_files((d / "encoder.json").string(), (d / "vocab.bpe").string(), pattern);
   if (fs::exists(d / "vocab.json") && fs::exists(d / "merges.txt"))
     return load_files((d / "vocab.json").string(), (d / "merges.txt").string(), pattern);
+  if (fs::exists(d / "tokenizer.json")) return load_tokenizer_json((d / "tokenizer.json").string());
   fail(
-      "no tokenizer in '{}': expected encoder.json + vocab.bpe or vocab.json + merges.txt (run `make setup` to fetch "
-      "the GPT-2 vocabulary)",
+      "no tokenizer in '{}': expected encoder.json + vocab.bpe, vocab.json + merges.txt or tokenizer.json (run `make "
+      "setup` to fetch the GPT-2 vocabulary)",
       dir);
 }
 
@@ -168,6 +170,10 @@ void Tokenizer::save_dir(const std::string& dir, std::string_view layout) const 
   bool hf = layout == "hf";
   write_file_atomic((fs::path(dir) / (hf ? "vocab.json" : "encoder.json")).string(), js);
   write_file_atomic((fs::path(dir) / (hf ? "merges.txt" : "vocab.bpe")).string(), mg);
+  if (hf) {
+    write_file_atomic((fs::path(dir) / "tokenizer.json").string(), tokenizer_json_text(*this));
+    write_file_atomic((fs::path(dir) / "special_tokens_map.json").string(), special_tokens_map_text(*this));
+  }
   nlohmann::json cfg = {{"tokenizer_class", "GPT2Tokenizer"},
                         {"split_pattern", split_pattern_name(pattern_)},
                         {"bos_token", kEndOfText},

@@ -41,7 +41,8 @@ struct StringHash {
 class Tokenizer {
  public:
   // A directory with encoder.json + vocab.bpe (OpenAI) or vocab.json + merges.txt (Hugging Face),
-  // and optionally tokenizer_config.json with "split_pattern": "gpt2" | "gpt4".
+  // and optionally tokenizer_config.json with "split_pattern": "gpt2" | "gpt4"; else one with only
+  // a Hugging Face tokenizer.json (tokenizer_json.h; its pre_tokenizer gives the pattern).
   static Tokenizer load_dir(const std::string& dir);
   static Tokenizer load_files(const std::string& vocab_json_path, const std::string& merges_path,
                               SplitPattern pattern = SplitPattern::Gpt2);
@@ -51,8 +52,8 @@ class Tokenizer {
                               const std::vector<std::pair<std::string, std::string>>& merges, SplitPattern pattern,
                               const std::string& source);
 
-  // Write encoder.json + vocab.bpe (layout "openai") or vocab.json + merges.txt ("hf"), plus
-  // tokenizer_config.json; each file atomically.
+  // Write encoder.json + vocab.bpe (layout "openai") or vocab.json + merges.txt + tokenizer.json +
+  // special_tokens_map.json ("hf", tokenizer_json.h), plus tokenizer_config.json; each atomically.
   void save_dir(const std::string& dir, std::string_view layout = "openai") const;
 
   std::vector<uint32_t> encode(std::string_view text, SpecialMode mode = SpecialMode::Error) const;
@@ -68,6 +69,8 @@ class Tokenizer {
 
   size_t vocab_size() const { return id_to_bytes_.size(); }
   size_t num_merges() const { return merges_.size(); }
+  // The merges as (left id, right id), in rank order.
+  const std::vector<std::pair<uint32_t, uint32_t>>& merges() const { return merges_; }
   // Length in bytes of the longest token BPE can produce (bpe_long.h's M).
   size_t max_token_bytes() const { return max_token_bytes_; }
   SplitPattern pattern() const { return pattern_; }

@@ -43,7 +43,7 @@ double loader_loss(GPT& model, DataLoader& dl, int64_t max_batches) {
 std::string tokenizer_dir_for(const PretrainArgs& a) {
   if (!a.tokenizer_dir.empty()) return a.tokenizer_dir;
   for (const std::string& d : {a.resume, a.init_from})
-    if (!d.empty() && fs::exists(fs::path(d) / "vocab.json") && fs::exists(fs::path(d) / "merges.txt")) return d;
+    if (!d.empty() && tokenizer_dir_for_model(d) == d) return d;  // vocab.json + merges.txt or tokenizer.json
   return default_tokenizer_dir();
 }
 

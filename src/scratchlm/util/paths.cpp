@@ -27,8 +27,9 @@ std::string default_tokenizer_dir() { return (fs::path(default_data_dir()) / "gp
 
 std::string tokenizer_dir_for_model(const std::string& model_dir, const std::string& explicit_dir) {
   if (!explicit_dir.empty()) return explicit_dir;
-  if (!model_dir.empty() && fs::exists(fs::path(model_dir) / "vocab.json") &&
-      fs::exists(fs::path(model_dir) / "merges.txt"))
+  if (!model_dir.empty() &&
+      ((fs::exists(fs::path(model_dir) / "vocab.json") && fs::exists(fs::path(model_dir) / "merges.txt")) ||
+       fs::exists(fs::path(model_dir) / "tokenizer.json")))
     return model_dir;
   return default_tokenizer_dir();
 }
