@@ -68,6 +68,8 @@ class Tokenizer {
 
   size_t vocab_size() const { return id_to_bytes_.size(); }
   size_t num_merges() const { return merges_.size(); }
+  // The merges in rank order, as (left id, right id) pairs.
+  const std::vector<std::pair<uint32_t, uint32_t>>& merge_pairs() const { return merges_; }
   // Length in bytes of the longest token BPE can produce (bpe_long.h's M).
   size_t max_token_bytes() const { return max_token_bytes_; }
   SplitPattern pattern() const { return pattern_; }
