@@ -41,7 +41,7 @@ std::string dims_string(const std::vector<int64_t>& d) {
 GPTConfig config_of(const GgufFile& f) {
   const std::string arch(f.get_string("general.architecture"));
   if (arch != "gpt2")
-    fail("{}: the file holds a '{}' model; ScratchLM loads llama.cpp's gpt2 architecture", f.path(), in_quotes(arch));
+    fail("{}: the file holds a {} model; ScratchLM loads llama.cpp's gpt2 architecture", f.path(), in_quotes(arch));
   GPTConfig c;
   c.emb_dim = hparam(f, "gpt2.embedding_length", ConfigLimits::emb_dim);
   c.n_heads = hparam(f, "gpt2.attention.head_count", ConfigLimits::emb_dim);
