@@ -131,7 +131,7 @@ void register_chat(CLI::App& app) {
       "/reset forgets the conversation; /exit, /quit or end of input quit. Earlier turns stay in the prompt\n"
       "(oldest dropped first to leave room for --max-new-tokens, at most half the context). Off a terminal: no\n"
       "prompts, one answer per message, each followed by a newline.");
-  c->add_option("--model", o->model, "Model directory")->required();
+  c->add_option("--model", o->model, "Model directory or GGUF file")->required();
   c->add_option("--tokenizer", o->tokenizer, "Tokenizer directory (default: the model's, else data/gpt2)");
   c->add_option("--template", o->tmpl, "Prompt template: alpaca | phi3")->capture_default_str();
   c->add_option("--max-new-tokens", o->g.max_new_tokens, "Most tokens per answer")->capture_default_str();

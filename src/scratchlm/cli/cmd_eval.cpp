@@ -26,7 +26,7 @@ void register_eval(CLI::App& app) {
   };
   auto o = std::make_shared<Opts>();
   auto* c = app.add_subcommand("eval", "Mean cross-entropy and perplexity of a model on text");
-  c->add_option("--model", o->model, "Model directory")->required();
+  c->add_option("--model", o->model, "Model directory or GGUF file")->required();
   c->add_option("--data", o->data, "Corpora: files, directories, globs or built-in names")->required();
   c->add_option("--text-column", o->text_column,
                 "Read .csv/.tsv/.jsonl/.json files as tables: each row's text in this column is one document");
@@ -45,9 +45,8 @@ void register_eval(CLI::App& app) {
     Tokenizer tok = load_model_tokenizer(o->model, o->tokenizer);
     const std::string tok_dir = tokenizer_dir_for_model(o->model, o->tokenizer);
     const std::string tok_id = is_gguf_path(o->tokenizer.empty() ? o->model : o->tokenizer) ? tokenizer_content_id(tok)
-                                                                                              : tokenizer_dir_id(tok_dir);
-    TokenArray tokens = tokenize_corpus_cached(o->data, tok, tok_id, "", o->lossy, o->threads,
-                                               nullptr, o->text_column);
+                                                                                            : tokenizer_dir_id(tok_dir);
+    TokenArray tokens = tokenize_corpus_cached(o->data, tok, tok_id, "", o->lossy, o->threads, nullptr, o->text_column);
     if (tokens.max_id() >= static_cast<uint32_t>(model->config().vocab_size))
       fail("the tokenizer produces id {} but the model's vocabulary has {} entries", tokens.max_id(),
            model->config().vocab_size);

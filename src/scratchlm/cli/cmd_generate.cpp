@@ -27,7 +27,7 @@ void register_generate(CLI::App& app) {
   };
   auto o = std::make_shared<Opts>();
   auto* c = app.add_subcommand("generate", "Continue a prompt with a model, streaming the text");
-  c->add_option("--model", o->model, "Model directory")->required();
+  c->add_option("--model", o->model, "Model directory or GGUF file")->required();
   c->add_option("--prompt", o->prompt, "The text to continue")->required();
   c->add_option("--tokenizer", o->tokenizer, "Tokenizer directory (default: the model's, else data/gpt2)");
   c->add_option("--max-new-tokens", o->g.max_new_tokens, "Tokens to generate")->capture_default_str();
