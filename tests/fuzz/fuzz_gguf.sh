@@ -9,7 +9,8 @@ root="$(cd "$here/../.." && pwd)"
 out="$root/build-fuzz"
 mkdir -p "$out/corpus-gguf" "$out/crashes-gguf"
 bin="$out/fuzz_gguf"
-srcs=("$here/fuzz_gguf.cpp" "$root/src/scratchlm/io/gguf_reader.cpp" "$root/src/scratchlm/tensor/q8_0.cpp"
+srcs=("$here/fuzz_gguf.cpp" "$root/src/scratchlm/io/gguf_reader.cpp" "$root/src/scratchlm/io/gguf_access.cpp"
+      "$root/src/scratchlm/tensor/q8_0.cpp"
       "$root/src/scratchlm/tokenizer/printable.cpp" "$root/src/scratchlm/tokenizer/utf8.cpp")
 stale=0
 [[ -x "$bin" ]] || stale=1
