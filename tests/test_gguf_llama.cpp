@@ -169,7 +169,9 @@ void check_greedy(const Trained& a, const Trained& b) {
       const auto theirs = ids_of(out["continuation"]);
       ASSERT_EQ(theirs.size(), 32u);
       EXPECT_EQ(theirs, slm_greedy(file, kPrompt, 32));
-      if (std::string(type) == "f32") EXPECT_EQ(theirs, from_dir);
+      if (std::string(type) == "f32") {
+        EXPECT_EQ(theirs, from_dir);
+      }
       std::set<int> distinct(theirs.begin(), theirs.end());
       EXPECT_GE(distinct.size(), 4u) << "the model should say something less trivial than one repeated token";
     }
@@ -224,7 +226,7 @@ void check_q8_0(const Trained& m) {
 }
 
 void check_huggingface_gguf(const Trained& a, const Trained& b) {
-  for (const std::string file : {a.dir + "-q8_0.gguf", b.dir + "-f16.gguf"}) {
+  for (const std::string& file : {a.dir + "-q8_0.gguf", b.dir + "-f16.gguf"}) {
     const json out = llama(file, json::object());
     const slm::GgufFile f = slm::GgufFile::open(file);
     EXPECT_EQ(out["metadata"]["version"], 3);
