@@ -38,8 +38,7 @@ void register_serve(CLI::App& app) {
       "Endpoints: GET / (chat page), GET /health, GET /v1/models, POST /v1/chat/completions, POST /v1/completions\n"
       "(language models; \"stream\": true for server-sent events), POST /v1/classify (classifiers).\n"
       "Requests run one at a time. The sampling options below are the defaults for requests that omit them.");
-  c->add_option("--model", o->model,
-                "Model directory (a language model, an instruction model or a classifier) or GGUF file")
+  c->add_option("--model", o->model, "Model directory (a language model, an instruction model or a classifier)")
       ->required();
   c->add_option("--tokenizer", o->tokenizer, "Tokenizer directory (default: the model's, else data/gpt2)");
   c->add_option("--host", o->host, "Address to listen on (0.0.0.0: every interface)")->capture_default_str();
