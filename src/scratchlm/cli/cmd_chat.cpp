@@ -35,6 +35,7 @@
 #include "scratchlm/finetune/response_stream.h"
 #include "scratchlm/finetune/responses.h"
 #include "scratchlm/generate/generator.h"
+#include "scratchlm/io/gguf_model.h"
 #include "scratchlm/io/hf_gpt2.h"
 #include "scratchlm/kernels/threads.h"
 #include "scratchlm/tensor/parallel.h"
@@ -130,7 +131,7 @@ void register_chat(CLI::App& app) {
       "/reset forgets the conversation; /exit, /quit or end of input quit. Earlier turns stay in the prompt\n"
       "(oldest dropped first to leave room for --max-new-tokens, at most half the context). Off a terminal: no\n"
       "prompts, one answer per message, each followed by a newline.");
-  c->add_option("--model", o->model, "Model directory")->required();
+  c->add_option("--model", o->model, "Model directory or GGUF file")->required();
   c->add_option("--tokenizer", o->tokenizer, "Tokenizer directory (default: the model's, else data/gpt2)");
   c->add_option("--template", o->tmpl, "Prompt template: alpaca | phi3")->capture_default_str();
   c->add_option("--max-new-tokens", o->g.max_new_tokens, "Most tokens per answer")->capture_default_str();
@@ -145,9 +146,7 @@ void register_chat(CLI::App& app) {
     auto model = load_hf_model(o->model);
     if (model->config().is_classifier())
       fail("{}: a classifier model cannot chat (it has no language-model head)", o->model);
-    std::string tok_dir = o->tokenizer;
-    tok_dir = tokenizer_dir_for_model(o->model, tok_dir);
-    const Tokenizer tok = Tokenizer::load_dir(tok_dir);
+    const Tokenizer tok = load_model_tokenizer(o->model, o->tokenizer);
     if (tok.eot_id()) g.eos_id = static_cast<int32_t>(*tok.eot_id());
     const int64_t ctx = model->config().context_length;
     const uint64_t seed = g.sampler.seed;

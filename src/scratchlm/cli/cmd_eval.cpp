@@ -6,6 +6,7 @@
 #include "scratchlm/cli/commands.h"
 #include "scratchlm/data/shards.h"
 #include "scratchlm/data/window_dataset.h"
+#include "scratchlm/io/gguf_model.h"
 #include "scratchlm/io/hf_gpt2.h"
 #include "scratchlm/kernels/threads.h"
 #include "scratchlm/tensor/parallel.h"
@@ -25,7 +26,7 @@ void register_eval(CLI::App& app) {
   };
   auto o = std::make_shared<Opts>();
   auto* c = app.add_subcommand("eval", "Mean cross-entropy and perplexity of a model on text");
-  c->add_option("--model", o->model, "Model directory")->required();
+  c->add_option("--model", o->model, "Model directory or GGUF file")->required();
   c->add_option("--data", o->data, "Corpora: files, directories, globs or built-in names")->required();
   c->add_option("--text-column", o->text_column,
                 "Read .csv/.tsv/.jsonl/.json files as tables: each row's text in this column is one document");
@@ -41,11 +42,11 @@ void register_eval(CLI::App& app) {
     auto model = load_hf_model(o->model);
     const int64_t T = o->seq ? o->seq : model->config().context_length;
     if (T <= 0 || T > model->config().context_length) fail("--seq must be in 1..{}", model->config().context_length);
-    std::string tok_dir = o->tokenizer;
-    tok_dir = tokenizer_dir_for_model(o->model, tok_dir);
-    Tokenizer tok = Tokenizer::load_dir(tok_dir);
-    TokenArray tokens = tokenize_corpus_cached(o->data, tok, tokenizer_dir_id(tok_dir), "", o->lossy, o->threads,
-                                               nullptr, o->text_column);
+    Tokenizer tok = load_model_tokenizer(o->model, o->tokenizer);
+    const std::string tok_dir = tokenizer_dir_for_model(o->model, o->tokenizer);
+    const std::string tok_id = is_gguf_path(o->tokenizer.empty() ? o->model : o->tokenizer) ? tokenizer_content_id(tok)
+                                                                                            : tokenizer_dir_id(tok_dir);
+    TokenArray tokens = tokenize_corpus_cached(o->data, tok, tok_id, "", o->lossy, o->threads, nullptr, o->text_column);
     if (tokens.max_id() >= static_cast<uint32_t>(model->config().vocab_size))
       fail("the tokenizer produces id {} but the model's vocabulary has {} entries", tokens.max_id(),
            model->config().vocab_size);

@@ -7,6 +7,7 @@
 #include "scratchlm/cli/commands.h"
 #include "scratchlm/cli/sampling_options.h"
 #include "scratchlm/generate/generator.h"
+#include "scratchlm/io/gguf_model.h"
 #include "scratchlm/io/hf_gpt2.h"
 #include "scratchlm/kernels/threads.h"
 #include "scratchlm/tensor/parallel.h"
@@ -26,7 +27,7 @@ void register_generate(CLI::App& app) {
   };
   auto o = std::make_shared<Opts>();
   auto* c = app.add_subcommand("generate", "Continue a prompt with a model, streaming the text");
-  c->add_option("--model", o->model, "Model directory")->required();
+  c->add_option("--model", o->model, "Model directory or GGUF file")->required();
   c->add_option("--prompt", o->prompt, "The text to continue")->required();
   c->add_option("--tokenizer", o->tokenizer, "Tokenizer directory (default: the model's, else data/gpt2)");
   c->add_option("--max-new-tokens", o->g.max_new_tokens, "Tokens to generate")->capture_default_str();
@@ -44,9 +45,7 @@ void register_generate(CLI::App& app) {
     g.sampler.validate();
     g.stop_at_eos = !o->no_stop;
     auto model = load_hf_model(o->model);
-    std::string tok_dir = o->tokenizer;
-    tok_dir = tokenizer_dir_for_model(o->model, tok_dir);
-    Tokenizer tok = Tokenizer::load_dir(tok_dir);
+    Tokenizer tok = load_model_tokenizer(o->model, o->tokenizer);
     if (tok.eot_id()) g.eos_id = static_cast<int32_t>(*tok.eot_id());
     std::vector<int32_t> prompt;
     for (uint32_t id : tok.encode(o->prompt, SpecialMode::Allow)) prompt.push_back(static_cast<int32_t>(id));

@@ -17,7 +17,7 @@ void register_logits(CLI::App& app) {
   auto o = std::make_shared<Opts>();
   auto* c =
       app.add_subcommand("logits", "Print the logits of the last position (or every position) for a token sequence");
-  c->add_option("--model", o->model, "Model directory (Hugging Face GPT-2 layout)")->required();
+  c->add_option("--model", o->model, "Model directory (Hugging Face GPT-2 layout) or GGUF file")->required();
   c->add_option("--tokens", o->tokens, "Token ids, space- or comma-separated, e.g. \"15496 11 995\"")->required();
   c->add_flag("--all", o->all, "Print the logits of every position, one row per position");
   c->add_flag("--json", o->json, "Print {\"logits\": [...]} (a list of rows with --all)");

@@ -11,6 +11,7 @@
 
 #include "scratchlm/cli/commands.h"
 #include "scratchlm/cli/sampling_options.h"
+#include "scratchlm/io/gguf_model.h"
 #include "scratchlm/io/hf_gpt2.h"
 #include "scratchlm/kernels/threads.h"
 #include "scratchlm/model/gpt.h"
@@ -76,7 +77,7 @@ void register_serve(CLI::App& app) {
     if (cfg.model_name.empty()) cfg.model_name = std::filesystem::absolute(o->model).parent_path().filename().string();
     cfg.model_name = utf8_lossy(cfg.model_name);
     auto model = load_hf_model(o->model);
-    auto tok = std::make_unique<Tokenizer>(Tokenizer::load_dir(tokenizer_dir_for_model(o->model, o->tokenizer)));
+    auto tok = std::make_unique<Tokenizer>(load_model_tokenizer(o->model, o->tokenizer));
     const bool classifier = model->config().is_classifier();
     const std::string kind = classifier ? "classifier" : "language model";
 

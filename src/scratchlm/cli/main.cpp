@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   slm::cli::register_train_tokenizer(app);
   slm::cli::register_info(app);
   slm::cli::register_logits(app);
+  slm::cli::register_export(app);
   slm::cli::register_download(app);
   slm::cli::register_download_data(app);
   slm::cli::register_pretrain(app);

@@ -7,8 +7,9 @@
 namespace slm::cli {
 
 void ModelOptions::add(CLI::App* cmd, bool allow_config) {
-  auto* m = cmd->add_option("--model", model_dir,
-                            "Model directory (Hugging Face GPT-2 layout: config.json + model.safetensors)");
+  auto* m =
+      cmd->add_option("--model", model_dir,
+                      "Model directory (Hugging Face GPT-2 layout: config.json + model.safetensors) or GGUF file");
   if (allow_config) {
     auto* c = cmd->add_option("--config", config_name,
                               "Named config: gpt2-124M, gpt2-355M, gpt2-774M, gpt2-1558M, gpt2-mini, gpt2-tiny");

@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "scratchlm/io/gguf.h"
+#include "scratchlm/io/gguf_model.h"
 #include "scratchlm/io/peft_adapter.h"
 #include "scratchlm/io/safetensors.h"
 #include "scratchlm/tokenizer/bpe.h"
@@ -20,6 +22,8 @@ namespace slm {
 namespace fs = std::filesystem;
 
 GPTConfig load_hf_config(const std::string& dir) {
+  if (GgufFile::is_gguf(dir)) return load_gguf_config(dir);
+  if (fs::is_regular_file(dir)) fail("'{}' is neither a model directory nor a GGUF file", dir);
   if (!fs::is_directory(dir)) fail("model directory '{}' does not exist", dir);
   const std::string path = (fs::path(dir) / "config.json").string();
   if (!fs::exists(path)) fail("'{}' is not a model directory: config.json is missing", dir);
@@ -123,7 +127,17 @@ void copy_weights(GPT& model, const SafetensorsFile& f, bool quiet) {
 
 }  // namespace
 
-void check_hf_weights(const std::string& dir, const GPTConfig& cfg) { open_weights_for(dir, cfg); }
+void check_hf_weights(const std::string& dir, const GPTConfig& cfg) {
+  if (GgufFile::is_gguf(dir)) {  // load_gguf_config checks the file's tensors against its own config
+    const GPTConfig g = load_gguf_config(dir);
+    if (g.vocab_size != cfg.vocab_size || g.context_length != cfg.context_length || g.emb_dim != cfg.emb_dim ||
+        g.n_heads != cfg.n_heads || g.n_layers != cfg.n_layers || g.qkv_bias != cfg.qkv_bias ||
+        g.tie_word_embeddings != cfg.tie_word_embeddings)
+      fail("{}: the file's architecture does not match the config", dir);
+    return;
+  }
+  open_weights_for(dir, cfg);
+}
 
 void load_hf_weights(GPT& model, const std::string& path, bool quiet) {
   SafetensorsFile f = SafetensorsFile::open(path);
@@ -132,6 +146,7 @@ void load_hf_weights(GPT& model, const std::string& path, bool quiet) {
 }
 
 std::unique_ptr<GPT> load_hf_model(const std::string& dir, bool quiet) {
+  if (GgufFile::is_gguf(dir)) return load_gguf_model(dir, quiet);  // llama.cpp's format (io/gguf_model.h)
   // A PEFT LoRA adapter directory: its base model plus the adapters.
   if (fs::is_directory(dir) && !fs::exists(fs::path(dir) / "config.json") &&
       fs::exists(fs::path(dir) / "adapter_config.json"))

@@ -17,12 +17,15 @@ namespace slm {
 
 class Tokenizer;
 
-// Read DIR/config.json.
+// Every model path ScratchLM takes (--model, --init-from ...) may also be a GGUF file of llama.cpp's
+// gpt2 architecture (io/gguf_model.h): the functions below dispatch to it, here and nowhere else.
+
+// Read DIR/config.json (or a GGUF file's hyperparameters).
 GPTConfig load_hf_config(const std::string& dir);
 
-// Load a model directory (or a PEFT LoRA adapter directory, io/peft_adapter.h). Missing tensors and shape mismatches
-// are BadInput errors naming the tensor; unknown extra tensors produce one warning line on stderr each (suppressed when
-// quiet).
+// Load a model directory (or a PEFT LoRA adapter directory, io/peft_adapter.h, or a GGUF file). Missing tensors and
+// shape mismatches are BadInput errors naming the tensor; unknown extra tensors produce one warning line on stderr each
+// (suppressed when quiet).
 std::unique_ptr<GPT> load_hf_model(const std::string& dir, bool quiet = false);
 
 // Check DIR/model.safetensors against cfg without loading it: every tensor the config implies is
