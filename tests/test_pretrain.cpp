@@ -206,7 +206,11 @@ TEST(Pretrain, SigintSavesAndExitsZero) {
   slm::test::TempDir t;
   std::string data = corpus_file(t), out = t.file("run");
   std::string cmd = "bash -c '" + std::string(SLM_BINARY) + " pretrain " + kTiny + " --data " + data + " --out " + out +
-                    " --steps 100000 >/dev/null 2>&1 & pid=$!; sleep 3; kill -INT $pid; wait $pid'";
+                    " --steps 100000 >/dev/null 2>&1 & pid=$!; "
+                    // SIGINT once the first step is logged: a background job ignores SIGINT until slm
+                    // installs its handler (before step 1), so an early signal would be lost.
+                    "for i in $(seq 600); do grep -qs step " + out + "/metrics.jsonl && break; sleep 0.1; done; "
+                    "kill -INT $pid; wait $pid'";
   EXPECT_EQ(std::system(cmd.c_str()), 0);
   auto state = nlohmann::json::parse(slm::test::read_text(out + "/trainer.json"));
   EXPECT_GT(state["step"].get<int64_t>(), 0);
