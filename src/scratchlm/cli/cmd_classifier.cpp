@@ -16,6 +16,7 @@
 #include "scratchlm/tensor/parallel.h"
 #include "scratchlm/tokenizer/bpe.h"
 #include "scratchlm/tokenizer/utf8.h"
+#include "scratchlm/train/distributed.h"
 #include "scratchlm/train/loop_util.h"
 #include "scratchlm/util/error.h"
 #include "scratchlm/util/file.h"
@@ -98,11 +99,15 @@ void register_finetune_classifier(CLI::App& app) {
       ->capture_default_str();
   c->add_option("--seed", a->seed, "Seed for balancing, splitting, shuffling and the new head")->capture_default_str();
   c->add_option("--tokenizer", a->tokenizer_dir, "Tokenizer directory (default: the model's, else data/gpt2)");
-  c->add_option("--threads", a->threads, "Threads (default: all cores)");
+  c->add_option("--threads", a->threads, "Threads per rank (default: all cores, shared by the ranks of a machine)");
+  c->add_option("--zero", a->zero,
+                "Under mpirun: 1 shards AdamW's moments across the ranks (ZeRO stage 1), 0 keeps them whole")
+      ->capture_default_str();
   c->add_flag("--quiet", a->quiet, "No progress output");
   c->add_flag("--force", a->force,
               "Write into a non-empty --out that holds other files (they are kept; the run's own files are replaced)");
-  c->callback([c, a, max_time, token, truncate] {
+  // Under mpirun, on every rank (distributed.h).
+  auto body = [c, a, max_time, token, truncate] {
     if (!a->resume.empty()) {
       // The run's settings come from its checkpoint; the run length and cadence may be given anew.
       for (const char* opt :
@@ -122,6 +127,7 @@ void register_finetune_classifier(CLI::App& app) {
       r.threads = a->threads;
       r.quiet = a->quiet;
       r.stop_at = a->stop_at;
+      r.zero = a->zero;
       if (c->count("--epochs") || c->count("--max-steps") || c->count("--max-time")) {  // a new run length
         r.epochs = a->epochs;
         r.max_steps = a->max_steps;
@@ -144,7 +150,8 @@ void register_finetune_classifier(CLI::App& app) {
     args.truncate = *cut;
     if (!max_time->empty()) args.max_time_s = parse_duration(*max_time);
     run_classifier_finetuning(args);
-  });
+  };
+  c->callback([body] { run_ranks(body); });
 }
 
 void register_classify(CLI::App& app) {

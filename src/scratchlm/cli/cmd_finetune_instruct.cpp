@@ -2,6 +2,7 @@
 // model (chapter 7.5–7.7), fully or with LoRA adapters (appendix E).
 #include "scratchlm/cli/commands.h"
 #include "scratchlm/finetune/instruct_trainer.h"
+#include "scratchlm/train/distributed.h"
 #include "scratchlm/train/loop_util.h"
 #include "scratchlm/util/error.h"
 
@@ -58,11 +59,15 @@ void register_finetune_instruct(CLI::App& app) {
               "LoRA: save only the adapter (referencing --init-from) instead of the merged model");
   c->add_flag("!--no-responses", a.responses, "Do not answer the test split at the end");
   c->add_option("--max-new-tokens", a.max_new_tokens, "Tokens per test response")->capture_default_str();
-  c->add_option("--threads", a.threads, "Threads (default: all cores)");
+  c->add_option("--threads", a.threads, "Threads per rank (default: all cores, shared by the ranks of a machine)");
+  c->add_option("--zero", a.zero,
+                "Under mpirun: 1 shards AdamW's moments across the ranks (ZeRO stage 1), 0 keeps them whole")
+      ->capture_default_str();
   c->add_flag("--quiet", a.quiet, "No progress output");
   c->add_flag("--force", a.force,
               "Write into a non-empty --out that holds other files (they are kept; the run's own files are replaced)");
-  c->callback([c, o] {
+  // Under mpirun, on every rank (distributed.h).
+  auto body = [c, o] {
     InstructArgs a = o->a;
     if (c->count("--lora-alpha")) a.lora_alpha = o->lora_alpha;
     if (!o->max_time.empty()) a.max_time_s = parse_duration(o->max_time);
@@ -87,6 +92,7 @@ void register_finetune_instruct(CLI::App& app) {
     r.threads = a.threads;
     r.quiet = a.quiet;
     r.stop_at = a.stop_at;
+    r.zero = a.zero;
     if (c->count("--epochs") || c->count("--max-steps") || c->count("--max-time")) {  // a new run length
       if (c->count("--epochs")) r.epochs = a.epochs;
       r.max_steps = a.max_steps;
@@ -100,7 +106,8 @@ void register_finetune_instruct(CLI::App& app) {
     if (c->count("--no-responses")) r.responses = false;
     if (c->count("--max-new-tokens")) r.max_new_tokens = a.max_new_tokens;
     run_instruction_finetuning(r);
-  });
+  };
+  c->callback([body] { run_ranks(body); });
 }
 
 }  // namespace slm::cli

@@ -4,6 +4,7 @@
 #include "scratchlm/cli/commands.h"
 #include "scratchlm/cli/model_options.h"
 #include "scratchlm/io/checkpoint.h"
+#include "scratchlm/train/distributed.h"
 #include "scratchlm/train/loop_util.h"
 #include "scratchlm/train/pretrain.h"
 #include "scratchlm/util/error.h"
@@ -64,11 +65,15 @@ void register_pretrain(CLI::App& app) {
                 "or torch (PyTorch's defaults, as the book's GPTModel gets them)")
       ->capture_default_str();
   c->add_option("--seed", o->a.seed, "Seed of initialization, data order and dropout")->capture_default_str();
-  c->add_option("--threads", o->a.threads, "Threads (default: all cores)");
+  c->add_option("--threads", o->a.threads, "Threads per rank (default: all cores, shared by the ranks of a machine)");
+  c->add_option("--zero", o->a.zero,
+                "Under mpirun: 1 shards AdamW's moments across the ranks (ZeRO stage 1), 0 keeps them whole")
+      ->capture_default_str();
   c->add_flag("--quiet", o->a.quiet, "No progress output");
   c->add_flag("--force", o->a.force,
               "Write into a non-empty --out that holds other files (they are kept; the run's own files are replaced)");
-  c->callback([c, o] {
+  // Under mpirun, on every rank (distributed.h).
+  auto body = [c, o] {
     PretrainArgs a = o->a;
     a.schedule = parse_schedule(o->schedule);
     if (o->decay == "all")
@@ -100,7 +105,7 @@ void register_pretrain(CLI::App& app) {
         r.text_column = saved.value("text_column", std::string());
         r.lossy = saved.at("lossy");
         r.val_fraction = saved.at("val_fraction");
-        r.batch = saved.at("batch");
+        r.batch = per_rank_batch(saved.at("batch").get<int64_t>(), a.resume);
         r.grad_accum = saved.at("grad_accum");
         r.seq = saved.at("seq");
         r.stride = saved.at("stride");
@@ -134,7 +139,8 @@ void register_pretrain(CLI::App& app) {
       fail("give --out DIR");
     }
     run_pretraining(a);
-  });
+  };
+  c->callback([body] { run_ranks(body); });
 }
 
 }  // namespace slm::cli

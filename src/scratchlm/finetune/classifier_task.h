@@ -16,6 +16,15 @@
 
 namespace slm {
 
+// evaluate_classifier (classifier.h) across data-parallel ranks: each predicts its part of the
+// examples (max_batches counts batches of ranks x `batch`), and every rank gets the metrics of
+// them all. In one process it is evaluate_classifier itself.
+ClassMetrics evaluate_classifier_ranks(GPT& model, const std::vector<EncodedText>& rows, int64_t batch, int32_t pad_id,
+                                       int64_t max_batches = 0);
+
+// Examples [e0, e1) of a ClassBatch with their rows (a data-parallel rank's slice).
+void slice_class_batch(const ClassBatch& from, int64_t e0, int64_t e1, ClassBatch& to);
+
 class ClassifierTask : public TrainingTask {
  public:
   struct Options {
@@ -38,6 +47,7 @@ class ClassifierTask : public TrainingTask {
   nlohmann::json checkpoint_fields() const override;
   std::vector<CheckpointTensor> checkpoint_tensors() const override;
   void restore(const std::string& dir, const nlohmann::json& state) override;
+  std::string data_digest() const override;
 
   // loss.svg, and accuracy.svg: the training and validation accuracy of every evaluation and epoch
   // end (over --eval-batches batches) against steps.
@@ -58,7 +68,7 @@ class ClassifierTask : public TrainingTask {
   const std::vector<EncodedText>& val_;
   Options o_;
   EpochBatches<EncodedText> batches_;
-  ClassBatch cb_;
+  ClassBatch cb_, global_;
   std::vector<std::vector<float>> best_weights_;
   double best_acc_ = -1.0, best_loss_ = 0.0;
   int64_t selected_epoch_ = 0;

@@ -15,6 +15,7 @@
 #include "scratchlm/kernels/threads.h"
 #include "scratchlm/model/gpt.h"
 #include "scratchlm/tokenizer/bpe.h"
+#include "scratchlm/train/distributed.h"
 #include "scratchlm/train/engine.h"
 #include "scratchlm/train/loop_util.h"
 #include "scratchlm/util/error.h"
@@ -79,7 +80,7 @@ nlohmann::json ClassifierArgs::to_json() const {
           {"lora_alpha", lora_alpha},
           {"lora_targets", lora_targets},
           {"epochs", epochs},
-          {"batch", batch},
+          {"batch", global_batch(batch)},  // the global micro-batch (all ranks'), so any rank count resumes
           {"grad_accum", grad_accum},
           {"eval_every", eval_every},
           {"eval_batches", eval_batches},
@@ -132,10 +133,14 @@ ClassifierArgs ClassifierArgs::from_json(const nlohmann::json& j, const std::str
   } catch (const nlohmann::json::exception& e) {
     fail("{}: malformed \"args\" ({})", source, e.what());
   }
+  a.batch = per_rank_batch(a.batch, source);
   return a;
 }
 
-ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
+ClassifierResult run_classifier_finetuning(const ClassifierArgs& args) {
+  Communicator& comm = Communicator::world();
+  ClassifierArgs a = args;
+  if (!comm.root()) a.quiet = true;  // rank 0 alone prints and writes
   require_positive("--batch", a.batch);
   require_positive("--grad-accum", a.grad_accum);
   require_non_negative("--epochs", a.epochs);
@@ -155,8 +160,9 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
   if (a.split_only && a.data.empty()) fail("--split-only needs --data SOURCE to balance and split");
   if (a.init_from.empty() && !a.split_only) fail("give --init-from MODEL_DIR (a pretrained model to start from)");
   const bool resuming = !a.resume.empty();
-  check_output_dir(a.out_dir, a.force || resuming);
-  configure_threads(a.threads);
+  if (a.zero != 0 && a.zero != 1) fail("--zero must be 0 or 1, not {}", a.zero);
+  if (comm.root()) check_output_dir(a.out_dir, a.force || resuming);
+  configure_threads(threads_per_rank(a.threads));
   const double t_start = now_s();
 
   // ---- data
@@ -166,7 +172,7 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
   if (labels.size() < 2)
     fail("the training data has a single class ('{}'); a classifier needs at least two",
          labels.empty() ? "" : labels[0]);
-  if (!a.data.empty()) {  // the splits, so that the run can be reproduced and evaluated again
+  if (!a.data.empty() && comm.root()) {  // the splits, so that the run can be reproduced and evaluated again
     write_labeled_csv((fs::path(a.out_dir) / "train.csv").string(), split.train);
     write_labeled_csv((fs::path(a.out_dir) / "validation.csv").string(), split.val);
     write_labeled_csv((fs::path(a.out_dir) / "test.csv").string(), split.test);
@@ -232,8 +238,8 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
   ClassifierResult res;
   res.trainable_params = static_cast<int64_t>(model->params().trainable_numel());
   for (const auto& p : model->params().params()) res.total_params += static_cast<int64_t>(p.numel);
-  if (static_cast<int64_t>(train.size()) < a.batch)
-    fail("{} training examples are fewer than one batch of {}", train.size(), a.batch);
+  if (static_cast<int64_t>(train.size()) < global_batch(a.batch))
+    fail("{} training examples are fewer than one batch of {}", train.size(), global_batch(a.batch));
   ClassifierTask task(
       *model, train, val,
       ClassifierTask::Options{a.batch, pad, a.token, max_len, ctx, a.eval_batches, a.seed, select_best, a.out_dir});
@@ -259,6 +265,7 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
   run.unit = SeenUnit::Examples;
   run.quiet = a.quiet;
   run.args = a.to_json();
+  run.zero = a.zero;
   TrainingEngine engine(*model, tok, task, run);
   if (!a.quiet)
     fmt::print(
@@ -298,10 +305,10 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
                  100 * task.best_accuracy());
   }
   model->set_training(false);
-  const ClassMetrics mt = evaluate_classifier(*model, train, a.batch, pad);
+  const ClassMetrics mt = evaluate_classifier_ranks(*model, train, a.batch, pad);
   ClassMetrics mv, ms;
-  if (!val.empty()) mv = evaluate_classifier(*model, val, a.batch, pad);
-  if (!test.empty()) ms = evaluate_classifier(*model, test, a.batch, pad);
+  if (!val.empty()) mv = evaluate_classifier_ranks(*model, val, a.batch, pad);
+  if (!test.empty()) ms = evaluate_classifier_ranks(*model, test, a.batch, pad);
   res.steps = step;
   res.seconds = now_s() - t_start;
   res.train_accuracy = mt.accuracy;
@@ -323,6 +330,7 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& a) {
                           {"val_accuracy", res.val_accuracy},
                           {"test_accuracy", res.test_accuracy},
                           {"elapsed_s", res.seconds}});
+  if (!comm.root()) return res;
   save_hf_model(model->config().lora.enabled() ? *merge_lora(*model) : *model, a.out_dir, &tok);
   write_file_atomic((fs::path(a.out_dir) / "eval.json").string(), report.dump(2) + "\n");
   task.plot(engine);

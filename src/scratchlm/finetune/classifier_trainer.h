@@ -44,7 +44,8 @@ struct ClassifierArgs {
   // epoch with the highest accuracy on the whole validation split, lower validation loss on a tie;
   // measured at every epoch end, needs a validation split).
   std::string select = "last";
-  int threads = 0;
+  int threads = 0;  // per rank (distributed.h's threads_per_rank)
+  int zero = 0;     // ZeRO stage across mpirun's ranks: 0 or 1 (engine.h)
   bool quiet = false;
   bool force = false;  // write into a non-empty --out that holds other files (check_output_dir)
   // Only balance, split and write train/validation/test.csv to out_dir (needs data, not

@@ -21,7 +21,8 @@ namespace slm {
 // The book's calc_loss_loader over a split in order: the mean loss of its first `max_batches`
 // batches (all when <= 0); drop_last as the book's train loader. Batches without any target
 // (possible only with --mask-prompt and a prompt longer than --max-length) are skipped; NaN when
-// none is left.
+// none is left. Data-parallel: the batches hold ranks x `batch` examples, each rank computes its
+// rows of every batch, and a batch's loss is the ranks' weighted by their target tokens.
 double instruction_loss(GPT& model, const std::vector<TokenizedExample>& xs, int64_t batch, int32_t pad,
                         int64_t max_len, bool mask, int64_t max_batches, bool drop_last);
 
@@ -38,18 +39,14 @@ class InstructTask : public TrainingTask {
   };
   InstructTask(GPT& model, const Tokenizer& tok, const std::vector<TokenizedExample>& train,
                const std::vector<TokenizedExample>& val, Options o, const std::string& sample_prompt)
-      : model_(model), tok_(tok), train_(train), val_(val), o_(o), batches_(train, o.batch, o.seed) {
+      : model_(model), tok_(tok), train_(train), val_(val), o_(o), batches_(train, global_batch(o.batch), o.seed) {
     for (uint32_t id : tok.encode(sample_prompt, SpecialMode::Text)) prompt_.push_back(static_cast<int32_t>(id));
   }
 
   int64_t batches_per_epoch() const override { return batches_.batches_per_epoch(); }
-  double train_batch(uint64_t epoch, uint64_t index, float grad_scale, int64_t& seen) override {
-    b_ = collate_instruction_batch(batches_.rows(epoch, index), o_.pad, kIgnoreIndex, o_.max_len, o_.mask_prompt);
-    const double loss = model_.forward(b_.inputs.data(), b_.targets.data(), b_.B, b_.T, true, grad_scale);
-    model_.backward();
-    seen += b_.B * b_.T;  // the book: input_batch.numel()
-    return loss;
-  }
+  // Data-parallel: this rank's rows of the global batch (collated, padded, as one process collates
+  // it), its share of the loss being its target tokens over the batch's (the loss is their mean).
+  double train_batch(uint64_t epoch, uint64_t index, float grad_scale, int64_t& seen) override;
   std::optional<double> recheck_last_batch() override {
     if (b_.inputs.empty()) return std::nullopt;
     return model_.forward(b_.inputs.data(), b_.targets.data(), b_.B, b_.T);
@@ -75,6 +72,7 @@ class InstructTask : public TrainingTask {
   void end_epoch(TrainingEngine& engine, uint64_t) override { engine.sample(); }  // the book's sample per epoch
   nlohmann::json checkpoint_fields() const override { return fields_; }
   void set_checkpoint_fields(nlohmann::json fields) { fields_ = std::move(fields); }
+  std::string data_digest() const override;
 
  private:
   GPT& model_;

@@ -20,6 +20,7 @@
 #include "scratchlm/model/gpt.h"
 #include "scratchlm/tokenizer/bpe.h"
 #include "scratchlm/tokenizer/utf8.h"
+#include "scratchlm/train/distributed.h"
 #include "scratchlm/train/engine.h"
 #include "scratchlm/train/loop_util.h"
 #include "scratchlm/util/error.h"
@@ -61,7 +62,7 @@ json InstructArgs::to_json() const {
           {"max_steps", max_steps},
           {"max_time_s", max_time_s},
           {"grad_accum", grad_accum},
-          {"batch", batch},
+          {"batch", global_batch(batch)},  // the global micro-batch (all ranks'), so any rank count resumes
           {"lr", lr},
           {"weight_decay", weight_decay},
           {"grad_clip", grad_clip},
@@ -113,6 +114,7 @@ InstructArgs InstructArgs::from_json(const json& j, const std::string& dir) {
   } catch (const json::exception& e) {
     fail("{}/trainer.json: malformed \"args\" ({})", dir, e.what());
   }
+  a.batch = per_rank_batch(a.batch, dir);
   return a;
 }
 
@@ -172,14 +174,17 @@ void InstructArgs::validate() const {
   if (!lora && !lora_targets.empty()) fail("--lora-targets needs --lora-rank");
   if (!lora && !merge) fail("--no-merge needs --lora-rank (it saves only the LoRA adapter)");
   parse_prompt_template(prompt_template);
+  if (zero != 0 && zero != 1) fail("--zero must be 0 or 1, not {}", zero);
 }
 
 InstructResult run_instruction_finetuning(const InstructArgs& args) {
+  Communicator& comm = Communicator::world();
   InstructArgs a = args;
   a.validate();
+  if (!comm.root()) a.quiet = true;  // rank 0 alone prints and writes
   const bool lora = a.lora_rank > 0;
   const PromptTemplate tmpl = parse_prompt_template(a.prompt_template);
-  configure_threads(a.threads);
+  configure_threads(threads_per_rank(a.threads));
 
   // ---- where things go
   const bool resuming = !a.resume.empty();
@@ -199,7 +204,7 @@ InstructResult run_instruction_finetuning(const InstructArgs& args) {
         "--force "
         "to start over in it",
         out, out);
-  check_output_dir(out, a.force || resuming);
+  if (comm.root()) check_output_dir(out, a.force || resuming);
   if (!resuming && a.init_from.empty()) fail("give --init-from MODEL_DIR (a pretrained model to start from)");
   const std::string data_path = resolve_instruction_data(a.data);
   a.init_from = absolute(args.init_from);  // saved: independent of the working directory
@@ -252,8 +257,8 @@ InstructResult run_instruction_finetuning(const InstructArgs& args) {
   size_t dropped = 0;
   if (a.mask_prompt)  // a prompt that fills max_len leaves no target to learn from
     dropped = std::erase_if(train, [&](const TokenizedExample& ex) { return ex.prompt_len > max_len; });
-  if (static_cast<int64_t>(train.size()) < a.batch)
-    fail("{} training examples are fewer than one batch of {}", train.size(), a.batch);
+  if (static_cast<int64_t>(train.size()) < global_batch(a.batch))
+    fail("{} training examples are fewer than one batch of {}", train.size(), global_batch(a.batch));
   // The book's generate_and_print_sample(format_input(val_data[0])): greedy, 50 tokens, no stop.
   const InstructionEntry& sample_entry = !split.val.empty()    ? split.val[0]
                                          : !split.test.empty() ? split.test[0]
@@ -284,6 +289,7 @@ InstructResult run_instruction_finetuning(const InstructArgs& args) {
   run.unit = SeenUnit::Tokens;
   run.quiet = a.quiet;
   run.args = a.to_json();
+  run.zero = a.zero;
   task.set_checkpoint_fields({{"lora", lora}, {"data_sha256", data_sha}, {"tokenizer_dir", absolute(tok_dir)}});
   TrainingEngine engine(*model, tok, task, run);
   InstructResult res;
@@ -295,7 +301,7 @@ InstructResult run_instruction_finetuning(const InstructArgs& args) {
                "{} steps per epoch of {}, {} steps{}\n",
                prompt_template_name(tmpl), a.mask_prompt ? ", prompt masked" : "",
                lora ? fmt::format(", LoRA rank {}", cfg.lora.rank) : "", train.size(), val.size(), test.size(), max_len,
-               engine.steps_per_epoch(), a.batch * a.grad_accum, engine.total_steps(),
+               engine.steps_per_epoch(), global_batch(a.batch) * a.grad_accum, engine.total_steps(),
                resuming ? fmt::format(", resuming at step {}", engine.step()) : "");
     if (dropped)
       fmt::print(stderr, "{} training entries dropped: their prompt fills --max-length {}\n", dropped, max_len);
@@ -329,6 +335,7 @@ InstructResult run_instruction_finetuning(const InstructArgs& args) {
                           {"test_loss", res.test_loss}});
   engine.save();
   engine.plot();
+  if (!comm.root()) return res;  // the model and the test responses are rank 0's
   if (!a.quiet)
     fmt::print(stderr, "step {}: training loss {:.3f}, validation loss {:.3f}, test loss {:.3f} (whole splits)\n",
                r.steps, res.train_loss, res.val_loss, res.test_loss);

@@ -45,7 +45,8 @@ struct InstructArgs {
   bool merge = true;  // LoRA: save the merged model (true) or only the adapter
   bool responses = true;
   int64_t max_new_tokens = 256;
-  int threads = 0;
+  int threads = 0;  // per rank (distributed.h's threads_per_rank)
+  int zero = 0;     // ZeRO stage across mpirun's ranks: 0 or 1 (engine.h)
   bool quiet = false;
   bool force = false;  // write into a non-empty --out that holds other files (check_output_dir)
 

@@ -133,7 +133,11 @@ bool TransformerBlock::any_trainable() const {
 }
 
 uint64_t TransformerBlock::drop_key(const PassInfo& p, int site) const {
-  return dropout_key(p.seed, p.step, static_cast<uint64_t>(layer) + 1, static_cast<uint64_t>(site));
+  const uint64_t key = dropout_key(p.seed, p.step, static_cast<uint64_t>(layer) + 1, static_cast<uint64_t>(site));
+  if (p.row0 == 0) return key;
+  // A row holds H*T*T attention weights (site 0) or T*C activations (the residual branches).
+  const uint64_t per_row = static_cast<uint64_t>(site == 0 ? attn.H * p.T * p.T : p.T * C);
+  return dropout_key_from(key, p.row0 * per_row);
 }
 
 void TransformerBlock::forward(const float* x, float* out, float* tmp, const PassInfo& p) {

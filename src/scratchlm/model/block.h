@@ -26,7 +26,14 @@ struct PassInfo {
   // to their caches and attends over everything cached: a prompt (len 0, T tokens), a decode step
   // (T = 1) or a batch of sequences decoding together (B caches). nullptr: a plain pass.
   KVCache* const* caches = nullptr;
+  // The batch's first row in a larger batch whose dropout masks it takes (a data-parallel rank's
+  // slice of the global batch, GPT::set_dropout_rows); 0 in one process.
+  uint64_t row0 = 0;
 };
+
+// The dropout key whose element i is element first + i of `key`'s (kernels/dropout.h's
+// dropout_keep hashes key + i * 0x9E3779B97F4A7C15): the masks of rows from `first` on.
+inline uint64_t dropout_key_from(uint64_t key, uint64_t first) { return key + first * 0x9E3779B97F4A7C15ULL; }
 
 struct MultiHeadAttention {
   int layer = 0;

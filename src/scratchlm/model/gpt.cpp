@@ -16,6 +16,13 @@
 
 namespace slm {
 
+namespace {
+// The embedding dropout's key: rows of T*C activations, from the pass's first row on.
+uint64_t embedding_drop_key(const PassInfo& p, int64_t C) {
+  return dropout_key_from(dropout_key(p.seed, p.step, 0, 0), p.row0 * static_cast<uint64_t>(p.T * C));
+}
+}  // namespace
+
 ParamShapes gpt_param_shapes(const GPTConfig& c) {
   const int64_t C = c.emb_dim, V = c.vocab_size;
   ParamShapes out = {{"wte.weight", {V, C}}, {"wpe.weight", {c.context_length, C}}};
@@ -284,6 +291,7 @@ PassInfo GPT::pass_info(int64_t B, int64_t T) const {
   p.drop_p = training_ ? cfg_.drop_rate : 0.0f;
   p.seed = drop_seed_;
   p.step = drop_step_;
+  p.row0 = drop_row0_;
   return p;
 }
 
@@ -298,7 +306,7 @@ void GPT::forward_hidden(const int32_t* tokens, int64_t B, int64_t T, KVCache* c
     for (int64_t b = 0; b < B; ++b) pos0_[b] = caches[b]->len;
   }
   embedding_forward(acts_.x[0], tokens, wte_, wpe_, B, T, C, caches ? pos0_.data() : nullptr);
-  dropout_forward(acts_.x[0], M * C, p.drop_p, dropout_key(p.seed, p.step, 0, 0));
+  dropout_forward(acts_.x[0], M * C, p.drop_p, embedding_drop_key(p, C));
   for (int64_t l = 0; l < L; ++l) blocks_[l].forward(acts_.x[l], acts_.x[l + 1], acts_.tmp, p);
   layernorm_forward(acts_.lnf, acts_.lnf_mean, acts_.lnf_rstd, acts_.x[L], lnf_w_, lnf_b_, M, C,
                     cfg_.layer_norm_epsilon);
@@ -345,10 +353,13 @@ void GPT::backward() {
   if (!need_below_head) return;
   layernorm_backward(lowest < L ? acts_.dresid : nullptr, g_lnf_w_, g_lnf_b_, acts_.dlnf, acts_.x[L], lnf_w_,
                      acts_.lnf_mean, acts_.lnf_rstd, M, C, false);
-  for (int64_t l = L - 1; l >= 0 && l >= lowest; --l)
+  if (backward_hook_) backward_hook_(L);
+  for (int64_t l = L - 1; l >= 0 && l >= lowest; --l) {
     blocks_[l].backward(acts_.dresid, acts_.x[l], acts_.tmp, acts_.big, acts_.qkv_scratch, p, l > lowest);
+    if (backward_hook_) backward_hook_(l);
+  }
   if (emb_trainable) {
-    dropout_backward(acts_.dresid, acts_.dresid, M * C, p.drop_p, dropout_key(p.seed, p.step, 0, 0));
+    dropout_backward(acts_.dresid, acts_.dresid, M * C, p.drop_p, embedding_drop_key(p, C));
     embedding_backward(g_wte_, g_wpe_, acts_.dresid, last_tokens_.data(), B, T, C);
   }
 }

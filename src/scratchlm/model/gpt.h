@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -67,7 +68,15 @@ class GPT {
   // Dropout on (training) or off (eval); the seed and step select the dropout masks.
   void set_training(bool training) { training_ = training; }
   bool training() const { return training_; }
-  void set_dropout_seed(uint64_t seed, uint64_t step) { drop_seed_ = seed, drop_step_ = step; }
+  // (Resets the dropout rows to 0.)
+  void set_dropout_seed(uint64_t seed, uint64_t step) { drop_seed_ = seed, drop_step_ = step, drop_row0_ = 0; }
+  // The next batches take the dropout masks of rows row0.. of a larger batch of the same step
+  // (the masks a single process gives those rows of the global batch, for a data-parallel rank).
+  void set_dropout_rows(int64_t row0) { drop_row0_ = static_cast<uint64_t>(row0); }
+  // Called by backward() as gradients become final, for data-parallel training to start summing
+  // them: stage n_layers once the final LayerNorm's (and the head's) are, then stage l after block
+  // l's. Stages below the lowest trainable block are not reported; the embeddings' never are.
+  void set_backward_hook(std::function<void(int64_t stage)> hook) { backward_hook_ = std::move(hook); }
   // How a classifier reads its input (config fields classifier_max_length / _token / _truncate).
   void set_classifier_input(int64_t max_length, ClassifierToken token, Truncation truncate = Truncation::Head);
   // Change the dropout rate (e.g. a finetuning run's --dropout); BadInput error outside [0, 1).
@@ -136,7 +145,8 @@ class GPT {
   float *g_wte_ = nullptr, *g_wpe_ = nullptr, *g_lnf_w_ = nullptr, *g_lnf_b_ = nullptr, *g_head_ = nullptr;
 
   bool training_ = false;
-  uint64_t drop_seed_ = 0, drop_step_ = 0;
+  uint64_t drop_seed_ = 0, drop_step_ = 0, drop_row0_ = 0;
+  std::function<void(int64_t)> backward_hook_;
   int64_t B_ = 0, T_ = 0;  // arena shape
   int64_t last_count_ = 0;
   std::vector<int32_t> last_tokens_;

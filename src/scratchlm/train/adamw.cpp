@@ -1,6 +1,7 @@
 // adamw.cpp — AdamW and gradient clipping (see adamw.h).
 #include "scratchlm/train/adamw.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -8,10 +9,23 @@
 
 namespace slm {
 
-AdamW::AdamW(ParamStore& store, const AdamWConfig& cfg) : store_(store), cfg_(cfg) {
+AdamW::AdamW(ParamStore& store, const AdamWConfig& cfg, size_t shard_begin, size_t shard_end)
+    : store_(store), cfg_(cfg), begin_(shard_begin), end_(std::min(shard_end, store.grad_numel())) {
   if (!store.grads_enabled()) fail_internal("AdamW needs gradients enabled on the model");
-  m_ = Tensor({static_cast<int64_t>(store.grad_numel())});
-  v_ = Tensor({static_cast<int64_t>(store.grad_numel())});
+  if (begin_ > end_) fail_internal("AdamW: an empty shard [{}, {})", begin_, end_);
+  m_ = Tensor({static_cast<int64_t>(end_ - begin_)});
+  v_ = Tensor({static_cast<int64_t>(end_ - begin_)});
+}
+
+void AdamW::load_checkpoint_state(const std::string& dir) {
+  if (!sharded()) {
+    load_optimizer_state(dir, store_, m_.data(), v_.data(), t_);
+    return;
+  }
+  std::vector<float> m(store_.grad_numel()), v(store_.grad_numel());
+  load_optimizer_state(dir, store_, m.data(), v.data(), t_);
+  std::copy(m.begin() + static_cast<int64_t>(begin_), m.begin() + static_cast<int64_t>(end_), m_.data());
+  std::copy(v.begin() + static_cast<int64_t>(begin_), v.begin() + static_cast<int64_t>(end_), v_.data());
 }
 
 void AdamW::step(float lr) {
@@ -24,11 +38,14 @@ void AdamW::step(float lr) {
     if (!p.trainable || p.grad_offset == SIZE_MAX) continue;
     const bool decay = cfg_.decay == DecayMode::All || p.shape.size() >= 2;
     const float keep = decay ? 1.0f - lr * cfg_.weight_decay : 1.0f;
-    float* w = store_.data_all() + p.offset;
-    const float* g = store_.grad_all() + p.grad_offset;
-    float* m = m_.data() + p.grad_offset;
-    float* v = v_.data() + p.grad_offset;
-    const int64_t n = static_cast<int64_t>(p.numel);
+    // The part of the parameter in the shard (all of it without ZeRO).
+    const size_t lo = std::max(p.grad_offset, begin_), hi = std::min(p.grad_offset + p.numel, end_);
+    if (lo >= hi) continue;
+    float* w = store_.data_all() + p.offset + (lo - p.grad_offset);
+    const float* g = store_.grad_all() + lo;
+    float* m = m_.data() + (lo - begin_);
+    float* v = v_.data() + (lo - begin_);
+    const int64_t n = static_cast<int64_t>(hi - lo);
 #pragma omp parallel for simd schedule(static)
     for (int64_t i = 0; i < n; ++i) {
       w[i] *= keep;

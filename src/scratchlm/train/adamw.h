@@ -32,18 +32,24 @@ struct AdamWConfig {
 
 class AdamW {
  public:
-  AdamW(ParamStore& store, const AdamWConfig& cfg);
-  // One update of every trainable parameter with learning rate lr.
+  // Keeps m and v for the gradient-buffer positions [shard_begin, shard_end) (SIZE_MAX: to the
+  // end) and updates only those weights: ZeRO-1's shard of a data-parallel rank (grad_sync.h).
+  AdamW(ParamStore& store, const AdamWConfig& cfg, size_t shard_begin = 0, size_t shard_end = SIZE_MAX);
+  // One update of every trainable parameter (in the shard) with learning rate lr.
   void step(float lr);
   int64_t steps() const { return t_; }
   void set_steps(int64_t t) { t_ = t; }
-  // First and second moments, laid out like the store's gradient buffer.
+  // First and second moments, laid out like the store's gradient buffer (its shard).
   Tensor& m() { return m_; }
   Tensor& v() { return v_; }
+  size_t shard_begin() const { return begin_; }
+  size_t shard_end() const { return end_; }
+  bool sharded() const { return begin_ != 0 || end_ != store_.grad_numel(); }
   const AdamWConfig& config() const { return cfg_; }
-  // The state a checkpoint saves (views of m and v), and restoring it from checkpoint DIR.
+  // The state a checkpoint saves (views of m and v: the shard's), and restoring it from checkpoint
+  // DIR (the shard of its whole m and v).
   OptimizerState checkpoint_state() const { return {m_.data(), v_.data(), static_cast<size_t>(m_.numel()), t_, {}}; }
-  void load_checkpoint_state(const std::string& dir) { load_optimizer_state(dir, store_, m_.data(), v_.data(), t_); }
+  void load_checkpoint_state(const std::string& dir);
   ParamStore& store() { return store_; }
   // Learning rate and weight decay may change between steps (schedules).
   void set_weight_decay(float wd) { cfg_.weight_decay = wd; }
@@ -52,6 +58,7 @@ class AdamW {
   ParamStore& store_;
   AdamWConfig cfg_;
   Tensor m_, v_;
+  size_t begin_ = 0, end_ = 0;
   int64_t t_ = 0;
 };
 

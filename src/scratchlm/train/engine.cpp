@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "scratchlm/io/checkpoint.h"
+#include "scratchlm/kernels/dropout.h"
 #include "scratchlm/model/gpt.h"
 #include "scratchlm/train/loop_util.h"
 #include "scratchlm/util/error.h"
@@ -20,7 +21,9 @@ namespace fs = std::filesystem;
 namespace {
 
 // metrics.jsonl of a run: a new run starts it afresh, a resumed one appends (see the constructor).
-MetricsLog open_metrics(const TrainingRun& run) {
+// Ranks other than 0 keep their records in memory.
+MetricsLog open_metrics(const TrainingRun& run, bool root) {
+  if (!root) return MetricsLog("");
   fs::create_directories(run.out_dir);
   const std::string path = (fs::path(run.out_dir) / "metrics.jsonl").string();
   std::error_code ec;
@@ -40,22 +43,45 @@ std::string one_line(std::string text) {
   return out;
 }
 
-// The model's parameters, with gradients enabled for AdamW.
-ParamStore& trainable_params(GPT& model) {
+// Enables the model's gradients (for AdamW); with several ranks, their sum across the ranks.
+std::unique_ptr<GradientSync> make_sync(GPT& model, Communicator& comm, int zero) {
   model.enable_grads();
-  return model.params();
+  if (!comm.distributed()) return nullptr;
+  if (zero < 0 || zero > 1) fail("--zero must be 0 or 1, not {}", zero);
+  return std::make_unique<GradientSync>(model.params(), comm, model.config().n_layers, zero == 1);
+}
+
+// A hash of the model's weights (equal on every rank of a run).
+uint64_t weights_hash(const GPT& model) {
+  const uint32_t* bits = reinterpret_cast<const uint32_t*>(model.params().data_all());
+  const int64_t n = static_cast<int64_t>(model.params().numel());
+  uint64_t h = 0;
+#pragma omp parallel for reduction(+ : h) schedule(static)
+  for (int64_t i = 0; i < n; ++i) h += fmix64(bits[i] + static_cast<uint64_t>(i) * 0x9E3779B97F4A7C15ULL);
+  return h;
 }
 
 }  // namespace
+
+std::pair<int64_t, int64_t> rank_rows(int64_t rows, int64_t per_rank) {
+  const Communicator& c = Communicator::world();
+  if (!c.distributed()) return {0, rows};
+  return {std::min<int64_t>(c.rank() * per_rank, rows), std::min<int64_t>((c.rank() + 1) * per_rank, rows)};
+}
+
+int64_t global_batch(int64_t batch) { return batch * Communicator::world().size(); }
 
 TrainingEngine::TrainingEngine(GPT& model, const Tokenizer& tok, TrainingTask& task, TrainingRun run)
     : model_(model),
       tok_(tok),
       task_(task),
       run_(std::move(run)),
-      opt_(trainable_params(model), run_.adamw),
-      metrics_(open_metrics(run_)),
+      comm_(Communicator::world()),
+      sync_(make_sync(model, comm_, run_.zero)),
+      opt_(model.params(), run_.adamw, sync_ ? sync_->shard_begin() : 0, sync_ ? sync_->shard_end() : SIZE_MAX),
+      metrics_(open_metrics(run_, comm_.root())),
       progress_(std::make_unique<Progress>(0)) {
+  if (!comm_.root()) run_.quiet = true;
   const int64_t per_epoch = task_.batches_per_epoch();
   if (per_epoch <= 0) fail_internal("a training task with no batches");
   steps_per_epoch_ = std::max<int64_t>(1, per_epoch / run_.grad_accum);
@@ -88,6 +114,19 @@ TrainingEngine::TrainingEngine(GPT& model, const Tokenizer& tok, TrainingTask& t
     task_.restore(run_.resume, state);
     metrics_.truncate_after_step(step_);  // a run that went on past its last save redoes those steps
   }
+  agreed_elapsed_ = elapsed_before_;
+  if (comm_.distributed()) {
+    // Every rank prepared the same run (else the job ends here, with the failing rank's message).
+    comm_.agree(fmt::format("{} batches per epoch of data {}, {} parameters (weights {:016x}), step {}", per_epoch,
+                            task_.data_digest(), model_.params().numel(), weights_hash(model_), step_),
+                "other data or another model");
+    comm_.set_running(true);
+    model_.set_backward_hook([this](int64_t stage) { sync_->ready(stage); });
+  }
+}
+
+TrainingEngine::~TrainingEngine() {
+  if (sync_) model_.set_backward_hook(nullptr);
 }
 
 double TrainingEngine::elapsed() const { return elapsed_before_ + (now_s() - t0_); }
@@ -120,6 +159,7 @@ void TrainingEngine::message(const std::string& line) {
 }
 
 void TrainingEngine::plot() {
+  if (!comm_.root()) return;
   write_loss_plot(metrics_.records(), (fs::path(run_.out_dir) / "loss.svg").string(), run_.title);
 }
 
@@ -140,6 +180,7 @@ Evaluation TrainingEngine::evaluate() {
 }
 
 void TrainingEngine::sample() {
+  if (!comm_.root()) return;
   model_.set_training(false);
   const std::string text = task_.sample();
   model_.set_training(true);
@@ -152,12 +193,32 @@ void TrainingEngine::save() {
   // The weights must give a finite loss before they replace the last good checkpoint: a huge
   // learning rate can leave finite weights that overflow at the next forward pass.
   model_.set_training(false);
-  const std::optional<double> check = task_.recheck_last_batch();
+  std::optional<double> check = task_.recheck_last_batch();
   model_.set_training(true);
+  if (comm_.distributed()) {  // any rank's slice
+    double bad = check && !std::isfinite(*check) ? 1.0 : 0.0;
+    comm_.allreduce_sum(&bad, 1);
+    if (bad > 0 && !(check && !std::isfinite(*check))) check = std::nan("");
+  }
   if (check && !std::isfinite(*check))
     fail_non_finite(fmt::format("the weights after step {} give a loss of {}", step_, unsigned_nan(*check)),
                     run_.checkpoint_dir);
   OptimizerState os = opt_.checkpoint_state();
+  std::vector<float> v_all;
+  if (comm_.distributed()) {
+    const std::vector<std::string> hashes = comm_.allgather_string(fmt::format("{:016x}", weights_hash(model_)));
+    for (size_t r = 1; r < hashes.size(); ++r)
+      if (hashes[r] != hashes[0]) fail_internal("the weights of rank {} differ from rank 0's after step {}", r, step_);
+  }
+  if (opt_.sharded()) {
+    // The whole m and v on rank 0: m in the gradient buffer (free until the next step zeroes it).
+    float* m_all = model_.params().grad_all();
+    if (comm_.root()) v_all.resize(model_.params().grad_numel());
+    comm_.gatherv_to_root(opt_.m().data(), m_all, sync_->shard_counts(), sync_->shard_displs());
+    comm_.gatherv_to_root(opt_.v().data(), v_all.data(), sync_->shard_counts(), sync_->shard_displs());
+    os.m = m_all, os.v = v_all.data(), os.n = model_.params().grad_numel();
+  }
+  if (!comm_.root()) return;
   os.extra = task_.checkpoint_tensors();
   save_checkpoint(run_.checkpoint_dir, model_, &os, &tok_, trainer_state());
 }
@@ -165,7 +226,8 @@ void TrainingEngine::save() {
 void TrainingEngine::train_step() {
   ++step_;
   const double ts = now_s();
-  const float lr = lr_at(elapsed());
+  const float lr = lr_at(clock());
+  const double wait0 = comm_.totals().wait_s;
   step_epoch_ = epoch_;
   model_.zero_grad();
   double loss = 0.0;
@@ -173,36 +235,56 @@ void TrainingEngine::train_step() {
   const int64_t per_epoch = task_.batches_per_epoch();
   for (int64_t k = 0; k < run_.grad_accum; ++k) {
     model_.set_dropout_seed(run_.seed, static_cast<uint64_t>((step_ - 1) * run_.grad_accum + k));
+    if (sync_) sync_->arm(k + 1 == run_.grad_accum);
     loss += task_.train_batch(epoch_, index_, 1.0f / static_cast<float>(run_.grad_accum), step_seen);
     if (++index_ == static_cast<uint64_t>(per_epoch)) {
       index_ = 0;
       ++epoch_;
     }
   }
+  double wait_mean = 0.0;
+  if (sync_) {
+    // The gradients' sum, then the step's loss and counts over the ranks, whether one of them got
+    // a stop signal, and rank 0's clock (so that every rank stops after the same step).
+    sync_->finish();
+    const int R = comm_.size();
+    double s[5] = {loss, static_cast<double>(step_seen), stop_signal() ? 1.0 : 0.0, comm_.root() ? elapsed() : 0.0,
+                   comm_.totals().wait_s - wait0};
+    comm_.allreduce_sum(s, 5);
+    loss = s[0], step_seen = std::llround(s[1]), stop_agreed_ = s[2] > 0, agreed_elapsed_ = s[3];
+    wait_mean = s[4] / R;
+  }
   loss /= static_cast<double>(run_.grad_accum);
   static const int64_t nan_at_for_tests = test_hook_step("SLM_TEST_NAN_AT_STEP");
   if (nan_at_for_tests && step_ == nan_at_for_tests) loss = std::nan("");
-  const double norm = clip_grad_norm(model_.params(), run_.grad_clip);
+  const double norm =
+      sync_ && sync_->zero() ? sync_->clip_shards(run_.grad_clip) : clip_grad_norm(model_.params(), run_.grad_clip);
   if (!std::isfinite(loss) || !std::isfinite(norm))
     fail_non_finite(
         fmt::format("the loss became {} at step {} (gradient norm {})", unsigned_nan(loss), step_, unsigned_nan(norm)),
         run_.checkpoint_dir);
   opt_.step(lr);
+  if (sync_ && sync_->zero()) sync_->gather_params();
   seen_ += step_seen;
   const double rate = static_cast<double>(step_seen) / std::max(now_s() - ts, 1e-9);
   const std::string rate_key = run_.unit == SeenUnit::Tokens ? "tokens_per_second" : "examples_per_second";
-  metrics_.write({{"type", "step"},
-                  {"step", step_},
-                  {"epoch", step_epoch_ + 1},
-                  {seen_key(), seen_},
-                  {"loss", loss},
-                  {"lr", lr},
-                  {"grad_norm", norm},
-                  {rate_key, rate},
-                  {"elapsed_s", elapsed()}});
+  nlohmann::json rec = {{"type", "step"},    {"step", step_},  {"epoch", step_epoch_ + 1},
+                        {seen_key(), seen_}, {"loss", loss},   {"lr", lr},
+                        {"grad_norm", norm}, {rate_key, rate}, {"elapsed_s", elapsed()}};
+  std::string comm_note;
+  if (sync_) {  // rank 0's traffic (every rank's is the same) and the ranks' mean wait for the gradients
+    const CommStats cs = comm_.take_stats();
+    rec["ranks"] = comm_.size();
+    rec["comm_sent_bytes"] = cs.bytes_sent, rec["comm_received_bytes"] = cs.bytes_received;
+    rec["comm_wait_s"] = cs.wait_s, rec["comm_grad_wait_mean_s"] = wait_mean;
+    comm_note = fmt::format(" | {} ranks, {:.1f}/{:.1f} MB sent/received, wait {:.0f} ms", comm_.size(),
+                            cs.bytes_sent / 1e6, cs.bytes_received / 1e6, cs.wait_s * 1e3);
+  }
+  metrics_.write(rec);
   if (!run_.quiet)
-    progress_->update(step_, fmt::format("ep {} | loss {:.4f} | lr {:.2e} | gnorm {:.2f} | {:.0f} {}", step_epoch_ + 1,
-                                         loss, lr, norm, rate, run_.unit == SeenUnit::Tokens ? "tok/s" : "ex/s"));
+    progress_->update(
+        step_, fmt::format("ep {} | loss {:.4f} | lr {:.2e} | gnorm {:.2f} | {:.0f} {}{}", step_epoch_ + 1, loss, lr,
+                           norm, rate, run_.unit == SeenUnit::Tokens ? "tok/s" : "ex/s", comm_note));
 }
 
 TrainingResult TrainingEngine::train() {
@@ -214,14 +296,14 @@ TrainingResult TrainingEngine::train() {
   t0_ = now_s();
   if (run_.resume.empty() && run_.eval_every > 0) evaluate();  // the starting point of the loss curves
   TrainingResult res;
-  while ((time_based_ || step_ < total_) && !(run_.max_time_s > 0 && elapsed() >= run_.max_time_s)) {
+  while ((time_based_ || step_ < total_) && !(run_.max_time_s > 0 && clock() >= run_.max_time_s)) {
     const uint64_t epoch_before = epoch_;
     train_step();
     if (run_.eval_every > 0 && step_ % run_.eval_every == 0) evaluate();
     if (run_.sample_every > 0 && step_ % run_.sample_every == 0) sample();
     for (uint64_t e = epoch_before; e < epoch_; ++e) task_.end_epoch(*this, e);
     if (run_.save_every > 0 && step_ % run_.save_every == 0) save();
-    if (stop_signal() || (run_.stop_at > 0 && step_ == run_.stop_at)) {
+    if ((sync_ ? stop_agreed_ : stop_signal() != 0) || (run_.stop_at > 0 && step_ == run_.stop_at)) {
       res.interrupted = true;
       break;
     }

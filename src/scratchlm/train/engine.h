@@ -9,6 +9,17 @@
 //   --steps / --epochs / --max-time / --stop-at, and SIGINT/SIGTERM.
 // A run reads the epochs' micro-batches in order: (epoch, index) with index < batches_per_epoch;
 // the data order of an epoch is the task's (data/epoch_order.h's rule).
+//
+// Data-parallel (mpirun -np R, distributed.h): a global micro-batch is the single-process batch of
+// R x --batch rows, and rank r trains rows [r*batch, (r+1)*batch) of it (rank_rows()), with the
+// dropout masks the single process gives those rows (GPT::set_dropout_rows). Each rank scales its
+// gradients by its slice's share of the global micro-batch's loss, so their sum (grad_sync.h,
+// started while the backward pass runs) is the single-process gradient: R ranks x batch B train
+// as one process with batch R*B does, to float rounding. Every rank runs the same steps, agrees
+// on when to stop, evaluates its part of each evaluation batch; rank 0 alone prints, logs, samples
+// and writes files. With --zero 1 each rank keeps AdamW's m and v only for its shard of the
+// parameters; a checkpoint holds the whole state (gathered on rank 0), so a run resumes under any
+// number of ranks.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +31,8 @@
 
 #include "scratchlm/io/checkpoint.h"
 #include "scratchlm/train/adamw.h"
+#include "scratchlm/train/distributed.h"
+#include "scratchlm/train/grad_sync.h"
 #include "scratchlm/train/metrics.h"
 #include "scratchlm/train/schedule.h"
 #include "scratchlm/util/progress.h"
@@ -50,21 +63,29 @@ class TrainingTask {
   virtual int64_t batches_per_epoch() const = 0;
   // Forward and backward pass of micro-batch `index` of `epoch` (0-based), the gradients scaled by
   // `grad_scale`; returns the batch's loss and adds what it trained on (tokens or examples) to seen.
+  // Data-parallel: of this rank's slice of the global micro-batch (rank_rows()), the gradients
+  // scaled by grad_scale times the slice's share of the global batch's loss (rows or tokens over
+  // the batch's), and the loss returned times that share (the engine sums the ranks').
   virtual double train_batch(uint64_t epoch, uint64_t index, float grad_scale, int64_t& seen) = 0;
-  // The loss of the last trained micro-batch under the current weights, in eval mode (nullopt
-  // when none was trained yet in this process): a checkpoint is saved only when it is finite.
+  // The loss of the last trained micro-batch (this rank's slice) under the current weights, in
+  // eval mode (nullopt when none was trained yet in this process): a checkpoint is saved only when
+  // it is finite.
   virtual std::optional<double> recheck_last_batch() = 0;
-  // Losses on the cadence (the model is in eval mode; the engine restores training mode).
+  // Losses on the cadence (the model is in eval mode; the engine restores training mode). Called on
+  // every rank: each evaluates its part and the results are summed.
   virtual Evaluation evaluate() = 0;
-  // A text sample for the log (empty: none).
+  // A text sample for the log (empty: none); rank 0 only.
   virtual std::string sample() { return {}; }
-  // After the last micro-batch of `epoch` (0-based) was trained, before a save.
+  // After the last micro-batch of `epoch` (0-based) was trained, before a save (on every rank).
   virtual void end_epoch(TrainingEngine& engine, uint64_t epoch) {}
   // The task's own fields in trainer.json and tensors in the checkpoint, and restoring them from
   // a checkpoint being resumed (called by the engine before training).
   virtual nlohmann::json checkpoint_fields() const { return nlohmann::json::object(); }
   virtual std::vector<CheckpointTensor> checkpoint_tensors() const { return {}; }
   virtual void restore(const std::string& dir, const nlohmann::json& state) {}
+  // A digest of the task's data (digest_values): every rank of a data-parallel run must read the
+  // same, which the engine checks before the first step, with the model's weights.
+  virtual std::string data_digest() const { return {}; }
 };
 
 struct TrainingRun {
@@ -88,6 +109,7 @@ struct TrainingRun {
   uint64_t seed = 0;
   SeenUnit unit = SeenUnit::Tokens;
   bool quiet = false;
+  int zero = 0;         // ZeRO stage across data-parallel ranks: 0 (off) or 1 (shard AdamW's m and v)
   nlohmann::json args;  // the run's arguments, saved in trainer.json
 };
 
@@ -97,11 +119,20 @@ struct TrainingResult {
   double elapsed_s = 0.0;
 };
 
+// Rows [begin, end) of a global batch of `rows` rows that this rank trains or evaluates, `per_rank`
+// (--batch) rows per rank: [min(r*per_rank, rows), min((r+1)*per_rank, rows)); all rows alone.
+std::pair<int64_t, int64_t> rank_rows(int64_t rows, int64_t per_rank);
+// The global micro-batch of a run: ranks x --batch.
+int64_t global_batch(int64_t batch);
+
 class TrainingEngine {
  public:
   // A new run, or one continued from run.resume (its optimizer state, data position, counters;
   // the model must already hold the checkpoint's weights).
   TrainingEngine(GPT& model, const Tokenizer& tok, TrainingTask& task, TrainingRun run);
+  ~TrainingEngine();
+  TrainingEngine(const TrainingEngine&) = delete;
+  TrainingEngine& operator=(const TrainingEngine&) = delete;
 
   // Steps until the run's end, --max-time, --stop-at or a signal.
   TrainingResult train();
@@ -113,8 +144,10 @@ class TrainingEngine {
   // Saves a checkpoint now (after checking that the weights give a finite loss).
   void save();
   void plot();
-  // Prints a line without breaking the progress bar (nothing when quiet).
+  // Prints a line without breaking the progress bar (nothing when quiet, or on a rank but 0).
   void message(const std::string& line);
+  // Whether this process writes the run's files and prints (rank 0).
+  bool root() const { return comm_.root(); }
 
   MetricsLog& metrics() { return metrics_; }
   const TrainingRun& run() const { return run_; }
@@ -132,11 +165,15 @@ class TrainingEngine {
   float lr_at(double elapsed) const;
   void train_step();
   nlohmann::json trainer_state() const;
+  // elapsed() as every rank sees it: rank 0's at the last step (so the ranks stop together).
+  double clock() const { return comm_.distributed() ? agreed_elapsed_ : elapsed(); }
 
   GPT& model_;
   const Tokenizer& tok_;
   TrainingTask& task_;
   TrainingRun run_;
+  Communicator& comm_;
+  std::unique_ptr<GradientSync> sync_;  // data-parallel runs only
   AdamW opt_;
   LrSchedule sched_;
   MetricsLog metrics_;
@@ -144,8 +181,8 @@ class TrainingEngine {
   int64_t total_ = 0, steps_per_epoch_ = 1, step_ = 0, seen_ = 0, evaluated_step_ = -1;
   uint64_t epoch_ = 0, index_ = 0;  // the next micro-batch
   uint64_t step_epoch_ = 0;         // the epoch the last step's batches came from
-  bool time_based_ = false;
-  double elapsed_before_ = 0.0, t0_ = 0.0;
+  bool time_based_ = false, stop_agreed_ = false;
+  double elapsed_before_ = 0.0, t0_ = 0.0, agreed_elapsed_ = 0.0;
 };
 
 }  // namespace slm

@@ -38,6 +38,7 @@ MetricsLog& MetricsLog::operator=(MetricsLog&&) noexcept = default;
 void MetricsLog::open() {
   file_.reset();
   records_.clear();
+  if (path_.empty()) return;
   if (std::filesystem::exists(path_)) {
     std::string data = read_file(path_);
     if (!data.empty() && data.back() != '\n') {
@@ -64,6 +65,10 @@ void MetricsLog::write(const json& record) {
   if (!record.is_object() || !record.contains("type") || !record["type"].is_string())
     fail("metrics record needs a string \"type\" field: {}",
          record.dump(-1, ' ', false, json::error_handler_t::replace).substr(0, 200));
+  if (path_.empty()) {
+    records_.push_back(record);
+    return;
+  }
   if (!file_) fail_internal("metrics log '{}' is not open", path_);
   std::string line = record.dump(-1, ' ', false, json::error_handler_t::replace);
   line += '\n';
@@ -73,6 +78,13 @@ void MetricsLog::write(const json& record) {
 }
 
 void MetricsLog::truncate_after_step(int64_t step) {
+  if (path_.empty()) {
+    std::erase_if(records_, [&](const json& r) {
+      auto it = r.find("step");
+      return it != r.end() && it->is_number() && it->get<double>() > static_cast<double>(step);
+    });
+    return;
+  }
   file_.reset();
   std::string out;
   for (const json& r : read(path_)) {

@@ -25,6 +25,7 @@ class MetricsLog {
  public:
   // Opens (creating if needed) `path` for appending. Records already in the file are loaded
   // (see records()); a torn last line is cut off first so the next record starts on a fresh line.
+  // An empty path keeps the records in memory only (a data-parallel rank other than rank 0).
   explicit MetricsLog(std::string path);
   ~MetricsLog();
   MetricsLog(const MetricsLog&) = delete;

@@ -15,6 +15,7 @@
 #include "scratchlm/model/gpt.h"
 #include "scratchlm/tokenizer/bpe.h"
 #include "scratchlm/tokenizer/utf8.h"
+#include "scratchlm/train/distributed.h"
 #include "scratchlm/train/engine.h"
 #include "scratchlm/train/loop_util.h"
 #include "scratchlm/util/error.h"
@@ -26,17 +27,46 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// Rows [begin, end) of batch `from` into `to`.
+void copy_rows(const Batch& from, int64_t begin, int64_t end, Batch& to) {
+  const size_t L = from.cols, a = static_cast<size_t>(begin) * L, b = static_cast<size_t>(end) * L;
+  to.rows = static_cast<size_t>(end - begin), to.cols = L, to.epoch = from.epoch, to.index = from.index;
+  to.inputs.assign(from.inputs.begin() + static_cast<int64_t>(a), from.inputs.begin() + static_cast<int64_t>(b));
+  to.targets.assign(from.targets.begin() + static_cast<int64_t>(a), from.targets.begin() + static_cast<int64_t>(b));
+}
+
 // The book's calc_loss_loader: the mean of the first `max_batches` batch losses (all when <= 0).
-double loader_loss(GPT& model, DataLoader& dl, int64_t max_batches) {
+// Data-parallel: each rank computes its rows of every batch (`per_rank` each), and a batch's loss
+// is the mean of the ranks' weighted by their rows.
+double loader_loss(GPT& model, DataLoader& dl, int64_t max_batches, int64_t per_rank) {
   int64_t n = static_cast<int64_t>(dl.batches_per_epoch());
   if (max_batches > 0) n = std::min(n, max_batches);
   if (n == 0) return std::nan("");
   Batch b;
-  double sum = 0.0;
+  Communicator& comm = Communicator::world();
+  if (!comm.distributed()) {
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; ++i) {
+      dl.batch_at(0, static_cast<uint64_t>(i), b);
+      sum +=
+          model.forward(b.inputs.data(), b.targets.data(), static_cast<int64_t>(b.rows), static_cast<int64_t>(b.cols));
+    }
+    return sum / static_cast<double>(n);
+  }
+  std::vector<double> part(static_cast<size_t>(2 * n), 0.0);  // per batch: loss x rows, rows
+  Batch mine;
   for (int64_t i = 0; i < n; ++i) {
     dl.batch_at(0, static_cast<uint64_t>(i), b);
-    sum += model.forward(b.inputs.data(), b.targets.data(), static_cast<int64_t>(b.rows), static_cast<int64_t>(b.cols));
+    const auto [lo, hi] = rank_rows(static_cast<int64_t>(b.rows), per_rank);
+    if (lo == hi) continue;
+    copy_rows(b, lo, hi, mine);
+    part[2 * i] = (hi - lo) * static_cast<double>(model.forward(mine.inputs.data(), mine.targets.data(), hi - lo,
+                                                                static_cast<int64_t>(mine.cols)));
+    part[2 * i + 1] = static_cast<double>(hi - lo);
   }
+  comm.allreduce_sum(part.data(), part.size());
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) sum += part[2 * i] / part[2 * i + 1];
   return sum / static_cast<double>(n);
 }
 
@@ -56,10 +86,11 @@ class PretrainTask : public TrainingTask {
         tok_(tok),
         train_tokens_(split.train.size()),
         val_tokens_(split.val.size()),
+        batch_(a.batch),
         train_(WindowDataset(split.train, static_cast<size_t>(T), static_cast<size_t>(a.stride)),
-               LoaderOptions{static_cast<size_t>(a.batch), true, a.seed, true}),
+               LoaderOptions{static_cast<size_t>(global_batch(a.batch)), true, a.seed, true}),
         train_eval_(WindowDataset(split.train, static_cast<size_t>(T), static_cast<size_t>(a.stride)),
-                    LoaderOptions{static_cast<size_t>(a.batch), false, 0, false}),
+                    LoaderOptions{static_cast<size_t>(global_batch(a.batch)), false, 0, false}),
         eval_batches_(a.eval_batches),
         sample_tokens_(a.sample_tokens),
         sample_seed_(a.seed),
@@ -68,13 +99,13 @@ class PretrainTask : public TrainingTask {
       fail(
           "not enough training tokens for one batch of {} x {} ({} tokens in the training split); lower --batch or "
           "--seq",
-          a.batch, T, train_tokens_);
+          global_batch(a.batch), T, train_tokens_);
     // Validation windows of T tokens; a validation split shorter than one window gets one shorter
     // window (a loss over fewer positions), one of fewer than 2 tokens none.
     val_T_ = std::min<int64_t>(T, static_cast<int64_t>(val_tokens_) - 1);
     if (val_T_ >= 1)
       val_.emplace(WindowDataset(split.val, static_cast<size_t>(val_T_), static_cast<size_t>(val_T_)),
-                   LoaderOptions{static_cast<size_t>(a.batch), false, 0, false});
+                   LoaderOptions{static_cast<size_t>(global_batch(a.batch)), false, 0, false});
     for (uint32_t id : tok.encode(a.sample_prompt, SpecialMode::Allow)) prompt_.push_back(static_cast<int32_t>(id));
     // Bytes of text per validation token (special tokens hold none): the loss in bits per byte
     // compares models whose vocabularies differ.
@@ -84,15 +115,30 @@ class PretrainTask : public TrainingTask {
     for (size_t i = 0; i < split.val.size(); ++i)
       if (!special[split.val[i]]) bytes += tok.token_bytes(split.val[i]).size();
     if (bytes > 0) val_bytes_per_token_ = static_cast<double>(bytes) / static_cast<double>(split.val.size());
+    if (Communicator::world().distributed())
+      digest_ =
+          fmt::format("{:016x}/{:016x}", digest_values(split.train.size(), [&](size_t i) { return split.train[i]; }),
+                      digest_values(split.val.size(), [&](size_t i) { return split.val[i]; }));
   }
+  std::string data_digest() const override { return digest_; }
 
   int64_t batches_per_epoch() const override { return static_cast<int64_t>(train_.batches_per_epoch()); }
   double train_batch(uint64_t epoch, uint64_t index, float grad_scale, int64_t& seen) override {
-    train_.batch_at(epoch, index, b_);
-    const double loss = model_.forward(b_.inputs.data(), b_.targets.data(), rows(), cols(), true, grad_scale);
+    double share = 1.0;  // of the global micro-batch's loss: this rank's rows
+    if (global_batch(batch_) == batch_) {
+      train_.batch_at(epoch, index, b_);
+    } else {
+      train_.batch_at(epoch, index, global_);
+      const auto [lo, hi] = rank_rows(static_cast<int64_t>(global_.rows), batch_);
+      copy_rows(global_, lo, hi, b_);
+      model_.set_dropout_rows(lo);
+      share = static_cast<double>(hi - lo) / static_cast<double>(global_.rows);
+    }
+    const double loss = model_.forward(b_.inputs.data(), b_.targets.data(), rows(), cols(), true,
+                                       grad_scale * static_cast<float>(share));
     model_.backward();
     seen += rows() * cols();
-    return loss;
+    return loss * share;
   }
   std::optional<double> recheck_last_batch() override {
     if (b_.inputs.empty()) return std::nullopt;
@@ -100,11 +146,11 @@ class PretrainTask : public TrainingTask {
   }
   Evaluation evaluate() override {
     Evaluation ev;
-    ev.train_loss = loader_loss(model_, train_eval_, eval_batches_);
+    ev.train_loss = loader_loss(model_, train_eval_, eval_batches_, batch_);
     ev.has_val = val_.has_value();
     ev.extra["train_perplexity"] = std::exp(ev.train_loss);
     if (val_) {
-      ev.val_loss = loader_loss(model_, *val_, eval_batches_);
+      ev.val_loss = loader_loss(model_, *val_, eval_batches_, batch_);
       ev.extra["val_perplexity"] = std::exp(ev.val_loss);
       ev.note = fmt::format(" (perplexity {:.1f}", std::exp(ev.val_loss));
       if (val_bytes_per_token_ > 0) {
@@ -146,14 +192,15 @@ class PretrainTask : public TrainingTask {
   GPT& model_;
   const Tokenizer& tok_;
   size_t train_tokens_, val_tokens_;
+  int64_t batch_;  // per rank
   DataLoader train_, train_eval_;
   std::optional<DataLoader> val_;
   int64_t val_T_ = 0, eval_batches_, sample_tokens_;
   uint64_t sample_seed_;
   double val_bytes_per_token_ = 0.0;
   std::vector<int32_t> prompt_;
-  std::string tok_dir_;
-  Batch b_;
+  std::string tok_dir_, digest_;
+  Batch b_, global_;
   Evaluation last_eval_;
 };
 
@@ -168,7 +215,7 @@ nlohmann::json PretrainArgs::to_json() const {
           {"epochs", epochs},
           {"steps", steps},
           {"max_time_s", max_time_s},
-          {"batch", batch},
+          {"batch", global_batch(batch)},  // the global micro-batch (all ranks'), so any rank count resumes
           {"grad_accum", grad_accum},
           {"seq", seq},
           {"stride", stride},
@@ -215,11 +262,15 @@ void PretrainArgs::validate() const {
   if (dropout != -1.0f) require_fraction("--dropout", dropout);
   if (!(val_fraction >= 0 && val_fraction < 1)) fail("--val-fraction must be in [0, 1), got {}", val_fraction);
   if (data.empty()) fail("no training data: give --data CORPUS...");
+  if (zero != 0 && zero != 1) fail("--zero must be 0 or 1, not {}", zero);
 }
 
-PretrainResult run_pretraining(const PretrainArgs& a) {
-  a.validate();
-  const int threads = configure_threads(a.threads);
+PretrainResult run_pretraining(const PretrainArgs& args) {
+  args.validate();
+  Communicator& comm = Communicator::world();
+  PretrainArgs a = args;
+  if (!comm.root()) a.quiet = true;  // rank 0 alone prints
+  const int threads = configure_threads(threads_per_rank(a.threads));
   const bool resuming = !a.resume.empty();
   const std::string out = a.out_dir.empty() ? a.resume : a.out_dir;
   if (out.empty()) fail("give --out DIR");
@@ -228,7 +279,7 @@ PretrainResult run_pretraining(const PretrainArgs& a) {
         "'{}' already holds a training checkpoint: continue it with --resume {}, choose another --out, or add --force "
         "to start over in it",
         out, out);
-  check_output_dir(out, a.force || resuming);
+  if (comm.root()) check_output_dir(out, a.force || resuming);
 
   // ---- model
   std::unique_ptr<GPT> model;
@@ -255,8 +306,14 @@ PretrainResult run_pretraining(const PretrainArgs& a) {
   // ---- data
   const std::string tok_dir = tokenizer_dir_for(a);
   Tokenizer tok = Tokenizer::load_dir(tok_dir);
-  TokenArray tokens =
-      tokenize_corpus_cached(a.data, tok, tokenizer_dir_id(tok_dir), "", a.lossy, threads, nullptr, a.text_column);
+  // Rank 0 tokenizes first, so that ranks sharing its disk read its token cache.
+  auto tokenize = [&] {
+    return tokenize_corpus_cached(a.data, tok, tokenizer_dir_id(tok_dir), "", a.lossy, threads, nullptr, a.text_column);
+  };
+  TokenArray tokens;
+  if (comm.root()) tokens = tokenize();
+  comm.agree();
+  if (!comm.root()) tokens = tokenize();
   if (tokens.empty()) fail("the training data is empty");
   if (tokens.max_id() >= static_cast<uint32_t>(cfg.vocab_size))
     fail("the tokenizer produces id {} but the model's vocabulary has {} entries", tokens.max_id(), cfg.vocab_size);
@@ -290,12 +347,15 @@ PretrainResult run_pretraining(const PretrainArgs& a) {
   run.unit = SeenUnit::Tokens;
   run.quiet = a.quiet;
   run.args = a.to_json();
+  run.zero = a.zero;
   TrainingEngine engine(*model, tok, task, run);
   if (!a.quiet) {
     fmt::print(stderr,
-               "pretraining {} parameters on {} tokens ({} train / {} val), {} steps per epoch of {} x {} tokens{}\n",
+               "pretraining {} parameters on {} tokens ({} train / {} val), {} steps per epoch of {} x {} tokens{}{}\n",
                model->params().numel(), tokens.size(), task.train_tokens(), task.val_tokens(), engine.steps_per_epoch(),
-               a.batch * a.grad_accum, T, resuming ? fmt::format(", resuming at step {}", engine.step()) : "");
+               global_batch(a.batch) * a.grad_accum, T,
+               comm.distributed() ? fmt::format(" on {} ranks{}", comm.size(), a.zero ? " (ZeRO-1)" : "") : "",
+               resuming ? fmt::format(", resuming at step {}", engine.step()) : "");
     if (!task.has_val())
       fmt::print(stderr, "no validation loss: the validation split has {} tokens (raise --val-fraction for one)\n",
                  task.val_tokens());

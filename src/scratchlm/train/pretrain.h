@@ -42,7 +42,8 @@ struct PretrainArgs {
   std::string sample_prompt = "Every effort moves you";
   uint64_t seed = 123;
   std::string init = "gpt2";  // gpt2 (N(0, 0.02), scaled residual projections) or torch (the book's PyTorch defaults)
-  int threads = 0;
+  int threads = 0;            // per rank (distributed.h's threads_per_rank)
+  int zero = 0;               // ZeRO stage across mpirun's ranks: 0 or 1 (engine.h)
   bool quiet = false;
   bool force = false;  // write into a non-empty --out that holds other files (check_output_dir)
 
