@@ -240,12 +240,13 @@ TEST_F(FinetuneInstruct, LoraTrainsOnlyTheAdaptersAndMergesExactly) {
 
 TEST_F(FinetuneInstruct, SigintSavesAndExitsZero) {
   const std::string out = t_.file("run");
-  const std::string cmd =
-      "bash -c '" + std::string(SLM_BINARY) + " " + common() + "--out " + out +
-      " --epochs 100000 --eval-every 0 --sample-tokens 1 >/dev/null 2>&1 & pid=$!; "
-      // once the first step is logged (a background job ignores SIGINT until slm's handler is in)
-      "for i in $(seq 600); do grep -qs step " + out + "/metrics.jsonl && break; sleep 0.1; done; "
-      "kill -INT $pid; wait $pid'";
+  const std::string cmd = "bash -c '" + std::string(SLM_BINARY) + " " + common() + "--out " + out +
+                          " --epochs 100000 --eval-every 0 --sample-tokens 1 >/dev/null 2>&1 & pid=$!; "
+                          // once the first step is logged (a background job ignores SIGINT until slm's handler is in)
+                          "for i in $(seq 600); do grep -qs step " +
+                          out +
+                          "/metrics.jsonl && break; sleep 0.1; done; "
+                          "kill -INT $pid; wait $pid'";
   EXPECT_EQ(std::system(cmd.c_str()), 0);
   auto state = nlohmann::json::parse(slm::test::read_text(out + "/trainer.json"));
   EXPECT_GT(state["step"].get<int64_t>(), 0);

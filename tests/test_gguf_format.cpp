@@ -173,7 +173,8 @@ TEST(GgufQ8_0, QuantizesAsGgmlReference) {
     for (int j = 0; j < 32; ++j) {
       ASSERT_EQ(q[b].qs[j], static_cast<int8_t>(std::round(x[b * 32 + j] * id))) << b << " " << j;
       ASSERT_EQ(y[b * 32 + j], static_cast<float>(q[b].qs[j]) * slm::f16_to_f32(q[b].d));
-      EXPECT_LE(std::fabs(y[b * 32 + j] - x[b * 32 + j]), (0.5f + 127.0f / 2048) * d * 1.01f + 1e-7f);  // rounding + the fp16 scale
+      EXPECT_LE(std::fabs(y[b * 32 + j] - x[b * 32 + j]),
+                (0.5f + 127.0f / 2048) * d * 1.01f + 1e-7f);  // rounding + the fp16 scale
     }
   }
   EXPECT_EQ(q[1].d, 0);

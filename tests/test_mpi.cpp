@@ -222,14 +222,15 @@ TEST_F(Mpi, AKilledRankEndsTheJobAndTheCheckpointResumes) {
   slm::test::TempDir t;
   const std::string out = t.file("run");
   // Kill a rank (a child of mpirun, found in /proc) once a few steps are logged; mpirun must end the job.
-  const std::string cmd = "bash -c 'env " + kMpiEnv + " mpirun -np 2 --oversubscribe " + SLM_BINARY + " " +
-                          pretrain(out, "--steps 1000000") + " --batch 2 --save-every 5 >" + t.file("out") + " 2>" +
-                          t.file("err") + " & m=$!; for i in $(seq 600); do n=$(grep -c step " + out +
-                          "/metrics.jsonl 2>/dev/null); [ \"${n:-0}\" -ge 12 ] && break; sleep 0.1; done; "
-                          "for f in /proc/[0-9]*/stat; do read -r p c x pp r <$f; [ \"$pp\" = $m ] && k=$p; done 2>/dev/null; "
-                          "kill -9 $k; s=$(date +%s); wait $m; rc=$?; "
-                          "echo $(( $(date +%s) - s )) >" +
-                          t.file("secs") + "; exit $rc'";
+  const std::string cmd =
+      "bash -c 'env " + kMpiEnv + " mpirun -np 2 --oversubscribe " + SLM_BINARY + " " +
+      pretrain(out, "--steps 1000000") + " --batch 2 --save-every 5 >" + t.file("out") + " 2>" + t.file("err") +
+      " & m=$!; for i in $(seq 600); do n=$(grep -c step " + out +
+      "/metrics.jsonl 2>/dev/null); [ \"${n:-0}\" -ge 12 ] && break; sleep 0.1; done; "
+      "for f in /proc/[0-9]*/stat; do read -r p c x pp r <$f; [ \"$pp\" = $m ] && k=$p; done 2>/dev/null; "
+      "kill -9 $k; s=$(date +%s); wait $m; rc=$?; "
+      "echo $(( $(date +%s) - s )) >" +
+      t.file("secs") + "; exit $rc'";
   const int st = std::system(cmd.c_str());
   EXPECT_NE(st, 0);
   const std::string err = slm::test::read_text(t.file("err"));

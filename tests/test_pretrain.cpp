@@ -209,7 +209,9 @@ TEST(Pretrain, SigintSavesAndExitsZero) {
                     " --steps 100000 >/dev/null 2>&1 & pid=$!; "
                     // SIGINT once the first step is logged: a background job ignores SIGINT until slm
                     // installs its handler (before step 1), so an early signal would be lost.
-                    "for i in $(seq 600); do grep -qs step " + out + "/metrics.jsonl && break; sleep 0.1; done; "
+                    "for i in $(seq 600); do grep -qs step " +
+                    out +
+                    "/metrics.jsonl && break; sleep 0.1; done; "
                     "kill -INT $pid; wait $pid'";
   EXPECT_EQ(std::system(cmd.c_str()), 0);
   auto state = nlohmann::json::parse(slm::test::read_text(out + "/trainer.json"));

@@ -294,9 +294,15 @@ TEST(Plot, AccuracyFromTheEvaluations) {
   for (int step = 1; step <= 10; ++step)
     recs.push_back({{"type", "step"}, {"step", step}, {"examples_seen", 8 * step}, {"loss", 0.7}});
   for (int step : {0, 4, 8, 10})
-    recs.push_back({{"type", "eval"}, {"step", step}, {"examples_seen", 8 * step}, {"train_accuracy", 0.5 + 0.04 * step},
-                    {"val_accuracy", 0.45 + 0.04 * step}, {"train_loss", 0.7}, {"val_loss", 0.7}});
-  recs.push_back({{"type", "epoch"}, {"step", 10}, {"examples_seen", 80}, {"train_accuracy", 0.99}, {"val_accuracy", 0.98}});
+    recs.push_back({{"type", "eval"},
+                    {"step", step},
+                    {"examples_seen", 8 * step},
+                    {"train_accuracy", 0.5 + 0.04 * step},
+                    {"val_accuracy", 0.45 + 0.04 * step},
+                    {"train_loss", 0.7},
+                    {"val_loss", 0.7}});
+  recs.push_back(
+      {{"type", "epoch"}, {"step", 10}, {"examples_seen", 80}, {"train_accuracy", 0.99}, {"val_accuracy", 0.98}});
   slm::MetricPlot what;
   what.title = "Classification accuracy";
   what.y_label = "accuracy";

@@ -37,7 +37,9 @@ ClassMetrics evaluate_classifier_ranks(GPT& model, const std::vector<EncodedText
 
 void slice_class_batch(const ClassBatch& from, int64_t e0, int64_t e1, ClassBatch& to) {
   const int64_t r0 = from.row_start[static_cast<size_t>(e0)], r1 = from.row_start[static_cast<size_t>(e1)];
-  to.B = r1 - r0, to.T = from.T, to.E = e1 - e0;
+  to.B = r1 - r0;
+  to.T = from.T;
+  to.E = e1 - e0;
   to.tokens.assign(from.tokens.begin() + r0 * from.T, from.tokens.begin() + r1 * from.T);
   to.row_start.clear();
   for (int64_t e = e0; e <= e1; ++e) to.row_start.push_back(static_cast<int32_t>(from.row_start[e] - r0));
@@ -89,9 +91,8 @@ void ClassifierTask::end_epoch(TrainingEngine& engine, uint64_t e) {
   const int64_t epoch = static_cast<int64_t>(e) + 1;
   const double ta = metrics_of(train_, o_.eval_batches).accuracy, va = metrics_of(val_, o_.eval_batches).accuracy;
   model_.set_training(true);
-  nlohmann::json rec = {
-      {"type", "epoch"}, {"step", engine.step()}, {engine.seen_key(), engine.seen()}, {"epoch", epoch},
-      {"train_accuracy", ta}, {"val_accuracy", va}};
+  nlohmann::json rec = {{"type", "epoch"}, {"step", engine.step()}, {engine.seen_key(), engine.seen()},
+                        {"epoch", epoch},  {"train_accuracy", ta},  {"val_accuracy", va}};
   std::string msg = fmt::format("epoch {}: training accuracy {:.2f}% | validation accuracy {:.2f}% (first {} batches)",
                                 epoch, 100 * ta, 100 * va, o_.eval_batches);
   if (o_.select_best) {
@@ -166,7 +167,8 @@ void ClassifierTask::plot(TrainingEngine& engine) const {
   what.val_label = "validation accuracy";
   what.eval_types = {"eval", "epoch"};
   what.legend = LegendPos::BottomRight;
-  write_file_atomic((fs::path(o_.out_dir) / "accuracy.svg").string(), plot_metric_svg(engine.metrics().records(), what));
+  write_file_atomic((fs::path(o_.out_dir) / "accuracy.svg").string(),
+                    plot_metric_svg(engine.metrics().records(), what));
 }
 
 void ClassifierTask::restore_best() {

@@ -28,7 +28,8 @@ int64_t targets_in(const CollatedBatch& b, int64_t lo, int64_t hi) {
 // Rows [lo, hi) of a batch.
 CollatedBatch rows_of(const CollatedBatch& b, int64_t lo, int64_t hi) {
   CollatedBatch out;
-  out.B = hi - lo, out.T = b.T;
+  out.B = hi - lo;
+  out.T = b.T;
   out.inputs.assign(b.inputs.begin() + lo * b.T, b.inputs.begin() + hi * b.T);
   out.targets.assign(b.targets.begin() + lo * b.T, b.targets.begin() + hi * b.T);
   return out;

@@ -98,8 +98,10 @@ Communicator::Communicator() {
 }
 
 void Communicator::count(double sent, double received) {
-  stats_.bytes_sent += sent, stats_.bytes_received += received;
-  totals_.bytes_sent += sent, totals_.bytes_received += received;
+  stats_.bytes_sent += sent;
+  stats_.bytes_received += received;
+  totals_.bytes_sent += sent;
+  totals_.bytes_received += received;
 }
 
 CommStats Communicator::take_stats() {
@@ -171,7 +173,8 @@ void Communicator::wait_all(const char* what) {
   }
   g_pending.clear();
   const double w = now_s() - t0;
-  stats_.wait_s += w, totals_.wait_s += w;
+  stats_.wait_s += w;
+  totals_.wait_s += w;
 }
 
 void Communicator::allreduce_sum(double* x, size_t n) {
@@ -373,7 +376,8 @@ void run_ranks(const std::function<void()>& body) {
     c.finalize();
     std::exit(e.code());
   } catch (const Error& e) {
-    message = e.what(), code = exit_code(e.kind());
+    message = e.what();
+    code = exit_code(e.kind());
   } catch (const std::bad_alloc&) {
     message = "out of memory";
   } catch (const std::exception& e) {

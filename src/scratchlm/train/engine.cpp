@@ -216,7 +216,9 @@ void TrainingEngine::save() {
     if (comm_.root()) v_all.resize(model_.params().grad_numel());
     comm_.gatherv_to_root(opt_.m().data(), m_all, sync_->shard_counts(), sync_->shard_displs());
     comm_.gatherv_to_root(opt_.v().data(), v_all.data(), sync_->shard_counts(), sync_->shard_displs());
-    os.m = m_all, os.v = v_all.data(), os.n = model_.params().grad_numel();
+    os.m = m_all;
+    os.v = v_all.data();
+    os.n = model_.params().grad_numel();
   }
   if (!comm_.root()) return;
   os.extra = task_.checkpoint_tensors();
@@ -251,7 +253,10 @@ void TrainingEngine::train_step() {
     double s[5] = {loss, static_cast<double>(step_seen), stop_signal() ? 1.0 : 0.0, comm_.root() ? elapsed() : 0.0,
                    comm_.totals().wait_s - wait0};
     comm_.allreduce_sum(s, 5);
-    loss = s[0], step_seen = std::llround(s[1]), stop_agreed_ = s[2] > 0, agreed_elapsed_ = s[3];
+    loss = s[0];
+    step_seen = std::llround(s[1]);
+    stop_agreed_ = s[2] > 0;
+    agreed_elapsed_ = s[3];
     wait_mean = s[4] / R;
   }
   loss /= static_cast<double>(run_.grad_accum);

@@ -55,14 +55,18 @@ GradientSync::GradientSync(ParamStore& store, Communicator& comm, int64_t n_laye
   });
   // Shards: contiguous, in rank order, on 16-float boundaries (parameters start on them).
   const int R = comm.size();
-  shard_begin_ = 0, shard_end_ = n;
+  shard_begin_ = 0;
+  shard_end_ = n;
   for (int r = 0; r < R; ++r) {
     const auto [b, e] = zero ? even_part(static_cast<int64_t>(n / 16), r, R) : std::pair<int64_t, int64_t>{0, 0};
     const size_t sb = static_cast<size_t>(b) * 16, se = r == R - 1 ? n : static_cast<size_t>(e) * 16;
     if (se - sb > static_cast<size_t>(INT32_MAX)) fail("the optimizer shard of rank {} is too large for MPI", r);
     shard_counts_.push_back(static_cast<int>(se - sb));
     shard_displs_.push_back(static_cast<int>(std::min<size_t>(sb, INT32_MAX)));
-    if (zero && r == comm.rank()) shard_begin_ = sb, shard_end_ = se;
+    if (zero && r == comm.rank()) {
+      shard_begin_ = sb;
+      shard_end_ = se;
+    }
   }
   if (!zero) return;
   for (Bucket& b : buckets_)

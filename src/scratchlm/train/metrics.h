@@ -96,7 +96,7 @@ std::string plot_series_svg(const std::vector<PlotSeries>& series, const PlotOpt
 struct MetricPlot {
   std::string title, y_label;
   std::string train_key, train_label, val_key, val_label;
-  std::string step_key, step_label;                 // "": no per-step line
+  std::string step_key, step_label;                // "": no per-step line
   std::vector<std::string> eval_types = {"eval"};  // record types holding train_key / val_key
   LegendPos legend = LegendPos::Auto;
 };

@@ -30,7 +30,10 @@ namespace {
 // Rows [begin, end) of batch `from` into `to`.
 void copy_rows(const Batch& from, int64_t begin, int64_t end, Batch& to) {
   const size_t L = from.cols, a = static_cast<size_t>(begin) * L, b = static_cast<size_t>(end) * L;
-  to.rows = static_cast<size_t>(end - begin), to.cols = L, to.epoch = from.epoch, to.index = from.index;
+  to.rows = static_cast<size_t>(end - begin);
+  to.cols = L;
+  to.epoch = from.epoch;
+  to.index = from.index;
   to.inputs.assign(from.inputs.begin() + static_cast<int64_t>(a), from.inputs.begin() + static_cast<int64_t>(b));
   to.targets.assign(from.targets.begin() + static_cast<int64_t>(a), from.targets.begin() + static_cast<int64_t>(b));
 }
