@@ -1,18 +1,15 @@
 // gguf_writer.cpp — writing GGUF v3 files (see gguf.h): the header is encoded as keys are set, the
 // tensors are produced one at a time while the file is written, and the file appears by rename.
-#include <fcntl.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
-#include <random>
 #include <utility>
 #include <vector>
 
 #include "scratchlm/io/gguf.h"
 #include "scratchlm/tensor/q8_0.h"
 #include "scratchlm/util/error.h"
+#include "scratchlm/util/file.h"
 
 namespace slm {
 
@@ -28,28 +25,6 @@ void put(std::string& out, T v) {
 void put_string(std::string& out, std::string_view s) {
   put<uint64_t>(out, s.size());
   out.append(s);
-}
-
-// The temp file of an atomic write, removed unless committed.
-struct TempFile {
-  std::string path;
-  int fd = -1;
-  bool keep = false;
-  ~TempFile() {
-    if (fd >= 0) ::close(fd);
-    if (!keep && !path.empty()) ::unlink(path.c_str());
-  }
-};
-
-void write_all(int fd, const void* p, size_t n, const std::string& path) {
-  const auto* b = static_cast<const uint8_t*>(p);
-  while (n > 0) {
-    const ssize_t w = ::write(fd, b, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) fail_internal("cannot write '{}': {}", path, std::strerror(errno));
-    b += w;
-    n -= static_cast<size_t>(w);
-  }
 }
 
 }  // namespace
@@ -130,29 +105,16 @@ void GgufWriter::write(const std::string& path) const {
   }
   head.append((align - head.size() % align) % align, '\0');
 
-  TempFile tmp;
-  std::random_device rd;
-  tmp.path = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(rd());
-  tmp.fd = ::open(tmp.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC, 0644);
-  if (tmp.fd < 0) {
-    const int e = errno;
-    tmp.path.clear();  // nothing was created
-    fail("cannot write '{}': {}", path, std::strerror(e));
-  }
-  write_all(tmp.fd, head.data(), head.size(), path);
+  AtomicFile out(path);
+  out.write(head);
   std::vector<uint8_t> buf;
   for (const auto& t : tensors_) {
     const uint64_t padded = (t.nbytes + align - 1) / align * align;
     buf.assign(padded, 0);
     t.fill(buf.data());
-    write_all(tmp.fd, buf.data(), buf.size(), path);
+    out.write(buf.data(), buf.size());
   }
-  if (::fsync(tmp.fd) != 0) fail_internal("cannot write '{}': fsync: {}", path, std::strerror(errno));
-  if (::close(std::exchange(tmp.fd, -1)) != 0)
-    fail_internal("cannot write '{}': close: {}", path, std::strerror(errno));
-  if (::rename(tmp.path.c_str(), path.c_str()) != 0)
-    fail("cannot rename temp file onto '{}': {}", path, std::strerror(errno));
-  tmp.keep = true;
+  out.commit();
 }
 
 }  // namespace slm

@@ -18,11 +18,11 @@
 #include <cstring>
 #include <limits>
 #include <nlohmann/json.hpp>
-#include <random>
 #include <set>
 
 #include "scratchlm/tokenizer/printable.h"
 #include "scratchlm/util/error.h"
+#include "scratchlm/util/file.h"
 
 static_assert(std::endian::native == std::endian::little, "safetensors I/O assumes a little-endian host");
 
@@ -507,35 +507,6 @@ void SafetensorsWriter::add(const std::string& name, DType dtype, std::vector<in
   entries_[name] = Entry{dtype, std::move(shape), data};
 }
 
-namespace {
-
-// Removes the temp file unless released; closes the fd if still open.
-struct TempFile {
-  std::string path;
-  int fd = -1;
-  bool keep = false;
-  ~TempFile() {
-    if (fd >= 0) ::close(fd);
-    if (!keep && !path.empty()) ::unlink(path.c_str());
-  }
-};
-
-void write_all(int fd, const uint8_t* p, size_t n, const std::string& dest) {
-  while (n > 0) {
-    size_t chunk = std::min<size_t>(n, size_t{1} << 30);
-    ssize_t w = ::write(fd, p, chunk);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      fail_internal("cannot write '{}': {}", dest, std::strerror(errno));
-    }
-    if (w == 0) fail_internal("cannot write '{}': write returned 0", dest);
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-}
-
-}  // namespace
-
 void SafetensorsWriter::write(const std::string& path) const {
   // Header: tensors in name order, contiguous offsets; __metadata__ first when present.
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
@@ -567,33 +538,12 @@ void SafetensorsWriter::write(const std::string& path) const {
   uint8_t lenbuf[8];
   std::memcpy(lenbuf, &hlen, 8);
 
-  TempFile tmp;
-  std::random_device rd;
-  tmp.path = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(rd());
-  tmp.fd = ::open(tmp.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC, 0644);
-  if (tmp.fd < 0) {
-    int e = errno;
-    tmp.path.clear();  // nothing was created
-    fail("cannot write '{}': {}", path, std::strerror(e));
-  }
-  write_all(tmp.fd, lenbuf, 8, path);
-  write_all(tmp.fd, reinterpret_cast<const uint8_t*>(hjson.data()), hjson.size(), path);
+  AtomicFile out(path);
+  out.write(lenbuf, 8);
+  out.write(hjson);
   for (const auto& [e, nbytes] : chunks)
-    if (nbytes) write_all(tmp.fd, static_cast<const uint8_t*>(e->data), nbytes, path);
-  if (::fsync(tmp.fd) != 0) fail_internal("cannot write '{}': fsync: {}", path, std::strerror(errno));
-  int fd = std::exchange(tmp.fd, -1);
-  if (::close(fd) != 0) fail_internal("cannot write '{}': close: {}", path, std::strerror(errno));
-  if (::rename(tmp.path.c_str(), path.c_str()) != 0)
-    fail_internal("cannot rename temp file onto '{}': {}", path, std::strerror(errno));
-  tmp.keep = true;
-  // Best effort: make the rename itself durable.
-  std::string dir = ".";
-  if (auto slash = path.rfind('/'); slash != std::string::npos) dir = slash == 0 ? "/" : path.substr(0, slash);
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+    if (nbytes) out.write(e->data, nbytes);
+  out.commit();
 }
 
 }  // namespace slm

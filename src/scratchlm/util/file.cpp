@@ -10,6 +10,7 @@
 #include <cstring>
 #include <fstream>
 #include <random>
+#include <utility>
 
 #include "scratchlm/util/error.h"
 
@@ -60,33 +61,49 @@ uint64_t read_file_chunks(const std::string& path, size_t chunk, const std::func
   return total;
 }
 
-void write_file_atomic(const std::string& path, std::string_view bytes) {
+AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
   std::random_device rd;
-  std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(rd());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) fail("cannot write '{}': {}", path, std::strerror(errno));
-  size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int e = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      fail_internal("cannot write '{}': {}", path, std::strerror(e));
-    }
-    done += static_cast<size_t>(n);
+  tmp_ = path_ + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(rd());
+  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd_ < 0) fail("cannot write '{}': {}", path_, std::strerror(errno));
+}
+
+AtomicFile::~AtomicFile() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!committed_) ::unlink(tmp_.c_str());
+}
+
+void AtomicFile::write(const void* data, size_t n) {
+  const auto* p = static_cast<const char*>(data);
+  while (n > 0) {
+    const ssize_t w = ::write(fd_, p, std::min<size_t>(n, size_t{1} << 30));
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) fail_internal("cannot write '{}': {}", path_, w < 0 ? std::strerror(errno) : "write returned 0");
+    p += w;
+    n -= static_cast<size_t>(w);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    int e = errno;
-    ::unlink(tmp.c_str());
-    fail_internal("cannot write '{}': {}", path, std::strerror(e));
+}
+
+void AtomicFile::commit() {
+  if (::fsync(fd_) != 0) fail_internal("cannot write '{}': fsync: {}", path_, std::strerror(errno));
+  if (::close(std::exchange(fd_, -1)) != 0) fail_internal("cannot write '{}': close: {}", path_, std::strerror(errno));
+  if (::rename(tmp_.c_str(), path_.c_str()) != 0)
+    fail_internal("cannot rename temp file onto '{}': {}", path_, std::strerror(errno));
+  committed_ = true;
+  // Best effort: make the rename itself durable.
+  const auto slash = path_.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path_.substr(0, slash);
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
   }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    int e = errno;
-    ::unlink(tmp.c_str());
-    fail_internal("cannot rename temp file onto '{}': {}", path, std::strerror(e));
-  }
+}
+
+void write_file_atomic(const std::string& path, std::string_view bytes) {
+  AtomicFile f(path);
+  f.write(bytes);
+  f.commit();
 }
 
 }  // namespace slm
