@@ -37,13 +37,6 @@ std::string write_instruction_data(const std::string& path) {
   return path;
 }
 
-std::vector<double> step_losses(const std::string& dir) {
-  std::vector<double> out;
-  for (const auto& r : slm::MetricsLog::read(dir + "/metrics.jsonl"))
-    if (r["type"] == "step") out.push_back(r["loss"].get<double>());
-  return out;
-}
-
 std::vector<double> logits_of(const std::string& model_dir) {
   auto r = run_slm("logits --model " + model_dir + " --tokens '5 60 200 300 7 256 1' --json");
   EXPECT_EQ(r.rc, 0) << r.err;
@@ -164,7 +157,7 @@ TEST_F(FinetuneInstruct, MaskPromptChangesTheTargets) {
   ASSERT_EQ(run_slm(common() + opts + t_.file("plain")).rc, 0);
   auto r = run_slm(common() + "--mask-prompt " + opts + t_.file("masked"));
   ASSERT_EQ(r.rc, 0) << r.err;
-  auto a = step_losses(t_.file("plain")), b = step_losses(t_.file("masked"));
+  auto a = slm::test::step_values(t_.file("plain")), b = slm::test::step_values(t_.file("masked"));
   ASSERT_EQ(a.size(), 1u);
   ASSERT_EQ(b.size(), 1u);
   EXPECT_NE(a[0], b[0]);
@@ -177,19 +170,46 @@ TEST_F(FinetuneInstruct, ResumeIsBitExact) {
   const std::string cmd =
       std::string(SLM_BINARY) + " " + common() + "--stop-at 5 " + opts + t_.file("split") + " >/dev/null 2>&1";
   ASSERT_EQ(std::system(cmd.c_str()), 0);
-  EXPECT_EQ(step_losses(t_.file("split")).size(), 5u);
+  EXPECT_EQ(slm::test::step_values(t_.file("split")).size(), 5u);
   EXPECT_EQ(nlohmann::json::parse(slm::test::read_text(t_.file("split") + "/trainer.json"))["step"], 5);
   // Settings that the checkpoint fixes cannot change.
   auto r = run_slm("finetune-instruct --resume " + t_.file("split") + " --lr 1");
   EXPECT_EQ(r.rc, 2);
   r = run_slm("finetune-instruct --resume " + t_.file("split") + " --quiet --threads 1");
   ASSERT_EQ(r.rc, 0) << r.err;
-  auto a = step_losses(t_.file("straight")), b = step_losses(t_.file("split"));
+  auto a = slm::test::step_values(t_.file("straight")), b = slm::test::step_values(t_.file("split"));
   ASSERT_EQ(a.size(), 11u);
   EXPECT_EQ(a, b);
   auto m1 = slm::load_hf_model(t_.file("straight"), true), m2 = slm::load_hf_model(t_.file("split"), true);
   EXPECT_TRUE(
       std::equal(m1->params().data_all(), m1->params().data_all() + m1->params().numel(), m2->params().data_all()));
+}
+
+// The options every trainer shares (train/loop_options.h) work here too, also those pretraining
+// had first: a warmup and cosine decay change the learning rate of each step, and the checkpoint
+// keeps them, so a resume cannot change them.
+TEST_F(FinetuneInstruct, SharedScheduleOptionsAndTheirResume) {
+  const std::string out = t_.file("sched");
+  auto r = run_slm(common() + "--max-steps 6 --lr 1e-3 --warmup 2 --schedule cosine --min-lr 0 --betas 0.8 0.9 "
+                   "--eval-every 0 --no-responses --quiet --stop-at 4 --out " + out);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const std::vector<double> lrs = slm::test::step_values(out, "lr");
+  ASSERT_EQ(lrs.size(), 4u);
+  EXPECT_NEAR(lrs[0], 5e-4, 1e-9);  // warmup: lr * 1/2
+  EXPECT_NEAR(lrs[1], 1e-3, 1e-9);
+  EXPECT_NEAR(lrs[2], 1e-3 * 0.5 * (1 + std::cos(M_PI * 1 / 4)), 1e-9);  // cosine to 0 over steps 3..6
+  const auto args = nlohmann::json::parse(slm::test::read_text(out + "/trainer.json"))["args"];
+  EXPECT_EQ(args["schedule"], "cosine");
+  EXPECT_EQ(args["warmup"], 2);
+  EXPECT_NEAR(args["betas"][0].get<double>(), 0.8, 1e-6);
+  for (const char* opt : {"--warmup 3", "--schedule linear", "--betas 0.9 0.99", "--seed 5"}) {
+    r = run_slm("finetune-instruct --resume " + out + " " + opt);
+    EXPECT_EQ(r.rc, 2) << opt;
+    EXPECT_NE(r.err.find("cannot be changed when resuming"), std::string::npos) << r.err;
+  }
+  r = run_slm("finetune-instruct --resume " + out + " --quiet");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(slm::test::read_text(out + "/trainer.json"))["step"], 6);
 }
 
 TEST_F(FinetuneInstruct, LoraTrainsOnlyTheAdaptersAndMergesExactly) {
@@ -235,7 +255,7 @@ TEST_F(FinetuneInstruct, LoraTrainsOnlyTheAdaptersAndMergesExactly) {
   ASSERT_EQ(std::system(cmd.c_str()), 0);
   r = run_slm("finetune-instruct --resume " + t_.file("lsplit") + " --quiet --threads 1");
   ASSERT_EQ(r.rc, 0) << r.err;
-  EXPECT_EQ(step_losses(t_.file("merged")), step_losses(t_.file("lsplit")));
+  EXPECT_EQ(slm::test::step_values(t_.file("merged")), slm::test::step_values(t_.file("lsplit")));
 }
 
 TEST_F(FinetuneInstruct, SigintSavesAndExitsZero) {

@@ -54,13 +54,6 @@ const std::string kTiny =
     "--config gpt2-tiny --emb-dim 32 --n-heads 2 --context-length 32 --seq 16 --batch 4 --threads 2 --quiet "
     "--val-fraction 0.1 --dropout 0";
 
-std::vector<double> step_losses(const std::string& dir) {
-  std::vector<double> out;
-  for (const auto& r : slm::MetricsLog::read(dir + "/metrics.jsonl"))
-    if (r["type"] == "step") out.push_back(r["loss"].get<double>());
-  return out;
-}
-
 }  // namespace
 
 TEST(LlmcTokens, TokenizeOutWritesLlmcsLayoutWithEndOfTextFirst) {
@@ -110,7 +103,7 @@ TEST(LlmcTokens, DataBinTrainsAndEvaluatesOnTheIds) {
                      t.file(std::string("run-") + kind));
     ASSERT_EQ(r.rc, 0) << kind << ": " << r.err;
   }
-  const auto a = step_losses(t.file("run-txt")), b = step_losses(t.file("run-bin"));
+  const auto a = slm::test::step_values(t.file("run-txt")), b = slm::test::step_values(t.file("run-bin"));
   ASSERT_EQ(a.size(), 3u);
   EXPECT_EQ(a, b);
   auto ev_txt =

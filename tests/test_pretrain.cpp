@@ -38,13 +38,6 @@ std::string corpus_file(const slm::test::TempDir& t) {
 const std::string kTiny =
     "--config gpt2-tiny --emb-dim 64 --n-heads 2 --context-length 64 --seq 32 --batch 4 --threads 2 --quiet";
 
-std::vector<double> step_losses(const std::string& dir) {
-  std::vector<double> out;
-  for (const auto& r : slm::MetricsLog::read(dir + "/metrics.jsonl"))
-    if (r["type"] == "step") out.push_back(r["loss"].get<double>());
-  return out;
-}
-
 }  // namespace
 
 TEST(Pretrain, TinyModelLearnsAndWritesEverything) {
@@ -113,9 +106,13 @@ TEST(Pretrain, ResumeIsBitExact) {
   // Constant schedule: 6 steps + resume to 12 == 12 straight.
   ASSERT_EQ(run_slm("pretrain " + common + " --schedule constant --steps 12 --out " + t.file("straight")).rc, 0);
   ASSERT_EQ(run_slm("pretrain " + common + " --schedule constant --steps 6 --out " + t.file("split")).rc, 0);
-  auto r = run_slm("pretrain --resume " + t.file("split") + " --steps 12 --quiet --threads 2");
+  // What the checkpoint fixes cannot change (the finetuners' rule: train/loop_options.h).
+  auto r = run_slm("pretrain --resume " + t.file("split") + " --steps 12 --lr 1");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_HAS(r.err, "--lr cannot be changed when resuming");
+  r = run_slm("pretrain --resume " + t.file("split") + " --steps 12 --quiet --threads 2");
   ASSERT_EQ(r.rc, 0) << r.err;
-  auto a = step_losses(t.file("straight")), b = step_losses(t.file("split"));
+  auto a = slm::test::step_values(t.file("straight")), b = slm::test::step_values(t.file("split"));
   ASSERT_EQ(a.size(), 12u);
   EXPECT_EQ(a, b);
   // Cosine schedule interrupted at step 5 of 12 and resumed == 12 straight.
@@ -124,9 +121,9 @@ TEST(Pretrain, ResumeIsBitExact) {
   ASSERT_EQ(r.rc, 0);
   fs::remove_all(t.file("cos2"));
   ASSERT_EQ(run_slm("pretrain " + common + " --warmup 2 --steps 12 --stop-at 5 --out " + t.file("cos2")).rc, 0);
-  EXPECT_EQ(step_losses(t.file("cos2")).size(), 5u);
+  EXPECT_EQ(slm::test::step_values(t.file("cos2")).size(), 5u);
   ASSERT_EQ(run_slm("pretrain --resume " + t.file("cos2") + " --quiet --threads 2").rc, 0);
-  EXPECT_EQ(step_losses(t.file("cos")), step_losses(t.file("cos2")));
+  EXPECT_EQ(slm::test::step_values(t.file("cos")), slm::test::step_values(t.file("cos2")));
   auto m1 = slm::load_hf_model(t.file("cos"), true), m2 = slm::load_hf_model(t.file("cos2"), true);
   EXPECT_TRUE(
       std::equal(m1->params().data_all(), m1->params().data_all() + m1->params().numel(), m2->params().data_all()));
@@ -148,7 +145,7 @@ TEST(Pretrain, TextColumnOfATableAndItsResume) {
   EXPECT_EQ(st["args"]["text_column"], "Text");
   auto r = run_slm("pretrain --resume " + t.file("split") + " --steps 4 --quiet --threads 2");
   ASSERT_EQ(r.rc, 0) << r.err;
-  EXPECT_EQ(step_losses(t.file("straight")), step_losses(t.file("split")));
+  EXPECT_EQ(slm::test::step_values(t.file("straight")), slm::test::step_values(t.file("split")));
   r = run_slm("eval --model " + t.file("straight") + " --data " + t.file("rows.csv") +
               " --text-column Text --seq 32 --json");
   ASSERT_EQ(r.rc, 0) << r.err;

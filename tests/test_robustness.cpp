@@ -60,7 +60,7 @@ const BadInputCase kBadInputs[] = {
     {"instruct foreign out", "finetune-instruct --init-from {base} --data {instr} --out {foreign}", 2,
      "is not empty and not a ScratchLM run"},
     // finetune-classifier
-    {"classifier dropout", "finetune-classifier --init-from {base} --train {csv} --out {out} --dropout -1", 2,
+    {"classifier dropout", "finetune-classifier --init-from {base} --train {csv} --out {out} --dropout -0.5", 2,
      "--dropout must be in [0, 1)"},
     {"classifier lr inf", "finetune-classifier --init-from {base} --train {csv} --out {out} --lr inf", 2,
      "--lr must be a positive finite number"},

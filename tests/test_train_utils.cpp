@@ -9,6 +9,7 @@
 
 #include "scratchlm/io/download.h"
 #include "scratchlm/train/metrics.h"
+#include "scratchlm/train/plot.h"
 #include "scratchlm/train/schedule.h"
 #include "scratchlm/util/error.h"
 #include "scratchlm/util/progress.h"
@@ -303,15 +304,7 @@ TEST(Plot, AccuracyFromTheEvaluations) {
                     {"val_loss", 0.7}});
   recs.push_back(
       {{"type", "epoch"}, {"step", 10}, {"examples_seen", 80}, {"train_accuracy", 0.99}, {"val_accuracy", 0.98}});
-  slm::MetricPlot what;
-  what.title = "Classification accuracy";
-  what.y_label = "accuracy";
-  what.train_key = "train_accuracy";
-  what.train_label = "train accuracy";
-  what.val_key = "val_accuracy";
-  what.val_label = "validation accuracy";
-  what.eval_types = {"eval", "epoch"};
-  const std::string svg = slm::plot_metric_svg(recs, what);
+  const std::string svg = slm::plot_accuracy_svg(recs);
   expect_clean_svg(svg);
   for (const char* label : {">examples seen<", ">step<", ">train accuracy<", ">validation accuracy<", ">accuracy<"})
     EXPECT_NE(svg.find(label), std::string::npos) << label;

@@ -4,6 +4,7 @@
 #include "scratchlm/model/config.h"
 #include "scratchlm/model/gpt.h"
 #include "scratchlm/tokenizer/bpe.h"
+#include "scratchlm/train/metrics.h"
 #include "scratchlm/util/error.h"
 
 #include <arpa/inet.h>
@@ -36,6 +37,13 @@ TempDir::~TempDir() {
 void write_text(const std::string& path, const std::string& bytes) {
   std::ofstream f(path, std::ios::binary);
   f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+std::vector<double> step_values(const std::string& dir, const char* key) {
+  std::vector<double> out;
+  for (const auto& r : MetricsLog::read(dir + "/metrics.jsonl"))
+    if (r["type"] == "step") out.push_back(r[key].get<double>());
+  return out;
 }
 
 std::string read_text(const std::string& path) {

@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace slm {
 class Tokenizer;
@@ -58,6 +59,9 @@ class TempDir {
  private:
   std::string path_;
 };
+
+// The value `key` of every "step" record of DIR/metrics.jsonl, in order (e.g. the loss of each step).
+std::vector<double> step_values(const std::string& dir, const char* key = "loss");
 
 void write_text(const std::string& path, const std::string& bytes);
 std::string read_text(const std::string& path);

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "scratchlm/cli/commands.h"
+#include "scratchlm/cli/loop_options_cli.h"
 #include "scratchlm/finetune/classifier.h"
 #include "scratchlm/finetune/classifier_trainer.h"
 #include "scratchlm/io/checkpoint.h"
@@ -45,7 +46,6 @@ std::unique_ptr<GPT> load_classifier(const std::string& dir) {
 
 void register_finetune_classifier(CLI::App& app) {
   auto a = std::make_shared<ClassifierArgs>();
-  auto max_time = std::make_shared<std::string>();
   auto token = std::make_shared<std::string>("last"), truncate = std::make_shared<std::string>("head");
   auto* c = app.add_subcommand("finetune-classifier", "Finetune a pretrained model into a text classifier (chapter 6)");
   c->add_option("--init-from", a->init_from, "Pretrained model directory to start from (required unless --split-only)");
@@ -53,7 +53,6 @@ void register_finetune_classifier(CLI::App& app) {
               "Only balance and split --data, write train/validation/test.csv to --out and stop");
   c->add_option("--out", a->out_dir, "Output directory (classifier model, splits, metrics, plots)");
   c->add_option("--resume", a->resume, "Continue the run whose --out this was, from its checkpoint/ (exactly)");
-  c->add_option("--save-every", a->save_every, "A resumable checkpoint in OUT/checkpoint every N steps and at the end");
   c->add_option("--data", a->data,
                 "Labeled data to balance and split: sms-spam, spam-assassin, a file (SMSSpamCollection, .csv, .tsv, "
                 ".jsonl, .json) or a SpamAssassin-style directory");
@@ -82,73 +81,38 @@ void register_finetune_classifier(CLI::App& app) {
                 "Which tokens of a longer text to keep: head (the book), tail, or head+tail (the first quarter "
                 "from the start, the rest from the end)")
       ->capture_default_str();
-  c->add_option("--epochs", a->epochs, "Epochs")->capture_default_str();
-  c->add_option("--max-steps,--steps", a->max_steps, "Stop after this many steps (0: all epochs)");
-  c->add_option("--max-time", *max_time, "Stop after this much training time, e.g. 30m (then evaluate and save)");
-  c->add_option("--stop-at", a->stop_at, "End this run after this step as Ctrl-C does (a resumable checkpoint)");
-  c->add_option("--batch", a->batch, "Batch size (per micro-batch)")->capture_default_str();
-  c->add_option("--grad-accum", a->grad_accum, "Micro-batches per optimizer step")->capture_default_str();
-  c->add_option("--lr", a->lr, "Learning rate (AdamW)")->capture_default_str();
-  c->add_option("--weight-decay", a->weight_decay, "AdamW weight decay")->capture_default_str();
-  c->add_option("--grad-clip", a->grad_clip, "Clip the gradient norm (0: off, as the book)")->capture_default_str();
-  c->add_option("--dropout", a->dropout, "Dropout rate while finetuning")->capture_default_str();
-  c->add_option("--eval-every", a->eval_every, "Evaluate train/val loss every N steps")->capture_default_str();
-  c->add_option("--eval-batches", a->eval_batches, "Batches per evaluation (0: all)")->capture_default_str();
   c->add_option("--select", a->select,
                 "Weights to save: last (the book) or best-val (the epoch with the best whole-validation accuracy)")
       ->capture_default_str();
-  c->add_option("--seed", a->seed, "Seed for balancing, splitting, shuffling and the new head")->capture_default_str();
   c->add_option("--tokenizer", a->tokenizer_dir, "Tokenizer directory (default: the model's, else data/gpt2)");
-  c->add_option("--threads", a->threads, "Threads per rank (default: all cores, shared by the ranks of a machine)");
-  c->add_option("--zero", a->zero,
-                "Under mpirun: 1 shards AdamW's moments across the ranks (ZeRO stage 1), 0 keeps them whole")
-      ->capture_default_str();
-  c->add_flag("--quiet", a->quiet, "No progress output");
-  c->add_flag("--force", a->force,
-              "Write into a non-empty --out that holds other files (they are kept; the run's own files are replaced)");
+  auto loop = std::make_shared<LoopOptionsCli>(c, *a);  // --seed also balances and splits
   // Under mpirun, on every rank (distributed.h).
-  auto body = [c, a, max_time, token, truncate] {
+  auto body = [c, a, loop, token, truncate] {
     if (!a->resume.empty()) {
       // The run's settings come from its checkpoint; the run length and cadence may be given anew.
-      for (const char* opt :
-           {"--init-from",    "--out",          "--data",       "--train",     "--val",        "--test",
-            "--token",        "--truncate",     "--max-length", "--batch",     "--grad-accum", "--lr",
-            "--weight-decay", "--grad-clip",    "--dropout",    "--seed",      "--trainable",  "--lora-rank",
-            "--lora-alpha",   "--lora-targets", "--select",     "--split-only"})
-        if (c->count(opt)) fail("{} cannot be changed when resuming (the checkpoint fixes it)", opt);
       const std::string ckpt = (std::filesystem::path(a->resume) / "checkpoint").string();
       const nlohmann::json state = load_trainer_state(ckpt);
       if (state.value("format", "") != "scratchlm-classifier/1")
         fail("'{}' holds no classifier checkpoint (format '{}')", ckpt, state.value("format", ""));
       ClassifierArgs r =
           ClassifierArgs::from_json(state.contains("args") ? state["args"] : nlohmann::json(), ckpt + "/trainer.json");
+      loop->resume(r, {"--init-from", "--out", "--data", "--train", "--val", "--test", "--token", "--truncate",
+                       "--max-length", "--trainable", "--lora-rank", "--lora-alpha", "--lora-targets", "--select",
+                       "--split-only"});
       r.out_dir = a->resume;
       r.resume = ckpt;
-      r.threads = a->threads;
-      r.quiet = a->quiet;
-      r.stop_at = a->stop_at;
-      r.zero = a->zero;
-      if (c->count("--epochs") || c->count("--max-steps") || c->count("--max-time")) {  // a new run length
-        r.epochs = a->epochs;
-        r.max_steps = a->max_steps;
-        r.max_time_s = 0.0;
-        if (!max_time->empty()) r.max_time_s = parse_duration(*max_time);
-      }
-      if (c->count("--eval-every")) r.eval_every = a->eval_every;
-      if (c->count("--eval-batches")) r.eval_batches = a->eval_batches;
-      if (c->count("--save-every")) r.save_every = a->save_every;
       run_classifier_finetuning(r);
       return;
     }
     if (a->out_dir.empty()) fail("give --out DIR");
     ClassifierArgs args = *a;
+    static_cast<LoopOptions&>(args) = loop->parsed();
     const auto reading = classifier_token_from(*token);
     if (!reading) fail("--token must be last, last-position or mean, not '{}'", *token);
     const auto cut = truncation_from(*truncate);
     if (!cut) fail("--truncate must be head, tail or head+tail, not '{}'", *truncate);
     args.token = *reading;
     args.truncate = *cut;
-    if (!max_time->empty()) args.max_time_s = parse_duration(*max_time);
     run_classifier_finetuning(args);
   };
   c->callback([body] { run_ranks(body); });

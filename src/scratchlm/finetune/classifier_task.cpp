@@ -9,6 +9,7 @@
 #include "scratchlm/io/checkpoint.h"
 #include "scratchlm/train/distributed.h"
 #include "scratchlm/train/metrics.h"
+#include "scratchlm/train/plot.h"
 #include "scratchlm/util/error.h"
 #include "scratchlm/util/file.h"
 
@@ -158,17 +159,7 @@ std::string ClassifierTask::data_digest() const {
 void ClassifierTask::plot(TrainingEngine& engine) const {
   if (!engine.root()) return;
   engine.plot();
-  MetricPlot what;
-  what.title = "Classification accuracy";
-  what.y_label = "accuracy";
-  what.train_key = "train_accuracy";
-  what.train_label = "train accuracy";
-  what.val_key = "val_accuracy";
-  what.val_label = "validation accuracy";
-  what.eval_types = {"eval", "epoch"};
-  what.legend = LegendPos::BottomRight;
-  write_file_atomic((fs::path(o_.out_dir) / "accuracy.svg").string(),
-                    plot_metric_svg(engine.metrics().records(), what));
+  write_file_atomic((fs::path(o_.out_dir) / "accuracy.svg").string(), plot_accuracy_svg(engine.metrics().records()));
 }
 
 void ClassifierTask::restore_best() {

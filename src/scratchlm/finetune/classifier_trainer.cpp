@@ -61,43 +61,33 @@ NLOHMANN_JSON_SERIALIZE_ENUM(Truncation, {{Truncation::Head, "head"},
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(LoadOptions, format, text_column, label_column, lossy, data_dir)
 
 nlohmann::json ClassifierArgs::to_json() const {
-  return {{"init_from", init_from},
-          {"tokenizer_dir", tokenizer_dir},
-          {"data", data},
-          {"train_file", train_file},
-          {"val_file", val_file},
-          {"test_file", test_file},
-          {"load", load},
-          {"balance", balance},
-          {"train_frac", train_frac},
-          {"val_frac", val_frac},
-          {"labels", labels},
-          {"trainable", trainable},
-          {"token", token},
-          {"max_length", max_length},
-          {"truncate", truncate},
-          {"lora_rank", lora_rank},
-          {"lora_alpha", lora_alpha},
-          {"lora_targets", lora_targets},
-          {"epochs", epochs},
-          {"batch", global_batch(batch)},  // the global micro-batch (all ranks'), so any rank count resumes
-          {"grad_accum", grad_accum},
-          {"eval_every", eval_every},
-          {"eval_batches", eval_batches},
-          {"max_steps", max_steps},
-          {"max_time_s", max_time_s},
-          {"save_every", save_every},
-          {"lr", lr},
-          {"weight_decay", weight_decay},
-          {"grad_clip", grad_clip},
-          {"dropout", dropout},
-          {"seed", seed},
-          {"select", select}};
+  nlohmann::json j = LoopOptions::to_json();
+  j.update({{"init_from", init_from},
+            {"tokenizer_dir", tokenizer_dir},
+            {"data", data},
+            {"train_file", train_file},
+            {"val_file", val_file},
+            {"test_file", test_file},
+            {"load", load},
+            {"balance", balance},
+            {"train_frac", train_frac},
+            {"val_frac", val_frac},
+            {"labels", labels},
+            {"trainable", trainable},
+            {"token", token},
+            {"max_length", max_length},
+            {"truncate", truncate},
+            {"lora_rank", lora_rank},
+            {"lora_alpha", lora_alpha},
+            {"lora_targets", lora_targets},
+            {"select", select}});
+  return j;
 }
 
 ClassifierArgs ClassifierArgs::from_json(const nlohmann::json& j, const std::string& source) {
   ClassifierArgs a;
   try {
+    a.LoopOptions::read_json(j, source);
     j.at("init_from").get_to(a.init_from);
     j.at("tokenizer_dir").get_to(a.tokenizer_dir);
     j.at("data").get_to(a.data);
@@ -116,24 +106,10 @@ ClassifierArgs ClassifierArgs::from_json(const nlohmann::json& j, const std::str
     j.at("lora_rank").get_to(a.lora_rank);
     j.at("lora_alpha").get_to(a.lora_alpha);
     j.at("lora_targets").get_to(a.lora_targets);
-    j.at("epochs").get_to(a.epochs);
-    j.at("batch").get_to(a.batch);
-    j.at("grad_accum").get_to(a.grad_accum);
-    j.at("eval_every").get_to(a.eval_every);
-    j.at("eval_batches").get_to(a.eval_batches);
-    j.at("max_steps").get_to(a.max_steps);
-    j.at("max_time_s").get_to(a.max_time_s);
-    j.at("save_every").get_to(a.save_every);
-    j.at("lr").get_to(a.lr);
-    j.at("weight_decay").get_to(a.weight_decay);
-    j.at("grad_clip").get_to(a.grad_clip);
-    j.at("dropout").get_to(a.dropout);
-    j.at("seed").get_to(a.seed);
     j.at("select").get_to(a.select);
   } catch (const nlohmann::json::exception& e) {
     fail("{}: malformed \"args\" ({})", source, e.what());
   }
-  a.batch = per_rank_batch(a.batch, source);
   return a;
 }
 
@@ -141,26 +117,14 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& args) {
   Communicator& comm = Communicator::world();
   ClassifierArgs a = args;
   if (!comm.root()) a.quiet = true;  // rank 0 alone prints and writes
-  require_positive("--batch", a.batch);
-  require_positive("--grad-accum", a.grad_accum);
-  require_non_negative("--epochs", a.epochs);
-  require_non_negative("--eval-every", a.eval_every);
-  require_non_negative("--eval-batches", a.eval_batches);
-  require_non_negative("--max-steps", a.max_steps);
-  require_non_negative("--stop-at", a.stop_at);
-  require_non_negative("--save-every", a.save_every);
+  a.validate();
   require_non_negative("--max-length", a.max_length);
   require_non_negative("--lora-rank", a.lora_rank);
-  require_positive_finite("--lr", a.lr);
-  require_non_negative_finite("--weight-decay", a.weight_decay);
-  require_non_negative_finite("--grad-clip", a.grad_clip);
   require_non_negative_finite("--lora-alpha", a.lora_alpha);
-  require_fraction("--dropout", a.dropout);
   if (a.select != "last" && a.select != "best-val") fail("--select must be last or best-val, not '{}'", a.select);
   if (a.split_only && a.data.empty()) fail("--split-only needs --data SOURCE to balance and split");
   if (a.init_from.empty() && !a.split_only) fail("give --init-from MODEL_DIR (a pretrained model to start from)");
   const bool resuming = !a.resume.empty();
-  if (a.zero != 0 && a.zero != 1) fail("--zero must be 0 or 1, not {}", a.zero);
   if (comm.root()) check_output_dir(a.out_dir, a.force || resuming);
   configure_threads(threads_per_rank(a.threads));
   const double t_start = now_s();
@@ -224,7 +188,7 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& args) {
   if (select_best && val.empty())
     fail("--select best-val needs a validation split (--val FILE, or --data with --val-frac > 0)");
   if (!resuming) model->set_classifier_input(max_len, a.token, a.truncate);
-  model->set_drop_rate(a.dropout);
+  if (a.dropout >= 0.0f) model->set_drop_rate(a.dropout);
   if (a.lora_rank > 0 && resuming) {  // as add_lora left it: only the adapters train
     if (!model->config().lora.enabled()) fail("'{}' does not hold the LoRA model its trainer.json describes", a.resume);
     for (const auto& p : model->params().params())
@@ -245,27 +209,14 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& args) {
       ClassifierTask::Options{a.batch, pad, a.token, max_len, ctx, a.eval_batches, a.seed, select_best, a.out_dir});
 
   // ---- training (train_classifier_simple)
-  TrainingRun run;
+  TrainingRun run(a);
   run.out_dir = a.out_dir;
   run.checkpoint_dir = (fs::path(a.out_dir) / "checkpoint").string();
   run.format = "scratchlm-classifier/1";
   run.title = "ScratchLM classifier finetuning: " + a.out_dir;
-  run.steps = a.max_steps;
-  run.epochs = a.epochs;
-  run.grad_accum = a.grad_accum;
-  run.grad_clip = a.grad_clip;
-  run.max_time_s = a.max_time_s;
-  run.stop_at = a.stop_at;
-  run.adamw.lr = a.lr;
-  run.adamw.weight_decay = a.weight_decay;
-  run.eval_every = a.eval_every;
-  run.save_every = a.save_every;
   run.resume = a.resume;
-  run.seed = a.seed;
   run.unit = SeenUnit::Examples;
-  run.quiet = a.quiet;
   run.args = a.to_json();
-  run.zero = a.zero;
   TrainingEngine engine(*model, tok, task, run);
   if (!a.quiet)
     fmt::print(

@@ -13,11 +13,20 @@
 
 #include "scratchlm/data/labeled_data.h"
 #include "scratchlm/model/config.h"
+#include "scratchlm/train/loop_options.h"
 
 namespace slm {
 
-struct ClassifierArgs {
+// The shared options (train/loop_options.h) with chapter 6's defaults, and the classifier's own.
+struct ClassifierArgs : LoopOptions {
+  ClassifierArgs() {
+    epochs = 5;
+    lr = 5e-5f;
+    dropout = 0.0f;
+    eval_every = 50;
+  }
   std::string init_from, out_dir, tokenizer_dir;
+  std::string resume;  // the checkpoint (OUT/checkpoint) this run continues
   // Data: one source that is balanced and split (data), or ready splits (train/val/test files).
   std::string data, train_file, val_file, test_file;
   LoadOptions load;
@@ -33,21 +42,10 @@ struct ClassifierArgs {
   int64_t lora_rank = 0;
   float lora_alpha = 0.0f;
   std::string lora_targets = "all";
-  int64_t epochs = 5, batch = 8, grad_accum = 1, eval_every = 50, eval_batches = 5, max_steps = 0;
-  double max_time_s = 0.0;  // > 0: stop after this much training time, then evaluate and save
-  int64_t stop_at = 0;      // > 0: end after this step as a signal does (a resumable checkpoint)
-  int64_t save_every = 0;   // > 0: a checkpoint in OUT/checkpoint every N steps and at the end
-  std::string resume;       // the checkpoint (OUT/checkpoint) this run continues
-  float lr = 5e-5f, weight_decay = 0.1f, grad_clip = 0.0f, dropout = 0.0f;
-  uint64_t seed = 123;
   // Which weights to keep: "last" (the book: those after the final step) or "best-val" (after the
   // epoch with the highest accuracy on the whole validation split, lower validation loss on a tie;
   // measured at every epoch end, needs a validation split).
   std::string select = "last";
-  int threads = 0;  // per rank (distributed.h's threads_per_rank)
-  int zero = 0;     // ZeRO stage across mpirun's ranks: 0 or 1 (engine.h)
-  bool quiet = false;
-  bool force = false;  // write into a non-empty --out that holds other files (check_output_dir)
   // Only balance, split and write train/validation/test.csv to out_dir (needs data, not
   // init_from): e.g. to pretrain on the training texts first (slm pretrain --text-column).
   bool split_only = false;

@@ -50,39 +50,29 @@ std::string absolute(const std::string& p) { return p.empty() ? p : fs::absolute
 }  // namespace
 
 json InstructArgs::to_json() const {
-  return {{"init_from", init_from},
-          {"data", data},
-          {"tokenizer_dir", tokenizer_dir},
-          {"template", prompt_template},
-          {"mask_prompt", mask_prompt},
-          {"max_length", max_length},
-          {"train_frac", train_frac},
-          {"test_frac", test_frac},
-          {"epochs", epochs},
-          {"max_steps", max_steps},
-          {"max_time_s", max_time_s},
-          {"grad_accum", grad_accum},
-          {"batch", global_batch(batch)},  // the global micro-batch (all ranks'), so any rank count resumes
-          {"lr", lr},
-          {"weight_decay", weight_decay},
-          {"grad_clip", grad_clip},
-          {"dropout", dropout},
-          {"eval_every", eval_every},
-          {"eval_batches", eval_batches},
-          {"save_every", save_every},
-          {"sample_tokens", sample_tokens},
-          {"seed", seed},
-          {"lora_rank", lora_rank},
-          {"lora_alpha", lora_alpha ? json(*lora_alpha) : json(nullptr)},
-          {"lora_targets", lora_targets},
-          {"merge", merge},
-          {"responses", responses},
-          {"max_new_tokens", max_new_tokens}};
+  json j = LoopOptions::to_json();
+  j.update({{"init_from", init_from},
+            {"data", data},
+            {"tokenizer_dir", tokenizer_dir},
+            {"template", prompt_template},
+            {"mask_prompt", mask_prompt},
+            {"max_length", max_length},
+            {"train_frac", train_frac},
+            {"test_frac", test_frac},
+            {"sample_tokens", sample_tokens},
+            {"lora_rank", lora_rank},
+            {"lora_alpha", lora_alpha ? json(*lora_alpha) : json(nullptr)},
+            {"lora_targets", lora_targets},
+            {"merge", merge},
+            {"responses", responses},
+            {"max_new_tokens", max_new_tokens}});
+  return j;
 }
 
 InstructArgs InstructArgs::from_json(const json& j, const std::string& dir) {
   InstructArgs a;
   try {
+    a.LoopOptions::read_json(j, dir);
     a.init_from = j.at("init_from");
     a.data = j.at("data");
     a.tokenizer_dir = j.at("tokenizer_dir");
@@ -91,30 +81,16 @@ InstructArgs InstructArgs::from_json(const json& j, const std::string& dir) {
     a.max_length = j.at("max_length");
     a.train_frac = j.at("train_frac");
     a.test_frac = j.at("test_frac");
-    a.epochs = j.at("epochs");
-    a.max_steps = j.at("max_steps");
-    a.max_time_s = j.at("max_time_s");
-    a.batch = j.at("batch");
-    a.lr = j.at("lr");
-    a.weight_decay = j.at("weight_decay");
-    a.grad_clip = j.at("grad_clip");
-    a.dropout = j.at("dropout");
-    a.eval_every = j.at("eval_every");
-    a.eval_batches = j.at("eval_batches");
-    a.save_every = j.at("save_every");
     a.sample_tokens = j.at("sample_tokens");
-    a.seed = j.at("seed");
     a.lora_rank = j.at("lora_rank");
     if (!j.at("lora_alpha").is_null()) a.lora_alpha = j.at("lora_alpha").get<float>();
     a.lora_targets = j.at("lora_targets");
     a.merge = j.at("merge");
     a.responses = j.at("responses");
     a.max_new_tokens = j.at("max_new_tokens");
-    a.grad_accum = j.value("grad_accum", int64_t{1});  // absent in checkpoints of older versions
   } catch (const json::exception& e) {
     fail("{}/trainer.json: malformed \"args\" ({})", dir, e.what());
   }
-  a.batch = per_rank_batch(a.batch, dir);
   return a;
 }
 
@@ -149,19 +125,8 @@ json load_instruct_state(const std::string& dir) {
 }
 
 void InstructArgs::validate() const {
-  require_positive("--batch", batch);
-  require_positive("--grad-accum", grad_accum);
-  require_positive("--epochs", epochs);
-  require_non_negative("--stop-at", stop_at);
+  LoopOptions::validate();
   require_positive("--max-length", max_length);
-  require_positive_finite("--lr", lr);
-  require_non_negative_finite("--weight-decay", weight_decay);
-  require_non_negative_finite("--grad-clip", grad_clip);
-  require_fraction("--dropout", dropout);
-  require_non_negative("--max-steps", max_steps);
-  require_non_negative("--eval-every", eval_every);
-  require_non_negative("--eval-batches", eval_batches);
-  require_non_negative("--save-every", save_every);
   require_non_negative("--sample-tokens", sample_tokens);
   require_non_negative("--max-new-tokens", max_new_tokens);
   require_non_negative("--lora-rank", lora_rank);
@@ -174,7 +139,6 @@ void InstructArgs::validate() const {
   if (!lora && !lora_targets.empty()) fail("--lora-targets needs --lora-rank");
   if (!lora && !merge) fail("--no-merge needs --lora-rank (it saves only the LoRA adapter)");
   parse_prompt_template(prompt_template);
-  if (zero != 0 && zero != 1) fail("--zero must be 0 or 1, not {}", zero);
 }
 
 InstructResult run_instruction_finetuning(const InstructArgs& args) {
@@ -236,7 +200,7 @@ InstructResult run_instruction_finetuning(const InstructArgs& args) {
                                           a.lora_alpha ? *a.lora_alpha : static_cast<float>(a.lora_rank)),
                        a.seed);
   }
-  model->set_drop_rate(a.dropout);
+  if (a.dropout >= 0.0f) model->set_drop_rate(a.dropout);
   const GPTConfig& cfg = model->config();
   const int64_t max_len = std::min(a.max_length, cfg.context_length);
   const std::string tok_dir =
@@ -269,27 +233,14 @@ InstructResult run_instruction_finetuning(const InstructArgs& args) {
       format_prompt(sample_entry, tmpl));
 
   // ---- the run
-  TrainingRun run;
+  TrainingRun run(a);
   run.out_dir = out;
   run.checkpoint_dir = ckpt;
   run.format = kFormat;
   run.title = "ScratchLM instruction finetuning: " + out;
   run.resume = resuming ? ckpt : "";
-  run.steps = a.max_steps;
-  run.epochs = a.epochs;
-  run.stop_at = a.stop_at;
-  run.max_time_s = a.max_time_s;
-  run.grad_accum = a.grad_accum;
-  run.grad_clip = a.grad_clip;
-  run.adamw.lr = a.lr;
-  run.adamw.weight_decay = a.weight_decay;
-  run.eval_every = a.eval_every;
-  run.save_every = a.save_every;
-  run.seed = a.seed;
   run.unit = SeenUnit::Tokens;
-  run.quiet = a.quiet;
   run.args = a.to_json();
-  run.zero = a.zero;
   task.set_checkpoint_fields({{"lora", lora}, {"data_sha256", data_sha}, {"tokenizer_dir", absolute(tok_dir)}});
   TrainingEngine engine(*model, tok, task, run);
   InstructResult res;

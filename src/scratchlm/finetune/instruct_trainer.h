@@ -20,24 +20,25 @@
 #include <optional>
 #include <string>
 
+#include "scratchlm/train/loop_options.h"
+
 namespace slm {
 
-struct InstructArgs {
+// The shared options (train/loop_options.h) with chapter 7's defaults, and instruction
+// finetuning's own.
+struct InstructArgs : LoopOptions {
+  InstructArgs() {
+    epochs = 2;
+    lr = 5e-5f;
+    dropout = 0.0f;
+    eval_every = 5;
+  }
   std::string init_from, data, out_dir, resume, tokenizer_dir;
   std::string prompt_template = "alpaca";
   bool mask_prompt = false;
   int64_t max_length = 1024;  // also capped at the model's context length
   double train_frac = 0.85, test_frac = 0.10;
-  // Run length: epochs, cut by max_steps (> 0; counted across resumes) or max_time_s (> 0).
-  int64_t epochs = 2, max_steps = 0;
-  double max_time_s = 0.0;
-  // End this run after step `stop_at` as Ctrl-C does (a resumable checkpoint); not saved.
-  int64_t stop_at = 0;
-  int64_t batch = 8, grad_accum = 1;
-  float lr = 5e-5f, weight_decay = 0.1f, grad_clip = 0.0f /* 0: off, as the book */, dropout = 0.0f;
-  int64_t eval_every = 5, eval_batches = 5, save_every = 0 /* 0: only at the end */;
   int64_t sample_tokens = 50;  // the book's generate_and_print_sample
-  uint64_t seed = 123;
   // LoRA (appendix E): rank 0 = full finetuning; alpha unset = rank; targets empty = "attn,mlp".
   int64_t lora_rank = 0;
   std::optional<float> lora_alpha;
@@ -45,10 +46,6 @@ struct InstructArgs {
   bool merge = true;  // LoRA: save the merged model (true) or only the adapter
   bool responses = true;
   int64_t max_new_tokens = 256;
-  int threads = 0;  // per rank (distributed.h's threads_per_rank)
-  int zero = 0;     // ZeRO stage across mpirun's ranks: 0 or 1 (engine.h)
-  bool quiet = false;
-  bool force = false;  // write into a non-empty --out that holds other files (check_output_dir)
 
   nlohmann::json to_json() const;
   // BadInput naming the first option out of its range (before any work starts).

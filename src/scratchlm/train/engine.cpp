@@ -12,6 +12,7 @@
 #include "scratchlm/kernels/dropout.h"
 #include "scratchlm/model/gpt.h"
 #include "scratchlm/train/loop_util.h"
+#include "scratchlm/train/plot.h"
 #include "scratchlm/util/error.h"
 
 namespace slm {
@@ -78,7 +79,7 @@ TrainingEngine::TrainingEngine(GPT& model, const Tokenizer& tok, TrainingTask& t
       run_(std::move(run)),
       comm_(Communicator::world()),
       sync_(make_sync(model, comm_, run_.zero)),
-      opt_(model.params(), run_.adamw, sync_ ? sync_->shard_begin() : 0, sync_ ? sync_->shard_end() : SIZE_MAX),
+      opt_(model.params(), run_.adamw(), sync_ ? sync_->shard_begin() : 0, sync_ ? sync_->shard_end() : SIZE_MAX),
       metrics_(open_metrics(run_, comm_.root())),
       progress_(std::make_unique<Progress>(0)) {
   if (!comm_.root()) run_.quiet = true;
@@ -90,7 +91,7 @@ TrainingEngine::TrainingEngine(GPT& model, const Tokenizer& tok, TrainingTask& t
     total_ = total_ > 0 ? std::min(total_, run_.epochs * steps_per_epoch_) : run_.epochs * steps_per_epoch_;
   time_based_ = total_ == 0 && run_.max_time_s > 0;
   if (total_ == 0 && !time_based_) total_ = steps_per_epoch_;  // one epoch by default
-  sched_ = LrSchedule{run_.adamw.lr, run_.min_lr >= 0 ? run_.min_lr : run_.adamw.lr / 10.0f, run_.warmup,
+  sched_ = LrSchedule{run_.lr, run_.min_lr >= 0 ? run_.min_lr : run_.lr / 10.0f, run_.warmup,
                       time_based_ ? run_.warmup + 1000000 : total_, run_.schedule};
   if (!run_.resume.empty()) {
     const nlohmann::json state = load_trainer_state(run_.resume);

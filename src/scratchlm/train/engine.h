@@ -33,6 +33,7 @@
 #include "scratchlm/train/adamw.h"
 #include "scratchlm/train/distributed.h"
 #include "scratchlm/train/grad_sync.h"
+#include "scratchlm/train/loop_options.h"
 #include "scratchlm/train/metrics.h"
 #include "scratchlm/train/schedule.h"
 #include "scratchlm/util/progress.h"
@@ -88,28 +89,18 @@ class TrainingTask {
   virtual std::string data_digest() const { return {}; }
 };
 
-struct TrainingRun {
+// A run: the shared options (loop_options.h; dropout, batch, threads and force are the task's and
+// the trainer's business) and where and how the engine writes.
+struct TrainingRun : LoopOptions {
+  TrainingRun() = default;
+  explicit TrainingRun(const LoopOptions& options) : LoopOptions(options) {}
   std::string out_dir;         // metrics.jsonl and loss.svg
   std::string checkpoint_dir;  // the checkpoint (out_dir, or a folder in it)
   std::string format;          // trainer.json "format", e.g. "scratchlm-trainer/1"
   std::string title;           // of loss.svg
   std::string resume;          // a checkpoint to continue ("": a new run)
-  // Length: the first of `steps` (0: unset) and `epochs` of batches_per_epoch / grad_accum steps
-  // (0: unset) ends the run; with neither, `max_time_s` does (the schedule then follows time),
-  // else one epoch. `max_time_s` and `stop_at` also end a run early.
-  int64_t steps = 0, epochs = 0, stop_at = 0;
-  double max_time_s = 0.0;
-  int64_t grad_accum = 1;
-  double grad_clip = 0.0;
-  AdamWConfig adamw;
-  float min_lr = -1.0f;  // < 0: lr / 10
-  int64_t warmup = 0;
-  ScheduleKind schedule = ScheduleKind::Constant;
-  int64_t eval_every = 0, sample_every = 0, save_every = 0;
-  uint64_t seed = 0;
+  int64_t sample_every = 0;    // a sample every N steps (0: never)
   SeenUnit unit = SeenUnit::Tokens;
-  bool quiet = false;
-  int zero = 0;         // ZeRO stage across data-parallel ranks: 0 (off) or 1 (shard AdamW's m and v)
   nlohmann::json args;  // the run's arguments, saved in trainer.json
 };
 

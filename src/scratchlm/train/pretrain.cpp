@@ -210,62 +210,47 @@ class PretrainTask : public TrainingTask {
 }  // namespace
 
 nlohmann::json PretrainArgs::to_json() const {
-  return {{"init_from", init_from},
-          {"data", data},
-          {"text_column", text_column},
-          {"lossy", lossy},
-          {"val_fraction", val_fraction},
-          {"epochs", epochs},
-          {"steps", steps},
-          {"max_time_s", max_time_s},
-          {"batch", global_batch(batch)},  // the global micro-batch (all ranks'), so any rank count resumes
-          {"grad_accum", grad_accum},
-          {"seq", seq},
-          {"stride", stride},
-          {"lr", lr},
-          {"min_lr", min_lr},
-          {"warmup", warmup},
-          {"schedule", schedule_name(schedule)},
-          {"weight_decay", weight_decay},
-          {"betas", {beta1, beta2}},
-          {"grad_clip", grad_clip},
-          {"decay", decay == DecayMode::All ? "all" : "matrices"},
-          {"dropout", dropout},
-          {"eval_every", eval_every},
-          {"eval_batches", eval_batches},
-          {"sample_every", sample_every},
-          {"save_every", save_every},
-          {"sample_prompt", sample_prompt},
-          {"sample_tokens", sample_tokens},
-          {"seed", seed},
-          {"init", init},
-          {"tokenizer_dir", tokenizer_dir}};
+  nlohmann::json j = LoopOptions::to_json();
+  j.update({{"init_from", init_from},
+            {"data", data},
+            {"text_column", text_column},
+            {"lossy", lossy},
+            {"val_fraction", val_fraction},
+            {"seq", seq},
+            {"stride", stride},
+            {"sample_every", sample_every},
+            {"sample_prompt", sample_prompt},
+            {"sample_tokens", sample_tokens},
+            {"init", init},
+            {"tokenizer_dir", tokenizer_dir}});
+  return j;
+}
+
+void PretrainArgs::read_json(const nlohmann::json& j, const std::string& source) {
+  try {
+    LoopOptions::read_json(j, source);
+    data = j.at("data").get<std::vector<std::string>>();
+    text_column = j.value("text_column", std::string());
+    lossy = j.at("lossy");
+    val_fraction = j.at("val_fraction");
+    seq = j.at("seq");
+    stride = j.at("stride");
+    sample_every = j.at("sample_every");
+    sample_prompt = j.at("sample_prompt");
+    tokenizer_dir = j.at("tokenizer_dir");
+  } catch (const nlohmann::json::exception& e) {
+    fail("{}: malformed \"args\" ({})", source, e.what());
+  }
 }
 
 void PretrainArgs::validate() const {
-  require_positive("--batch", batch);
-  require_positive("--grad-accum", grad_accum);
+  LoopOptions::validate();
   require_non_negative("--seq", seq);
   require_non_negative("--stride", stride);
-  require_non_negative("--epochs", epochs);
-  require_non_negative("--steps", steps);
-  require_non_negative("--stop-at", stop_at);
-  require_non_negative("--warmup", warmup);
-  require_non_negative("--eval-every", eval_every);
-  require_non_negative("--eval-batches", eval_batches);
   require_non_negative("--sample-every", sample_every);
   require_non_negative("--sample-tokens", sample_tokens);
-  require_non_negative("--save-every", save_every);
-  require_positive_finite("--lr", lr);
-  if (min_lr != -1.0f) require_non_negative_finite("--min-lr", min_lr);
-  require_non_negative_finite("--weight-decay", weight_decay);
-  require_non_negative_finite("--grad-clip", grad_clip);
-  require_fraction("--betas (first)", beta1);
-  require_fraction("--betas (second)", beta2);
-  if (dropout != -1.0f) require_fraction("--dropout", dropout);
   if (!(val_fraction >= 0 && val_fraction < 1)) fail("--val-fraction must be in [0, 1), got {}", val_fraction);
   if (data.empty()) fail("no training data: give --data CORPUS...");
-  if (zero != 0 && zero != 1) fail("--zero must be 0 or 1, not {}", zero);
 }
 
 PretrainResult run_pretraining(const PretrainArgs& args) {
@@ -323,34 +308,15 @@ PretrainResult run_pretraining(const PretrainArgs& args) {
   PretrainTask task(*model, tok, tok_dir, split_tokens(tokens, a.val_fraction), T, a);
 
   // ---- the run
-  TrainingRun run;
+  TrainingRun run(a);
   run.out_dir = out;
   run.checkpoint_dir = out;
   run.format = "scratchlm-trainer/1";
   run.title = "ScratchLM pretraining: " + out;
   run.resume = a.resume;
-  run.steps = a.steps;
-  run.epochs = a.epochs;
-  run.stop_at = a.stop_at;
-  run.max_time_s = a.max_time_s;
-  run.grad_accum = a.grad_accum;
-  run.grad_clip = a.grad_clip;
-  run.adamw.lr = a.lr;
-  run.adamw.beta1 = a.beta1;
-  run.adamw.beta2 = a.beta2;
-  run.adamw.weight_decay = a.weight_decay;
-  run.adamw.decay = a.decay;
-  run.min_lr = a.min_lr;
-  run.warmup = a.warmup;
-  run.schedule = a.schedule;
-  run.eval_every = a.eval_every;
   run.sample_every = a.sample_every;
-  run.save_every = a.save_every;
-  run.seed = a.seed;
   run.unit = SeenUnit::Tokens;
-  run.quiet = a.quiet;
   run.args = a.to_json();
-  run.zero = a.zero;
   TrainingEngine engine(*model, tok, task, run);
   if (!a.quiet) {
     fmt::print(stderr,

@@ -10,12 +10,18 @@
 #include <vector>
 
 #include "scratchlm/model/config.h"
-#include "scratchlm/train/adamw.h"
-#include "scratchlm/train/schedule.h"
+#include "scratchlm/train/loop_options.h"
 
 namespace slm {
 
-struct PretrainArgs {
+// The shared options (loop_options.h) with the book's chapter 5 / appendix D defaults, and
+// pretraining's own.
+struct PretrainArgs : LoopOptions {
+  PretrainArgs() {
+    schedule = ScheduleKind::Cosine;
+    grad_clip = 1.0f;
+    eval_batches = 10;
+  }
   // Model: a named config (with overrides already applied) or a directory to start from.
   std::optional<GPTConfig> config;
   std::string init_from, resume, out_dir, tokenizer_dir;
@@ -23,31 +29,14 @@ struct PretrainArgs {
   std::string text_column;  // non-empty: table files give one document per row (corpus.h)
   bool lossy = false;
   double val_fraction = 0.1;
-  // Length of the run: the first that is reached ends it (0 = not set). `steps` counts the
-  // whole run, also across resumes.
-  int64_t epochs = 0, steps = 0;
-  double max_time_s = 0.0;
-  // End this run after step `stop_at` as Ctrl-C does (a resumable checkpoint) while the schedule
-  // still plans the whole run (0: off; not saved, so a resume runs on).
-  int64_t stop_at = 0;
-  int64_t batch = 8, grad_accum = 1, seq = 0 /* 0: context length */, stride = 0 /* 0: seq */;
-  float lr = 4e-4f, min_lr = -1.0f /* <0: lr/10 */;
-  int64_t warmup = 0;
-  ScheduleKind schedule = ScheduleKind::Cosine;
-  float weight_decay = 0.1f, beta1 = 0.9f, beta2 = 0.999f, grad_clip = 1.0f;
-  DecayMode decay = DecayMode::All;
-  float dropout = -1.0f;                                                        // <0: the config's drop_rate
-  int64_t eval_every = 0, eval_batches = 10, sample_every = 0, save_every = 0;  // 0: only at the end
-  int64_t sample_tokens = 50;
+  int64_t seq = 0 /* 0: context length */, stride = 0 /* 0: seq */;
+  int64_t sample_every = 0, sample_tokens = 50;  // 0: no samples
   std::string sample_prompt = "Every effort moves you";
-  uint64_t seed = 123;
   std::string init = "gpt2";  // gpt2 (N(0, 0.02), scaled residual projections) or torch (the book's PyTorch defaults)
-  int threads = 0;            // per rank (distributed.h's threads_per_rank)
-  int zero = 0;               // ZeRO stage across mpirun's ranks: 0 or 1 (engine.h)
-  bool quiet = false;
-  bool force = false;  // write into a non-empty --out that holds other files (check_output_dir)
 
   nlohmann::json to_json() const;
+  // The settings of a checkpoint's trainer.json "args" (BadInput naming `source` when malformed).
+  void read_json(const nlohmann::json& args, const std::string& source);
   // BadInput naming the first option out of its range (run_pretraining calls it first).
   void validate() const;
 };
