@@ -1,8 +1,8 @@
 // test_mpi.cpp — data-parallel training over MPI (train/distributed.h, train/grad_sync.h), end to
 // end through `mpirun -np 2 --oversubscribe slm ...`: 2 ranks x batch B train as one process with
 // batch 2B (dropout on, with and without --zero 1, over shared memory and over TCP), as one
-// process with batch B x --grad-accum 2 (dropout off: accumulated micro-batches take other dropout
-// masks than one batch of 2B, which the single-process fixture pins), both finetuners likewise; a
+// process with batch B x --grad-accum 2 (dropout on too: masks are keyed by the step's rows, however
+// the step is cut into micro-batches), both finetuners likewise; a
 // 2-rank checkpoint resumes in one process; a rank killed with -9 ends the job; a rank that cannot
 // read its data fails the job at start with its message. Skipped without mpirun or without MPI in
 // the build. As root (CI), OpenMPI needs OMPI_ALLOW_RUN_AS_ROOT(_CONFIRM), set here.
@@ -167,12 +167,16 @@ TEST_F(Mpi, PretrainingOnTwoRanksEqualsOneProcessWithTheWholeBatch) {
 TEST_F(Mpi, PretrainingOnTwoRanksEqualsGradientAccumulation) {
   REQUIRE_MPI();
   slm::test::TempDir t;
-  // Without dropout (micro-batches take their own dropout masks): 1 x B x accumulation 2.
-  auto r = run_slm(pretrain(t.file("accum")) + " --batch 2 --grad-accum 2 --dropout 0");
+  // Dropout on: the masks are keyed by (seed, step, row of the step), so 1 x B x accumulation 2
+  // draws the masks of 2 ranks x B and of 1 x 2B.
+  auto r = run_slm(pretrain(t.file("accum")) + " --batch 2 --grad-accum 2 --dropout 0.1");
   ASSERT_EQ(r.rc, 0) << r.err;
-  r = run_mpi(2, pretrain(t.file("two")) + " --batch 2 --dropout 0 --zero 1");
+  r = run_mpi(2, pretrain(t.file("two")) + " --batch 2 --dropout 0.1 --zero 1");
   ASSERT_EQ(r.rc, 0) << r.err;
   expect_same(t.file("accum"), t.file("two"), true);  // evaluations count batches of another size
+  r = run_slm(pretrain(t.file("one")) + " --batch 4 --dropout 0.1");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  expect_same(t.file("accum"), t.file("one"), true);
   // Accumulation on the ranks too, with dropout: 2 ranks x B x 2 = 1 x 2B x 2.
   r = run_slm(pretrain(t.file("one_accum")) + " --batch 4 --grad-accum 2 --dropout 0.1");
   ASSERT_EQ(r.rc, 0) << r.err;

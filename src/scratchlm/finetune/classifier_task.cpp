@@ -57,11 +57,12 @@ double ClassifierTask::train_batch(uint64_t epoch, uint64_t index, float grad_sc
   double share = 1.0;  // of the global micro-batch's loss (a mean over its examples): this rank's examples
   if (global_batch(o_.batch) == o_.batch) {
     make_class_batch(batches_.rows(epoch, index), o_.pad, o_.token, o_.max_len, o_.ctx, cb_);
+    model_.next_dropout_rows(0, cb_.B);
   } else {  // the global batch, padded as one process pads it, and this rank's examples of it
     make_class_batch(batches_.rows(epoch, index), o_.pad, o_.token, o_.max_len, o_.ctx, global_);
     const auto [e0, e1] = rank_rows(global_.E, o_.batch);
     slice_class_batch(global_, e0, e1, cb_);
-    model_.set_dropout_rows(global_.row_start[static_cast<size_t>(e0)]);
+    model_.next_dropout_rows(global_.row_start[static_cast<size_t>(e0)], global_.B);
     share = static_cast<double>(e1 - e0) / static_cast<double>(global_.E);
   }
   const double loss = model_.classify(cb_, nullptr, true, true, grad_scale * static_cast<float>(share));

@@ -68,6 +68,7 @@ double InstructTask::train_batch(uint64_t epoch, uint64_t index, float grad_scal
   double share = 1.0;
   if (global_batch(o_.batch) == o_.batch) {
     b_ = collate_instruction_batch(batches_.rows(epoch, index), o_.pad, kIgnoreIndex, o_.max_len, o_.mask_prompt);
+    model_.next_dropout_rows(0, b_.B);
   } else {
     const CollatedBatch g =
         collate_instruction_batch(batches_.rows(epoch, index), o_.pad, kIgnoreIndex, o_.max_len, o_.mask_prompt);
@@ -75,13 +76,13 @@ double InstructTask::train_batch(uint64_t epoch, uint64_t index, float grad_scal
     const int64_t total = targets_in(g, 0, g.B), mine = targets_in(g, lo, hi);
     if (total == 0) fail("the batch has no target tokens (all are -100)");
     b_ = rows_of(g, lo, hi);
+    model_.next_dropout_rows(lo, g.B);
     share = static_cast<double>(mine) / static_cast<double>(total);
     if (mine == 0) {  // nothing to learn from in this rank's rows: no gradient, no loss
       seen += b_.B * b_.T;
       b_ = {};
       return 0.0;
     }
-    model_.set_dropout_rows(lo);
   }
   const double loss =
       model_.forward(b_.inputs.data(), b_.targets.data(), b_.B, b_.T, true, grad_scale * static_cast<float>(share));

@@ -27,7 +27,7 @@ struct PassInfo {
   // (T = 1) or a batch of sequences decoding together (B caches). nullptr: a plain pass.
   KVCache* const* caches = nullptr;
   // The batch's first row in a larger batch whose dropout masks it takes (a data-parallel rank's
-  // slice of the global batch, GPT::set_dropout_rows); 0 in one process.
+  // slice of the global batch, or a later micro-batch of the step: GPT::next_dropout_rows).
   uint64_t row0 = 0;
 };
 

@@ -68,11 +68,22 @@ class GPT {
   // Dropout on (training) or off (eval); the seed and step select the dropout masks.
   void set_training(bool training) { training_ = training; }
   bool training() const { return training_; }
-  // (Resets the dropout rows to 0.)
-  void set_dropout_seed(uint64_t seed, uint64_t step) { drop_seed_ = seed, drop_step_ = step, drop_row0_ = 0; }
-  // The next batches take the dropout masks of rows row0.. of a larger batch of the same step
-  // (the masks a single process gives those rows of the global batch, for a data-parallel rank).
-  void set_dropout_rows(int64_t row0) { drop_row0_ = static_cast<uint64_t>(row0); }
+  // The masks are keyed by (seed, step, row): row r of the step's rows counted over all its
+  // micro-batches and ranks, so a step takes the same masks however its rows are cut into
+  // micro-batches (--grad-accum) and ranks. Starts the step at row 0.
+  void set_dropout_seed(uint64_t seed, uint64_t step) {
+    drop_seed_ = seed;
+    drop_step_ = step;
+    drop_row0_ = 0;
+    drop_rows_done_ = 0;
+  }
+  // Before a training micro-batch of `global_rows` rows (all ranks'), of which the next pass runs
+  // rows first.. (a data-parallel rank's slice; 0 in one process): those rows take the masks that
+  // rows done + first.. of the step get; the micro-batch's rows then count as done.
+  void next_dropout_rows(int64_t first, int64_t global_rows) {
+    drop_row0_ = drop_rows_done_ + static_cast<uint64_t>(first);
+    drop_rows_done_ += static_cast<uint64_t>(global_rows);
+  }
   // Called by backward() as gradients become final, for data-parallel training to start summing
   // them: stage n_layers once the final LayerNorm's (and the head's) are, then stage l after block
   // l's. Stages below the lowest trainable block are not reported; the embeddings' never are.
@@ -145,7 +156,7 @@ class GPT {
   float *g_wte_ = nullptr, *g_wpe_ = nullptr, *g_lnf_w_ = nullptr, *g_lnf_b_ = nullptr, *g_head_ = nullptr;
 
   bool training_ = false;
-  uint64_t drop_seed_ = 0, drop_step_ = 0, drop_row0_ = 0;
+  uint64_t drop_seed_ = 0, drop_step_ = 0, drop_row0_ = 0, drop_rows_done_ = 0;
   std::function<void(int64_t)> backward_hook_;
   int64_t B_ = 0, T_ = 0;  // arena shape
   int64_t last_count_ = 0;

@@ -148,7 +148,7 @@ nlohmann::json TrainingEngine::trainer_state() const {
       {"steps_per_epoch", steps_per_epoch_},
       {"elapsed_s", elapsed()},
       {"rng",
-       {{"seed", run_.seed}, {"order", "epoch_order(seed, epoch)"}, {"dropout", "counter-based: (seed, micro-step)"}}},
+       {{"seed", run_.seed}, {"order", "epoch_order(seed, epoch)"}, {"dropout", "counter-based: (seed, step, row)"}}},
       {"config", model_.config().to_hf_json()},
       {"args", run_.args}};
   j.update(task_.checkpoint_fields());
@@ -236,8 +236,8 @@ void TrainingEngine::train_step() {
   double loss = 0.0;
   int64_t step_seen = 0;
   const int64_t per_epoch = task_.batches_per_epoch();
+  model_.set_dropout_seed(run_.seed, static_cast<uint64_t>(step_ - 1));  // the tasks count the rows
   for (int64_t k = 0; k < run_.grad_accum; ++k) {
-    model_.set_dropout_seed(run_.seed, static_cast<uint64_t>((step_ - 1) * run_.grad_accum + k));
     if (sync_) sync_->arm(k + 1 == run_.grad_accum);
     loss += task_.train_batch(epoch_, index_, 1.0f / static_cast<float>(run_.grad_accum), step_seen);
     if (++index_ == static_cast<uint64_t>(per_epoch)) {

@@ -2,7 +2,7 @@
 // 6 (the classifier) and chapter 7 (instruction finetuning, full or LoRA) reuse with their own
 // batches and evaluations. The engine knows nothing about what is trained; a TrainingTask says
 // how to train on one micro-batch and how to evaluate. The engine owns everything else:
-//   steps of --grad-accum micro-batches, dropout seeded by (seed, micro-step), global-norm
+//   steps of --grad-accum micro-batches, dropout seeded by (seed, step, row), global-norm
 //   clipping, AdamW with the learning-rate schedule, the NaN stop, evaluation before the first
 //   step and every --eval-every steps, samples every --sample-every steps, the progress line,
 //   metrics.jsonl and loss.svg, atomic checkpoints every --save-every steps with exact resume,
@@ -12,7 +12,7 @@
 //
 // Data-parallel (mpirun -np R, distributed.h): a global micro-batch is the single-process batch of
 // R x --batch rows, and rank r trains rows [r*batch, (r+1)*batch) of it (rank_rows()), with the
-// dropout masks the single process gives those rows (GPT::set_dropout_rows). Each rank scales its
+// dropout masks the single process gives those rows (GPT::next_dropout_rows). Each rank scales its
 // gradients by its slice's share of the global micro-batch's loss, so their sum (grad_sync.h,
 // started while the backward pass runs) is the single-process gradient: R ranks x batch B train
 // as one process with batch R*B does, to float rounding. Every rank runs the same steps, agrees

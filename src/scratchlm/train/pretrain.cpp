@@ -130,11 +130,12 @@ class PretrainTask : public TrainingTask {
     double share = 1.0;  // of the global micro-batch's loss: this rank's rows
     if (global_batch(batch_) == batch_) {
       train_.batch_at(epoch, index, b_);
+      model_.next_dropout_rows(0, rows());
     } else {
       train_.batch_at(epoch, index, global_);
       const auto [lo, hi] = rank_rows(static_cast<int64_t>(global_.rows), batch_);
       copy_rows(global_, lo, hi, b_);
-      model_.set_dropout_rows(lo);
+      model_.next_dropout_rows(lo, static_cast<int64_t>(global_.rows));
       share = static_cast<double>(hi - lo) / static_cast<double>(global_.rows);
     }
     const double loss = model_.forward(b_.inputs.data(), b_.targets.data(), rows(), cols(), true,
