@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "scratchlm/io/http_client.h"
+#include "scratchlm/io/http_headers.h"
 #include "scratchlm/util/ascii.h"
 #include "scratchlm/util/error.h"
 #include "scratchlm/util/progress.h"
@@ -52,124 +53,6 @@ std::string hf_resolve_url(const std::string& repo, const std::string& file, con
 }
 
 namespace {
-
-std::string lower(std::string_view s) { return ascii_lower(s); }
-std::string trim(std::string_view s) { return std::string(ascii_trim(s)); }
-
-// An entity tag that is a sha256: optional W/, optional quotes, exactly 64 hex chars.
-std::string etag_as_sha256(std::string v) {
-  if (v.rfind("W/", 0) == 0) v = v.substr(2);
-  if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
-  if (v.size() != 64) return "";
-  for (char c : v)
-    if (!std::isxdigit(static_cast<unsigned char>(c))) return "";
-  return lower(v);
-}
-
-std::optional<uint64_t> parse_u64(std::string_view s) {
-  std::string t = trim(s);
-  if (t.empty() || t.size() > 19) return std::nullopt;
-  uint64_t v = 0;
-  for (char c : t) {
-    if (c < '0' || c > '9') return std::nullopt;
-    v = v * 10 + static_cast<uint64_t>(c - '0');
-  }
-  return v;
-}
-
-const char* reason_phrase(long code) {
-  switch (code) {
-    case 400:
-      return "Bad Request";
-    case 401:
-      return "Unauthorized";
-    case 403:
-      return "Forbidden";
-    case 404:
-      return "Not Found";
-    case 410:
-      return "Gone";
-    case 416:
-      return "Range Not Satisfiable";
-    case 429:
-      return "Too Many Requests";
-    case 500:
-      return "Internal Server Error";
-    case 502:
-      return "Bad Gateway";
-    case 503:
-      return "Service Unavailable";
-    case 504:
-      return "Gateway Timeout";
-    default:
-      return "";
-  }
-}
-
-// Headers of the redirect chain: per-response fields reset at each status line, the
-// Hugging Face X-Linked-* fields and a sha256-looking ETag are kept from wherever they appear.
-struct ChainHeaders {
-  long status = 0;
-  std::optional<uint64_t> content_length;
-  std::string content_range;
-  std::string error_message;  // Hugging Face's X-Error-Message
-  std::optional<uint64_t> linked_size;
-  std::string linked_sha256;
-  std::string etag_sha256;
-
-  void on_line(std::string_view line) {
-    if (line.size() >= 5 && line.substr(0, 5) == "HTTP/") {
-      size_t sp = line.find(' ');
-      status = sp == std::string_view::npos ? 0 : std::atol(std::string(line.substr(sp + 1, 3)).c_str());
-      content_length.reset();
-      content_range.clear();
-      error_message.clear();
-      return;
-    }
-    size_t colon = line.find(':');
-    if (colon == std::string_view::npos) return;
-    std::string name = lower(trim(line.substr(0, colon)));
-    std::string value = trim(line.substr(colon + 1));
-    if (name == "content-length")
-      content_length = parse_u64(value);
-    else if (name == "content-range")
-      content_range = value;
-    else if (name == "x-error-message")
-      error_message = value;
-    else if (name == "x-linked-size") {
-      if (!linked_size) linked_size = parse_u64(value);
-    } else if (name == "x-linked-etag") {
-      if (linked_sha256.empty()) linked_sha256 = etag_as_sha256(value);
-    } else if (name == "etag") {
-      if (etag_sha256.empty()) etag_sha256 = etag_as_sha256(value);
-    }
-  }
-
-  std::string server_sha256() const { return linked_sha256.empty() ? etag_sha256 : linked_sha256; }
-};
-
-size_t header_cb(char* data, size_t size, size_t n, void* user) {
-  static_cast<ChainHeaders*>(user)->on_line(std::string_view(data, size * n));
-  return size * n;
-}
-
-// "bytes START-END/TOTAL" or "bytes */TOTAL"
-struct ContentRange {
-  std::optional<uint64_t> start, total;
-};
-ContentRange parse_content_range(const std::string& v) {
-  ContentRange r;
-  std::string s = trim(v);
-  if (lower(s.substr(0, 6)) != "bytes ") return r;
-  s = s.substr(6);
-  size_t slash = s.find('/');
-  if (slash == std::string::npos) return r;
-  r.total = parse_u64(s.substr(slash + 1));
-  std::string range = s.substr(0, slash);
-  size_t dash = range.find('-');
-  if (dash != std::string::npos) r.start = parse_u64(range.substr(0, dash));
-  return r;
-}
 
 // One GET attempt's state, shared with the libcurl callbacks.
 struct Attempt {
@@ -334,7 +217,7 @@ RemoteInfo probe_url(const std::string& url, long connect_timeout_s) {
 
 DownloadResult download_file(const std::string& url, const std::string& dest_path, const DownloadOptions& opt) {
   const std::string partial = dest_path + ".partial";
-  std::string want_sha = lower(trim(opt.expected_sha256));
+  std::string want_sha = ascii_lower(ascii_trim(opt.expected_sha256));
   if (!want_sha.empty() && etag_as_sha256(want_sha).empty())
     fail("expected sha256 '{}' is not 64 hex digits", opt.expected_sha256);
 
