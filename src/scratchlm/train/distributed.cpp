@@ -112,15 +112,20 @@ CommStats Communicator::take_stats() {
 
 #if SLM_WITH_MPI
 
-void Communicator::start_allreduce(float* buf, size_t n) {
+// An in-place sum of n floats or doubles over the ranks, started (nonblocking) and counted as a
+// ring all-reduce's traffic: 2 (R-1)/R of the bytes each way.
+void Communicator::start_sum(void* buf, size_t n, bool doubles, const char* what) {
   if (!mpi_ || n == 0) return;
   MPI_Request r;
-  check(MPI_Iallreduce(MPI_IN_PLACE, buf, as_count(n, "all-reduce"), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &r),
-        "a gradient all-reduce");
+  check(MPI_Iallreduce(MPI_IN_PLACE, buf, as_count(n, "all-reduce"), doubles ? MPI_DOUBLE : MPI_FLOAT, MPI_SUM,
+                       MPI_COMM_WORLD, &r),
+        what);
   g_pending.push_back(r);
-  const double b = 2.0 * 4.0 * static_cast<double>(n) * (size_ - 1) / size_;
+  const double b = 2.0 * (doubles ? 8.0 : 4.0) * static_cast<double>(n) * (size_ - 1) / size_;
   count(b, b);
 }
+
+void Communicator::start_allreduce(float* buf, size_t n) { start_sum(buf, n, false, "a gradient all-reduce"); }
 
 void Communicator::start_reduce_scatter(float* buf, const std::vector<int>& counts) {
   if (!mpi_) return;
@@ -178,13 +183,7 @@ void Communicator::wait_all(const char* what) {
 }
 
 void Communicator::allreduce_sum(double* x, size_t n) {
-  if (!mpi_ || n == 0) return;
-  MPI_Request r;
-  check(MPI_Iallreduce(MPI_IN_PLACE, x, as_count(n, "all-reduce"), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD, &r),
-        "an all-reduce");
-  g_pending.push_back(r);
-  const double b = 2.0 * 8.0 * static_cast<double>(n) * (size_ - 1) / size_;
-  count(b, b);
+  start_sum(x, n, true, "an all-reduce");
   wait_all("an all-reduce of losses and counters");
 }
 
@@ -267,6 +266,7 @@ void Communicator::abort(int code) {
 
 #else  // a build without MPI: one rank, every collective a no-op
 
+void Communicator::start_sum(void*, size_t, bool, const char*) {}
 void Communicator::start_allreduce(float*, size_t) {}
 void Communicator::start_reduce_scatter(float*, const std::vector<int>&) {}
 void Communicator::start_allgatherv(float*, const std::vector<int>&, const std::vector<int>&) {}

@@ -94,6 +94,7 @@ class Communicator {
   friend void run_ranks(const std::function<void()>& body);
   void agree_failed(const std::string& message, int code);
   void count(double sent, double received);
+  void start_sum(void* buf, size_t n, bool doubles, const char* what);
 
   int rank_ = 0, size_ = 1, local_size_ = 1;
   bool mpi_ = false, finalized_ = false, running_ = false;
