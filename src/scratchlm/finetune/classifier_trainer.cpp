@@ -52,12 +52,6 @@ LabeledSplit load_splits(const ClassifierArgs& a) {
 
 }  // namespace
 
-NLOHMANN_JSON_SERIALIZE_ENUM(ClassifierToken, {{ClassifierToken::Last, "last"},
-                                               {ClassifierToken::LastPosition, "last-position"},
-                                               {ClassifierToken::Mean, "mean"}})
-NLOHMANN_JSON_SERIALIZE_ENUM(Truncation, {{Truncation::Head, "head"},
-                                          {Truncation::Tail, "tail"},
-                                          {Truncation::HeadTail, "head+tail"}})
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(LoadOptions, format, text_column, label_column, lossy, data_dir)
 
 nlohmann::json ClassifierArgs::to_json() const {
@@ -74,9 +68,9 @@ nlohmann::json ClassifierArgs::to_json() const {
             {"val_frac", val_frac},
             {"labels", labels},
             {"trainable", trainable},
-            {"token", token},
+            {"token", classifier_token_name(token)},
             {"max_length", max_length},
-            {"truncate", truncate},
+            {"truncate", truncation_name(truncate)},
             {"lora_rank", lora_rank},
             {"lora_alpha", lora_alpha},
             {"lora_targets", lora_targets},
@@ -100,9 +94,13 @@ ClassifierArgs ClassifierArgs::from_json(const nlohmann::json& j, const std::str
     j.at("val_frac").get_to(a.val_frac);
     j.at("labels").get_to(a.labels);
     j.at("trainable").get_to(a.trainable);
-    j.at("token").get_to(a.token);
+    const auto token = classifier_token_from(j.at("token").get<std::string>());
+    if (!token) fail("{}: \"token\" must be last, last-position or mean", source);
+    a.token = *token;
     j.at("max_length").get_to(a.max_length);
-    j.at("truncate").get_to(a.truncate);
+    const auto cut = truncation_from(j.at("truncate").get<std::string>());
+    if (!cut) fail("{}: \"truncate\" must be head, tail or head+tail", source);
+    a.truncate = *cut;
     j.at("lora_rank").get_to(a.lora_rank);
     j.at("lora_alpha").get_to(a.lora_alpha);
     j.at("lora_targets").get_to(a.lora_targets);
