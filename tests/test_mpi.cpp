@@ -198,6 +198,24 @@ TEST_F(Mpi, TwoRankCheckpointResumesInOneProcess) {
   expect_same(t.file("straight"), t.file("split"));
 }
 
+// A save killed after its commit point leaves a redo log; two ranks resuming from it must not both
+// roll it forward (rank 0 does, the other waits): the job resumes and ends as the run without the kill.
+TEST_F(Mpi, TwoRanksResumeFromAnInterruptedSave) {
+  REQUIRE_MPI();
+  slm::test::TempDir t;
+  auto r = run_slm(pretrain(t.file("straight")) + " --batch 4 --dropout 0.1 --save-every 5");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const std::string cmd = "env SLM_TEST_CRASH_IN_SAVE=mid_commit:2 " + std::string(SLM_BINARY) + " " +
+                          pretrain(t.file("killed")) + " --batch 4 --dropout 0.1 --save-every 5 >/dev/null 2>&1";
+  EXPECT_NE(std::system(cmd.c_str()), 0);
+  ASSERT_TRUE(fs::exists(t.file("killed") + "/.slm-commit"));  // the second save (step 10), half moved in
+  r = run_mpi(2, "pretrain --resume " + t.file("killed") + " --threads 1 --quiet");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_FALSE(fs::exists(t.file("killed") + "/.slm-commit"));
+  EXPECT_EQ(slm::load_trainer_state(t.file("killed"))["step"], 20);
+  expect_same(t.file("straight"), t.file("killed"), true);
+}
+
 TEST_F(Mpi, FinetunersOnTwoRanksEqualOneProcess) {
   REQUIRE_MPI();
   slm::test::TempDir t;

@@ -91,6 +91,7 @@ void register_finetune_classifier(CLI::App& app) {
     if (!a->resume.empty()) {
       // The run's settings come from its checkpoint; the run length and cadence may be given anew.
       const std::string ckpt = (std::filesystem::path(a->resume) / "checkpoint").string();
+      recover_checkpoint_on_root(ckpt);
       const nlohmann::json state = load_trainer_state(ckpt);
       if (state.value("format", "") != "scratchlm-classifier/1")
         fail("'{}' holds no classifier checkpoint (format '{}')", ckpt, state.value("format", ""));

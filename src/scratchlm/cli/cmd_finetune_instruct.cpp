@@ -57,6 +57,7 @@ void register_finetune_instruct(CLI::App& app) {
     }
     // Resuming: the run's settings come from the checkpoint; the run length, the reporting
     // cadence and what happens at the end may be given anew.
+    recover_checkpoint_on_root(instruct_checkpoint_dir(a.resume));
     const nlohmann::json state = load_instruct_state(a.resume);
     InstructArgs r = InstructArgs::from_json(state.contains("args") ? state["args"] : nlohmann::json(),
                                              instruct_checkpoint_dir(a.resume));

@@ -56,6 +56,7 @@ void register_pretrain(CLI::App& app) {
     if (!a.resume.empty()) {
       // The run's settings come from the checkpoint; the run length, the cadence and the samples
       // may be given anew.
+      recover_checkpoint_on_root(a.resume);
       const nlohmann::json state = load_trainer_state(a.resume);
       if (!state.contains("args") || !state["args"].is_object())
         fail("{}/trainer.json is not a pretraining checkpoint (no \"args\"); resume it with its own command", a.resume);

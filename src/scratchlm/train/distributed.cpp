@@ -10,6 +10,7 @@
 #include <new>
 #include <thread>
 
+#include "scratchlm/io/checkpoint.h"
 #include "scratchlm/kernels/threads.h"
 #include "scratchlm/train/loop_util.h"
 #include "scratchlm/util/error.h"
@@ -403,6 +404,12 @@ int64_t per_rank_batch(int64_t global, const std::string& dir) {
         "divides it",
         dir, global, R);
   return global / R;
+}
+
+void recover_checkpoint_on_root(const std::string& dir) {
+  Communicator& c = Communicator::world();
+  if (c.root()) recover_checkpoint(dir);
+  c.agree();
 }
 
 int threads_per_rank(int requested) {

@@ -111,6 +111,11 @@ void run_ranks(const std::function<void()>& body);
 // itself in one process); a BadInput error naming `dir` when the ranks cannot split it evenly.
 int64_t per_rank_batch(int64_t global, const std::string& dir);
 
+// Before a resumed run reads its checkpoint: rank 0 finishes (or discards) a save that was
+// interrupted (io/checkpoint.h's recover_checkpoint) while the other ranks wait, so that they
+// never roll the same redo log forward at once; in one process, just the recovery.
+void recover_checkpoint_on_root(const std::string& dir);
+
 // --threads for one rank: `requested` when given, else the cores of this machine shared among its
 // ranks (at most the cores this process may run on); 0 (all cores) without MPI.
 int threads_per_rank(int requested);
