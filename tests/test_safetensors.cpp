@@ -738,3 +738,41 @@ TEST(Safetensors, AtomicOverwrite) {
   EXPECT_EQ(slm::test::read_text(path), new_bytes);
   EXPECT_NE(old_bytes, new_bytes);
 }
+
+// A tensor produced while the file is written (a sharded optimizer state gathered piece by piece):
+// the same bytes as the whole tensor, asked for in order in pieces of at most kFillChunk; a fill
+// that throws leaves no file (nor a temp file) behind.
+TEST(Safetensors, FilledTensorsEqualWholeOnesAndAbortCleanly) {
+  TempDir dir;
+  const size_t n = SafetensorsWriter::kFillChunk * 2 + 5;  // three pieces
+  std::vector<float> whole(n);
+  for (size_t i = 0; i < n; ++i) whole[i] = static_cast<float>(i % 1000) * 0.5f - 7.0f;
+  std::vector<float> small{1, 2, 3};
+  {
+    SafetensorsWriter w;
+    w.add_f32("big", {static_cast<int64_t>(n)}, whole.data());
+    w.add_f32("small", {3}, small.data());
+    w.write(dir.file("whole.safetensors"));
+  }
+  std::vector<std::pair<size_t, size_t>> asked;
+  {
+    SafetensorsWriter w;
+    w.add_f32_fill("big", {static_cast<int64_t>(n)}, [&](float* dst, size_t first, size_t count) {
+      asked.emplace_back(first, count);
+      std::copy_n(whole.data() + first, count, dst);
+    });
+    w.add_f32("small", {3}, small.data());
+    w.write(dir.file("filled.safetensors"));
+  }
+  EXPECT_EQ(slm::test::read_text(dir.file("whole.safetensors")), slm::test::read_text(dir.file("filled.safetensors")));
+  ASSERT_EQ(asked.size(), 3u);
+  EXPECT_EQ(asked[0], std::make_pair(size_t{0}, SafetensorsWriter::kFillChunk));
+  EXPECT_EQ(asked[2], std::make_pair(2 * SafetensorsWriter::kFillChunk, size_t{5}));
+  SafetensorsWriter w;
+  w.add_f32_fill("big", {static_cast<int64_t>(n)}, [&](float*, size_t first, size_t) {
+    if (first > 0) slm::fail("the state is not finite");
+  });
+  expect_bad_input([&] { w.write(dir.file("aborted.safetensors")); }, {"not finite"}, "fill throws");
+  EXPECT_FALSE(std::filesystem::exists(dir.file("aborted.safetensors")));
+  EXPECT_EQ(tmp_leftovers(dir.path()), std::vector<std::string>{});
+}

@@ -107,8 +107,21 @@ void write_checkpoint_files(const fs::path& dir, const GPT& model, const Optimiz
     SafetensorsWriter w;
     for (const auto& p : model.params().params()) {
       if (p.grad_offset == SIZE_MAX) continue;
-      w.add_f32("m." + p.name, p.shape, optimizer->m + p.grad_offset);
-      w.add_f32("v." + p.name, p.shape, optimizer->v + p.grad_offset);
+      if (!optimizer->gather) {
+        w.add_f32("m." + p.name, p.shape, optimizer->m + p.grad_offset);
+        w.add_f32("v." + p.name, p.shape, optimizer->v + p.grad_offset);
+        continue;
+      }
+      for (int which : {0, 1}) {
+        w.add_f32_fill(std::string(which ? "v." : "m.") + p.name, p.shape,
+                       [optimizer, which, off = p.grad_offset, &dir](float* dst, size_t first, size_t count) {
+                         optimizer->gather(which, off + first, count, dst);
+                         if (!all_finite(dst, count))
+                           fail("refusing to save a checkpoint in '{}': the optimizer state is not finite; the last "
+                                "good checkpoint is kept",
+                                dir.parent_path().string());
+                       });
+      }
     }
     for (const CheckpointTensor& t : optimizer->extra) w.add_f32("extra." + t.name, t.shape, t.data);
     w.set_metadata("step", std::to_string(optimizer->steps));
@@ -192,7 +205,7 @@ void save_checkpoint(const std::string& dir, const GPT& model, const OptimizerSt
     if (!all_finite(store.data(p.name), p.numel))
       fail("refusing to save a checkpoint in '{}': weight '{}' is not finite; the last good checkpoint is kept",
            d.string(), p.name);
-  if (optimizer) {
+  if (optimizer && !optimizer->gather) {  // a gathered state is checked as it is written
     if (!all_finite(optimizer->m, optimizer->n) || !all_finite(optimizer->v, optimizer->n))
       fail("refusing to save a checkpoint in '{}': the optimizer state is not finite; the last good checkpoint is kept",
            d.string());

@@ -44,6 +44,10 @@ struct OptimizerState {
   size_t n = 0;  // entries of m and of v
   int64_t steps = 0;
   std::vector<CheckpointTensor> extra;
+  // Instead of m and v (both null): the state produced piece by piece while it is written — for
+  // `which` 0 (m) or 1 (v), elements [first, first + count) of the gradient-buffer layout into dst
+  // (a data-parallel run's shards, gathered on rank 0 without the whole state in memory).
+  std::function<void(int which, size_t first, size_t count, float* dst)> gather;
 };
 
 // Save model (+ optimizer state when non-null, + tokenizer when non-null) and trainer_state to

@@ -490,7 +490,8 @@ std::vector<int64_t> SafetensorsFile::read_int(std::string_view name) const {
 
 // ------------------------------------------------------------------------------------- writer
 
-void SafetensorsWriter::add(const std::string& name, DType dtype, std::vector<int64_t> shape, const void* data) {
+void SafetensorsWriter::check_new(const std::string& name, DType dtype, const std::vector<int64_t>& shape,
+                                  size_t* nbytes_out) const {
   if (name == kMetadataKey) fail("cannot add a tensor named {}: the name is reserved", kMetadataKey);
   if (entries_.count(name)) fail("cannot add tensor {} twice", qname(name));
   if (dtype_size(dtype) == 0) fail("cannot add tensor {}: invalid dtype", qname(name));
@@ -503,8 +504,21 @@ void SafetensorsWriter::add(const std::string& name, DType dtype, std::vector<in
   size_t nbytes = 0;
   if (__builtin_mul_overflow(numel, dtype_size(dtype), &nbytes))
     fail("cannot add tensor {}: shape {} overflows", qname(name), shape_to_string(shape));
+  *nbytes_out = nbytes;
+}
+
+void SafetensorsWriter::add(const std::string& name, DType dtype, std::vector<int64_t> shape, const void* data) {
+  size_t nbytes = 0;
+  check_new(name, dtype, shape, &nbytes);
   if (nbytes > 0 && data == nullptr) fail("cannot add tensor {}: null data for {} bytes", qname(name), nbytes);
-  entries_[name] = Entry{dtype, std::move(shape), data};
+  entries_[name] = Entry{dtype, std::move(shape), data, nullptr};
+}
+
+void SafetensorsWriter::add_f32_fill(const std::string& name, std::vector<int64_t> shape, FillF32 fill) {
+  size_t nbytes = 0;
+  check_new(name, DType::F32, shape, &nbytes);
+  if (!fill) fail("cannot add tensor {}: no fill function", qname(name));
+  entries_[name] = Entry{DType::F32, std::move(shape), nullptr, std::move(fill)};
 }
 
 void SafetensorsWriter::write(const std::string& path) const {
@@ -541,8 +555,20 @@ void SafetensorsWriter::write(const std::string& path) const {
   AtomicFile out(path);
   out.write(lenbuf, 8);
   out.write(hjson);
-  for (const auto& [e, nbytes] : chunks)
-    if (nbytes) out.write(e->data, nbytes);
+  std::vector<float> buf;
+  for (const auto& [e, nbytes] : chunks) {
+    if (!e->fill) {
+      if (nbytes) out.write(e->data, nbytes);
+      continue;
+    }
+    const size_t n = nbytes / sizeof(float);
+    buf.resize(std::min(n, kFillChunk));
+    for (size_t first = 0; first < n; first += kFillChunk) {
+      const size_t count = std::min(kFillChunk, n - first);
+      e->fill(buf.data(), first, count);
+      out.write(buf.data(), count * sizeof(float));
+    }
+  }
   out.commit();
 }
 

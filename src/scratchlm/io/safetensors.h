@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <span>
@@ -90,6 +91,13 @@ class SafetensorsWriter {
   void add_i32(const std::string& name, std::vector<int64_t> shape, const int32_t* data) {
     add(name, DType::I32, std::move(shape), data);
   }
+  // A float32 tensor produced while the file is written: fill(dst, first, count) puts elements
+  // [first, first + count) into dst, called in order with at most kFillChunk elements at a time,
+  // so the tensor is never whole in memory (a sharded optimizer state gathered piece by piece). An
+  // exception from fill aborts the write, leaving no file.
+  using FillF32 = std::function<void(float* dst, size_t first, size_t count)>;
+  static constexpr size_t kFillChunk = size_t{1} << 20;
+  void add_f32_fill(const std::string& name, std::vector<int64_t> shape, FillF32 fill);
   void set_metadata(const std::string& key, const std::string& value) { metadata_[key] = value; }
   // Atomic: temp file in the same directory, fsync, rename.
   void write(const std::string& path) const;
@@ -99,7 +107,9 @@ class SafetensorsWriter {
     DType dtype;
     std::vector<int64_t> shape;
     const void* data;
+    FillF32 fill;  // instead of data
   };
+  void check_new(const std::string& name, DType dtype, const std::vector<int64_t>& shape, size_t* nbytes) const;
   std::map<std::string, Entry> entries_;
   std::map<std::string, std::string> metadata_;
 };

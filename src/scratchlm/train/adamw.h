@@ -48,7 +48,9 @@ class AdamW {
   const AdamWConfig& config() const { return cfg_; }
   // The state a checkpoint saves (views of m and v: the shard's), and restoring it from checkpoint
   // DIR (the shard of its whole m and v).
-  OptimizerState checkpoint_state() const { return {m_.data(), v_.data(), static_cast<size_t>(m_.numel()), t_, {}}; }
+  OptimizerState checkpoint_state() const {
+    return {m_.data(), v_.data(), static_cast<size_t>(m_.numel()), t_, {}, {}};
+  }
   void load_checkpoint_state(const std::string& dir);
   ParamStore& store() { return store_; }
   // Learning rate and weight decay may change between steps (schedules).

@@ -230,6 +230,19 @@ void Communicator::gatherv_to_root(const float* in, float* all, const std::vecto
   wait_all("a gather of the optimizer state");
 }
 
+void Communicator::broadcast(uint64_t* x, size_t n) {
+  if (!mpi_ || n == 0) return;
+  MPI_Request r;
+  check(MPI_Ibcast(x, as_count(n, "broadcast"), MPI_UINT64_T, 0, MPI_COMM_WORLD, &r), "a broadcast");
+  g_pending.push_back(r);
+  const double b = 8.0 * static_cast<double>(n);
+  if (root())
+    count(b * (size_ - 1), 0);
+  else
+    count(0, b);
+  wait_all("a broadcast");
+}
+
 std::vector<std::string> Communicator::allgather_string(const std::string& mine) {
   if (!mpi_) return {mine};
   std::vector<int> lens(static_cast<size_t>(size_));
@@ -281,6 +294,7 @@ void Communicator::gatherv_to_root(const float* in, float* all, const std::vecto
                                    const std::vector<int>& displs) {
   std::copy_n(in, counts[0], all + displs[0]);
 }
+void Communicator::broadcast(uint64_t*, size_t) {}
 std::vector<std::string> Communicator::allgather_string(const std::string& mine) { return {mine}; }
 void Communicator::finalize() {}
 void Communicator::abort(int code) {

@@ -64,6 +64,8 @@ class Communicator {
   std::vector<float> allgatherv(const float* mine, const std::vector<int>& counts);
   // Every rank's `mine` (counts[r] floats) into all[displs[r]...] on rank 0 (all: unused elsewhere).
   void gatherv_to_root(const float* mine, float* all, const std::vector<int>& counts, const std::vector<int>& displs);
+  // Rank 0's x[n] on every rank.
+  void broadcast(uint64_t* x, size_t n);
   // Every rank's string, in rank order.
   std::vector<std::string> allgather_string(const std::string& mine);
 

@@ -13,6 +13,7 @@
 #include "scratchlm/model/gpt.h"
 #include "scratchlm/train/loop_util.h"
 #include "scratchlm/train/plot.h"
+#include "scratchlm/train/sharded_state.h"
 #include "scratchlm/util/error.h"
 
 namespace slm {
@@ -204,26 +205,24 @@ void TrainingEngine::save() {
   if (check && !std::isfinite(*check))
     fail_non_finite(fmt::format("the weights after step {} give a loss of {}", step_, unsigned_nan(*check)),
                     run_.checkpoint_dir);
-  OptimizerState os = opt_.checkpoint_state();
-  std::vector<float> v_all;
   if (comm_.distributed()) {
     const std::vector<std::string> hashes = comm_.allgather_string(fmt::format("{:016x}", weights_hash(model_)));
     for (size_t r = 1; r < hashes.size(); ++r)
       if (hashes[r] != hashes[0]) fail_internal("the weights of rank {} differ from rank 0's after step {}", r, step_);
   }
-  if (opt_.sharded()) {
-    // The whole m and v on rank 0: m in the gradient buffer (free until the next step zeroes it).
-    float* m_all = model_.params().grad_all();
-    if (comm_.root()) v_all.resize(model_.params().grad_numel());
-    comm_.gatherv_to_root(opt_.m().data(), m_all, sync_->shard_counts(), sync_->shard_displs());
-    comm_.gatherv_to_root(opt_.v().data(), v_all.data(), sync_->shard_counts(), sync_->shard_displs());
-    os.m = m_all;
-    os.v = v_all.data();
+  auto write = [&](const OptimizerState& os) {
+    OptimizerState full = os;
+    full.extra = task_.checkpoint_tensors();
+    save_checkpoint(run_.checkpoint_dir, model_, &full, &tok_, trainer_state());
+  };
+  if (opt_.sharded()) {  // m and v gathered on rank 0 piece by piece as the file is written
+    OptimizerState os = opt_.checkpoint_state();
     os.n = model_.params().grad_numel();
+    ShardedStateGather(comm_, opt_.m().data(), opt_.v().data(), sync_->shard_counts(), sync_->shard_displs())
+        .run(os, write);
+    return;
   }
-  if (!comm_.root()) return;
-  os.extra = task_.checkpoint_tensors();
-  save_checkpoint(run_.checkpoint_dir, model_, &os, &tok_, trainer_state());
+  if (comm_.root()) write(opt_.checkpoint_state());
 }
 
 void TrainingEngine::train_step() {
