@@ -2,6 +2,8 @@
 #include "scratchlm/generate/batch_generator.h"
 
 #include <algorithm>
+#include <cmath>
+#include <numeric>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -23,7 +25,30 @@ struct Slot {
   std::vector<int32_t> seq;      // prompt + generated
   std::vector<int32_t> pending;  // tokens still to feed before the next sample
   int64_t generated = 0;
+  bool scored = false;  // the prompt's log-probabilities were sent (score_prompt)
 };
+
+// Log-softmax of one row of logits: the log-probability of `id` and the `top` most likely ids.
+TokenLogprob token_logprob(const float* logits, int64_t V, int32_t id, int top, std::vector<int32_t>& order) {
+  float m = logits[0];
+  for (int64_t i = 1; i < V; ++i) m = std::max(m, logits[i]);
+  double sum = 0.0;
+  for (int64_t i = 0; i < V; ++i) sum += std::exp(static_cast<double>(logits[i] - m));
+  const double lse = static_cast<double>(m) + std::log(sum);
+  TokenLogprob t;
+  t.id = id;
+  t.logprob = static_cast<float>(logits[id] - lse);
+  if (top > 0) {
+    const auto k = std::min<int64_t>(top, V);
+    order.resize(static_cast<size_t>(V));
+    std::iota(order.begin(), order.end(), 0);
+    std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](int32_t a, int32_t b) {
+      return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
+    });
+    for (int64_t j = 0; j < k; ++j) t.top.emplace_back(order[j], static_cast<float>(logits[order[j]] - lse));
+  }
+  return t;
+}
 
 }  // namespace
 
@@ -36,6 +61,7 @@ struct BatchGenerator::Impl {
   std::condition_variable wake;
   bool stop = false;
   BatchGeneratorStats counts;
+  std::vector<int32_t> order;  // scratch of token_logprob
   std::thread thread;
 
   Impl(GPT& m, int n, int64_t q, int64_t chunk) : model(m), max_queue(q), prefill_chunk(chunk) {
@@ -71,8 +97,10 @@ struct BatchGenerator::Impl {
   bool advance(Slot& s, const float* logits) {
     const GenerateOptions& o = s.job->options;
     const int64_t V = model.config().vocab_size;
-    const int32_t next = s.sampler->sample(logits, V, std::span<const int32_t>(s.seq));
+    const int32_t next = s.sampler->sample(logits, V, std::span<const int32_t>(s.seq), s.job->prompt.size());
     if (o.stop_at_eos && next == o.eos_id) return false;
+    if (s.job->logprobs >= 0 && s.job->on_logprob)
+      s.job->on_logprob(token_logprob(logits, V, next, s.job->logprobs, order));
     s.seq.push_back(next);
     ++s.generated;
     {
@@ -95,9 +123,28 @@ struct BatchGenerator::Impl {
       s.sampler = std::make_unique<Sampler>(s.job->options.sampler);
       s.seq = s.job->prompt;
       s.generated = 0;
+      s.scored = false;
       s.cache->clear();
       s.pending.clear();
     }
+  }
+
+  // The prompt's log-probabilities, from one forward pass over it (it fits the context: the
+  // server checks or cuts prompts first).
+  void score_prompt(Slot& s) {
+    s.scored = true;
+    const int64_t V = model.config().vocab_size;
+    const auto T = std::min<int64_t>(static_cast<int64_t>(s.seq.size()), model.config().context_length);
+    const int top = std::max(s.job->logprobs, 0);
+    std::vector<TokenLogprob> out(static_cast<size_t>(T));
+    out[0].id = s.seq[0];
+    out[0].logprob = std::nanf("");
+    if (T > 1) {
+      std::vector<float> all(static_cast<size_t>(T * V));
+      model.logits(s.seq.data(), 1, T, all.data(), false);
+      for (int64_t i = 1; i < T; ++i) out[i] = token_logprob(all.data() + (i - 1) * V, V, s.seq[i], top, order);
+    }
+    if (s.job->on_prompt_logprobs) s.job->on_prompt_logprobs(std::move(out));
   }
 
   // One step: at most one prompt chunk (the slot that waited longest for it), then one batched
@@ -112,6 +159,7 @@ struct BatchGenerator::Impl {
         continue;
       }
       if (s.generated == 0 && s.pending.empty() && s.cache->len == 0) {
+        if (s.job->score_prompt && !s.scored && !s.seq.empty()) score_prompt(s);
         if (s.job->options.max_new_tokens <= 0 || s.seq.empty()) {
           finish(s, s.seq.empty() ? "the prompt is empty: nothing to continue" : "");
           continue;

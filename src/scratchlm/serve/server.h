@@ -50,6 +50,8 @@ struct ServeConfig {
   std::string api_key;              // "": none; else every route but /health needs "Bearer KEY"
   std::string cors_origin;          // "": no CORS; else the one origin a web page may call from
   int64_t max_queue = 64;           // requests waiting for a slot (more: 429)
+  bool truncate_prompts = false;    // cut prompts longer than the context from the left (else 400)
+  double shutdown_grace_s = 5.0;    // shutdown(): how long in-flight requests may still finish
 };
 
 class Server {
@@ -63,8 +65,12 @@ class Server {
   int bind(const std::string& host, int port);
   // Serve until stop() (blocking; call after bind).
   void run();
-  // Stop run() from another thread or a signal-watching thread.
+  // Stop run() from another thread or a signal-watching thread: running requests are cancelled.
   void stop();
+  // A graceful stop (SIGINT/SIGTERM): no new connections or requests; running and waiting ones may
+  // finish for up to cfg.shutdown_grace_s seconds, then the rest are cancelled and run() returns.
+  // Blocks until then.
+  void shutdown();
 
  private:
   struct Impl;
