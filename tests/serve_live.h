@@ -2,8 +2,13 @@
 // loopback port, and helpers to talk to it.
 #pragma once
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <functional>
@@ -14,6 +19,7 @@
 #include <vector>
 
 #include "scratchlm/finetune/classifier.h"
+#include "scratchlm/io/hf_gpt2.h"
 #include "scratchlm/model/gpt.h"
 #include "scratchlm/serve/server.h"
 #include "scratchlm/tokenizer/bpe.h"
@@ -137,5 +143,67 @@ inline std::pair<std::string, std::string> join_stream(const std::vector<std::st
   }
   return {text, finish};
 }
+
+// `slm serve` as a process: a tiny model saved to a temporary directory, served on a free loopback
+// port with extra arguments; stderr goes to a file. The destructor kills it if still running.
+class CliServer {
+ public:
+  explicit CliServer(const std::vector<std::string>& extra, std::unique_ptr<slm::GPT> model = nullptr,
+                     int port = 0) {
+    slm::save_hf_model(model ? *model : *tiny_model(), dir_.file("model"));
+    log_ = dir_.file("stderr.txt");
+    const std::string tokdir = slm::test::data_dir() + "/gpt2";
+    std::vector<std::string> args = {SLM_BINARY, "serve", "--model", dir_.file("model"), "--tokenizer", tokdir,
+                                     "--port", std::to_string(port), "--threads", "1", "--name", "mini"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 2, log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    EXPECT_EQ(posix_spawn(&pid_, SLM_BINARY, &fa, nullptr, argv.data(), environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    for (int i = 0; i < 3000 && port_ == 0 && running(); ++i) {  // up to 30 s for the model to load
+      const std::string err = log();
+      const size_t at = err.find("http://127.0.0.1:");
+      if (at != std::string::npos) port_ = std::atoi(err.c_str() + at + 17);
+      if (port_ == 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  ~CliServer() {
+    if (pid_ > 0 && !exited_) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  int port() const { return port_; }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string log() const { return slm::test::read_text(log_); }
+  const std::string& dir() const { return dir_.path(); }
+  bool running() {
+    if (exited_) return false;
+    int st = 0;
+    if (waitpid(pid_, &st, WNOHANG) == pid_) exited_ = true, status_ = st;
+    return !exited_;
+  }
+  void signal(int sig) { kill(pid_, sig); }
+  // Waits up to `seconds` for the exit; the exit status (-1: still running).
+  int wait_exit(double seconds) {
+    const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    while (running() && std::chrono::steady_clock::now() < end)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    if (!exited_) return -1;
+    return WIFEXITED(status_) ? WEXITSTATUS(status_) : 128 + WTERMSIG(status_);
+  }
+
+ private:
+  slm::test::TempDir dir_;
+  std::string log_;
+  pid_t pid_ = -1;
+  int port_ = 0;
+  bool exited_ = false;
+  int status_ = 0;
+};
 
 }  // namespace serve_test

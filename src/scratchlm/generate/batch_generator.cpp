@@ -254,13 +254,15 @@ BatchGenerator::~BatchGenerator() {
   if (impl_->thread.joinable()) impl_->thread.join();
 }
 
-bool BatchGenerator::submit(std::shared_ptr<GenerationJob> job) {
+bool BatchGenerator::submit(std::shared_ptr<GenerationJob> job) { return submit_all({std::move(job)}); }
+
+bool BatchGenerator::submit_all(const std::vector<std::shared_ptr<GenerationJob>>& jobs) {
   {
     std::lock_guard lock(impl_->mu);
     // Waiting means beyond the free slots (a queued job takes a free slot at the next step).
     const auto free_slots = static_cast<int64_t>(impl_->slots.size()) - impl_->counts.active;
     if (impl_->stop || static_cast<int64_t>(impl_->queue.size()) - free_slots >= impl_->max_queue) return false;
-    impl_->queue.push_back(std::move(job));
+    for (const auto& job : jobs) impl_->queue.push_back(job);
   }
   impl_->wake.notify_one();
   return true;

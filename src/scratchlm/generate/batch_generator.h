@@ -76,6 +76,9 @@ class BatchGenerator {
   // Queues a job; false (and nothing queued) when max_queue jobs are already waiting or the
   // generator is shutting down.
   bool submit(std::shared_ptr<GenerationJob> job);
+  // Queues the jobs of one request together (its list of prompts): all or none, counted against
+  // max_queue as one request, so that a batch of prompts is not refused by an idle server.
+  bool submit_all(const std::vector<std::shared_ptr<GenerationJob>>& jobs);
   // Ends every running and waiting job (on_done with "the server is shutting down") and the thread.
   void shutdown();
   BatchGeneratorStats stats() const;

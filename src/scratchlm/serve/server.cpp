@@ -135,18 +135,17 @@ struct Server::Impl {
     const std::string id = (chat ? "chatcmpl-" : "cmpl-") + std::to_string(no);
     const int64_t created = unix_now();
     std::vector<std::shared_ptr<serve::Answer>> answers;
+    std::vector<std::shared_ptr<GenerationJob>> jobs;
     for (size_t i = 0; i < req.prompts.size(); ++i) {
-      auto answer = std::make_shared<serve::Answer>(req, i, cfg.tmpl, *tok);
-      if (!gen->submit(answer->job())) {
-        for (auto& a : answers) a->cancel();
-        send_json(rs, 429,
-                  error_body(fmt::format("the server is busy: {} requests are generating and {} are waiting; retry "
-                                         "later",
-                                         cfg.parallel, cfg.max_queue),
-                             "rate_limit_exceeded", "", "rate_limit_exceeded"));
-        return;
-      }
-      answers.push_back(std::move(answer));
+      answers.push_back(std::make_shared<serve::Answer>(req, i, cfg.tmpl, *tok));
+      jobs.push_back(answers.back()->job());
+    }
+    if (!gen->submit_all(jobs)) {
+      send_json(rs, 429,
+                error_body(fmt::format("the server is busy: {} requests are generating and {} are waiting; retry later",
+                                       cfg.parallel, cfg.max_queue),
+                           "rate_limit_exceeded", "", "rate_limit_exceeded"));
+      return;
     }
     if (!req.stream) {
       // The client may leave while it waits: its socket is watched between decode steps, and a

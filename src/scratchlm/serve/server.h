@@ -47,7 +47,7 @@ struct ServeConfig {
   int64_t max_tokens_limit = 4096;  // a larger max_tokens is refused
   bool log_requests = true;         // one line per request on stderr
   int parallel = 4;                 // requests generating at once
-  std::string api_key;              // "": none; else every route but /health needs "Bearer KEY"
+  std::string api_key;              // "": none; else every route but /health and the page needs "Bearer KEY"
   std::string cors_origin;          // "": no CORS; else the one origin a web page may call from
   int64_t max_queue = 64;           // requests waiting for a slot (more: 429)
   bool truncate_prompts = false;    // cut prompts longer than the context from the left (else 400)
