@@ -57,6 +57,7 @@ TEST(ServeClients, ChatPageInChromium) {
   const std::string where = fs::exists(fs::path(SLM_BINARY).parent_path())
                                 ? fs::path(SLM_BINARY).parent_path().string() + "/serve_browser_screenshots"
                                 : shots;
+  fs::remove_all(where);
   auto [rc, out] = run_node("serve_browser_check.mjs", {npm_dir(), srv.url(), "page-key", where}, srv.dir() + "/node.txt");
   EXPECT_EQ(rc, 0) << out << "\nserver log:\n" << srv.log();
   EXPECT_HAS(out, "all checks passed");
