@@ -169,6 +169,7 @@ TEST(ServeConcurrency, HealthAnswersUnderLoad) {
   EXPECT_LT(worst, 100.0);
   std::printf("  /health under load: worst of 20 answers %.1f ms\n", worst);
   EXPECT_EQ(metric(srv, "queue_length"), 4);
+  EXPECT_GT(metric(srv, "tokens_per_second"), 0);
 }
 
 // A client that leaves frees its slot: streamed, and not streamed (its socket is watched).

@@ -2,6 +2,7 @@
 #include "scratchlm/generate/batch_generator.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <numeric>
 #include <condition_variable>
@@ -62,6 +63,7 @@ struct BatchGenerator::Impl {
   bool stop = false;
   BatchGeneratorStats counts;
   std::vector<int32_t> order;  // scratch of token_logprob
+  std::deque<std::pair<std::chrono::steady_clock::time_point, uint64_t>> recent;  // (step end, tokens so far)
   std::thread thread;
 
   Impl(GPT& m, int n, int64_t q, int64_t chunk) : model(m), max_queue(q), prefill_chunk(chunk) {
@@ -200,6 +202,18 @@ struct BatchGenerator::Impl {
     }
     std::lock_guard lock(mu);
     ++counts.steps;
+    const auto now = std::chrono::steady_clock::now();
+    recent.emplace_back(now, counts.tokens);
+    while (recent.size() > 1 && now - recent.front().first > std::chrono::seconds(10)) recent.pop_front();
+  }
+
+  // Tokens per second over the last 10 s (mu held).
+  double rate() const {
+    const auto now = std::chrono::steady_clock::now();
+    if (recent.empty() || now - recent.back().first > std::chrono::seconds(10)) return 0.0;
+    const auto& [t0, n0] = recent.front();
+    const double span = std::max(1.0, std::chrono::duration<double>(now - t0).count());
+    return static_cast<double>(counts.tokens - n0) / span;
   }
 
   bool busy() const {
@@ -280,6 +294,7 @@ BatchGeneratorStats BatchGenerator::stats() const {
   std::lock_guard lock(impl_->mu);
   BatchGeneratorStats s = impl_->counts;
   s.queued = static_cast<int64_t>(impl_->queue.size());
+  s.tokens_per_s = impl_->rate();
   return s;
 }
 

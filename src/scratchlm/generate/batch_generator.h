@@ -64,6 +64,7 @@ struct BatchGeneratorStats {
   int64_t active = 0, queued = 0;  // now
   uint64_t steps = 0, tokens = 0;  // scheduler steps and tokens generated so far
   int64_t max_batch = 0;           // the most sequences one decode pass has carried
+  double tokens_per_s = 0.0;       // tokens generated per second over the last 10 s
 };
 
 class BatchGenerator {

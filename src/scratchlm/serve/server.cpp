@@ -86,6 +86,7 @@ struct Server::Impl {
     metric("slots", "gauge", "Requests that can generate at once (--parallel).", cfg.parallel);
     metric("slots_busy", "gauge", "Requests generating now.", static_cast<double>(st.active));
     metric("queue_length", "gauge", "Requests waiting for a slot.", static_cast<double>(st.queued));
+    metric("tokens_per_second", "gauge", "Tokens generated per second over the last 10 s.", st.tokens_per_s);
     metric("max_batch", "gauge", "The most requests one decode step has carried.", static_cast<double>(st.max_batch));
     metric("uptime_seconds", "gauge", "Seconds since the server started.", static_cast<double>(unix_now() - started));
     return out;
