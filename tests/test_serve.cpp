@@ -234,6 +234,7 @@ TEST(Serve, AccessControlAndHttpErrors) {
   EXPECT_EQ(json::parse(r->body)["error"]["type"], "authentication_error");
   EXPECT_EQ(c.Get("/health")->status, 200);  // health needs no key
   EXPECT_EQ(c.Get("/v1/models")->status, 401);
+  EXPECT_EQ(c.Get("/")->status, 200);  // the page itself asks for the key
   httplib::Headers wrong = {{"Authorization", "Bearer s3creT"}};
   EXPECT_EQ(c.Post("/v1/completions", wrong, body, "application/json")->status, 401);
   c.set_bearer_token_auth("s3cret");

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <atomic>
@@ -46,6 +47,7 @@ class RawClient {
     }
     return got;
   }
+  int fd() const { return fd_; }
   void close() {
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
@@ -84,37 +86,43 @@ void configure_long(slm::ServeConfig& c) { c.max_tokens_limit = 4096; }
 }  // namespace
 
 // 8 streams at --parallel 8: every stream has its first token before the first stream finishes.
+// The 8 requests are sent from one thread in a row and read with poll(), so that a client thread
+// scheduled late on a loaded machine cannot look like a server that serialises.
 TEST(ServeConcurrency, EightStreamsOverlap) {
   LiveServer srv(tiny_model(), 8, configure_long);
   const int N = 8;
+  std::vector<std::unique_ptr<RawClient>> c;
   std::vector<double> first(N, -1), done(N, -1);
-  std::atomic<int> ready{0};
+  std::vector<std::string> got(N);
   const auto t0 = Clock::now();
-  std::vector<std::thread> th;
   for (int i = 0; i < N; ++i)
-    th.emplace_back([&, i] {
-      httplib::Client c = srv.client();
-      const std::string body =
-          json({{"prompt", "Stream number " + std::to_string(i)}, {"max_tokens", 100}, {"stream", true}}).dump();
-      ++ready;
-      while (ready.load() < N) std::this_thread::yield();
-      httplib::Request rq;
-      rq.method = "POST";
-      rq.path = "/v1/completions";
-      rq.body = body;
-      rq.set_header("Content-Type", "application/json");
-      rq.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) {
-        if (first[i] < 0) first[i] = ms_since(t0);
-        return true;
-      };
-      auto r = c.send(rq);
-      EXPECT_TRUE(r && r->status == 200);
-      done[i] = ms_since(t0);
-    });
-  for (auto& t : th) t.join();
+    c.push_back(std::make_unique<RawClient>(
+        srv.port(), post_request("/v1/completions", json({{"prompt", "Stream number " + std::to_string(i)},
+                                                          {"max_tokens", 120},
+                                                          {"stream", true}})
+                                                        .dump())));
+  int open = N;
+  while (open > 0 && ms_since(t0) < 60000) {
+    std::vector<pollfd> fds;
+    for (int i = 0; i < N; ++i) fds.push_back({done[i] < 0 ? c[i]->fd() : -1, POLLIN, 0});
+    if (poll(fds.data(), fds.size(), 1000) <= 0) continue;
+    for (int i = 0; i < N; ++i) {
+      if (!(fds[i].revents & (POLLIN | POLLHUP))) continue;
+      char buf[8192];
+      const ssize_t n = recv(c[i]->fd(), buf, sizeof(buf), 0);
+      if (n > 0) got[i].append(buf, static_cast<size_t>(n));
+      if (first[i] < 0 && got[i].find("data: {") != std::string::npos) first[i] = ms_since(t0);
+      if (n <= 0 || got[i].find("data: [DONE]") != std::string::npos) {
+        done[i] = ms_since(t0);
+        --open;
+      }
+    }
+  }
+  ASSERT_EQ(open, 0);
   const double last_first = *std::max_element(first.begin(), first.end());
   const double first_done = *std::min_element(done.begin(), done.end());
   EXPECT_LT(last_first, first_done) << "a stream finished before another had its first token";
+  std::printf("  the last first token at %.0f ms, the first stream done at %.0f ms\n", last_first, first_done);
   EXPECT_GE(metric(srv, "max_batch"), 8);
 }
 
@@ -201,23 +209,26 @@ TEST(ServeConcurrency, SigtermExitsWithinTheGracePeriod) {
   RawClient long_one(srv.port(), post_request("/v1/completions",
                                               R"({"prompt": "Run long", "max_tokens": 4000, "stream": true})"));
   long_one.read_until("data: ");
-  std::string short_answer;
-  std::thread short_one([&] {
-    httplib::Client c("127.0.0.1", srv.port());
-    auto r = c.Post("/v1/completions", R"({"prompt": "Quick", "max_tokens": 20})", "application/json");
-    if (r) short_answer = std::to_string(r->status) + " " + r->body;
-  });
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  // A short request, queued before the signal (it is sent here, not from a thread that may start late).
+  RawClient short_one(srv.port(), post_request("/v1/completions", R"({"prompt": "Quick", "max_tokens": 20})"));
+  httplib::Client mc("127.0.0.1", srv.port());
+  for (int i = 0; i < 2000; ++i) {
+    auto m = mc.Get("/metrics");
+    if (m && (m->body.find("\nslm_slots_busy 2") != std::string::npos ||
+              m->body.find("\nslm_completions_total 1") != std::string::npos))
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
   const auto t0 = Clock::now();
   srv.signal(SIGTERM);
   const int rc = srv.wait_exit(10);
   const double took = ms_since(t0);
-  short_one.join();
+  const std::string short_answer = short_one.read_until("\"usage\"");
   EXPECT_EQ(rc, 0) << srv.log();
   EXPECT_GE(took, 1400) << "the long request was not given the grace period";
   EXPECT_LT(took, 1500 + 1500) << srv.log();
   std::printf("  exited %.0f ms after SIGTERM (grace 1.5 s)\n", took);
-  EXPECT_EQ(short_answer.rfind("200 ", 0), 0u) << short_answer;
+  EXPECT_EQ(short_answer.rfind("HTTP/1.1 200 ", 0), 0u) << short_answer;
   const std::string rest = long_one.read_until("shutting down");
   EXPECT_HAS(rest, "shutting down");
   EXPECT_HAS(srv.log(), "stopping");
