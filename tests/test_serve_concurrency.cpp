@@ -90,6 +90,7 @@ void configure_long(slm::ServeConfig& c) { c.max_tokens_limit = 4096; }
 // scheduled late on a loaded machine cannot look like a server that serialises.
 TEST(ServeConcurrency, EightStreamsOverlap) {
   LiveServer srv(tiny_model(), 8, configure_long);
+  EXPECT_EQ(srv.client().Get("/health")->status, 200);  // listening
   const int N = 8;
   std::vector<std::unique_ptr<RawClient>> c;
   std::vector<double> first(N, -1), done(N, -1);

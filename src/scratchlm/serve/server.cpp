@@ -348,15 +348,48 @@ Server::Server(std::unique_ptr<GPT> model, std::unique_ptr<Tokenizer> tok, Serve
 
 Server::~Server() { stop(); }
 
+namespace {
+
+// httplib 0.11 (Debian 12's, compiled into its library) listens with a backlog of 5: a burst of
+// more connections than the accept thread takes at once had its handshakes dropped and retried by
+// the clients a second later. Listening again on the same socket only raises the backlog.
+void raise_listen_backlog(int port) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
+    int fd = -1;
+    try {
+      fd = std::stoi(entry.path().filename().string());
+    } catch (...) {
+      continue;
+    }
+    int listening = 0;
+    socklen_t len = sizeof(listening);
+    sockaddr_storage self{};
+    socklen_t sl = sizeof(self);
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening ||
+        getsockname(fd, reinterpret_cast<sockaddr*>(&self), &sl) != 0)
+      continue;
+    char self_port[NI_MAXSERV];
+    if (getnameinfo(reinterpret_cast<sockaddr*>(&self), sl, nullptr, 0, self_port, sizeof(self_port),
+                    NI_NUMERICSERV) == 0 &&
+        std::to_string(port) == self_port)
+      listen(fd, SOMAXCONN);
+  }
+}
+
+}  // namespace
+
 int Server::bind(const std::string& host, int port) {
   if (port < 0 || port > 65535) fail("port must be between 0 and 65535, got {}", port);
   if (port == 0) {
     const int p = impl_->http.bind_to_any_port(host);
     if (p <= 0) fail("cannot listen on {} (any port)", host);
+    raise_listen_backlog(p);
     return impl_->port = p;
   }
   if (!impl_->http.bind_to_port(host, port))
     fail("cannot listen on {}:{} (in use, or not an address of this machine)", host, port);
+  raise_listen_backlog(port);
   return impl_->port = port;
 }
 
