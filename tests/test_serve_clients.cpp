@@ -31,8 +31,8 @@ std::string missing(bool browser) {
 std::pair<int, std::string> run_node(const std::string& script, const std::vector<std::string>& args,
                                      const std::string& out_file) {
   std::string cmd = "node " + slm::test::shell_quote(slm::test::source_dir() + "/tools/" + script);
-  for (const auto& a : args) cmd += " " + slm::test::shell_quote(a);
-  cmd += " >" + slm::test::shell_quote(out_file) + " 2>&1";
+  for (const auto& a : args) cmd.append(" ").append(slm::test::shell_quote(a));
+  cmd.append(" >").append(slm::test::shell_quote(out_file)).append(" 2>&1");
   const int rc = std::system(cmd.c_str());
   return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, slm::test::read_text(out_file)};
 }

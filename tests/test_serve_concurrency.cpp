@@ -33,7 +33,9 @@ class RawClient {
     a.sin_port = htons(static_cast<uint16_t>(port));
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     EXPECT_EQ(connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
-    if (!request.empty()) EXPECT_EQ(send(fd_, request.data(), request.size(), 0), static_cast<ssize_t>(request.size()));
+    if (!request.empty()) {
+      EXPECT_EQ(send(fd_, request.data(), request.size(), 0), static_cast<ssize_t>(request.size()));
+    }
   }
   ~RawClient() { close(); }
   // Reads until `needle` is seen (or the peer closes); what was read.
