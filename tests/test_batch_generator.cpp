@@ -3,6 +3,7 @@
 // jobs join and leave between steps, cancellation frees the slot, the queue bound and shutdown.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <condition_variable>
 #include <future>
 #include <mutex>
@@ -132,4 +133,64 @@ TEST(BatchGenerator, CancelQueueBoundAndShutdown) {
   const Outcome o2 = second_out.get();
   EXPECT_EQ(o2.error, "the server is shutting down");
   EXPECT_FALSE(g.submit(third));
+}
+
+// Log-probabilities: each generated token's (with its alternatives) and the prompt's (score_prompt,
+// the first prompt token none) are the model's log-softmax; the jobs of one request queue together.
+TEST(BatchGenerator, LogprobsAndPromptScores) {
+  auto m = slm::load_hf_model(kFixture, true);
+  auto ref = slm::load_hf_model(kFixture, true);
+  const int64_t V = m->config().vocab_size;
+  const std::vector<int32_t> prompt = {5, 17, 3, 42, 8};
+  auto log_softmax = [&](const std::vector<int32_t>& ids) {  // [T][V]
+    const auto T = static_cast<int64_t>(ids.size());
+    std::vector<float> all(static_cast<size_t>(T * V));
+    ref->logits(ids.data(), 1, T, all.data(), false);
+    std::vector<std::vector<double>> out(static_cast<size_t>(T), std::vector<double>(static_cast<size_t>(V)));
+    for (int64_t t = 0; t < T; ++t) {
+      double mx = -1e30, sum = 0;
+      for (int64_t i = 0; i < V; ++i) mx = std::max(mx, static_cast<double>(all[t * V + i]));
+      for (int64_t i = 0; i < V; ++i) sum += std::exp(all[t * V + i] - mx);
+      for (int64_t i = 0; i < V; ++i) out[t][i] = all[t * V + i] - mx - std::log(sum);
+    }
+    return out;
+  };
+  slm::BatchGenerator g(*m, 2, 0);
+  auto job = std::make_shared<slm::GenerationJob>();
+  job->prompt = prompt;
+  job->options.max_new_tokens = 4;
+  job->options.sampler.temperature = 0.0f;
+  job->options.stop_at_eos = false;
+  job->logprobs = 3;
+  job->score_prompt = true;
+  std::vector<slm::TokenLogprob> gen_lps, prompt_lps;
+  std::vector<int32_t> tokens;
+  std::promise<void> done;
+  job->on_token = [&](int32_t t) {
+    tokens.push_back(t);
+    return true;
+  };
+  job->on_logprob = [&](const slm::TokenLogprob& t) { gen_lps.push_back(t); };
+  job->on_prompt_logprobs = [&](std::vector<slm::TokenLogprob> v) { prompt_lps = std::move(v); };
+  job->on_done = [&](const std::string&) { done.set_value(); };
+  ASSERT_TRUE(g.submit_all({job}));
+  done.get_future().wait();
+  ASSERT_EQ(prompt_lps.size(), prompt.size());
+  EXPECT_TRUE(std::isnan(prompt_lps[0].logprob));
+  std::vector<int32_t> seq = prompt;
+  seq.insert(seq.end(), tokens.begin(), tokens.end());
+  const auto lp = log_softmax(seq);
+  for (size_t i = 1; i < prompt.size(); ++i) {
+    EXPECT_NEAR(prompt_lps[i].logprob, lp[i - 1][prompt[i]], 1e-4) << i;
+    ASSERT_EQ(prompt_lps[i].top.size(), 3u);
+  }
+  ASSERT_EQ(gen_lps.size(), tokens.size());
+  for (size_t k = 0; k < tokens.size(); ++k) {
+    const size_t pos = prompt.size() - 1 + k;
+    EXPECT_EQ(gen_lps[k].id, tokens[k]);
+    EXPECT_NEAR(gen_lps[k].logprob, lp[pos][tokens[k]], 1e-3) << k;
+    ASSERT_EQ(gen_lps[k].top.size(), 3u);
+    EXPECT_EQ(gen_lps[k].top[0].first, tokens[k]);  // greedy: the likeliest
+    EXPECT_GE(gen_lps[k].top[0].second, gen_lps[k].top[1].second);
+  }
 }

@@ -25,129 +25,14 @@
 #include "scratchlm/tokenizer/bpe.h"
 #include "scratchlm/tokenizer/utf8.h"
 #include "scratchlm/util/error.h"
+#include "serve_live.h"
 #include "test_util.h"
+
+using namespace serve_test;
 
 using json = nlohmann::json;
 using slm::InstructionEntry;
 using slm::PromptTemplate;
-
-namespace {
-
-// An untied head, as the chat tests (a tied random one mostly repeats its input token); the same
-// seed gives twins.
-std::unique_ptr<slm::GPT> tiny_model() { return slm::test::tiny_gpt(5, false); }
-
-std::unique_ptr<slm::GPT> tiny_classifier() { return slm::make_classifier(*tiny_model(), {"ham", "spam"}, 9); }
-
-// A server on a free loopback port, running in a thread for the life of the object.
-class LiveServer {
- public:
-  explicit LiveServer(std::unique_ptr<slm::GPT> model, int parallel = 4,
-                      const std::function<void(slm::ServeConfig&)>& configure = {}) {
-    slm::ServeConfig cfg;
-    cfg.parallel = parallel;
-    cfg.model_name = "tiny";
-    cfg.defaults.max_new_tokens = 8;
-    cfg.defaults.sampler.temperature = 0.0f;
-    cfg.max_tokens_limit = 64;
-    cfg.log_requests = false;
-    if (configure) configure(cfg);
-    server_ = std::make_unique<slm::Server>(std::move(model),
-                                            std::make_unique<slm::Tokenizer>(slm::test::gpt2_tokenizer()), cfg);
-    port_ = server_->bind("127.0.0.1", 0);
-    thread_ = std::thread([this] { server_->run(); });
-  }
-  ~LiveServer() {
-    server_->stop();
-    thread_.join();
-  }
-  int port() const { return port_; }
-  httplib::Client client() const {
-    httplib::Client c("127.0.0.1", port_);
-    c.set_read_timeout(60, 0);
-    return c;
-  }
-  // POST body; returns status and parsed JSON (null when not JSON).
-  std::pair<int, json> post(const std::string& path, const std::string& body) const {
-    for (int attempt = 0; attempt < 200; ++attempt) {  // the thread may not be accepting yet
-      auto r = client().Post(path, body, "application/json");
-      if (r) return {r->status, json::parse(r->body, nullptr, false)};
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    ADD_FAILURE() << "no answer from the server";
-    return {0, json()};
-  }
-  // A streamed request: the data payloads of its events, in order.
-  std::vector<std::string> stream(const std::string& path, const std::string& body) const {
-    std::string raw;
-    auto r = client().Post(path, body, "application/json");
-    EXPECT_TRUE(r);
-    if (!r) return {};
-    EXPECT_EQ(r->status, 200);
-    EXPECT_NE(r->get_header_value("Content-Type").find("text/event-stream"), std::string::npos);
-    raw = r->body;
-    std::vector<std::string> events;
-    for (size_t pos = 0; pos < raw.size();) {
-      size_t end = raw.find("\n\n", pos);
-      EXPECT_NE(end, std::string::npos) << "unterminated event";
-      if (end == std::string::npos) break;
-      const std::string ev = raw.substr(pos, end - pos);
-      EXPECT_EQ(ev.rfind("data: ", 0), 0u) << ev;
-      events.push_back(ev.substr(6));
-      pos = end + 2;
-    }
-    return events;
-  }
-
- private:
-  std::unique_ptr<slm::Server> server_;
-  int port_ = 0;
-  std::thread thread_;
-};
-
-std::vector<int32_t> ids_of(const std::string& text, slm::SpecialMode mode = slm::SpecialMode::Allow) {
-  std::vector<int32_t> out;
-  for (uint32_t id : slm::test::gpt2_tokenizer().encode(text, mode)) out.push_back(static_cast<int32_t>(id));
-  return out;
-}
-
-std::string text_of(const std::vector<int32_t>& ids) {
-  return slm::utf8_lossy(slm::test::gpt2_tokenizer().decode(std::vector<uint32_t>(ids.begin(), ids.end())));
-}
-
-slm::GenerateOptions greedy(int64_t n) {
-  slm::GenerateOptions g;
-  g.max_new_tokens = n;
-  g.sampler.temperature = 0.0f;
-  return g;
-}
-
-// The joined text pieces of a stream, and the finish reason of its closing chunk.
-std::pair<std::string, std::string> join_stream(const std::vector<std::string>& events, bool chat) {
-  std::string text, finish;
-  EXPECT_FALSE(events.empty());
-  if (events.empty()) return {};
-  EXPECT_EQ(events.back(), "[DONE]");
-  for (size_t i = 0; i + 1 < events.size(); ++i) {
-    json j = json::parse(events[i]);
-    const json& c = j["choices"][0];
-    if (chat) {
-      if (i == 0) {
-        EXPECT_EQ(c["delta"]["role"], "assistant");
-      }
-      text += c["delta"].value("content", "");
-    } else {
-      text += c["text"].get<std::string>();
-    }
-    if (!c["finish_reason"].is_null()) {
-      EXPECT_EQ(i + 2, events.size()) << "the finish reason comes in the last chunk";
-      finish = c["finish_reason"];
-    }
-  }
-  return {text, finish};
-}
-
-}  // namespace
 
 TEST(Serve, CompletionsEqualGenerateStreamedOrNot) {
   LiveServer srv(tiny_model());
@@ -349,6 +234,7 @@ TEST(Serve, AccessControlAndHttpErrors) {
   EXPECT_EQ(json::parse(r->body)["error"]["type"], "authentication_error");
   EXPECT_EQ(c.Get("/health")->status, 200);  // health needs no key
   EXPECT_EQ(c.Get("/v1/models")->status, 401);
+  EXPECT_EQ(c.Get("/")->status, 200);  // the page itself asks for the key
   httplib::Headers wrong = {{"Authorization", "Bearer s3creT"}};
   EXPECT_EQ(c.Post("/v1/completions", wrong, body, "application/json")->status, 401);
   c.set_bearer_token_auth("s3cret");

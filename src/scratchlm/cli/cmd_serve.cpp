@@ -3,6 +3,7 @@
 #include <pthread.h>
 
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -61,6 +62,12 @@ void register_serve(CLI::App& app) {
                 "Require 'Authorization: Bearer KEY' on every route but /health (default: $SLM_API_KEY, else none)");
   c->add_option("--cors-origin", o->cfg.cors_origin,
                 "Let web pages from this origin call the API (e.g. http://localhost:5173; default: none)");
+  c->add_flag("--truncate-prompts", o->cfg.truncate_prompts,
+              "Cut prompts longer than the context from the left (default: refuse them with HTTP 400; a request's "
+              "\"truncate\": true does the same for it)");
+  c->add_option("--shutdown-grace", o->cfg.shutdown_grace_s,
+                "Seconds running requests may still finish after SIGINT/SIGTERM before they are cancelled")
+      ->capture_default_str();
   c->add_option("--threads", o->threads, "Threads (default: all cores)");
   c->add_flag("--quiet", o->quiet, "No request log on stderr");
   c->callback([o] {
@@ -70,6 +77,8 @@ void register_serve(CLI::App& app) {
       if (const char* key = std::getenv("SLM_API_KEY")) cfg.api_key = key;
     cfg.tmpl = parse_prompt_template(o->tmpl);
     cfg.log_requests = !o->quiet;
+    if (!(cfg.shutdown_grace_s >= 0.0 && cfg.shutdown_grace_s <= 3600.0))
+      fail("--shutdown-grace must be between 0 and 3600 seconds, got {}", cfg.shutdown_grace_s);
     if (cfg.defaults.max_new_tokens < 1 || cfg.defaults.max_new_tokens > cfg.max_tokens_limit)
       fail("--max-new-tokens must be between 1 and --max-tokens-limit ({}), got {}", cfg.max_tokens_limit,
            cfg.defaults.max_new_tokens);
@@ -93,13 +102,22 @@ void register_serve(CLI::App& app) {
     std::fprintf(stderr, "slm serve: %s (%s) on http://%s:%d/ - %s; Ctrl-C stops\n", cfg.model_name.c_str(),
                  kind.c_str(), o->host.c_str(), port,
                  classifier ? "POST /v1/classify" : "POST /v1/chat/completions, /v1/completions");
+    // The first signal: stop accepting, let running requests finish for --shutdown-grace seconds,
+    // cancel the rest, exit 0. Connections idle in keep-alive would hold the exit for up to
+    // httplib's keep-alive timeout: after one more second the process exits without them.
     std::atomic<bool> done{false};
     std::thread watcher([&] {
       const timespec tick{0, 200'000'000};
       while (!done.load()) {
         if (sigtimedwait(&stop_set, nullptr, &tick) > 0) {
-          std::fprintf(stderr, "slm serve: stopping\n");
-          server.stop();
+          std::fprintf(stderr, "slm serve: stopping (up to %gs for running requests)\n", cfg.shutdown_grace_s);
+          server.shutdown();
+          for (int i = 0; i < 100 && !done.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+          if (!done.load()) {
+            std::fprintf(stderr, "slm serve: stopped\n");
+            std::fflush(nullptr);
+            std::_Exit(0);
+          }
           return;
         }
       }
@@ -107,6 +125,7 @@ void register_serve(CLI::App& app) {
     server.run();
     done.store(true);
     watcher.join();
+    std::fprintf(stderr, "slm serve: stopped\n");
     pthread_sigmask(SIG_UNBLOCK, &stop_set, nullptr);
   });
 }

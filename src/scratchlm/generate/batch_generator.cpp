@@ -2,6 +2,9 @@
 #include "scratchlm/generate/batch_generator.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <numeric>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -23,7 +26,30 @@ struct Slot {
   std::vector<int32_t> seq;      // prompt + generated
   std::vector<int32_t> pending;  // tokens still to feed before the next sample
   int64_t generated = 0;
+  bool scored = false;  // the prompt's log-probabilities were sent (score_prompt)
 };
+
+// Log-softmax of one row of logits: the log-probability of `id` and the `top` most likely ids.
+TokenLogprob token_logprob(const float* logits, int64_t V, int32_t id, int top, std::vector<int32_t>& order) {
+  float m = logits[0];
+  for (int64_t i = 1; i < V; ++i) m = std::max(m, logits[i]);
+  double sum = 0.0;
+  for (int64_t i = 0; i < V; ++i) sum += std::exp(static_cast<double>(logits[i] - m));
+  const double lse = static_cast<double>(m) + std::log(sum);
+  TokenLogprob t;
+  t.id = id;
+  t.logprob = static_cast<float>(logits[id] - lse);
+  if (top > 0) {
+    const auto k = std::min<int64_t>(top, V);
+    order.resize(static_cast<size_t>(V));
+    std::iota(order.begin(), order.end(), 0);
+    std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](int32_t a, int32_t b) {
+      return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
+    });
+    for (int64_t j = 0; j < k; ++j) t.top.emplace_back(order[j], static_cast<float>(logits[order[j]] - lse));
+  }
+  return t;
+}
 
 }  // namespace
 
@@ -36,6 +62,8 @@ struct BatchGenerator::Impl {
   std::condition_variable wake;
   bool stop = false;
   BatchGeneratorStats counts;
+  std::vector<int32_t> order;  // scratch of token_logprob
+  std::deque<std::pair<std::chrono::steady_clock::time_point, uint64_t>> recent;  // (step end, tokens so far)
   std::thread thread;
 
   Impl(GPT& m, int n, int64_t q, int64_t chunk) : model(m), max_queue(q), prefill_chunk(chunk) {
@@ -71,8 +99,10 @@ struct BatchGenerator::Impl {
   bool advance(Slot& s, const float* logits) {
     const GenerateOptions& o = s.job->options;
     const int64_t V = model.config().vocab_size;
-    const int32_t next = s.sampler->sample(logits, V, std::span<const int32_t>(s.seq));
+    const int32_t next = s.sampler->sample(logits, V, std::span<const int32_t>(s.seq), s.job->prompt.size());
     if (o.stop_at_eos && next == o.eos_id) return false;
+    if (s.job->logprobs >= 0 && s.job->on_logprob)
+      s.job->on_logprob(token_logprob(logits, V, next, s.job->logprobs, order));
     s.seq.push_back(next);
     ++s.generated;
     {
@@ -95,9 +125,28 @@ struct BatchGenerator::Impl {
       s.sampler = std::make_unique<Sampler>(s.job->options.sampler);
       s.seq = s.job->prompt;
       s.generated = 0;
+      s.scored = false;
       s.cache->clear();
       s.pending.clear();
     }
+  }
+
+  // The prompt's log-probabilities, from one forward pass over it (it fits the context: the
+  // server checks or cuts prompts first).
+  void score_prompt(Slot& s) {
+    s.scored = true;
+    const int64_t V = model.config().vocab_size;
+    const auto T = std::min<int64_t>(static_cast<int64_t>(s.seq.size()), model.config().context_length);
+    const int top = std::max(s.job->logprobs, 0);
+    std::vector<TokenLogprob> out(static_cast<size_t>(T));
+    out[0].id = s.seq[0];
+    out[0].logprob = std::nanf("");
+    if (T > 1) {
+      std::vector<float> all(static_cast<size_t>(T * V));
+      model.logits(s.seq.data(), 1, T, all.data(), false);
+      for (int64_t i = 1; i < T; ++i) out[i] = token_logprob(all.data() + (i - 1) * V, V, s.seq[i], top, order);
+    }
+    if (s.job->on_prompt_logprobs) s.job->on_prompt_logprobs(std::move(out));
   }
 
   // One step: at most one prompt chunk (the slot that waited longest for it), then one batched
@@ -112,6 +161,7 @@ struct BatchGenerator::Impl {
         continue;
       }
       if (s.generated == 0 && s.pending.empty() && s.cache->len == 0) {
+        if (s.job->score_prompt && !s.scored && !s.seq.empty()) score_prompt(s);
         if (s.job->options.max_new_tokens <= 0 || s.seq.empty()) {
           finish(s, s.seq.empty() ? "the prompt is empty: nothing to continue" : "");
           continue;
@@ -152,6 +202,18 @@ struct BatchGenerator::Impl {
     }
     std::lock_guard lock(mu);
     ++counts.steps;
+    const auto now = std::chrono::steady_clock::now();
+    recent.emplace_back(now, counts.tokens);
+    while (recent.size() > 1 && now - recent.front().first > std::chrono::seconds(10)) recent.pop_front();
+  }
+
+  // Tokens per second over the last 10 s (mu held).
+  double rate() const {
+    const auto now = std::chrono::steady_clock::now();
+    if (recent.empty() || now - recent.back().first > std::chrono::seconds(10)) return 0.0;
+    const auto& [t0, n0] = recent.front();
+    const double span = std::max(1.0, std::chrono::duration<double>(now - t0).count());
+    return static_cast<double>(counts.tokens - n0) / span;
   }
 
   bool busy() const {
@@ -206,13 +268,15 @@ BatchGenerator::~BatchGenerator() {
   if (impl_->thread.joinable()) impl_->thread.join();
 }
 
-bool BatchGenerator::submit(std::shared_ptr<GenerationJob> job) {
+bool BatchGenerator::submit(std::shared_ptr<GenerationJob> job) { return submit_all({std::move(job)}); }
+
+bool BatchGenerator::submit_all(const std::vector<std::shared_ptr<GenerationJob>>& jobs) {
   {
     std::lock_guard lock(impl_->mu);
     // Waiting means beyond the free slots (a queued job takes a free slot at the next step).
     const auto free_slots = static_cast<int64_t>(impl_->slots.size()) - impl_->counts.active;
     if (impl_->stop || static_cast<int64_t>(impl_->queue.size()) - free_slots >= impl_->max_queue) return false;
-    impl_->queue.push_back(std::move(job));
+    for (const auto& job : jobs) impl_->queue.push_back(job);
   }
   impl_->wake.notify_one();
   return true;
@@ -230,6 +294,7 @@ BatchGeneratorStats BatchGenerator::stats() const {
   std::lock_guard lock(impl_->mu);
   BatchGeneratorStats s = impl_->counts;
   s.queued = static_cast<int64_t>(impl_->queue.size());
+  s.tokens_per_s = impl_->rate();
   return s;
 }
 

@@ -31,7 +31,7 @@ std::vector<int32_t> generate(GPT& model, std::span<const int32_t> prompt, const
       model.prefill(window, T, *cache, logits.data());
     else
       model.logits(window, 1, T, logits.data(), true);
-    const int32_t next = sampler.sample(logits.data(), V, std::span<const int32_t>(seq));
+    const int32_t next = sampler.sample(logits.data(), V, std::span<const int32_t>(seq), prompt.size());
     if (options.stop_at_eos && next == options.eos_id) break;
     seq.push_back(next);
     out.push_back(next);

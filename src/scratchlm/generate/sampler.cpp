@@ -87,6 +87,15 @@ void SamplerConfig::validate() const {
   if (!(min_p >= 0.0f && min_p < 1.0f)) fail("sampler: min_p must be in [0, 1) (got {}; 0 turns it off)", min_p);
   if (!(repetition_penalty > 0.0f) || !std::isfinite(repetition_penalty))
     fail("sampler: repetition_penalty must be a finite number > 0 (got {}; 1 turns it off)", repetition_penalty);
+  if (!(presence_penalty >= -2.0f && presence_penalty <= 2.0f))
+    fail("sampler: presence_penalty must be between -2 and 2 (got {}; 0 turns it off)", presence_penalty);
+  if (!(frequency_penalty >= -2.0f && frequency_penalty <= 2.0f))
+    fail("sampler: frequency_penalty must be between -2 and 2 (got {}; 0 turns it off)", frequency_penalty);
+  for (const auto& [id, bias] : logit_bias) {
+    if (id < 0) fail("sampler: logit_bias token id {} is negative", id);
+    if (!(bias >= -100.0f && bias <= 100.0f))
+      fail("sampler: logit_bias of token {} must be between -100 and 100 (got {})", id, bias);
+  }
 }
 
 int32_t argmax(const float* logits, int64_t V) {
@@ -102,7 +111,7 @@ int32_t argmax(const float* logits, int64_t V) {
 
 Sampler::Sampler(const SamplerConfig& config) : cfg_(config), rng_(config.seed) { cfg_.validate(); }
 
-double Sampler::prepare(const float* logits, int64_t V, std::span<const int32_t> context) {
+double Sampler::prepare(const float* logits, int64_t V, std::span<const int32_t> context, size_t generated_from) {
   check_vocab(V);
   if (static_cast<int64_t>(buf_.size()) < V) {  // grow once; later calls reuse the buffers
     buf_.resize(V);
@@ -127,6 +136,12 @@ double Sampler::prepare(const float* logits, int64_t V, std::span<const int32_t>
       if (logits[i] == kPosInf) fail("sampler: logit of token {} is +inf", i);
     }
 
+  // 0. logit_bias.
+  for (const auto& [id, bias] : cfg_.logit_bias) {
+    if (id >= V) fail("sampler: logit_bias token id {} is outside the vocabulary [0, {})", id, V);
+    buf[id] += bias;
+  }
+
   // 1. Repetition penalty, once per distinct context token.
   for (const int32_t t : context)
     if (t < 0 || t >= V) fail("sampler: context token id {} is outside the vocabulary [0, {})", t, V);
@@ -138,6 +153,17 @@ double Sampler::prepare(const float* logits, int64_t V, std::span<const int32_t>
       buf[t] = buf[t] > 0.0f ? buf[t] / r : buf[t] * r;
     }
     for (const int32_t t : context) seen_[t] = 0;
+  }
+  // 1b. Presence and frequency penalties over the generated tokens: the frequency penalty once per
+  //     occurrence, the presence penalty once per distinct token (seen_ marks it).
+  if ((cfg_.presence_penalty != 0.0f || cfg_.frequency_penalty != 0.0f) && generated_from < context.size()) {
+    const auto gen = context.subspan(generated_from);
+    for (const int32_t t : gen) {
+      if (seen_[t] == 0) buf[t] -= cfg_.presence_penalty;
+      buf[t] -= cfg_.frequency_penalty;
+      seen_[t] = 1;
+    }
+    for (const int32_t t : gen) seen_[t] = 0;
   }
 
   const float m = max_value(buf, V);
@@ -268,8 +294,8 @@ double Sampler::prepare(const float* logits, int64_t V, std::span<const int32_t>
   return total;
 }
 
-int32_t Sampler::sample(const float* logits, int64_t V, std::span<const int32_t> context) {
-  const double total = prepare(logits, V, context);
+int32_t Sampler::sample(const float* logits, int64_t V, std::span<const int32_t> context, size_t generated_from) {
+  const double total = prepare(logits, V, context, generated_from);
   if (cfg_.temperature == 0.0f) return idx_[0];
   // 8. Inverse CDF in increasing id order. u < total; should rounding (total may have been summed
   //    in another order) leave the running sum short of u, the last token with weight > 0 is it.
@@ -288,8 +314,8 @@ int32_t Sampler::sample(const float* logits, int64_t V, std::span<const int32_t>
 }
 
 void Sampler::distribution(const float* logits, int64_t V, std::span<const int32_t> context,
-                           std::vector<float>& probs) {
-  const double total = prepare(logits, V, context);
+                           std::vector<float>& probs, size_t generated_from) {
+  const double total = prepare(logits, V, context, generated_from);
   probs.assign(V, 0.0f);
   for (int64_t j = 0; j < n_; ++j) {
     const int32_t id = idx_[j];

@@ -2,11 +2,13 @@
 // top-k) plus the common extras: top-p (nucleus), min-p and the CTRL repetition penalty.
 //
 // Pipeline of Sampler::sample, one row of logits [V] at a time:
+//   0. logit_bias (OpenAI): logit[t] += bias for each listed token (ids outside [0, V) are BadInput).
 //   1. Repetition penalty (CTRL, Keskar et al. 2019, exactly as Hugging Face's
 //      RepetitionPenaltyLogitsProcessor): for each DISTINCT token t in `context`,
 //      logit[t] = logit[t] > 0 ? logit[t] / r : logit[t] * r   (r > 1 discourages repeats).
 //      A token repeated in the context is penalized once. The caller decides which window of
 //      tokens counts (HF: the whole prompt + generated ids; llama.cpp: the last 64).
+//   1b. OpenAI's presence / frequency penalties over the generated tokens (see SamplerConfig).
 //   2. temperature == 0: greedy — return argmax of the penalized logits (ties: lowest id). The
 //      filters below cannot change the argmax and are skipped, and no random number is drawn.
 //   3. Temperature: logits / T (computed as (logit - max) / T, which cannot overflow).
@@ -48,6 +50,7 @@
 #include <array>
 #include <cstdint>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "scratchlm/tensor/rng.h"
@@ -60,6 +63,13 @@ struct SamplerConfig {
   float top_p = 1.0f;               // in (0, 1]; 1 = off
   float min_p = 0.0f;               // in [0, 1); 0 = off
   float repetition_penalty = 1.0f;  // > 0; 1 = off
+  // OpenAI's penalties (step 1b): logit[t] -= c[t] * frequency_penalty + (c[t] > 0) * presence_penalty,
+  // c[t] = how often t occurs among the generated tokens (context[generated_from..]); in [-2, 2], 0 = off.
+  float presence_penalty = 0.0f;
+  float frequency_penalty = 0.0f;
+  // OpenAI's logit_bias (step 0): added to the logits of these token ids before anything else; each
+  // bias in [-100, 100] (-100 in effect bans a token, 100 all but forces it).
+  std::vector<std::pair<int32_t, float>> logit_bias;
   uint64_t seed = 0;                // seed of the sampler's Rng
 
   // Throws BadInput naming the first invalid field.
@@ -74,12 +84,14 @@ class Sampler {
   explicit Sampler(const SamplerConfig& config);  // validates config
 
   // The next token for logits[0..V) given the ids already in the sequence (for the penalty).
-  int32_t sample(const float* logits, int64_t V, std::span<const int32_t> context);
+  // context[generated_from..] are the generated tokens that presence/frequency penalties count.
+  int32_t sample(const float* logits, int64_t V, std::span<const int32_t> context, size_t generated_from = 0);
 
   // The exact distribution sample() draws from (after all filters, renormalized), written to
   // probs[0..V); one-hot at the argmax when temperature == 0. Uses no randomness. For tests,
   // diagnostics and "show the top candidates" displays; it resizes `probs`.
-  void distribution(const float* logits, int64_t V, std::span<const int32_t> context, std::vector<float>& probs);
+  void distribution(const float* logits, int64_t V, std::span<const int32_t> context, std::vector<float>& probs,
+                    size_t generated_from = 0);
 
   // The random stream, for exact resume: save after a step, restore into a fresh Sampler.
   std::array<uint64_t, 4> rng_state() const { return rng_.state(); }
@@ -91,7 +103,7 @@ class Sampler {
   // Steps 1-7: fills buf_ (penalized logits, then weights for ids in idx_) and idx_[0..n) with
   // the surviving ids in increasing order; returns the sum of their weights. Greedy: returns
   // 0 with idx_ = {argmax}.
-  double prepare(const float* logits, int64_t V, std::span<const int32_t> context);
+  double prepare(const float* logits, int64_t V, std::span<const int32_t> context, size_t generated_from);
 
   SamplerConfig cfg_;
   Rng rng_;

@@ -63,7 +63,9 @@ bool Access::allowed(const httplib::Request& rq, httplib::Response& rs) const {
       return false;
     }
   }
-  if (!cfg_.api_key.empty() && rq.path != "/health") {
+  // The page itself holds no secret and a browser cannot send a key to open it: it asks for the key.
+  const bool open_route = rq.path == "/health" || (rq.method == "GET" && rq.path == "/");
+  if (!cfg_.api_key.empty() && !open_route) {
     const std::string auth = rq.get_header_value("Authorization");
     if (!auth.starts_with("Bearer ") || !same_secret(auth.substr(7), cfg_.api_key)) {
       send_error(rs, 401, "a valid API key is required: send 'Authorization: Bearer KEY'", "authentication_error");

@@ -20,7 +20,7 @@ struct Response;
 namespace slm::serve {
 
 struct AccessConfig {
-  std::string api_key;      // "": no key needed; else every route but /health needs "Bearer KEY"
+  std::string api_key;      // "": no key needed; else every route but /health and the page needs "Bearer KEY"
   std::string cors_origin;  // "": no CORS headers; else this origin may call the API from a page
   bool log_requests = true;
 };

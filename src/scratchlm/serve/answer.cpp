@@ -2,15 +2,31 @@
 #include "scratchlm/serve/answer.h"
 
 #include "scratchlm/tokenizer/bpe.h"
+#include "scratchlm/tokenizer/utf8.h"
 #include "scratchlm/util/error.h"
 
 namespace slm::serve {
 
-Answer::Answer(const CompletionRequest& req, PromptTemplate tmpl, const Tokenizer& tok)
+Answer::Answer(const CompletionRequest& req, size_t index, PromptTemplate tmpl, const Tokenizer& tok)
     : state_(std::make_shared<State>()), job_(std::make_shared<GenerationJob>()) {
   auto stream = std::make_shared<ResponseStream>(req.stops, req.chat ? std::optional(tmpl) : std::nullopt);
-  job_->prompt = req.prompt;
+  job_->prompt = req.prompts.at(index);
   job_->options = req.gen;
+  job_->logprobs = req.logprobs;
+  job_->score_prompt = req.echo && req.logprobs >= 0;
+  if (req.echo) {
+    const std::vector<uint32_t> ids(job_->prompt.begin(), job_->prompt.end());
+    state_->result.prompt_text = utf8_lossy(tok.decode(ids));
+  }
+  job_->on_logprob = [st = state_](const TokenLogprob& t) {
+    std::lock_guard lock(st->mu);
+    st->result.logprobs.push_back(t);
+    st->new_logprobs.push_back(t);
+  };
+  job_->on_prompt_logprobs = [st = state_](std::vector<TokenLogprob> lps) {
+    std::lock_guard lock(st->mu);
+    st->result.prompt_logprobs = std::move(lps);
+  };
   const int64_t max_new = req.gen.max_new_tokens;
   // Both callbacks run on the generator's thread; the state is shared with the answering thread.
   job_->on_token = [st = state_, stream, &tok](int32_t id) {
@@ -46,6 +62,18 @@ bool Answer::next_piece(std::string& piece) {
   piece = std::move(state_->pieces.front());
   state_->pieces.pop_front();
   return true;
+}
+
+std::vector<TokenLogprob> Answer::take_logprobs() {
+  std::lock_guard lock(state_->mu);
+  std::vector<TokenLogprob> out;
+  out.swap(state_->new_logprobs);
+  return out;
+}
+
+bool Answer::wait_for(int ms) {
+  std::unique_lock lock(state_->mu);
+  return state_->cv.wait_for(lock, std::chrono::milliseconds(ms), [&] { return state_->done; });
 }
 
 std::chrono::steady_clock::time_point Answer::first_token_at() const {

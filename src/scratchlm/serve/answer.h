@@ -19,12 +19,17 @@ namespace slm::serve {
 
 class Answer {
  public:
-  Answer(const CompletionRequest& req, PromptTemplate tmpl, const Tokenizer& tok);
+  // The answer to prompt `index` of the request.
+  Answer(const CompletionRequest& req, size_t index, PromptTemplate tmpl, const Tokenizer& tok);
 
   // The job to submit (its callbacks feed this answer; it keeps the answer alive).
   std::shared_ptr<GenerationJob> job() const { return job_; }
   // The next text piece, waiting for it; false once the answer is complete (then result()).
   bool next_piece(std::string& piece);
+  // The log-probabilities of the tokens generated since the last call (streams: sent with a piece).
+  std::vector<TokenLogprob> take_logprobs();
+  // Waits up to `ms` for the end; whether it came.
+  bool wait_for(int ms);
   // Waits for the end; the whole answer. An error of the generator becomes an Internal error.
   CompletionResult wait();
   // When the first token was generated (the epoch when none was yet).
@@ -37,6 +42,7 @@ class Answer {
     std::mutex mu;
     std::condition_variable cv;
     std::deque<std::string> pieces;
+    std::vector<TokenLogprob> new_logprobs;
     bool done = false;
     std::string error;
     CompletionResult result;

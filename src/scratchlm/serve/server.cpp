@@ -5,10 +5,16 @@
 
 #include <httplib.h>
 
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <mutex>
+#include <thread>
 
 #include "scratchlm/finetune/classifier.h"
 #include "scratchlm/model/gpt.h"
@@ -50,18 +56,19 @@ struct Server::Impl {
   int64_t started = unix_now();
   serve::Access access;
   std::atomic<uint64_t> prompt_tokens{0}, completion_tokens{0}, completions{0};
+  int port = 0;  // bound
   std::unique_ptr<BatchGenerator> gen;  // last: stopped before the model and tokenizer go
 
   explicit Impl(const ServeConfig& c) : cfg(c), access({c.api_key, c.cors_origin, c.log_requests}) {}
 
   // The counters of /metrics and the log line of a finished completion.
-  void account(const httplib::Request& rq, const serve::CompletionRequest& req, const serve::CompletionResult& res,
-               const serve::Answer& answer, const std::string& how) {
-    prompt_tokens += static_cast<uint64_t>(req.prompt.size());
-    completion_tokens += static_cast<uint64_t>(res.completion_tokens);
+  void account(const httplib::Request& rq, const serve::CompletionRequest& req, int64_t generated,
+               std::chrono::steady_clock::time_point first_token, const std::string& how) {
+    prompt_tokens += static_cast<uint64_t>(req.prompt_tokens());
+    completion_tokens += static_cast<uint64_t>(generated);
     ++completions;
-    access.note(rq, fmt::format("{} + {} tokens{}", req.prompt.size(), res.completion_tokens, how));
-    if (res.completion_tokens > 0) access.first_token(rq, answer.first_token_at());
+    access.note(rq, fmt::format("{} + {} tokens{}", req.prompt_tokens(), generated, how));
+    if (generated > 0) access.first_token(rq, first_token);
   }
 
   // Prometheus text format.
@@ -79,6 +86,7 @@ struct Server::Impl {
     metric("slots", "gauge", "Requests that can generate at once (--parallel).", cfg.parallel);
     metric("slots_busy", "gauge", "Requests generating now.", static_cast<double>(st.active));
     metric("queue_length", "gauge", "Requests waiting for a slot.", static_cast<double>(st.queued));
+    metric("tokens_per_second", "gauge", "Tokens generated per second over the last 10 s.", st.tokens_per_s);
     metric("max_batch", "gauge", "The most requests one decode step has carried.", static_cast<double>(st.max_batch));
     metric("uptime_seconds", "gauge", "Seconds since the server started.", static_cast<double>(unix_now() - started));
     return out;
@@ -102,6 +110,8 @@ struct Server::Impl {
     try {
       body();
       return;
+    } catch (const serve::RequestError& e) {
+      send_json(rs, 400, error_body(e.what(), "invalid_request_error", e.param(), e.code()));
     } catch (const json::exception& e) {
       send_json(rs, 400, error_body(std::string("invalid JSON: ") + e.what()));
     } catch (const Error& e) {
@@ -118,45 +128,74 @@ struct Server::Impl {
     const json body = json::parse(rq.body);
     std::unique_lock lock(mu);
     const uint64_t no = served;
+    const GPTConfig& mc = model->config();
     serve::CompletionRequest req =
-        serve::parse_completion_request(body, chat, *tok, model->config().context_length, cfg, no);
+        serve::parse_completion_request(body, chat, *tok, mc.context_length, mc.vocab_size, cfg, no);
     ++served;
     lock.unlock();
     const std::string id = (chat ? "chatcmpl-" : "cmpl-") + std::to_string(no);
     const int64_t created = unix_now();
-    auto answer = std::make_shared<serve::Answer>(req, cfg.tmpl, *tok);
-    if (!gen->submit(answer->job())) {
+    std::vector<std::shared_ptr<serve::Answer>> answers;
+    std::vector<std::shared_ptr<GenerationJob>> jobs;
+    for (size_t i = 0; i < req.prompts.size(); ++i) {
+      answers.push_back(std::make_shared<serve::Answer>(req, i, cfg.tmpl, *tok));
+      jobs.push_back(answers.back()->job());
+    }
+    if (!gen->submit_all(jobs)) {
       send_json(rs, 429,
                 error_body(fmt::format("the server is busy: {} requests are generating and {} are waiting; retry later",
                                        cfg.parallel, cfg.max_queue),
-                           "rate_limit_exceeded"));
+                           "rate_limit_exceeded", "", "rate_limit_exceeded"));
       return;
     }
     if (!req.stream) {
-      const serve::CompletionResult res = answer->wait();
-      send_json(rs, 200, serve::completion_response(req, res, id, created, cfg.model_name));
-      account(rq, req, res, *answer, "");
+      // The client may leave while it waits: its socket is watched between decode steps, and a
+      // closed one cancels the answers (the slots are free at the next step).
+      const int fd = client_socket(rq);
+      bool gone = false;
+      for (auto& a : answers)
+        while (!a->wait_for(10))
+          if (!gone && fd >= 0 && client_gone(fd)) {
+            gone = true;
+            for (auto& b : answers) b->cancel();
+          }
+      std::vector<serve::CompletionResult> results;
+      int64_t generated = 0;
+      auto first = std::chrono::steady_clock::time_point::max();
+      for (auto& a : answers) {
+        results.push_back(a->wait());
+        generated += results.back().completion_tokens;
+        if (results.back().completion_tokens > 0) first = std::min(first, a->first_token_at());
+      }
+      send_json(rs, 200, serve::completion_response(req, results, id, created, cfg.model_name, *tok));
+      account(rq, req, generated, first, gone ? ", client gone" : "");
       return;
     }
+    auto answer = answers[0];
     rs.set_header("Cache-Control", "no-cache");
     rs.set_chunked_content_provider(
-        "text/event-stream", [this, req, answer, id, created, chat, rqp = &rq](size_t, httplib::DataSink& sink) {
+        "text/event-stream", [this, req, answer, id, created, rqp = &rq](size_t, httplib::DataSink& sink) {
           auto send = [&](const std::string& payload) {
             const std::string event = "data: " + payload + "\n\n";
             return sink.write(event.data(), event.size());
           };
           auto chunk = [&](const std::string& piece, const std::string& finish, bool first) {
-            return send(serve::completion_chunk(chat, piece, finish, first, id, created, cfg.model_name).dump());
+            const std::vector<TokenLogprob> lps = answer->take_logprobs();
+            return send(serve::completion_chunk(req, piece, lps, finish, first, id, created, cfg.model_name, *tok)
+                            .dump(-1, ' ', false, json::error_handler_t::replace));
           };
-          bool open = !chat || chunk("", "", true);  // a chat stream starts with the assistant's role
-          std::string outcome;
+          bool open = !req.chat || chunk("", "", true);  // a chat stream starts with the assistant's role
           try {
             std::string piece;
             while (open && answer->next_piece(piece)) open = chunk(piece, "", false);
             if (!open) answer->cancel();  // the client went away: free the slot
             const serve::CompletionResult res = answer->wait();
-            if (open) open = chunk("", res.finish_reason, false) && send("[DONE]");
-            account(*rqp, req, res, *answer, open ? ", streamed" : ", streamed, client gone");
+            if (open) open = chunk("", res.finish_reason, false);
+            if (open && req.include_usage)
+              open = send(serve::usage_chunk(req, res.completion_tokens, id, created, cfg.model_name).dump());
+            if (open) open = send("[DONE]");
+            account(*rqp, req, res.completion_tokens, answer->first_token_at(),
+                    open ? ", streamed" : ", streamed, client gone");
           } catch (const std::exception& e) {
             if (open) send(error_body(e.what(), "server_error").dump(-1, ' ', false, json::error_handler_t::replace));
             access.note(*rqp, std::string("streamed, failed: ") + e.what());
@@ -164,6 +203,44 @@ struct Server::Impl {
           sink.done();
           return true;
         });
+  }
+
+  // The socket of a request's connection (httplib 0.11 does not expose it): the one whose peer is
+  // the request's remote address and port, on our port. -1 when not found.
+  int client_socket(const httplib::Request& rq) const {
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
+      int fd = -1;
+      try {
+        fd = std::stoi(entry.path().filename().string());
+      } catch (...) {
+        continue;
+      }
+      sockaddr_storage peer{}, self{};
+      socklen_t pl = sizeof(peer), sl = sizeof(self);
+      if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &pl) != 0 ||
+          getsockname(fd, reinterpret_cast<sockaddr*>(&self), &sl) != 0)
+        continue;
+      char host[NI_MAXHOST], port_s[NI_MAXSERV], self_port[NI_MAXSERV];
+      if (getnameinfo(reinterpret_cast<sockaddr*>(&peer), pl, host, sizeof(host), port_s, sizeof(port_s),
+                      NI_NUMERICHOST | NI_NUMERICSERV) != 0 ||
+          getnameinfo(reinterpret_cast<sockaddr*>(&self), sl, nullptr, 0, self_port, sizeof(self_port),
+                      NI_NUMERICSERV) != 0)
+        continue;
+      if (rq.remote_addr == host && std::to_string(rq.remote_port) == port_s &&
+          std::to_string(port) == self_port)
+        return fd;
+    }
+    return -1;
+  }
+
+  // Whether the peer has closed the connection (end of stream or an error; pipelined bytes are not).
+  static bool client_gone(int fd) {
+    pollfd p{fd, static_cast<short>(POLLIN | POLLRDHUP), 0};
+    if (poll(&p, 1, 0) <= 0) return false;
+    if (p.revents & (POLLHUP | POLLERR | POLLRDHUP)) return true;
+    char c;
+    return (p.revents & POLLIN) && recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
   }
 
   void classify(const httplib::Request& rq, httplib::Response& rs) {
@@ -271,19 +348,65 @@ Server::Server(std::unique_ptr<GPT> model, std::unique_ptr<Tokenizer> tok, Serve
 
 Server::~Server() { stop(); }
 
+namespace {
+
+// httplib 0.11 (Debian 12's, compiled into its library) listens with a backlog of 5: a burst of
+// more connections than the accept thread takes at once had its handshakes dropped and retried by
+// the clients a second later. Listening again on the same socket only raises the backlog.
+void raise_listen_backlog(int port) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
+    int fd = -1;
+    try {
+      fd = std::stoi(entry.path().filename().string());
+    } catch (...) {
+      continue;
+    }
+    int listening = 0;
+    socklen_t len = sizeof(listening);
+    sockaddr_storage self{};
+    socklen_t sl = sizeof(self);
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening ||
+        getsockname(fd, reinterpret_cast<sockaddr*>(&self), &sl) != 0)
+      continue;
+    char self_port[NI_MAXSERV];
+    if (getnameinfo(reinterpret_cast<sockaddr*>(&self), sl, nullptr, 0, self_port, sizeof(self_port),
+                    NI_NUMERICSERV) == 0 &&
+        std::to_string(port) == self_port)
+      listen(fd, SOMAXCONN);
+  }
+}
+
+}  // namespace
+
 int Server::bind(const std::string& host, int port) {
   if (port < 0 || port > 65535) fail("port must be between 0 and 65535, got {}", port);
   if (port == 0) {
     const int p = impl_->http.bind_to_any_port(host);
     if (p <= 0) fail("cannot listen on {} (any port)", host);
-    return p;
+    raise_listen_backlog(p);
+    return impl_->port = p;
   }
   if (!impl_->http.bind_to_port(host, port))
     fail("cannot listen on {}:{} (in use, or not an address of this machine)", host, port);
-  return port;
+  raise_listen_backlog(port);
+  return impl_->port = port;
 }
 
 void Server::run() { impl_->http.listen_after_bind(); }
+
+void Server::shutdown() {
+  if (!impl_) return;
+  impl_->http.stop();  // no new connections; open ones take no further requests
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<int64_t>(impl_->cfg.shutdown_grace_s * 1000));
+  while (impl_->gen && std::chrono::steady_clock::now() < deadline) {
+    const BatchGeneratorStats st = impl_->gen->stats();
+    if (st.active == 0 && st.queued == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (impl_->gen) impl_->gen->shutdown();  // what is left is cancelled ("the server is shutting down")
+}
 
 void Server::stop() {
   if (!impl_) return;
