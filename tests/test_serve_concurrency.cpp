@@ -140,14 +140,17 @@ TEST(ServeConcurrency, FifoOrder) {
   std::vector<std::thread> th;
   for (int i = 0; i < 5; ++i) {
     th.emplace_back([&, i] {
-      auto [st, j] = srv.post("/v1/completions", R"({"prompt": "Wait your turn", "max_tokens": 3})");
+      // 24 tokens each: successive answers end tens of decode steps apart, more than a loaded
+      // machine takes to wake the waiting client threads (which record the order).
+      auto [st, j] = srv.post("/v1/completions", R"({"prompt": "Wait your turn", "max_tokens": 24})");
       EXPECT_EQ(st, 200);
       std::lock_guard lock(mu);
       order.push_back(i);
     });
     // Each is queued before the next is sent.
-    for (int k = 0; k < 500 && metric(srv, "queue_length") < i + 1; ++k)
+    for (int k = 0; k < 5000 && metric(srv, "queue_length") < i + 1; ++k)
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    EXPECT_EQ(metric(srv, "queue_length"), i + 1) << "request " << i << " was not queued in 10 s";
   }
   blocker.close();  // frees the slot: the queue drains
   for (auto& t : th) t.join();
