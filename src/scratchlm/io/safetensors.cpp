@@ -1,10 +1,9 @@
-// safetensors.cpp — reading and writing the safetensors format (see safetensors.h).
+// safetensors.cpp — reading the safetensors format (see safetensors.h).
 //
 // The reader trusts nothing: every field of the header is type-checked, every size computation
 // is overflow-checked, and every byte range is checked against the data section before any data
 // is touched. Errors are BadInput, one line, "<path>: <problem>", naming the tensor when there
-// is one. The writer streams header and tensor bytes to a temp file next to the destination,
-// fsyncs it and renames it over the destination, so a failed write never damages an old file.
+// is one. The writer is safetensors_writer.cpp.
 #include "scratchlm/io/safetensors.h"
 
 #include <fcntl.h>
@@ -20,6 +19,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "scratchlm/tensor/bf16.h"
+#include "scratchlm/tensor/half.h"
 #include "scratchlm/tokenizer/printable.h"
 #include "scratchlm/util/error.h"
 #include "scratchlm/util/file.h"
@@ -34,7 +35,7 @@ using json = nlohmann::json;
 
 // A header longer than this is rejected outright (the same limit as the reference implementation).
 constexpr uint64_t kMaxHeaderBytes = 100'000'000;
-constexpr const char* kMetadataKey = "__metadata__";
+constexpr const char* kMetadataKey = kSafetensorsMetadataKey;
 
 struct DTypeEntry {
   DType dtype;
@@ -110,34 +111,6 @@ bool json_nonneg(const json& j, uint64_t max, uint64_t& out) {
   }
   return false;
 }
-
-float f16_to_f32(uint16_t h) {
-  uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
-  uint32_t exp = (h >> 10) & 0x1Fu;
-  uint32_t mant = h & 0x3FFu;
-  uint32_t bits;
-  if (exp == 0) {
-    if (mant == 0) {
-      bits = sign;  // +-0
-    } else {
-      // Subnormal: value = mant * 2^-24. Normalize so the leading 1 is at bit 10.
-      uint32_t e = 127 - 15 + 1;
-      while ((mant & 0x400u) == 0) {
-        mant <<= 1;
-        --e;
-      }
-      mant &= 0x3FFu;
-      bits = sign | (e << 23) | (mant << 13);
-    }
-  } else if (exp == 31) {
-    bits = sign | 0x7F800000u | (mant << 13);  // inf, or NaN with its payload kept
-  } else {
-    bits = sign | ((exp + (127 - 15)) << 23) | (mant << 13);
-  }
-  return std::bit_cast<float>(bits);
-}
-
-float bf16_to_f32(uint16_t h) { return std::bit_cast<float>(static_cast<uint32_t>(h) << 16); }
 
 template <typename T>
 T load_le(const uint8_t* p) {
@@ -486,90 +459,6 @@ std::vector<int64_t> SafetensorsFile::read_int(std::string_view name) const {
            dtype_name(t.dtype));
   }
   return out;
-}
-
-// ------------------------------------------------------------------------------------- writer
-
-void SafetensorsWriter::check_new(const std::string& name, DType dtype, const std::vector<int64_t>& shape,
-                                  size_t* nbytes_out) const {
-  if (name == kMetadataKey) fail("cannot add a tensor named {}: the name is reserved", kMetadataKey);
-  if (entries_.count(name)) fail("cannot add tensor {} twice", qname(name));
-  if (dtype_size(dtype) == 0) fail("cannot add tensor {}: invalid dtype", qname(name));
-  size_t numel = 1;
-  for (int64_t d : shape) {
-    if (d < 0) fail("cannot add tensor {}: negative dimension in shape {}", qname(name), shape_to_string(shape));
-    if (__builtin_mul_overflow(numel, static_cast<size_t>(d), &numel))
-      fail("cannot add tensor {}: shape {} overflows", qname(name), shape_to_string(shape));
-  }
-  size_t nbytes = 0;
-  if (__builtin_mul_overflow(numel, dtype_size(dtype), &nbytes))
-    fail("cannot add tensor {}: shape {} overflows", qname(name), shape_to_string(shape));
-  *nbytes_out = nbytes;
-}
-
-void SafetensorsWriter::add(const std::string& name, DType dtype, std::vector<int64_t> shape, const void* data) {
-  size_t nbytes = 0;
-  check_new(name, dtype, shape, &nbytes);
-  if (nbytes > 0 && data == nullptr) fail("cannot add tensor {}: null data for {} bytes", qname(name), nbytes);
-  entries_[name] = Entry{dtype, std::move(shape), data, nullptr};
-}
-
-void SafetensorsWriter::add_f32_fill(const std::string& name, std::vector<int64_t> shape, FillF32 fill) {
-  size_t nbytes = 0;
-  check_new(name, DType::F32, shape, &nbytes);
-  if (!fill) fail("cannot add tensor {}: no fill function", qname(name));
-  entries_[name] = Entry{DType::F32, std::move(shape), nullptr, std::move(fill)};
-}
-
-void SafetensorsWriter::write(const std::string& path) const {
-  // Header: tensors in name order, contiguous offsets; __metadata__ first when present.
-  nlohmann::ordered_json header = nlohmann::ordered_json::object();
-  if (!metadata_.empty()) {
-    nlohmann::ordered_json md = nlohmann::ordered_json::object();
-    for (const auto& [k, v] : metadata_) md[k] = v;
-    header[kMetadataKey] = std::move(md);
-  }
-  size_t offset = 0;
-  std::vector<std::pair<const Entry*, size_t>> chunks;  // entry, byte count
-  for (const auto& [name, e] : entries_) {
-    size_t nbytes = Tensor::numel_of(e.shape) * dtype_size(e.dtype);  // overflow checked in add()
-    nlohmann::ordered_json t = nlohmann::ordered_json::object();
-    t["dtype"] = dtype_name(e.dtype);
-    t["shape"] = e.shape;
-    t["data_offsets"] = {offset, offset + nbytes};
-    header[name] = std::move(t);
-    chunks.emplace_back(&e, nbytes);
-    offset += nbytes;
-  }
-  std::string hjson;
-  try {
-    hjson = header.dump();
-  } catch (const nlohmann::json::exception&) {
-    fail("cannot write '{}': a tensor name or metadata string is not valid UTF-8", path);
-  }
-  hjson.append((8 - hjson.size() % 8) % 8, ' ');
-  uint64_t hlen = hjson.size();
-  uint8_t lenbuf[8];
-  std::memcpy(lenbuf, &hlen, 8);
-
-  AtomicFile out(path);
-  out.write(lenbuf, 8);
-  out.write(hjson);
-  std::vector<float> buf;
-  for (const auto& [e, nbytes] : chunks) {
-    if (!e->fill) {
-      if (nbytes) out.write(e->data, nbytes);
-      continue;
-    }
-    const size_t n = nbytes / sizeof(float);
-    buf.resize(std::min(n, kFillChunk));
-    for (size_t first = 0; first < n; first += kFillChunk) {
-      const size_t count = std::min(kFillChunk, n - first);
-      e->fill(buf.data(), first, count);
-      out.write(buf.data(), count * sizeof(float));
-    }
-  }
-  out.commit();
 }
 
 }  // namespace slm

@@ -25,6 +25,8 @@
 namespace slm {
 
 enum class DType { F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL };
+// The header key of the string-to-string metadata (not a tensor name).
+inline constexpr const char* kSafetensorsMetadataKey = "__metadata__";
 const char* dtype_name(DType d);
 size_t dtype_size(DType d);
 
