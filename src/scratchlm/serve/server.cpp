@@ -1,6 +1,6 @@
 // server.cpp — the HTTP side of `slm serve` (see server.h): routes, JSON errors, server-sent
 // events; completions generate on the batch generator, several at once. Request checking and
-// answers live in api.cpp and answer.cpp.
+// answers live in api_request.cpp, api_response.cpp and answer.cpp.
 #include "scratchlm/serve/server.h"
 
 #include <httplib.h>
