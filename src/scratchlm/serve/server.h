@@ -15,7 +15,7 @@
 // logit_bias, seed, stop (a string or up to 4), stream, stream_options.include_usage, logprobs
 // (+ top_logprobs for chat), truncate, n (only 1); completions also echo, and a prompt that is a
 // string, a token-id list, or a list of those (one choice each). Harmless metadata (user,
-// metadata, ...) is ignored; any other field is refused with a 400 naming it (api.cpp's
+// metadata, ...) is ignored; any other field is refused with a 400 naming it (api_request.cpp's
 // check_fields). Omitted sampling fields take the server's defaults; an omitted seed is the
 // server's seed + the number of requests served before, so repeated sampled requests differ. With
 // "stream": true the answer comes as server-sent events ("data: {chunk}" ... "data: [DONE]"),
