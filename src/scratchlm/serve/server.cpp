@@ -5,14 +5,9 @@
 
 #include <httplib.h>
 
-#include <netdb.h>
-#include <poll.h>
-#include <sys/socket.h>
-
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
 #include <mutex>
 #include <thread>
 
@@ -21,6 +16,7 @@
 #include "scratchlm/serve/access.h"
 #include "scratchlm/serve/answer.h"
 #include "scratchlm/serve/api.h"
+#include "scratchlm/serve/sockets.h"
 #include "scratchlm/tokenizer/bpe.h"
 #include "scratchlm/tokenizer/utf8.h"
 #include "scratchlm/util/error.h"
@@ -151,11 +147,11 @@ struct Server::Impl {
     if (!req.stream) {
       // The client may leave while it waits: its socket is watched between decode steps, and a
       // closed one cancels the answers (the slots are free at the next step).
-      const int fd = client_socket(rq);
+      const int fd = serve::find_connection(rq.remote_addr, rq.remote_port, port);
       bool gone = false;
       for (auto& a : answers)
         while (!a->wait_for(10))
-          if (!gone && fd >= 0 && client_gone(fd)) {
+          if (!gone && fd >= 0 && serve::peer_closed(fd)) {
             gone = true;
             for (auto& b : answers) b->cancel();
           }
@@ -203,44 +199,6 @@ struct Server::Impl {
           sink.done();
           return true;
         });
-  }
-
-  // The socket of a request's connection (httplib 0.11 does not expose it): the one whose peer is
-  // the request's remote address and port, on our port. -1 when not found.
-  int client_socket(const httplib::Request& rq) const {
-    std::error_code ec;
-    for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
-      int fd = -1;
-      try {
-        fd = std::stoi(entry.path().filename().string());
-      } catch (...) {
-        continue;
-      }
-      sockaddr_storage peer{}, self{};
-      socklen_t pl = sizeof(peer), sl = sizeof(self);
-      if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &pl) != 0 ||
-          getsockname(fd, reinterpret_cast<sockaddr*>(&self), &sl) != 0)
-        continue;
-      char host[NI_MAXHOST], port_s[NI_MAXSERV], self_port[NI_MAXSERV];
-      if (getnameinfo(reinterpret_cast<sockaddr*>(&peer), pl, host, sizeof(host), port_s, sizeof(port_s),
-                      NI_NUMERICHOST | NI_NUMERICSERV) != 0 ||
-          getnameinfo(reinterpret_cast<sockaddr*>(&self), sl, nullptr, 0, self_port, sizeof(self_port),
-                      NI_NUMERICSERV) != 0)
-        continue;
-      if (rq.remote_addr == host && std::to_string(rq.remote_port) == port_s &&
-          std::to_string(port) == self_port)
-        return fd;
-    }
-    return -1;
-  }
-
-  // Whether the peer has closed the connection (end of stream or an error; pipelined bytes are not).
-  static bool client_gone(int fd) {
-    pollfd p{fd, static_cast<short>(POLLIN | POLLRDHUP), 0};
-    if (poll(&p, 1, 0) <= 0) return false;
-    if (p.revents & (POLLHUP | POLLERR | POLLRDHUP)) return true;
-    char c;
-    return (p.revents & POLLIN) && recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
   }
 
   void classify(const httplib::Request& rq, httplib::Response& rs) {
@@ -348,48 +306,17 @@ Server::Server(std::unique_ptr<GPT> model, std::unique_ptr<Tokenizer> tok, Serve
 
 Server::~Server() { stop(); }
 
-namespace {
-
-// httplib 0.11 (Debian 12's, compiled into its library) listens with a backlog of 5: a burst of
-// more connections than the accept thread takes at once had its handshakes dropped and retried by
-// the clients a second later. Listening again on the same socket only raises the backlog.
-void raise_listen_backlog(int port) {
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
-    int fd = -1;
-    try {
-      fd = std::stoi(entry.path().filename().string());
-    } catch (...) {
-      continue;
-    }
-    int listening = 0;
-    socklen_t len = sizeof(listening);
-    sockaddr_storage self{};
-    socklen_t sl = sizeof(self);
-    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening ||
-        getsockname(fd, reinterpret_cast<sockaddr*>(&self), &sl) != 0)
-      continue;
-    char self_port[NI_MAXSERV];
-    if (getnameinfo(reinterpret_cast<sockaddr*>(&self), sl, nullptr, 0, self_port, sizeof(self_port),
-                    NI_NUMERICSERV) == 0 &&
-        std::to_string(port) == self_port)
-      listen(fd, SOMAXCONN);
-  }
-}
-
-}  // namespace
-
 int Server::bind(const std::string& host, int port) {
   if (port < 0 || port > 65535) fail("port must be between 0 and 65535, got {}", port);
   if (port == 0) {
     const int p = impl_->http.bind_to_any_port(host);
     if (p <= 0) fail("cannot listen on {} (any port)", host);
-    raise_listen_backlog(p);
+    serve::raise_listen_backlog(p);
     return impl_->port = p;
   }
   if (!impl_->http.bind_to_port(host, port))
     fail("cannot listen on {}:{} (in use, or not an address of this machine)", host, port);
-  raise_listen_backlog(port);
+  serve::raise_listen_backlog(port);
   return impl_->port = port;
 }
 
