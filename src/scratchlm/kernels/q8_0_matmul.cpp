@@ -9,6 +9,7 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -120,6 +121,26 @@ __attribute__((target(SLM_AVX512))) float dot_avx512_vnni(const BlockQ8_0* w, co
 
 using DotFn = float (*)(const BlockQ8_0*, const BlockQ8_0*, const float*, int64_t);
 
+// Activations to Q8_0 by llama.cpp's x86 rule (its quantize_row_q8_0 on AVX/AVX2, which it uses for
+// the vec_dot operand): d = amax / 127 stored as fp16, q = round-half-even(x * (127 / amax)). The
+// file's weights follow ggml's reference rule instead (tensor/q8_0.h). xd: each d back as float.
+void quantize_activations(const float* x, BlockQ8_0* y, float* xd, int64_t nb) {
+  for (int64_t b = 0; b < nb; ++b) {
+    const float* xb = x + b * kQ8_0Block;
+    float amax = 0.0f;
+    bool finite = true;
+    for (int64_t j = 0; j < kQ8_0Block; ++j) {
+      finite = finite && std::isfinite(xb[j]);
+      amax = std::max(amax, std::fabs(xb[j]));
+    }
+    if (!finite) fail("a Q8_0 layer's input holds a non-finite value (the model's activations overflowed)");
+    y[b].d = f32_to_f16(amax / 127.0f);
+    xd[b] = f16_to_f32(y[b].d);
+    const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+    for (int64_t j = 0; j < kQ8_0Block; ++j) y[b].qs[j] = static_cast<int8_t>(std::nearbyint(xb[j] * id));
+  }
+}
+
 DotFn dot_for(Q8Path p) {
   switch (p) {
     case Q8Path::Scalar: return dot_scalar;
@@ -169,8 +190,7 @@ void matmul_q8_0_path(float* out, const float* x, const BlockQ8_0* W, const floa
   thread_local std::vector<float> xd;
   xq.resize(static_cast<size_t>(M * nb));
   xd.resize(xq.size());
-  for (int64_t m = 0; m < M; ++m) quantize_row_q8_0(x + m * K, xq.data() + m * nb, K);
-  for (size_t i = 0; i < xq.size(); ++i) xd[i] = f16_to_f32(xq[i].d);
+  for (int64_t m = 0; m < M; ++m) quantize_activations(x + m * K, xq.data() + m * nb, xd.data() + m * nb, nb);
   const DotFn dot = dot_for(path);
   const BlockQ8_0* xqp = xq.data();
   const float* xdp = xd.data();

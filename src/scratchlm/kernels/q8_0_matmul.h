@@ -1,8 +1,9 @@
 // q8_0_matmul.h — the linear layer on Q8_0 weights (chapter 7 "going further": quantized
 // inference, as llama.cpp runs it): out[M, N] = x[M, K] · W[N, K]ᵀ (+ bias), W in blocks of 32
 // int8 with an fp16 scale (tensor/q8_0.h), rows of K values ([out][in], the GGUF layout). The
-// activations are quantized to Q8_0 per block of 32 too, and each block pair contributes
-// d_w · d_x · Σ q_w·q_x, the integer sum exact: llama.cpp's q8_0 × q8_0 dot product.
+// activations are quantized to Q8_0 per block of 32 too, by llama.cpp's x86 rule (round half to
+// even of x · 127/amax), and each block pair contributes d_w · d_x · Σ q_w·q_x, the integer sum
+// exact: llama.cpp's q8_0 × q8_0 dot product.
 //
 // One fixed order of the float operations, shared by every path, makes them bit-identical: a
 // block's 32 products are summed in 8 integer lanes of 4 (lane l: values 4l..4l+3); lane l of
