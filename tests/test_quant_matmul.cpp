@@ -128,7 +128,7 @@ TEST(Bf16Matmul, EqualsFp32OnTheRoundedWeights) {
   // The products are exact fp32 products of the bf16 weights: against BLAS on the same rounded
   // weights only the summation order differs (relative 1e-5 of Σ|w x|), for one row (the dot
   // kernels) and many (widened tiles through sgemm).
-  for (int64_t M : {int64_t{1}, int64_t{20}}) {
+  for (int64_t M : {int64_t{1}, kBf16GemmRows + 6}) {
     const int64_t K = 768, N = 80;
     const std::vector<float> wf = randn(static_cast<size_t>(N * K), 29, 0.05f);
     std::vector<bf16_t> w(wf.size());

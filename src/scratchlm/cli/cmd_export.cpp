@@ -23,12 +23,11 @@ void add_export_command(CLI::App& app, bool gguf_only) {
   auto o = std::make_shared<Opts>();
   if (gguf_only) o->type = "q8_0";
   auto* c = gguf_only ? app.add_subcommand("quantize", "Write a model as a quantized GGUF file (export --format gguf)")
-                      : app.add_subcommand("export",
-                                           "Write a model as a GGUF file (llama.cpp, Ollama) or a Hugging Face directory");
+                      : app.add_subcommand(
+                            "export", "Write a model as a GGUF file (llama.cpp, Ollama) or a Hugging Face directory");
   c->add_option("--model", o->model, "Model directory or GGUF file")->required();
   if (!gguf_only)
-    c->add_option("--format", o->format,
-                  "gguf (llama.cpp's gpt2 architecture) or hf (config.json + model.safetensors)")
+    c->add_option("--format", o->format, "gguf (llama.cpp's gpt2 architecture) or hf (config.json + model.safetensors)")
         ->capture_default_str();
   c->add_option("--out", o->out, "Output file (gguf) or directory (hf)")->required();
   c->add_option("--type", o->type, "GGUF weight type: f32, f16 or q8_0 (norms, biases, positions stay f32)")

@@ -10,8 +10,8 @@
 
 #include "scratchlm/cli/commands.h"
 #include "scratchlm/data/shards.h"
-#include "scratchlm/kernels/threads.h"
 #include "scratchlm/io/gguf_model.h"
+#include "scratchlm/kernels/threads.h"
 #include "scratchlm/tokenizer/bpe.h"
 #include "scratchlm/tokenizer/encode_stream.h"
 #include "scratchlm/tokenizer/printable.h"

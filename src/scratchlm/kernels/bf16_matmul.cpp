@@ -78,9 +78,12 @@ using DotFn = float (*)(const bf16_t*, const float*, int64_t);
 
 DotFn dot_for(Bf16Path p) {
   switch (p) {
-    case Bf16Path::Scalar: return dot_scalar;
-    case Bf16Path::Avx2: return dot_avx2;
-    case Bf16Path::Avx512: return dot_avx512;
+    case Bf16Path::Scalar:
+      return dot_scalar;
+    case Bf16Path::Avx2:
+      return dot_avx2;
+    case Bf16Path::Avx512:
+      return dot_avx512;
   }
   return dot_scalar;
 }
@@ -89,9 +92,12 @@ DotFn dot_for(Bf16Path p) {
 
 const char* bf16_path_name(Bf16Path p) {
   switch (p) {
-    case Bf16Path::Scalar: return "scalar";
-    case Bf16Path::Avx2: return "avx2";
-    case Bf16Path::Avx512: return "avx512";
+    case Bf16Path::Scalar:
+      return "scalar";
+    case Bf16Path::Avx2:
+      return "avx2";
+    case Bf16Path::Avx512:
+      return "avx512";
   }
   return "?";
 }
@@ -99,9 +105,12 @@ const char* bf16_path_name(Bf16Path p) {
 bool bf16_path_available(Bf16Path p) {
   const CpuFeatures& f = cpu_features();
   switch (p) {
-    case Bf16Path::Scalar: return true;
-    case Bf16Path::Avx2: return f.avx2 && f.fma;
-    case Bf16Path::Avx512: return f.avx512f && f.avx2 && f.fma;
+    case Bf16Path::Scalar:
+      return true;
+    case Bf16Path::Avx2:
+      return f.avx2 && f.fma;
+    case Bf16Path::Avx512:
+      return f.avx512f && f.avx2 && f.fma;
   }
   return false;
 }
@@ -111,8 +120,8 @@ Bf16Path bf16_best_path() {
   return bf16_path_available(Bf16Path::Avx2) ? Bf16Path::Avx2 : Bf16Path::Scalar;
 }
 
-void matmul_bf16_path(float* out, const float* x, const bf16_t* W, const float* bias, int64_t M, int64_t K,
-                      int64_t N, Bf16Path path) {
+void matmul_bf16_path(float* out, const float* x, const bf16_t* W, const float* bias, int64_t M, int64_t K, int64_t N,
+                      Bf16Path path) {
   if (!bf16_path_available(path)) fail_internal("matmul_bf16: this CPU cannot run the {} path", bf16_path_name(path));
   const DotFn dot = dot_for(path);
 #pragma omp parallel for schedule(static) if (N * K * M >= (1 << 16))
@@ -140,8 +149,7 @@ void matmul_bf16(float* out, const float* x, const bf16_t* W, const float* bias,
     for (int64_t i = 0; i < nt; ++i) bf16_to_f32_row(W + (n0 + i) * K, wf + i * K, static_cast<size_t>(K));
     if (bias)
       for (int64_t m = 0; m < M; ++m) std::copy_n(bias + n0, nt, out + m * N + n0);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, nt, K, 1.0f, x, K, wf, K, bias ? 1.0f : 0.0f,
-                out + n0, N);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, nt, K, 1.0f, x, K, wf, K, bias ? 1.0f : 0.0f, out + n0, N);
   }
 }
 

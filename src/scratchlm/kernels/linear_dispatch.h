@@ -13,8 +13,8 @@ enum class WeightFormat { F32, BF16, Q8_0 };
 // A view of a packed weight matrix (owned elsewhere, e.g. model/inference_weights.h).
 struct PackedLinear {
   WeightFormat format = WeightFormat::F32;
-  int64_t N = 0, K = 0;          // output and input width
-  const void* data = nullptr;    // N rows of K values (bf16_t, or K/32 BlockQ8_0)
+  int64_t N = 0, K = 0;        // output and input width
+  const void* data = nullptr;  // N rows of K values (bf16_t, or K/32 BlockQ8_0)
 };
 
 // out[M, N] = in[M, K] · W + bias: `packed` when non-null (its shape must be N x K), else the

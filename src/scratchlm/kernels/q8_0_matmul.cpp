@@ -64,7 +64,7 @@ __attribute__((target("avx2,fma,f16c"))) inline __m256i lanes_avx2(const BlockQ8
 }
 
 __attribute__((target("avx2,fma,f16c"))) float dot_avx2(const BlockQ8_0* w, const BlockQ8_0* x, const float* xd,
-                                                          int64_t nb) {
+                                                        int64_t nb) {
   __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
   for (int64_t b = 0; b < nb; ++b) {
     const __m256 s = _mm256_set1_ps(_cvtsh_ss(w[b].d) * xd[b]);
@@ -74,7 +74,7 @@ __attribute__((target("avx2,fma,f16c"))) float dot_avx2(const BlockQ8_0* w, cons
 }
 
 __attribute__((target("avx2,fma,f16c,avxvnni"))) float dot_avx_vnni(const BlockQ8_0* w, const BlockQ8_0* x,
-                                                                      const float* xd, int64_t nb) {
+                                                                    const float* xd, int64_t nb) {
   __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
   for (int64_t b = 0; b < nb; ++b) {
     const __m256i qw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs));
@@ -91,16 +91,16 @@ __attribute__((target("avx2,fma,f16c,avxvnni"))) float dot_avx_vnni(const BlockQ
 
 // Blocks b (even, low half) and b + 1 (odd, high half) in one ZMM: the two accumulators side by side.
 __attribute__((target(SLM_AVX512))) float dot_avx512_vnni(const BlockQ8_0* w, const BlockQ8_0* x, const float* xd,
-                                                           int64_t nb) {
+                                                          int64_t nb) {
   __m512 acc = _mm512_setzero_ps();
   int64_t b = 0;
   for (; b + 1 < nb; b += 2) {
-    const __m512i qw = _mm512_inserti64x4(
-        _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs))),
-        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b + 1].qs)), 1);
-    const __m512i qx = _mm512_inserti64x4(
-        _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs))),
-        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b + 1].qs)), 1);
+    const __m512i qw =
+        _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs))),
+                           _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b + 1].qs)), 1);
+    const __m512i qx =
+        _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs))),
+                           _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b + 1].qs)), 1);
     const __m512i sx = _mm512_mask_sub_epi8(qx, _mm512_movepi8_mask(qw), _mm512_setzero_si512(), qx);
     const __m512i sum = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(qw), sx);
     const __m512 s = _mm512_insertf32x8(_mm512_set1_ps(_cvtsh_ss(w[b].d) * xd[b]),
@@ -143,10 +143,14 @@ void quantize_activations(const float* x, BlockQ8_0* y, float* xd, int64_t nb) {
 
 DotFn dot_for(Q8Path p) {
   switch (p) {
-    case Q8Path::Scalar: return dot_scalar;
-    case Q8Path::Avx2: return dot_avx2;
-    case Q8Path::AvxVnni: return dot_avx_vnni;
-    case Q8Path::Avx512Vnni: return dot_avx512_vnni;
+    case Q8Path::Scalar:
+      return dot_scalar;
+    case Q8Path::Avx2:
+      return dot_avx2;
+    case Q8Path::AvxVnni:
+      return dot_avx_vnni;
+    case Q8Path::Avx512Vnni:
+      return dot_avx512_vnni;
   }
   return dot_scalar;
 }
@@ -155,10 +159,14 @@ DotFn dot_for(Q8Path p) {
 
 const char* q8_path_name(Q8Path p) {
   switch (p) {
-    case Q8Path::Scalar: return "scalar";
-    case Q8Path::Avx2: return "avx2";
-    case Q8Path::AvxVnni: return "avx-vnni";
-    case Q8Path::Avx512Vnni: return "avx512-vnni";
+    case Q8Path::Scalar:
+      return "scalar";
+    case Q8Path::Avx2:
+      return "avx2";
+    case Q8Path::AvxVnni:
+      return "avx-vnni";
+    case Q8Path::Avx512Vnni:
+      return "avx512-vnni";
   }
   return "?";
 }
@@ -166,10 +174,14 @@ const char* q8_path_name(Q8Path p) {
 bool q8_path_available(Q8Path p) {
   const CpuFeatures& f = cpu_features();
   switch (p) {
-    case Q8Path::Scalar: return true;
-    case Q8Path::Avx2: return f.avx2 && f.fma && f.f16c;
-    case Q8Path::AvxVnni: return f.avx2 && f.fma && f.f16c && f.avx_vnni;
-    case Q8Path::Avx512Vnni: return f.avx512bw && f.avx512vl && f.avx512_vnni && f.f16c;
+    case Q8Path::Scalar:
+      return true;
+    case Q8Path::Avx2:
+      return f.avx2 && f.fma && f.f16c;
+    case Q8Path::AvxVnni:
+      return f.avx2 && f.fma && f.f16c && f.avx_vnni;
+    case Q8Path::Avx512Vnni:
+      return f.avx512bw && f.avx512vl && f.avx512_vnni && f.f16c;
   }
   return false;
 }

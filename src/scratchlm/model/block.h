@@ -42,9 +42,9 @@ struct MultiHeadAttention {
   const float *w_qkv = nullptr, *b_qkv = nullptr, *w_proj = nullptr, *b_proj = nullptr;
   float *g_w_qkv = nullptr, *g_b_qkv = nullptr, *g_w_proj = nullptr, *g_b_proj = nullptr;
   LoraAdapter lora_qkv, lora_proj;  // appendix E; off unless the model has adapters
+  float* lora_du = nullptr;         // scratch for the adapters' backward, [M, 3r]
   // Inference: the weights packed in bf16 / Q8_0 (model/inference_weights.h), used when non-null.
   const PackedLinear *packed_qkv = nullptr, *packed_proj = nullptr;
-  float* lora_du = nullptr;         // scratch for the adapters' backward, [M, 3r]
   // saved activations
   float *qkv = nullptr, *att = nullptr, *lse = nullptr;
 

@@ -80,9 +80,7 @@ void GPT::bind() {
     TransformerBlock& blk = blocks_[l];
     blk.bind(store_, static_cast<int>(l), cfg_.emb_dim, cfg_.n_heads, cfg_.qkv_bias, cfg_.layer_norm_epsilon,
              cfg_.lora.scale());
-    auto packed = [&](const char* n) {
-      return packed_ ? packed_->find("h." + std::to_string(l) + "." + n) : nullptr;
-    };
+    auto packed = [&](const char* n) { return packed_ ? packed_->find("h." + std::to_string(l) + "." + n) : nullptr; };
     blk.attn.packed_qkv = packed("attn.c_attn.weight");
     blk.attn.packed_proj = packed("attn.c_proj.weight");
     blk.ff.packed_fc = packed("mlp.c_fc.weight");

@@ -13,9 +13,12 @@ namespace slm {
 
 size_t packed_row_bytes(WeightFormat format, int64_t K) {
   switch (format) {
-    case WeightFormat::F32: return static_cast<size_t>(K) * sizeof(float);
-    case WeightFormat::BF16: return static_cast<size_t>(K) * sizeof(bf16_t);
-    case WeightFormat::Q8_0: return q8_0_row_bytes(K);
+    case WeightFormat::F32:
+      return static_cast<size_t>(K) * sizeof(float);
+    case WeightFormat::BF16:
+      return static_cast<size_t>(K) * sizeof(bf16_t);
+    case WeightFormat::Q8_0:
+      return q8_0_row_bytes(K);
   }
   return 0;
 }
