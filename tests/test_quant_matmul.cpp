@@ -17,6 +17,7 @@
 #include "scratchlm/model/inference_weights.h"
 #include "scratchlm/model/kv_cache.h"
 #include "scratchlm/tensor/half.h"
+#include "scratchlm/util/error.h"
 
 namespace slm {
 namespace {
@@ -194,6 +195,26 @@ TEST(InferenceWeights, PackedModelsDecodeLikeFp32) {
   m.enable_grads();  // training drops them: fp32 again, bit for bit
   EXPECT_EQ(m.inference_weights(), nullptr);
   EXPECT_EQ(run(), fp32);
+}
+
+TEST(InferenceWeights, ReleasingTheFp32BlockWeightsKeepsTheOutputAndStopsTraining) {
+  GPTConfig c = small_config();
+  c.emb_dim = 256;  // matrices of many pages, so that most of their memory is given back
+  GPT m(c);
+  m.init_weights(7);
+  m.set_inference_weights(InferenceWeights::pack(m, WeightFormat::Q8_0));
+  const std::vector<int32_t> tokens = {1, 2, 3, 4, 5};
+  std::vector<float> before(static_cast<size_t>(c.vocab_size)), after(before.size());
+  m.logits(tokens.data(), 1, 5, before.data(), true);
+  m.release_packed_fp32();
+  float zeros = 0;  // the fp32 matrix now reads as zeros (its interior pages are gone)
+  const float* w = m.params().data("h.0.mlp.c_fc.weight");
+  for (int64_t i = 0; i < 4 * c.emb_dim * c.emb_dim; ++i) zeros += w[i] == 0.0f;
+  EXPECT_GT(zeros, 0.9f * 4 * c.emb_dim * c.emb_dim);
+  m.logits(tokens.data(), 1, 5, after.data(), true);
+  EXPECT_EQ(after, before);
+  EXPECT_THROW(m.enable_grads(), Error);
+  EXPECT_THROW(m.set_inference_weights(nullptr), Error);
 }
 
 }  // namespace

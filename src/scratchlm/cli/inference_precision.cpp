@@ -13,15 +13,15 @@ void add_precision_option(CLI::App* cmd, std::string& precision) {
 }
 
 void apply_precision(GPT& model, const std::string& precision) {
-  if (precision.empty()) return;
   if (precision == "fp32")
     model.set_inference_weights(nullptr);
   else if (precision == "bf16")
     model.set_inference_weights(InferenceWeights::pack(model, WeightFormat::BF16));
   else if (precision == "q8_0")
     model.set_inference_weights(InferenceWeights::pack(model, WeightFormat::Q8_0));
-  else
+  else if (!precision.empty())
     fail("--precision: unknown value '{}' (fp32, bf16, q8_0)", precision);
+  model.release_packed_fp32();  // these commands only run inference: the packed copies suffice
 }
 
 }  // namespace slm::cli

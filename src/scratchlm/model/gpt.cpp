@@ -1,6 +1,9 @@
 // gpt.cpp — GPTModel forward and backward over the activation arena (see gpt.h).
 #include "scratchlm/model/gpt.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -70,8 +73,21 @@ GPT::~GPT() = default;
 
 void GPT::set_inference_weights(std::unique_ptr<InferenceWeights> w) {
   if (w && cfg_.lora.enabled()) fail("packed (bf16 / Q8_0) inference weights need a model without LoRA adapters");
+  if (fp32_released_) fail("this model's fp32 weights were released for inference; load it again");
   packed_ = std::move(w);
   bind();
+}
+
+void GPT::release_packed_fp32() {
+  if (!packed_) return;
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  for (const Param& p : store_.params()) {
+    if (!packed_->find(p.name)) continue;  // the block matrices (the head is packed under its own name)
+    const uintptr_t begin = reinterpret_cast<uintptr_t>(store_.data(p.name));
+    const uintptr_t first = (begin + page - 1) / page * page, last = (begin + p.numel * sizeof(float)) / page * page;
+    if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+  }
+  fp32_released_ = true;
 }
 
 void GPT::bind() {
@@ -158,6 +174,7 @@ void GPT::set_classifier_input(int64_t max_length, ClassifierToken token, Trunca
 }
 
 void GPT::enable_grads() {
+  if (fp32_released_) fail("this model's fp32 weights were released for inference; load it again to train it");
   packed_.reset();
   store_.enable_grads();
   bind();
