@@ -3,17 +3,22 @@
 // token, so tokens/s can at best be bandwidth / weight bytes.
 //
 //   build/bench/bench_generate --config gpt2-mini --threads 2 --prompt-tokens 16 --new-tokens 256 [--json]
+//                              [--weights fp32|bf16|q8_0] [--model DIR|FILE.gguf] [--skip-bandwidth]
 //
-// Random GPT-2-initialized weights, greedy decoding, no stop token. Bandwidth is measured in the
-// same run by summing a 1 GiB array (the best of 3 passes).
+// Random GPT-2-initialized weights (or --model's), greedy decoding, no stop token. --weights packs
+// the linear weights and the head for inference (model/inference_weights.h); a q8_0 GGUF --model
+// runs Q8_0 unless --weights says otherwise. Bandwidth is measured in the same run by summing a
+// 1 GiB array (the best of 3 passes).
 #include <chrono>
 #include <cstdio>
 #include <string>
 #include <vector>
 
 #include "scratchlm/generate/generator.h"
+#include "scratchlm/io/hf_gpt2.h"
 #include "scratchlm/kernels/matmul.h"
 #include "scratchlm/model/gpt.h"
+#include "scratchlm/model/inference_weights.h"
 #include "scratchlm/tensor/parallel.h"
 #include "scratchlm/tensor/rng.h"
 #include "scratchlm/util/error.h"
@@ -45,9 +50,9 @@ double measure_bandwidth_gbs() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string config = "gpt2-mini";
+  std::string config = "gpt2-mini", weights, model_path;
   int threads = 2, prompt_tokens = 16, new_tokens = 256;
-  bool json = false, skip_nocache = false;
+  bool json = false, skip_nocache = false, skip_bandwidth = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&] { return std::string(i + 1 < argc ? argv[++i] : ""); };
@@ -63,6 +68,12 @@ int main(int argc, char** argv) {
       json = true;
     else if (a == "--skip-nocache")
       skip_nocache = true;
+    else if (a == "--skip-bandwidth")
+      skip_bandwidth = true;
+    else if (a == "--weights")
+      weights = next();
+    else if (a == "--model")
+      model_path = next();
     else {
       std::fprintf(stderr, "unknown option %s\n", a.c_str());
       return 2;
@@ -71,10 +82,28 @@ int main(int argc, char** argv) {
   try {
     slm::set_num_threads(threads);
     slm::blas_set_threads(threads);
-    slm::GPTConfig cfg = slm::config_by_name(config);
-    cfg.drop_rate = 0;
-    slm::GPT model(cfg);
-    model.init_weights(1);
+    std::unique_ptr<slm::GPT> owned;
+    if (model_path.empty()) {
+      slm::GPTConfig c = slm::config_by_name(config);
+      c.drop_rate = 0;
+      owned = std::make_unique<slm::GPT>(c);
+      owned->init_weights(1);
+    } else {
+      owned = slm::load_hf_model(model_path, true);
+      config = model_path;
+    }
+    slm::GPT& model = *owned;
+    const slm::GPTConfig cfg = model.config();
+    if (weights == "fp32")
+      model.set_inference_weights(nullptr);
+    else if (weights == "bf16")
+      model.set_inference_weights(slm::InferenceWeights::pack(model, slm::WeightFormat::BF16));
+    else if (weights == "q8_0")
+      model.set_inference_weights(slm::InferenceWeights::pack(model, slm::WeightFormat::Q8_0));
+    else if (!weights.empty())
+      throw slm::Error(slm::ErrorKind::BadInput, "--weights: fp32, bf16 or q8_0");
+    const slm::InferenceWeights* packed = model.inference_weights();
+    if (weights.empty()) weights = packed ? "q8_0" : "fp32";
     slm::Rng rng(3);
     std::vector<int32_t> prompt(static_cast<size_t>(prompt_tokens));
     for (auto& t : prompt) t = static_cast<int32_t>(rng.below(static_cast<uint64_t>(cfg.vocab_size)));
@@ -82,16 +111,21 @@ int main(int argc, char** argv) {
     g.max_new_tokens = new_tokens;
     g.sampler.temperature = 0.0f;
     g.stop_at_eos = false;
-    // Prompt pass alone, then the full generation (prompt pass + decoding).
+    // The prompt pass alone, then the full generation, timed from its first token (the end of
+    // its prompt pass) to its last: the decoding steps only, as bench/llama_generate.mjs times
+    // llama.cpp (subtracting a separately timed prompt pass goes wrong on a loaded machine).
     slm::KVCache cache(cfg);
     std::vector<float> logits(static_cast<size_t>(cfg.vocab_size));
     double t0 = now();
     model.prefill(prompt.data(), prompt_tokens, cache, logits.data());
     const double prompt_s = now() - t0;
-    t0 = now();
-    auto a = slm::generate(model, prompt, g);
-    const double cached_s = now() - t0 - prompt_s;
-    const double tps = a.size() / cached_s;
+    double first = 0, last = 0;
+    auto a = slm::generate(model, prompt, g, [&](int32_t) {
+      last = now();
+      if (first == 0) first = last;
+      return true;
+    });
+    const double tps = a.size() > 1 ? static_cast<double>(a.size() - 1) / (last - first) : 0.0;
     double nocache_tps = 0;
     if (!skip_nocache) {
       g.use_kv_cache = false;
@@ -105,25 +139,33 @@ int main(int argc, char** argv) {
     double weight_bytes = static_cast<double>(model.params().numel()) * 4.0;
     weight_bytes -= static_cast<double>(cfg.context_length * cfg.emb_dim) * 4.0;
     if (!cfg.tie_word_embeddings) weight_bytes -= static_cast<double>(cfg.vocab_size * cfg.emb_dim) * 4.0;
-    const double bw = measure_bandwidth_gbs();
-    const double bound = bw * 1e9 / weight_bytes;
+    if (packed) {  // the packed linear weights and head replace their fp32 bytes
+      const double C = static_cast<double>(cfg.emb_dim);
+      weight_bytes -=
+          (static_cast<double>(cfg.n_layers) * 12.0 * C * C + static_cast<double>(cfg.vocab_size) * C) * 4.0;
+      weight_bytes += static_cast<double>(packed->bytes());
+    }
+    const double bw = skip_bandwidth ? 0.0 : measure_bandwidth_gbs();
+    const double bound = bw * 1e9 / weight_bytes, fraction = bw > 0 ? tps / bound : 0.0;
     if (json) {
       std::printf(
-          "{\"impl\": \"scratchlm-kvcache\", \"config\": \"%s\", \"threads\": %d, \"prompt_tokens\": %d, "
+          "{\"impl\": \"scratchlm-kvcache\", \"weights\": \"%s\", \"config\": \"%s\", \"threads\": %d, "
+          "\"prompt_tokens\": %d, "
           "\"new_tokens\": %zu, "
           "\"tokens_per_s\": %.2f, \"prompt_s\": %.4f, \"nocache_tokens_per_s\": %.2f, \"bandwidth_gbs\": %.1f, "
           "\"bandwidth_bound_tokens_per_s\": %.2f, \"fraction_of_bound\": %.3f}\n",
-          config.c_str(), threads, prompt_tokens, a.size(), tps, prompt_s, nocache_tps, bw, bound, tps / bound);
+          weights.c_str(), config.c_str(), threads, prompt_tokens, a.size(), tps, prompt_s, nocache_tps, bw, bound,
+          fraction);
     } else {
-      std::printf("%s, %d threads: %zu new tokens after a %d-token prompt\n", config.c_str(), threads, a.size(),
-                  prompt_tokens);
+      std::printf("%s, %s weights, %d threads: %zu new tokens after a %d-token prompt\n", config.c_str(),
+                  weights.c_str(), threads, a.size(), prompt_tokens);
       std::printf("  KV cache:    %8.2f tokens/s  (prompt pass %.3f s)\n", tps, prompt_s);
       if (!skip_nocache)
         std::printf("  no cache:    %8.2f tokens/s  (cache speedup %.1fx)\n", nocache_tps, tps / nocache_tps);
       std::printf(
           "  bandwidth:   %8.1f GB/s measured; %.0f MB of weights read per token -> bound %.1f tokens/s; reached "
           "%.0f%%\n",
-          bw, weight_bytes / 1e6, bound, 100.0 * tps / bound);
+          bw, weight_bytes / 1e6, bound, 100.0 * fraction);
     }
   } catch (const slm::Error& e) {
     std::fprintf(stderr, "bench_generate: error: %s\n", e.what());

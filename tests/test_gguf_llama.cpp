@@ -64,8 +64,8 @@ std::vector<std::string> fixture_strings() {
 std::vector<int> ids_of(const json& j) { return j.get<std::vector<int>>(); }
 
 // `slm generate --temperature 0` ids.
-std::vector<int> slm_greedy(const std::string& model, const std::string& prompt, int n) {
-  auto r = run_slm("generate --model " + shell_quote(model) + " --prompt " + shell_quote(prompt) +
+std::vector<int> slm_greedy(const std::string& model, const std::string& prompt, int n, const std::string& extra = "") {
+  auto r = run_slm("generate " + extra + " --model " + shell_quote(model) + " --prompt " + shell_quote(prompt) +
                    " --temperature 0 --no-stop-at-eos --json --threads 1 --max-new-tokens " + std::to_string(n));
   if (r.rc != 0) throw std::runtime_error("slm generate failed: " + r.err);
   return ids_of(json::parse(r.out)["ids"]);
@@ -102,11 +102,13 @@ void build_models(const slm::test::TempDir& tmp, Trained& a, Trained& b) {
         (k == 0 ? " --steps 150 --qkv-bias true --tie-word-embeddings false --data " + corpus
                 : " --steps 300 --qkv-bias false --tie-word-embeddings true --data " + tmp.file("passage.txt")));
     if (r.rc != 0) throw std::runtime_error("slm failed: " + r.err);
-    for (const char* type : {"f32", "f16", "q8_0"}) {
+    for (const char* type : {"f32", "f16"}) {
       r = run_slm("export --model " + m.dir + " --format gguf --type " + type + " --out " + m.dir + "-" + type +
                   ".gguf");
       if (r.rc != 0) throw std::runtime_error("slm failed: " + r.err);
     }
+    r = run_slm("quantize --model " + m.dir + " --type q8_0 --out " + m.dir + "-q8_0.gguf");  // = export --type
+    if (r.rc != 0) throw std::runtime_error("slm failed: " + r.err);
   }
 }
 
@@ -190,10 +192,12 @@ void check_q8_0(const Trained& m) {
       if (other[i] != q8[i]) return i;
     return n;
   };
+  const std::string file = m.dir + "-q8_0.gguf";
   const int vs_fp32 = first_divergence(slm_greedy(m.dir, kPrompt, n));
-  const int vs_dequant = first_divergence(slm_greedy(m.dir + "-q8_0.gguf", kPrompt, n));
+  const int vs_native = first_divergence(slm_greedy(file, kPrompt, n));  // slm's own int8 Q8_0 path
+  const int vs_dequant = first_divergence(slm_greedy(file, kPrompt, n, "--precision fp32"));
   // Top-1 agreement, teacher-forced on llama.cpp's sequence: ScratchLM's argmax at each of the 200
-  // positions (fp32 weights, and the file's Q8_0 weights dequantized) against llama.cpp's choice there.
+  // positions (fp32 weights; the file's Q8_0 weights natively; dequantized) against llama.cpp's choice.
   std::string ids;
   std::vector<int> seq = prompt;
   seq.insert(seq.end(), q8.begin(), q8.end());
@@ -216,12 +220,15 @@ void check_q8_0(const Trained& m) {
     EXPECT_EQ(pos, static_cast<int>(seq.size()));
     return agree;
   };
-  const int agree = top1_agreement(m.dir), agree_dequant = top1_agreement(m.dir + "-q8_0.gguf");
+  const int agree = top1_agreement(m.dir), agree_native = top1_agreement(file),
+            agree_dequant = top1_agreement(file + " --precision fp32");
   std::printf(
-      "Q8_0 in llama.cpp, %d greedy tokens: first divergence from ScratchLM fp32 at %d, from ScratchLM on the "
-      "dequantized file at %d; top-1 agreement %d/%d with fp32, %d/%d with the dequantized file\n",
-      n, vs_fp32, vs_dequant, agree, n, agree_dequant, n);
+      "Q8_0 in llama.cpp, %d greedy tokens: first divergence from ScratchLM fp32 at %d, from ScratchLM's native "
+      "Q8_0 at %d, from ScratchLM on the dequantized file at %d; top-1 agreement %d/%d with fp32, %d/%d native "
+      "Q8_0, %d/%d dequantized\n",
+      n, vs_fp32, vs_native, vs_dequant, agree, n, agree_native, n, agree_dequant, n);
   EXPECT_GE(agree, n * 9 / 10);
+  EXPECT_GE(agree_native, n * 9 / 10);
   EXPECT_GE(agree_dequant, n * 9 / 10);
 }
 

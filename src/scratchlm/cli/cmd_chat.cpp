@@ -30,6 +30,7 @@
 #include <iostream>
 
 #include "scratchlm/cli/commands.h"
+#include "scratchlm/cli/inference_precision.h"
 #include "scratchlm/cli/sampling_options.h"
 #include "scratchlm/data/instruct_data.h"
 #include "scratchlm/finetune/response_stream.h"
@@ -119,6 +120,7 @@ bool read_message(bool tty, std::string& msg) {
 void register_chat(CLI::App& app) {
   struct Opts {
     std::string model, tokenizer, tmpl = "alpaca";
+    std::string precision;
     GenerateOptions g;
     int threads = 0;
   };
@@ -137,6 +139,7 @@ void register_chat(CLI::App& app) {
   c->add_option("--max-new-tokens", o->g.max_new_tokens, "Most tokens per answer")->capture_default_str();
   add_sampling_options(c, o->g.sampler, "Sampling seed (answer n, counted from 0, uses seed + n)");
   c->add_option("--threads", o->threads, "Threads (default: all cores)");
+  add_precision_option(c, o->precision);
   c->callback([o] {
     configure_threads(o->threads);
     const PromptTemplate tmpl = parse_prompt_template(o->tmpl);
@@ -144,6 +147,7 @@ void register_chat(CLI::App& app) {
     g.sampler.validate();
     if (g.max_new_tokens < 1) fail("--max-new-tokens must be at least 1, got {}", g.max_new_tokens);
     auto model = load_hf_model(o->model);
+    apply_precision(*model, o->precision);
     if (model->config().is_classifier())
       fail("{}: a classifier model cannot chat (it has no language-model head)", o->model);
     const Tokenizer tok = load_model_tokenizer(o->model, o->tokenizer);

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "scratchlm/cli/commands.h"
+#include "scratchlm/cli/inference_precision.h"
 #include "scratchlm/data/shards.h"
 #include "scratchlm/data/window_dataset.h"
 #include "scratchlm/io/gguf_model.h"
@@ -19,6 +20,7 @@ namespace slm::cli {
 void register_eval(CLI::App& app) {
   struct Opts {
     std::string model, tokenizer, text_column;
+    std::string precision;
     std::vector<std::string> data;
     int64_t seq = 0, stride = 0, batch = 8;
     int threads = 0;
@@ -35,11 +37,13 @@ void register_eval(CLI::App& app) {
   c->add_option("--stride", o->stride, "Window stride (default: --seq)");
   c->add_option("--batch", o->batch, "Windows per forward pass")->capture_default_str()->check(CLI::PositiveNumber);
   c->add_option("--threads", o->threads, "Threads (default: all cores)");
+  add_precision_option(c, o->precision);
   c->add_flag("--lossy", o->lossy, "Replace invalid UTF-8 with U+FFFD instead of failing");
   c->add_flag("--json", o->json, "Print {\"loss\", \"perplexity\", \"tokens\"}");
   c->callback([o] {
     configure_threads(o->threads);
     auto model = load_hf_model(o->model);
+    apply_precision(*model, o->precision);
     const int64_t T = o->seq ? o->seq : model->config().context_length;
     if (T <= 0 || T > model->config().context_length) fail("--seq must be in 1..{}", model->config().context_length);
     Tokenizer tok = load_model_tokenizer(o->model, o->tokenizer);

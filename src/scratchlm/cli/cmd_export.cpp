@@ -1,6 +1,8 @@
 // cmd_export.cpp — `slm export`: a model in another format — a GGUF file of llama.cpp's gpt2
 // architecture (F32, F16 or Q8_0 weights, the tokenizer in its metadata) for llama.cpp, Ollama and
 // LM Studio, or a Hugging Face directory (e.g. from a GGUF file). Chapter 5.5 in reverse.
+// `slm quantize --model DIR --type q8_0 --out FILE.gguf` is the same command, GGUF only, q8_0 by
+// default (its file runs natively in slm generate/chat/serve/eval: kernels/q8_0_matmul.h).
 #include <cstdio>
 #include <filesystem>
 
@@ -11,16 +13,22 @@
 
 namespace slm::cli {
 
-void register_export(CLI::App& app) {
+namespace {
+
+// `export`, or `quantize` (gguf_only: no --format, --type q8_0 by default).
+void add_export_command(CLI::App& app, bool gguf_only) {
   struct Opts {
     std::string model, format = "gguf", out, type = "f32", tokenizer, name;
   };
   auto o = std::make_shared<Opts>();
-  auto* c =
-      app.add_subcommand("export", "Write a model as a GGUF file (llama.cpp, Ollama) or a Hugging Face directory");
+  if (gguf_only) o->type = "q8_0";
+  auto* c = gguf_only ? app.add_subcommand("quantize", "Write a model as a quantized GGUF file (export --format gguf)")
+                      : app.add_subcommand(
+                            "export", "Write a model as a GGUF file (llama.cpp, Ollama) or a Hugging Face directory");
   c->add_option("--model", o->model, "Model directory or GGUF file")->required();
-  c->add_option("--format", o->format, "gguf (llama.cpp's gpt2 architecture) or hf (config.json + model.safetensors)")
-      ->capture_default_str();
+  if (!gguf_only)
+    c->add_option("--format", o->format, "gguf (llama.cpp's gpt2 architecture) or hf (config.json + model.safetensors)")
+        ->capture_default_str();
   c->add_option("--out", o->out, "Output file (gguf) or directory (hf)")->required();
   c->add_option("--type", o->type, "GGUF weight type: f32, f16 or q8_0 (norms, biases, positions stay f32)")
       ->capture_default_str();
@@ -43,6 +51,13 @@ void register_export(CLI::App& app) {
     save_gguf_model(*model, tok, o->out, type, name);
     std::fprintf(stderr, "slm: wrote %s (%s)\n", o->out.c_str(), o->type.c_str());
   });
+}
+
+}  // namespace
+
+void register_export(CLI::App& app) {
+  add_export_command(app, false);
+  add_export_command(app, true);
 }
 
 }  // namespace slm::cli

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "scratchlm/cli/commands.h"
+#include "scratchlm/cli/inference_precision.h"
 #include "scratchlm/cli/sampling_options.h"
 #include "scratchlm/generate/generator.h"
 #include "scratchlm/io/gguf_model.h"
@@ -21,6 +22,7 @@ namespace slm::cli {
 void register_generate(CLI::App& app) {
   struct Opts {
     std::string model, tokenizer, prompt;
+    std::string precision;
     GenerateOptions g;
     bool json = false, no_stop = false, stop = false, lossy = false;
     int threads = 0;
@@ -35,6 +37,7 @@ void register_generate(CLI::App& app) {
   c->add_flag("--stop-at-eos", o->stop, "Stop at <|endoftext|> (the default)");
   c->add_flag("--no-stop-at-eos", o->no_stop, "Keep going past <|endoftext|>");
   c->add_option("--threads", o->threads, "Threads (default: all cores)");
+  add_precision_option(c, o->precision);
   c->add_flag("--lossy", o->lossy, "Replace invalid UTF-8 in --prompt with U+FFFD instead of failing");
   c->add_flag("--json", o->json, "Print {\"text\", \"ids\", \"tokens_per_second\"} at the end instead of streaming");
   c->callback([o] {
@@ -45,6 +48,7 @@ void register_generate(CLI::App& app) {
     g.sampler.validate();
     g.stop_at_eos = !o->no_stop;
     auto model = load_hf_model(o->model);
+    apply_precision(*model, o->precision);
     Tokenizer tok = load_model_tokenizer(o->model, o->tokenizer);
     if (tok.eot_id()) g.eos_id = static_cast<int32_t>(*tok.eot_id());
     std::vector<int32_t> prompt;

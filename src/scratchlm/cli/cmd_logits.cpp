@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "scratchlm/cli/commands.h"
+#include "scratchlm/cli/inference_precision.h"
 #include "scratchlm/io/hf_gpt2.h"
 #include "scratchlm/util/error.h"
 
@@ -11,7 +12,7 @@ namespace slm::cli {
 
 void register_logits(CLI::App& app) {
   struct Opts {
-    std::string model, tokens;
+    std::string model, tokens, precision;
     bool all = false, json = false;
   };
   auto o = std::make_shared<Opts>();
@@ -21,6 +22,7 @@ void register_logits(CLI::App& app) {
   c->add_option("--tokens", o->tokens, "Token ids, space- or comma-separated, e.g. \"15496 11 995\"")->required();
   c->add_flag("--all", o->all, "Print the logits of every position, one row per position");
   c->add_flag("--json", o->json, "Print {\"logits\": [...]} (a list of rows with --all)");
+  add_precision_option(c, o->precision);
   c->callback([o] {
     std::vector<int32_t> ids;
     std::string cur;
@@ -39,6 +41,7 @@ void register_logits(CLI::App& app) {
     }
     if (ids.empty()) fail("--tokens is empty");
     auto model = load_hf_model(o->model);
+    apply_precision(*model, o->precision);
     const int64_t T = static_cast<int64_t>(ids.size()), V = model->config().vocab_size;
     std::vector<float> out(static_cast<size_t>((o->all ? T : 1) * V));
     model->logits(ids.data(), 1, T, out.data(), !o->all);

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "scratchlm/cli/commands.h"
+#include "scratchlm/cli/inference_precision.h"
 #include "scratchlm/cli/sampling_options.h"
 #include "scratchlm/io/gguf_model.h"
 #include "scratchlm/io/hf_gpt2.h"
@@ -28,6 +29,7 @@ namespace slm::cli {
 void register_serve(CLI::App& app) {
   struct Opts {
     std::string model, tokenizer, name, host = "127.0.0.1", tmpl = "alpaca";
+    std::string precision;
     int port = 8080, threads = 0;
     ServeConfig cfg;
     bool quiet = false;
@@ -69,6 +71,7 @@ void register_serve(CLI::App& app) {
                 "Seconds running requests may still finish after SIGINT/SIGTERM before they are cancelled")
       ->capture_default_str();
   c->add_option("--threads", o->threads, "Threads (default: all cores)");
+  add_precision_option(c, o->precision);
   c->add_flag("--quiet", o->quiet, "No request log on stderr");
   c->callback([o] {
     configure_threads(o->threads);
@@ -86,6 +89,7 @@ void register_serve(CLI::App& app) {
     if (cfg.model_name.empty()) cfg.model_name = std::filesystem::absolute(o->model).parent_path().filename().string();
     cfg.model_name = utf8_lossy(cfg.model_name);
     auto model = load_hf_model(o->model);
+    apply_precision(*model, o->precision);
     auto tok = std::make_unique<Tokenizer>(load_model_tokenizer(o->model, o->tokenizer));
     const bool classifier = model->config().is_classifier();
     const std::string kind = classifier ? "classifier" : "language model";

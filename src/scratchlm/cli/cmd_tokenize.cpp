@@ -10,6 +10,7 @@
 
 #include "scratchlm/cli/commands.h"
 #include "scratchlm/data/shards.h"
+#include "scratchlm/io/gguf_model.h"
 #include "scratchlm/kernels/threads.h"
 #include "scratchlm/tokenizer/bpe.h"
 #include "scratchlm/tokenizer/encode_stream.h"
@@ -94,7 +95,7 @@ class IdSink {
 };
 
 void run_tokenize(const TokenizeOpts& o) {
-  auto load = [&] { return Tokenizer::load_dir(o.tokenizer_dir.empty() ? default_tokenizer_dir() : o.tokenizer_dir); };
+  auto load = [&] { return load_model_tokenizer("", o.tokenizer_dir); };  // a directory or a GGUF file
   const SpecialMode mode = parse_special_mode(o.special);
   if (!o.file.empty() && mode == SpecialMode::Text) {
     // A file as plain text streams: bounded memory for any size (encode_stream.h).
@@ -182,7 +183,8 @@ void register_tokenize(CLI::App& app) {
   c->add_option("text", o->text, "Text to encode (default: read --file, else standard input)");
   c->add_option("--file", o->file, "Read the text from this file");
   c->add_option("--tokenizer", o->tokenizer_dir,
-                "Tokenizer directory (encoder.json + vocab.bpe or vocab.json + merges.txt; default: data/gpt2)");
+                "Tokenizer directory (encoder.json + vocab.bpe or vocab.json + merges.txt) or GGUF file; default: "
+                "data/gpt2");
   c->add_option("--special", o->special,
                 "Special tokens such as <|endoftext|> in the text: error (refuse), text (encode as plain text), allow "
                 "(encode as their id)")
@@ -213,7 +215,7 @@ void register_detokenize(CLI::App& app) {
   c->add_option("ids", o->ids,
                 "Token ids (default: read --file, else standard input): separated by whitespace, or one JSON array");
   c->add_option("--file", o->file, "Read the ids from this file");
-  c->add_option("--tokenizer", o->tokenizer_dir, "Tokenizer directory (default: data/gpt2)");
+  c->add_option("--tokenizer", o->tokenizer_dir, "Tokenizer directory or GGUF file (default: data/gpt2)");
   c->callback([o] {
     std::string src;
     if (!o->ids.empty() && !o->file.empty()) fail("give either IDS or --file, not both");
@@ -226,7 +228,7 @@ void register_detokenize(CLI::App& app) {
     }
     std::vector<uint32_t> ids = parse_ids(src);
     if (ids.empty()) fail("no token ids given: nothing to decode");
-    Tokenizer tok = Tokenizer::load_dir(o->tokenizer_dir.empty() ? default_tokenizer_dir() : o->tokenizer_dir);
+    Tokenizer tok = load_model_tokenizer("", o->tokenizer_dir);
     std::string bytes = tok.decode(ids);
     // A terminal gets valid UTF-8 (invalid sequences shown as U+FFFD); pipes and files get the bytes.
     if (::isatty(STDOUT_FILENO)) bytes = utf8_lossy(bytes);

@@ -13,7 +13,7 @@ void register_detokenize(CLI::App& app);
 void register_train_tokenizer(CLI::App& app);
 void register_info(CLI::App& app);
 void register_logits(CLI::App& app);
-void register_export(CLI::App& app);
+void register_export(CLI::App& app);  // export and quantize
 void register_download(CLI::App& app);
 void register_download_data(CLI::App& app);
 void register_pretrain(CLI::App& app);

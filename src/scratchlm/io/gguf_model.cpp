@@ -7,6 +7,7 @@
 
 #include "scratchlm/io/gguf.h"
 #include "scratchlm/io/gguf_names.h"
+#include "scratchlm/model/inference_weights.h"
 #include "scratchlm/tokenizer/printable.h"
 #include "scratchlm/util/error.h"
 #include "scratchlm/util/paths.h"
@@ -80,10 +81,18 @@ std::unique_ptr<GPT> load_gguf_model(const std::string& path, bool quiet) {
   auto model = std::make_unique<GPT>(c);
   std::set<std::string> used;
   std::vector<float> tmp;
+  auto q8 = std::make_unique<InferenceWeights>();
   for (const auto& e : gguf_names::table(c)) {
     used.insert(e.theirs);
     if (e.ours.empty()) continue;  // a zero qkv bias standing for none
     const GgufTensorInfo& t = *f.find_tensor(e.theirs);
+    // Q8_0 matrices also stay as they are, [out][in] blocks, for the int8 inference path; the
+    // head is the output matrix, or the token embedding when tied.
+    const bool head = e.ours == "lm_head.weight" || (e.ours == "wte.weight" && c.tie_word_embeddings);
+    if (t.type == GgmlType::Q8_0 && (e.transpose || head)) {
+      const auto b = f.bytes(t);
+      q8->add(head ? std::string(kPackedHead) : e.ours, WeightFormat::Q8_0, t.dims[1], t.dims[0], b.data(), b.size());
+    }
     float* dst = model->params().data(e.ours);
     if (!e.transpose) {
       f.read_f32(t, std::span<float>(dst, t.numel));
@@ -99,6 +108,7 @@ std::unique_ptr<GPT> load_gguf_model(const std::string& path, bool quiet) {
     for (const auto& t : f.tensors())
       if (!used.count(t.name))
         std::fprintf(stderr, "slm: warning: %s: ignoring unknown tensor %s\n", path.c_str(), in_quotes(t.name).c_str());
+  if (!q8->empty()) model->set_inference_weights(std::move(q8));
   return model;
 }
 

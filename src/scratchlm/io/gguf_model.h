@@ -34,7 +34,9 @@ void save_gguf_model(const GPT& model, const Tokenizer& tokenizer, const std::st
 // The config a GGUF gpt2 file implies; its tensor table is checked against it (names, shapes, and
 // that every tensor is there), before anything is allocated. BadInput errors name the file.
 GPTConfig load_gguf_config(const std::string& path);
-// Load a GGUF gpt2 model, every tensor converted to float32 (F16, BF16, Q8_0 dequantized).
+// Load a GGUF gpt2 model, every tensor converted to float32 (F16, BF16, Q8_0 dequantized). The
+// Q8_0 linear weights and head are also kept as they are (GPT::set_inference_weights), so that
+// generation and eval run them natively with int8 dot products (kernels/q8_0_matmul.h).
 std::unique_ptr<GPT> load_gguf_model(const std::string& path, bool quiet = false);
 // The tokenizer in a GGUF file's metadata.
 Tokenizer load_gguf_tokenizer(const std::string& path);

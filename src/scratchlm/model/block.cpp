@@ -8,6 +8,7 @@
 #include "scratchlm/kernels/dropout.h"
 #include "scratchlm/kernels/gelu.h"
 #include "scratchlm/kernels/layernorm.h"
+#include "scratchlm/kernels/linear_dispatch.h"
 #include "scratchlm/kernels/matmul.h"
 #include "scratchlm/model/kv_cache.h"
 #include "scratchlm/model/params.h"
@@ -18,13 +19,13 @@ namespace slm {
 
 void MultiHeadAttention::forward(const float* in, float* out, const PassInfo& p, uint64_t att_drop_key) {
   const int64_t M = p.B * p.T;
-  matmul_forward(qkv, in, w_qkv, b_qkv, M, C, 3 * C);
+  linear_forward(qkv, in, w_qkv, packed_qkv, b_qkv, M, C, 3 * C);
   if (lora_qkv.on()) lora_qkv.forward(in, qkv, M);
   if (p.caches)
     attend_cached(p);
   else
     attention_forward(att, lse, qkv, p.B, p.T, C, H, p.drop_p, att_drop_key);
-  matmul_forward(out, att, w_proj, b_proj, M, C, C);
+  linear_forward(out, att, w_proj, packed_proj, b_proj, M, C, C);
   if (lora_proj.on()) lora_proj.forward(att, out, M);
 }
 
@@ -67,10 +68,10 @@ void MultiHeadAttention::backward(const float* dout, float* din, const float* in
 
 void FeedForward::forward(const float* in, float* out, const PassInfo& p) {
   const int64_t M = p.B * p.T;
-  matmul_forward(fc, in, w_fc, b_fc, M, C, 4 * C);
+  linear_forward(fc, in, w_fc, packed_fc, b_fc, M, C, 4 * C);
   if (lora_fc.on()) lora_fc.forward(in, fc, M);
   gelu_forward(act, fc, M * 4 * C);
-  matmul_forward(out, act, w_proj, b_proj, M, 4 * C, C);
+  linear_forward(out, act, w_proj, packed_proj, b_proj, M, 4 * C, C);
   if (lora_proj.on()) lora_proj.forward(act, out, M);
 }
 

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 
+#include "scratchlm/kernels/linear_dispatch.h"
 #include "scratchlm/model/lora.h"
 
 namespace slm {
@@ -42,6 +43,8 @@ struct MultiHeadAttention {
   float *g_w_qkv = nullptr, *g_b_qkv = nullptr, *g_w_proj = nullptr, *g_b_proj = nullptr;
   LoraAdapter lora_qkv, lora_proj;  // appendix E; off unless the model has adapters
   float* lora_du = nullptr;         // scratch for the adapters' backward, [M, 3r]
+  // Inference: the weights packed in bf16 / Q8_0 (model/inference_weights.h), used when non-null.
+  const PackedLinear *packed_qkv = nullptr, *packed_proj = nullptr;
   // saved activations
   float *qkv = nullptr, *att = nullptr, *lse = nullptr;
 
@@ -61,6 +64,7 @@ struct FeedForward {
   const float *w_fc = nullptr, *b_fc = nullptr, *w_proj = nullptr, *b_proj = nullptr;
   float *g_w_fc = nullptr, *g_b_fc = nullptr, *g_w_proj = nullptr, *g_b_proj = nullptr;
   LoraAdapter lora_fc, lora_proj;
+  const PackedLinear *packed_fc = nullptr, *packed_proj = nullptr;  // as MultiHeadAttention's
   float* lora_du = nullptr;
   float *fc = nullptr, *act = nullptr;  // saved: pre-GELU and post-GELU, [B,T,4C]
 

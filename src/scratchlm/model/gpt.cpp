@@ -1,6 +1,9 @@
 // gpt.cpp — GPTModel forward and backward over the activation arena (see gpt.h).
 #include "scratchlm/model/gpt.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -9,7 +12,9 @@
 #include "scratchlm/kernels/dropout.h"
 #include "scratchlm/kernels/embedding.h"
 #include "scratchlm/kernels/layernorm.h"
+#include "scratchlm/kernels/linear_dispatch.h"
 #include "scratchlm/kernels/matmul.h"
+#include "scratchlm/model/inference_weights.h"
 #include "scratchlm/tensor/rng.h"
 #include "scratchlm/util/checked.h"
 #include "scratchlm/util/error.h"
@@ -64,11 +69,40 @@ GPT::GPT(const GPTConfig& config) : cfg_(config) {
   bind();
 }
 
+GPT::~GPT() = default;
+
+void GPT::set_inference_weights(std::unique_ptr<InferenceWeights> w) {
+  if (w && cfg_.lora.enabled()) fail("packed (bf16 / Q8_0) inference weights need a model without LoRA adapters");
+  if (fp32_released_) fail("this model's fp32 weights were released for inference; load it again");
+  packed_ = std::move(w);
+  bind();
+}
+
+void GPT::release_packed_fp32() {
+  if (!packed_) return;
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  for (const Param& p : store_.params()) {
+    if (!packed_->find(p.name)) continue;  // the block matrices (the head is packed under its own name)
+    const uintptr_t begin = reinterpret_cast<uintptr_t>(store_.data(p.name));
+    const uintptr_t first = (begin + page - 1) / page * page, last = (begin + p.numel * sizeof(float)) / page * page;
+    if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+  }
+  fp32_released_ = true;
+}
+
 void GPT::bind() {
   blocks_.resize(static_cast<size_t>(cfg_.n_layers));
-  for (int64_t l = 0; l < cfg_.n_layers; ++l)
-    blocks_[l].bind(store_, static_cast<int>(l), cfg_.emb_dim, cfg_.n_heads, cfg_.qkv_bias, cfg_.layer_norm_epsilon,
-                    cfg_.lora.scale());
+  for (int64_t l = 0; l < cfg_.n_layers; ++l) {
+    TransformerBlock& blk = blocks_[l];
+    blk.bind(store_, static_cast<int>(l), cfg_.emb_dim, cfg_.n_heads, cfg_.qkv_bias, cfg_.layer_norm_epsilon,
+             cfg_.lora.scale());
+    auto packed = [&](const char* n) { return packed_ ? packed_->find("h." + std::to_string(l) + "." + n) : nullptr; };
+    blk.attn.packed_qkv = packed("attn.c_attn.weight");
+    blk.attn.packed_proj = packed("attn.c_proj.weight");
+    blk.ff.packed_fc = packed("mlp.c_fc.weight");
+    blk.ff.packed_proj = packed("mlp.c_proj.weight");
+  }
+  packed_head_ = packed_ ? packed_->find(kPackedHead) : nullptr;
   score_lora_.bind(store_, "score", cfg_.emb_dim, cfg_.num_labels, 1, cfg_.lora.scale());
   lora_vec_.assign(static_cast<size_t>(3 * cfg_.lora.rank), 0.0f);
   wte_ = store_.data("wte.weight");
@@ -140,6 +174,8 @@ void GPT::set_classifier_input(int64_t max_length, ClassifierToken token, Trunca
 }
 
 void GPT::enable_grads() {
+  if (fp32_released_) fail("this model's fp32 weights were released for inference; load it again to train it");
+  packed_.reset();
   store_.enable_grads();
   bind();
   B_ = T_ = 0;  // training needs the full arena
@@ -316,10 +352,11 @@ void GPT::forward_hidden(const int32_t* tokens, int64_t B, int64_t T, KVCache* c
 void GPT::last_position_logits(int64_t B, int64_t T, float* out) const {
   const int64_t C = cfg_.emb_dim, V = cfg_.vocab_size;
   if (T == 1) {
-    matmul_forward_wt(out, acts_.lnf, head_w_, B, C, V);
+    linear_forward_wt(out, acts_.lnf, head_w_, packed_head_, B, C, V);
     return;
   }
-  for (int64_t b = 0; b < B; ++b) matmul_forward_wt(out + b * V, acts_.lnf + (b * T + T - 1) * C, head_w_, 1, C, V);
+  for (int64_t b = 0; b < B; ++b)
+    linear_forward_wt(out + b * V, acts_.lnf + (b * T + T - 1) * C, head_w_, packed_head_, 1, C, V);
 }
 
 float GPT::forward(const int32_t* tokens, const int32_t* targets, int64_t B, int64_t T, bool with_grad,
@@ -395,7 +432,7 @@ void GPT::logits(const int32_t* tokens, int64_t B, int64_t T, float* out, bool l
   if (last_only)
     last_position_logits(B, T, out);
   else
-    matmul_forward_wt(out, acts_.lnf, head_w_, B * T, cfg_.emb_dim, cfg_.vocab_size);
+    linear_forward_wt(out, acts_.lnf, head_w_, packed_head_, B * T, cfg_.emb_dim, cfg_.vocab_size);
 }
 
 }  // namespace slm

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -36,11 +37,14 @@ struct ClassBatch {
 using ParamShapes = std::vector<std::pair<std::string, std::vector<int64_t>>>;
 ParamShapes gpt_param_shapes(const GPTConfig& cfg);
 
+class InferenceWeights;
+
 class GPT {
  public:
   explicit GPT(const GPTConfig& config);
   GPT(const GPT&) = delete;
   GPT& operator=(const GPT&) = delete;
+  ~GPT();
 
   const GPTConfig& config() const { return cfg_; }
   ParamStore& params() { return store_; }
@@ -60,6 +64,16 @@ class GPT {
     bind();
     B_ = T_ = 0;
   }
+
+  // Inference on packed bf16 / Q8_0 weights (model/inference_weights.h): the no-grad forward
+  // passes (generation, logits, eval) use them for the blocks' linear layers and the head; nullptr
+  // goes back to fp32. enable_grads() drops them (training runs on the fp32 parameters).
+  void set_inference_weights(std::unique_ptr<InferenceWeights> w);
+  const InferenceWeights* inference_weights() const { return packed_.get(); }
+  // Inference only: give the memory of the fp32 block weights that packed copies replace back to
+  // the OS (their pages then read as zeros). Afterwards the model cannot train or change its packed
+  // weights (BadInput error). The embeddings, the head and everything else stay.
+  void release_packed_fp32();
 
   // Allocate gradients for the trainable parameters (all, unless set_trainable was used).
   void enable_grads();
@@ -149,6 +163,9 @@ class GPT {
   GPTConfig cfg_;
   ParamStore store_;
   std::vector<TransformerBlock> blocks_;
+  std::unique_ptr<InferenceWeights> packed_;  // bf16 / Q8_0 inference weights, usually none
+  const PackedLinear* packed_head_ = nullptr;
+  bool fp32_released_ = false;   // release_packed_fp32() was called
   LoraAdapter score_lora_;       // a classifier's score-head adapter (appendix E), usually off
   std::vector<float> lora_vec_;  // scratch for adapters on single rows
   std::vector<int64_t> pos0_;    // a cached pass's first position of each row

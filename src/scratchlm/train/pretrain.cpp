@@ -10,6 +10,7 @@
 #include "scratchlm/data/window_dataset.h"
 #include "scratchlm/generate/generator.h"
 #include "scratchlm/io/checkpoint.h"
+#include "scratchlm/io/gguf_model.h"
 #include "scratchlm/io/hf_gpt2.h"
 #include "scratchlm/kernels/threads.h"
 #include "scratchlm/model/gpt.h"
@@ -73,10 +74,12 @@ double loader_loss(GPT& model, DataLoader& dl, int64_t max_batches, int64_t per_
   return sum / static_cast<double>(n);
 }
 
+// The tokenizer's directory or GGUF file: --tokenizer, else the model's own (a directory with
+// vocab.json + merges.txt or tokenizer.json, or a GGUF file's metadata), else data/gpt2.
 std::string tokenizer_dir_for(const PretrainArgs& a) {
   if (!a.tokenizer_dir.empty()) return a.tokenizer_dir;
   for (const std::string& d : {a.resume, a.init_from})
-    if (!d.empty() && tokenizer_dir_for_model(d) == d) return d;  // vocab.json + merges.txt or tokenizer.json
+    if (!d.empty() && (is_gguf_path(d) || tokenizer_dir_for_model(d) == d)) return d;
   return default_tokenizer_dir();
 }
 
@@ -294,10 +297,11 @@ PretrainResult run_pretraining(const PretrainArgs& args) {
 
   // ---- data
   const std::string tok_dir = tokenizer_dir_for(a);
-  Tokenizer tok = Tokenizer::load_dir(tok_dir);
+  Tokenizer tok = load_model_tokenizer("", tok_dir);
+  const std::string tok_id = is_gguf_path(tok_dir) ? tokenizer_content_id(tok) : tokenizer_dir_id(tok_dir);
   // Rank 0 tokenizes first, so that ranks sharing its disk read its token cache.
   auto tokenize = [&] {
-    return tokenize_corpus_cached(a.data, tok, tokenizer_dir_id(tok_dir), "", a.lossy, threads, nullptr, a.text_column);
+    return tokenize_corpus_cached(a.data, tok, tok_id, "", a.lossy, threads, nullptr, a.text_column);
   };
   TokenArray tokens;
   if (comm.root()) tokens = tokenize();

@@ -1,0 +1,51 @@
+// inference_weights.h — a model's linear weights held packed for inference (chapters 5 and 7
+// "going further"): bf16 (--precision bf16) or Q8_0 (a q8_0 GGUF file, or --precision q8_0), in
+// rows of the layer's inputs ([out][in], as GGUF stores them). The transformer blocks and the
+// head read them through kernels/linear_dispatch.h in the no-grad forward; training never does
+// (GPT::enable_grads drops them).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "scratchlm/kernels/linear_dispatch.h"
+
+namespace slm {
+
+class GPT;
+
+// The name under which the output head (lm_head, or wte when tied) is packed.
+inline constexpr std::string_view kPackedHead = "head";
+
+class InferenceWeights {
+ public:
+  // bf16 or Q8_0 copies of every block's four linear weights and the language-model head of
+  // `model` (fp32 Conv1D [in, out] transposed to [out, in]). Q8_0 needs widths that are multiples
+  // of 32 (BadInput error otherwise).
+  static std::unique_ptr<InferenceWeights> pack(const GPT& model, WeightFormat format);
+
+  // Take a matrix already packed: N rows of K values, `size` bytes (checked against the format).
+  void add(const std::string& name, WeightFormat format, int64_t N, int64_t K, const void* data, size_t size);
+  // The matrix packed under a parameter name ("h.0.attn.c_attn.weight", kPackedHead), or nullptr.
+  const PackedLinear* find(std::string_view name) const;
+  bool empty() const { return m_.empty(); }
+  // Bytes held by the packed matrices.
+  size_t bytes() const;
+
+ private:
+  struct Entry {
+    std::vector<uint8_t> data;
+    PackedLinear view;
+  };
+  std::unordered_map<std::string, std::unique_ptr<Entry>> m_;  // stable views
+};
+
+// Bytes of one packed row of K values.
+size_t packed_row_bytes(WeightFormat format, int64_t K);
+
+}  // namespace slm
