@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "scratchlm/cli/commands.h"
+#include "scratchlm/cli/precision_options.h"
 #include "scratchlm/finetune/classifier.h"
 #include "scratchlm/finetune/classifier_trainer.h"
 #include "scratchlm/io/checkpoint.h"
@@ -103,6 +104,7 @@ void register_finetune_classifier(CLI::App& app) {
   c->add_option("--zero", a->zero,
                 "Under mpirun: 1 shards AdamW's moments across the ranks (ZeRO stage 1), 0 keeps them whole")
       ->capture_default_str();
+  add_precision_options(c, a->precision, a->save_dtype);
   c->add_flag("--quiet", a->quiet, "No progress output");
   c->add_flag("--force", a->force,
               "Write into a non-empty --out that holds other files (they are kept; the run's own files are replaced)");
@@ -128,6 +130,8 @@ void register_finetune_classifier(CLI::App& app) {
       r.quiet = a->quiet;
       r.stop_at = a->stop_at;
       r.zero = a->zero;
+      r.save_dtype = a->save_dtype;
+      if (c->count("--precision")) r.precision = a->precision;
       if (c->count("--epochs") || c->count("--max-steps") || c->count("--max-time")) {  // a new run length
         r.epochs = a->epochs;
         r.max_steps = a->max_steps;

@@ -1,6 +1,7 @@
 // cmd_finetune_instruct.cpp — `slm finetune-instruct`: instruction finetuning of a pretrained
 // model (chapter 7.5–7.7), fully or with LoRA adapters (appendix E).
 #include "scratchlm/cli/commands.h"
+#include "scratchlm/cli/precision_options.h"
 #include "scratchlm/finetune/instruct_trainer.h"
 #include "scratchlm/train/distributed.h"
 #include "scratchlm/train/loop_util.h"
@@ -63,6 +64,7 @@ void register_finetune_instruct(CLI::App& app) {
   c->add_option("--zero", a.zero,
                 "Under mpirun: 1 shards AdamW's moments across the ranks (ZeRO stage 1), 0 keeps them whole")
       ->capture_default_str();
+  add_precision_options(c, a.precision, a.save_dtype);
   c->add_flag("--quiet", a.quiet, "No progress output");
   c->add_flag("--force", a.force,
               "Write into a non-empty --out that holds other files (they are kept; the run's own files are replaced)");
@@ -93,6 +95,8 @@ void register_finetune_instruct(CLI::App& app) {
     r.quiet = a.quiet;
     r.stop_at = a.stop_at;
     r.zero = a.zero;
+    r.save_dtype = a.save_dtype;
+    if (c->count("--precision")) r.precision = a.precision;
     if (c->count("--epochs") || c->count("--max-steps") || c->count("--max-time")) {  // a new run length
       if (c->count("--epochs")) r.epochs = a.epochs;
       r.max_steps = a.max_steps;

@@ -2,6 +2,7 @@
 #include <nlohmann/json.hpp>
 
 #include "scratchlm/cli/commands.h"
+#include "scratchlm/cli/precision_options.h"
 #include "scratchlm/cli/model_options.h"
 #include "scratchlm/io/checkpoint.h"
 #include "scratchlm/train/distributed.h"
@@ -69,6 +70,7 @@ void register_pretrain(CLI::App& app) {
   c->add_option("--zero", o->a.zero,
                 "Under mpirun: 1 shards AdamW's moments across the ranks (ZeRO stage 1), 0 keeps them whole")
       ->capture_default_str();
+  add_precision_options(c, o->a.precision, o->a.save_dtype);
   c->add_flag("--quiet", o->a.quiet, "No progress output");
   c->add_flag("--force", o->a.force,
               "Write into a non-empty --out that holds other files (they are kept; the run's own files are replaced)");
@@ -122,6 +124,7 @@ void register_pretrain(CLI::App& app) {
         r.seed = saved.at("seed");
         r.tokenizer_dir = saved.at("tokenizer_dir");
         r.sample_prompt = saved.at("sample_prompt");
+        if (!c->count("--precision")) r.precision = parse_precision(saved.value("precision", std::string("fp32")));
         if (!c->count("--epochs") && !c->count("--steps") && !c->count("--max-time")) {
           r.epochs = saved.at("epochs");
           r.steps = saved.at("steps");

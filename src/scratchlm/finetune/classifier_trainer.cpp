@@ -92,13 +92,15 @@ nlohmann::json ClassifierArgs::to_json() const {
           {"grad_clip", grad_clip},
           {"dropout", dropout},
           {"seed", seed},
-          {"select", select}};
+          {"select", select},
+          {"precision", precision_name(precision)}};
 }
 
 ClassifierArgs ClassifierArgs::from_json(const nlohmann::json& j, const std::string& source) {
   ClassifierArgs a;
   try {
     j.at("init_from").get_to(a.init_from);
+    a.precision = parse_precision(j.value("precision", std::string("fp32")));
     j.at("tokenizer_dir").get_to(a.tokenizer_dir);
     j.at("data").get_to(a.data);
     j.at("train_file").get_to(a.train_file);
@@ -266,6 +268,7 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& args) {
   run.quiet = a.quiet;
   run.args = a.to_json();
   run.zero = a.zero;
+  run.precision = a.precision;
   TrainingEngine engine(*model, tok, task, run);
   if (!a.quiet)
     fmt::print(
@@ -331,7 +334,7 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& args) {
                           {"test_accuracy", res.test_accuracy},
                           {"elapsed_s", res.seconds}});
   if (!comm.root()) return res;
-  save_hf_model(model->config().lora.enabled() ? *merge_lora(*model) : *model, a.out_dir, &tok);
+  save_hf_model(model->config().lora.enabled() ? *merge_lora(*model) : *model, a.out_dir, &tok, a.save_dtype);
   write_file_atomic((fs::path(a.out_dir) / "eval.json").string(), report.dump(2) + "\n");
   task.plot(engine);
   if (!a.quiet) {

@@ -12,6 +12,8 @@
 #include <nlohmann/json.hpp>
 
 #include "scratchlm/data/labeled_data.h"
+#include "scratchlm/io/safetensors.h"
+#include "scratchlm/kernels/matmul_bf16.h"
 #include "scratchlm/model/config.h"
 
 namespace slm {
@@ -46,6 +48,8 @@ struct ClassifierArgs {
   std::string select = "last";
   int threads = 0;  // per rank (distributed.h's threads_per_rank)
   int zero = 0;     // ZeRO stage across mpirun's ranks: 0 or 1 (engine.h)
+  Precision precision = Precision::Fp32;  // --precision: the matmuls' (engine.h); saved, kept on resume
+  DType save_dtype = DType::F32;          // --save-dtype: the final model's weights (not the checkpoint's)
   bool quiet = false;
   bool force = false;  // write into a non-empty --out that holds other files (check_output_dir)
   // Only balance, split and write train/validation/test.csv to out_dir (needs data, not

@@ -77,13 +77,15 @@ json InstructArgs::to_json() const {
           {"lora_targets", lora_targets},
           {"merge", merge},
           {"responses", responses},
-          {"max_new_tokens", max_new_tokens}};
+          {"max_new_tokens", max_new_tokens},
+          {"precision", precision_name(precision)}};
 }
 
 InstructArgs InstructArgs::from_json(const json& j, const std::string& dir) {
   InstructArgs a;
   try {
     a.init_from = j.at("init_from");
+    a.precision = parse_precision(j.value("precision", std::string("fp32")));
     a.data = j.at("data");
     a.tokenizer_dir = j.at("tokenizer_dir");
     a.prompt_template = j.at("template");
@@ -290,6 +292,7 @@ InstructResult run_instruction_finetuning(const InstructArgs& args) {
   run.quiet = a.quiet;
   run.args = a.to_json();
   run.zero = a.zero;
+  run.precision = a.precision;
   task.set_checkpoint_fields({{"lora", lora}, {"data_sha256", data_sha}, {"tokenizer_dir", absolute(tok_dir)}});
   TrainingEngine engine(*model, tok, task, run);
   InstructResult res;
@@ -343,10 +346,12 @@ InstructResult run_instruction_finetuning(const InstructArgs& args) {
   std::unique_ptr<GPT> merged;
   if (lora && a.merge) {
     merged = merge_lora(*model);
-    save_hf_model(*merged, out, &tok);
+    save_hf_model(*merged, out, &tok, a.save_dtype);
     final_model = merged.get();
   } else if (lora) {
     save_lora_adapter(*model, out, a.init_from, &tok);  // PEFT files naming the base, + the tokenizer
+  } else {
+    save_model_copy(*model, out, &tok, a.save_dtype);  // --save-dtype bf16|f16 beside the fp32 checkpoint
   }
   if (!a.quiet) {
     if (!lora)

@@ -20,6 +20,9 @@
 #include <optional>
 #include <string>
 
+#include "scratchlm/io/safetensors.h"
+#include "scratchlm/kernels/matmul_bf16.h"
+
 namespace slm {
 
 struct InstructArgs {
@@ -47,6 +50,8 @@ struct InstructArgs {
   int64_t max_new_tokens = 256;
   int threads = 0;  // per rank (distributed.h's threads_per_rank)
   int zero = 0;     // ZeRO stage across mpirun's ranks: 0 or 1 (engine.h)
+  Precision precision = Precision::Fp32;  // --precision: the matmuls' (engine.h); saved, kept on resume
+  DType save_dtype = DType::F32;          // --save-dtype: the final model's weights (not the checkpoint's)
   bool quiet = false;
   bool force = false;  // write into a non-empty --out that holds other files (check_output_dir)
 

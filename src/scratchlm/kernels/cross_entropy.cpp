@@ -5,7 +5,7 @@
 #include <cstring>
 
 #include "scratchlm/kernels/fastmath.h"
-#include "scratchlm/kernels/matmul.h"
+#include "scratchlm/kernels/matmul_bf16.h"
 #include "scratchlm/util/error.h"
 
 namespace slm {
@@ -23,13 +23,16 @@ int64_t count_targets(const int32_t* targets, int64_t M, int64_t V) {
 
 CrossEntropyResult head_cross_entropy(const float* x, const float* Wt, const int32_t* targets, int64_t M, int64_t C,
                                       int64_t V, float* dx, float* dWt, float dscale, float* scratch,
-                                      int64_t chunk_rows, float* row_loss) {
+                                      int64_t chunk_rows, float* row_loss, const uint16_t* Wt16) {
   CrossEntropyResult res;
   const bool grads = dx || dWt;
   for (int64_t r0 = 0; r0 < M; r0 += chunk_rows) {
     const int64_t m = (r0 + chunk_rows < M ? r0 + chunk_rows : M) - r0;
     float* logits = scratch;
-    matmul_forward_wt(logits, x + r0 * C, Wt, m, C, V);
+    if (Wt16)
+      matmul_forward_wt_bf16(logits, x + r0 * C, Wt16, m, C, V);
+    else
+      matmul_forward_wt(logits, x + r0 * C, Wt, m, C, V);
     double chunk_loss = 0.0;
     int64_t chunk_count = 0;
 #pragma omp parallel for schedule(static) reduction(+ : chunk_loss, chunk_count)
@@ -60,7 +63,10 @@ CrossEntropyResult head_cross_entropy(const float* x, const float* Wt, const int
     }
     res.loss_sum += chunk_loss;
     res.count += chunk_count;
-    if (grads) matmul_backward_wt(dx ? dx + r0 * C : nullptr, dWt, logits, x + r0 * C, Wt, m, C, V);
+    if (grads && Wt16)
+      matmul_backward_wt_bf16(dx ? dx + r0 * C : nullptr, dWt, logits, x + r0 * C, Wt16, m, C, V);
+    else if (grads)
+      matmul_backward_wt(dx ? dx + r0 * C : nullptr, dWt, logits, x + r0 * C, Wt, m, C, V);
   }
   return res;
 }

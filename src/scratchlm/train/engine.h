@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "scratchlm/io/checkpoint.h"
+#include "scratchlm/kernels/matmul_bf16.h"
 #include "scratchlm/train/adamw.h"
 #include "scratchlm/train/distributed.h"
 #include "scratchlm/train/grad_sync.h"
@@ -110,6 +111,10 @@ struct TrainingRun {
   SeenUnit unit = SeenUnit::Tokens;
   bool quiet = false;
   int zero = 0;         // ZeRO stage across data-parallel ranks: 0 (off) or 1 (shard AdamW's m and v)
+  // The matmuls' precision (--precision): Bf16 runs them on bf16 copies of the weights, refreshed
+  // after every optimizer step; the master weights, gradients and AdamW state stay fp32, so a
+  // checkpoint is the same either way and a bf16 run resumes exactly (same precision and threads).
+  Precision precision = Precision::Fp32;
   nlohmann::json args;  // the run's arguments, saved in trainer.json
 };
 

@@ -239,7 +239,8 @@ nlohmann::json PretrainArgs::to_json() const {
           {"sample_tokens", sample_tokens},
           {"seed", seed},
           {"init", init},
-          {"tokenizer_dir", tokenizer_dir}};
+          {"tokenizer_dir", tokenizer_dir},
+          {"precision", precision_name(precision)}};
 }
 
 void PretrainArgs::validate() const {
@@ -351,6 +352,7 @@ PretrainResult run_pretraining(const PretrainArgs& args) {
   run.quiet = a.quiet;
   run.args = a.to_json();
   run.zero = a.zero;
+  run.precision = a.precision;
   TrainingEngine engine(*model, tok, task, run);
   if (!a.quiet) {
     fmt::print(stderr,
@@ -374,6 +376,10 @@ PretrainResult run_pretraining(const PretrainArgs& args) {
   if (!a.quiet)
     fmt::print(stderr, "{} checkpoint at step {} in {}\n", r.interrupted ? "stopped early: saved" : "saved", r.steps,
                out);
+  if (!r.interrupted && comm.root()) {
+    const std::string copy = save_model_copy(*model, out, &tok, a.save_dtype);
+    if (!copy.empty() && !a.quiet) fmt::print(stderr, "saved the model as {} in {}\n", dtype_name(a.save_dtype), copy);
+  }
   PretrainResult res;
   res.steps_done = r.steps;
   res.interrupted = r.interrupted;

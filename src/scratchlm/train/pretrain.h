@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "scratchlm/io/safetensors.h"
+#include "scratchlm/kernels/matmul_bf16.h"
 #include "scratchlm/model/config.h"
 #include "scratchlm/train/adamw.h"
 #include "scratchlm/train/schedule.h"
@@ -44,6 +46,8 @@ struct PretrainArgs {
   std::string init = "gpt2";  // gpt2 (N(0, 0.02), scaled residual projections) or torch (the book's PyTorch defaults)
   int threads = 0;            // per rank (distributed.h's threads_per_rank)
   int zero = 0;               // ZeRO stage across mpirun's ranks: 0 or 1 (engine.h)
+  Precision precision = Precision::Fp32;  // --precision: the matmuls' (engine.h); saved, kept on resume
+  DType save_dtype = DType::F32;  // --save-dtype: BF16/F16 also write OUT/model-bf16|f16/ at the end
   bool quiet = false;
   bool force = false;  // write into a non-empty --out that holds other files (check_output_dir)
 
