@@ -208,13 +208,17 @@ void matmul_forward_wt_bf16(float* out, const float* inp, const bf16_t* Wt16, in
 
 void matmul_backward_wt_bf16(float* dinp, float* dWt, const float* dout, const float* inp, const bf16_t* Wt16,
                              int64_t M, int64_t K, int64_t N, bool accumulate_dinp) {
-  Scratch& s = scratch();
-  const Bf16Path path = bf16_path();
-  bf16_t* d = grow(s.b, M * N);
+  bf16_t* d = grow(scratch().b, M * N);
   f32_to_bf16_array(dout, d, M * N);
+  matmul_backward_wt_bf16_rounded(dinp, dWt, d, inp, Wt16, M, K, N, accumulate_dinp);
+}
+
+void matmul_backward_wt_bf16_rounded(float* dinp, float* dWt, const bf16_t* d, const float* inp,
+                                     const bf16_t* Wt16, int64_t M, int64_t K, int64_t N, bool accumulate_dinp) {
+  const Bf16Path path = bf16_path();
   if (dinp) gemm_bf16(false, false, M, K, N, d, N, Wt16, K, accumulate_dinp, dinp, K, path);  // dY Wt
   if (dWt) {
-    bf16_t* a = grow(s.a, M * K);
+    bf16_t* a = grow(scratch().a, M * K);
     f32_to_bf16_array(inp, a, M * K);
     gemm_bf16(true, false, N, K, M, d, N, a, K, true, dWt, K, path);  // dWt += dY^T X
   }

@@ -55,6 +55,10 @@ void matmul_backward_bf16(float* dinp, float* dW, float* dbias, const float* dou
 void matmul_forward_wt_bf16(float* out, const float* inp, const bf16_t* Wt16, int64_t M, int64_t K, int64_t N);
 void matmul_backward_wt_bf16(float* dinp, float* dWt, const float* dout, const float* inp, const bf16_t* Wt16,
                              int64_t M, int64_t K, int64_t N, bool accumulate_dinp = false);
+// The same with dout already rounded to bf16 (the head rounds each row of its logit gradient while
+// the row is in cache, kernels/cross_entropy.cpp).
+void matmul_backward_wt_bf16_rounded(float* dinp, float* dWt, const bf16_t* dout16, const float* inp,
+                                     const bf16_t* Wt16, int64_t M, int64_t K, int64_t N, bool accumulate_dinp = false);
 
 // The linear layer in the precision of its weight: bf16 when the model keeps a bf16 copy W16 of W
 // (--precision bf16), else fp32 (exactly matmul_forward / matmul_backward).
