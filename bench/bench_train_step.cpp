@@ -3,7 +3,10 @@
 //
 //   build/bench/bench_train_step --config NAME --batch B --seq T --threads N --steps S
 //                                [--warmup W] [--seed S] [--peak-gflops G] [--profile] [--json]
-//                                [--lora-rank R [--lora-alpha A]]
+//                                [--lora-rank R [--lora-alpha A]] [--precision fp32|bf16]
+//
+// --precision bf16: mixed precision (issue 15, kernels/matmul_bf16.h): the matmuls on bf16 copies of
+// the weights (refreshed after each AdamW step, timed with it) with fp32 sums; all else fp32.
 //
 // --lora-rank R: the step of a LoRA finetuning run (appendix E): adapters of rank R on the attention
 // and feed-forward layers (alpha default 2R), every base parameter frozen — no weight gradients, no
@@ -58,6 +61,7 @@
 #include "scratchlm/kernels/cross_entropy.h"
 #include "scratchlm/kernels/embedding.h"
 #include "scratchlm/kernels/matmul.h"
+#include "scratchlm/kernels/matmul_bf16.h"
 #include "scratchlm/model/config.h"
 #include "scratchlm/model/gpt.h"
 #include "scratchlm/model/lora.h"
@@ -108,6 +112,7 @@ int main(int argc, char** argv) {
   bool json = false, profile = false;
   int64_t lora_rank = 0;
   float lora_alpha = 0.0f;
+  slm::Precision precision = slm::Precision::Fp32;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -138,6 +143,8 @@ int main(int argc, char** argv) {
       lora_rank = std::stoll(next());
     else if (a == "--lora-alpha")
       lora_alpha = std::stof(next());
+    else if (a == "--precision")
+      precision = slm::parse_precision(next());
     else
       usage();
   }
@@ -161,6 +168,7 @@ int main(int argc, char** argv) {
     slm::GPT& model = *owned;
     model.enable_grads();
     model.set_training(true);
+    model.set_precision(precision);
     slm::AdamWConfig acfg;
     acfg.lr = 4e-4f;
     acfg.weight_decay = 0.1f;
@@ -201,6 +209,7 @@ int main(int argc, char** argv) {
       slm::clip_grad_norm(model.params(), 1.0);
       lap(ph.clip);
       opt.step(acfg.lr);
+      model.refresh_bf16();
       lap(ph.adam);
       const double sec = seconds_since(t0);
       if (timed) step_s.push_back(sec), losses.push_back(loss);
@@ -230,7 +239,8 @@ int main(int argc, char** argv) {
       for (int r = 0; r < steps; ++r) {
         auto t0 = Clock::now();
         slm::head_cross_entropy(model.final_hidden(), model.head_weight(), y.data(), M, C, V, dx.data(),
-                                st.grad("lm_head.weight"), 1.0f / static_cast<float>(count), scratch.data(), chunk);
+                                st.grad("lm_head.weight"), 1.0f / static_cast<float>(count), scratch.data(), chunk, nullptr,
+                                model.head_weight_bf16());
         hs.push_back(seconds_since(t0));
         t0 = Clock::now();
         slm::embedding_backward(st.grad("wte.weight"), st.grad("wpe.weight"), dx.data(), x.data(), B, T, C);
@@ -241,13 +251,14 @@ int main(int argc, char** argv) {
 
     if (json) {
       std::printf(
-          "{\"impl\": \"scratchlm\", \"config\": \"%s\", \"lora_rank\": %lld, \"trainable_params\": %lld, \"batch\": "
+          "{\"impl\": \"%s\", \"config\": \"%s\", \"lora_rank\": %lld, \"trainable_params\": %lld, \"batch\": "
           "%lld, \"seq\": %lld, \"threads\": %d, "
           "\"tokens_per_s\": %.2f, \"step_s_median\": %.4f, \"peak_rss_mb\": %.1f, \"param_state_mb\": %.1f, "
           "\"activation_mb\": %.1f, \"steps\": %d, "
           "\"params\": %lld, \"flop_params\": %lld, \"flops_per_step\": %.6g, \"peak_gflops\": %.1f, \"mfu\": %.4f, "
           "\"loss_first\": %.4f, \"loss_last\": %.4f",
-          config.c_str(), static_cast<long long>(lora_rank), static_cast<long long>(model.params().trainable_numel()),
+          precision == slm::Precision::Bf16 ? "scratchlm-bf16" : "scratchlm", config.c_str(),
+          static_cast<long long>(lora_rank), static_cast<long long>(model.params().trainable_numel()),
           static_cast<long long>(B), static_cast<long long>(T), threads, tok_s, step_med, rss, state_mb, act_mb, steps,
           static_cast<long long>(n_total), static_cast<long long>(n_flop), flops_per_step, peak_flops / 1e9, mfu,
           losses.front(), losses.back());
@@ -259,7 +270,8 @@ int main(int argc, char** argv) {
             median(ph.adam));
       std::printf("}\n");
     } else {
-      std::printf("scratchlm %s B=%lld T=%lld threads=%d params=%.1fM (matmul params N=%.1fM)\n", config.c_str(),
+      std::printf("scratchlm %s %s B=%lld T=%lld threads=%d params=%.1fM (matmul params N=%.1fM)\n",
+                  slm::precision_name(precision), config.c_str(),
                   static_cast<long long>(B), static_cast<long long>(T), threads, n_total / 1e6, n_flop / 1e6);
       std::printf("  step times:");
       for (double s : step_s) std::printf(" %.3fs", s);

@@ -39,6 +39,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--variant", choices=["book", "fused"], default="book")
     ap.add_argument("--seed", type=int, default=123)
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                    help="bf16: forward and loss under torch.autocast('cpu', dtype=torch.bfloat16)")
     ap.add_argument("--json", action="store_true", help="print one JSON line")
     args = ap.parse_args()
 
@@ -58,8 +60,9 @@ def main():
 
     def step():
         opt.zero_grad(set_to_none=True)
-        logits = model(x)
-        loss = F.cross_entropy(logits.flatten(0, 1), y.flatten())
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+            logits = model(x)
+            loss = F.cross_entropy(logits.flatten(0, 1), y.flatten())
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
@@ -75,7 +78,7 @@ def main():
 
     ntok = args.batch * args.seq
     res = {
-        "impl": f"torch-{args.variant}",
+        "impl": f"torch-{args.variant}" + ("-bf16" if args.precision == "bf16" else ""),
         "config": args.config,
         "batch": args.batch,
         "seq": args.seq,

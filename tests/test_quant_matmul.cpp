@@ -1,5 +1,5 @@
 // test_quant_matmul.cpp — the inference linear layers on packed weights: every SIMD path of the
-// Q8_0 × Q8_0 kernel (kernels/q8_0_matmul.h) and of the bf16 kernel (kernels/bf16_matmul.h) is
+// Q8_0 × Q8_0 kernel (kernels/q8_0_matmul.h) and of the bf16 kernel (kernels/bf16_weight_matmul.h) is
 // bit-identical to its scalar reference (paths this CPU lacks are skipped, by name), and both are
 // close to the fp32 BLAS product (stated bounds); packed models (model/inference_weights.h) run
 // the same forward as fp32 within those bounds.
@@ -10,7 +10,7 @@
 #include <random>
 #include <vector>
 
-#include "scratchlm/kernels/bf16_matmul.h"
+#include "scratchlm/kernels/bf16_weight_matmul.h"
 #include "scratchlm/kernels/matmul.h"
 #include "scratchlm/kernels/q8_0_matmul.h"
 #include "scratchlm/model/gpt.h"
@@ -112,15 +112,15 @@ TEST(Bf16Matmul, EveryPathEqualsTheScalarReferenceBitForBit) {
     f32_to_bf16_row(wf.data(), w.data(), w.size());
     const std::vector<float> x = randn(static_cast<size_t>(M * K), 19), bias = randn(static_cast<size_t>(N), 23);
     std::vector<float> ref(static_cast<size_t>(M * N)), got(ref.size());
-    matmul_bf16_path(ref.data(), x.data(), w.data(), bias.data(), M, K, N, Bf16Path::Scalar);
-    for (Bf16Path p : {Bf16Path::Avx2, Bf16Path::Avx512}) {
-      if (!bf16_path_available(p)) {
-        std::printf("bf16 path %s: not on this CPU, skipped\n", bf16_path_name(p));
+    matmul_bf16_weights_path(ref.data(), x.data(), w.data(), bias.data(), M, K, N, Bf16WeightPath::Scalar);
+    for (Bf16WeightPath p : {Bf16WeightPath::Avx2, Bf16WeightPath::Avx512}) {
+      if (!bf16_weight_path_available(p)) {
+        std::printf("bf16 path %s: not on this CPU, skipped\n", bf16_weight_path_name(p));
         continue;
       }
-      matmul_bf16_path(got.data(), x.data(), w.data(), bias.data(), M, K, N, p);
+      matmul_bf16_weights_path(got.data(), x.data(), w.data(), bias.data(), M, K, N, p);
       EXPECT_EQ(std::memcmp(got.data(), ref.data(), ref.size() * sizeof(float)), 0)
-          << bf16_path_name(p) << " M=" << M << " K=" << K << ": " << got[0] << " vs " << ref[0];
+          << bf16_weight_path_name(p) << " M=" << M << " K=" << K << ": " << got[0] << " vs " << ref[0];
     }
   }
 }
@@ -139,7 +139,7 @@ TEST(Bf16Matmul, EqualsFp32OnTheRoundedWeights) {
       for (int64_t k = 0; k < K; ++k) conv1d[k * N + n] = bf16_to_f32(w[n * K + k]);
     const std::vector<float> x = randn(static_cast<size_t>(M * K), 31);
     std::vector<float> got(static_cast<size_t>(M * N)), want(got.size());
-    matmul_bf16(got.data(), x.data(), w.data(), nullptr, M, K, N);
+    matmul_bf16_weights(got.data(), x.data(), w.data(), nullptr, M, K, N);
     matmul_forward(want.data(), x.data(), conv1d.data(), nullptr, M, K, N);
     for (int64_t m = 0; m < M; ++m)
       for (int64_t n = 0; n < N; ++n) {

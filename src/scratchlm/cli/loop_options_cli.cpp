@@ -1,6 +1,7 @@
 // loop_options_cli.cpp — the trainers' shared command-line options (see loop_options_cli.h).
 #include "scratchlm/cli/loop_options_cli.h"
 
+#include "scratchlm/cli/precision_options.h"
 #include "scratchlm/train/loop_util.h"
 #include "scratchlm/util/error.h"
 
@@ -39,6 +40,7 @@ LoopOptionsCli::LoopOptionsCli(CLI::App* c, LoopOptions& o) : c_(c), o_(o) {
   c->add_option("--zero", o.zero,
                 "Under mpirun: 1 shards AdamW's moments across the ranks (ZeRO stage 1), 0 keeps them whole")
       ->capture_default_str();
+  add_precision_options(c, o.precision, o.save_dtype);
   c->add_flag("--quiet", o.quiet, "No progress output");
   c->add_flag("--force", o.force,
               "Write into a non-empty --out that holds other files (they are kept; the run's own files are replaced)");
@@ -81,6 +83,8 @@ void LoopOptionsCli::resume(LoopOptions& saved, std::initializer_list<const char
   saved.stop_at = given.stop_at;
   saved.threads = given.threads;
   saved.zero = given.zero;
+  if (c_->count("--precision")) saved.precision = given.precision;
+  saved.save_dtype = given.save_dtype;
   saved.quiet = given.quiet;
   saved.force = given.force;
 }

@@ -18,7 +18,8 @@ class LoopOptionsCli {
  public:
   // Adds --epochs, --steps (alias --max-steps), --max-time, --stop-at, --batch, --grad-accum, --lr,
   // --min-lr, --warmup, --schedule, --weight-decay, --decay, --betas, --grad-clip, --dropout,
-  // --eval-every, --eval-batches, --save-every, --seed, --threads, --zero, --quiet and --force to
+  // --eval-every, --eval-batches, --save-every, --seed, --threads, --zero, --precision, --save-dtype,
+  // --quiet and --force to
   // `c`, bound to `o`, whose values (the trainer's defaults) --help shows.
   LoopOptionsCli(CLI::App* c, LoopOptions& o);
 
@@ -29,7 +30,7 @@ class LoopOptionsCli {
   // Resuming: `saved` (the checkpoint's settings) with what a resumed run may change taken from
   // the command line — the run length (any of --epochs / --steps / --max-time given replaces it,
   // those not given are unset), --stop-at, the evaluation / checkpoint cadence, --threads, --zero,
-  // --quiet. The options that change what is trained (the shared ones above and the trainer's
+  // --precision (else the checkpoint's), --save-dtype, --quiet. The options that change what is trained (the shared ones above and the trainer's
   // `fixed` ones) are refused: BadInput "--lr cannot be changed when resuming".
   void resume(LoopOptions& saved, std::initializer_list<const char*> fixed) const;
 

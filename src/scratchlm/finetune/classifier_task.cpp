@@ -171,6 +171,7 @@ void ClassifierTask::restore_best() {
     std::copy(best_weights_[k].begin(), best_weights_[k].end(), model_.params().data_all() + p.offset);
     ++k;
   }
+  model_.refresh_bf16();  // --precision bf16: the copies of the restored weights
 }
 
 ClassMetrics ClassifierTask::metrics_of(const std::vector<EncodedText>& rows, int64_t batches) {

@@ -280,7 +280,7 @@ ClassifierResult run_classifier_finetuning(const ClassifierArgs& args) {
                           {"test_accuracy", res.test_accuracy},
                           {"elapsed_s", res.seconds}});
   if (!comm.root()) return res;
-  save_hf_model(model->config().lora.enabled() ? *merge_lora(*model) : *model, a.out_dir, &tok);
+  save_hf_model(model->config().lora.enabled() ? *merge_lora(*model) : *model, a.out_dir, &tok, a.save_dtype);
   write_file_atomic((fs::path(a.out_dir) / "eval.json").string(), report.dump(2) + "\n");
   task.plot(engine);
   if (!a.quiet) {

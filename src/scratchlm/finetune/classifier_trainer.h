@@ -12,6 +12,8 @@
 #include <nlohmann/json.hpp>
 
 #include "scratchlm/data/labeled_data.h"
+#include "scratchlm/io/safetensors.h"
+#include "scratchlm/kernels/matmul_bf16.h"
 #include "scratchlm/model/config.h"
 #include "scratchlm/train/loop_options.h"
 

@@ -294,10 +294,12 @@ InstructResult run_instruction_finetuning(const InstructArgs& args) {
   std::unique_ptr<GPT> merged;
   if (lora && a.merge) {
     merged = merge_lora(*model);
-    save_hf_model(*merged, out, &tok);
+    save_hf_model(*merged, out, &tok, a.save_dtype);
     final_model = merged.get();
   } else if (lora) {
     save_lora_adapter(*model, out, a.init_from, &tok);  // PEFT files naming the base, + the tokenizer
+  } else {
+    save_model_copy(*model, out, &tok, a.save_dtype);  // --save-dtype bf16|f16 beside the fp32 checkpoint
   }
   if (!a.quiet) {
     if (!lora)

@@ -157,7 +157,7 @@ const std::vector<std::string>& run_output_names() {
     std::vector<std::string> n = checkpoint_files();
     for (const char* extra : {"metrics.jsonl", "loss.svg", "accuracy.svg", "eval.json", "train.csv", "validation.csv",
                               "test.csv", "unused.csv", "checkpoint", "adapter_config.json",
-                              "adapter_model.safetensors", "instruction-data-with-response.json", kCommitDir})
+                              "adapter_model.safetensors", "instruction-data-with-response.json", "model-bf16", "model-f16", kCommitDir})
       n.emplace_back(extra);
     return n;
   }();

@@ -11,6 +11,8 @@
 #include "scratchlm/io/gguf_model.h"
 #include "scratchlm/io/peft_adapter.h"
 #include "scratchlm/io/safetensors.h"
+#include "scratchlm/tensor/bf16.h"
+#include "scratchlm/tensor/half.h"
 #include "scratchlm/tokenizer/bpe.h"
 #include "scratchlm/tokenizer/printable.h"
 #include "scratchlm/util/checked.h"
@@ -162,28 +164,61 @@ std::unique_ptr<GPT> load_hf_model(const std::string& dir, bool quiet) {
   return model;
 }
 
-void save_hf_model(const GPT& model, const std::string& dir, const Tokenizer* tokenizer) {
+DType parse_save_dtype(const std::string& s) {
+  if (s == "f32" || s == "fp32" || s == "float32") return DType::F32;
+  if (s == "bf16" || s == "bfloat16") return DType::BF16;
+  if (s == "f16" || s == "fp16" || s == "float16") return DType::F16;
+  fail("unknown --save-dtype '{}' (expected f32, bf16 or f16)", s);
+}
+
+std::string save_model_copy(const GPT& model, const std::string& dir, const Tokenizer* tokenizer, DType dtype) {
+  if (dtype == DType::F32) return "";
+  const std::string sub = (fs::path(dir) / (dtype == DType::BF16 ? "model-bf16" : "model-f16")).string();
+  save_hf_model(model, sub, tokenizer, dtype);
+  return sub;
+}
+
+const char* torch_dtype_name(DType d) {
+  return d == DType::BF16 ? "bfloat16" : d == DType::F16 ? "float16" : "float32";
+}
+
+void save_hf_model(const GPT& model, const std::string& dir, const Tokenizer* tokenizer, DType dtype) {
+  if (dtype != DType::F32 && dtype != DType::BF16 && dtype != DType::F16)
+    fail("a model is saved as F32, BF16 or F16, not {}", dtype_name(dtype));
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) fail("cannot create directory '{}': {}", dir, ec.message());
   SafetensorsWriter w;
+  std::vector<std::vector<uint16_t>> halves;  // the rounded copies (BF16 / F16), alive until write()
+  halves.reserve(model.params().params().size() + static_cast<size_t>(model.config().n_layers));
+  auto add = [&](const std::string& name, const std::vector<int64_t>& shape, const float* data, size_t n) {
+    if (dtype == DType::F32) {
+      w.add_f32(name, shape, data);
+      return;
+    }
+    std::vector<uint16_t>& h = halves.emplace_back(n);
+    for (size_t i = 0; i < n; ++i) h[i] = dtype == DType::BF16 ? f32_to_bf16(data[i]) : f32_to_f16(data[i]);
+    w.add(name, dtype, shape, h.data());
+  };
   // GPT2ForSequenceClassification state dicts name the body "transformer.*" beside "score.weight";
   // Hugging Face refuses a classifier file whose body names lack the prefix.
   const bool classifier = model.config().is_classifier();
   for (const auto& p : model.params().params()) {
     const std::string name = classifier && p.name != "score.weight" ? "transformer." + p.name : p.name;
-    w.add_f32(name, p.shape, model.params().data(p.name));
+    add(name, p.shape, model.params().data(p.name), p.numel);
   }
   // Hugging Face's GPT-2 always has a qkv bias (a missing one would be initialized at random): zeros.
   const GPTConfig& c = model.config();
   const std::vector<float> zeros(c.qkv_bias ? 0 : static_cast<size_t>(3 * c.emb_dim), 0.0f);
   if (!c.qkv_bias)
     for (int64_t l = 0; l < c.n_layers; ++l)
-      w.add_f32((classifier ? "transformer.h." : "h.") + std::to_string(l) + ".attn.c_attn.bias", {3 * c.emb_dim},
-                zeros.data());
+      add((classifier ? "transformer.h." : "h.") + std::to_string(l) + ".attn.c_attn.bias", {3 * c.emb_dim},
+          zeros.data(), zeros.size());
   w.set_metadata("format", "pt");
   w.write((fs::path(dir) / "model.safetensors").string());
-  write_file_atomic((fs::path(dir) / "config.json").string(), model.config().to_hf_json().dump(2) + "\n");
+  nlohmann::json config = model.config().to_hf_json();
+  config["torch_dtype"] = torch_dtype_name(dtype);
+  write_file_atomic((fs::path(dir) / "config.json").string(), config.dump(2) + "\n");
   if (!classifier) {  // what transformers' generate() reads: generation ends at <|endoftext|>
     const int64_t eot = tokenizer && tokenizer->eot_id() ? *tokenizer->eot_id() : 50256;  // config.json's otherwise
     const nlohmann::json g = {{"_from_model_config", true}, {"bos_token_id", eot}, {"eos_token_id", eot}};

@@ -10,6 +10,8 @@
 #include <memory>
 #include <string>
 
+#include "scratchlm/io/safetensors.h"
+
 #include "scratchlm/model/config.h"
 #include "scratchlm/model/gpt.h"
 
@@ -41,6 +43,18 @@ void load_hf_weights(GPT& model, const std::string& safetensors_path, bool quiet
 // generation_config.json (bos/eos: the tokenizer's <|endoftext|>), each atomically; plus the
 // tokenizer's files (vocab.json, merges.txt, tokenizer.json, special_tokens_map.json,
 // tokenizer_config.json) when tokenizer is non-null. Creates DIR.
-void save_hf_model(const GPT& model, const std::string& dir, const Tokenizer* tokenizer = nullptr);
+// dtype (--save-dtype): the weights' dtype in model.safetensors, F32 (the default), BF16 or F16
+// (rounded to nearest even: half the bytes, for distribution); config.json's torch_dtype says
+// which. Every loader here reads all three back (as fp32).
+void save_hf_model(const GPT& model, const std::string& dir, const Tokenizer* tokenizer = nullptr,
+                   DType dtype = DType::F32);
+// A run whose --out is its fp32 checkpoint (pretraining, full instruction finetuning) and asks for
+// --save-dtype bf16|f16: the model also in DIR/model-bf16 or DIR/model-f16 (nothing for F32).
+// Returns the directory written ("" for F32).
+std::string save_model_copy(const GPT& model, const std::string& dir, const Tokenizer* tokenizer, DType dtype);
+// "f32" / "bf16" / "f16" (also float32, bfloat16, float16) -> F32 / BF16 / F16; BadInput otherwise.
+DType parse_save_dtype(const std::string& s);
+// HF's torch_dtype of F32 / BF16 / F16: "float32" / "bfloat16" / "float16".
+const char* torch_dtype_name(DType d);
 
 }  // namespace slm

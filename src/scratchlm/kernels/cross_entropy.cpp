@@ -3,9 +3,10 @@
 
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "scratchlm/kernels/fastmath.h"
-#include "scratchlm/kernels/matmul.h"
+#include "scratchlm/kernels/matmul_bf16.h"
 #include "scratchlm/util/error.h"
 
 namespace slm {
@@ -23,13 +24,20 @@ int64_t count_targets(const int32_t* targets, int64_t M, int64_t V) {
 
 CrossEntropyResult head_cross_entropy(const float* x, const float* Wt, const int32_t* targets, int64_t M, int64_t C,
                                       int64_t V, float* dx, float* dWt, float dscale, float* scratch,
-                                      int64_t chunk_rows, float* row_loss) {
+                                      int64_t chunk_rows, float* row_loss, const uint16_t* Wt16) {
   CrossEntropyResult res;
   const bool grads = dx || dWt;
+  // bf16 (Wt16): the logit gradient rounded to bf16 row by row as it is formed.
+  thread_local std::vector<bf16_t> d16;
+  if (grads && Wt16 && static_cast<int64_t>(d16.size()) < chunk_rows * V) d16.resize(static_cast<size_t>(chunk_rows * V));
+  bf16_t* const d16p = grads && Wt16 ? d16.data() : nullptr;  // (the OpenMP threads see this thread's buffer)
   for (int64_t r0 = 0; r0 < M; r0 += chunk_rows) {
     const int64_t m = (r0 + chunk_rows < M ? r0 + chunk_rows : M) - r0;
     float* logits = scratch;
-    matmul_forward_wt(logits, x + r0 * C, Wt, m, C, V);
+    if (Wt16)
+      matmul_forward_wt_bf16(logits, x + r0 * C, Wt16, m, C, V);
+    else
+      matmul_forward_wt(logits, x + r0 * C, Wt, m, C, V);
     double chunk_loss = 0.0;
     int64_t chunk_count = 0;
 #pragma omp parallel for schedule(static) reduction(+ : chunk_loss, chunk_count)
@@ -39,6 +47,7 @@ CrossEntropyResult head_cross_entropy(const float* x, const float* Wt, const int
       if (t == kIgnoreIndex) {
         if (row_loss) row_loss[r0 + i] = 0.0f;
         if (grads) std::memset(l, 0, sizeof(float) * static_cast<size_t>(V));
+        if (d16p) std::memset(d16p + i * V, 0, sizeof(bf16_t) * static_cast<size_t>(V));
         continue;
       }
       float mx = -INFINITY;
@@ -56,11 +65,15 @@ CrossEntropyResult head_cross_entropy(const float* x, const float* Wt, const int
 #pragma omp simd
         for (int64_t v = 0; v < V; ++v) l[v] = fast_expf(l[v] - lse) * dscale;
         l[t] -= dscale;
+        if (d16p) f32_to_bf16_array(l, d16p + i * V, V);  // while the row is in cache
       }
     }
     res.loss_sum += chunk_loss;
     res.count += chunk_count;
-    if (grads) matmul_backward_wt(dx ? dx + r0 * C : nullptr, dWt, logits, x + r0 * C, Wt, m, C, V);
+    if (grads && Wt16)
+      matmul_backward_wt_bf16_rounded(dx ? dx + r0 * C : nullptr, dWt, d16p, x + r0 * C, Wt16, m, C, V);
+    else if (grads)
+      matmul_backward_wt(dx ? dx + r0 * C : nullptr, dWt, logits, x + r0 * C, Wt, m, C, V);
   }
   return res;
 }

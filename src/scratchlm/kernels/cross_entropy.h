@@ -22,11 +22,14 @@ struct CrossEntropyResult {
 // Number of targets != ignore_index (validating that the others are in [0, V)).
 int64_t count_targets(const int32_t* targets, int64_t M, int64_t V);
 
+// Wt16: a bf16 copy of Wt (--precision bf16): the head's three products (logits, dx, dWt) then
+// take bf16 operands with fp32 sums (kernels/matmul_bf16.h); the softmax and loss stay fp32.
 // scratch must hold chunk_rows * V floats. dx (M x C, overwritten) and dWt (accumulated) may be
 // null; dscale is the gradient of the loss w.r.t. each counted row's loss (e.g. 1/count for a
 // mean). row_loss (optional, M entries) receives each row's loss (0 for ignored rows).
 CrossEntropyResult head_cross_entropy(const float* x, const float* Wt, const int32_t* targets, int64_t M, int64_t C,
                                       int64_t V, float* dx, float* dWt, float dscale, float* scratch,
-                                      int64_t chunk_rows, float* row_loss = nullptr);
+                                      int64_t chunk_rows, float* row_loss = nullptr,
+                                      const uint16_t* Wt16 = nullptr);
 
 }  // namespace slm

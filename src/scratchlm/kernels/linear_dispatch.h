@@ -6,6 +6,8 @@
 
 #include <cstdint>
 
+#include "scratchlm/tensor/bf16.h"
+
 namespace slm {
 
 enum class WeightFormat { F32, BF16, Q8_0 };
@@ -17,10 +19,12 @@ struct PackedLinear {
   const void* data = nullptr;  // N rows of K values (bf16_t, or K/32 BlockQ8_0)
 };
 
-// out[M, N] = in[M, K] · W + bias: `packed` when non-null (its shape must be N x K), else the
-// fp32 Conv1D weight W[K, N] (matmul_forward).
-void linear_forward(float* out, const float* in, const float* W, const PackedLinear* packed, const float* bias,
-                    int64_t M, int64_t K, int64_t N);
+// out[M, N] = in[M, K] · W + bias, the one linear layer of the block's forward pass: `packed`
+// (inference weights, its shape must be N x K) when non-null; else W16 (a mixed-precision training
+// run's bf16 copy of W, matmul_bf16.h) when non-null; else the fp32 Conv1D weight W[K, N]
+// (matmul_forward, bit-exact with the fp32 fixtures).
+void linear_forward(float* out, const float* in, const float* W, const PackedLinear* packed, const bf16_t* W16,
+                    const float* bias, int64_t M, int64_t K, int64_t N);
 // The same for a head stored [N, K] in fp32 (matmul_forward_wt): out[M, N] = in · Wtᵀ.
 void linear_forward_wt(float* out, const float* in, const float* Wt, const PackedLinear* packed, int64_t M, int64_t K,
                        int64_t N);

@@ -10,6 +10,7 @@
 #include "scratchlm/kernels/layernorm.h"
 #include "scratchlm/kernels/linear_dispatch.h"
 #include "scratchlm/kernels/matmul.h"
+#include "scratchlm/kernels/matmul_bf16.h"
 #include "scratchlm/model/kv_cache.h"
 #include "scratchlm/model/params.h"
 
@@ -19,13 +20,13 @@ namespace slm {
 
 void MultiHeadAttention::forward(const float* in, float* out, const PassInfo& p, uint64_t att_drop_key) {
   const int64_t M = p.B * p.T;
-  linear_forward(qkv, in, w_qkv, packed_qkv, b_qkv, M, C, 3 * C);
+  linear_forward(qkv, in, w_qkv, packed_qkv, w16_qkv, b_qkv, M, C, 3 * C);
   if (lora_qkv.on()) lora_qkv.forward(in, qkv, M);
   if (p.caches)
     attend_cached(p);
   else
     attention_forward(att, lse, qkv, p.B, p.T, C, H, p.drop_p, att_drop_key);
-  linear_forward(out, att, w_proj, packed_proj, b_proj, M, C, C);
+  linear_forward(out, att, w_proj, packed_proj, w16_proj, b_proj, M, C, C);
   if (lora_proj.on()) lora_proj.forward(att, out, M);
 }
 
@@ -57,10 +58,10 @@ void MultiHeadAttention::attend_cached(const PassInfo& p) {
 void MultiHeadAttention::backward(const float* dout, float* din, const float* in, float* scratch_qkv,
                                   float* scratch_att, const PassInfo& p, uint64_t att_drop_key) {
   const int64_t M = p.B * p.T;
-  matmul_backward(scratch_att, g_w_proj, g_b_proj, dout, att, w_proj, M, C, C);
+  linear_backward(scratch_att, g_w_proj, g_b_proj, dout, att, w_proj, w16_proj, M, C, C);
   if (lora_proj.on()) lora_proj.backward(dout, scratch_att, att, lora_du, M);
   attention_backward(scratch_qkv, scratch_att, qkv, att, lse, p.B, p.T, C, H, p.drop_p, att_drop_key);
-  matmul_backward(din, g_w_qkv, g_b_qkv, scratch_qkv, in, w_qkv, M, C, 3 * C);
+  linear_backward(din, g_w_qkv, g_b_qkv, scratch_qkv, in, w_qkv, w16_qkv, M, C, 3 * C);
   if (lora_qkv.on()) lora_qkv.backward(scratch_qkv, din, in, lora_du, M);
 }
 
@@ -68,19 +69,19 @@ void MultiHeadAttention::backward(const float* dout, float* din, const float* in
 
 void FeedForward::forward(const float* in, float* out, const PassInfo& p) {
   const int64_t M = p.B * p.T;
-  linear_forward(fc, in, w_fc, packed_fc, b_fc, M, C, 4 * C);
+  linear_forward(fc, in, w_fc, packed_fc, w16_fc, b_fc, M, C, 4 * C);
   if (lora_fc.on()) lora_fc.forward(in, fc, M);
   gelu_forward(act, fc, M * 4 * C);
-  linear_forward(out, act, w_proj, packed_proj, b_proj, M, 4 * C, C);
+  linear_forward(out, act, w_proj, packed_proj, w16_proj, b_proj, M, 4 * C, C);
   if (lora_proj.on()) lora_proj.forward(act, out, M);
 }
 
 void FeedForward::backward(const float* dout, float* din, const float* in, float* scratch, const PassInfo& p) {
   const int64_t M = p.B * p.T;
-  matmul_backward(scratch, g_w_proj, g_b_proj, dout, act, w_proj, M, 4 * C, C);
+  linear_backward(scratch, g_w_proj, g_b_proj, dout, act, w_proj, w16_proj, M, 4 * C, C);
   if (lora_proj.on()) lora_proj.backward(dout, scratch, act, lora_du, M);
   gelu_backward(scratch, fc, scratch, M * 4 * C);
-  matmul_backward(din, g_w_fc, g_b_fc, scratch, in, w_fc, M, C, 4 * C);
+  linear_backward(din, g_w_fc, g_b_fc, scratch, in, w_fc, w16_fc, M, C, 4 * C);
   if (lora_fc.on()) lora_fc.backward(scratch, din, in, lora_du, M);
 }
 

@@ -11,6 +11,7 @@
 
 #include "scratchlm/kernels/linear_dispatch.h"
 #include "scratchlm/model/lora.h"
+#include "scratchlm/tensor/bf16.h"
 
 namespace slm {
 
@@ -41,6 +42,7 @@ struct MultiHeadAttention {
   int64_t C = 0, H = 0;
   const float *w_qkv = nullptr, *b_qkv = nullptr, *w_proj = nullptr, *b_proj = nullptr;
   float *g_w_qkv = nullptr, *g_b_qkv = nullptr, *g_w_proj = nullptr, *g_b_proj = nullptr;
+  const bf16_t *w16_qkv = nullptr, *w16_proj = nullptr;  // bf16 copies (--precision bf16), else null
   LoraAdapter lora_qkv, lora_proj;  // appendix E; off unless the model has adapters
   float* lora_du = nullptr;         // scratch for the adapters' backward, [M, 3r]
   // Inference: the weights packed in bf16 / Q8_0 (model/inference_weights.h), used when non-null.
@@ -63,6 +65,7 @@ struct FeedForward {
   int64_t C = 0;
   const float *w_fc = nullptr, *b_fc = nullptr, *w_proj = nullptr, *b_proj = nullptr;
   float *g_w_fc = nullptr, *g_b_fc = nullptr, *g_w_proj = nullptr, *g_b_proj = nullptr;
+  const bf16_t *w16_fc = nullptr, *w16_proj = nullptr;  // bf16 copies (--precision bf16), else null
   LoraAdapter lora_fc, lora_proj;
   const PackedLinear *packed_fc = nullptr, *packed_proj = nullptr;  // as MultiHeadAttention's
   float* lora_du = nullptr;

@@ -117,6 +117,36 @@ void GPT::bind() {
   g_lnf_w_ = store_.grad("ln_f.weight");
   g_lnf_b_ = store_.grad("ln_f.bias");
   g_head_ = tied ? g_wte_ : store_.grad(head);
+  head16_ = nullptr;
+  if (bf16_) {
+    for (int64_t l = 0; l < cfg_.n_layers; ++l) {
+      TransformerBlock& b = blocks_[l];
+      const std::string pre = "h." + std::to_string(l) + ".";
+      b.attn.w16_qkv = bf16_->get(pre + "attn.c_attn.weight");
+      b.attn.w16_proj = bf16_->get(pre + "attn.c_proj.weight");
+      b.ff.w16_fc = bf16_->get(pre + "mlp.c_fc.weight");
+      b.ff.w16_proj = bf16_->get(pre + "mlp.c_proj.weight");
+    }
+    if (!cfg_.is_classifier()) head16_ = bf16_->get(tied ? "wte.weight" : head);
+  }
+}
+
+void GPT::set_precision(Precision p) {
+  if (p == precision()) return;
+  if (p == Precision::Fp32) {
+    bf16_.reset();
+  } else {
+    // The block matmul weights and a language model's head; a classifier's small score head,
+    // the LoRA adapters and the position embeddings stay fp32.
+    std::vector<std::string> names;
+    for (int64_t l = 0; l < cfg_.n_layers; ++l)
+      for (const char* w : {"attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight"})
+        names.push_back("h." + std::to_string(l) + "." + w);
+    if (!cfg_.is_classifier()) names.push_back(cfg_.tie_word_embeddings ? "wte.weight" : "lm_head.weight");
+    bf16_ = std::make_unique<Bf16Weights>(store_, names);
+  }
+  for (auto& b : blocks_) b.attn.w16_qkv = b.attn.w16_proj = b.ff.w16_fc = b.ff.w16_proj = nullptr;
+  bind();
 }
 
 void GPT::init_weights(uint64_t seed) {
@@ -373,7 +403,8 @@ float GPT::forward(const int32_t* tokens, const int32_t* targets, int64_t B, int
   float* dx = with_grad ? acts_.dlnf : nullptr;
   float* dW = with_grad ? g_head_ : nullptr;
   CrossEntropyResult r =
-      head_cross_entropy(acts_.lnf, head_w_, targets, M, C, V, dx, dW, dscale, acts_.logits_chunk, chunk_rows_);
+      head_cross_entropy(acts_.lnf, head_w_, targets, M, C, V, dx, dW, dscale, acts_.logits_chunk, chunk_rows_,
+                         nullptr, head16_);
   have_head_grad_ = with_grad;
   return static_cast<float>(r.loss_sum / static_cast<double>(r.count));
 }

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "scratchlm/kernels/matmul_bf16.h"
+#include "scratchlm/model/bf16_weights.h"
 #include "scratchlm/model/block.h"
 #include "scratchlm/model/config.h"
 #include "scratchlm/model/kv_cache.h"
@@ -74,6 +76,16 @@ class GPT {
   // the OS (their pages then read as zeros). Afterwards the model cannot train or change its packed
   // weights (BadInput error). The embeddings, the head and everything else stay.
   void release_packed_fp32();
+
+  // Mixed precision (issue 15): Bf16 keeps bf16 copies of the matmul weights (model/bf16_weights.h)
+  // and runs every block matmul and the language-model head with bf16 operands and fp32 sums; the
+  // parameters stay fp32. After an optimizer step changed the weights, refresh_bf16() rounds the
+  // copies again (a no-op in fp32).
+  void set_precision(Precision p);
+  Precision precision() const { return bf16_ ? Precision::Bf16 : Precision::Fp32; }
+  void refresh_bf16() {
+    if (bf16_) bf16_->refresh(store_);
+  }
 
   // Allocate gradients for the trainable parameters (all, unless set_trainable was used).
   void enable_grads();
@@ -141,6 +153,7 @@ class GPT {
   const float* final_hidden() const { return acts_.lnf; }
   // The output head weight [V, C] (lm_head, or wte when tied; score [K, C] for a classifier).
   const float* head_weight() const { return head_w_; }
+  const bf16_t* head_weight_bf16() const { return head16_; }  // its bf16 copy (--precision bf16), or null
 
   // Bytes held by the activation arena (for memory estimates).
   size_t activation_bytes() const { return arena_.bytes(); }
@@ -169,6 +182,8 @@ class GPT {
   LoraAdapter score_lora_;       // a classifier's score-head adapter (appendix E), usually off
   std::vector<float> lora_vec_;  // scratch for adapters on single rows
   std::vector<int64_t> pos0_;    // a cached pass's first position of each row
+  std::unique_ptr<Bf16Weights> bf16_;  // --precision bf16
+  const bf16_t* head16_ = nullptr;
   const float *wte_ = nullptr, *wpe_ = nullptr, *lnf_w_ = nullptr, *lnf_b_ = nullptr, *head_w_ = nullptr;
   float *g_wte_ = nullptr, *g_wpe_ = nullptr, *g_lnf_w_ = nullptr, *g_lnf_b_ = nullptr, *g_head_ = nullptr;
 

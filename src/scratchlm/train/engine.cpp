@@ -84,6 +84,7 @@ TrainingEngine::TrainingEngine(GPT& model, const Tokenizer& tok, TrainingTask& t
       metrics_(open_metrics(run_, comm_.root())),
       progress_(std::make_unique<Progress>(0)) {
   if (!comm_.root()) run_.quiet = true;
+  model_.set_precision(run_.precision);
   const int64_t per_epoch = task_.batches_per_epoch();
   if (per_epoch <= 0) fail_internal("a training task with no batches");
   steps_per_epoch_ = std::max<int64_t>(1, per_epoch / run_.grad_accum);
@@ -270,6 +271,7 @@ void TrainingEngine::train_step() {
         run_.checkpoint_dir);
   opt_.step(lr);
   if (sync_ && sync_->zero()) sync_->gather_params();
+  model_.refresh_bf16();  // the bf16 copies of the updated weights (--precision bf16)
   seen_ += step_seen;
   const double rate = static_cast<double>(step_seen) / std::max(now_s() - ts, 1e-9);
   const std::string rate_key = run_.unit == SeenUnit::Tokens ? "tokens_per_second" : "examples_per_second";

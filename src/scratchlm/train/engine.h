@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "scratchlm/io/checkpoint.h"
+#include "scratchlm/kernels/matmul_bf16.h"
 #include "scratchlm/train/adamw.h"
 #include "scratchlm/train/distributed.h"
 #include "scratchlm/train/grad_sync.h"

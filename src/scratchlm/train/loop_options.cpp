@@ -57,7 +57,8 @@ nlohmann::json LoopOptions::to_json() const {
           {"eval_every", eval_every},
           {"eval_batches", eval_batches},
           {"save_every", save_every},
-          {"seed", seed}};
+          {"seed", seed},
+          {"precision", precision_name(precision)}};
 }
 
 void LoopOptions::read_json(const nlohmann::json& j, const std::string& source) {
@@ -90,6 +91,7 @@ void LoopOptions::read_json(const nlohmann::json& j, const std::string& source) 
   take("eval_batches", eval_batches);
   take("save_every", save_every);
   take("seed", seed);
+  if (j.contains("precision")) precision = parse_precision(j.at("precision").get<std::string>());
 }
 
 }  // namespace slm

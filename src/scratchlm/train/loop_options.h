@@ -10,6 +10,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "scratchlm/io/safetensors.h"
+#include "scratchlm/kernels/matmul_bf16.h"
 #include "scratchlm/train/adamw.h"
 #include "scratchlm/train/schedule.h"
 
@@ -33,6 +35,11 @@ struct LoopOptions {
   uint64_t seed = 123;  // data order, dropout masks, new weights
   int threads = 0;      // per rank (distributed.h's threads_per_rank)
   int zero = 0;         // ZeRO stage across mpirun's ranks: 0 or 1 (engine.h)
+  // The matmuls' precision (kernels/matmul_bf16.h): Bf16 runs them on bf16 copies of the weights,
+  // refreshed after every optimizer step; master weights, gradients and AdamW state stay fp32, so a
+  // checkpoint is the same either way and a bf16 run resumes exactly (same precision and threads).
+  Precision precision = Precision::Fp32;
+  DType save_dtype = DType::F32;  // the final model's weights (the checkpoint stays fp32)
   bool quiet = false;
   bool force = false;  // write into a non-empty --out that holds other files (check_output_dir)
 

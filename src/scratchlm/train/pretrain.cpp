@@ -345,6 +345,10 @@ PretrainResult run_pretraining(const PretrainArgs& args) {
   if (!a.quiet)
     fmt::print(stderr, "{} checkpoint at step {} in {}\n", r.interrupted ? "stopped early: saved" : "saved", r.steps,
                out);
+  if (!r.interrupted && comm.root()) {
+    const std::string copy = save_model_copy(*model, out, &tok, a.save_dtype);
+    if (!copy.empty() && !a.quiet) fmt::print(stderr, "saved the model as {} in {}\n", dtype_name(a.save_dtype), copy);
+  }
   PretrainResult res;
   res.steps_done = r.steps;
   res.interrupted = r.interrupted;

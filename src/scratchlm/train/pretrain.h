@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "scratchlm/io/safetensors.h"
+#include "scratchlm/kernels/matmul_bf16.h"
 #include "scratchlm/model/config.h"
 #include "scratchlm/train/loop_options.h"
 

@@ -1,6 +1,6 @@
-// bf16_matmul.cpp — bf16-weight linear layers: scalar, AVX2 and AVX-512 dot products in one
-// float order (see bf16_matmul.h), and widened tiles through sgemm for many rows.
-#include "scratchlm/kernels/bf16_matmul.h"
+// bf16_weight_matmul.cpp — bf16-weight linear layers: scalar, AVX2 and AVX-512 dot products in one
+// float order (see bf16_weight_matmul.h), and widened tiles through sgemm for many rows.
+#include "scratchlm/kernels/bf16_weight_matmul.h"
 
 #include <cblas.h>
 #include <immintrin.h>
@@ -76,13 +76,13 @@ __attribute__((target("avx512f,avx2,fma"))) float dot_avx512(const bf16_t* w, co
 
 using DotFn = float (*)(const bf16_t*, const float*, int64_t);
 
-DotFn dot_for(Bf16Path p) {
+DotFn dot_for(Bf16WeightPath p) {
   switch (p) {
-    case Bf16Path::Scalar:
+    case Bf16WeightPath::Scalar:
       return dot_scalar;
-    case Bf16Path::Avx2:
+    case Bf16WeightPath::Avx2:
       return dot_avx2;
-    case Bf16Path::Avx512:
+    case Bf16WeightPath::Avx512:
       return dot_avx512;
   }
   return dot_scalar;
@@ -90,39 +90,39 @@ DotFn dot_for(Bf16Path p) {
 
 }  // namespace
 
-const char* bf16_path_name(Bf16Path p) {
+const char* bf16_weight_path_name(Bf16WeightPath p) {
   switch (p) {
-    case Bf16Path::Scalar:
+    case Bf16WeightPath::Scalar:
       return "scalar";
-    case Bf16Path::Avx2:
+    case Bf16WeightPath::Avx2:
       return "avx2";
-    case Bf16Path::Avx512:
+    case Bf16WeightPath::Avx512:
       return "avx512";
   }
   return "?";
 }
 
-bool bf16_path_available(Bf16Path p) {
+bool bf16_weight_path_available(Bf16WeightPath p) {
   const CpuFeatures& f = cpu_features();
   switch (p) {
-    case Bf16Path::Scalar:
+    case Bf16WeightPath::Scalar:
       return true;
-    case Bf16Path::Avx2:
+    case Bf16WeightPath::Avx2:
       return f.avx2 && f.fma;
-    case Bf16Path::Avx512:
+    case Bf16WeightPath::Avx512:
       return f.avx512f && f.avx2 && f.fma;
   }
   return false;
 }
 
-Bf16Path bf16_best_path() {
-  if (bf16_path_available(Bf16Path::Avx512)) return Bf16Path::Avx512;
-  return bf16_path_available(Bf16Path::Avx2) ? Bf16Path::Avx2 : Bf16Path::Scalar;
+Bf16WeightPath bf16_weight_best_path() {
+  if (bf16_weight_path_available(Bf16WeightPath::Avx512)) return Bf16WeightPath::Avx512;
+  return bf16_weight_path_available(Bf16WeightPath::Avx2) ? Bf16WeightPath::Avx2 : Bf16WeightPath::Scalar;
 }
 
-void matmul_bf16_path(float* out, const float* x, const bf16_t* W, const float* bias, int64_t M, int64_t K, int64_t N,
-                      Bf16Path path) {
-  if (!bf16_path_available(path)) fail_internal("matmul_bf16: this CPU cannot run the {} path", bf16_path_name(path));
+void matmul_bf16_weights_path(float* out, const float* x, const bf16_t* W, const float* bias, int64_t M, int64_t K, int64_t N,
+                      Bf16WeightPath path) {
+  if (!bf16_weight_path_available(path)) fail_internal("matmul_bf16_weights: this CPU cannot run the {} path", bf16_weight_path_name(path));
   const DotFn dot = dot_for(path);
 #pragma omp parallel for schedule(static) if (N * K * M >= (1 << 16))
   for (int64_t n = 0; n < N; ++n) {
@@ -132,10 +132,10 @@ void matmul_bf16_path(float* out, const float* x, const bf16_t* W, const float* 
   }
 }
 
-void matmul_bf16(float* out, const float* x, const bf16_t* W, const float* bias, int64_t M, int64_t K, int64_t N) {
-  static const Bf16Path best = bf16_best_path();
+void matmul_bf16_weights(float* out, const float* x, const bf16_t* W, const float* bias, int64_t M, int64_t K, int64_t N) {
+  static const Bf16WeightPath best = bf16_weight_best_path();
   if (M < kBf16GemmRows) {
-    matmul_bf16_path(out, x, W, bias, M, K, N, best);
+    matmul_bf16_weights_path(out, x, W, bias, M, K, N, best);
     return;
   }
   // Tiles of weight rows widened to fp32 (L2-sized), each one sgemm over all M rows.

@@ -1,4 +1,4 @@
-// bf16_matmul.h — the linear layer on bf16 weights for inference (chapter 5 "going further":
+// bf16_weight_matmul.h — the linear layer on bf16 weights for inference (chapter 5 "going further":
 // mixed precision; issue 15 §4): out[M, N] = x[M, K] · W[N, K]ᵀ (+ bias), W in bf16 rows of K
 // values ([out][in]), x and the arithmetic in fp32. Decoding is memory-bound: half the weight
 // bytes of fp32 per token. Each bf16 is widened exactly to fp32 in registers (a 16-bit shift),
@@ -16,17 +16,17 @@
 
 namespace slm {
 
-enum class Bf16Path { Scalar, Avx2, Avx512 };
+enum class Bf16WeightPath { Scalar, Avx2, Avx512 };
 
-const char* bf16_path_name(Bf16Path p);
-Bf16Path bf16_best_path();
-bool bf16_path_available(Bf16Path p);
+const char* bf16_weight_path_name(Bf16WeightPath p);
+Bf16WeightPath bf16_weight_best_path();
+bool bf16_weight_path_available(Bf16WeightPath p);
 
 // out[M, N] = x[M, K] · W[N, K]ᵀ (+ bias[N] when non-null). M >= kBf16GemmRows uses sgemm on tiles.
 inline constexpr int64_t kBf16GemmRows = 64;
-void matmul_bf16(float* out, const float* x, const bf16_t* W, const float* bias, int64_t M, int64_t K, int64_t N);
+void matmul_bf16_weights(float* out, const float* x, const bf16_t* W, const float* bias, int64_t M, int64_t K, int64_t N);
 // The row-by-row dot products on one path (any M).
-void matmul_bf16_path(float* out, const float* x, const bf16_t* W, const float* bias, int64_t M, int64_t K, int64_t N,
-                      Bf16Path path);
+void matmul_bf16_weights_path(float* out, const float* x, const bf16_t* W, const float* bias, int64_t M, int64_t K, int64_t N,
+                      Bf16WeightPath path);
 
 }  // namespace slm

@@ -1,0 +1,227 @@
+// matmul_bf16.cpp — bf16 GEMMs with fp32 accumulation and the mixed-precision linear layers (see
+// matmul_bf16.h).
+#include "scratchlm/kernels/matmul_bf16.h"
+
+#include <cblas.h>
+
+#include <atomic>
+#include <bit>
+#include <map>
+#include <mutex>
+#include <tuple>
+#include <vector>
+
+#include "scratchlm/util/error.h"
+
+#ifdef SLM_HAVE_DNNL
+#include <oneapi/dnnl/dnnl.hpp>
+#endif
+
+namespace slm {
+
+const char* precision_name(Precision p) { return p == Precision::Bf16 ? "bf16" : "fp32"; }
+
+Precision parse_precision(std::string_view s) {
+  if (s == "fp32" || s == "f32" || s == "float32") return Precision::Fp32;
+  if (s == "bf16" || s == "bfloat16") return Precision::Bf16;
+  fail("unknown precision '{}' (expected fp32 or bf16)", s);
+}
+
+const char* bf16_path_name(Bf16Path p) {
+  return p == Bf16Path::Native ? "native (AVX512_BF16, oneDNN)" : "fallback (bf16 widened to fp32, sgemm)";
+}
+
+Bf16Path bf16_path_for(const CpuFeatures& f) {
+#ifdef SLM_HAVE_DNNL
+  if (f.avx512_bf16 && f.avx512f && f.avx512bw && f.avx512vl) return Bf16Path::Native;
+#endif
+  return Bf16Path::Fallback;
+}
+
+namespace {
+std::atomic<int> g_path{-1};  // -1: from cpu_features()
+}  // namespace
+
+Bf16Path bf16_path() {
+  const int p = g_path.load(std::memory_order_relaxed);
+  if (p >= 0) return static_cast<Bf16Path>(p);
+  const Bf16Path d = bf16_path_for(cpu_features());
+  g_path.store(static_cast<int>(d), std::memory_order_relaxed);
+  return d;
+}
+
+void set_bf16_path(Bf16Path p) {
+  if (p == Bf16Path::Native && bf16_path_for(cpu_features()) != Bf16Path::Native)
+    fail("the native bf16 path needs AVX512_BF16 (and oneDNN in the build); this CPU/build offers {}",
+         cpu_features_summary(cpu_features()));
+  g_path.store(static_cast<int>(p), std::memory_order_relaxed);
+}
+
+void f32_to_bf16_array(const float* x, bf16_t* y, int64_t n) {
+  // Branch-free f32_to_bf16 (tensor/bf16.h), so that it vectorizes: round to nearest even, NaN quiet.
+  const uint32_t* xb = reinterpret_cast<const uint32_t*>(x);
+#pragma omp parallel for simd schedule(static) if (n >= (1 << 16))
+  for (int64_t i = 0; i < n; ++i) {
+    const uint32_t b = xb[i];
+    const uint32_t rounded = (b + 0x7fffu + ((b >> 16) & 1u)) >> 16;
+    const uint32_t nan = (b >> 16) | 0x0040u;
+    y[i] = static_cast<bf16_t>((b & 0x7fffffffu) > 0x7f800000u ? nan : rounded);
+  }
+}
+
+namespace {
+
+void bf16_to_f32_array(const bf16_t* x, float* y, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n >= (1 << 16))
+  for (int64_t i = 0; i < n; ++i) y[i] = std::bit_cast<float>(static_cast<uint32_t>(x[i]) << 16);
+}
+
+// Grow-only scratch for the operands rounded to bf16 (and the fallback's widened copies). The
+// training step calls the GEMMs from one thread (they parallelize inside).
+struct Scratch {
+  std::vector<bf16_t> a, b;
+  std::vector<float> fa, fb;
+};
+Scratch& scratch() {
+  thread_local Scratch s;
+  return s;
+}
+template <class T>
+T* grow(std::vector<T>& v, int64_t n) {
+  if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
+  return v.data();
+}
+
+void gemm_fallback(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const bf16_t* A, int64_t lda, const bf16_t* B,
+                   int64_t ldb, bool accumulate, float* C, int64_t ldc) {
+  Scratch& s = scratch();
+  const int64_t na = (ta ? K : M) * lda, nb = (tb ? N : K) * ldb;
+  float* fa = grow(s.fa, na);
+  float* fb = grow(s.fb, nb);
+  bf16_to_f32_array(A, fa, na);
+  bf16_to_f32_array(B, fb, nb);
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, fa, lda,
+              fb, ldb, accumulate ? 1.0f : 0.0f, C, ldc);
+}
+
+#ifdef SLM_HAVE_DNNL
+// One oneDNN matmul primitive per shape (finetuning batches change shape every step: the cache is
+// emptied when it grows past a few hundred entries).
+struct Dnnl {
+  dnnl::engine eng{dnnl::engine::kind::cpu, 0};
+  dnnl::stream strm{eng};
+  using Key = std::tuple<bool, bool, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool>;
+  std::map<Key, dnnl::matmul> cache;
+  std::mutex mu;
+};
+Dnnl& dnnl_state() {
+  static Dnnl d;
+  return d;
+}
+
+void gemm_dnnl(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const bf16_t* A, int64_t lda, const bf16_t* B,
+               int64_t ldb, bool accumulate, float* C, int64_t ldc) {
+  using dt = dnnl::memory::data_type;
+  Dnnl& d = dnnl_state();
+  const dnnl::memory::desc a_md({M, K}, dt::bf16, ta ? dnnl::memory::dims{1, lda} : dnnl::memory::dims{lda, 1});
+  const dnnl::memory::desc b_md({K, N}, dt::bf16, tb ? dnnl::memory::dims{1, ldb} : dnnl::memory::dims{ldb, 1});
+  const dnnl::memory::desc c_md({M, N}, dt::f32, dnnl::memory::dims{ldc, 1});
+  const Dnnl::Key key{ta, tb, M, N, K, lda, ldb, ldc, accumulate};
+  dnnl::matmul prim;
+  {
+    std::lock_guard<std::mutex> lock(d.mu);
+    auto it = d.cache.find(key);
+    if (it == d.cache.end()) {
+      if (d.cache.size() > 512) d.cache.clear();
+      dnnl::primitive_attr attr;
+      if (accumulate) {
+        dnnl::post_ops po;
+        po.append_sum(1.0f);
+        attr.set_post_ops(po);
+      }
+      const dnnl::matmul::desc desc(a_md, b_md, c_md);
+      const dnnl::matmul::primitive_desc pd(desc, attr, d.eng);
+      it = d.cache.emplace(key, dnnl::matmul(pd)).first;
+    }
+    prim = it->second;
+  }
+  dnnl::memory a_mem(a_md, d.eng, const_cast<bf16_t*>(A));
+  dnnl::memory b_mem(b_md, d.eng, const_cast<bf16_t*>(B));
+  dnnl::memory c_mem(c_md, d.eng, C);
+  prim.execute(d.strm, {{DNNL_ARG_SRC, a_mem}, {DNNL_ARG_WEIGHTS, b_mem}, {DNNL_ARG_DST, c_mem}});
+  d.strm.wait();
+}
+#endif
+
+}  // namespace
+
+void gemm_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const bf16_t* A, int64_t lda, const bf16_t* B,
+               int64_t ldb, bool accumulate, float* C, int64_t ldc, Bf16Path path) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {
+    if (!accumulate)
+      for (int64_t i = 0; i < M; ++i)
+        for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = 0.0f;
+    return;
+  }
+#ifdef SLM_HAVE_DNNL
+  if (path == Bf16Path::Native) {
+    gemm_dnnl(ta, tb, M, N, K, A, lda, B, ldb, accumulate, C, ldc);
+    return;
+  }
+#endif
+  gemm_fallback(ta, tb, M, N, K, A, lda, B, ldb, accumulate, C, ldc);
+}
+
+void matmul_forward_bf16(float* out, const float* inp, const bf16_t* W16, const float* bias, int64_t M, int64_t K,
+                         int64_t N) {
+  bf16_t* a = grow(scratch().a, M * K);
+  f32_to_bf16_array(inp, a, M * K);
+  if (bias) {
+#pragma omp parallel for schedule(static) if (M * N >= (1 << 16))
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) out[i * N + j] = bias[j];
+  }
+  gemm_bf16(false, false, M, N, K, a, K, W16, N, bias != nullptr, out, N, bf16_path());
+}
+
+void matmul_backward_bf16(float* dinp, float* dW, float* dbias, const float* dout, const float* inp,
+                          const bf16_t* W16, int64_t M, int64_t K, int64_t N, bool accumulate_dinp) {
+  Scratch& s = scratch();
+  const Bf16Path path = bf16_path();
+  bf16_t* d = grow(s.b, M * N);
+  if (dinp || dW) f32_to_bf16_array(dout, d, M * N);
+  if (dinp) gemm_bf16(false, true, M, K, N, d, N, W16, N, accumulate_dinp, dinp, K, path);  // dY W^T
+  if (dW) {
+    bf16_t* a = grow(s.a, M * K);
+    f32_to_bf16_array(inp, a, M * K);
+    gemm_bf16(true, false, K, N, M, a, K, d, N, true, dW, N, path);  // dW += X^T dY
+  }
+  if (dbias) matmul_backward(nullptr, nullptr, dbias, dout, nullptr, nullptr, M, K, N);  // fp32, as ever
+}
+
+void matmul_forward_wt_bf16(float* out, const float* inp, const bf16_t* Wt16, int64_t M, int64_t K, int64_t N) {
+  bf16_t* a = grow(scratch().a, M * K);
+  f32_to_bf16_array(inp, a, M * K);
+  gemm_bf16(false, true, M, N, K, a, K, Wt16, K, false, out, N, bf16_path());
+}
+
+void matmul_backward_wt_bf16(float* dinp, float* dWt, const float* dout, const float* inp, const bf16_t* Wt16,
+                             int64_t M, int64_t K, int64_t N, bool accumulate_dinp) {
+  bf16_t* d = grow(scratch().b, M * N);
+  f32_to_bf16_array(dout, d, M * N);
+  matmul_backward_wt_bf16_rounded(dinp, dWt, d, inp, Wt16, M, K, N, accumulate_dinp);
+}
+
+void matmul_backward_wt_bf16_rounded(float* dinp, float* dWt, const bf16_t* d, const float* inp,
+                                     const bf16_t* Wt16, int64_t M, int64_t K, int64_t N, bool accumulate_dinp) {
+  const Bf16Path path = bf16_path();
+  if (dinp) gemm_bf16(false, false, M, K, N, d, N, Wt16, K, accumulate_dinp, dinp, K, path);  // dY Wt
+  if (dWt) {
+    bf16_t* a = grow(scratch().a, M * K);
+    f32_to_bf16_array(inp, a, M * K);
+    gemm_bf16(true, false, N, K, M, d, N, a, K, true, dWt, K, path);  // dWt += dY^T X
+  }
+}
+
+}  // namespace slm
