@@ -22,19 +22,25 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr int kIters = 1 << 20;
 
+// The sum of the 12 accumulators' lanes (so that the loops are not optimized away). Stored and added
+// by hand: GCC 12's _mm512_reduce_add_ps warns of an uninitialized temporary.
+__attribute__((target("avx512f"))) float sum_of(const __m512 (&acc)[12]) {
+  __m512 s = acc[0];
+  for (int i = 1; i < 12; ++i) s = _mm512_add_ps(s, acc[i]);
+  alignas(64) float lanes[16];
+  _mm512_store_ps(lanes, s);
+  float total = 0.0f;
+  for (float v : lanes) total += v;
+  return total;
+}
+
 __attribute__((target("avx512f"))) float fma512(int iters) {
   __m512 acc[12];
   for (int i = 0; i < 12; ++i) acc[i] = _mm512_set1_ps(static_cast<float>(i) * 1e-3f);
   const __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
   for (int it = 0; it < iters; ++it)
     for (int i = 0; i < 12; ++i) acc[i] = _mm512_fmadd_ps(acc[i], a, b);
-  __m512 s = acc[0];
-  for (int i = 1; i < 12; ++i) s = _mm512_add_ps(s, acc[i]);
-  alignas(64) float lanes[16];  // (GCC 12's _mm512_reduce_add_ps warns of an uninitialized temporary)
-  _mm512_store_ps(lanes, s);
-  float total = 0.0f;
-  for (float v : lanes) total += v;
-  return total;
+  return sum_of(acc);
 }
 
 __attribute__((target("avx2,fma"))) float fma256(int iters) {
@@ -56,13 +62,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) float dpbf16(int
   const __m512bh a = (__m512bh)_mm512_set1_epi16(0x3f80), b = (__m512bh)_mm512_set1_epi16(0x3380);
   for (int it = 0; it < iters; ++it)
     for (int i = 0; i < 12; ++i) acc[i] = _mm512_dpbf16_ps(acc[i], a, b);
-  __m512 s = acc[0];
-  for (int i = 1; i < 12; ++i) s = _mm512_add_ps(s, acc[i]);
-  alignas(64) float lanes[16];  // (GCC 12's _mm512_reduce_add_ps warns of an uninitialized temporary)
-  _mm512_store_ps(lanes, s);
-  float total = 0.0f;
-  for (float v : lanes) total += v;
-  return total;
+  return sum_of(acc);
 }
 
 // GFLOP/s of `kernel` on `threads` threads for about `seconds`.
