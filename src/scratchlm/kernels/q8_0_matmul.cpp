@@ -103,8 +103,9 @@ __attribute__((target(SLM_AVX512))) float dot_avx512_vnni(const BlockQ8_0* w, co
                            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b + 1].qs)), 1);
     const __m512i sx = _mm512_mask_sub_epi8(qx, _mm512_movepi8_mask(qw), _mm512_setzero_si512(), qx);
     const __m512i sum = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(qw), sx);
-    const __m512 s = _mm512_insertf32x8(_mm512_set1_ps(_cvtsh_ss(w[b].d) * xd[b]),
-                                        _mm256_set1_ps(_cvtsh_ss(w[b + 1].d) * xd[b + 1]), 1);
+    const __m512 s = _mm512_castpd_ps(  // (insertf64x4 needs only AVX-512F; insertf32x8 needs DQ)
+        _mm512_insertf64x4(_mm512_castps_pd(_mm512_set1_ps(_cvtsh_ss(w[b].d) * xd[b])),
+                           _mm256_castps_pd(_mm256_set1_ps(_cvtsh_ss(w[b + 1].d) * xd[b + 1])), 1));
     acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), s, acc);
   }
   __m256 even = _mm512_castps512_ps256(acc);
