@@ -5,9 +5,11 @@
 // tokenizer serves `slm tokenize --tokenizer FILE.gguf` and `slm pretrain --init-from FILE.gguf`.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <nlohmann/json.hpp>
 
 #include "test_util.h"
@@ -63,17 +65,42 @@ int first_divergence(const std::vector<int>& a, const std::vector<int>& b) {
   return static_cast<int>(std::min(a.size(), b.size()));
 }
 
+// fp32's lead of the top logit over the runner-up after `prompt` and then `ids`.
+double top2_margin(const std::string& model, const std::string& prompt, const std::vector<int>& ids) {
+  auto r = run_slm("tokenize --tokenizer " + shell_quote(model) + " --json " + shell_quote(prompt));
+  EXPECT_EQ(r.rc, 0) << r.err;
+  std::string tokens;
+  for (int id : json::parse(r.out).get<std::vector<int>>()) tokens += std::to_string(id) + " ";
+  for (int id : ids) tokens += std::to_string(id) + " ";
+  r = run_slm("logits --model " + shell_quote(model) + " --json --tokens " + shell_quote(tokens));
+  EXPECT_EQ(r.rc, 0) << r.err;
+  std::vector<double> l = json::parse(r.out)["logits"].get<std::vector<double>>();
+  std::partial_sort(l.begin(), l.begin() + 2, l.end(), std::greater<>());
+  return l[0] - l[1];
+}
+
+// bf16 weights move each logit by ~1e-3 here, so greedy decoding keeps fp32's tokens except where
+// fp32's choice is a near-tie: the test model is trained in the test, and a build with other
+// rounding (the ASan leg, without -march=native) trains a slightly different one. The tokens agree
+// up to the first near-tie (a top-2 margin under 0.05), and with this build's model for all 20.
 TEST(InferencePrecision, Bf16GreedyEqualsFp32OnTheBooksPrompts) {
   if (!have_data()) GTEST_SKIP() << "no ../shared/data";
   const Trained& t = trained();
   for (const char* prompt : {"Every effort moves you", "Hello, I am"}) {
     const auto fp32 = greedy(t.dir, prompt, "");
     ASSERT_EQ(fp32.size(), 20u);
-    EXPECT_EQ(greedy(t.dir, prompt, "--precision bf16"), fp32) << prompt;
+    const auto bf16 = greedy(t.dir, prompt, "--precision bf16");
+    const int d = first_divergence(bf16, fp32);
+    if (d < 20) {
+      const double margin = top2_margin(t.dir, prompt, std::vector<int>(fp32.begin(), fp32.begin() + d));
+      EXPECT_LT(margin, 0.05) << prompt << ": bf16 left fp32's greedy tokens at token " << d
+                              << " where fp32's choice was not a near-tie";
+      std::printf("\"%s\": bf16 = fp32 for %d tokens, then a near-tie (fp32 top-2 margin %.4f)\n", prompt, d, margin);
+    }
     // The file's blocks as loaded, and packed again from their dequantized values: the same blocks.
     const auto q8 = greedy(t.q8, prompt, ""), q8_repacked = greedy(t.q8, prompt, "--precision q8_0");
     EXPECT_EQ(q8, q8_repacked);
-    std::printf("\"%s\": bf16 = fp32 for 20 tokens; q8_0 first differs from fp32 at token %d of 20\n", prompt,
+    std::printf("\"%s\": bf16 = fp32 for %d tokens; q8_0 first differs from fp32 at token %d of 20\n", prompt, d,
                 first_divergence(q8, fp32));
   }
 }
