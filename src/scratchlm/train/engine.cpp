@@ -217,10 +217,8 @@ void TrainingEngine::save() {
     save_checkpoint(run_.checkpoint_dir, model_, &full, &tok_, trainer_state());
   };
   if (opt_.sharded()) {  // m and v gathered on rank 0 piece by piece as the file is written
-    OptimizerState os = opt_.checkpoint_state();
-    os.n = model_.params().grad_numel();
     ShardedStateGather(comm_, opt_.m().data(), opt_.v().data(), sync_->shard_counts(), sync_->shard_displs())
-        .run(os, write);
+        .run(opt_.checkpoint_state(), write);
     return;
   }
   if (comm_.root()) write(opt_.checkpoint_state());
