@@ -102,6 +102,7 @@ void register_finetune_classifier(CLI::App& app) {
                        "--split-only"});
       r.out_dir = a->resume;
       r.resume = ckpt;
+      r.resumed_state = state;
       run_classifier_finetuning(r);
       return;
     }

@@ -65,6 +65,7 @@ void register_finetune_instruct(CLI::App& app) {
                         "--max-length", "--train-frac", "--test-frac", "--lora-rank", "--lora-alpha",
                         "--lora-targets"});
     r.resume = a.resume;
+    r.resumed_state = state;
     if (c->count("--sample-tokens")) r.sample_tokens = a.sample_tokens;
     if (c->count("--no-merge")) r.merge = false;
     if (c->count("--no-responses")) r.responses = false;

@@ -62,6 +62,7 @@ void register_pretrain(CLI::App& app) {
         fail("{}/trainer.json is not a pretraining checkpoint (no \"args\"); resume it with its own command", a.resume);
       PretrainArgs r = a;
       r.read_json(state["args"], a.resume + "/trainer.json");
+      r.resumed_state = state;
       o->loop->resume(r, {"--data", "--text-column", "--lossy", "--val-fraction", "--seq", "--stride", "--tokenizer",
                           "--sample-prompt", "--init"});
       if (c->count("--sample-every")) r.sample_every = a.sample_every;

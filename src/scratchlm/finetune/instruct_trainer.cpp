@@ -156,7 +156,7 @@ InstructResult run_instruction_finetuning(const InstructArgs& args) {
       resuming ? instruct_checkpoint_dir(a.resume) : (lora ? (fs::path(a.out_dir) / "checkpoint").string() : a.out_dir);
   json state;
   if (resuming) {
-    state = load_instruct_state(ckpt);
+    state = a.resumed_state.is_null() ? load_instruct_state(ckpt) : a.resumed_state;
     if (state.value("lora", false) != lora) fail("the checkpoint's LoRA setting differs from this run's");
   }
   const std::string out = resuming ? (lora ? fs::path(ckpt).parent_path().string() : ckpt) : a.out_dir;

@@ -128,6 +128,7 @@ std::vector<std::string> generate_responses(GPT& model, const Tokenizer& tok,
   if (progress) {
     bar = std::make_unique<Progress>(static_cast<int64_t>(entries.size()));
     bar->set_label("response");
+    bar->set_min_interval(5.0);  // off a terminal: a log line every 5 s, not one per entry
   }
   const auto t0 = std::chrono::steady_clock::now();
   int64_t tokens = 0;

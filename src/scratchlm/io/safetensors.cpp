@@ -3,7 +3,8 @@
 // The reader trusts nothing: every field of the header is type-checked, every size computation
 // is overflow-checked, and every byte range is checked against the data section before any data
 // is touched. Errors are BadInput, one line, "<path>: <problem>", naming the tensor when there
-// is one. The writer is safetensors_writer.cpp.
+// is one. Reading a tensor's values (the dtype conversions) is safetensors_values.cpp; the writer
+// is safetensors_writer.cpp.
 #include "scratchlm/io/safetensors.h"
 
 #include <fcntl.h>
@@ -19,8 +20,6 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "scratchlm/tensor/bf16.h"
-#include "scratchlm/tensor/half.h"
 #include "scratchlm/tokenizer/printable.h"
 #include "scratchlm/util/error.h"
 #include "scratchlm/util/file.h"
@@ -53,8 +52,6 @@ const DTypeEntry* dtype_lookup(std::string_view s) {
     if (s == e.name) return &e;
   return nullptr;
 }
-
-bool is_float_dtype(DType d) { return d == DType::F64 || d == DType::F32 || d == DType::F16 || d == DType::BF16; }
 
 std::string qname(std::string_view s) { return in_quotes(s); }
 
@@ -110,13 +107,6 @@ bool json_nonneg(const json& j, uint64_t max, uint64_t& out) {
     return out <= max;
   }
   return false;
-}
-
-template <typename T>
-T load_le(const uint8_t* p) {
-  T v;
-  std::memcpy(&v, p, sizeof(T));
-  return v;
 }
 
 }  // namespace
@@ -208,7 +198,8 @@ void SafetensorsFile::parse(const uint8_t* data, size_t size) {
   const std::string& path = path_;
   if (size < 8)
     fail("{}: file is {} bytes, too short for a safetensors file (the header length alone is 8)", path, size);
-  uint64_t n = load_le<uint64_t>(data);
+  uint64_t n;
+  std::memcpy(&n, data, sizeof n);  // little-endian, as the static_assert above requires
   if (n > kMaxHeaderBytes)
     fail("{}: header length {} is absurd (limit {} bytes); not a safetensors file?", path, n, kMaxHeaderBytes);
   if (n > size - 8)
@@ -368,97 +359,6 @@ const TensorInfo& SafetensorsFile::require(std::string_view name) const {
   const TensorInfo* t = find(name);
   if (!t) fail("{}: no tensor named {}", path_, qname(name));
   return *t;
-}
-
-std::span<const uint8_t> SafetensorsFile::bytes(const TensorInfo& t) const {
-  // Guard against a TensorInfo that did not come from this file.
-  if (t.begin > t.end || t.end > data_size_)
-    fail("{}: tensor {}: byte range [{}, {}] is outside the data section", path_, qname(t.name), t.begin, t.end);
-  if (t.end == t.begin) return {};
-  return {data_ + t.begin, t.end - t.begin};
-}
-
-std::span<const float> SafetensorsFile::f32_view(std::string_view name) const {
-  const TensorInfo& t = require(name);
-  if (t.dtype != DType::F32) fail("{}: tensor {} is {}, expected F32", path_, qname(name), dtype_name(t.dtype));
-  auto b = bytes(t);
-  if (b.empty()) return {};
-  return {reinterpret_cast<const float*>(b.data()), b.size() / sizeof(float)};
-}
-
-void SafetensorsFile::read_f32(std::string_view name, std::span<float> dest) const {
-  const TensorInfo& t = require(name);
-  if (!is_float_dtype(t.dtype))
-    fail("{}: tensor {} is {}, expected a float tensor (F32, F16, BF16 or F64)", path_, qname(name),
-         dtype_name(t.dtype));
-  size_t n = t.numel();
-  if (dest.size() != n)
-    fail("{}: tensor {} has shape {} ({} elements), but the destination holds {} elements", path_, qname(name),
-         shape_to_string(t.shape), n, dest.size());
-  auto b = bytes(t);
-  const uint8_t* p = b.data();
-  switch (t.dtype) {
-    case DType::F32:
-      if (n) std::memcpy(dest.data(), p, n * sizeof(float));
-      break;
-    case DType::F16:
-      for (size_t i = 0; i < n; ++i) dest[i] = f16_to_f32(load_le<uint16_t>(p + 2 * i));
-      break;
-    case DType::BF16:
-      for (size_t i = 0; i < n; ++i) dest[i] = bf16_to_f32(load_le<uint16_t>(p + 2 * i));
-      break;
-    case DType::F64:
-      for (size_t i = 0; i < n; ++i) dest[i] = static_cast<float>(load_le<double>(p + 8 * i));
-      break;
-    default:
-      break;
-  }
-}
-
-Tensor SafetensorsFile::load_f32(std::string_view name) const {
-  const TensorInfo& t = require(name);
-  if (!is_float_dtype(t.dtype))
-    fail("{}: tensor {} is {}, expected a float tensor (F32, F16, BF16 or F64)", path_, qname(name),
-         dtype_name(t.dtype));
-  Tensor out(t.shape);
-  read_f32(name, std::span<float>(out.data(), out.numel()));
-  return out;
-}
-
-std::vector<int64_t> SafetensorsFile::read_int(std::string_view name) const {
-  const TensorInfo& t = require(name);
-  size_t n = t.numel();
-  auto b = bytes(t);
-  const uint8_t* p = b.data();
-  std::vector<int64_t> out(n);
-  switch (t.dtype) {
-    case DType::I64:
-      for (size_t i = 0; i < n; ++i) out[i] = load_le<int64_t>(p + 8 * i);
-      break;
-    case DType::I32:
-      for (size_t i = 0; i < n; ++i) out[i] = load_le<int32_t>(p + 4 * i);
-      break;
-    case DType::I16:
-      for (size_t i = 0; i < n; ++i) out[i] = load_le<int16_t>(p + 2 * i);
-      break;
-    case DType::I8:
-      for (size_t i = 0; i < n; ++i) out[i] = static_cast<int8_t>(p[i]);
-      break;
-    case DType::U8:
-      for (size_t i = 0; i < n; ++i) out[i] = p[i];
-      break;
-    case DType::BOOL:
-      for (size_t i = 0; i < n; ++i) {
-        if (p[i] > 1)
-          fail("{}: tensor {}: BOOL element {} has byte value {}, expected 0 or 1", path_, qname(name), i, p[i]);
-        out[i] = p[i];
-      }
-      break;
-    default:
-      fail("{}: tensor {} is {}, expected an integer tensor (I64, I32, I16, I8, U8 or BOOL)", path_, qname(name),
-           dtype_name(t.dtype));
-  }
-  return out;
 }
 
 }  // namespace slm

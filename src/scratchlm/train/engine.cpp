@@ -96,7 +96,7 @@ TrainingEngine::TrainingEngine(GPT& model, const Tokenizer& tok, TrainingTask& t
   sched_ = LrSchedule{run_.lr, run_.min_lr >= 0 ? run_.min_lr : run_.lr / 10.0f, run_.warmup,
                       time_based_ ? run_.warmup + 1000000 : total_, run_.schedule};
   if (!run_.resume.empty()) {
-    const nlohmann::json state = load_trainer_state(run_.resume);
+    const nlohmann::json state = run_.resumed_state.is_null() ? load_trainer_state(run_.resume) : run_.resumed_state;
     opt_.load_checkpoint_state(run_.resume);
     try {
       step_ = state.at("step").get<int64_t>();

@@ -42,6 +42,9 @@ struct LoopOptions {
   DType save_dtype = DType::F32;  // the final model's weights (the checkpoint stays fp32)
   bool quiet = false;
   bool force = false;  // write into a non-empty --out that holds other files (check_output_dir)
+  // The trainer.json of the checkpoint being resumed as the command read it (for its "args"), so
+  // that the trainer and the engine do not read it again; null: they read it. Not in to_json.
+  nlohmann::json resumed_state;
 
   // BadInput naming the first option out of its range.
   void validate() const;
