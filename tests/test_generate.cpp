@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <memory>
 
 #include "scratchlm/generate/generator.h"
 #include "scratchlm/io/hf_gpt2.h"
@@ -77,6 +78,63 @@ TEST(KVCache, ChunkedPrefillAndBatchedSequencesEqualFullForward) {
   slm::KVCache* mixed[2] = {&cb, &full};
   EXPECT_THROW(m->forward_cached(std::vector<int32_t>{1, 1}.data(), 2, 1, mixed, out.data()), slm::Error);
   EXPECT_EQ(cb.len, 5);
+}
+
+// Continuous batching's one pass a step: a prompt that starts its sequence, a chunk that continues
+// one and two decode steps in one forward_cached call with rows of their own lengths give each
+// sequence the logits it gets alone and those of the full forward, within float rounding.
+TEST(KVCache, RowsOfTheirOwnLengthsInOnePassEqualEachAlone) {
+  auto m = slm::load_hf_model(kFixture, true);
+  const int64_t V = m->config().vocab_size;
+  struct Seq {
+    std::vector<int32_t> ids;
+    int64_t before;  // tokens cached before the shared pass
+  };
+  const std::vector<Seq> seqs = {
+      {{5, 17, 200, 3, 99, 42, 7}, 0}, {{250, 4, 8, 15, 16, 23, 42}, 3}, {{1, 2, 3, 4, 5}, 4}, {{9, 8}, 1}};
+  const auto B = static_cast<int64_t>(seqs.size());
+  std::vector<std::unique_ptr<slm::KVCache>> alone, shared;
+  std::vector<float> want(static_cast<size_t>(B * V)), got(static_cast<size_t>(B * V)), full(V);
+  std::vector<int32_t> tokens;
+  std::vector<int64_t> lens;
+  std::vector<slm::KVCache*> caches;
+  for (int64_t b = 0; b < B; ++b) {
+    const Seq& s = seqs[b];
+    const auto n = static_cast<int64_t>(s.ids.size()) - s.before;
+    alone.push_back(std::make_unique<slm::KVCache>(m->config()));
+    shared.push_back(std::make_unique<slm::KVCache>(m->config()));
+    if (s.before > 0) {
+      m->prefill(s.ids.data(), s.before, *alone.back(), full.data());
+      m->prefill(s.ids.data(), s.before, *shared.back(), full.data());
+    }
+    slm::KVCache* one = alone.back().get();
+    m->forward_cached(s.ids.data() + s.before, 1, n, &one, want.data() + b * V);
+    tokens.insert(tokens.end(), s.ids.begin() + s.before, s.ids.end());
+    lens.push_back(n);
+    caches.push_back(shared.back().get());
+  }
+  m->forward_cached(tokens.data(), lens.data(), B, caches.data(), got.data());
+  for (int64_t b = 0; b < B; ++b) {
+    EXPECT_EQ(shared[b]->len, static_cast<int64_t>(seqs[b].ids.size()));
+    m->logits(seqs[b].ids.data(), 1, static_cast<int64_t>(seqs[b].ids.size()), full.data(), true);
+    float err = 0, err_full = 0;
+    for (int64_t v = 0; v < V; ++v) {
+      err = std::max(err, std::fabs(got[b * V + v] - want[b * V + v]));
+      err_full = std::max(err_full, std::fabs(got[b * V + v] - full[v]));
+    }
+    EXPECT_LE(err_full, 1e-4f) << "sequence " << b;
+    EXPECT_LE(err, 1e-4f) << "sequence " << b;
+  }
+  // An empty row, or one that would overflow its cache, is refused before any cache changes.
+  const std::vector<int64_t> empty_row = {1, 0};
+  EXPECT_THROW(m->forward_cached(tokens.data(), empty_row.data(), 2, caches.data(), got.data()), slm::Error);
+  slm::KVCache full_cache(m->config());
+  std::vector<int32_t> ctx(static_cast<size_t>(m->config().context_length), 1);
+  m->prefill(ctx.data(), m->config().context_length, full_cache, got.data());
+  slm::KVCache* mixed[2] = {caches[0], &full_cache};
+  const std::vector<int64_t> ones = {2, 1};
+  EXPECT_THROW(m->forward_cached(tokens.data(), ones.data(), 2, mixed, got.data()), slm::Error);
+  EXPECT_EQ(caches[0]->len, 7);
 }
 
 TEST(KVCache, GreedyGenerationIsIdenticalWithAndWithoutCache) {

@@ -12,6 +12,7 @@
 
 #include "scratchlm/model/gpt.h"
 #include "scratchlm/model/kv_cache.h"
+#include "scratchlm/tensor/parallel.h"
 #include "scratchlm/util/error.h"
 
 namespace slm {
@@ -51,6 +52,15 @@ TokenLogprob token_logprob(const float* logits, int64_t V, int32_t id, int top, 
   return t;
 }
 
+// A step's pass: its tokens, the sequences they continue, and their logits (reused every step).
+struct Scratch {
+  std::vector<float> logits;  // [slots, V]
+  std::vector<int32_t> tokens;
+  std::vector<int64_t> lens;
+  std::vector<KVCache*> caches;
+  std::vector<Slot*> rows;
+};
+
 }  // namespace
 
 struct BatchGenerator::Impl {
@@ -65,6 +75,8 @@ struct BatchGenerator::Impl {
   std::vector<int32_t> order;  // scratch of token_logprob
   std::deque<std::pair<std::chrono::steady_clock::time_point, uint64_t>> recent;  // (step end, tokens so far)
   std::thread thread;
+  // OpenMP's thread count is per thread: the creator's (--threads) is set again on the model's thread.
+  int omp_threads = num_threads();
 
   Impl(GPT& m, int n, int64_t q, int64_t chunk) : model(m), max_queue(q), prefill_chunk(chunk) {
     slots.resize(static_cast<size_t>(n));
@@ -149,10 +161,10 @@ struct BatchGenerator::Impl {
     if (s.job->on_prompt_logprobs) s.job->on_prompt_logprobs(std::move(out));
   }
 
-  // One step: at most one prompt chunk (the slot that waited longest for it), then one batched
-  // decode of every slot that has exactly its next token to feed.
-  void step(std::vector<float>& logits, std::vector<int32_t>& tokens, std::vector<KVCache*>& caches,
-            std::vector<Slot*>& rows) {
+  // One step: one forward pass over every slot that has exactly its next token to feed and over
+  // prompt chunks (up to prefill_chunk tokens in all, slots in order), so that a joining prompt
+  // does not cost a pass of its own.
+  void step(Scratch& sc) {
     const int64_t V = model.config().vocab_size;
     for (Slot& s : slots) {
       if (!s.job) continue;
@@ -169,35 +181,34 @@ struct BatchGenerator::Impl {
         plan_next(s);
       }
     }
-    // A prompt chunk for the first slot (in slot order) that has more than one token to feed.
+    sc.tokens.clear();
+    sc.lens.clear();
+    sc.caches.clear();
+    sc.rows.clear();
+    int64_t budget = prefill_chunk;
     for (Slot& s : slots) {
-      if (!s.job || s.pending.size() <= 1) continue;
-      const int64_t n = std::min<int64_t>(prefill_chunk, static_cast<int64_t>(s.pending.size()));
-      KVCache* c = s.cache.get();
-      model.forward_cached(s.pending.data(), 1, n, &c, logits.data());
-      s.pending.erase(s.pending.begin(), s.pending.begin() + n);
-      if (s.pending.empty() && !advance(s, logits.data())) finish(s, "");
-      break;
-    }
-    tokens.clear();
-    caches.clear();
-    rows.clear();
-    for (Slot& s : slots)
-      if (s.job && s.pending.size() == 1) {
-        tokens.push_back(s.pending[0]);
-        caches.push_back(s.cache.get());
-        rows.push_back(&s);
+      if (!s.job || s.pending.empty() || (s.pending.size() > 1 && budget == 0)) continue;
+      int64_t n = 1;
+      if (s.pending.size() > 1) {
+        n = std::min<int64_t>(budget, static_cast<int64_t>(s.pending.size()));
+        budget -= n;
       }
-    if (!rows.empty()) {
-      const auto B = static_cast<int64_t>(rows.size());
-      model.forward_cached(tokens.data(), B, 1, caches.data(), logits.data());
+      sc.tokens.insert(sc.tokens.end(), s.pending.begin(), s.pending.begin() + n);
+      sc.lens.push_back(n);
+      sc.caches.push_back(s.cache.get());
+      sc.rows.push_back(&s);
+    }
+    if (!sc.rows.empty()) {
+      const auto B = static_cast<int64_t>(sc.rows.size());
+      model.forward_cached(sc.tokens.data(), sc.lens.data(), B, sc.caches.data(), sc.logits.data());
       {
         std::lock_guard lock(mu);
         counts.max_batch = std::max(counts.max_batch, B);
       }
       for (int64_t b = 0; b < B; ++b) {
-        rows[b]->pending.clear();
-        if (!advance(*rows[b], logits.data() + b * V)) finish(*rows[b], "");
+        Slot& s = *sc.rows[b];
+        s.pending.erase(s.pending.begin(), s.pending.begin() + sc.lens[b]);
+        if (s.pending.empty() && !advance(s, sc.logits.data() + b * V)) finish(s, "");
       }
     }
     std::lock_guard lock(mu);
@@ -223,12 +234,10 @@ struct BatchGenerator::Impl {
   }
 
   void loop() {
+    set_num_threads(omp_threads);
     model.set_training(false);
-    const int64_t V = model.config().vocab_size;
-    std::vector<float> logits(slots.size() * static_cast<size_t>(V));
-    std::vector<int32_t> tokens;
-    std::vector<KVCache*> caches;
-    std::vector<Slot*> rows;
+    Scratch sc;
+    sc.logits.resize(slots.size() * static_cast<size_t>(model.config().vocab_size));
     for (;;) {
       {
         std::unique_lock lock(mu);
@@ -237,7 +246,7 @@ struct BatchGenerator::Impl {
       }
       admit();
       try {
-        step(logits, tokens, caches, rows);
+        step(sc);
       } catch (const std::exception& e) {  // a model error ends the jobs of this step, not the server
         for (Slot& s : slots)
           if (s.job) finish(s, e.what());

@@ -1,9 +1,10 @@
 // batch_generator.h — continuous batching: chapter 5's generate for many sequences at once, the
 // way a server runs it. Up to `slots` sequences generate together, each with its own KV cache;
-// every decode step is one forward pass over all of them (GPT::forward_cached), so the weights are
-// read once per step for all, and that is where the throughput comes from. New sequences join
-// between steps, first come first served; a prompt is prefilled in chunks of `prefill_chunk`
-// tokens, one chunk per step, so running sequences are not stalled for long by a long prompt.
+// every step is one forward pass over all of them (GPT::forward_cached with rows of their own
+// lengths), so the weights are read once per step for all, and that is where the throughput comes
+// from. New sequences join between steps, first come first served; their prompts ride in the same
+// pass as the others' decode steps (as llama.cpp batches them), in chunks of up to `prefill_chunk`
+// tokens per step in all, so running sequences are not stalled for long by a long prompt.
 //
 // Each sequence gets the tokens `generate` (generator.h) would give it alone, up to float rounding:
 // its own Sampler (seed, temperature, top-k/p, penalty), the same end-of-text stop and

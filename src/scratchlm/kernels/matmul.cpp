@@ -6,6 +6,7 @@
 
 #include <cstring>
 
+#include "scratchlm/kernels/matmul_few_rows.h"
 #include "scratchlm/tensor/parallel.h"
 
 namespace slm {
@@ -45,6 +46,11 @@ void matmul_backward(float* dinp, float* dW, float* dbias, const float* dout, co
 }
 
 void matmul_forward_wt(float* out, const float* inp, const float* Wt, int64_t M, int64_t K, int64_t N) {
+  static const bool few_rows = matmul_few_rows_available();
+  if (few_rows && M > 1 && M <= kFewRowsMax) {  // the head of a batched decode step
+    matmul_few_rows_wt(out, inp, Wt, M, K, N);
+    return;
+  }
   if (M == 1) {
     cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, 1.0f, Wt, K, inp, 1, 0.0f, out, 1);
     return;

@@ -18,7 +18,7 @@ void matmul_backward(float* dinp, float* dW, float* dbias, const float* dout, co
                      int64_t M, int64_t K, int64_t N, bool accumulate_dinp = false);
 
 // The same for a weight stored transposed, Wt[N, K] (torch Linear layout, e.g. lm_head / wte):
-// out[M, N] = inp[M, K] @ Wt^T.
+// out[M, N] = inp[M, K] @ Wt^T (2 to 8 rows: matmul_few_rows_wt).
 void matmul_forward_wt(float* out, const float* inp, const float* Wt, int64_t M, int64_t K, int64_t N);
 void matmul_backward_wt(float* dinp, float* dWt, const float* dout, const float* inp, const float* Wt, int64_t M,
                         int64_t K, int64_t N, bool accumulate_dinp = false);

@@ -31,27 +31,23 @@ void MultiHeadAttention::forward(const float* in, float* out, const PassInfo& p,
 }
 
 void MultiHeadAttention::attend_cached(const PassInfo& p) {
-  const int64_t T = p.T;
-  bool from_start = true;
-  for (int64_t b = 0; b < p.B; ++b) {
-    KVCache& c = *p.caches[b];
-    for (int64_t t = 0; t < T; ++t) {
-      const float* row = qkv + (b * T + t) * 3 * C;
-      std::copy_n(row + C, C, c.k_at(layer, c.len + t));
-      std::copy_n(row + 2 * C, C, c.v_at(layer, c.len + t));
+  int64_t off = 0;  // the sequence's first row in the pass
+  for (int64_t r = 0; r < p.n_caches; off += p.lens[r++]) {
+    KVCache& c = *p.caches[r];
+    const int64_t n = p.lens[r];
+    const float* rows = qkv + off * 3 * C;
+    for (int64_t t = 0; t < n; ++t) {
+      std::copy_n(rows + t * 3 * C + C, C, c.k_at(layer, c.len + t));
+      std::copy_n(rows + t * 3 * C + 2 * C, C, c.v_at(layer, c.len + t));
     }
-    from_start = from_start && c.len == 0;
-  }
-  // Prompts that start their sequences are the plain causal pass (the cache only keeps their keys).
-  if (from_start) {
-    attention_forward(att, lse, qkv, p.B, T, C, H, 0.0f, 0);
-    return;
-  }
-  for (int64_t b = 0; b < p.B; ++b) {
-    KVCache& c = *p.caches[b];
-    for (int64_t t = 0; t < T; ++t)
-      attention_decode(att + (b * T + t) * C, qkv + (b * T + t) * 3 * C, c.k_at(layer, 0), c.v_at(layer, 0),
-                       c.len + t + 1, C, H, c.scores.data());
+    // A prompt that starts its sequence is the plain causal pass (the cache only keeps its keys).
+    if (c.len == 0) {
+      attention_forward(att + off * C, lse + off * H, rows, 1, n, C, H, 0.0f, 0);
+      continue;
+    }
+    for (int64_t t = 0; t < n; ++t)
+      attention_decode(att + (off + t) * C, rows + t * 3 * C, c.k_at(layer, 0), c.v_at(layer, 0), c.len + t + 1, C, H,
+                       c.scores.data());
   }
 }
 

@@ -23,11 +23,14 @@ struct PassInfo {
   int64_t B = 0, T = 0;
   float drop_p = 0.0f;  // 0 in eval mode
   uint64_t seed = 0, step = 0;
-  // A cached pass (generation, the KV-cache bonus of chapter 4): row b's T tokens continue the
-  // sequence of caches[b] at position caches[b]->len. Each layer appends the rows' keys and values
-  // to their caches and attends over everything cached: a prompt (len 0, T tokens), a decode step
-  // (T = 1) or a batch of sequences decoding together (B caches). nullptr: a plain pass.
+  // A cached pass (generation, the KV-cache bonus of chapter 4) is one row of all its tokens (B = 1,
+  // T = their count), cut into n_caches sequences: the next lens[r] tokens continue the sequence of
+  // caches[r] at position caches[r]->len. Each layer appends their keys and values to the caches
+  // and attends over everything cached: prompts, prompt chunks and decode steps (one token) of
+  // several sequences in one pass, as llama.cpp batches them. nullptr: a plain pass.
   KVCache* const* caches = nullptr;
+  const int64_t* lens = nullptr;
+  int64_t n_caches = 0;
   // The batch's first row in a larger batch whose dropout masks it takes (a data-parallel rank's
   // slice of the global batch, or a later micro-batch of the step: GPT::next_dropout_rows).
   uint64_t row0 = 0;

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 #include <string>
 
 #include "scratchlm/kernels/cross_entropy.h"
@@ -257,10 +258,8 @@ void GPT::ensure_arena(int64_t B, int64_t T) {
   T_ = T;
 }
 
-void GPT::check_inputs(const int32_t* tokens, int64_t B, int64_t T) const {
-  if (B <= 0 || T <= 0) fail("empty batch: B={} T={}", B, T);
-  if (T > cfg_.context_length) fail("sequence length {} exceeds the model's context length {}", T, cfg_.context_length);
-  for (int64_t i = 0; i < B * T; ++i)
+void GPT::check_inputs(const int32_t* tokens, int64_t n) const {
+  for (int64_t i = 0; i < n; ++i)
     if (tokens[i] < 0 || tokens[i] >= cfg_.vocab_size)
       fail("token id {} at position {} is out of range for a vocabulary of {}", tokens[i], i, cfg_.vocab_size);
 }
@@ -282,32 +281,47 @@ PassInfo GPT::pass_info(int64_t B, int64_t T) const {
   return p;
 }
 
-void GPT::forward_hidden(const int32_t* tokens, int64_t B, int64_t T, KVCache* const* caches) {
-  check_inputs(tokens, B, T);
-  ensure_arena(B, T);
-  PassInfo p = pass_info(B, T);
-  p.caches = caches;
-  const int64_t M = B * T, C = cfg_.emb_dim, L = cfg_.n_layers;
-  if (caches) {
-    pos0_.resize(static_cast<size_t>(B));
-    for (int64_t b = 0; b < B; ++b) pos0_[b] = caches[b]->len;
+void GPT::forward_hidden(const int32_t* tokens, int64_t B, int64_t T, KVCache* const* caches, const int64_t* lens) {
+  const int64_t C = cfg_.emb_dim, L = cfg_.n_layers;
+  const int64_t M = caches ? std::accumulate(lens, lens + B, int64_t{0}) : B * T;
+  if (!caches) {
+    if (B <= 0 || T <= 0) fail("empty batch: B={} T={}", B, T);
+    if (T > cfg_.context_length)
+      fail("sequence length {} exceeds the model's context length {}", T, cfg_.context_length);
   }
-  embedding_forward(acts_.x[0], tokens, wte_, wpe_, B, T, C, caches ? pos0_.data() : nullptr);
+  check_inputs(tokens, M);
+  // A cached pass is one row of all its tokens, cut into its sequences by attention (PassInfo).
+  const int64_t rows = caches ? 1 : B, cols = caches ? M : T;
+  ensure_arena(rows, cols);
+  PassInfo p = pass_info(rows, cols);
+  p.caches = caches;
+  p.lens = lens;
+  p.n_caches = caches ? B : 0;
+  if (caches) {
+    for (int64_t b = 0, off = 0; b < B; off += lens[b++])
+      embedding_forward(acts_.x[0] + off * C, tokens + off, wte_, wpe_, 1, lens[b], C, &caches[b]->len);
+  } else {
+    embedding_forward(acts_.x[0], tokens, wte_, wpe_, B, T, C);
+  }
   dropout_forward(acts_.x[0], M * C, p.drop_p, embedding_drop_key(p, C));
   for (int64_t l = 0; l < L; ++l) blocks_[l].forward(acts_.x[l], acts_.x[l + 1], acts_.tmp, p);
   layernorm_forward(acts_.lnf, acts_.lnf_mean, acts_.lnf_rstd, acts_.x[L], lnf_w_, lnf_b_, M, C,
                     cfg_.layer_norm_epsilon);
 }
 
-// The head on the last position of each of the B rows: out[B, V] (one product when T = 1).
-void GPT::last_position_logits(int64_t B, int64_t T, float* out) const {
+// The last positions' hidden states side by side (in the blocks' scratch, free by now), then one
+// product for all rows.
+void GPT::last_position_logits(int64_t B, int64_t T, const int64_t* lens, float* out) {
   const int64_t C = cfg_.emb_dim, V = cfg_.vocab_size;
-  if (T == 1) {
-    linear_forward_wt(out, acts_.lnf, head_w_, packed_head_, B, C, V);
-    return;
+  const float* last = acts_.lnf;
+  if (lens ? std::any_of(lens, lens + B, [](int64_t n) { return n != 1; }) : T != 1) {
+    for (int64_t b = 0, end = 0; b < B; ++b) {
+      end += lens ? lens[b] : T;
+      std::copy_n(acts_.lnf + (end - 1) * C, C, acts_.tmp + b * C);
+    }
+    last = acts_.tmp;
   }
-  for (int64_t b = 0; b < B; ++b)
-    linear_forward_wt(out + b * V, acts_.lnf + (b * T + T - 1) * C, head_w_, packed_head_, 1, C, V);
+  linear_forward_wt(out, last, head_w_, packed_head_, B, C, V);
 }
 
 float GPT::forward(const int32_t* tokens, const int32_t* targets, int64_t B, int64_t T, bool with_grad,
@@ -354,17 +368,25 @@ void GPT::backward() {
 }
 
 void GPT::forward_cached(const int32_t* tokens, int64_t B, int64_t T, KVCache* const* caches, float* out) {
+  if (B <= 0 || T <= 0) fail("empty batch: B={} T={}", B, T);
+  lens_.assign(static_cast<size_t>(B), T);
+  forward_cached(tokens, lens_.data(), B, caches, out);
+}
+
+void GPT::forward_cached(const int32_t* tokens, const int64_t* lens, int64_t B, KVCache* const* caches, float* out) {
   require_lm("text generation");
+  if (B <= 0) fail("empty batch: no sequences");
   for (int64_t b = 0; b < B; ++b) {
     const KVCache& c = *caches[b];
     if (c.n_layers != cfg_.n_layers || c.C != cfg_.emb_dim || c.ctx != cfg_.context_length)
       fail_internal("the KV cache was made for another model");
-    if (c.len + T > cfg_.context_length)
-      fail("the KV cache is full: {} + {} positions exceed the context length {}", c.len, T, cfg_.context_length);
+    if (lens[b] <= 0) fail("empty batch: sequence {} has {} tokens", b, lens[b]);
+    if (c.len + lens[b] > cfg_.context_length)
+      fail("the KV cache is full: {} + {} positions exceed the context length {}", c.len, lens[b], cfg_.context_length);
   }
-  forward_hidden(tokens, B, T, caches);
-  for (int64_t b = 0; b < B; ++b) caches[b]->len += T;
-  last_position_logits(B, T, out);
+  forward_hidden(tokens, B, 0, caches, lens);
+  for (int64_t b = 0; b < B; ++b) caches[b]->len += lens[b];
+  last_position_logits(B, 0, lens, out);
 }
 
 void GPT::prefill(const int32_t* tokens, int64_t T, KVCache& cache, float* out) {
@@ -382,7 +404,7 @@ void GPT::logits(const int32_t* tokens, int64_t B, int64_t T, float* out, bool l
   require_lm("next-token logits");
   forward_hidden(tokens, B, T);
   if (last_only)
-    last_position_logits(B, T, out);
+    last_position_logits(B, T, nullptr, out);
   else
     linear_forward_wt(out, acts_.lnf, head_w_, packed_head_, B * T, cfg_.emb_dim, cfg_.vocab_size);
 }

@@ -145,6 +145,10 @@ class GPT {
   // or B sequences decoding together, reading the weights once for all. Writes the logits of each
   // row's last position to out[B, V].
   void forward_cached(const int32_t* tokens, int64_t B, int64_t T, KVCache* const* caches, float* out);
+  // The same with rows of their own lengths (each at least 1): the next lens[b] tokens (packed row
+  // after row) continue caches[b]. Continuous batching puts a prompt's chunk and the decode steps
+  // of the other sequences in one pass, so the weights are read once per step for all of them.
+  void forward_cached(const int32_t* tokens, const int64_t* lens, int64_t B, KVCache* const* caches, float* out);
   // Batch 1: clear the cache and run a prompt of T tokens; append one token.
   void prefill(const int32_t* tokens, int64_t T, KVCache& cache, float* out);
   void decode_step(int32_t token, KVCache& cache, float* out);
@@ -166,11 +170,14 @@ class GPT {
   void ensure_arena(int64_t B, int64_t T);
   int64_t layout_arena(float* base, int64_t B, int64_t T);
   int64_t lowest_trainable_block() const;  // -1: the embeddings train; n_layers: no block does
-  void check_inputs(const int32_t* tokens, int64_t B, int64_t T) const;
+  void check_inputs(const int32_t* tokens, int64_t n) const;
   void require_lm(const char* what) const;
   void score_lora_backward(const float* h, const float* dz, float* dh);
-  void forward_hidden(const int32_t* tokens, int64_t B, int64_t T, KVCache* const* caches = nullptr);
-  void last_position_logits(int64_t B, int64_t T, float* out) const;
+  // A plain pass over tokens[B, T], or a cached one over the B sequences of caches (lens, T unused).
+  void forward_hidden(const int32_t* tokens, int64_t B, int64_t T, KVCache* const* caches = nullptr,
+                      const int64_t* lens = nullptr);
+  // The head on the last position of each of B rows (of T tokens, or of lens[b]): out[B, V].
+  void last_position_logits(int64_t B, int64_t T, const int64_t* lens, float* out);
   PassInfo pass_info(int64_t B, int64_t T) const;
 
   GPTConfig cfg_;
@@ -181,7 +188,7 @@ class GPT {
   bool fp32_released_ = false;   // release_packed_fp32() was called
   LoraAdapter score_lora_;       // a classifier's score-head adapter (appendix E), usually off
   std::vector<float> lora_vec_;  // scratch for adapters on single rows
-  std::vector<int64_t> pos0_;    // a cached pass's first position of each row
+  std::vector<int64_t> lens_;    // a cached pass's tokens per row (forward_cached with one T)
   std::unique_ptr<Bf16Weights> bf16_;  // --precision bf16
   const bf16_t* head16_ = nullptr;
   const float *wte_ = nullptr, *wpe_ = nullptr, *lnf_w_ = nullptr, *lnf_b_ = nullptr, *head_w_ = nullptr;
