@@ -132,7 +132,7 @@ void GPT::enable_grads() {
   B_ = T_ = 0;  // training needs the full arena
 }
 
-size_t GPT::activation_bytes_for(const GPTConfig& c, int64_t B, int64_t T, bool training) {
+size_t GPT::activation_bytes_for(const GPTConfig& c, int64_t B, int64_t T, bool training, Precision precision) {
   // The same count as layout_arena, in checked arithmetic: B and T come from the command line.
   const std::string what = fmt::format("the activation memory for batch {}, sequence {}", B, T);
   auto mul = [&](int64_t a, int64_t b) { return checked_mul(a, b, what); };
@@ -140,7 +140,9 @@ size_t GPT::activation_bytes_for(const GPTConfig& c, int64_t B, int64_t T, bool 
   const int64_t M = mul(B, T), C = c.emb_dim, L = c.n_layers, H = c.n_heads, V = c.vocab_size;
   const int64_t MC = mul(M, C);
   const int64_t stored = training ? L : 1;
-  const int64_t per_block = add(add(mul(MC, 5 + 3 + 8), mul(M, 4)), mul(mul(B, H), T));
+  // bf16 activations (bf16_activations()): ln_1, ln_2 and the GELU output in half the bytes.
+  const bool act16 = precision == Precision::Bf16 && !c.lora.enabled();
+  const int64_t per_block = add(add(mul(MC, act16 ? 5 + 3 + 8 - 3 : 5 + 3 + 8), mul(M, 4)), mul(mul(B, H), T));
   const int64_t chunk = std::clamp<int64_t>((int64_t{32} << 20) / (4 * V), 1, std::max<int64_t>(M, 1));
   int64_t n =
       add(add(mul(training ? L + 1 : 2, MC), mul(stored, per_block)), add(add(MC, mul(2, M)), add(MC, mul(chunk, V))));
@@ -163,12 +165,14 @@ int64_t GPT::layout_arena(float* base, int64_t B, int64_t T) {
   const bool training = store_.grads_enabled();
   const int64_t M = B * T, C = cfg_.emb_dim, L = cfg_.n_layers, H = cfg_.n_heads, V = cfg_.vocab_size;
   const int64_t first_saved = training ? std::max<int64_t>(lowest_trainable_block(), 0) : L;
+  const bool act16 = bf16_activations();
   int64_t n = 0;
   auto take = [&](int64_t k) {
     float* r = base ? base + n : nullptr;
     n += k;
     return r;
   };
+  auto take16 = [&](int64_t k) { return reinterpret_cast<bf16_t*>(take((k + 1) / 2)); };
   acts_.x.assign(static_cast<size_t>(L + 1), nullptr);
   float* a = nullptr;
   float* b = nullptr;
@@ -180,18 +184,21 @@ int64_t GPT::layout_arena(float* base, int64_t B, int64_t T) {
     acts_.x[l] = l > first_saved || (l == first_saved && training) ? take(M * C) : (l % 2) ? b : a;
   TransformerBlock shared;
   auto take_block = [&](TransformerBlock& blk) {
-    blk.ln1 = take(M * C);
+    blk.ln1 = act16 ? nullptr : take(M * C);
+    blk.ln1_16 = act16 ? take16(M * C) : nullptr;
     blk.ln1_mean = take(M);
     blk.ln1_rstd = take(M);
     blk.attn.qkv = take(M * 3 * C);
     blk.attn.att = take(M * C);
     blk.attn.lse = take(B * H * T);
     blk.resid2 = take(M * C);
-    blk.ln2 = take(M * C);
+    blk.ln2 = act16 ? nullptr : take(M * C);
+    blk.ln2_16 = act16 ? take16(M * C) : nullptr;
     blk.ln2_mean = take(M);
     blk.ln2_rstd = take(M);
     blk.ff.fc = take(M * 4 * C);
-    blk.ff.act = take(M * 4 * C);
+    blk.ff.act = act16 ? nullptr : take(M * 4 * C);
+    blk.ff.act16 = act16 ? take16(M * 4 * C) : nullptr;
     for (LoraAdapter* a : {&blk.attn.lora_qkv, &blk.attn.lora_proj, &blk.ff.lora_fc, &blk.ff.lora_proj})
       a->u = a->on() ? take(M * a->groups * a->r) : nullptr;
   };
@@ -210,6 +217,7 @@ int64_t GPT::layout_arena(float* base, int64_t B, int64_t T) {
       take_block(blk);
     } else {  // not reached by backward: every such block reuses one set of buffers
       blk.ln1 = shared.ln1;
+      blk.ln1_16 = shared.ln1_16;
       blk.ln1_mean = shared.ln1_mean;
       blk.ln1_rstd = shared.ln1_rstd;
       blk.attn.qkv = shared.attn.qkv;
@@ -217,10 +225,12 @@ int64_t GPT::layout_arena(float* base, int64_t B, int64_t T) {
       blk.attn.lse = shared.attn.lse;
       blk.resid2 = shared.resid2;
       blk.ln2 = shared.ln2;
+      blk.ln2_16 = shared.ln2_16;
       blk.ln2_mean = shared.ln2_mean;
       blk.ln2_rstd = shared.ln2_rstd;
       blk.ff.fc = shared.ff.fc;
       blk.ff.act = shared.ff.act;
+      blk.ff.act16 = shared.ff.act16;
       blk.attn.lora_qkv.u = shared.attn.lora_qkv.u;
       blk.attn.lora_proj.u = shared.attn.lora_proj.u;
       blk.ff.lora_fc.u = shared.ff.lora_fc.u;
