@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <string>
+#include <vector>
 
 #include "scratchlm/kernels/attention.h"
 #include "scratchlm/kernels/dropout.h"
@@ -45,9 +46,11 @@ void MultiHeadAttention::forward(const float* in, const bf16_t* in16, float* out
   if (lora_qkv.on()) lora_qkv.forward(in, qkv, M);
   if (p.caches)
     attend_cached(p);
+  else if (att16)
+    attention_forward_bf16(att16, lse, qkv, p.B, p.T, C, H, p.drop_p, att_drop_key);
   else
     attention_forward(att, lse, qkv, p.B, p.T, C, H, p.drop_p, att_drop_key);
-  linear_forward(out, att, w_proj, packed_proj, w16_proj, b_proj, M, C, C);
+  linear_forward_on(out, att, att16, w_proj, packed_proj, w16_proj, b_proj, M, C, C);
   if (lora_proj.on()) lora_proj.forward(att, out, M);
 }
 
@@ -65,21 +68,28 @@ void MultiHeadAttention::attend_cached(const PassInfo& p) {
   }
   // Prompts that start their sequences are the plain causal pass (the cache only keeps their keys).
   if (from_start) {
-    attention_forward(att, lse, qkv, p.B, T, C, H, 0.0f, 0);
+    if (att16)
+      attention_forward_bf16(att16, lse, qkv, p.B, T, C, H, 0.0f, 0);
+    else
+      attention_forward(att, lse, qkv, p.B, T, C, H, 0.0f, 0);
     return;
   }
+  std::vector<float> row(att16 ? static_cast<size_t>(C) : 0);  // bf16 activations: a row in fp32, then rounded
   for (int64_t b = 0; b < p.B; ++b) {
     KVCache& c = *p.caches[b];
-    for (int64_t t = 0; t < T; ++t)
-      attention_decode(att + (b * T + t) * C, qkv + (b * T + t) * 3 * C, c.k_at(layer, 0), c.v_at(layer, 0),
-                       c.len + t + 1, C, H, c.scores.data());
+    for (int64_t t = 0; t < T; ++t) {
+      float* o = att16 ? row.data() : att + (b * T + t) * C;
+      attention_decode(o, qkv + (b * T + t) * 3 * C, c.k_at(layer, 0), c.v_at(layer, 0), c.len + t + 1, C, H,
+                       c.scores.data());
+      if (att16) f32_to_bf16_row(o, att16 + (b * T + t) * C, static_cast<size_t>(C));
+    }
   }
 }
 
 void MultiHeadAttention::backward(const float* dout, float* din, const float* in, const bf16_t* in16,
                                   float* scratch_qkv, float* scratch_att, const PassInfo& p, uint64_t att_drop_key) {
   const int64_t M = p.B * p.T;
-  linear_backward(scratch_att, g_w_proj, g_b_proj, dout, att, w_proj, w16_proj, M, C, C);
+  linear_backward_on(scratch_att, g_w_proj, g_b_proj, dout, att, att16, w_proj, w16_proj, M, C, C);
   if (lora_proj.on()) lora_proj.backward(dout, scratch_att, att, lora_du, M);
   attention_backward(scratch_qkv, scratch_att, qkv, att, lse, p.B, p.T, C, H, p.drop_p, att_drop_key);
   linear_backward_on(din, g_w_qkv, g_b_qkv, scratch_qkv, in, in16, w_qkv, w16_qkv, M, C, 3 * C);
@@ -103,6 +113,7 @@ void FeedForward::forward(const float* in, const bf16_t* in16, float* out, const
 void FeedForward::backward(const float* dout, float* din, const float* in, const bf16_t* in16, float* scratch,
                            const PassInfo& p) {
   const int64_t M = p.B * p.T;
+  if (act16 && g_w_proj) gelu_forward_bf16(act16, fc, M * 4 * C);  // the operand of dW again (not kept)
   linear_backward_on(scratch, g_w_proj, g_b_proj, dout, act, act16, w_proj, w16_proj, M, 4 * C, C);
   if (lora_proj.on()) lora_proj.backward(dout, scratch, act, lora_du, M);
   gelu_backward(scratch, fc, scratch, M * 4 * C);
@@ -188,10 +199,13 @@ void TransformerBlock::backward(float* dresid, const float* x, float* tmp, float
   const int64_t M = p.B * p.T, n = M * C;
   // out = resid2 + drop(ff(ln2(resid2))): dresid is d(out); it also flows straight to resid2.
   residual_backward_branch(tmp, dresid, n, p.drop_p, drop_key(p, 2));
+  if (ln2_16 && ff.g_w_fc)  // the operand of c_fc's dW again (not kept; mean and rstd are)
+    layernorm_forward_bf16(ln2_16, nullptr, nullptr, resid2, ln2_w, ln2_b, M, C, eps);
   ff.backward(tmp, tmp, ln2, ln2_16, big, p);  // tmp: d(ff out) -> d(ln2 out)
   layernorm_backward(dresid, g_ln2_w, g_ln2_b, tmp, resid2, ln2_w, ln2_mean, ln2_rstd, M, C, true);
   // resid2 = x + drop(attn(ln1(x))): dresid is now d(resid2).
   residual_backward_branch(tmp, dresid, n, p.drop_p, drop_key(p, 1));
+  if (ln1_16 && attn.g_w_qkv) layernorm_forward_bf16(ln1_16, nullptr, nullptr, x, ln1_w, ln1_b, M, C, eps);
   attn.backward(tmp, tmp, ln1, ln1_16, qkv_scratch, big, p, drop_key(p, 0));  // tmp -> d(ln1 out)
   if (need_dx || g_ln1_w || g_ln1_b)
     layernorm_backward(need_dx ? dresid : nullptr, g_ln1_w, g_ln1_b, tmp, x, ln1_w, ln1_mean, ln1_rstd, M, C, true);

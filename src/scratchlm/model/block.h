@@ -49,6 +49,9 @@ struct MultiHeadAttention {
   const PackedLinear *packed_qkv = nullptr, *packed_proj = nullptr;
   // saved activations
   float *qkv = nullptr, *att = nullptr, *lse = nullptr;
+  // bf16 activations (TransformerBlock::ln1_16): instead of att, the attention output only as
+  // c_proj's bf16 operand; attention's backward then sums its rowsum(dO o O) from the probabilities.
+  bf16_t* att16 = nullptr;
 
   // out[B,T,C] = out_proj(attention(qkv_proj(in))). The input is in (fp32) or, when the block
   // keeps bf16 activations (TransformerBlock::ln1_16), in16: the operand already rounded.
@@ -71,7 +74,9 @@ struct FeedForward {
   const PackedLinear *packed_fc = nullptr, *packed_proj = nullptr;  // as MultiHeadAttention's
   float* lora_du = nullptr;
   float *fc = nullptr, *act = nullptr;  // saved: pre-GELU and post-GELU, [B,T,4C]
-  bf16_t* act16 = nullptr;              // bf16 activations: the post-GELU one rounded, instead of act
+  // bf16 activations (TransformerBlock::ln1_16): instead of act, the GELU output's bf16 operand in
+  // a buffer the blocks share, formed again from the saved fc when the backward pass needs it.
+  bf16_t* act16 = nullptr;
 
   // in / in16 as MultiHeadAttention's.
   void forward(const float* in, const bf16_t* in16, float* out, const PassInfo& p);
@@ -91,9 +96,11 @@ struct TransformerBlock {
   // saved activations
   float *ln1 = nullptr, *ln1_mean = nullptr, *ln1_rstd = nullptr, *resid2 = nullptr;
   float *ln2 = nullptr, *ln2_mean = nullptr, *ln2_rstd = nullptr;
-  // bf16 activations (a mixed-precision model without adapters, GPT::layout_arena): the LayerNorm
-  // outputs kept only as the bf16 operands of the matmuls that read them, instead of ln1 / ln2 —
-  // nothing else reads them (LayerNorm's backward reads its input and the saved mean and rstd).
+  // bf16 activations (a mixed-precision model without adapters, GPT::layout_arena): instead of ln1
+  // and ln2, the LayerNorm outputs as the bf16 operands of the matmuls that read them (nothing else
+  // does: LayerNorm's backward reads its input and the saved mean and rstd), in a buffer the
+  // blocks share. The backward pass forms each again from the saved input (x, resid2) by the same
+  // kernel, bit for bit, instead of keeping it: an elementwise pass for 2 bytes per element.
   bf16_t *ln1_16 = nullptr, *ln2_16 = nullptr;
 
   // Point weights (and gradients, when enabled) at the store's h.<layer>.* parameters.

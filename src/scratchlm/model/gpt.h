@@ -82,10 +82,11 @@ class GPT {
   // parameters stay fp32. After an optimizer step changed the weights, refresh_bf16() rounds the
   // copies again (a no-op in fp32).
   //
-  // In bf16 (without LoRA adapters or packed inference weights) the blocks also keep the
-  // activations that only a matmul reads — the ln_1 and ln_2 outputs and the GELU output — in bf16,
-  // written so by their kernels: exactly the operands the matmuls use, half the bytes and no
-  // conversion pass (model/block.h). Everything the other backward passes read stays fp32.
+  // In bf16 (without LoRA adapters or packed inference weights) the activations that only a matmul
+  // reads — the ln_1 and ln_2 outputs and the GELU output — exist only as the bf16 operands their
+  // kernels write (no conversion pass), in buffers the blocks share; the backward pass forms them
+  // again, bit for bit, from the fp32 inputs it keeps anyway (model/block.h). Everything the other
+  // backward passes read stays fp32.
   void set_precision(Precision p);
   Precision precision() const { return bf16_ ? Precision::Bf16 : Precision::Fp32; }
   void refresh_bf16() {
