@@ -84,8 +84,12 @@ void attention_forward_bf16(bf16_t* out, float* lse, const float* qkv, int64_t B
   forward(out, lse, qkv, B, T, C, H, dropout_p, dropout_key);
 }
 
-void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out, const float* lse, int64_t B,
-                        int64_t T, int64_t C, int64_t H, float dropout_p, uint64_t dropout_key) {
+namespace {
+
+// kHaveOut: D = dO . O from the output; else summed from the recomputed probabilities (out unused).
+template <bool kHaveOut>
+void backward(float* dqkv, const float* dout, const float* qkv, const float* out, const float* lse, int64_t B, int64_t T,
+              int64_t C, int64_t H, float dropout_p, uint64_t dropout_key) {
   const int64_t hd = C / H, C3 = 3 * C;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const bool drop = dropout_p > 0.0f;
@@ -110,30 +114,26 @@ void attention_backward(float* dqkv, const float* dout, const float* qkv, const 
         const float* q = base + i * C3 + h * hd;
         const float* dO = dout + (b * T + i) * C + h * hd;
         float* dq = dbase + i * C3 + h * hd;
+        float D = 0.0f;  // = sum_j p_ij * dP_ij (dropout included) = dO . O
+        if constexpr (kHaveOut) D = dot(dO, out + (b * T + i) * C + h * hd, hd);
         const float L = lse[row];
         const uint64_t drow = static_cast<uint64_t>(row) * static_cast<uint64_t>(T);
-        auto keep = [&](int64_t j) {
-          return drop ? (dropout_keep(dropout_key, drow + static_cast<uint64_t>(j), th) ? keep_scale : 0.0f) : 1.0f;
-        };
         // Recompute the probabilities of row i from the saved log-sum-exp.
         for (int64_t j = 0; j <= i; ++j) p[j] = scale * dot(q, base + j * C3 + C + h * hd, hd) - L;
 #pragma omp simd
         for (int64_t j = 0; j <= i; ++j) p[j] = fast_expf(p[j]);
-        // D = sum_j p_ij dP_ij (dropout included) = dO . O, from the output when it is given; else
-        // from the probabilities (the dP_ij kept in ds for the loop below).
-        float D = 0.0f;
-        if (out) {
-          D = dot(dO, out + (b * T + i) * C + h * hd, hd);
-        } else {
+        if constexpr (!kHaveOut) {
           for (int64_t j = 0; j <= i; ++j) {
-            ds[j] = keep(j) * dot(dO, base + j * C3 + 2 * C + h * hd, hd);
-            D += p[j] * ds[j];
+            float d = 1.0f;
+            if (drop) d = dropout_keep(dropout_key, drow + static_cast<uint64_t>(j), th) ? keep_scale : 0.0f;
+            D += p[j] * (d * dot(dO, base + j * C3 + 2 * C + h * hd, hd));
           }
         }
         for (int64_t j = 0; j <= i; ++j) {
-          const float d = keep(j);
+          float d = 1.0f;
+          if (drop) d = dropout_keep(dropout_key, drow + static_cast<uint64_t>(j), th) ? keep_scale : 0.0f;
           const float* v = base + j * C3 + 2 * C + h * hd;
-          const float dp = out ? d * dot(dO, v, hd) : ds[j];
+          const float dp = d * dot(dO, v, hd);
           axpy(dbase + j * C3 + 2 * C + h * hd, p[j] * d, dO, hd);  // dv_j
           ds[j] = p[j] * (dp - D) * scale;
         }
@@ -145,6 +145,16 @@ void attention_backward(float* dqkv, const float* dout, const float* qkv, const 
       }
     }
   }
+}
+
+}  // namespace
+
+void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out, const float* lse, int64_t B,
+                        int64_t T, int64_t C, int64_t H, float dropout_p, uint64_t dropout_key) {
+  if (out)
+    backward<true>(dqkv, dout, qkv, out, lse, B, T, C, H, dropout_p, dropout_key);
+  else
+    backward<false>(dqkv, dout, qkv, out, lse, B, T, C, H, dropout_p, dropout_key);
 }
 
 void attention_decode(float* out, const float* q, const float* kcache, const float* vcache, int64_t n, int64_t C,
