@@ -126,14 +126,19 @@ void backward(float* dqkv, const float* dout, const float* qkv, const float* out
           for (int64_t j = 0; j <= i; ++j) {
             float d = 1.0f;
             if (drop) d = dropout_keep(dropout_key, drow + static_cast<uint64_t>(j), th) ? keep_scale : 0.0f;
-            D += p[j] * (d * dot(dO, base + j * C3 + 2 * C + h * hd, hd));
+            ds[j] = d * dot(dO, base + j * C3 + 2 * C + h * hd, hd);  // dP_ij, for the loop below
+            D += p[j] * ds[j];
           }
         }
         for (int64_t j = 0; j <= i; ++j) {
           float d = 1.0f;
           if (drop) d = dropout_keep(dropout_key, drow + static_cast<uint64_t>(j), th) ? keep_scale : 0.0f;
           const float* v = base + j * C3 + 2 * C + h * hd;
-          const float dp = d * dot(dO, v, hd);
+          float dp;
+          if constexpr (kHaveOut)
+            dp = d * dot(dO, v, hd);
+          else
+            dp = ds[j];
           axpy(dbase + j * C3 + 2 * C + h * hd, p[j] * d, dO, hd);  // dv_j
           ds[j] = p[j] * (dp - D) * scale;
         }
