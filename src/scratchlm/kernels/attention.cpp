@@ -88,8 +88,8 @@ namespace {
 
 // kHaveOut: D = dO . O from the output; else summed from the recomputed probabilities (out unused).
 template <bool kHaveOut>
-void backward(float* dqkv, const float* dout, const float* qkv, const float* out, const float* lse, int64_t B, int64_t T,
-              int64_t C, int64_t H, float dropout_p, uint64_t dropout_key) {
+void backward(float* dqkv, const float* dout, const float* qkv, const float* out, const float* lse, int64_t B,
+              int64_t T, int64_t C, int64_t H, float dropout_p, uint64_t dropout_key) {
   const int64_t hd = C / H, C3 = 3 * C;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const bool drop = dropout_p > 0.0f;

@@ -157,7 +157,8 @@ void gemm_dnnl(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const bf16_t* 
   dnnl::memory c_mem(c_md, d.eng, C);
   dnnl::memory pad_mem(prim.pad, d.eng, pad_base);
   prim.matmul.execute(
-      d.strm, {{DNNL_ARG_SRC, a_mem}, {DNNL_ARG_WEIGHTS, b_mem}, {DNNL_ARG_DST, c_mem}, {DNNL_ARG_SCRATCHPAD, pad_mem}});
+      d.strm,
+      {{DNNL_ARG_SRC, a_mem}, {DNNL_ARG_WEIGHTS, b_mem}, {DNNL_ARG_DST, c_mem}, {DNNL_ARG_SCRATCHPAD, pad_mem}});
   d.strm.wait();
 }
 #endif
@@ -222,8 +223,8 @@ void backward_bf16(float* dinp, float* dW, float* dbias, const float* dout, cons
 
 }  // namespace
 
-void matmul_backward_bf16(float* dinp, float* dW, float* dbias, const float* dout, const float* inp,
-                          const bf16_t* W16, int64_t M, int64_t K, int64_t N, bool accumulate_dinp) {
+void matmul_backward_bf16(float* dinp, float* dW, float* dbias, const float* dout, const float* inp, const bf16_t* W16,
+                          int64_t M, int64_t K, int64_t N, bool accumulate_dinp) {
   backward_bf16(dinp, dW, dbias, dout, inp, nullptr, W16, M, K, N, accumulate_dinp);
 }
 

@@ -81,8 +81,7 @@ struct FeedForward {
   // in / in16 as MultiHeadAttention's.
   void forward(const float* in, const bf16_t* in16, float* out, const PassInfo& p);
   // din (overwritten) from dout; scratch holds B*T*4C floats.
-  void backward(const float* dout, float* din, const float* in, const bf16_t* in16, float* scratch,
-                const PassInfo& p);
+  void backward(const float* dout, float* din, const float* in, const bf16_t* in16, float* scratch, const PassInfo& p);
 };
 
 struct TransformerBlock {

@@ -144,8 +144,8 @@ size_t GPT::activation_bytes_for(const GPTConfig& c, int64_t B, int64_t T, bool 
   // operands in the backward scratch, or in two buffers of M x C and M x 4C bf16 values without
   // it), the attention output kept in bf16.
   const bool act16 = precision == Precision::Bf16 && !c.lora.enabled();
-  const int64_t per_block = add(add(act16 ? add(mul(MC, 5 + 3 + 8 - 7), (MC + 1) / 2) : mul(MC, 5 + 3 + 8), mul(M, 4)),
-                                mul(mul(B, H), T));
+  const int64_t per_block =
+      add(add(act16 ? add(mul(MC, 5 + 3 + 8 - 7), (MC + 1) / 2) : mul(MC, 5 + 3 + 8), mul(M, 4)), mul(mul(B, H), T));
   const int64_t chunk = std::clamp<int64_t>((int64_t{32} << 20) / (4 * V), 1, std::max<int64_t>(M, 1));
   int64_t n =
       add(add(mul(training ? L + 1 : 2, MC), mul(stored, per_block)), add(add(MC, mul(2, M)), add(MC, mul(chunk, V))));

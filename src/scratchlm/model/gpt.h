@@ -84,9 +84,9 @@ class GPT {
   //
   // In bf16 (without LoRA adapters or packed inference weights) the activations that only a matmul
   // reads — the ln_1 and ln_2 outputs and the GELU output — exist only as the bf16 operands their
-  // kernels write (no conversion pass), in buffers the blocks share; the backward pass forms them
-  // again, bit for bit, from the fp32 inputs it keeps anyway (model/block.h). Everything the other
-  // backward passes read stays fp32.
+  // kernels write (no conversion pass), in the backward scratch; the backward pass forms them again,
+  // bit for bit, from the fp32 inputs it keeps anyway. The attention output is kept as c_proj's bf16
+  // operand only (model/block.h). Everything else the backward passes read stays fp32.
   void set_precision(Precision p);
   Precision precision() const { return bf16_ ? Precision::Bf16 : Precision::Fp32; }
   void refresh_bf16() {
