@@ -515,6 +515,11 @@ TEST_P(GradCheckAttention, Dqkv) {
   slm::attention_backward(dqkv.data(), R.data(), qkv.data(), out.data(), lse.data(), B, T, C, H, p, kAttnKey);
   const std::vector<double> num = numeric_grad(qkv.data(), all_indices(qkv.size()), 1e-2, loss);
   expect_grad("attention dqkv", dqkv, num, kSmoothTol);
+  // Without the output (a bf16 run keeps only its rounding) each row's rowsum(dO o O) is summed
+  // from the recomputed probabilities instead: the same gradient.
+  Vec dqkv_p(B * T * 3 * C, kNaN);
+  slm::attention_backward(dqkv_p.data(), R.data(), qkv.data(), nullptr, lse.data(), B, T, C, H, p, kAttnKey);
+  expect_grad("attention dqkv, D from the probabilities", dqkv_p, num, kSmoothTol);
   // Also the q, k and v parts separately, so a small part cannot hide behind a large one.
   for (int part = 0; part < 3; ++part) {
     Idx idx;

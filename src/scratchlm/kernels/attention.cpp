@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "scratchlm/kernels/dropout.h"
@@ -22,10 +23,10 @@ inline void axpy(float* y, float a, const float* x, int64_t n) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
-}  // namespace
 
-void attention_forward(float* out, float* lse, const float* qkv, int64_t B, int64_t T, int64_t C, int64_t H,
-                       float dropout_p, uint64_t dropout_key) {
+template <class Out>
+void forward(Out* out, float* lse, const float* qkv, int64_t B, int64_t T, int64_t C, int64_t H, float dropout_p,
+             uint64_t dropout_key) {
   const int64_t hd = C / H, C3 = 3 * C;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const bool drop = dropout_p > 0.0f;
@@ -34,6 +35,7 @@ void attention_forward(float* out, float* lse, const float* qkv, int64_t B, int6
 #pragma omp parallel
   {
     std::vector<float> s(static_cast<size_t>(T));
+    std::vector<float> orow(std::is_same_v<Out, float> ? 0 : static_cast<size_t>(hd));  // bf16: sums in fp32
 #pragma omp for schedule(dynamic, 16)
     for (int64_t row = 0; row < B * H * T; ++row) {
       const int64_t i = row % T, bh = row / T, h = bh % H, b = bh / H;
@@ -51,7 +53,11 @@ void attention_forward(float* out, float* lse, const float* qkv, int64_t B, int6
         sum += s[j];
       }
       const float inv = 1.0f / sum;
-      float* o = out + (b * T + i) * C + h * hd;
+      float* o;
+      if constexpr (std::is_same_v<Out, float>)
+        o = out + (b * T + i) * C + h * hd;
+      else
+        o = orow.data();
       std::memset(o, 0, sizeof(float) * static_cast<size_t>(hd));
       const uint64_t drow = static_cast<uint64_t>(row) * static_cast<uint64_t>(T);
       for (int64_t j = 0; j <= i; ++j) {
@@ -59,13 +65,31 @@ void attention_forward(float* out, float* lse, const float* qkv, int64_t B, int6
         if (drop) p = dropout_keep(dropout_key, drow + static_cast<uint64_t>(j), th) ? p * keep_scale : 0.0f;
         axpy(o, p, base + j * C3 + 2 * C + h * hd, hd);
       }
+      if constexpr (!std::is_same_v<Out, float>)
+        for (int64_t d = 0; d < hd; ++d) out[(b * T + i) * C + h * hd + d] = f32_to_bf16_vec(o[d]);
       lse[row] = m + std::log(sum);
     }
   }
 }
 
-void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out, const float* lse, int64_t B,
-                        int64_t T, int64_t C, int64_t H, float dropout_p, uint64_t dropout_key) {
+}  // namespace
+
+void attention_forward(float* out, float* lse, const float* qkv, int64_t B, int64_t T, int64_t C, int64_t H,
+                       float dropout_p, uint64_t dropout_key) {
+  forward(out, lse, qkv, B, T, C, H, dropout_p, dropout_key);
+}
+
+void attention_forward_bf16(bf16_t* out, float* lse, const float* qkv, int64_t B, int64_t T, int64_t C, int64_t H,
+                            float dropout_p, uint64_t dropout_key) {
+  forward(out, lse, qkv, B, T, C, H, dropout_p, dropout_key);
+}
+
+namespace {
+
+// kHaveOut: D = dO . O from the output; else summed from the recomputed probabilities (out unused).
+template <bool kHaveOut>
+void backward(float* dqkv, const float* dout, const float* qkv, const float* out, const float* lse, int64_t B,
+              int64_t T, int64_t C, int64_t H, float dropout_p, uint64_t dropout_key) {
   const int64_t hd = C / H, C3 = 3 * C;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const bool drop = dropout_p > 0.0f;
@@ -89,20 +113,32 @@ void attention_backward(float* dqkv, const float* dout, const float* qkv, const 
         const int64_t row = bh * T + i;
         const float* q = base + i * C3 + h * hd;
         const float* dO = dout + (b * T + i) * C + h * hd;
-        const float* O = out + (b * T + i) * C + h * hd;
         float* dq = dbase + i * C3 + h * hd;
-        const float D = dot(dO, O, hd);  // = sum_j p_ij * dP_ij (dropout included)
+        float D = 0.0f;  // = sum_j p_ij * dP_ij (dropout included) = dO . O
+        if constexpr (kHaveOut) D = dot(dO, out + (b * T + i) * C + h * hd, hd);
         const float L = lse[row];
         const uint64_t drow = static_cast<uint64_t>(row) * static_cast<uint64_t>(T);
         // Recompute the probabilities of row i from the saved log-sum-exp.
         for (int64_t j = 0; j <= i; ++j) p[j] = scale * dot(q, base + j * C3 + C + h * hd, hd) - L;
 #pragma omp simd
         for (int64_t j = 0; j <= i; ++j) p[j] = fast_expf(p[j]);
+        if constexpr (!kHaveOut) {
+          for (int64_t j = 0; j <= i; ++j) {
+            float d = 1.0f;
+            if (drop) d = dropout_keep(dropout_key, drow + static_cast<uint64_t>(j), th) ? keep_scale : 0.0f;
+            ds[j] = d * dot(dO, base + j * C3 + 2 * C + h * hd, hd);  // dP_ij, for the loop below
+            D += p[j] * ds[j];
+          }
+        }
         for (int64_t j = 0; j <= i; ++j) {
           float d = 1.0f;
           if (drop) d = dropout_keep(dropout_key, drow + static_cast<uint64_t>(j), th) ? keep_scale : 0.0f;
           const float* v = base + j * C3 + 2 * C + h * hd;
-          const float dp = d * dot(dO, v, hd);
+          float dp;
+          if constexpr (kHaveOut)
+            dp = d * dot(dO, v, hd);
+          else
+            dp = ds[j];
           axpy(dbase + j * C3 + 2 * C + h * hd, p[j] * d, dO, hd);  // dv_j
           ds[j] = p[j] * (dp - D) * scale;
         }
@@ -114,6 +150,16 @@ void attention_backward(float* dqkv, const float* dout, const float* qkv, const 
       }
     }
   }
+}
+
+}  // namespace
+
+void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out, const float* lse, int64_t B,
+                        int64_t T, int64_t C, int64_t H, float dropout_p, uint64_t dropout_key) {
+  if (out)
+    backward<true>(dqkv, dout, qkv, out, lse, B, T, C, H, dropout_p, dropout_key);
+  else
+    backward<false>(dqkv, dout, qkv, out, lse, B, T, C, H, dropout_p, dropout_key);
 }
 
 void attention_decode(float* out, const float* q, const float* kcache, const float* vcache, int64_t n, int64_t C,

@@ -27,10 +27,11 @@ CrossEntropyResult head_cross_entropy(const float* x, const float* Wt, const int
                                       int64_t chunk_rows, float* row_loss, const uint16_t* Wt16) {
   CrossEntropyResult res;
   const bool grads = dx || dWt;
-  // bf16 (Wt16): the logit gradient rounded to bf16 row by row as it is formed.
-  thread_local std::vector<bf16_t> d16;
-  if (grads && Wt16 && static_cast<int64_t>(d16.size()) < chunk_rows * V) d16.resize(static_cast<size_t>(chunk_rows * V));
-  bf16_t* const d16p = grads && Wt16 ? d16.data() : nullptr;  // (the OpenMP threads see this thread's buffer)
+  // bf16 (Wt16): the logit gradient rounded to bf16 row by row as it is formed, into the first half
+  // of the row's own fp32 storage (through a row buffer: no type punning), so that the bf16
+  // gradient's rows are 2V bf16 values apart and need no buffer of their own.
+  const bool round16 = grads && Wt16;
+  bf16_t* const d16 = round16 ? reinterpret_cast<bf16_t*>(scratch) : nullptr;
   for (int64_t r0 = 0; r0 < M; r0 += chunk_rows) {
     const int64_t m = (r0 + chunk_rows < M ? r0 + chunk_rows : M) - r0;
     float* logits = scratch;
@@ -47,8 +48,7 @@ CrossEntropyResult head_cross_entropy(const float* x, const float* Wt, const int
       if (t == kIgnoreIndex) {
         if (row_loss) row_loss[r0 + i] = 0.0f;
         if (grads) std::memset(l, 0, sizeof(float) * static_cast<size_t>(V));
-        if (d16p) std::memset(d16p + i * V, 0, sizeof(bf16_t) * static_cast<size_t>(V));
-        continue;
+        continue;  // (a zero row is zero in bf16 too)
       }
       float mx = -INFINITY;
 #pragma omp simd reduction(max : mx)
@@ -65,13 +65,18 @@ CrossEntropyResult head_cross_entropy(const float* x, const float* Wt, const int
 #pragma omp simd
         for (int64_t v = 0; v < V; ++v) l[v] = fast_expf(l[v] - lse) * dscale;
         l[t] -= dscale;
-        if (d16p) f32_to_bf16_array(l, d16p + i * V, V);  // while the row is in cache
+        if (round16) {  // while the row is in cache
+          thread_local std::vector<bf16_t> row;
+          row.resize(static_cast<size_t>(V));
+          f32_to_bf16_array(l, row.data(), V);
+          std::memcpy(d16 + i * 2 * V, row.data(), sizeof(bf16_t) * static_cast<size_t>(V));
+        }
       }
     }
     res.loss_sum += chunk_loss;
     res.count += chunk_count;
-    if (grads && Wt16)
-      matmul_backward_wt_bf16_rounded(dx ? dx + r0 * C : nullptr, dWt, d16p, x + r0 * C, Wt16, m, C, V);
+    if (round16)
+      matmul_backward_wt_bf16_rounded(dx ? dx + r0 * C : nullptr, dWt, d16, 2 * V, x + r0 * C, Wt16, m, C, V);
     else if (grads)
       matmul_backward_wt(dx ? dx + r0 * C : nullptr, dWt, logits, x + r0 * C, Wt, m, C, V);
   }

@@ -10,12 +10,19 @@
 
 namespace slm {
 
-void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,
-                       int64_t rows, int64_t C, float eps) {
+namespace {
+
+inline void store(float* y, float v) { *y = v; }
+inline void store(bf16_t* y, float v) { *y = f32_to_bf16_vec(v); }
+
+// One forward for both output types: the bf16 output is the fp32 one rounded.
+template <class Out>
+void forward(Out* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias, int64_t rows,
+             int64_t C, float eps) {
 #pragma omp parallel for schedule(static) if (rows * C >= kParallelMin)
   for (int64_t r = 0; r < rows; ++r) {
     const float* x = inp + r * C;
-    float* y = out + r * C;
+    Out* y = out + r * C;
     double s = 0.0;
     for (int64_t i = 0; i < C; ++i) s += x[i];
     float m = static_cast<float>(s / C);
@@ -25,10 +32,22 @@ void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, c
       v += static_cast<double>(d) * d;
     }
     float rs = 1.0f / std::sqrt(static_cast<float>(v / C) + eps);
-    for (int64_t i = 0; i < C; ++i) y[i] = (x[i] - m) * rs * weight[i] + bias[i];
+    for (int64_t i = 0; i < C; ++i) store(y + i, (x[i] - m) * rs * weight[i] + bias[i]);
     if (mean) mean[r] = m;
     if (rstd) rstd[r] = rs;
   }
+}
+
+}  // namespace
+
+void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,
+                       int64_t rows, int64_t C, float eps) {
+  forward(out, mean, rstd, inp, weight, bias, rows, C, eps);
+}
+
+void layernorm_forward_bf16(bf16_t* out, float* mean, float* rstd, const float* inp, const float* weight,
+                            const float* bias, int64_t rows, int64_t C, float eps) {
+  forward(out, mean, rstd, inp, weight, bias, rows, C, eps);
 }
 
 void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,

@@ -4,10 +4,17 @@
 
 #include <cstdint>
 
+#include "scratchlm/tensor/bf16.h"
+
 namespace slm {
 
 void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,
                        int64_t rows, int64_t C, float eps);
+
+// The same with the output rounded to bf16 (the bf16 operand of the matmul that reads it, in a
+// mixed-precision run): exactly f32_to_bf16 of layernorm_forward's output.
+void layernorm_forward_bf16(bf16_t* out, float* mean, float* rstd, const float* inp, const float* weight,
+                            const float* bias, int64_t rows, int64_t C, float eps);
 
 // dinp (+)= ..., dweight += ..., dbias += ... (dweight/dbias skipped when null; dinp skipped when
 // null; accumulate_dinp adds into dinp instead of overwriting it).

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <bit>
+#include <cstdint>
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -58,15 +59,8 @@ void set_bf16_path(Bf16Path p) {
 }
 
 void f32_to_bf16_array(const float* x, bf16_t* y, int64_t n) {
-  // Branch-free f32_to_bf16 (tensor/bf16.h), so that it vectorizes: round to nearest even, NaN quiet.
-  const uint32_t* xb = reinterpret_cast<const uint32_t*>(x);
 #pragma omp parallel for simd schedule(static) if (n >= (1 << 16))
-  for (int64_t i = 0; i < n; ++i) {
-    const uint32_t b = xb[i];
-    const uint32_t rounded = (b + 0x7fffu + ((b >> 16) & 1u)) >> 16;
-    const uint32_t nan = (b >> 16) | 0x0040u;
-    y[i] = static_cast<bf16_t>((b & 0x7fffffffu) > 0x7f800000u ? nan : rounded);
-  }
+  for (int64_t i = 0; i < n; ++i) y[i] = f32_to_bf16_vec(x[i]);
 }
 
 namespace {
@@ -81,6 +75,7 @@ void bf16_to_f32_array(const bf16_t* x, float* y, int64_t n) {
 struct Scratch {
   std::vector<bf16_t> a, b;
   std::vector<float> fa, fb;
+  std::vector<float> pad;  // oneDNN's scratchpad, shared by all the primitives (see gemm_dnnl)
 };
 Scratch& scratch() {
   thread_local Scratch s;
@@ -106,12 +101,19 @@ void gemm_fallback(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const bf16
 
 #ifdef SLM_HAVE_DNNL
 // One oneDNN matmul primitive per shape (finetuning batches change shape every step: the cache is
-// emptied when it grows past a few hundred entries).
+// emptied when it grows past a few hundred entries). The primitives take their scratchpad (the
+// operand blocks they repack) from the calling thread's Scratch: left to the library, this oneDNN
+// build (concurrent execution) gives every cached primitive a scratchpad of its own, held as long
+// as the primitive, and a training step uses a few dozen shapes.
 struct Dnnl {
   dnnl::engine eng{dnnl::engine::kind::cpu, 0};
   dnnl::stream strm{eng};
   using Key = std::tuple<bool, bool, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool>;
-  std::map<Key, dnnl::matmul> cache;
+  struct Prim {
+    dnnl::matmul matmul;
+    dnnl::memory::desc pad;  // its scratchpad
+  };
+  std::map<Key, Prim> cache;
   std::mutex mu;
 };
 Dnnl& dnnl_state() {
@@ -127,13 +129,14 @@ void gemm_dnnl(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const bf16_t* 
   const dnnl::memory::desc b_md({K, N}, dt::bf16, tb ? dnnl::memory::dims{1, ldb} : dnnl::memory::dims{ldb, 1});
   const dnnl::memory::desc c_md({M, N}, dt::f32, dnnl::memory::dims{ldc, 1});
   const Dnnl::Key key{ta, tb, M, N, K, lda, ldb, ldc, accumulate};
-  dnnl::matmul prim;
+  Dnnl::Prim prim;
   {
     std::lock_guard<std::mutex> lock(d.mu);
     auto it = d.cache.find(key);
     if (it == d.cache.end()) {
       if (d.cache.size() > 512) d.cache.clear();
       dnnl::primitive_attr attr;
+      attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
       if (accumulate) {
         dnnl::post_ops po;
         po.append_sum(1.0f);
@@ -141,14 +144,21 @@ void gemm_dnnl(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const bf16_t* 
       }
       const dnnl::matmul::desc desc(a_md, b_md, c_md);
       const dnnl::matmul::primitive_desc pd(desc, attr, d.eng);
-      it = d.cache.emplace(key, dnnl::matmul(pd)).first;
+      it = d.cache.emplace(key, Dnnl::Prim{dnnl::matmul(pd), pd.scratchpad_desc()}).first;
     }
     prim = it->second;
   }
+  // Grow-only, its start rounded up to 64 bytes.
+  std::vector<float>& pad = scratch().pad;
+  uint8_t* pad_base = reinterpret_cast<uint8_t*>(grow(pad, static_cast<int64_t>(prim.pad.get_size() + 64) / 4 + 1));
+  pad_base += (64 - reinterpret_cast<uintptr_t>(pad_base) % 64) % 64;
   dnnl::memory a_mem(a_md, d.eng, const_cast<bf16_t*>(A));
   dnnl::memory b_mem(b_md, d.eng, const_cast<bf16_t*>(B));
   dnnl::memory c_mem(c_md, d.eng, C);
-  prim.execute(d.strm, {{DNNL_ARG_SRC, a_mem}, {DNNL_ARG_WEIGHTS, b_mem}, {DNNL_ARG_DST, c_mem}});
+  dnnl::memory pad_mem(prim.pad, d.eng, pad_base);
+  prim.matmul.execute(
+      d.strm,
+      {{DNNL_ARG_SRC, a_mem}, {DNNL_ARG_WEIGHTS, b_mem}, {DNNL_ARG_DST, c_mem}, {DNNL_ARG_SCRATCHPAD, pad_mem}});
   d.strm.wait();
 }
 #endif
@@ -177,6 +187,11 @@ void matmul_forward_bf16(float* out, const float* inp, const bf16_t* W16, const 
                          int64_t N) {
   bf16_t* a = grow(scratch().a, M * K);
   f32_to_bf16_array(inp, a, M * K);
+  matmul_forward_bf16_in16(out, a, W16, bias, M, K, N);
+}
+
+void matmul_forward_bf16_in16(float* out, const bf16_t* a, const bf16_t* W16, const float* bias, int64_t M, int64_t K,
+                              int64_t N) {
   if (bias) {
 #pragma omp parallel for schedule(static) if (M * N >= (1 << 16))
     for (int64_t i = 0; i < M; ++i)
@@ -185,19 +200,37 @@ void matmul_forward_bf16(float* out, const float* inp, const bf16_t* W16, const 
   gemm_bf16(false, false, M, N, K, a, K, W16, N, bias != nullptr, out, N, bf16_path());
 }
 
-void matmul_backward_bf16(float* dinp, float* dW, float* dbias, const float* dout, const float* inp,
-                          const bf16_t* W16, int64_t M, int64_t K, int64_t N, bool accumulate_dinp) {
+namespace {
+
+// matmul_backward_bf16 on the input in fp32 (inp) or already rounded (inp16).
+void backward_bf16(float* dinp, float* dW, float* dbias, const float* dout, const float* inp, const bf16_t* inp16,
+                   const bf16_t* W16, int64_t M, int64_t K, int64_t N, bool accumulate_dinp) {
   Scratch& s = scratch();
   const Bf16Path path = bf16_path();
   bf16_t* d = grow(s.b, M * N);
   if (dinp || dW) f32_to_bf16_array(dout, d, M * N);
   if (dinp) gemm_bf16(false, true, M, K, N, d, N, W16, N, accumulate_dinp, dinp, K, path);  // dY W^T
   if (dW) {
-    bf16_t* a = grow(s.a, M * K);
-    f32_to_bf16_array(inp, a, M * K);
-    gemm_bf16(true, false, K, N, M, a, K, d, N, true, dW, N, path);  // dW += X^T dY
+    if (!inp16) {
+      bf16_t* a = grow(s.a, M * K);
+      f32_to_bf16_array(inp, a, M * K);
+      inp16 = a;
+    }
+    gemm_bf16(true, false, K, N, M, inp16, K, d, N, true, dW, N, path);  // dW += X^T dY
   }
   if (dbias) matmul_backward(nullptr, nullptr, dbias, dout, nullptr, nullptr, M, K, N);  // fp32, as ever
+}
+
+}  // namespace
+
+void matmul_backward_bf16(float* dinp, float* dW, float* dbias, const float* dout, const float* inp, const bf16_t* W16,
+                          int64_t M, int64_t K, int64_t N, bool accumulate_dinp) {
+  backward_bf16(dinp, dW, dbias, dout, inp, nullptr, W16, M, K, N, accumulate_dinp);
+}
+
+void matmul_backward_bf16_in16(float* dinp, float* dW, float* dbias, const float* dout, const bf16_t* inp16,
+                               const bf16_t* W16, int64_t M, int64_t K, int64_t N, bool accumulate_dinp) {
+  backward_bf16(dinp, dW, dbias, dout, nullptr, inp16, W16, M, K, N, accumulate_dinp);
 }
 
 void matmul_forward_wt_bf16(float* out, const float* inp, const bf16_t* Wt16, int64_t M, int64_t K, int64_t N) {
@@ -210,17 +243,17 @@ void matmul_backward_wt_bf16(float* dinp, float* dWt, const float* dout, const f
                              int64_t M, int64_t K, int64_t N, bool accumulate_dinp) {
   bf16_t* d = grow(scratch().b, M * N);
   f32_to_bf16_array(dout, d, M * N);
-  matmul_backward_wt_bf16_rounded(dinp, dWt, d, inp, Wt16, M, K, N, accumulate_dinp);
+  matmul_backward_wt_bf16_rounded(dinp, dWt, d, N, inp, Wt16, M, K, N, accumulate_dinp);
 }
 
-void matmul_backward_wt_bf16_rounded(float* dinp, float* dWt, const bf16_t* d, const float* inp,
+void matmul_backward_wt_bf16_rounded(float* dinp, float* dWt, const bf16_t* d, int64_t ldd, const float* inp,
                                      const bf16_t* Wt16, int64_t M, int64_t K, int64_t N, bool accumulate_dinp) {
   const Bf16Path path = bf16_path();
-  if (dinp) gemm_bf16(false, false, M, K, N, d, N, Wt16, K, accumulate_dinp, dinp, K, path);  // dY Wt
+  if (dinp) gemm_bf16(false, false, M, K, N, d, ldd, Wt16, K, accumulate_dinp, dinp, K, path);  // dY Wt
   if (dWt) {
     bf16_t* a = grow(scratch().a, M * K);
     f32_to_bf16_array(inp, a, M * K);
-    gemm_bf16(true, false, N, K, M, d, N, a, K, true, dWt, K, path);  // dWt += dY^T X
+    gemm_bf16(true, false, N, K, M, d, ldd, a, K, true, dWt, K, path);  // dWt += dY^T X
   }
 }
 

@@ -52,12 +52,19 @@ void matmul_forward_bf16(float* out, const float* inp, const bf16_t* W16, const 
                          int64_t N);
 void matmul_backward_bf16(float* dinp, float* dW, float* dbias, const float* dout, const float* inp,
                           const bf16_t* W16, int64_t M, int64_t K, int64_t N, bool accumulate_dinp = false);
+// The same with the input already rounded to bf16 (inp16[M, K]: a LayerNorm or GELU output that its
+// kernel wrote in bf16, kernels/layernorm.h and gelu.h): the products of the calls above on an
+// input that rounds to inp16, bit for bit.
+void matmul_forward_bf16_in16(float* out, const bf16_t* inp16, const bf16_t* W16, const float* bias, int64_t M,
+                              int64_t K, int64_t N);
+void matmul_backward_bf16_in16(float* dinp, float* dW, float* dbias, const float* dout, const bf16_t* inp16,
+                               const bf16_t* W16, int64_t M, int64_t K, int64_t N, bool accumulate_dinp = false);
 void matmul_forward_wt_bf16(float* out, const float* inp, const bf16_t* Wt16, int64_t M, int64_t K, int64_t N);
 void matmul_backward_wt_bf16(float* dinp, float* dWt, const float* dout, const float* inp, const bf16_t* Wt16,
                              int64_t M, int64_t K, int64_t N, bool accumulate_dinp = false);
-// The same with dout already rounded to bf16 (the head rounds each row of its logit gradient while
-// the row is in cache, kernels/cross_entropy.cpp).
-void matmul_backward_wt_bf16_rounded(float* dinp, float* dWt, const bf16_t* dout16, const float* inp,
+// The same with dout already rounded to bf16, its rows ldd apart (the head rounds each row of its
+// logit gradient while the row is in cache, into the row's own storage: kernels/cross_entropy.cpp).
+void matmul_backward_wt_bf16_rounded(float* dinp, float* dWt, const bf16_t* dout16, int64_t ldd, const float* inp,
                                      const bf16_t* Wt16, int64_t M, int64_t K, int64_t N, bool accumulate_dinp = false);
 
 // The backward pass of linear_dispatch.h's linear_forward in the precision of its weight: bf16

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <string>
+#include <vector>
 
 #include "scratchlm/kernels/attention.h"
 #include "scratchlm/kernels/dropout.h"
@@ -16,21 +17,45 @@
 
 namespace slm {
 
+namespace {
+
+// A linear layer on an input saved in fp32 (in) or only as its bf16 operand (in16, bf16 weights).
+void linear_forward_on(float* out, const float* in, const bf16_t* in16, const float* W, const PackedLinear* packed,
+                       const bf16_t* W16, const float* bias, int64_t M, int64_t K, int64_t N) {
+  if (in16)
+    matmul_forward_bf16_in16(out, in16, W16, bias, M, K, N);
+  else
+    linear_forward(out, in, W, packed, W16, bias, M, K, N);
+}
+void linear_backward_on(float* din, float* dW, float* dbias, const float* dout, const float* in, const bf16_t* in16,
+                        const float* W, const bf16_t* W16, int64_t M, int64_t K, int64_t N) {
+  if (in16)
+    matmul_backward_bf16_in16(din, dW, dbias, dout, in16, W16, M, K, N);
+  else
+    linear_backward(din, dW, dbias, dout, in, W, W16, M, K, N);
+}
+
+}  // namespace
+
 // ------------------------------------------------------------------ MultiHeadAttention
 
-void MultiHeadAttention::forward(const float* in, float* out, const PassInfo& p, uint64_t att_drop_key) {
+void MultiHeadAttention::forward(const float* in, const bf16_t* in16, float* out, const PassInfo& p,
+                                 uint64_t att_drop_key) {
   const int64_t M = p.B * p.T;
-  linear_forward(qkv, in, w_qkv, packed_qkv, w16_qkv, b_qkv, M, C, 3 * C);
+  linear_forward_on(qkv, in, in16, w_qkv, packed_qkv, w16_qkv, b_qkv, M, C, 3 * C);
   if (lora_qkv.on()) lora_qkv.forward(in, qkv, M);
   if (p.caches)
     attend_cached(p);
+  else if (att16)
+    attention_forward_bf16(att16, lse, qkv, p.B, p.T, C, H, p.drop_p, att_drop_key);
   else
     attention_forward(att, lse, qkv, p.B, p.T, C, H, p.drop_p, att_drop_key);
-  linear_forward(out, att, w_proj, packed_proj, w16_proj, b_proj, M, C, C);
+  linear_forward_on(out, att, att16, w_proj, packed_proj, w16_proj, b_proj, M, C, C);
   if (lora_proj.on()) lora_proj.forward(att, out, M);
 }
 
 void MultiHeadAttention::attend_cached(const PassInfo& p) {
+  std::vector<float> row(att16 ? static_cast<size_t>(C) : 0);  // bf16 activations: a row in fp32, then rounded
   int64_t off = 0;  // the sequence's first row in the pass
   for (int64_t r = 0; r < p.n_caches; off += p.lens[r++]) {
     KVCache& c = *p.caches[r];
@@ -42,42 +67,52 @@ void MultiHeadAttention::attend_cached(const PassInfo& p) {
     }
     // A prompt that starts its sequence is the plain causal pass (the cache only keeps its keys).
     if (c.len == 0) {
-      attention_forward(att + off * C, lse + off * H, rows, 1, n, C, H, 0.0f, 0);
+      if (att16)
+        attention_forward_bf16(att16 + off * C, lse + off * H, rows, 1, n, C, H, 0.0f, 0);
+      else
+        attention_forward(att + off * C, lse + off * H, rows, 1, n, C, H, 0.0f, 0);
       continue;
     }
-    for (int64_t t = 0; t < n; ++t)
-      attention_decode(att + (off + t) * C, rows + t * 3 * C, c.k_at(layer, 0), c.v_at(layer, 0), c.len + t + 1, C, H,
-                       c.scores.data());
+    for (int64_t t = 0; t < n; ++t) {
+      float* o = att16 ? row.data() : att + (off + t) * C;
+      attention_decode(o, rows + t * 3 * C, c.k_at(layer, 0), c.v_at(layer, 0), c.len + t + 1, C, H, c.scores.data());
+      if (att16) f32_to_bf16_row(o, att16 + (off + t) * C, static_cast<size_t>(C));
+    }
   }
 }
 
-void MultiHeadAttention::backward(const float* dout, float* din, const float* in, float* scratch_qkv,
-                                  float* scratch_att, const PassInfo& p, uint64_t att_drop_key) {
+void MultiHeadAttention::backward(const float* dout, float* din, const float* in, const bf16_t* in16,
+                                  float* scratch_qkv, float* scratch_att, const PassInfo& p, uint64_t att_drop_key) {
   const int64_t M = p.B * p.T;
-  linear_backward(scratch_att, g_w_proj, g_b_proj, dout, att, w_proj, w16_proj, M, C, C);
+  linear_backward_on(scratch_att, g_w_proj, g_b_proj, dout, att, att16, w_proj, w16_proj, M, C, C);
   if (lora_proj.on()) lora_proj.backward(dout, scratch_att, att, lora_du, M);
   attention_backward(scratch_qkv, scratch_att, qkv, att, lse, p.B, p.T, C, H, p.drop_p, att_drop_key);
-  linear_backward(din, g_w_qkv, g_b_qkv, scratch_qkv, in, w_qkv, w16_qkv, M, C, 3 * C);
+  linear_backward_on(din, g_w_qkv, g_b_qkv, scratch_qkv, in, in16, w_qkv, w16_qkv, M, C, 3 * C);
   if (lora_qkv.on()) lora_qkv.backward(scratch_qkv, din, in, lora_du, M);
 }
 
 // ------------------------------------------------------------------ FeedForward
 
-void FeedForward::forward(const float* in, float* out, const PassInfo& p) {
+void FeedForward::forward(const float* in, const bf16_t* in16, float* out, const PassInfo& p) {
   const int64_t M = p.B * p.T;
-  linear_forward(fc, in, w_fc, packed_fc, w16_fc, b_fc, M, C, 4 * C);
+  linear_forward_on(fc, in, in16, w_fc, packed_fc, w16_fc, b_fc, M, C, 4 * C);
   if (lora_fc.on()) lora_fc.forward(in, fc, M);
-  gelu_forward(act, fc, M * 4 * C);
-  linear_forward(out, act, w_proj, packed_proj, w16_proj, b_proj, M, 4 * C, C);
+  if (act16)
+    gelu_forward_bf16(act16, fc, M * 4 * C);
+  else
+    gelu_forward(act, fc, M * 4 * C);
+  linear_forward_on(out, act, act16, w_proj, packed_proj, w16_proj, b_proj, M, 4 * C, C);
   if (lora_proj.on()) lora_proj.forward(act, out, M);
 }
 
-void FeedForward::backward(const float* dout, float* din, const float* in, float* scratch, const PassInfo& p) {
+void FeedForward::backward(const float* dout, float* din, const float* in, const bf16_t* in16, float* scratch,
+                           const PassInfo& p) {
   const int64_t M = p.B * p.T;
-  linear_backward(scratch, g_w_proj, g_b_proj, dout, act, w_proj, w16_proj, M, 4 * C, C);
+  if (act16 && g_w_proj) gelu_forward_bf16(act16, fc, M * 4 * C);  // the operand of dW again (not kept)
+  linear_backward_on(scratch, g_w_proj, g_b_proj, dout, act, act16, w_proj, w16_proj, M, 4 * C, C);
   if (lora_proj.on()) lora_proj.backward(dout, scratch, act, lora_du, M);
   gelu_backward(scratch, fc, scratch, M * 4 * C);
-  linear_backward(din, g_w_fc, g_b_fc, scratch, in, w_fc, w16_fc, M, C, 4 * C);
+  linear_backward_on(din, g_w_fc, g_b_fc, scratch, in, in16, w_fc, w16_fc, M, C, 4 * C);
   if (lora_fc.on()) lora_fc.backward(scratch, din, in, lora_du, M);
 }
 
@@ -140,11 +175,17 @@ uint64_t TransformerBlock::drop_key(const PassInfo& p, int site) const {
 
 void TransformerBlock::forward(const float* x, float* out, float* tmp, const PassInfo& p) {
   const int64_t M = p.B * p.T, n = M * C;
-  layernorm_forward(ln1, ln1_mean, ln1_rstd, x, ln1_w, ln1_b, M, C, eps);
-  attn.forward(ln1, tmp, p, drop_key(p, 0));
+  if (ln1_16)
+    layernorm_forward_bf16(ln1_16, ln1_mean, ln1_rstd, x, ln1_w, ln1_b, M, C, eps);
+  else
+    layernorm_forward(ln1, ln1_mean, ln1_rstd, x, ln1_w, ln1_b, M, C, eps);
+  attn.forward(ln1, ln1_16, tmp, p, drop_key(p, 0));
   residual_forward(resid2, x, tmp, n, p.drop_p, drop_key(p, 1));
-  layernorm_forward(ln2, ln2_mean, ln2_rstd, resid2, ln2_w, ln2_b, M, C, eps);
-  ff.forward(ln2, tmp, p);
+  if (ln2_16)
+    layernorm_forward_bf16(ln2_16, ln2_mean, ln2_rstd, resid2, ln2_w, ln2_b, M, C, eps);
+  else
+    layernorm_forward(ln2, ln2_mean, ln2_rstd, resid2, ln2_w, ln2_b, M, C, eps);
+  ff.forward(ln2, ln2_16, tmp, p);
   residual_forward(out, resid2, tmp, n, p.drop_p, drop_key(p, 2));
 }
 
@@ -153,11 +194,14 @@ void TransformerBlock::backward(float* dresid, const float* x, float* tmp, float
   const int64_t M = p.B * p.T, n = M * C;
   // out = resid2 + drop(ff(ln2(resid2))): dresid is d(out); it also flows straight to resid2.
   residual_backward_branch(tmp, dresid, n, p.drop_p, drop_key(p, 2));
-  ff.backward(tmp, tmp, ln2, big, p);  // tmp: d(ff out) -> d(ln2 out)
+  if (ln2_16 && ff.g_w_fc)  // the operand of c_fc's dW again (not kept; mean and rstd are)
+    layernorm_forward_bf16(ln2_16, nullptr, nullptr, resid2, ln2_w, ln2_b, M, C, eps);
+  ff.backward(tmp, tmp, ln2, ln2_16, big, p);  // tmp: d(ff out) -> d(ln2 out)
   layernorm_backward(dresid, g_ln2_w, g_ln2_b, tmp, resid2, ln2_w, ln2_mean, ln2_rstd, M, C, true);
   // resid2 = x + drop(attn(ln1(x))): dresid is now d(resid2).
   residual_backward_branch(tmp, dresid, n, p.drop_p, drop_key(p, 1));
-  attn.backward(tmp, tmp, ln1, qkv_scratch, big, p, drop_key(p, 0));  // tmp -> d(ln1 out)
+  if (ln1_16 && attn.g_w_qkv) layernorm_forward_bf16(ln1_16, nullptr, nullptr, x, ln1_w, ln1_b, M, C, eps);
+  attn.backward(tmp, tmp, ln1, ln1_16, qkv_scratch, big, p, drop_key(p, 0));  // tmp -> d(ln1 out)
   if (need_dx || g_ln1_w || g_ln1_b)
     layernorm_backward(need_dx ? dresid : nullptr, g_ln1_w, g_ln1_b, tmp, x, ln1_w, ln1_mean, ln1_rstd, M, C, true);
 }

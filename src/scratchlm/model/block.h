@@ -52,12 +52,16 @@ struct MultiHeadAttention {
   const PackedLinear *packed_qkv = nullptr, *packed_proj = nullptr;
   // saved activations
   float *qkv = nullptr, *att = nullptr, *lse = nullptr;
+  // bf16 activations (TransformerBlock::ln1_16): instead of att, the attention output only as
+  // c_proj's bf16 operand; attention's backward then sums its rowsum(dO o O) from the probabilities.
+  bf16_t* att16 = nullptr;
 
-  // out[B,T,C] = out_proj(attention(qkv_proj(in)))
-  void forward(const float* in, float* out, const PassInfo& p, uint64_t att_drop_key);
+  // out[B,T,C] = out_proj(attention(qkv_proj(in))). The input is in (fp32) or, when the block
+  // keeps bf16 activations (TransformerBlock::ln1_16), in16: the operand already rounded.
+  void forward(const float* in, const bf16_t* in16, float* out, const PassInfo& p, uint64_t att_drop_key);
   // din (overwritten) from dout; scratch_qkv holds B*T*3C floats, scratch_att B*T*C.
-  void backward(const float* dout, float* din, const float* in, float* scratch_qkv, float* scratch_att,
-                const PassInfo& p, uint64_t att_drop_key);
+  void backward(const float* dout, float* din, const float* in, const bf16_t* in16, float* scratch_qkv,
+                float* scratch_att, const PassInfo& p, uint64_t att_drop_key);
 
  private:
   // att from qkv in a cached pass (p.caches): append the keys and values, attend over the caches.
@@ -73,10 +77,14 @@ struct FeedForward {
   const PackedLinear *packed_fc = nullptr, *packed_proj = nullptr;  // as MultiHeadAttention's
   float* lora_du = nullptr;
   float *fc = nullptr, *act = nullptr;  // saved: pre-GELU and post-GELU, [B,T,4C]
+  // bf16 activations (TransformerBlock::ln1_16): instead of act, the GELU output's bf16 operand in
+  // a buffer the blocks share, formed again from the saved fc when the backward pass needs it.
+  bf16_t* act16 = nullptr;
 
-  void forward(const float* in, float* out, const PassInfo& p);
+  // in / in16 as MultiHeadAttention's.
+  void forward(const float* in, const bf16_t* in16, float* out, const PassInfo& p);
   // din (overwritten) from dout; scratch holds B*T*4C floats.
-  void backward(const float* dout, float* din, const float* in, float* scratch, const PassInfo& p);
+  void backward(const float* dout, float* din, const float* in, const bf16_t* in16, float* scratch, const PassInfo& p);
 };
 
 struct TransformerBlock {
@@ -90,6 +98,12 @@ struct TransformerBlock {
   // saved activations
   float *ln1 = nullptr, *ln1_mean = nullptr, *ln1_rstd = nullptr, *resid2 = nullptr;
   float *ln2 = nullptr, *ln2_mean = nullptr, *ln2_rstd = nullptr;
+  // bf16 activations (a mixed-precision model without adapters, GPT::layout_arena): instead of ln1
+  // and ln2, the LayerNorm outputs as the bf16 operands of the matmuls that read them (nothing else
+  // does: LayerNorm's backward reads its input and the saved mean and rstd), in a buffer the
+  // blocks share. The backward pass forms each again from the saved input (x, resid2) by the same
+  // kernel, bit for bit, instead of keeping it: an elementwise pass for 2 bytes per element.
+  bf16_t *ln1_16 = nullptr, *ln2_16 = nullptr;
 
   // Point weights (and gradients, when enabled) at the store's h.<layer>.* parameters.
   void bind(ParamStore& store, int layer, int64_t C, int64_t H, bool qkv_bias, float eps, float lora_scale = 0.0f);

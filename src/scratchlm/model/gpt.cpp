@@ -133,7 +133,7 @@ void GPT::enable_grads() {
   B_ = T_ = 0;  // training needs the full arena
 }
 
-size_t GPT::activation_bytes_for(const GPTConfig& c, int64_t B, int64_t T, bool training) {
+size_t GPT::activation_bytes_for(const GPTConfig& c, int64_t B, int64_t T, bool training, Precision precision) {
   // The same count as layout_arena, in checked arithmetic: B and T come from the command line.
   const std::string what = fmt::format("the activation memory for batch {}, sequence {}", B, T);
   auto mul = [&](int64_t a, int64_t b) { return checked_mul(a, b, what); };
@@ -141,11 +141,17 @@ size_t GPT::activation_bytes_for(const GPTConfig& c, int64_t B, int64_t T, bool 
   const int64_t M = mul(B, T), C = c.emb_dim, L = c.n_layers, H = c.n_heads, V = c.vocab_size;
   const int64_t MC = mul(M, C);
   const int64_t stored = training ? L : 1;
-  const int64_t per_block = add(add(mul(MC, 5 + 3 + 8), mul(M, 4)), mul(mul(B, H), T));
+  // bf16 activations (bf16_activations()): ln_1, ln_2 and the GELU output not kept (their bf16
+  // operands in the backward scratch, or in two buffers of M x C and M x 4C bf16 values without
+  // it), the attention output kept in bf16.
+  const bool act16 = precision == Precision::Bf16 && !c.lora.enabled();
+  const int64_t per_block =
+      add(add(act16 ? add(mul(MC, 5 + 3 + 8 - 7), (MC + 1) / 2) : mul(MC, 5 + 3 + 8), mul(M, 4)), mul(mul(B, H), T));
   const int64_t chunk = std::clamp<int64_t>((int64_t{32} << 20) / (4 * V), 1, std::max<int64_t>(M, 1));
   int64_t n =
       add(add(mul(training ? L + 1 : 2, MC), mul(stored, per_block)), add(add(MC, mul(2, M)), add(MC, mul(chunk, V))));
   if (training) n = add(n, mul(MC, 4 + 3 + 2));
+  if (act16 && !training) n = add(n, add((MC + 1) / 2, (mul(MC, 4) + 1) / 2));
   return static_cast<size_t>(mul(n, sizeof(float)));
 }
 
@@ -164,12 +170,14 @@ int64_t GPT::layout_arena(float* base, int64_t B, int64_t T) {
   const bool training = store_.grads_enabled();
   const int64_t M = B * T, C = cfg_.emb_dim, L = cfg_.n_layers, H = cfg_.n_heads, V = cfg_.vocab_size;
   const int64_t first_saved = training ? std::max<int64_t>(lowest_trainable_block(), 0) : L;
+  const bool act16 = bf16_activations();
   int64_t n = 0;
   auto take = [&](int64_t k) {
     float* r = base ? base + n : nullptr;
     n += k;
     return r;
   };
+  auto take16 = [&](int64_t k) { return reinterpret_cast<bf16_t*>(take((k + 1) / 2)); };
   acts_.x.assign(static_cast<size_t>(L + 1), nullptr);
   float* a = nullptr;
   float* b = nullptr;
@@ -181,18 +189,19 @@ int64_t GPT::layout_arena(float* base, int64_t B, int64_t T) {
     acts_.x[l] = l > first_saved || (l == first_saved && training) ? take(M * C) : (l % 2) ? b : a;
   TransformerBlock shared;
   auto take_block = [&](TransformerBlock& blk) {
-    blk.ln1 = take(M * C);
+    blk.ln1 = act16 ? nullptr : take(M * C);
     blk.ln1_mean = take(M);
     blk.ln1_rstd = take(M);
     blk.attn.qkv = take(M * 3 * C);
-    blk.attn.att = take(M * C);
+    blk.attn.att = act16 ? nullptr : take(M * C);
+    blk.attn.att16 = act16 ? take16(M * C) : nullptr;
     blk.attn.lse = take(B * H * T);
     blk.resid2 = take(M * C);
-    blk.ln2 = take(M * C);
+    blk.ln2 = act16 ? nullptr : take(M * C);
     blk.ln2_mean = take(M);
     blk.ln2_rstd = take(M);
     blk.ff.fc = take(M * 4 * C);
-    blk.ff.act = take(M * 4 * C);
+    blk.ff.act = act16 ? nullptr : take(M * 4 * C);
     for (LoraAdapter* a : {&blk.attn.lora_qkv, &blk.attn.lora_proj, &blk.ff.lora_fc, &blk.ff.lora_proj})
       a->u = a->on() ? take(M * a->groups * a->r) : nullptr;
   };
@@ -215,6 +224,7 @@ int64_t GPT::layout_arena(float* base, int64_t B, int64_t T) {
       blk.ln1_rstd = shared.ln1_rstd;
       blk.attn.qkv = shared.attn.qkv;
       blk.attn.att = shared.attn.att;
+      blk.attn.att16 = shared.attn.att16;
       blk.attn.lse = shared.attn.lse;
       blk.resid2 = shared.resid2;
       blk.ln2 = shared.ln2;
@@ -243,6 +253,26 @@ int64_t GPT::layout_arena(float* base, int64_t B, int64_t T) {
     acts_.dlnf = take(M * C);
   } else {
     acts_.big = acts_.qkv_scratch = acts_.dresid = acts_.dlnf = nullptr;
+  }
+  // bf16 activations: the LayerNorm and GELU outputs' bf16 operands, shared by every block (the
+  // backward pass forms them again: TransformerBlock::ln1_16). Training puts them in the backward
+  // scratch, free whenever they are live: ln1_16 in big after its first M x C floats (attention's
+  // backward holds d(att) there when c_attn's backward reads ln1_16; the feed-forward backward,
+  // which fills big, does not read it), act16 and ln2_16 side by side in qkv_scratch (which only the
+  // attention backward fills).
+  bf16_t *ln1_16 = nullptr, *ln2_16 = nullptr, *gelu16 = nullptr;
+  if (act16 && training) {
+    ln1_16 = base ? reinterpret_cast<bf16_t*>(acts_.big + M * C) : nullptr;
+    gelu16 = base ? reinterpret_cast<bf16_t*>(acts_.qkv_scratch) : nullptr;  // M x 4C values: 2MC floats
+    ln2_16 = base ? reinterpret_cast<bf16_t*>(acts_.qkv_scratch + 2 * M * C) : nullptr;
+  } else if (act16) {
+    ln1_16 = ln2_16 = take16(M * C);
+    gelu16 = take16(M * 4 * C);
+  }
+  for (auto& blk : blocks_) {
+    blk.ln1_16 = ln1_16;
+    blk.ln2_16 = ln2_16;
+    blk.ff.act16 = gelu16;
   }
   return n;
 }

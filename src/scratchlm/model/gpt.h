@@ -81,6 +81,12 @@ class GPT {
   // and runs every block matmul and the language-model head with bf16 operands and fp32 sums; the
   // parameters stay fp32. After an optimizer step changed the weights, refresh_bf16() rounds the
   // copies again (a no-op in fp32).
+  //
+  // In bf16 (without LoRA adapters or packed inference weights) the activations that only a matmul
+  // reads — the ln_1 and ln_2 outputs and the GELU output — exist only as the bf16 operands their
+  // kernels write (no conversion pass), in the backward scratch; the backward pass forms them again,
+  // bit for bit, from the fp32 inputs it keeps anyway. The attention output is kept as c_proj's bf16
+  // operand only (model/block.h). Everything else the backward passes read stays fp32.
   void set_precision(Precision p);
   Precision precision() const { return bf16_ ? Precision::Bf16 : Precision::Fp32; }
   void refresh_bf16() {
@@ -163,10 +169,13 @@ class GPT {
   size_t activation_bytes() const { return arena_.bytes(); }
   // Bytes an arena for (B, T) needs, with or without training buffers (BadInput error when the
   // count overflows 64 bits).
-  static size_t activation_bytes_for(const GPTConfig& c, int64_t B, int64_t T, bool training);
+  static size_t activation_bytes_for(const GPTConfig& c, int64_t B, int64_t T, bool training,
+                                     Precision precision = Precision::Fp32);
 
  private:
   void bind();
+  // The blocks keep bf16 activations (see set_precision): bf16 weights, no adapters, no packed ones.
+  bool bf16_activations() const { return bf16_ && !packed_ && !cfg_.lora.enabled(); }
   void ensure_arena(int64_t B, int64_t T);
   int64_t layout_arena(float* base, int64_t B, int64_t T);
   int64_t lowest_trainable_block() const;  // -1: the embeddings train; n_layers: no block does

@@ -60,6 +60,7 @@ void GPT::set_inference_weights(std::unique_ptr<InferenceWeights> w) {
   if (fp32_released_) fail("this model's fp32 weights were released for inference; load it again");
   packed_ = std::move(w);
   bind();
+  B_ = T_ = 0;  // the arena's layout depends on it (bf16_activations)
 }
 
 void GPT::release_packed_fp32() {
@@ -90,6 +91,7 @@ void GPT::set_precision(Precision p) {
   }
   for (auto& b : blocks_) b.attn.w16_qkv = b.attn.w16_proj = b.ff.w16_fc = b.ff.w16_proj = nullptr;
   bind();
+  B_ = T_ = 0;  // the arena's layout depends on it (bf16_activations)
 }
 
 }  // namespace slm

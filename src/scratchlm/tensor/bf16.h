@@ -26,6 +26,15 @@ inline bf16_t f32_to_bf16(float f) {
   return static_cast<bf16_t>(rounded >> 16);
 }
 
+// f32_to_bf16 without a branch, so that loops over arrays vectorize (the same result for every
+// input): kernels that produce a bf16 matmul operand round their outputs with it as they write them.
+inline bf16_t f32_to_bf16_vec(float f) {
+  const uint32_t b = std::bit_cast<uint32_t>(f);
+  const uint32_t rounded = (b + 0x7fffu + ((b >> 16) & 1u)) >> 16;
+  const uint32_t nan = (b >> 16) | 0x0040u;
+  return static_cast<bf16_t>((b & 0x7fffffffu) > 0x7f800000u ? nan : rounded);
+}
+
 // The float nearest to f that bf16 can hold (f rounded through bf16).
 inline float round_to_bf16(float f) { return bf16_to_f32(f32_to_bf16(f)); }
 

@@ -1,0 +1,194 @@
+// test_bf16_activations.cpp — the bf16 activations of mixed-precision training (issue 15 §3,
+// chapter 5 "going further"): the LayerNorm, attention and GELU kernels that write their outputs as bf16
+// matmul operands write exactly the fp32 outputs rounded, the matmuls on such an operand give
+// bit for bit what they give on the fp32 input they used to round themselves (so forming only the
+// operand changes no result), and a bf16 model's activation arena shrinks by what it stops
+// holding (ln_1, ln_2 and the GELU output of every saved block; the attention output in bf16 only),
+// with the estimate GPT::activation_bytes_for counting the same difference.
+#include <gtest/gtest.h>
+
+#include <bit>
+#include <vector>
+
+#include "scratchlm/kernels/attention.h"
+#include "scratchlm/kernels/cross_entropy.h"
+#include "scratchlm/kernels/gelu.h"
+#include "scratchlm/kernels/layernorm.h"
+#include "scratchlm/kernels/matmul_bf16.h"
+#include "scratchlm/model/gpt.h"
+#include "scratchlm/model/lora.h"
+#include "scratchlm/tensor/rng.h"
+
+using namespace slm;
+
+namespace {
+
+std::vector<float> randn(size_t n, uint64_t seed, float scale = 1.0f) {
+  Rng rng(seed);
+  std::vector<float> v(n);
+  for (auto& x : v) x = static_cast<float>(rng.normal()) * scale;
+  return v;
+}
+std::vector<bf16_t> to_bf16(const std::vector<float>& v) {
+  std::vector<bf16_t> r(v.size());
+  f32_to_bf16_row(v.data(), r.data(), v.size());
+  return r;
+}
+std::vector<Bf16Path> paths() {
+  std::vector<Bf16Path> p = {Bf16Path::Fallback};
+  if (bf16_path_for(cpu_features()) == Bf16Path::Native) p.push_back(Bf16Path::Native);
+  return p;
+}
+struct PathGuard {
+  Bf16Path saved = bf16_path();
+  ~PathGuard() { set_bf16_path(saved); }
+};
+
+GPTConfig tiny() {
+  GPTConfig c;
+  c.vocab_size = 97;
+  c.context_length = 16;
+  c.emb_dim = 32;
+  c.n_heads = 4;
+  c.n_layers = 3;
+  c.drop_rate = 0.0f;
+  return c;
+}
+
+}  // namespace
+
+TEST(Bf16Activations, LayerNormAndGeluWriteTheirFp32OutputsRounded) {
+  const int64_t rows = 37, C = 200;  // above the parallel threshold and not a multiple of the vector width
+  auto x = randn(static_cast<size_t>(rows * C), 1, 3.0f);
+  x[5] = std::bit_cast<float>(0x7fc00001u);  // a NaN row stays NaN (rounded quietly, as f32_to_bf16)
+  const auto w = randn(static_cast<size_t>(C), 2), b = randn(static_cast<size_t>(C), 3);
+  std::vector<float> y(x.size()), m(rows), rs(rows), m16(rows), rs16(rows);
+  std::vector<bf16_t> y16(x.size());
+  layernorm_forward(y.data(), m.data(), rs.data(), x.data(), w.data(), b.data(), rows, C, 1e-5f);
+  layernorm_forward_bf16(y16.data(), m16.data(), rs16.data(), x.data(), w.data(), b.data(), rows, C, 1e-5f);
+  for (size_t i = 0; i < y.size(); ++i) ASSERT_EQ(y16[i], f32_to_bf16(y[i])) << "layernorm " << i;
+  for (int64_t r = 0; r < rows; ++r) {
+    EXPECT_EQ(std::bit_cast<uint32_t>(m16[r]), std::bit_cast<uint32_t>(m[r])) << r;
+    EXPECT_EQ(std::bit_cast<uint32_t>(rs16[r]), std::bit_cast<uint32_t>(rs[r])) << r;
+  }
+  const int64_t n = int64_t{1} << 16;  // the parallel loop
+  auto u = randn(static_cast<size_t>(n), 4, 4.0f);
+  u[7] = std::bit_cast<float>(0x7f800000u);
+  std::vector<float> g(u.size());
+  std::vector<bf16_t> g16(u.size());
+  gelu_forward(g.data(), u.data(), n);
+  gelu_forward_bf16(g16.data(), u.data(), n);
+  for (size_t i = 0; i < g.size(); ++i) ASSERT_EQ(g16[i], f32_to_bf16(g[i])) << "gelu " << i;
+}
+
+TEST(Bf16Activations, AttentionWritesItsFp32OutputRounded) {
+  const int64_t B = 2, T = 19, C = 48, H = 3;
+  const auto qkv = randn(static_cast<size_t>(B * T * 3 * C), 12);
+  for (const float p : {0.0f, 0.2f}) {
+    std::vector<float> out(static_cast<size_t>(B * T * C)), lse(static_cast<size_t>(B * H * T)), lse16(lse.size());
+    std::vector<bf16_t> out16(out.size());
+    attention_forward(out.data(), lse.data(), qkv.data(), B, T, C, H, p, 77);
+    attention_forward_bf16(out16.data(), lse16.data(), qkv.data(), B, T, C, H, p, 77);
+    for (size_t i = 0; i < out.size(); ++i) ASSERT_EQ(out16[i], f32_to_bf16(out[i])) << "p " << p << " at " << i;
+    EXPECT_EQ(lse16, lse);
+  }
+}
+
+TEST(Bf16Activations, MatmulsOnTheRoundedInputEqualThoseThatRoundItThemselves) {
+  PathGuard guard;
+  for (Bf16Path path : paths()) {
+    set_bf16_path(path);
+    const int64_t M = 48, K = 96, N = 80;
+    const auto x = randn(static_cast<size_t>(M * K), 5), W = randn(static_cast<size_t>(K * N), 6, 0.1f);
+    const auto bias = randn(static_cast<size_t>(N), 7), dy = randn(static_cast<size_t>(M * N), 8);
+    const auto x16 = to_bf16(x), W16 = to_bf16(W);
+    std::vector<float> out(static_cast<size_t>(M * N)), out16(out.size());
+    matmul_forward_bf16(out.data(), x.data(), W16.data(), bias.data(), M, K, N);
+    matmul_forward_bf16_in16(out16.data(), x16.data(), W16.data(), bias.data(), M, K, N);
+    EXPECT_EQ(out16, out) << bf16_path_name(path);
+    const auto dW0 = randn(static_cast<size_t>(K * N), 9);
+    std::vector<float> dx(static_cast<size_t>(M * K)), dx16(dx.size()), dW = dW0, dW16 = dW0;
+    std::vector<float> db(static_cast<size_t>(N), 0.25f), db16 = db;
+    matmul_backward_bf16(dx.data(), dW.data(), db.data(), dy.data(), x.data(), W16.data(), M, K, N);
+    matmul_backward_bf16_in16(dx16.data(), dW16.data(), db16.data(), dy.data(), x16.data(), W16.data(), M, K, N);
+    EXPECT_EQ(dx16, dx) << bf16_path_name(path);
+    EXPECT_EQ(dW16, dW) << bf16_path_name(path);
+    EXPECT_EQ(db16, db) << bf16_path_name(path);
+  }
+}
+
+TEST(Bf16Activations, TheHeadRoundsItsLogitGradientIntoTheRowsOwnStorage) {
+  // head_cross_entropy rounds each logit-gradient row into the first half of the row's fp32
+  // storage (rows 2V bf16 apart, no buffer of their own). Read back from the scratch, that gradient
+  // must be the softmax gradient, and the head's products must be those on it packed [M, V].
+  PathGuard guard;
+  for (Bf16Path path : paths()) {
+    set_bf16_path(path);
+    const int64_t M = 21, C = 40, V = 131;
+    const auto x = randn(static_cast<size_t>(M * C), 10), Wt = randn(static_cast<size_t>(V * C), 11, 0.2f);
+    const auto Wt16 = to_bf16(Wt);
+    std::vector<int32_t> t(static_cast<size_t>(M));
+    for (int64_t i = 0; i < M; ++i) t[i] = static_cast<int32_t>((i * 37) % V);
+    t[3] = kIgnoreIndex;
+    const float dscale = 1.0f / 20.0f;
+    std::vector<float> scratch(static_cast<size_t>(M * V)), dx(static_cast<size_t>(M * C));
+    std::vector<float> dWt(static_cast<size_t>(V * C), 0.0f);
+    head_cross_entropy(x.data(), Wt.data(), t.data(), M, C, V, dx.data(), dWt.data(), dscale, scratch.data(), M,
+                       nullptr, Wt16.data());
+    const bf16_t* g = reinterpret_cast<const bf16_t*>(scratch.data());
+    std::vector<bf16_t> packed(static_cast<size_t>(M * V));
+    for (int64_t i = 0; i < M; ++i) {
+      double sum = 0.0;
+      for (int64_t v = 0; v < V; ++v) {
+        packed[i * V + v] = g[i * 2 * V + v];
+        const float d = bf16_to_f32(packed[i * V + v]);
+        sum += d;
+        if (t[i] == kIgnoreIndex) {
+          ASSERT_EQ(d, 0.0f) << "ignored row " << i;
+        } else if (v == t[i]) {
+          ASSERT_LT(d, 0.0f) << "target of row " << i;  // (p - 1) * dscale
+          ASSERT_GT(d, -dscale * 1.01f) << "target of row " << i;
+        } else {
+          ASSERT_GE(d, 0.0f) << "row " << i << " column " << v;  // p * dscale
+        }
+      }
+      // softmax - one-hot sums to 0, up to bf16 rounding (2^-9 relative each; the target term ~ dscale)
+      ASSERT_NEAR(sum, 0.0, 8e-3 * dscale) << "row " << i;
+    }
+    std::vector<float> rdx(dx.size()), rdWt(dWt.size(), 0.0f);
+    matmul_backward_wt_bf16_rounded(rdx.data(), rdWt.data(), packed.data(), V, x.data(), Wt16.data(), M, C, V);
+    EXPECT_EQ(rdx, dx) << bf16_path_name(path);
+    EXPECT_EQ(rdWt, dWt) << bf16_path_name(path);
+  }
+}
+
+TEST(Bf16Activations, ABf16ModelsArenaDropsTheFp32CopiesOfTheMatmulOnlyActivations) {
+  const GPTConfig c = tiny();
+  const int64_t B = 2, T = 16, M = B * T, C = c.emb_dim, L = c.n_layers;
+  const std::vector<int32_t> tok(static_cast<size_t>(M), 5);
+  auto arena = [&](GPT& g) {
+    g.enable_grads();
+    g.forward(tok.data(), tok.data(), B, T, true);
+    return static_cast<int64_t>(g.activation_bytes());
+  };
+  GPT f(c), h(c);
+  h.set_precision(Precision::Bf16);
+  const int64_t fp32 = arena(f), bf16 = arena(h);
+  // Per block ln_1 (M x C), ln_2 (M x C) and the GELU output (M x 4C) no longer kept (their bf16
+  // operands live in the backward pass's scratch), the attention output (M x C) in 2 bytes, not 4.
+  const int64_t saved = L * (M * C + M * C + M * 4 * C) * 4 + L * M * C * 2;
+  EXPECT_EQ(fp32 - bf16, saved);
+  EXPECT_EQ(static_cast<int64_t>(GPT::activation_bytes_for(c, B, T, true)) -
+                static_cast<int64_t>(GPT::activation_bytes_for(c, B, T, true, Precision::Bf16)),
+            saved);
+  // Back in fp32 the arena is laid out as before.
+  h.set_precision(Precision::Fp32);
+  h.forward(tok.data(), tok.data(), B, T, true);
+  EXPECT_EQ(static_cast<int64_t>(h.activation_bytes()), fp32);
+  // With LoRA adapters the layers read their fp32 inputs: no bf16 activations.
+  GPTConfig lc = c;
+  lc.lora = parse_lora_targets("attn,mlp", 2, 4.0f);
+  GPT lf(lc), lh(lc);
+  lh.set_precision(Precision::Bf16);
+  EXPECT_EQ(arena(lh), arena(lf));
+}
