@@ -38,9 +38,12 @@ int main(int argc, char** argv) {
   std::string config = "gpt2-mini";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
-    if (a == "--threads") threads = std::atoi(argv[i + 1]);
-    else if (a == "--config") config = argv[i + 1];
-    else if (a == "--reps") reps = std::atoi(argv[i + 1]);
+    if (a == "--threads")
+      threads = std::atoi(argv[i + 1]);
+    else if (a == "--config")
+      config = argv[i + 1];
+    else if (a == "--reps")
+      reps = std::atoi(argv[i + 1]);
   }
   slm::set_num_threads(threads);
   slm::blas_set_threads(threads);
@@ -49,10 +52,13 @@ int main(int argc, char** argv) {
     const char* name;
     int64_t K, N;
   };
-  const Layer layers[] = {{"c_attn", C, 3 * C}, {"attn.c_proj", C, C}, {"c_fc", C, 4 * C}, {"mlp.c_proj", 4 * C, C},
+  const Layer layers[] = {{"c_attn", C, 3 * C},
+                          {"attn.c_proj", C, C},
+                          {"c_fc", C, 4 * C},
+                          {"mlp.c_proj", 4 * C, C},
                           {"head (166 rows)", C, 50257}};
-  std::printf("%s, M=%lld rows, %d threads: GFLOP/s (best of %d)\n", config.c_str(), static_cast<long long>(M),
-              threads, reps);
+  std::printf("%s, M=%lld rows, %d threads: GFLOP/s (best of %d)\n", config.c_str(), static_cast<long long>(M), threads,
+              reps);
   std::printf("%-16s %-4s %9s %9s %9s\n", "layer", "op", "sgemm", "bf16-nat", "bf16-fb");
   slm::Rng rng(1);
   double tot[3] = {0, 0, 0};

@@ -239,8 +239,8 @@ int main(int argc, char** argv) {
       for (int r = 0; r < steps; ++r) {
         auto t0 = Clock::now();
         slm::head_cross_entropy(model.final_hidden(), model.head_weight(), y.data(), M, C, V, dx.data(),
-                                st.grad("lm_head.weight"), 1.0f / static_cast<float>(count), scratch.data(), chunk, nullptr,
-                                model.head_weight_bf16());
+                                st.grad("lm_head.weight"), 1.0f / static_cast<float>(count), scratch.data(), chunk,
+                                nullptr, model.head_weight_bf16());
         hs.push_back(seconds_since(t0));
         t0 = Clock::now();
         slm::embedding_backward(st.grad("wte.weight"), st.grad("wpe.weight"), dx.data(), x.data(), B, T, C);
@@ -271,8 +271,8 @@ int main(int argc, char** argv) {
       std::printf("}\n");
     } else {
       std::printf("scratchlm %s %s B=%lld T=%lld threads=%d params=%.1fM (matmul params N=%.1fM)\n",
-                  slm::precision_name(precision), config.c_str(),
-                  static_cast<long long>(B), static_cast<long long>(T), threads, n_total / 1e6, n_flop / 1e6);
+                  slm::precision_name(precision), config.c_str(), static_cast<long long>(B), static_cast<long long>(T),
+                  threads, n_total / 1e6, n_flop / 1e6);
       std::printf("  step times:");
       for (double s : step_s) std::printf(" %.3fs", s);
       std::printf("  losses:");

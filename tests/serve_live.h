@@ -148,13 +148,13 @@ inline std::pair<std::string, std::string> join_stream(const std::vector<std::st
 // port with extra arguments; stderr goes to a file. The destructor kills it if still running.
 class CliServer {
  public:
-  explicit CliServer(const std::vector<std::string>& extra, std::unique_ptr<slm::GPT> model = nullptr,
-                     int port = 0) {
+  explicit CliServer(const std::vector<std::string>& extra, std::unique_ptr<slm::GPT> model = nullptr, int port = 0) {
     slm::save_hf_model(model ? *model : *tiny_model(), dir_.file("model"));
     log_ = dir_.file("stderr.txt");
     const std::string tokdir = slm::test::data_dir() + "/gpt2";
-    std::vector<std::string> args = {SLM_BINARY, "serve", "--model", dir_.file("model"), "--tokenizer", tokdir,
-                                     "--port", std::to_string(port), "--threads", "1", "--name", "mini"};
+    std::vector<std::string> args = {SLM_BINARY,    "serve", "--model", dir_.file("model"),
+                                     "--tokenizer", tokdir,  "--port",  std::to_string(port),
+                                     "--threads",   "1",     "--name",  "mini"};
     args.insert(args.end(), extra.begin(), extra.end());
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());

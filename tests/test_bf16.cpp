@@ -52,14 +52,14 @@ TEST(Bf16, EdgeCases) {
   EXPECT_EQ(f32_to_bf16(-0.0f), 0x8000);
   // Subnormals round like normals (no flush to zero).
   EXPECT_EQ(f32_to_bf16(std::numeric_limits<float>::denorm_min()), 0x0000);
-  EXPECT_EQ(f32_to_bf16(0x1p-133f), 0x0001);                 // the smallest bf16 subnormal
-  EXPECT_EQ(f32_to_bf16(0x1p-134f * 3), 0x0002);            // 1.5 ulp: tie to even (2)
+  EXPECT_EQ(f32_to_bf16(0x1p-133f), 0x0001);      // the smallest bf16 subnormal
+  EXPECT_EQ(f32_to_bf16(0x1p-134f * 3), 0x0002);  // 1.5 ulp: tie to even (2)
   EXPECT_EQ(f32_to_bf16(std::numeric_limits<float>::min()), 0x0080);
   // Infinity stays; the largest float rounds up to infinity; NaN stays NaN (quiet, sign kept).
   EXPECT_EQ(f32_to_bf16(std::numeric_limits<float>::infinity()), 0x7f80);
   EXPECT_EQ(f32_to_bf16(-std::numeric_limits<float>::infinity()), 0xff80);
   EXPECT_EQ(f32_to_bf16(std::numeric_limits<float>::max()), 0x7f80);
-  EXPECT_EQ(f32_to_bf16(0x1.fep127f), 0x7f7f);  // the largest bf16 itself
+  EXPECT_EQ(f32_to_bf16(0x1.fep127f), 0x7f7f);           // the largest bf16 itself
   const float snan = std::bit_cast<float>(0x7f800001u);  // a NaN whose payload would truncate to inf
   EXPECT_TRUE(std::isnan(bf16_to_f32(f32_to_bf16(snan))));
   EXPECT_EQ(f32_to_bf16(-std::numeric_limits<float>::quiet_NaN()) & 0x8000u, 0x8000u);

@@ -249,8 +249,8 @@ struct TinySetup {
     for (int i = 0; i < 150; ++i)
       text += "The cat sees the sea. A dog likes the long road " + std::to_string(i * 7919 % 1000) + ". ";
     test::write_text(dir + "/corpus.txt", text);
-    auto r =
-        test::run_slm("train-tokenizer --input " + dir + "/corpus.txt --vocab-size 300 --threads 1 --out " + dir + "/tok");
+    auto r = test::run_slm("train-tokenizer --input " + dir + "/corpus.txt --vocab-size 300 --threads 1 --out " + dir +
+                           "/tok");
     EXPECT_EQ(r.rc, 0) << r.err;
   }
   std::string pretrain(const std::string& out, const std::string& extra) const {
@@ -329,7 +329,8 @@ TEST(Bf16Training, AResumedBf16RunEqualsTheStraightRunBitForBit) {
   const auto a = step_losses(s.dir + "/straight/metrics.jsonl"), b = step_losses(s.dir + "/split/metrics.jsonl");
   ASSERT_EQ(a.size(), 10u);
   EXPECT_EQ(a, b);
-  EXPECT_EQ(test::read_text(s.dir + "/straight/model.safetensors"), test::read_text(s.dir + "/split/model.safetensors"));
+  EXPECT_EQ(test::read_text(s.dir + "/straight/model.safetensors"),
+            test::read_text(s.dir + "/split/model.safetensors"));
   EXPECT_EQ(test::read_text(s.dir + "/straight/optimizer.safetensors"),
             test::read_text(s.dir + "/split/optimizer.safetensors"));
 }
@@ -454,9 +455,10 @@ TEST(Bf16Torch, TheFirst20LossesOfATinyRunTrackPyTorchAutocast) {
       worst_b = std::max(worst_b, std::fabs(b[i] - tb[i]) / tb[i]);
       worst_bf = std::max(worst_bf, std::fabs(b[i] - tf[i]) / tf[i]);
     }
-    std::printf("[%s] max relative loss gap over 20 steps: bf16 vs torch autocast %.2e, bf16 vs torch fp32 %.2e, "
-                "fp32 vs torch fp32 %.2e\n",
-                bf16_path_name(path), worst_b, worst_bf, worst_f);
+    std::printf(
+        "[%s] max relative loss gap over 20 steps: bf16 vs torch autocast %.2e, bf16 vs torch fp32 %.2e, "
+        "fp32 vs torch fp32 %.2e\n",
+        bf16_path_name(path), worst_b, worst_bf, worst_f);
     EXPECT_LT(worst_b, 2e-3) << bf16_path_name(path);
     EXPECT_LT(worst_bf, 2e-3) << bf16_path_name(path);
   }

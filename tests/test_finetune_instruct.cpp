@@ -190,8 +190,10 @@ TEST_F(FinetuneInstruct, ResumeIsBitExact) {
 // keeps them, so a resume cannot change them.
 TEST_F(FinetuneInstruct, SharedScheduleOptionsAndTheirResume) {
   const std::string out = t_.file("sched");
-  auto r = run_slm(common() + "--max-steps 6 --lr 1e-3 --warmup 2 --schedule cosine --min-lr 0 --betas 0.8 0.9 "
-                   "--eval-every 0 --no-responses --quiet --stop-at 4 --out " + out);
+  auto r = run_slm(common() +
+                   "--max-steps 6 --lr 1e-3 --warmup 2 --schedule cosine --min-lr 0 --betas 0.8 0.9 "
+                   "--eval-every 0 --no-responses --quiet --stop-at 4 --out " +
+                   out);
   ASSERT_EQ(r.rc, 0) << r.err;
   const std::vector<double> lrs = slm::test::step_values(out, "lr");
   ASSERT_EQ(lrs.size(), 4u);

@@ -166,8 +166,9 @@ TEST(ServeApi, LogprobsAndStreamUsage) {
   for (const json& t : L["tokens"]) joined += t.get<std::string>();
   EXPECT_EQ(joined, k["choices"][0]["text"]);
   // A completions stream with include_usage.
-  const auto ev = srv.stream(
-      "/v1/completions", R"({"prompt": "Hello", "max_tokens": 4, "stream": true, "stream_options": {"include_usage": true}})");
+  const auto ev =
+      srv.stream("/v1/completions",
+                 R"({"prompt": "Hello", "max_tokens": 4, "stream": true, "stream_options": {"include_usage": true}})");
   ASSERT_GE(ev.size(), 2u);
   EXPECT_EQ(json::parse(ev[ev.size() - 2])["usage"]["completion_tokens"], 4);
 }
@@ -249,8 +250,8 @@ TEST(ServeApi, UnknownAndUnsupportedFields) {
              "unknown field 'temprature'");
   EXPECT_EQ(param, "temprature");
   const std::string msg = R"("messages": [{"role": "user", "content": "hi"}])";
-  EXPECT_HAS(error_of(srv, "/v1/chat/completions", "{" + msg + R"(, "response_format": {"type": "json_object"}})",
-                      400, &param),
+  EXPECT_HAS(error_of(srv, "/v1/chat/completions", "{" + msg + R"(, "response_format": {"type": "json_object"}})", 400,
+                      &param),
              "JSON");
   EXPECT_EQ(param, "response_format");
   EXPECT_HAS(error_of(srv, "/v1/chat/completions",
@@ -266,9 +267,8 @@ TEST(ServeApi, UnknownAndUnsupportedFields) {
              "stream");
   EXPECT_HAS(error_of(srv, "/v1/completions", R"({"prompt": "a", "echo": true, "stream": true})"), "echo");
   // Harmless metadata.
-  auto [st, j] = srv.post("/v1/chat/completions",
-                          "{" + msg +
-                              R"(, "user": "u1", "metadata": {"k": "v"}, "n": 1, "store": false,
+  auto [st, j] = srv.post("/v1/chat/completions", "{" + msg +
+                                                      R"(, "user": "u1", "metadata": {"k": "v"}, "n": 1, "store": false,
                                  "response_format": {"type": "text"}, "tool_choice": "none", "model": "tiny"})");
   EXPECT_EQ(st, 200) << j.dump();
   auto [st2, j2] =
@@ -309,8 +309,8 @@ TEST(ServeApi, LongPromptsAndMaxTokensRange) {
   EXPECT_EQ(j2["usage"]["prompt_tokens"], 128);
 
   for (const char* v : {"18446744073709551616", "18446744073709551615", "-1", "0", "65", "1.5"}) {
-    const std::string m = error_of(srv, "/v1/completions", std::string(R"({"prompt": "a", "max_tokens": )") + v + "}",
-                                   400, &param);
+    const std::string m =
+        error_of(srv, "/v1/completions", std::string(R"({"prompt": "a", "max_tokens": )") + v + "}", 400, &param);
     EXPECT_HAS(m, "between 1 and 64");
     EXPECT_EQ(m.find("got"), std::string::npos) << m;
     EXPECT_EQ(param, "max_tokens");

@@ -43,8 +43,8 @@ TEST(ServeClients, OpenAiNodeSdk) {
   if (const std::string why = missing(false); !why.empty()) GTEST_SKIP() << why;
   CliServer srv({"--api-key", "sdk-test-key", "--parallel", "1", "--max-queue", "0", "--max-tokens-limit", "4096"});
   ASSERT_GT(srv.port(), 0) << srv.log();
-  auto [rc, out] =
-      run_node("serve_openai_check.mjs", {npm_dir(), srv.url() + "/v1", "mini", "sdk-test-key"}, srv.dir() + "/node.txt");
+  auto [rc, out] = run_node("serve_openai_check.mjs", {npm_dir(), srv.url() + "/v1", "mini", "sdk-test-key"},
+                            srv.dir() + "/node.txt");
   EXPECT_EQ(rc, 0) << out << "\nserver log:\n" << srv.log();
   EXPECT_HAS(out, "all checks passed");
 }
@@ -58,7 +58,8 @@ TEST(ServeClients, ChatPageInChromium) {
                                 ? fs::path(SLM_BINARY).parent_path().string() + "/serve_browser_screenshots"
                                 : shots;
   fs::remove_all(where);
-  auto [rc, out] = run_node("serve_browser_check.mjs", {npm_dir(), srv.url(), "page-key", where}, srv.dir() + "/node.txt");
+  auto [rc, out] =
+      run_node("serve_browser_check.mjs", {npm_dir(), srv.url(), "page-key", where}, srv.dir() + "/node.txt");
   EXPECT_EQ(rc, 0) << out << "\nserver log:\n" << srv.log();
   EXPECT_HAS(out, "all checks passed");
   EXPECT_TRUE(fs::exists(where + "/1-streaming.png")) << where;

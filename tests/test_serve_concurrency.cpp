@@ -100,10 +100,10 @@ TEST(ServeConcurrency, EightStreamsOverlap) {
   const auto t0 = Clock::now();
   for (int i = 0; i < N; ++i)
     c.push_back(std::make_unique<RawClient>(
-        srv.port(), post_request("/v1/completions", json({{"prompt", "Stream number " + std::to_string(i)},
-                                                          {"max_tokens", 120},
-                                                          {"stream", true}})
-                                                        .dump())));
+        srv.port(),
+        post_request(
+            "/v1/completions",
+            json({{"prompt", "Stream number " + std::to_string(i)}, {"max_tokens", 120}, {"stream", true}}).dump())));
   int open = N;
   while (open > 0 && ms_since(t0) < 60000) {
     std::vector<pollfd> fds;
@@ -132,8 +132,8 @@ TEST(ServeConcurrency, EightStreamsOverlap) {
 // --parallel 1: requests that wait are answered in the order they came.
 TEST(ServeConcurrency, FifoOrder) {
   LiveServer srv(tiny_model(), 1, configure_long);
-  RawClient blocker(srv.port(), post_request("/v1/completions",
-                                             R"({"prompt": "Hold the slot", "max_tokens": 300, "stream": true})"));
+  RawClient blocker(
+      srv.port(), post_request("/v1/completions", R"({"prompt": "Hold the slot", "max_tokens": 300, "stream": true})"));
   blocker.read_until("data: ");  // it is generating
   std::mutex mu;
   std::vector<int> order;
@@ -197,7 +197,8 @@ TEST(ServeConcurrency, DisconnectFreesTheSlot) {
   for (const bool streamed : {true, false}) {
     SCOPED_TRACE(streamed ? "streamed" : "not streamed");
     RawClient c(srv.port(),
-                post_request("/v1/completions", json({{"prompt", "Leave early"}, {"max_tokens", 4000}, {"stream", streamed}}).dump()));
+                post_request("/v1/completions",
+                             json({{"prompt", "Leave early"}, {"max_tokens", 4000}, {"stream", streamed}}).dump()));
     ASSERT_GE(wait_busy(srv, 1, 5000), 0);
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     const double tokens_before = metric(srv, "completion_tokens_total");
@@ -217,8 +218,8 @@ TEST(ServeConcurrency, DisconnectFreesTheSlot) {
 TEST(ServeConcurrency, SigtermExitsWithinTheGracePeriod) {
   CliServer srv({"--shutdown-grace", "1.5", "--max-tokens-limit", "4096", "--parallel", "2"});
   ASSERT_GT(srv.port(), 0) << srv.log();
-  RawClient long_one(srv.port(), post_request("/v1/completions",
-                                              R"({"prompt": "Run long", "max_tokens": 4000, "stream": true})"));
+  RawClient long_one(srv.port(),
+                     post_request("/v1/completions", R"({"prompt": "Run long", "max_tokens": 4000, "stream": true})"));
   long_one.read_until("data: ");
   // A short request, queued before the signal (it is sent here, not from a thread that may start late).
   RawClient short_one(srv.port(), post_request("/v1/completions", R"({"prompt": "Quick", "max_tokens": 20})"));

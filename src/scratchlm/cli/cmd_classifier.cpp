@@ -97,9 +97,9 @@ void register_finetune_classifier(CLI::App& app) {
         fail("'{}' holds no classifier checkpoint (format '{}')", ckpt, state.value("format", ""));
       ClassifierArgs r =
           ClassifierArgs::from_json(state.contains("args") ? state["args"] : nlohmann::json(), ckpt + "/trainer.json");
-      loop->resume(r, {"--init-from", "--out", "--data", "--train", "--val", "--test", "--token", "--truncate",
-                       "--max-length", "--trainable", "--lora-rank", "--lora-alpha", "--lora-targets", "--select",
-                       "--split-only"});
+      loop->resume(
+          r, {"--init-from", "--out", "--data", "--train", "--val", "--test", "--token", "--truncate", "--max-length",
+              "--trainable", "--lora-rank", "--lora-alpha", "--lora-targets", "--select", "--split-only"});
       r.out_dir = a->resume;
       r.resume = ckpt;
       r.resumed_state = state;

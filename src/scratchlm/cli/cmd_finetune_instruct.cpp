@@ -61,9 +61,8 @@ void register_finetune_instruct(CLI::App& app) {
     const nlohmann::json state = load_instruct_state(a.resume);
     InstructArgs r = InstructArgs::from_json(state.contains("args") ? state["args"] : nlohmann::json(),
                                              instruct_checkpoint_dir(a.resume));
-    o->loop->resume(r, {"--init-from", "--data", "--out", "--tokenizer", "--template", "--mask-prompt",
-                        "--max-length", "--train-frac", "--test-frac", "--lora-rank", "--lora-alpha",
-                        "--lora-targets"});
+    o->loop->resume(r, {"--init-from", "--data", "--out", "--tokenizer", "--template", "--mask-prompt", "--max-length",
+                        "--train-frac", "--test-frac", "--lora-rank", "--lora-alpha", "--lora-targets"});
     r.resume = a.resume;
     r.resumed_state = state;
     if (c->count("--sample-tokens")) r.sample_tokens = a.sample_tokens;

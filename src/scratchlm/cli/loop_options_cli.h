@@ -30,8 +30,8 @@ class LoopOptionsCli {
   // Resuming: `saved` (the checkpoint's settings) with what a resumed run may change taken from
   // the command line — the run length (any of --epochs / --steps / --max-time given replaces it,
   // those not given are unset), --stop-at, the evaluation / checkpoint cadence, --threads, --zero,
-  // --precision (else the checkpoint's), --save-dtype, --quiet. The options that change what is trained (the shared ones above and the trainer's
-  // `fixed` ones) are refused: BadInput "--lr cannot be changed when resuming".
+  // --precision (else the checkpoint's), --save-dtype, --quiet. The options that change what is trained (the shared
+  // ones above and the trainer's `fixed` ones) are refused: BadInput "--lr cannot be changed when resuming".
   void resume(LoopOptions& saved, std::initializer_list<const char*> fixed) const;
 
  private:

@@ -4,10 +4,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <numeric>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <numeric>
 #include <thread>
 
 #include "scratchlm/model/gpt.h"
@@ -44,9 +44,8 @@ TokenLogprob token_logprob(const float* logits, int64_t V, int32_t id, int top, 
     const auto k = std::min<int64_t>(top, V);
     order.resize(static_cast<size_t>(V));
     std::iota(order.begin(), order.end(), 0);
-    std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](int32_t a, int32_t b) {
-      return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
-    });
+    std::partial_sort(order.begin(), order.begin() + k, order.end(),
+                      [&](int32_t a, int32_t b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); });
     for (int64_t j = 0; j < k; ++j) t.top.emplace_back(order[j], static_cast<float>(logits[order[j]] - lse));
   }
   return t;
@@ -72,7 +71,7 @@ struct BatchGenerator::Impl {
   std::condition_variable wake;
   bool stop = false;
   BatchGeneratorStats counts;
-  std::vector<int32_t> order;  // scratch of token_logprob
+  std::vector<int32_t> order;                                                     // scratch of token_logprob
   std::deque<std::pair<std::chrono::steady_clock::time_point, uint64_t>> recent;  // (step end, tokens so far)
   std::thread thread;
   // OpenMP's thread count is per thread: the creator's (--threads) is set again on the model's thread.

@@ -38,7 +38,7 @@ class GPT;
 // penalties, temperature and filters) and the most likely alternatives at its position.
 struct TokenLogprob {
   int32_t id = 0;
-  float logprob = 0.0f;  // NaN: none (the first prompt token has no context to be scored on)
+  float logprob = 0.0f;                        // NaN: none (the first prompt token has no context to be scored on)
   std::vector<std::pair<int32_t, float>> top;  // (id, logprob), most likely first
 };
 

@@ -313,8 +313,8 @@ int32_t Sampler::sample(const float* logits, int64_t V, std::span<const int32_t>
   return last_positive;
 }
 
-void Sampler::distribution(const float* logits, int64_t V, std::span<const int32_t> context,
-                           std::vector<float>& probs, size_t generated_from) {
+void Sampler::distribution(const float* logits, int64_t V, std::span<const int32_t> context, std::vector<float>& probs,
+                           size_t generated_from) {
   const double total = prepare(logits, V, context, generated_from);
   probs.assign(V, 0.0f);
   for (int64_t j = 0; j < n_; ++j) {

@@ -70,7 +70,7 @@ struct SamplerConfig {
   // OpenAI's logit_bias (step 0): added to the logits of these token ids before anything else; each
   // bias in [-100, 100] (-100 in effect bans a token, 100 all but forces it).
   std::vector<std::pair<int32_t, float>> logit_bias;
-  uint64_t seed = 0;                // seed of the sampler's Rng
+  uint64_t seed = 0;  // seed of the sampler's Rng
 
   // Throws BadInput naming the first invalid field.
   void validate() const;

@@ -117,9 +117,10 @@ void write_checkpoint_files(const fs::path& dir, const GPT& model, const Optimiz
                        [optimizer, which, off = p.grad_offset, &dir](float* dst, size_t first, size_t count) {
                          optimizer->gather(which, off + first, count, dst);
                          if (!all_finite(dst, count))
-                           fail("refusing to save a checkpoint in '{}': the optimizer state is not finite; the last "
-                                "good checkpoint is kept",
-                                dir.parent_path().string());
+                           fail(
+                               "refusing to save a checkpoint in '{}': the optimizer state is not finite; the last "
+                               "good checkpoint is kept",
+                               dir.parent_path().string());
                        });
       }
     }
@@ -155,9 +156,10 @@ const std::vector<std::string>& checkpoint_files() {
 const std::vector<std::string>& run_output_names() {
   static const std::vector<std::string> names = [] {
     std::vector<std::string> n = checkpoint_files();
-    for (const char* extra : {"metrics.jsonl", "loss.svg", "accuracy.svg", "eval.json", "train.csv", "validation.csv",
-                              "test.csv", "unused.csv", "checkpoint", "adapter_config.json",
-                              "adapter_model.safetensors", "instruction-data-with-response.json", "model-bf16", "model-f16", kCommitDir})
+    for (const char* extra :
+         {"metrics.jsonl", "loss.svg", "accuracy.svg", "eval.json", "train.csv", "validation.csv", "test.csv",
+          "unused.csv", "checkpoint", "adapter_config.json", "adapter_model.safetensors",
+          "instruction-data-with-response.json", "model-bf16", "model-f16", kCommitDir})
       n.emplace_back(extra);
     return n;
   }();

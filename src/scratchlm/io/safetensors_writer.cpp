@@ -16,7 +16,8 @@ namespace slm {
 
 void SafetensorsWriter::check_new(const std::string& name, DType dtype, const std::vector<int64_t>& shape,
                                   size_t* nbytes_out) const {
-  if (name == kSafetensorsMetadataKey) fail("cannot add a tensor named {}: the name is reserved", kSafetensorsMetadataKey);
+  if (name == kSafetensorsMetadataKey)
+    fail("cannot add a tensor named {}: the name is reserved", kSafetensorsMetadataKey);
   if (entries_.count(name)) fail("cannot add tensor {} twice", in_quotes(name));
   if (dtype_size(dtype) == 0) fail("cannot add tensor {}: invalid dtype", in_quotes(name));
   size_t numel = 1;

@@ -120,9 +120,10 @@ Bf16WeightPath bf16_weight_best_path() {
   return bf16_weight_path_available(Bf16WeightPath::Avx2) ? Bf16WeightPath::Avx2 : Bf16WeightPath::Scalar;
 }
 
-void matmul_bf16_weights_path(float* out, const float* x, const bf16_t* W, const float* bias, int64_t M, int64_t K, int64_t N,
-                      Bf16WeightPath path) {
-  if (!bf16_weight_path_available(path)) fail_internal("matmul_bf16_weights: this CPU cannot run the {} path", bf16_weight_path_name(path));
+void matmul_bf16_weights_path(float* out, const float* x, const bf16_t* W, const float* bias, int64_t M, int64_t K,
+                              int64_t N, Bf16WeightPath path) {
+  if (!bf16_weight_path_available(path))
+    fail_internal("matmul_bf16_weights: this CPU cannot run the {} path", bf16_weight_path_name(path));
   const DotFn dot = dot_for(path);
 #pragma omp parallel for schedule(static) if (N * K * M >= (1 << 16))
   for (int64_t n = 0; n < N; ++n) {
@@ -132,7 +133,8 @@ void matmul_bf16_weights_path(float* out, const float* x, const bf16_t* W, const
   }
 }
 
-void matmul_bf16_weights(float* out, const float* x, const bf16_t* W, const float* bias, int64_t M, int64_t K, int64_t N) {
+void matmul_bf16_weights(float* out, const float* x, const bf16_t* W, const float* bias, int64_t M, int64_t K,
+                         int64_t N) {
   static const Bf16WeightPath best = bf16_weight_best_path();
   if (M < kBf16GemmRows) {
     matmul_bf16_weights_path(out, x, W, bias, M, K, N, best);

@@ -24,9 +24,10 @@ bool bf16_weight_path_available(Bf16WeightPath p);
 
 // out[M, N] = x[M, K] · W[N, K]ᵀ (+ bias[N] when non-null). M >= kBf16GemmRows uses sgemm on tiles.
 inline constexpr int64_t kBf16GemmRows = 64;
-void matmul_bf16_weights(float* out, const float* x, const bf16_t* W, const float* bias, int64_t M, int64_t K, int64_t N);
+void matmul_bf16_weights(float* out, const float* x, const bf16_t* W, const float* bias, int64_t M, int64_t K,
+                         int64_t N);
 // The row-by-row dot products on one path (any M).
-void matmul_bf16_weights_path(float* out, const float* x, const bf16_t* W, const float* bias, int64_t M, int64_t K, int64_t N,
-                      Bf16WeightPath path);
+void matmul_bf16_weights_path(float* out, const float* x, const bf16_t* W, const float* bias, int64_t M, int64_t K,
+                              int64_t N, Bf16WeightPath path);
 
 }  // namespace slm

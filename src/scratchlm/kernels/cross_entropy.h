@@ -29,7 +29,6 @@ int64_t count_targets(const int32_t* targets, int64_t M, int64_t V);
 // mean). row_loss (optional, M entries) receives each row's loss (0 for ignored rows).
 CrossEntropyResult head_cross_entropy(const float* x, const float* Wt, const int32_t* targets, int64_t M, int64_t C,
                                       int64_t V, float* dx, float* dWt, float dscale, float* scratch,
-                                      int64_t chunk_rows, float* row_loss = nullptr,
-                                      const uint16_t* Wt16 = nullptr);
+                                      int64_t chunk_rows, float* row_loss = nullptr, const uint16_t* Wt16 = nullptr);
 
 }  // namespace slm

@@ -95,8 +95,8 @@ void gemm_fallback(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const bf16
   float* fb = grow(s.fb, nb);
   bf16_to_f32_array(A, fa, na);
   bf16_to_f32_array(B, fb, nb);
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, fa, lda,
-              fb, ldb, accumulate ? 1.0f : 0.0f, C, ldc);
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, fa, lda, fb,
+              ldb, accumulate ? 1.0f : 0.0f, C, ldc);
 }
 
 #ifdef SLM_HAVE_DNNL

@@ -25,10 +25,10 @@ namespace slm {
 
 // The precision of a training run's matmuls (--precision).
 enum class Precision { Fp32, Bf16 };
-const char* precision_name(Precision p);                  // "fp32" / "bf16"
-Precision parse_precision(std::string_view s);            // BadInput error naming the value
+const char* precision_name(Precision p);        // "fp32" / "bf16"
+Precision parse_precision(std::string_view s);  // BadInput error naming the value
 enum class Bf16Path { Fallback, Native };
-const char* bf16_path_name(Bf16Path p);                   // "fallback (fp32 sgemm)" / "native (...)"
+const char* bf16_path_name(Bf16Path p);  // "fallback (fp32 sgemm)" / "native (...)"
 // The path a CPU with these features gets (Native needs avx512_bf16 and oneDNN in the build).
 Bf16Path bf16_path_for(const CpuFeatures& f);
 // The path in use: bf16_path_for(cpu_features()) unless set_bf16_path chose one (tests force the
@@ -50,8 +50,8 @@ void f32_to_bf16_array(const float* x, bf16_t* y, int64_t n);
 // accumulated in fp32 (dW += X^T dY with bf16 X and dY).
 void matmul_forward_bf16(float* out, const float* inp, const bf16_t* W16, const float* bias, int64_t M, int64_t K,
                          int64_t N);
-void matmul_backward_bf16(float* dinp, float* dW, float* dbias, const float* dout, const float* inp,
-                          const bf16_t* W16, int64_t M, int64_t K, int64_t N, bool accumulate_dinp = false);
+void matmul_backward_bf16(float* dinp, float* dW, float* dbias, const float* dout, const float* inp, const bf16_t* W16,
+                          int64_t M, int64_t K, int64_t N, bool accumulate_dinp = false);
 // The same with the input already rounded to bf16 (inp16[M, K]: a LayerNorm or GELU output that its
 // kernel wrote in bf16, kernels/layernorm.h and gelu.h): the products of the calls above on an
 // input that rounds to inp16, bit for bit.

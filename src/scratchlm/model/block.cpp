@@ -56,7 +56,7 @@ void MultiHeadAttention::forward(const float* in, const bf16_t* in16, float* out
 
 void MultiHeadAttention::attend_cached(const PassInfo& p) {
   std::vector<float> row(att16 ? static_cast<size_t>(C) : 0);  // bf16 activations: a row in fp32, then rounded
-  int64_t off = 0;  // the sequence's first row in the pass
+  int64_t off = 0;                                             // the sequence's first row in the pass
   for (int64_t r = 0; r < p.n_caches; off += p.lens[r++]) {
     KVCache& c = *p.caches[r];
     const int64_t n = p.lens[r];

@@ -46,8 +46,8 @@ struct MultiHeadAttention {
   const float *w_qkv = nullptr, *b_qkv = nullptr, *w_proj = nullptr, *b_proj = nullptr;
   float *g_w_qkv = nullptr, *g_b_qkv = nullptr, *g_w_proj = nullptr, *g_b_proj = nullptr;
   const bf16_t *w16_qkv = nullptr, *w16_proj = nullptr;  // bf16 copies (--precision bf16), else null
-  LoraAdapter lora_qkv, lora_proj;  // appendix E; off unless the model has adapters
-  float* lora_du = nullptr;         // scratch for the adapters' backward, [M, 3r]
+  LoraAdapter lora_qkv, lora_proj;                       // appendix E; off unless the model has adapters
+  float* lora_du = nullptr;                              // scratch for the adapters' backward, [M, 3r]
   // Inference: the weights packed in bf16 / Q8_0 (model/inference_weights.h), used when non-null.
   const PackedLinear *packed_qkv = nullptr, *packed_proj = nullptr;
   // saved activations

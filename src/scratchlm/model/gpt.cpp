@@ -367,9 +367,8 @@ float GPT::forward(const int32_t* tokens, const int32_t* targets, int64_t B, int
   const float dscale = grad_scale / static_cast<float>(count);
   float* dx = with_grad ? acts_.dlnf : nullptr;
   float* dW = with_grad ? g_head_ : nullptr;
-  CrossEntropyResult r =
-      head_cross_entropy(acts_.lnf, head_w_, targets, M, C, V, dx, dW, dscale, acts_.logits_chunk, chunk_rows_,
-                         nullptr, head16_);
+  CrossEntropyResult r = head_cross_entropy(acts_.lnf, head_w_, targets, M, C, V, dx, dW, dscale, acts_.logits_chunk,
+                                            chunk_rows_, nullptr, head16_);
   have_head_grad_ = with_grad;
   return static_cast<float>(r.loss_sum / static_cast<double>(r.count));
 }

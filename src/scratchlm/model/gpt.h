@@ -194,10 +194,10 @@ class GPT {
   std::vector<TransformerBlock> blocks_;
   std::unique_ptr<InferenceWeights> packed_;  // bf16 / Q8_0 inference weights, usually none
   const PackedLinear* packed_head_ = nullptr;
-  bool fp32_released_ = false;   // release_packed_fp32() was called
-  LoraAdapter score_lora_;       // a classifier's score-head adapter (appendix E), usually off
-  std::vector<float> lora_vec_;  // scratch for adapters on single rows
-  std::vector<int64_t> lens_;    // a cached pass's tokens per row (forward_cached with one T)
+  bool fp32_released_ = false;         // release_packed_fp32() was called
+  LoraAdapter score_lora_;             // a classifier's score-head adapter (appendix E), usually off
+  std::vector<float> lora_vec_;        // scratch for adapters on single rows
+  std::vector<int64_t> lens_;          // a cached pass's tokens per row (forward_cached with one T)
   std::unique_ptr<Bf16Weights> bf16_;  // --precision bf16
   const bf16_t* head16_ = nullptr;
   const float *wte_ = nullptr, *wpe_ = nullptr, *lnf_w_ = nullptr, *lnf_b_ = nullptr, *head_w_ = nullptr;

@@ -68,9 +68,8 @@ nlohmann::json completion_response(const CompletionRequest& req, const std::vect
 // last chunk when asked for), or (finish_reason set) the closing chunk. The first chat chunk also
 // carries the role. With include_usage every chunk has "usage": null.
 nlohmann::json completion_chunk(const CompletionRequest& req, const std::string& piece,
-                                const std::vector<TokenLogprob>& logprobs, const std::string& finish_reason,
-                                bool first, const std::string& id, int64_t created, const std::string& model,
-                                const Tokenizer& tok);
+                                const std::vector<TokenLogprob>& logprobs, const std::string& finish_reason, bool first,
+                                const std::string& id, int64_t created, const std::string& model, const Tokenizer& tok);
 // The last chunk of a stream with include_usage: no choices, the usage.
 nlohmann::json usage_chunk(const CompletionRequest& req, int64_t completion_tokens, const std::string& id,
                            int64_t created, const std::string& model);

@@ -58,11 +58,28 @@ std::optional<bool> bool_field(const json& body, const char* name) {
 // The fields a request may have. Harmless metadata is accepted and ignored; features this server
 // does not have are refused by name rather than silently ignored.
 void check_fields(const json& body, bool chat) {
-  static const std::set<std::string> common = {
-      "model", "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k", "min_p",
-      "repetition_penalty", "seed", "stop", "stream", "stream_options", "n", "logprobs", "presence_penalty",
-      "frequency_penalty", "logit_bias", "truncate",
-      "user", "metadata", "store", "service_tier"};  // metadata: accepted, ignored
+  static const std::set<std::string> common = {"model",
+                                               "max_tokens",
+                                               "max_completion_tokens",
+                                               "temperature",
+                                               "top_p",
+                                               "top_k",
+                                               "min_p",
+                                               "repetition_penalty",
+                                               "seed",
+                                               "stop",
+                                               "stream",
+                                               "stream_options",
+                                               "n",
+                                               "logprobs",
+                                               "presence_penalty",
+                                               "frequency_penalty",
+                                               "logit_bias",
+                                               "truncate",
+                                               "user",
+                                               "metadata",
+                                               "store",
+                                               "service_tier"};  // metadata: accepted, ignored
   static const std::set<std::string> chat_only = {"messages", "top_logprobs", "response_format", "tool_choice",
                                                   "parallel_tool_calls"};
   static const std::set<std::string> completion_only = {"prompt", "echo", "best_of", "suffix"};
@@ -73,8 +90,10 @@ void check_fields(const json& body, bool chat) {
     if (key == "response_format" && !value.is_null()) {
       const std::string type = value.is_object() ? value.value("type", "") : "";
       if (type != "text")
-        refuse(key, "'response_format' {}: this server cannot constrain the answer to JSON; only {{\"type\": "
-               "\"text\"}} is accepted", value.dump());
+        refuse(key,
+               "'response_format' {}: this server cannot constrain the answer to JSON; only {{\"type\": "
+               "\"text\"}} is accepted",
+               value.dump());
     }
     if (key == "suffix" && !value.is_null() && value != "") refuse(key, "'suffix' (insertion) is not supported");
     if (key == "store" && !value.is_null() && value != false) refuse(key, "'store': this server stores nothing");
@@ -220,8 +239,7 @@ CompletionRequest parse_completion_request(const json& body, bool chat, const To
                           std::all_of(key.begin(), key.end(), [](char c) { return c >= '0' && c <= '9'; });
       if (digits) id = std::stoll(key);
       if (id < 0 || id >= vocab_size)
-        refuse("logit_bias", "'logit_bias': keys must be token ids between 0 and {}, got \"{}\"", vocab_size - 1,
-               key);
+        refuse("logit_bias", "'logit_bias': keys must be token ids between 0 and {}, got \"{}\"", vocab_size - 1, key);
       if (!value.is_number() || value.get<double>() < -100.0 || value.get<double>() > 100.0)
         refuse("logit_bias", "'logit_bias': the bias of token {} must be a number between -100 and 100", id);
       r.gen.sampler.logit_bias.emplace_back(static_cast<int32_t>(id), value.get<float>());

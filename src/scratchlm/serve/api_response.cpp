@@ -89,12 +89,9 @@ json completion_response(const CompletionRequest& req, const std::vector<Complet
     }
     choices.push_back(std::move(choice));
   }
-  return {{"id", id},
-          {"object", req.chat ? "chat.completion" : "text_completion"},
-          {"created", created},
-          {"model", model},
-          {"choices", choices},
-          {"usage", usage_json(req, completion_tokens)}};
+  return {{"id", id},           {"object", req.chat ? "chat.completion" : "text_completion"},
+          {"created", created}, {"model", model},
+          {"choices", choices}, {"usage", usage_json(req, completion_tokens)}};
 }
 
 json completion_chunk(const CompletionRequest& req, const std::string& piece, const std::vector<TokenLogprob>& lps,

@@ -52,7 +52,7 @@ struct Server::Impl {
   int64_t started = unix_now();
   serve::Access access;
   std::atomic<uint64_t> prompt_tokens{0}, completion_tokens{0}, completions{0};
-  int port = 0;  // bound
+  int port = 0;                         // bound
   std::unique_ptr<BatchGenerator> gen;  // last: stopped before the model and tokenizer go
 
   explicit Impl(const ServeConfig& c) : cfg(c), access({c.api_key, c.cors_origin, c.log_requests}) {}
@@ -325,8 +325,8 @@ void Server::run() { impl_->http.listen_after_bind(); }
 void Server::shutdown() {
   if (!impl_) return;
   impl_->http.stop();  // no new connections; open ones take no further requests
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<int64_t>(impl_->cfg.shutdown_grace_s * 1000));
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(static_cast<int64_t>(impl_->cfg.shutdown_grace_s * 1000));
   while (impl_->gen && std::chrono::steady_clock::now() < deadline) {
     const BatchGeneratorStats st = impl_->gen->stats();
     if (st.active == 0 && st.queued == 0) break;

@@ -70,8 +70,7 @@ void raise_listen_backlog(int local_port) {
   find_fd([&](int fd) {
     int listening = 0;
     socklen_t len = sizeof(listening);
-    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && listening &&
-        on_local_port(fd, local_port))
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && listening && on_local_port(fd, local_port))
       listen(fd, SOMAXCONN);
     return false;  // every listening socket on the port
   });

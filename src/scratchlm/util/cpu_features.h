@@ -13,11 +13,11 @@
 namespace slm {
 
 struct CpuFeatures {
-  bool avx2 = false, fma = false, f16c = false;   // with the OS saving the YMM state
-  bool avx_vnni = false;                          // VEX int8 dot products (vpdpbusd on YMM)
+  bool avx2 = false, fma = false, f16c = false;  // with the OS saving the YMM state
+  bool avx_vnni = false;                         // VEX int8 dot products (vpdpbusd on YMM)
   bool avx512f = false, avx512bw = false, avx512vl = false;
-  bool avx512_vnni = false;                       // int8 dot products (vpdpbusd on ZMM)
-  bool avx512_bf16 = false;                       // bf16 dot products (vdpbf16ps) and conversions
+  bool avx512_vnni = false;  // int8 dot products (vpdpbusd on ZMM)
+  bool avx512_bf16 = false;  // bf16 dot products (vdpbf16ps) and conversions
 };
 
 // The CPU's features, capped by SLM_CPU (read on the first call; an unknown value is a BadInput
