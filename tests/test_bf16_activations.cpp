@@ -10,6 +10,7 @@
 #include <bit>
 #include <vector>
 
+#include "bf16_test_util.h"
 #include "scratchlm/kernels/attention.h"
 #include "scratchlm/kernels/cross_entropy.h"
 #include "scratchlm/kernels/gelu.h"
@@ -20,29 +21,9 @@
 #include "scratchlm/tensor/rng.h"
 
 using namespace slm;
+using namespace slm::test;
 
 namespace {
-
-std::vector<float> randn(size_t n, uint64_t seed, float scale = 1.0f) {
-  Rng rng(seed);
-  std::vector<float> v(n);
-  for (auto& x : v) x = static_cast<float>(rng.normal()) * scale;
-  return v;
-}
-std::vector<bf16_t> to_bf16(const std::vector<float>& v) {
-  std::vector<bf16_t> r(v.size());
-  f32_to_bf16_row(v.data(), r.data(), v.size());
-  return r;
-}
-std::vector<Bf16Path> paths() {
-  std::vector<Bf16Path> p = {Bf16Path::Fallback};
-  if (bf16_path_for(cpu_features()) == Bf16Path::Native) p.push_back(Bf16Path::Native);
-  return p;
-}
-struct PathGuard {
-  Bf16Path saved = bf16_path();
-  ~PathGuard() { set_bf16_path(saved); }
-};
 
 GPTConfig tiny() {
   GPTConfig c;

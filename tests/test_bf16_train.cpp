@@ -17,6 +17,7 @@
 #include <optional>
 #include <vector>
 
+#include "bf16_test_util.h"
 #include "scratchlm/io/hf_gpt2.h"
 #include "scratchlm/io/safetensors.h"
 #include "scratchlm/kernels/cross_entropy.h"
@@ -31,38 +32,15 @@
 
 namespace fs = std::filesystem;
 using namespace slm;
+using namespace slm::test;
 
 namespace {
 
-std::vector<float> randn(size_t n, uint64_t seed, float scale = 1.0f) {
-  Rng rng(seed);
-  std::vector<float> v(n);
-  for (auto& x : v) x = static_cast<float>(rng.normal()) * scale;
-  return v;
-}
 std::vector<float> rounded(const std::vector<float>& v) {
   std::vector<float> r(v.size());
   for (size_t i = 0; i < v.size(); ++i) r[i] = round_to_bf16(v[i]);
   return r;
 }
-std::vector<bf16_t> to_bf16(const std::vector<float>& v) {
-  std::vector<bf16_t> r(v.size());
-  f32_to_bf16_row(v.data(), r.data(), v.size());
-  return r;
-}
-
-// The paths this CPU can run: always the fallback, the native one where present.
-std::vector<Bf16Path> paths() {
-  std::vector<Bf16Path> p = {Bf16Path::Fallback};
-  if (bf16_path_for(cpu_features()) == Bf16Path::Native) p.push_back(Bf16Path::Native);
-  return p;
-}
-
-// Restores the process's default path when a test ends.
-struct PathGuard {
-  Bf16Path saved = bf16_path();
-  ~PathGuard() { set_bf16_path(saved); }
-};
 
 // |got - want| <= rel * scale + abs at every index (scale: sum |a||b| of that output).
 void expect_close(const std::vector<float>& got, const std::vector<float>& want, const std::vector<float>& scale,
