@@ -1,8 +1,8 @@
 // bench_few_rows.cpp — the output head of a decode step of M sequences (continuous batching,
 // `slm serve --parallel M`): OpenBLAS (sgemv for one row, sgemm for more) against
-// kernels/matmul_few_rows.h, which reads each weight row once for all rows. GPT-2 124M's
-// 50,257 x 768 head (and, for comparison, BLAS on the four block matrices x 12 layers, which stay
-// on BLAS). Prints ms per decode step.
+// kernels/matmul_few_rows.h, which reads each weight row once for all rows, on GPT-2 124M's
+// 50,257 x 768 head; and on the four block matrices x 12 layers, OpenBLAS against the panels of
+// kernels/matmul_panels.h (what inference runs). Prints ms per decode step (or prompt chunk).
 //
 //   build/bench/bench_few_rows [--threads 2] [--reps 20] [--rows 1,2,4,8,16]
 #include <cblas.h>
@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "scratchlm/kernels/matmul_few_rows.h"
+#include "scratchlm/kernels/matmul_panels.h"
 #include "scratchlm/kernels/threads.h"
 #include "scratchlm/tensor/rng.h"
 
@@ -58,37 +59,54 @@ int main(int argc, char** argv) {
     }
   const int64_t maxM = *std::max_element(rows.begin(), rows.end());
   std::vector<float> in(static_cast<size_t>(maxM * 4 * C), 0.5f), out(static_cast<size_t>(maxM * 50257));
-  std::printf("| rows | block matrices, BLAS ms | head, BLAS ms | head, few-rows ms |\n|---|---|---|---|\n");
+  // The block matrices packed as inference packs them.
+  std::vector<std::vector<float>> panels;
+  for (size_t wi = 0; wi + 1 < weights.size(); ++wi) {
+    const Shape& s = shapes[wi / 12];
+    panels.emplace_back(static_cast<size_t>(slm::panel_floats(s.N, s.K)));
+    slm::pack_panels(panels.back().data(), weights[wi].data(), s.K, s.N);
+  }
+  const float* H = weights.back().data();
+  const Shape& h = shapes.back();
+  std::printf(
+      "| rows | block matrices, BLAS ms | block matrices, panels ms | head, BLAS ms | head, few-rows ms |\n"
+      "|---|---|---|---|---|\n");
   for (int64_t M : rows) {
-    double best[3] = {1e9, 1e9, 1e9};  // blocks (BLAS), head (BLAS), head (few rows)
-    for (int r = 0; r < reps; ++r) {
-      double t0 = now();
-      size_t wi = 0;
-      for (const Shape& s : shapes)
-        for (int c = 0; c < s.count; ++c, ++wi) {
-          const float* W = weights[wi].data();
-          if (s.transposed) continue;
-          if (M == 1)
-            cblas_sgemv(CblasRowMajor, CblasTrans, s.K, s.N, 1.0f, W, s.N, in.data(), 1, 0.0f, out.data(), 1);
-          else
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, s.N, s.K, 1.0f, in.data(), s.K, W, s.N, 0.0f,
-                        out.data(), s.N);
-        }
-      best[0] = std::min(best[0], (now() - t0) * 1e3);
-      const float* H = weights.back().data();
-      const Shape& h = shapes.back();
-      t0 = now();
+    auto best_ms = [&](auto&& fn) {  // the best of `reps` runs
+      double best = 1e9;
+      for (int r = 0; r < reps; ++r) {
+        const double t0 = now();
+        fn();
+        best = std::min(best, (now() - t0) * 1e3);
+      }
+      return best;
+    };
+    const double blas = best_ms([&] {
+      for (size_t wi = 0; wi + 1 < weights.size(); ++wi) {
+        const Shape& s = shapes[wi / 12];
+        const float* W = weights[wi].data();
+        if (M == 1)
+          cblas_sgemv(CblasRowMajor, CblasTrans, s.K, s.N, 1.0f, W, s.N, in.data(), 1, 0.0f, out.data(), 1);
+        else
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, s.N, s.K, 1.0f, in.data(), s.K, W, s.N, 0.0f,
+                      out.data(), s.N);
+      }
+    });
+    const double pan = best_ms([&] {
+      for (size_t wi = 0; wi + 1 < weights.size(); ++wi) {
+        const Shape& s = shapes[wi / 12];
+        slm::matmul_panels(out.data(), in.data(), panels[wi].data(), nullptr, M, s.K, s.N);
+      }
+    });
+    const double head_blas = best_ms([&] {
       if (M == 1)
         cblas_sgemv(CblasRowMajor, CblasNoTrans, h.N, h.K, 1.0f, H, h.K, in.data(), 1, 0.0f, out.data(), 1);
       else
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, h.N, h.K, 1.0f, in.data(), h.K, H, h.K, 0.0f,
                     out.data(), h.N);
-      best[1] = std::min(best[1], (now() - t0) * 1e3);
-      t0 = now();
-      slm::matmul_few_rows_wt(out.data(), in.data(), H, M, h.K, h.N);
-      best[2] = std::min(best[2], (now() - t0) * 1e3);
-    }
-    std::printf("| %lld | %.1f | %.1f | %.1f |\n", static_cast<long long>(M), best[0], best[1], best[2]);
+    });
+    const double head_few = best_ms([&] { slm::matmul_few_rows_wt(out.data(), in.data(), H, M, h.K, h.N); });
+    std::printf("| %lld | %.1f | %.1f | %.1f | %.1f |\n", static_cast<long long>(M), blas, pan, head_blas, head_few);
   }
   return 0;
 }

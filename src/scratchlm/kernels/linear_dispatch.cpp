@@ -4,6 +4,7 @@
 #include "scratchlm/kernels/bf16_weight_matmul.h"
 #include "scratchlm/kernels/matmul.h"
 #include "scratchlm/kernels/matmul_bf16.h"
+#include "scratchlm/kernels/matmul_panels.h"
 #include "scratchlm/kernels/q8_0_matmul.h"
 #include "scratchlm/util/error.h"
 
@@ -22,9 +23,9 @@ void packed_forward(float* out, const float* in, const PackedLinear& p, const fl
       matmul_q8_0(out, in, static_cast<const BlockQ8_0*>(p.data), bias, M, K, N);
       return;
     case WeightFormat::F32:
-      break;
+      matmul_panels(out, in, static_cast<const float*>(p.data), bias, M, K, N);
+      return;
   }
-  fail_internal("packed weight in fp32");
 }
 
 }  // namespace

@@ -47,7 +47,7 @@ void matmul_backward(float* dinp, float* dW, float* dbias, const float* dout, co
 
 void matmul_forward_wt(float* out, const float* inp, const float* Wt, int64_t M, int64_t K, int64_t N) {
   static const bool few_rows = matmul_few_rows_available();
-  if (few_rows && M > 1 && M <= kFewRowsMax) {  // the head of a batched decode step
+  if (few_rows && M <= kFewRowsMax) {  // the head of a decode step: one order of sums for 1 to 8 rows
     matmul_few_rows_wt(out, inp, Wt, M, K, N);
     return;
   }

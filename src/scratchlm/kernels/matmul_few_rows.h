@@ -1,10 +1,11 @@
 // matmul_few_rows.h — the output head for a few rows at once (chapter 5's generation, several
 // sequences decoding together in `slm serve --parallel`): out = in · Wtᵀ with the head stored
 // [V, C] (wte, tied). Each weight row is read from memory once and multiplied with all the rows
-// while it is in the L1 cache, four independent dot products at a time; OpenBLAS's sgemm for 2 to
+// while it is in the L1 cache, up to 16 independent dot products at a time (two or four weight
+// rows against the rows); OpenBLAS's sgemm for 2 to
 // 8 rows is 15-45% slower on GPT-2's 50,257 x 768 head (bench/bench_few_rows.cpp), mostly copying
-// (packing) the weights first. The block matrices (Conv1D layout W[K, N]) stay on OpenBLAS: a
-// kernel that streams W once was no faster there (docs/experiments.md).
+// (packing) the weights first, and sgemv for one row no faster. The block matrices (Conv1D layout
+// W[K, N]) are packed in panels for inference instead (matmul_panels.h).
 //
 // Order of the sums: each output is 16 partial sums over k ≡ l (mod 16), each a chain of fmas in
 // increasing k, added in a fixed tree, then the K mod 16 last products in order. It depends on
@@ -16,8 +17,9 @@
 
 namespace slm {
 
-// Row counts from 2 up to this (a decode step of --parallel 8) go through the kernel
-// (matmul_forward_wt); one row stays on sgemv, more on sgemm, whose packing then pays off.
+// Row counts from 1 up to this (a decode step of up to --parallel 8) go through the kernel
+// (matmul_forward_wt), so that a sequence's logits do not depend on how many decode with it;
+// more rows go to sgemm, whose packing then pays off.
 inline constexpr int64_t kFewRowsMax = 8;
 
 // The instruction sets the kernel comes in.

@@ -3,6 +3,7 @@
 
 #include <cstring>
 
+#include "scratchlm/kernels/matmul_panels.h"
 #include "scratchlm/model/gpt.h"
 #include "scratchlm/tensor/bf16.h"
 #include "scratchlm/tensor/parallel.h"
@@ -30,8 +31,14 @@ void InferenceWeights::add(const std::string& name, WeightFormat format, int64_t
     fail("{}: a Q8_0 matrix needs rows that are a multiple of {} values, this one has {}", name, kQ8_0Block, K);
   if (size != static_cast<size_t>(N) * packed_row_bytes(format, K))
     fail("{}: {} bytes for a {} x {} matrix", name, size, N, K);
+  put(name, format, N, K,
+      std::vector<uint8_t>(static_cast<const uint8_t*>(data), static_cast<const uint8_t*>(data) + size));
+}
+
+void InferenceWeights::put(const std::string& name, WeightFormat format, int64_t N, int64_t K,
+                           std::vector<uint8_t> data) {
   auto e = std::make_unique<Entry>();
-  e->data.assign(static_cast<const uint8_t*>(data), static_cast<const uint8_t*>(data) + size);
+  e->data = std::move(data);
   e->view = PackedLinear{format, N, K, e->data.data()};
   m_[name] = std::move(e);
 }
@@ -82,11 +89,17 @@ std::unique_ptr<InferenceWeights> InferenceWeights::pack(const GPT& model, Weigh
     for (const char* n : {"attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight"}) {
       const Param* p = s.find(h + n);
       const int64_t K = p->shape[0], N = p->shape[1];  // Conv1D [in, out]: column n is output n's row
+      if (format == WeightFormat::F32) {
+        std::vector<uint8_t> b(static_cast<size_t>(panel_floats(N, K)) * sizeof(float));
+        pack_panels(reinterpret_cast<float*>(b.data()), s.data(p->name), K, N);
+        w->put(p->name, format, N, K, std::move(b));
+        continue;
+      }
       const std::vector<uint8_t> b = pack_rows(s.data(p->name), N, K, 1, N, format);
       w->add(p->name, format, N, K, b.data(), b.size());
     }
   }
-  if (!c.is_classifier()) {
+  if (!c.is_classifier() && format != WeightFormat::F32) {
     const std::vector<uint8_t> b = pack_rows(model.head_weight(), c.vocab_size, c.emb_dim, c.emb_dim, 1, format);
     w->add(std::string(kPackedHead), format, c.vocab_size, c.emb_dim, b.data(), b.size());
   }
