@@ -6,8 +6,9 @@
 //                              [--weights fp32|bf16|q8_0] [--model DIR|FILE.gguf] [--skip-bandwidth]
 //
 // Random GPT-2-initialized weights (or --model's), greedy decoding, no stop token. --weights packs
-// the linear weights and the head for inference (model/inference_weights.h); a q8_0 GGUF --model
-// runs Q8_0 unless --weights says otherwise. Bandwidth is measured in the same run by summing a
+// the linear weights for inference as the commands do (model/inference_weights.h: fp32 block
+// matrices in panels, bf16 / q8_0 with the head); a q8_0 GGUF --model runs Q8_0 unless --weights
+// says otherwise. Bandwidth is measured in the same run by summing a
 // 1 GiB array (the best of 3 passes).
 #include <chrono>
 #include <cstdio>
@@ -94,8 +95,9 @@ int main(int argc, char** argv) {
     }
     slm::GPT& model = *owned;
     const slm::GPTConfig cfg = model.config();
-    if (weights == "fp32")
-      model.set_inference_weights(nullptr);
+    if (weights.empty() && !model.inference_weights()) weights = "fp32";  // as the commands default
+    if (weights == "fp32")  // as the commands run it: the block matrices in panels where the CPU can
+      model.set_inference_weights(slm::InferenceWeights::for_inference(model, slm::WeightFormat::F32));
     else if (weights == "bf16")
       model.set_inference_weights(slm::InferenceWeights::pack(model, slm::WeightFormat::BF16));
     else if (weights == "q8_0")
@@ -103,7 +105,8 @@ int main(int argc, char** argv) {
     else if (!weights.empty())
       throw slm::Error(slm::ErrorKind::BadInput, "--weights: fp32, bf16 or q8_0");
     const slm::InferenceWeights* packed = model.inference_weights();
-    if (weights.empty()) weights = packed ? "q8_0" : "fp32";
+    if (weights.empty()) weights = "q8_0";  // a q8_0 GGUF file's own
+    model.release_packed_fp32();
     slm::Rng rng(3);
     std::vector<int32_t> prompt(static_cast<size_t>(prompt_tokens));
     for (auto& t : prompt) t = static_cast<int32_t>(rng.below(static_cast<uint64_t>(cfg.vocab_size)));
@@ -139,10 +142,10 @@ int main(int argc, char** argv) {
     double weight_bytes = static_cast<double>(model.params().numel()) * 4.0;
     weight_bytes -= static_cast<double>(cfg.context_length * cfg.emb_dim) * 4.0;
     if (!cfg.tie_word_embeddings) weight_bytes -= static_cast<double>(cfg.vocab_size * cfg.emb_dim) * 4.0;
-    if (packed) {  // the packed linear weights and head replace their fp32 bytes
+    if (packed) {  // the packed linear weights (and head, unless fp32) replace their fp32 bytes
       const double C = static_cast<double>(cfg.emb_dim);
-      weight_bytes -=
-          (static_cast<double>(cfg.n_layers) * 12.0 * C * C + static_cast<double>(cfg.vocab_size) * C) * 4.0;
+      weight_bytes -= static_cast<double>(cfg.n_layers) * 12.0 * C * C * 4.0;
+      if (packed->find(slm::kPackedHead)) weight_bytes -= static_cast<double>(cfg.vocab_size) * C * 4.0;
       weight_bytes += static_cast<double>(packed->bytes());
     }
     const double bw = skip_bandwidth ? 0.0 : measure_bandwidth_gbs();

@@ -1,7 +1,6 @@
 // inference_precision.cpp — `--precision` for inference (see inference_precision.h).
 #include "scratchlm/cli/inference_precision.h"
 
-#include "scratchlm/kernels/matmul_panels.h"
 #include "scratchlm/model/inference_weights.h"
 #include "scratchlm/util/error.h"
 
@@ -15,11 +14,8 @@ void add_precision_option(CLI::App* cmd, std::string& precision) {
 
 void apply_precision(GPT& model, const std::string& precision) {
   if (precision == "fp32" || (precision.empty() && !model.inference_weights()))
-    // fp32 weights in panels (one stream per decode step, kernels/matmul_panels.h) where the CPU
-    // runs that kernel; else (and for a model with LoRA adapters) the Conv1D weights on BLAS.
-    model.set_inference_weights(matmul_panels_available() && !model.config().lora.enabled()
-                                    ? InferenceWeights::pack(model, WeightFormat::F32)
-                                    : nullptr);
+    // fp32: the block matrices in panels (one stream per decode step, kernels/matmul_panels.h).
+    model.set_inference_weights(InferenceWeights::for_inference(model, WeightFormat::F32));
   else if (precision == "bf16")
     model.set_inference_weights(InferenceWeights::pack(model, WeightFormat::BF16));
   else if (precision == "q8_0")

@@ -106,4 +106,9 @@ std::unique_ptr<InferenceWeights> InferenceWeights::pack(const GPT& model, Weigh
   return w;
 }
 
+std::unique_ptr<InferenceWeights> InferenceWeights::for_inference(const GPT& model, WeightFormat format) {
+  if (format == WeightFormat::F32 && (!matmul_panels_available() || model.config().lora.enabled())) return nullptr;
+  return pack(model, format);
+}
+
 }  // namespace slm

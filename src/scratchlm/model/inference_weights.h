@@ -31,6 +31,10 @@ class InferenceWeights {
   // stays on the model's own fp32 weights (kernels/matmul.h reads it row by row already).
   static std::unique_ptr<InferenceWeights> pack(const GPT& model, WeightFormat format);
 
+  // What inference runs for `format`: pack(), except for F32 on a CPU without the panel kernel's
+  // AVX2 + FMA or for a model with LoRA adapters, where it is null (the fp32 weights on BLAS).
+  static std::unique_ptr<InferenceWeights> for_inference(const GPT& model, WeightFormat format);
+
   // Take a bf16 or Q8_0 matrix already packed: N rows of K values, `size` bytes (checked against
   // the format).
   void add(const std::string& name, WeightFormat format, int64_t N, int64_t K, const void* data, size_t size);
