@@ -8,6 +8,7 @@
 #include <cstring>
 #include <memory>
 #include <random>
+#include <type_traits>
 #include <vector>
 
 #include "scratchlm/io/hf_gpt2.h"
@@ -33,17 +34,21 @@ const char* name(PanelPath p) { return p == PanelPath::Avx512 ? "avx512" : p == 
 
 }  // namespace
 
-TEST(Panels, EveryPathSumsInTheDocumentedOrderForAnyRowCount) {
+// For fp32 weights (Wt = float) and bf16 ones (the weight rounded to bf16, then the same sums).
+template <class Wt>
+void check_every_path() {
   for (const auto& [K, N] : {std::pair<int64_t, int64_t>{83, 75}, {32, 16}, {5, 130}}) {
-    const auto W = randn(static_cast<size_t>(K * N), 1);  // Conv1D W[K, N]
+    auto W = randn(static_cast<size_t>(K * N), 1);  // Conv1D W[K, N]
     const auto bias = randn(static_cast<size_t>(N), 2);
     const int64_t maxM = 19;
     const auto x = randn(static_cast<size_t>(maxM * K), 3);
-    std::vector<float> panels(static_cast<size_t>(panel_floats(N, K)), -1.0f);
+    std::vector<Wt> panels(static_cast<size_t>(panel_floats(N, K)), Wt(1));
     pack_panels(panels.data(), W.data(), K, N);
+    if constexpr (std::is_same_v<Wt, bf16_t>)
+      for (float& w : W) w = round_to_bf16(w);  // what the kernel must multiply with
     ASSERT_EQ(panels.size() % static_cast<size_t>(16 * K), 0u);
     for (int64_t n = N; n % 16; ++n)  // the last panel's missing columns are zeros
-      EXPECT_EQ(panels[static_cast<size_t>(((n / 16) * K + K - 1) * 16 + n % 16)], 0.0f);
+      EXPECT_EQ(panels[static_cast<size_t>(((n / 16) * K + K - 1) * 16 + n % 16)], Wt(0));
     for (PanelPath p : {PanelPath::Scalar, PanelPath::Avx2, PanelPath::Avx512}) {
       if (!panel_path_available(p)) {
         std::printf("[ skipped  ] path %s: not on this CPU\n", name(p));
@@ -71,6 +76,9 @@ TEST(Panels, EveryPathSumsInTheDocumentedOrderForAnyRowCount) {
     }
   }
 }
+
+TEST(Panels, EveryPathSumsInTheDocumentedOrderForAnyRowCount) { check_every_path<float>(); }
+TEST(Panels, Bf16PanelsSumTheRoundedWeightsInTheSameOrder) { check_every_path<bf16_t>(); }
 
 // Continuous batching with fp32 panels: three sequences decoding one token each give, in one
 // pass, exactly the logits each gets alone (the block matrices' and the head's sums do not depend

@@ -17,12 +17,15 @@ void packed_forward(float* out, const float* in, const PackedLinear& p, const fl
   if (p.N != N || p.K != K) fail_internal("packed weight {} x {} used as {} x {}", p.N, p.K, N, K);
   switch (p.format) {
     case WeightFormat::BF16:
-      matmul_bf16_weights(out, in, static_cast<const bf16_t*>(p.data), bias, M, K, N);
+      if (p.panels)
+        matmul_panels(out, in, static_cast<const bf16_t*>(p.data), bias, M, K, N);
+      else
+        matmul_bf16_weights(out, in, static_cast<const bf16_t*>(p.data), bias, M, K, N);
       return;
     case WeightFormat::Q8_0:
       matmul_q8_0(out, in, static_cast<const BlockQ8_0*>(p.data), bias, M, K, N);
       return;
-    case WeightFormat::F32:
+    case WeightFormat::F32:  // always in panels
       matmul_panels(out, in, static_cast<const float*>(p.data), bias, M, K, N);
       return;
   }

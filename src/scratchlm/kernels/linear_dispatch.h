@@ -1,7 +1,7 @@
 // linear_dispatch.h — one entry point for an inference-time linear layer whose weight may be held
 // packed in a low-precision format (chapters 5 and 7 "going further": bf16 and Q8_0 inference).
-// A packed bf16 / Q8_0 weight is [N][K] (rows of the K inputs: the GGUF layout), a packed fp32 one
-// is in panels of 16 outputs (matmul_panels.h); without one, the fp32 weight goes to the BLAS
+// A packed weight is [N][K] (rows of the K inputs: the GGUF layout) or, fp32 always and bf16 for
+// the block matrices, in panels of 16 outputs (matmul_panels.h); without one, the fp32 weight goes to the BLAS
 // layer of matmul.h. No gradients: the packed path is forward-only.
 #pragma once
 
@@ -17,7 +17,8 @@ enum class WeightFormat { F32, BF16, Q8_0 };
 struct PackedLinear {
   WeightFormat format = WeightFormat::F32;
   int64_t N = 0, K = 0;        // output and input width
-  const void* data = nullptr;  // N rows of K values (bf16_t, or K/32 BlockQ8_0); F32: panels
+  const void* data = nullptr;  // N rows of K values (bf16_t, or K/32 BlockQ8_0), or panels
+  bool panels = false;         // fp32 or bf16 values in panels of 16 outputs (matmul_panels.h)
 };
 
 // out[M, N] = in[M, K] · W + bias, the one linear layer of the block's forward pass: `packed`

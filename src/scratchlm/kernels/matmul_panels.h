@@ -1,4 +1,4 @@
-// matmul_panels.h — fp32 inference weights packed in panels (chapter 5's generation, and
+// matmul_panels.h — fp32 (or bf16) inference weights packed in panels (chapter 5's generation, and
 // chapter 7 "going further": serving several sequences at once). A linear layer's weight is
 // copied once, at load, from the Conv1D layout W[K, N] into panels of 16 outputs: panel p holds,
 // for every input k in order, the 16 weights of outputs 16p .. 16p+15 (zeros past N). A decode
@@ -16,15 +16,18 @@
 
 #include <cstdint>
 
+#include "scratchlm/tensor/bf16.h"
+
 namespace slm {
 
 inline constexpr int64_t kPanelWidth = 16;
 
-// Floats held by the panels of an N x K weight (N rounded up to whole panels).
+// Values held by the panels of an N x K weight (N rounded up to whole panels).
 int64_t panel_floats(int64_t N, int64_t K);
 // Pack the Conv1D weight W[K, N] (output n's weight for input k at W[k * N + n]) into `panels`
-// (panel_floats(N, K) floats).
+// (panel_floats(N, K) values): as they are, or rounded to bf16 (nearest even; --precision bf16).
 void pack_panels(float* panels, const float* W, int64_t K, int64_t N);
+void pack_panels(bf16_t* panels, const float* W, int64_t K, int64_t N);
 
 // The instruction sets the kernel comes in; Scalar is the reference the tests hold the others to.
 enum class PanelPath { Scalar, Avx2, Avx512 };
@@ -34,8 +37,11 @@ bool panel_path_available(PanelPath p);  // by cpu_features() (SLM_CPU caps it)
 bool matmul_panels_available();
 PanelPath panel_best_path();
 
-// out[M, N] = in[M, K] · W + bias (bias may be null), W given as its panels.
+// out[M, N] = in[M, K] · W + bias (bias may be null), W given as its panels (bf16 weights are
+// widened to fp32 exactly, then summed as fp32 ones).
 void matmul_panels(float* out, const float* in, const float* panels, const float* bias, int64_t M, int64_t K, int64_t N,
                    PanelPath path = panel_best_path());
+void matmul_panels(float* out, const float* in, const bf16_t* panels, const float* bias, int64_t M, int64_t K,
+                   int64_t N, PanelPath path = panel_best_path());
 
 }  // namespace slm

@@ -36,10 +36,10 @@ void InferenceWeights::add(const std::string& name, WeightFormat format, int64_t
 }
 
 void InferenceWeights::put(const std::string& name, WeightFormat format, int64_t N, int64_t K,
-                           std::vector<uint8_t> data) {
+                           std::vector<uint8_t> data, bool panels) {
   auto e = std::make_unique<Entry>();
   e->data = std::move(data);
-  e->view = PackedLinear{format, N, K, e->data.data()};
+  e->view = PackedLinear{format, N, K, e->data.data(), panels};
   m_[name] = std::move(e);
 }
 
@@ -92,7 +92,13 @@ std::unique_ptr<InferenceWeights> InferenceWeights::pack(const GPT& model, Weigh
       if (format == WeightFormat::F32) {
         std::vector<uint8_t> b(static_cast<size_t>(panel_floats(N, K)) * sizeof(float));
         pack_panels(reinterpret_cast<float*>(b.data()), s.data(p->name), K, N);
-        w->put(p->name, format, N, K, std::move(b));
+        w->put(p->name, format, N, K, std::move(b), true);
+        continue;
+      }
+      if (format == WeightFormat::BF16 && matmul_panels_available()) {
+        std::vector<uint8_t> b(static_cast<size_t>(panel_floats(N, K)) * sizeof(bf16_t));
+        pack_panels(reinterpret_cast<bf16_t*>(b.data()), s.data(p->name), K, N);
+        w->put(p->name, format, N, K, std::move(b), true);
         continue;
       }
       const std::vector<uint8_t> b = pack_rows(s.data(p->name), N, K, 1, N, format);

@@ -1,7 +1,8 @@
 // inference_weights.h — a model's linear weights held packed for inference (chapters 5 and 7
 // "going further"): bf16 (--precision bf16) or Q8_0 (a q8_0 GGUF file, or --precision q8_0), in
-// rows of the layer's inputs ([out][in], as GGUF stores them); or fp32 in panels of 16 outputs
-// (kernels/matmul_panels.h), the block matrices only. The transformer blocks and the head read
+// rows of the layer's inputs ([out][in], as GGUF stores them); or fp32, and on CPUs with AVX2 the
+// bf16 block matrices, in panels of 16 outputs (kernels/matmul_panels.h). fp32 packs hold only
+// the block matrices. The transformer blocks and the head read
 // them through kernels/linear_dispatch.h in the no-grad forward; training never does
 // (GPT::enable_grads drops them).
 #pragma once
@@ -26,9 +27,10 @@ inline constexpr std::string_view kPackedHead = "head";
 class InferenceWeights {
  public:
   // bf16 or Q8_0 copies of every block's four linear weights and the language-model head of
-  // `model` (fp32 Conv1D [in, out] transposed to [out, in]). Q8_0 needs widths that are multiples
-  // of 32 (BadInput error otherwise). F32: the block matrices in panels (pack_panels); the head
-  // stays on the model's own fp32 weights (kernels/matmul.h reads it row by row already).
+  // `model` (fp32 Conv1D [in, out] transposed to [out, in]; bf16 block matrices in panels where
+  // the panel kernel runs). Q8_0 needs widths that are multiples of 32 (BadInput error otherwise).
+  // F32: the block matrices in panels (pack_panels); the head stays on the model's own fp32
+  // weights (kernels/matmul.h reads it row by row already).
   static std::unique_ptr<InferenceWeights> pack(const GPT& model, WeightFormat format);
 
   // What inference runs for `format`: pack(), except for F32 on a CPU without the panel kernel's
@@ -49,7 +51,8 @@ class InferenceWeights {
     std::vector<uint8_t> data;
     PackedLinear view;
   };
-  void put(const std::string& name, WeightFormat format, int64_t N, int64_t K, std::vector<uint8_t> data);
+  void put(const std::string& name, WeightFormat format, int64_t N, int64_t K, std::vector<uint8_t> data,
+           bool panels = false);
   std::unordered_map<std::string, std::unique_ptr<Entry>> m_;  // stable views
 };
 
