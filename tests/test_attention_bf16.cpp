@@ -54,7 +54,7 @@ TEST(AttentionTiledBf16, TileGemmEveryCausalModeAgainstDouble) {
     for (TileCausal c : {TileCausal::Full, TileCausal::ColsUpToRow}) {  // the sums' ranges: the test below
       for (bool acc : {false, true}) {
         std::vector<float> C(static_cast<size_t>(M * N), 0.5f);
-        tile_gemm_bf16(M, N, K, A.data(), K, Bp.data(), N, C.data(), N, acc, c, path);
+        tile_gemm_bf16(M, N, K, A.data(), K, TileA::RowMajor, Bp.data(), N, C.data(), N, acc, c, path);
         for (int64_t i = 0; i < M; ++i)
           for (int64_t n = 0; n < (c == TileCausal::ColsUpToRow ? std::min(N, i + 1) : N); ++n) {
             double want = acc ? 0.5 : 0.0;
@@ -69,7 +69,8 @@ TEST(AttentionTiledBf16, TileGemmEveryCausalModeAgainstDouble) {
 
 TEST(AttentionTiledBf16, TileGemmCausalSums) {
   // The causal sums as attention uses them: A lower (SumUpToRow) or upper (SumFromRow) triangular,
-  // so skipping the k a row's tile does not need must not change the products.
+  // so skipping the k a row's tile does not need must not change the products; A row-major or
+  // pair-packed (the same sums in the same order: equal).
   PathGuard guard;
   for (Bf16Path path : paths()) {
     set_bf16_path(path);
@@ -84,8 +85,13 @@ TEST(AttentionTiledBf16, TileGemmCausalSums) {
         for (int64_t k = 0; k < K; ++k)
           if (c == TileCausal::SumUpToRow ? k > i : k < i) a[i * K + k] = 0.0f;
       const auto A = to_bf16(a);
-      std::vector<float> C(static_cast<size_t>(M * N));
-      tile_gemm_bf16(M, N, K, A.data(), K, Bp.data(), N, C.data(), N, false, c, path);
+      std::vector<float> C(static_cast<size_t>(M * N)), Cp(C.size());
+      tile_gemm_bf16(M, N, K, A.data(), K, TileA::RowMajor, Bp.data(), N, C.data(), N, false, c, path);
+      std::vector<bf16_t> Ap(static_cast<size_t>(K * M));  // the same A with its rows written in pairs
+      for (int64_t i = 0; i < M; ++i)
+        for (int64_t k = 0; k < K; ++k) Ap[static_cast<size_t>(((k / 2) * M + i) * 2 + k % 2)] = A[i * K + k];
+      tile_gemm_bf16(M, N, K, Ap.data(), M, TileA::PairPacked, Bp.data(), N, Cp.data(), N, false, c, path);
+      EXPECT_EQ(Cp, C) << bf16_path_name(path) << " mode " << static_cast<int>(c);
       for (int64_t i = 0; i < M; ++i)
         for (int64_t n = 0; n < N; ++n) {
           double want = 0.0;

@@ -36,8 +36,8 @@ struct Dims {
 
 // The calling thread's scratch, grown on demand and kept (sized by the largest T and head seen).
 struct Scratch {
-  std::vector<bf16_t> q16, do16, kt, vt, kp, qp, dop, v, p16, ds16, dsT, pdT;
-  std::vector<float> s, dp, o;
+  std::vector<bf16_t> q16, do16, kt, vt, kp, qp, dop, v, p16, ds16, dsP, pdP;
+  std::vector<float> s, dp, o, f;
 };
 Scratch& scratch() {
   thread_local Scratch s;
@@ -75,6 +75,7 @@ struct Drop {
 void forward_head(bf16_t* out, float* lse, const float* qkv, const Dims& d, int64_t bh, const Drop& drop,
                   Bf16Path path) {
   const int64_t T = d.T, h = bh % d.H, b = bh / d.H;
+  const float scale = d.scale;  // a local: the loops below store floats, which could alias d
   const float* base = qkv + b * T * d.C3 + h * d.hd;
   Scratch& sc = scratch();
   bf16_t* q16 = grow(sc.q16, T * d.D2);
@@ -86,20 +87,19 @@ void forward_head(bf16_t* out, float* lse, const float* qkv, const Dims& d, int6
   round_rows(q16, d.D2, base, d.C3, T, d.hd);
   pack_pairs_cols(kt, d.Tp, base + d.C, d.C3, T, d.hd);
   pack_pairs_rows(v, d.Dp, base + 2 * d.C, d.C3, T, d.hd);
-  tile_gemm_bf16(T, d.Tp, d.D2, q16, d.D2, kt, d.Tp, s, d.Tp, false, TileCausal::ColsUpToRow, path);
+  tile_gemm_bf16(T, d.Tp, d.D2, q16, d.D2, TileA::RowMajor, kt, d.Tp, s, d.Tp, false, TileCausal::ColsUpToRow, path);
   for (int64_t i = 0; i < T; ++i) {
     const int64_t row = bh * T + i;
     float* si = s + i * d.Tp;
     bf16_t* pi = p16 + i * d.Tp;
-    float m = -INFINITY;
-    for (int64_t j = 0; j <= i; ++j) {
-      si[j] *= d.scale;
-      m = si[j] > m ? si[j] : m;
-    }
+    float m = -INFINITY;  // the largest product; scale > 0, so scale * m is the largest score
+#pragma omp simd reduction(max : m)
+    for (int64_t j = 0; j <= i; ++j) m = std::max(m, si[j]);
+    m *= scale;
     float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
     for (int64_t j = 0; j <= i; ++j) {
-      si[j] = fast_expf(si[j] - m);
+      si[j] = fast_expf(si[j] * scale - m);
       sum += si[j];
     }
     const float inv = 1.0f / sum;
@@ -112,7 +112,7 @@ void forward_head(bf16_t* out, float* lse, const float* qkv, const Dims& d, int6
     std::fill(pi + i + 1, pi + d.T2, bf16_t{0});
     lse[row] = m + std::log(sum);
   }
-  tile_gemm_bf16(T, d.Dp, d.T2, p16, d.Tp, v, d.Dp, o, d.Dp, false, TileCausal::SumUpToRow, path);
+  tile_gemm_bf16(T, d.Dp, d.T2, p16, d.Tp, TileA::RowMajor, v, d.Dp, o, d.Dp, false, TileCausal::SumUpToRow, path);
   bf16_t* ob = out + b * T * d.C + h * d.hd;
   for (int64_t i = 0; i < T; ++i)
 #pragma omp simd
@@ -126,7 +126,8 @@ void store_rows(float* dst, int64_t ldd, const float* g, const Dims& d) {
 
 void backward_head(float* dqkv, const float* dout, const float* qkv, const float* lse, const Dims& d, int64_t bh,
                    const Drop& drop, Bf16Path path) {
-  const int64_t T = d.T, h = bh % d.H, b = bh / d.H;
+  const int64_t T = d.T, h = bh % d.H, b = bh / d.H, Tp = d.Tp;
+  const float scale = d.scale;  // locals: the loops below store floats, which could alias d
   const float* base = qkv + b * T * d.C3 + h * d.hd;
   const float* dO = dout + b * T * d.C + h * d.hd;
   float* dbase = dqkv + b * T * d.C3 + h * d.hd;
@@ -136,40 +137,49 @@ void backward_head(float* dqkv, const float* dout, const float* qkv, const float
   bf16_t* kt = grow(sc.kt, d.D2 * d.Tp);
   bf16_t* vt = grow(sc.vt, d.D2 * d.Tp);
   bf16_t* ds16 = grow(sc.ds16, T * d.Tp);
-  bf16_t* dsT = grow(sc.dsT, T * d.Tp);
-  bf16_t* pdT = grow(sc.pdT, T * d.Tp);
+  bf16_t* dsP = grow(sc.dsP, d.T2 * d.Tp);
+  bf16_t* pdP = grow(sc.pdP, d.T2 * d.Tp);
   float* s = grow(sc.s, T * d.Tp);
   float* dp = grow(sc.dp, T * d.Tp);
   float* g = grow(sc.o, T * d.Dp);
+  float* f = grow(sc.f, T);
   round_rows(q16, d.D2, base, d.C3, T, d.hd);
   round_rows(do16, d.D2, dO, d.C, T, d.hd);
   pack_pairs_cols(kt, d.Tp, base + d.C, d.C3, T, d.hd);
   pack_pairs_cols(vt, d.Tp, base + 2 * d.C, d.C3, T, d.hd);
-  tile_gemm_bf16(T, d.Tp, d.D2, q16, d.D2, kt, d.Tp, s, d.Tp, false, TileCausal::ColsUpToRow, path);    // S
-  tile_gemm_bf16(T, d.Tp, d.D2, do16, d.D2, vt, d.Tp, dp, d.Tp, false, TileCausal::ColsUpToRow, path);  // dO V^T
-  // The transposed tiles are written a column per query; what no query writes (i < j) stays zero.
-  std::fill(dsT, dsT + T * d.Tp, bf16_t{0});
-  std::fill(pdT, pdT + T * d.Tp, bf16_t{0});
+  tile_gemm_bf16(T, d.Tp, d.D2, q16, d.D2, TileA::RowMajor, kt, d.Tp, s, d.Tp, false, TileCausal::ColsUpToRow,
+                 path);  // S
+  tile_gemm_bf16(T, d.Tp, d.D2, do16, d.D2, TileA::RowMajor, vt, d.Tp, dp, d.Tp, false, TileCausal::ColsUpToRow,
+                 path);  // dO V^T
+  // dS row-major (the A of dQ = dS K) and, as dS^T and P^T for dK and dV, dS and the dropped P
+  // with their rows written in pairs (TileA::PairPacked). Past the causal part they are zero.
+  std::fill(dsP, dsP + d.T2 * Tp, bf16_t{0});
+  std::fill(pdP, pdP + d.T2 * Tp, bf16_t{0});
   for (int64_t i = 0; i < T; ++i) {
     const int64_t row = bh * T + i;
     const uint64_t drow = static_cast<uint64_t>(row) * static_cast<uint64_t>(T);
-    float* pi = s + i * d.Tp;
-    float* dpi = dp + i * d.Tp;
+    float* pi = s + i * Tp;
+    float* dpi = dp + i * Tp;
     const float L = lse[row];
 #pragma omp simd
-    for (int64_t j = 0; j <= i; ++j) pi[j] = fast_expf(d.scale * pi[j] - L);
-    float D = 0.0f;  // = sum_j p_ij dP_ij, dropout included
-    for (int64_t j = 0; j <= i; ++j) {
-      const float f = drop.factor(drow, j);
-      dpi[j] *= f;
-      D += pi[j] * dpi[j];
-      pdT[j * d.Tp + i] = f32_to_bf16_vec(pi[j] * f);
+    for (int64_t j = 0; j <= i; ++j) pi[j] = fast_expf(scale * pi[j] - L);
+    if (drop.on) {
+      for (int64_t j = 0; j <= i; ++j) f[j] = drop.factor(drow, j);
+#pragma omp simd
+      for (int64_t j = 0; j <= i; ++j) dpi[j] *= f[j];
     }
-    bf16_t* dsi = ds16 + i * d.Tp;
+    float D = 0.0f;  // = sum_j p_ij dP_ij, dropout included
+#pragma omp simd reduction(+ : D)
+    for (int64_t j = 0; j <= i; ++j) D += pi[j] * dpi[j];
+    bf16_t* dsi = ds16 + i * Tp;
+    bf16_t* dsp = dsP + (i / 2) * Tp * 2 + i % 2;  // (i, j) at dsp[2 * j]
+    bf16_t* pdp = pdP + (i / 2) * Tp * 2 + i % 2;
+#pragma omp simd
     for (int64_t j = 0; j <= i; ++j) {
-      const bf16_t v = f32_to_bf16_vec(pi[j] * (dpi[j] - D) * d.scale);
+      const bf16_t v = f32_to_bf16_vec(pi[j] * (dpi[j] - D) * scale);
       dsi[j] = v;
-      dsT[j * d.Tp + i] = v;
+      dsp[2 * j] = v;
+      pdp[2 * j] = f32_to_bf16_vec(drop.on ? pi[j] * f[j] : pi[j]);
     }
     std::fill(dsi + i + 1, dsi + d.T2, bf16_t{0});
   }
@@ -180,11 +190,14 @@ void backward_head(float* dqkv, const float* dout, const float* qkv, const float
   pack_pairs_rows(kp, d.Dp, base + d.C, d.C3, T, d.hd);
   pack_pairs_rows(qp, d.Dp, base, d.C3, T, d.hd);
   pack_pairs_rows(dop, d.Dp, dO, d.C, T, d.hd);
-  tile_gemm_bf16(T, d.Dp, d.T2, ds16, d.Tp, kp, d.Dp, g, d.Dp, false, TileCausal::SumUpToRow, path);  // dQ
+  tile_gemm_bf16(T, d.Dp, d.T2, ds16, d.Tp, TileA::RowMajor, kp, d.Dp, g, d.Dp, false, TileCausal::SumUpToRow,
+                 path);  // dQ
   store_rows(dbase, d.C3, g, d);
-  tile_gemm_bf16(T, d.Dp, d.T2, dsT, d.Tp, qp, d.Dp, g, d.Dp, false, TileCausal::SumFromRow, path);  // dK
+  tile_gemm_bf16(T, d.Dp, d.T2, dsP, d.Tp, TileA::PairPacked, qp, d.Dp, g, d.Dp, false, TileCausal::SumFromRow,
+                 path);  // dK
   store_rows(dbase + d.C, d.C3, g, d);
-  tile_gemm_bf16(T, d.Dp, d.T2, pdT, d.Tp, dop, d.Dp, g, d.Dp, false, TileCausal::SumFromRow, path);  // dV
+  tile_gemm_bf16(T, d.Dp, d.T2, pdP, d.Tp, TileA::PairPacked, dop, d.Dp, g, d.Dp, false, TileCausal::SumFromRow,
+                 path);  // dV
   store_rows(dbase + 2 * d.C, d.C3, g, d);
 }
 

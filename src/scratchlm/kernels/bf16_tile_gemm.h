@@ -25,10 +25,15 @@ namespace slm {
 //   SumFromRow    row i only sums k = i..K-1 (A[i, k] is zero before i: P^T dO, dS^T Q)
 enum class TileCausal { Full, ColsUpToRow, SumUpToRow, SumFromRow };
 
-// C[M, N] (ldc) = A[M, K] (lda, even) . B (pair-packed, ldb >= N, a multiple of 16), or += when
-// accumulate. K is even (A's and B's padding zero), N a multiple of 16.
-void tile_gemm_bf16(int64_t M, int64_t N, int64_t K, const bf16_t* A, int64_t lda, const bf16_t* B, int64_t ldb,
-                    float* C, int64_t ldc, bool accumulate, TileCausal causal, Bf16Path path);
+// How A is laid out: RowMajor, element (i, k) at i * lda + k (lda even); or PairPacked like B,
+// element (i, k) at ((k / 2) * lda + i) * 2 + k % 2 — the transpose of a matrix whose rows were
+// written in pairs, so that dS^T Q and P^T dO need no transposed copy.
+enum class TileA { RowMajor, PairPacked };
+
+// C[M, N] (ldc) = A[M, K] . B (pair-packed, ldb >= N, a multiple of 16), or += when accumulate.
+// K is even (A's and B's padding zero), N a multiple of 16.
+void tile_gemm_bf16(int64_t M, int64_t N, int64_t K, const bf16_t* A, int64_t lda, TileA a_layout, const bf16_t* B,
+                    int64_t ldb, float* C, int64_t ldc, bool accumulate, TileCausal causal, Bf16Path path);
 
 // Pair-packs src[K, N] (fp32 rows lds apart) rounded to bf16 into dst (K rounded up to even and N
 // up to ldb: the padding zero).
