@@ -75,7 +75,8 @@ int main(int argc, char** argv) {
   for (slm::Bf16Path path : {slm::Bf16Path::Native, slm::Bf16Path::Fallback}) {
     if (path == slm::Bf16Path::Native && slm::bf16_path_for(slm::cpu_features()) != slm::Bf16Path::Native) continue;
     slm::set_bf16_path(path);
-    const std::string name = std::string("tiled bf16, ") + slm::bf16_path_name(path);
+    const std::string name =
+        path == slm::Bf16Path::Native ? "tiled bf16, AVX512_BF16 (vdpbf16ps)" : "tiled bf16, portable fallback";
     row(
         name.c_str(),
         [&] { slm::attention_forward_tiled_bf16(out16.data(), lse.data(), qkv.data(), B, T, C, H, p, 7); },

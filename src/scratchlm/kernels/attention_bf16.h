@@ -12,7 +12,7 @@
 // included), dS = P o (dP - D), dV = P^T dO, dQ = dS K, dK = dS^T Q.
 //
 // Memory: each thread keeps a grow-only scratch of O(T^2) for the (b, h) it works on (the scores,
-// and in backward dP and three bf16 T x T tiles: about 1 MiB per thread at T = 256), outside the
+// and in backward dP and four bf16 T x T tiles: about 1.4 MiB per thread at T = 256), outside the
 // activation arena; nothing of size T^2 is saved between forward and backward.
 #pragma once
 
