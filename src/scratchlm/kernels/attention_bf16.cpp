@@ -9,12 +9,11 @@
 #include "scratchlm/kernels/dropout.h"
 #include "scratchlm/kernels/fastmath.h"
 #include "scratchlm/kernels/matmul_bf16.h"
+#include "scratchlm/tensor/scratch_buffer.h"
 
 namespace slm {
 
 namespace {
-
-inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
 // One head's shapes: hd columns (D2 padded to even: the k of Q K^T; Dp to 16: the n of the
 // products that give head-sized rows), T rows (T2 to even: the k of P V; Tp to 16: the n of S).
@@ -42,11 +41,6 @@ struct Scratch {
 Scratch& scratch() {
   thread_local Scratch s;
   return s;
-}
-template <class T>
-T* grow(std::vector<T>& v, int64_t n) {
-  if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
-  return v.data();
 }
 
 // dst[rows, ldd] = src rounded to bf16 (cols of each row, the rest zero).

@@ -19,8 +19,6 @@ constexpr int kMr = 6;  // rows of a native register tile
 constexpr int kNv = 4;  // 16-column vectors of a native register tile
 constexpr int kLanes = 16;
 
-inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
-
 // The k range and column count row tile [i0, i0 + rows) needs.
 struct Range {
   int64_t k0, k1, n1;

@@ -25,6 +25,9 @@ namespace slm {
 //   SumFromRow    row i only sums k = i..K-1 (A[i, k] is zero before i: P^T dO, dS^T Q)
 enum class TileCausal { Full, ColsUpToRow, SumUpToRow, SumFromRow };
 
+// x rounded up to a multiple of m: the padded sizes the tiles need (K even, N a multiple of 16).
+inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
 // How A is laid out: RowMajor, element (i, k) at i * lda + k (lda even); or PairPacked like B,
 // element (i, k) at ((k / 2) * lda + i) * 2 + k % 2 — the transpose of a matrix whose rows were
 // written in pairs, so that dS^T Q and P^T dO need no transposed copy.
