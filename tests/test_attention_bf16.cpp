@@ -107,7 +107,8 @@ TEST(AttentionTiledBf16, ForwardAgainstFp32) {
   // Inputs already bf16 (tight): Q K^T is then exact products summed in fp32, so lse matches the
   // fp32 kernel to fp32 rounding; the output differs by P's and its own rounding to bf16, each at
   // most 2^-9 relative: |diff| <= 2^-9 (keep_scale * max|v| + |o|). Unrounded inputs (loose): the
-  // scores move by the operands' rounding too; bound 2% of max|o| (measured below 1%).
+  // scores move by the operands' rounding too; bound 2% of max|o| (measured: at most 0.55%,
+  // also at gpt2-mini's B8 T256 C384 H6).
   PathGuard guard;
   for (Bf16Path path : paths()) {
     set_bf16_path(path);
@@ -141,7 +142,8 @@ TEST(AttentionTiledBf16, ForwardAgainstFp32) {
 TEST(AttentionTiledBf16, BackwardAgainstFp32) {
   // The gradient of the tiled kernel against attention_backward's (fp32, itself gradchecked in
   // test_gradcheck.cpp) from the same qkv, lse and dout: bf16 operands and bf16 P, dS: within 2%
-  // of the largest gradient of each part (q, k, v) with bf16 inputs, 3% with fp32 ones.
+  // of the largest gradient of each part (q, k, v) with bf16 inputs, 3% with fp32 ones (measured:
+  // at most 0.65% with fp32 inputs, also at gpt2-mini's shape).
   PathGuard guard;
   for (Bf16Path path : paths()) {
     set_bf16_path(path);
