@@ -6,7 +6,8 @@
 //                                [--lora-rank R [--lora-alpha A]] [--precision fp32|bf16]
 //
 // --precision bf16: mixed precision (issue 15, kernels/matmul_bf16.h): the matmuls on bf16 copies of
-// the weights (refreshed after each AdamW step, timed with it) with fp32 sums; all else fp32.
+// the weights (rounded by the AdamW step as it updates them, timed with it) with fp32 sums; all else
+// fp32.
 //
 // --lora-rank R: the step of a LoRA finetuning run (appendix E): adapters of rank R on the attention
 // and feed-forward layers (alpha default 2R), every base parameter frozen — no weight gradients, no
@@ -208,8 +209,7 @@ int main(int argc, char** argv) {
       lap(ph.bwd);
       slm::clip_grad_norm(model.params(), 1.0);
       lap(ph.clip);
-      opt.step(acfg.lr);
-      model.refresh_bf16();
+      opt.step(acfg.lr, model.bf16_weights());  // bf16: the weights' copies rounded as AdamW writes them
       lap(ph.adam);
       const double sec = seconds_since(t0);
       if (timed) step_s.push_back(sec), losses.push_back(loss);

@@ -19,15 +19,16 @@ namespace slm {
 void attention_forward(float* out, float* lse, const float* qkv, int64_t B, int64_t T, int64_t C, int64_t H,
                        float dropout_p, uint64_t dropout_key);
 
-// The same with out rounded to bf16 (c_proj's operand in a mixed-precision run): each output row
-// summed in fp32 as attention_forward's, then rounded (tensor/bf16.h).
+// The same with out rounded to bf16 (c_proj's operand in a bf16 model's generation prefill; a bf16
+// training pass uses attention_bf16.h's tiles): each output row summed in fp32 as
+// attention_forward's, then rounded (tensor/bf16.h).
 void attention_forward_bf16(bf16_t* out, float* lse, const float* qkv, int64_t B, int64_t T, int64_t C, int64_t H,
                             float dropout_p, uint64_t dropout_key);
 
 // dqkv[B, T, 3C] = gradient of the loss w.r.t. qkv, given dout[B, T, C]; overwrites dqkv. Each
 // row's D = sum_j p_ij dP_ij is dout . out when out is given (fp32 runs: bit-exact with the fixtures)
-// and is summed from the recomputed probabilities when out is null (a bf16 run keeps only the
-// output's bf16 rounding, which would round D).
+// and is summed from the recomputed probabilities when out is null (for an output kept only as its
+// bf16 rounding, which would round D; a bf16 training run's backward is attention_bf16.h's).
 void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out, const float* lse, int64_t B,
                         int64_t T, int64_t C, int64_t H, float dropout_p, uint64_t dropout_key);
 

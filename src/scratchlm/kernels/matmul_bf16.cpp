@@ -12,6 +12,7 @@
 #include <tuple>
 #include <vector>
 
+#include "scratchlm/tensor/scratch_buffer.h"
 #include "scratchlm/util/error.h"
 
 #ifdef SLM_HAVE_DNNL
@@ -80,11 +81,6 @@ struct Scratch {
 Scratch& scratch() {
   thread_local Scratch s;
   return s;
-}
-template <class T>
-T* grow(std::vector<T>& v, int64_t n) {
-  if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
-  return v.data();
 }
 
 void gemm_fallback(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const bf16_t* A, int64_t lda, const bf16_t* B,

@@ -21,6 +21,9 @@ class Bf16Weights {
   Bf16Weights(const ParamStore& store, const std::vector<std::string>& names);
   // The copy of parameter `name` (nullptr when it has none).
   const bf16_t* get(const std::string& name) const;
+  // The same, to write: an optimizer that updates the weight may round it into its copy in the
+  // same pass (train/adamw.h), instead of refresh()'s second pass over the weights.
+  bf16_t* get_mutable(const std::string& name) { return const_cast<bf16_t*>(get(name)); }
   // Round the trainable ones (all, when `all`) again from the store's weights.
   void refresh(const ParamStore& store, bool all = false);
   size_t bytes() const { return data_.size() * sizeof(bf16_t); }

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "scratchlm/kernels/attention.h"
+#include "scratchlm/kernels/attention_bf16.h"
 #include "scratchlm/kernels/dropout.h"
 #include "scratchlm/kernels/gelu.h"
 #include "scratchlm/kernels/layernorm.h"
@@ -47,7 +48,7 @@ void MultiHeadAttention::forward(const float* in, const bf16_t* in16, float* out
   if (p.caches)
     attend_cached(p);
   else if (att16)
-    attention_forward_bf16(att16, lse, qkv, p.B, p.T, C, H, p.drop_p, att_drop_key);
+    attention_forward_tiled_bf16(att16, lse, qkv, p.B, p.T, C, H, p.drop_p, att_drop_key);
   else
     attention_forward(att, lse, qkv, p.B, p.T, C, H, p.drop_p, att_drop_key);
   linear_forward_on(out, att, att16, w_proj, packed_proj, w16_proj, b_proj, M, C, C);
@@ -86,7 +87,10 @@ void MultiHeadAttention::backward(const float* dout, float* din, const float* in
   const int64_t M = p.B * p.T;
   linear_backward_on(scratch_att, g_w_proj, g_b_proj, dout, att, att16, w_proj, w16_proj, M, C, C);
   if (lora_proj.on()) lora_proj.backward(dout, scratch_att, att, lora_du, M);
-  attention_backward(scratch_qkv, scratch_att, qkv, att, lse, p.B, p.T, C, H, p.drop_p, att_drop_key);
+  if (att16)
+    attention_backward_tiled_bf16(scratch_qkv, scratch_att, qkv, lse, p.B, p.T, C, H, p.drop_p, att_drop_key);
+  else
+    attention_backward(scratch_qkv, scratch_att, qkv, att, lse, p.B, p.T, C, H, p.drop_p, att_drop_key);
   linear_backward_on(din, g_w_qkv, g_b_qkv, scratch_qkv, in, in16, w_qkv, w16_qkv, M, C, 3 * C);
   if (lora_qkv.on()) lora_qkv.backward(scratch_qkv, din, in, lora_du, M);
 }

@@ -92,6 +92,8 @@ class GPT {
   void refresh_bf16() {
     if (bf16_) bf16_->refresh(store_);
   }
+  // The bf16 copies (null in fp32), for an optimizer that writes them as it updates the weights.
+  Bf16Weights* bf16_weights() { return bf16_.get(); }
 
   // Allocate gradients for the trainable parameters (all, unless set_trainable was used).
   void enable_grads();

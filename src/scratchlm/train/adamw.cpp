@@ -28,7 +28,27 @@ void AdamW::load_checkpoint_state(const std::string& dir) {
   std::copy(v.begin() + static_cast<int64_t>(begin_), v.begin() + static_cast<int64_t>(end_), v_.data());
 }
 
-void AdamW::step(float lr) {
+namespace {
+
+// The update of n weights (adamw.h), and with kCopy their bf16 copies rounded from the results (a
+// separate instantiation: the fp32 loop stays exactly the code it was).
+template <bool kCopy>
+void update(float* w, bf16_t* w16, const float* g, float* m, float* v, int64_t n, float keep, float b1, float b2,
+            float eps, float bc2_sqrt, float step_size) {
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < n; ++i) {
+    w[i] *= keep;
+    m[i] = b1 * m[i] + (1.0f - b1) * g[i];
+    v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
+    const float denom = std::sqrt(v[i]) / bc2_sqrt + eps;
+    w[i] -= step_size * m[i] / denom;
+    if constexpr (kCopy) w16[i] = f32_to_bf16_vec(w[i]);
+  }
+}
+
+}  // namespace
+
+void AdamW::step(float lr, Bf16Weights* copies) {
   ++t_;
   const float b1 = cfg_.beta1, b2 = cfg_.beta2, eps = cfg_.eps;
   const float bc1 = 1.0f - std::pow(b1, static_cast<float>(t_));
@@ -46,14 +66,11 @@ void AdamW::step(float lr) {
     float* m = m_.data() + (lo - begin_);
     float* v = v_.data() + (lo - begin_);
     const int64_t n = static_cast<int64_t>(hi - lo);
-#pragma omp parallel for simd schedule(static)
-    for (int64_t i = 0; i < n; ++i) {
-      w[i] *= keep;
-      m[i] = b1 * m[i] + (1.0f - b1) * g[i];
-      v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
-      const float denom = std::sqrt(v[i]) / bc2_sqrt + eps;
-      w[i] -= step_size * m[i] / denom;
-    }
+    bf16_t* w16 = copies ? copies->get_mutable(p.name) : nullptr;
+    if (w16)
+      update<true>(w, w16 + (lo - p.grad_offset), g, m, v, n, keep, b1, b2, eps, bc2_sqrt, step_size);
+    else
+      update<false>(w, nullptr, g, m, v, n, keep, b1, b2, eps, bc2_sqrt, step_size);
   }
 }
 

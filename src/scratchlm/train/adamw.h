@@ -15,6 +15,7 @@
 #include <string>
 
 #include "scratchlm/io/checkpoint.h"
+#include "scratchlm/model/bf16_weights.h"
 #include "scratchlm/model/params.h"
 #include "scratchlm/tensor/tensor.h"
 
@@ -35,8 +36,11 @@ class AdamW {
   // Keeps m and v for the gradient-buffer positions [shard_begin, shard_end) (SIZE_MAX: to the
   // end) and updates only those weights: ZeRO-1's shard of a data-parallel rank (grad_sync.h).
   AdamW(ParamStore& store, const AdamWConfig& cfg, size_t shard_begin = 0, size_t shard_end = SIZE_MAX);
-  // One update of every trainable parameter (in the shard) with learning rate lr.
-  void step(float lr);
+  // One update of every trainable parameter (in the shard) with learning rate lr. With copies
+  // (--precision bf16), each updated weight that has a bf16 copy there also gets the copy rounded
+  // from its new value in the same pass: what copies->refresh() would write, bit for bit, for the
+  // weights this step updates (a ZeRO shard's: the others are some other rank's to update).
+  void step(float lr, Bf16Weights* copies = nullptr);
   int64_t steps() const { return t_; }
   void set_steps(int64_t t) { t_ = t; }
   // First and second moments, laid out like the store's gradient buffer (its shard).

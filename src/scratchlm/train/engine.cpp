@@ -267,9 +267,14 @@ void TrainingEngine::train_step() {
     fail_non_finite(
         fmt::format("the loss became {} at step {} (gradient norm {})", unsigned_nan(loss), step_, unsigned_nan(norm)),
         run_.checkpoint_dir);
-  opt_.step(lr);
-  if (sync_ && sync_->zero()) sync_->gather_params();
-  model_.refresh_bf16();  // the bf16 copies of the updated weights (--precision bf16)
+  // --precision bf16: AdamW rounds the bf16 copies of the weights it updates as it writes them;
+  // under ZeRO the other shards' weights arrive by the gather, and the copies are rounded after it.
+  const bool zero = sync_ && sync_->zero();
+  opt_.step(lr, zero ? nullptr : model_.bf16_weights());
+  if (zero) {
+    sync_->gather_params();
+    model_.refresh_bf16();
+  }
   seen_ += step_seen;
   const double rate = static_cast<double>(step_seen) / std::max(now_s() - ts, 1e-9);
   const std::string rate_key = run_.unit == SeenUnit::Tokens ? "tokens_per_second" : "examples_per_second";

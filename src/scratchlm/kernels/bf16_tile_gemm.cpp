@@ -1,0 +1,170 @@
+// bf16_tile_gemm.cpp — pair-packed bf16 tile GEMMs, AVX512_BF16 and portable (see bf16_tile_gemm.h).
+#include "scratchlm/kernels/bf16_tile_gemm.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+// GCC 12's AVX-512 headers start vectors from _mm*_undefined_*(), which its own -Wuninitialized
+// flags inside the intrinsics; the values are fully written.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+namespace slm {
+
+namespace {
+
+constexpr int kMr = 6;  // rows of a native register tile
+constexpr int kNv = 4;  // 16-column vectors of a native register tile
+constexpr int kLanes = 16;
+
+// The k range and column count row tile [i0, i0 + rows) needs.
+struct Range {
+  int64_t k0, k1, n1;
+};
+Range range_for(TileCausal c, int64_t i0, int64_t rows, int64_t N, int64_t K) {
+  Range r{0, K, N};
+  if (c == TileCausal::ColsUpToRow) r.n1 = std::min(N, round_up(i0 + rows, kLanes));
+  if (c == TileCausal::SumUpToRow) r.k1 = std::min(K, round_up(i0 + rows, 2));
+  if (c == TileCausal::SumFromRow) r.k0 = std::min(K, i0 / 2 * 2);
+  return r;
+}
+
+// ---------------------------------------------------------------- native
+
+// The pair (A[i, 2p], A[i, 2p + 1]) is at A + i * ra + p * pa in both layouts.
+template <int MR, int NV>
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) void micro(int64_t p0, int64_t p1, const bf16_t* A,
+                                                                           int64_t ra, int64_t pa, const bf16_t* B,
+                                                                           int64_t ldb, float* C, int64_t ldc,
+                                                                           bool accumulate) {
+  __m512 c[MR][NV];
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < NV; ++v) c[r][v] = accumulate ? _mm512_loadu_ps(C + r * ldc + v * kLanes) : _mm512_setzero_ps();
+  for (int64_t p = p0; p < p1; ++p) {  // pairs of k
+    __m512bh b[NV];
+    for (int v = 0; v < NV; ++v) b[v] = reinterpret_cast<__m512bh>(_mm512_loadu_si512(B + (p * ldb + v * kLanes) * 2));
+    for (int r = 0; r < MR; ++r) {
+      int32_t pair;
+      std::memcpy(&pair, A + r * ra + p * pa, sizeof pair);
+      const __m512bh a = reinterpret_cast<__m512bh>(_mm512_set1_epi32(pair));
+      for (int v = 0; v < NV; ++v) c[r][v] = _mm512_dpbf16_ps(c[r][v], a, b[v]);
+    }
+  }
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < NV; ++v) _mm512_storeu_ps(C + r * ldc + v * kLanes, c[r][v]);
+}
+
+using MicroFn = void (*)(int64_t, int64_t, const bf16_t*, int64_t, int64_t, const bf16_t*, int64_t, float*, int64_t,
+                         bool);
+
+template <int MR>
+MicroFn micro_for(int nv) {
+  switch (nv) {
+    case 1:
+      return micro<MR, 1>;
+    case 2:
+      return micro<MR, 2>;
+    case 3:
+      return micro<MR, 3>;
+    default:
+      return micro<MR, 4>;
+  }
+}
+MicroFn micro_for(int mr, int nv) {
+  switch (mr) {
+    case 1:
+      return micro_for<1>(nv);
+    case 2:
+      return micro_for<2>(nv);
+    case 3:
+      return micro_for<3>(nv);
+    case 4:
+      return micro_for<4>(nv);
+    case 5:
+      return micro_for<5>(nv);
+    default:
+      return micro_for<6>(nv);
+  }
+}
+
+void gemm_native(int64_t M, int64_t N, int64_t K, const bf16_t* A, int64_t ra, int64_t pa, const bf16_t* B, int64_t ldb,
+                 float* C, int64_t ldc, bool accumulate, TileCausal causal) {
+  for (int64_t i0 = 0; i0 < M; i0 += kMr) {
+    const int rows = static_cast<int>(std::min<int64_t>(kMr, M - i0));
+    const Range r = range_for(causal, i0, rows, N, K);
+    const bf16_t* a = A + i0 * ra;
+    float* c = C + i0 * ldc;
+    for (int64_t n0 = 0; n0 < r.n1; n0 += kNv * kLanes) {
+      const int nv = static_cast<int>(std::min<int64_t>(kNv, (r.n1 - n0) / kLanes));
+      micro_for(rows, nv)(r.k0 / 2, r.k1 / 2, a, ra, pa, B + n0 * 2, ldb, c + n0, ldc, accumulate);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- fallback
+
+void gemm_fallback(int64_t M, int64_t N, int64_t K, const bf16_t* A, int64_t ra, int64_t pa, const bf16_t* B,
+                   int64_t ldb, float* C, int64_t ldc, bool accumulate, TileCausal causal) {
+  for (int64_t i = 0; i < M; ++i) {
+    const Range r = range_for(causal, i, 1, N, K);
+    float* c = C + i * ldc;
+    if (!accumulate) std::fill(c, c + r.n1, 0.0f);
+    for (int64_t k = r.k0; k < r.k1; k += 2) {
+      const bf16_t* a = A + i * ra + (k / 2) * pa;
+      const float a0 = bf16_to_f32(a[0]), a1 = bf16_to_f32(a[1]);
+      const bf16_t* b = B + (k / 2) * ldb * 2;
+#pragma omp simd
+      for (int64_t n = 0; n < r.n1; ++n) c[n] += a0 * bf16_to_f32(b[2 * n]) + a1 * bf16_to_f32(b[2 * n + 1]);
+    }
+  }
+}
+
+inline void put_pair(bf16_t* dst, float lo, float hi) {
+  const uint32_t w = static_cast<uint32_t>(f32_to_bf16_vec(lo)) | static_cast<uint32_t>(f32_to_bf16_vec(hi)) << 16;
+  std::memcpy(dst, &w, sizeof w);
+}
+
+}  // namespace
+
+void tile_gemm_bf16(int64_t M, int64_t N, int64_t K, const bf16_t* A, int64_t lda, TileA a_layout, const bf16_t* B,
+                    int64_t ldb, float* C, int64_t ldc, bool accumulate, TileCausal causal, Bf16Path path) {
+  const bool rows = a_layout == TileA::RowMajor;
+  const int64_t ra = rows ? lda : 2, pa = rows ? 2 : 2 * lda;
+  if (path == Bf16Path::Native)
+    gemm_native(M, N, K, A, ra, pa, B, ldb, C, ldc, accumulate, causal);
+  else
+    gemm_fallback(M, N, K, A, ra, pa, B, ldb, C, ldc, accumulate, causal);
+}
+
+void pack_pairs_rows(bf16_t* dst, int64_t ldb, const float* src, int64_t lds, int64_t K, int64_t N) {
+  for (int64_t k = 0; k < K; k += 2) {
+    bf16_t* d = dst + k * ldb;  // pair k / 2
+    const float* s0 = src + k * lds;
+    if (k + 1 < K) {
+      const float* s1 = s0 + lds;
+#pragma omp simd
+      for (int64_t n = 0; n < N; ++n) put_pair(d + 2 * n, s0[n], s1[n]);
+    } else {  // the padding row past an odd K
+#pragma omp simd
+      for (int64_t n = 0; n < N; ++n) put_pair(d + 2 * n, s0[n], 0.0f);
+    }
+    std::fill(d + 2 * N, d + 2 * ldb, bf16_t{0});
+  }
+}
+
+void pack_pairs_cols(bf16_t* dst, int64_t ldb, const float* src, int64_t lds, int64_t N, int64_t K) {
+  for (int64_t n = 0; n < ldb; ++n) {
+    bf16_t* d = dst + 2 * n;  // pair p at d + p * 2 * ldb
+    if (n >= N) {
+      for (int64_t k = 0; k < K; k += 2) put_pair(d + k * ldb, 0.0f, 0.0f);
+      continue;
+    }
+    const float* s = src + n * lds;
+    for (int64_t k = 0; k + 1 < K; k += 2) put_pair(d + k * ldb, s[k], s[k + 1]);
+    if (K % 2) put_pair(d + (K - 1) * ldb, s[K - 1], 0.0f);
+  }
+}
+
+}  // namespace slm

@@ -1,0 +1,48 @@
+// bf16_tile_gemm.h — small bf16 GEMMs with fp32 sums for the tiles of a mixed-precision attention
+// (chapter 3's attention, issue 15's bf16 training): C[M, N] = A[M, K] B[K, N], A row-major bf16,
+// B packed as pairs of its rows ("pair-packed": element (k, n) at ((k / 2) * ldb + n) * 2 + k % 2,
+// the layout vdpbf16ps multiplies), so that one instruction adds the products of two k for 16
+// columns. Sized for one head of one sequence (T x T x head size), called from many threads at
+// once, each on its own tiles; no threading inside.
+//
+// Two paths, chosen by matmul_bf16.h's bf16_path() (tests force the fallback with set_bf16_path):
+//   Native    AVX512_BF16 register tiles of 6 rows x 64 columns (vdpbf16ps)
+//   Fallback  portable C++: the same products (exact in fp32), summed in another order.
+#pragma once
+
+#include <cstdint>
+
+#include "scratchlm/kernels/matmul_bf16.h"
+#include "scratchlm/tensor/bf16.h"
+
+namespace slm {
+
+// Which part of the product a causal attention needs (rows i of C are queries or keys):
+//   Full          all of C and all of K
+//   ColsUpToRow   row i only needs columns 0..i (scores: key j <= query i); columns past the last
+//                 row of a tile are left unwritten
+//   SumUpToRow    row i only sums k = 0..i (A[i, k] is zero past i: P V, dS K)
+//   SumFromRow    row i only sums k = i..K-1 (A[i, k] is zero before i: P^T dO, dS^T Q)
+enum class TileCausal { Full, ColsUpToRow, SumUpToRow, SumFromRow };
+
+// x rounded up to a multiple of m: the padded sizes the tiles need (K even, N a multiple of 16).
+inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+// How A is laid out: RowMajor, element (i, k) at i * lda + k (lda even); or PairPacked like B,
+// element (i, k) at ((k / 2) * lda + i) * 2 + k % 2 — the transpose of a matrix whose rows were
+// written in pairs, so that dS^T Q and P^T dO need no transposed copy.
+enum class TileA { RowMajor, PairPacked };
+
+// C[M, N] (ldc) = A[M, K] . B (pair-packed, ldb >= N, a multiple of 16), or += when accumulate.
+// K is even (A's and B's padding zero), N a multiple of 16.
+void tile_gemm_bf16(int64_t M, int64_t N, int64_t K, const bf16_t* A, int64_t lda, TileA a_layout, const bf16_t* B,
+                    int64_t ldb, float* C, int64_t ldc, bool accumulate, TileCausal causal, Bf16Path path);
+
+// Pair-packs src[K, N] (fp32 rows lds apart) rounded to bf16 into dst (K rounded up to even and N
+// up to ldb: the padding zero).
+void pack_pairs_rows(bf16_t* dst, int64_t ldb, const float* src, int64_t lds, int64_t K, int64_t N);
+// Pair-packs the transpose of src[N, K] (fp32 rows lds apart), B[k, n] = src[n, k]; N is padded
+// to ldb and K to even with zeros.
+void pack_pairs_cols(bf16_t* dst, int64_t ldb, const float* src, int64_t lds, int64_t N, int64_t K);
+
+}  // namespace slm
