@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
 #include "scratchlm/kernels/attention.h"
 #include "scratchlm/kernels/attention_bf16.h"
 #include "scratchlm/kernels/matmul_bf16.h"
@@ -20,16 +21,7 @@
 
 namespace {
 
-double best_of(int reps, const std::function<void()>& f) {
-  f();
-  double best = 1e30;
-  for (int r = 0; r < reps; ++r) {
-    const auto t0 = std::chrono::steady_clock::now();
-    f();
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  return best;
-}
+using slm::bench::best_of;
 
 }  // namespace
 

@@ -8,19 +8,19 @@
 #include <cblas.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
+#include <functional>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
 #include "scratchlm/kernels/matmul_few_rows.h"
 #include "scratchlm/kernels/matmul_panels.h"
 #include "scratchlm/kernels/threads.h"
 #include "scratchlm/tensor/rng.h"
 
 namespace {
-double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
 struct Shape {
   int64_t K, N;
@@ -72,15 +72,7 @@ int main(int argc, char** argv) {
       "| rows | block matrices, BLAS ms | block matrices, panels ms | head, BLAS ms | head, few-rows ms |\n"
       "|---|---|---|---|---|\n");
   for (int64_t M : rows) {
-    auto best_ms = [&](auto&& fn) {  // the best of `reps` runs
-      double best = 1e9;
-      for (int r = 0; r < reps; ++r) {
-        const double t0 = now();
-        fn();
-        best = std::min(best, (now() - t0) * 1e3);
-      }
-      return best;
-    };
+    auto best_ms = [&](const std::function<void()>& fn) { return slm::bench::best_of(reps, fn) * 1e3; };
     const double blas = best_ms([&] {
       for (size_t wi = 0; wi + 1 < weights.size(); ++wi) {
         const Shape& s = shapes[wi / 12];

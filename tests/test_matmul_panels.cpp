@@ -7,10 +7,10 @@
 #include <cmath>
 #include <cstring>
 #include <memory>
-#include <random>
 #include <type_traits>
 #include <vector>
 
+#include "bf16_test_util.h"
 #include "scratchlm/io/hf_gpt2.h"
 #include "scratchlm/kernels/matmul_panels.h"
 #include "scratchlm/model/gpt.h"
@@ -20,13 +20,7 @@
 namespace slm {
 namespace {
 
-std::vector<float> randn(size_t n, uint32_t seed) {
-  std::mt19937 g(seed);
-  std::normal_distribution<float> d(0.0f, 1.0f);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(g);
-  return v;
-}
+using test::randn;
 
 bool same_bits(float a, float b) { return std::memcmp(&a, &b, sizeof a) == 0; }
 
