@@ -34,6 +34,20 @@ float max_abs(const std::vector<float>& v) {
   return m;
 }
 
+// C[M, N] against the double sums of A (bf16, row-major [M, K]) times Bm rounded to bf16, plus
+// `init`, for each row's first `cols(i)` columns.
+template <class Cols>
+void expect_products(const std::vector<float>& C, const std::vector<bf16_t>& A, const std::vector<float>& Bm, int64_t M,
+                     int64_t N, int64_t K, double init, Cols cols, Bf16Path path, TileCausal c) {
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t n = 0; n < cols(i); ++n) {
+      double want = init;
+      for (int64_t k = 0; k < K; ++k) want += double(bf16_to_f32(A[i * K + k])) * round_to_bf16(Bm[k * N + n]);
+      ASSERT_NEAR(C[i * N + n], want, 1e-4 * (1 + std::fabs(want)))
+          << bf16_path_name(path) << " mode " << static_cast<int>(c) << " (" << i << ", " << n << ")";
+    }
+}
+
 }  // namespace
 
 TEST(AttentionTiledBf16, TileGemmEveryCausalModeAgainstDouble) {
@@ -55,13 +69,9 @@ TEST(AttentionTiledBf16, TileGemmEveryCausalModeAgainstDouble) {
       for (bool acc : {false, true}) {
         std::vector<float> C(static_cast<size_t>(M * N), 0.5f);
         tile_gemm_bf16(M, N, K, A.data(), K, TileA::RowMajor, Bp.data(), N, C.data(), N, acc, c, path);
-        for (int64_t i = 0; i < M; ++i)
-          for (int64_t n = 0; n < (c == TileCausal::ColsUpToRow ? std::min(N, i + 1) : N); ++n) {
-            double want = acc ? 0.5 : 0.0;
-            for (int64_t k = 0; k < K; ++k) want += double(bf16_to_f32(A[i * K + k])) * round_to_bf16(Bm[k * N + n]);
-            ASSERT_NEAR(C[i * N + n], want, 1e-4 * (1 + std::fabs(want)))
-                << bf16_path_name(path) << " mode " << static_cast<int>(c) << " (" << i << ", " << n << ")";
-          }
+        expect_products(
+            C, A, Bm, M, N, K, acc ? 0.5 : 0.0,
+            [&](int64_t i) { return c == TileCausal::ColsUpToRow ? std::min(N, i + 1) : N; }, path, c);
       }
     }
   }
@@ -92,13 +102,8 @@ TEST(AttentionTiledBf16, TileGemmCausalSums) {
         for (int64_t k = 0; k < K; ++k) Ap[static_cast<size_t>(((k / 2) * M + i) * 2 + k % 2)] = A[i * K + k];
       tile_gemm_bf16(M, N, K, Ap.data(), M, TileA::PairPacked, Bp.data(), N, Cp.data(), N, false, c, path);
       EXPECT_EQ(Cp, C) << bf16_path_name(path) << " mode " << static_cast<int>(c);
-      for (int64_t i = 0; i < M; ++i)
-        for (int64_t n = 0; n < N; ++n) {
-          double want = 0.0;
-          for (int64_t k = 0; k < K; ++k) want += double(bf16_to_f32(A[i * K + k])) * round_to_bf16(Bm[k * N + n]);
-          ASSERT_NEAR(C[i * N + n], want, 1e-4 * (1 + std::fabs(want)))
-              << bf16_path_name(path) << " mode " << static_cast<int>(c) << " (" << i << ", " << n << ")";
-        }
+      expect_products(
+          C, A, Bm, M, N, K, 0.0, [&](int64_t) { return N; }, path, c);
     }
   }
 }

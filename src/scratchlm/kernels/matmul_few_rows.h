@@ -2,9 +2,9 @@
 // sequences decoding together in `slm serve --parallel`): out = in · Wtᵀ with the head stored
 // [V, C] (wte, tied). Each weight row is read from memory once and multiplied with all the rows
 // while it is in the L1 cache, up to 16 independent dot products at a time (two or four weight
-// rows against the rows); OpenBLAS's sgemm for 2 to
-// 8 rows is 15-45% slower on GPT-2's 50,257 x 768 head (bench/bench_few_rows.cpp), mostly copying
-// (packing) the weights first, and sgemv for one row no faster. The block matrices (Conv1D layout
+// rows against the rows); OpenBLAS's sgemm for 2 to 8 rows is 15-45% slower on GPT-2's
+// 50,257 x 768 head (bench/bench_few_rows.cpp), mostly copying (packing) the weights first, and
+// sgemv for one row no faster. The block matrices (Conv1D layout
 // W[K, N]) are packed in panels for inference instead (matmul_panels.h).
 //
 // Order of the sums: each output is 16 partial sums over k ≡ l (mod 16), each a chain of fmas in
