@@ -1,5 +1,5 @@
-// test_train_utils.cpp — learning-rate schedules (appendix D), the metrics log and loss plot
-// (chapter 5), and the progress reporter.
+// test_train_utils.cpp — learning-rate schedules and gradient clipping (appendix D), the metrics
+// log and loss plot (chapter 5), and the progress reporter.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -8,6 +8,9 @@
 #include <regex>
 
 #include "scratchlm/io/download.h"
+#include "scratchlm/tensor/parallel.h"
+#include "scratchlm/tensor/rng.h"
+#include "scratchlm/train/adamw.h"
 #include "scratchlm/train/metrics.h"
 #include "scratchlm/train/plot.h"
 #include "scratchlm/train/schedule.h"
@@ -101,6 +104,39 @@ TEST(Schedule, EdgeCases) {
 }
 
 // ----------------------------------------------------------------------------------- metrics
+
+// The gradient norm's sum: one order for every thread count (a resumed run repeats its norms bit for
+// bit), the exact sum to double precision, and clipping only where the factor is below 1.
+TEST(GradNorm, SumOfSquaresIsOneOrderForAnyThreadCount) {
+  const int64_t n = 3 * (int64_t{1} << 16) + 77;  // three whole blocks and a tail off the lane width
+  std::vector<float> g(static_cast<size_t>(n));
+  slm::Rng rng(7);
+  for (auto& x : g) x = static_cast<float>(rng.normal() * (rng.below(100) == 0 ? 1e3 : 1e-3));
+  long double exact = 0;
+  for (float x : g) exact += static_cast<long double>(x) * x;
+  const int threads = slm::num_threads();
+  std::vector<double> got;
+  for (int t : {1, 2, 3}) {
+    slm::set_num_threads(t);
+    got.push_back(slm::sum_of_squares(g.data(), n));
+  }
+  slm::set_num_threads(threads);
+  EXPECT_EQ(got[0], got[1]);
+  EXPECT_EQ(got[0], got[2]);
+  EXPECT_NEAR(got[0], static_cast<double>(exact), 1e-14 * static_cast<double>(exact));
+  EXPECT_EQ(slm::sum_of_squares(g.data(), 0), 0.0);
+  EXPECT_EQ(slm::sum_of_squares(g.data() + 5, 3),
+            static_cast<double>(g[5]) * g[5] + static_cast<double>(g[6]) * g[6] + static_cast<double>(g[7]) * g[7]);
+
+  std::vector<float> c = {3.0f, -4.0f};
+  slm::clip_to_norm(c.data(), 2, 5.0, 10.0);  // factor above 1: unchanged
+  EXPECT_EQ(c[0], 3.0f);
+  slm::clip_to_norm(c.data(), 2, std::nan(""), 1.0);  // a NaN norm: left for the caller's error
+  EXPECT_EQ(c[0], 3.0f);
+  slm::clip_to_norm(c.data(), 2, 5.0, 1.0);
+  EXPECT_EQ(c[0], 3.0f * static_cast<float>(1.0 / (5.0 + 1e-6)));
+  EXPECT_EQ(c[1], -4.0f * static_cast<float>(1.0 / (5.0 + 1e-6)));
+}
 
 TEST(Metrics, WriteReadRoundTrip) {
   TempDir dir;

@@ -68,6 +68,13 @@ class AdamW {
   int64_t t_ = 0;
 };
 
+// The sum of g[i]^2 over n floats, in double, in one fixed order (independent of the thread count
+// and the ISA, so runs resume and repeat bit for bit).
+double sum_of_squares(const float* g, int64_t n);
+// The clipping of clip_grad_norm: scales g[0..n) by max_norm / (norm + 1e-6) (rounded to float)
+// when max_norm > 0, the norm is finite and the factor is below 1.
+void clip_to_norm(float* g, int64_t n, double norm, double max_norm);
+
 // Global L2 norm of all gradients (computed in double); when max_norm > 0 and the norm exceeds
 // it, scales every gradient by max_norm / (norm + 1e-6) as torch.nn.utils.clip_grad_norm_.
 // Returns the norm before clipping.

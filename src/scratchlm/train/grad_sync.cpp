@@ -6,6 +6,7 @@
 #include <cstring>
 #include <string>
 
+#include "scratchlm/train/adamw.h"
 #include "scratchlm/util/error.h"
 
 namespace slm {
@@ -117,28 +118,10 @@ void GradientSync::finish() {
 double GradientSync::clip_shards(double max_norm) {
   float* g = store_.grad_all() + shard_begin_;
   const int64_t n = static_cast<int64_t>(shard_end_ - shard_begin_);
-  constexpr int64_t kBlock = 1 << 16;  // fixed blocks summed in order, as clip_grad_norm
-  const int64_t nb = (n + kBlock - 1) / kBlock;
-  std::vector<double> part(static_cast<size_t>(nb), 0.0);
-#pragma omp parallel for schedule(static)
-  for (int64_t b = 0; b < nb; ++b) {
-    double s = 0.0;
-    const int64_t end = std::min((b + 1) * kBlock, n);
-    for (int64_t i = b * kBlock; i < end; ++i) s += static_cast<double>(g[i]) * g[i];
-    part[static_cast<size_t>(b)] = s;
-  }
-  double ss = 0.0;
-  for (double s : part) ss += s;
+  double ss = sum_of_squares(g, n);
   comm_.allreduce_sum(&ss, 1);
   const double norm = std::sqrt(ss);
-  if (max_norm > 0.0 && std::isfinite(norm)) {
-    const double coef = max_norm / (norm + 1e-6);
-    if (coef < 1.0) {
-      const float c = static_cast<float>(coef);
-#pragma omp parallel for simd schedule(static)
-      for (int64_t i = 0; i < n; ++i) g[i] *= c;
-    }
-  }
+  clip_to_norm(g, n, norm, max_norm);
   return norm;
 }
 
