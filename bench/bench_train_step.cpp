@@ -229,7 +229,7 @@ int main(int argc, char** argv) {
     double head_s = 0.0, embb_s = 0.0;
     if (profile) {
       slm::ParamStore& st = model.params();
-      const int64_t chunk = std::clamp<int64_t>((int64_t{32} << 20) / (4 * V), 1, std::max<int64_t>(M, 1));
+      const int64_t chunk = model.head_chunk_rows();  // as the model's own step
       slm::Tensor scratch({chunk * V}), dx({M * C});
       std::vector<double> hs, es;
       const int64_t count = slm::count_targets(y.data(), M, V);

@@ -108,6 +108,27 @@ TEST(AttentionTiledBf16, TileGemmCausalSums) {
   }
 }
 
+TEST(AttentionTiledBf16, TransposedATileGemmAccumulatesTheProducts) {
+  // tile_gemm_bf16_at: C += A^T B with A[K, M] row-major (rows lda apart), the head's weight
+  // gradient. M off the 48-row panels and the 6-row tiles, K odd (a padding pair), lda > M.
+  PathGuard guard;
+  for (Bf16Path path : paths()) {
+    set_bf16_path(path);
+    const int64_t M = 103, N = 48, K = 15, lda = 110;
+    const auto At = to_bf16(randn(static_cast<size_t>(K * lda), 5));
+    const auto Bm = randn(static_cast<size_t>(K * N), 6);
+    std::vector<bf16_t> Bp(static_cast<size_t>((K + 1) * N));
+    pack_pairs_rows(Bp.data(), N, Bm.data(), N, K, N);
+    std::vector<float> C(static_cast<size_t>(M * N), 0.25f);
+    tile_gemm_bf16_at(M, N, K, At.data(), lda, Bp.data(), N, C.data(), N, path);
+    std::vector<bf16_t> A(static_cast<size_t>(M * K));  // A = At^T, row-major
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t k = 0; k < K; ++k) A[i * K + k] = At[k * lda + i];
+    expect_products(
+        C, A, Bm, M, N, K, 0.25, [&](int64_t) { return N; }, path, TileCausal::Full);
+  }
+}
+
 TEST(AttentionTiledBf16, ForwardAgainstFp32) {
   // Inputs already bf16 (tight): Q K^T is then exact products summed in fp32, so lse matches the
   // fp32 kernel to fp32 rounding; the output differs by P's and its own rounding to bf16, each at

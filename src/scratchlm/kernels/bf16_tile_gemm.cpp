@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 // GCC 12's AVX-512 headers start vectors from _mm*_undefined_*(), which its own -Wuninitialized
 // flags inside the intrinsics; the values are fully written.
@@ -136,6 +137,36 @@ void tile_gemm_bf16(int64_t M, int64_t N, int64_t K, const bf16_t* A, int64_t ld
     gemm_native(M, N, K, A, ra, pa, B, ldb, C, ldc, accumulate, causal);
   else
     gemm_fallback(M, N, K, A, ra, pa, B, ldb, C, ldc, accumulate, causal);
+}
+
+void tile_gemm_bf16_at(int64_t M, int64_t N, int64_t K, const bf16_t* A, int64_t lda, const bf16_t* B, int64_t ldb,
+                       float* C, int64_t ldc, Bf16Path path) {
+  constexpr int64_t kBlock = 48;  // rows of C per panel: 8 register tiles, 96 bytes of each row of A
+  const int64_t pairs = (K + 1) / 2, blocks = (M + kBlock - 1) / kBlock;
+#pragma omp parallel
+  {
+    std::vector<bf16_t> panel(static_cast<size_t>(pairs * kBlock * 2));
+#pragma omp for schedule(static)
+    for (int64_t b = 0; b < blocks; ++b) {
+      const int64_t i0 = b * kBlock, rows = std::min(kBlock, M - i0);
+      for (int64_t p = 0; p < pairs; ++p) {
+        const bf16_t* a0 = A + 2 * p * lda + i0;
+        const bf16_t* a1 = 2 * p + 1 < K ? a0 + lda : nullptr;
+        bf16_t* d = panel.data() + p * kBlock * 2;
+        if (a1) {
+#pragma omp simd
+          for (int64_t j = 0; j < rows; ++j) {
+            const uint32_t w = static_cast<uint32_t>(a0[j]) | static_cast<uint32_t>(a1[j]) << 16;
+            std::memcpy(d + 2 * j, &w, sizeof w);
+          }
+        } else {
+          for (int64_t j = 0; j < rows; ++j) d[2 * j] = a0[j], d[2 * j + 1] = 0;
+        }
+      }
+      tile_gemm_bf16(rows, N, 2 * pairs, panel.data(), kBlock, TileA::PairPacked, B, ldb, C + i0 * ldc, ldc, true,
+                     TileCausal::Full, path);
+    }
+  }
 }
 
 void pack_pairs_rows(bf16_t* dst, int64_t ldb, const float* src, int64_t lds, int64_t K, int64_t N) {

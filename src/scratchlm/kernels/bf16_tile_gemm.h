@@ -38,6 +38,13 @@ enum class TileA { RowMajor, PairPacked };
 void tile_gemm_bf16(int64_t M, int64_t N, int64_t K, const bf16_t* A, int64_t lda, TileA a_layout, const bf16_t* B,
                     int64_t ldb, float* C, int64_t ldc, bool accumulate, TileCausal causal, Bf16Path path);
 
+// C[M, N] += A^T B for A[K, M] row-major bf16 (rows lda apart) and B pair-packed (K rounded up to
+// even, the padding zero): a weight gradient, dW = dY^T X, straight from the rows of dY. In
+// parallel over blocks of C's rows; each block's columns of A are pair-packed (pairs of A's rows)
+// into a per-thread panel and multiplied tile by tile as tile_gemm_bf16 does. N a multiple of 16.
+void tile_gemm_bf16_at(int64_t M, int64_t N, int64_t K, const bf16_t* A, int64_t lda, const bf16_t* B, int64_t ldb,
+                       float* C, int64_t ldc, Bf16Path path);
+
 // Pair-packs src[K, N] (fp32 rows lds apart) rounded to bf16 into dst (K rounded up to even and N
 // up to ldb: the padding zero).
 void pack_pairs_rows(bf16_t* dst, int64_t ldb, const float* src, int64_t lds, int64_t K, int64_t N);

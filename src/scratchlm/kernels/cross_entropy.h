@@ -23,9 +23,11 @@ struct CrossEntropyResult {
 int64_t count_targets(const int32_t* targets, int64_t M, int64_t V);
 
 // Wt16: a bf16 copy of Wt (--precision bf16): the head's three products (logits, dx, dWt) then
-// take bf16 operands with fp32 sums (kernels/matmul_bf16.h); the softmax and loss stay fp32.
-// scratch must hold chunk_rows * V floats. dx (M x C, overwritten) and dWt (accumulated) may be
-// null; dscale is the gradient of the loss w.r.t. each counted row's loss (e.g. 1/count for a
+// take bf16 operands with fp32 sums (kernels/matmul_bf16.h), and the logits are rounded to bf16 as
+// they are written, as PyTorch autocast's bf16 head gives them; the softmax and loss stay fp32,
+// and each logit's gradient is rounded to bf16 in the logit's place. scratch must hold
+// chunk_rows * V floats, or with Wt16 chunk_rows * V bf16 values (half the bytes). dx (M x C, overwritten) and dWt
+// (accumulated) may be null; dscale is the gradient of the loss w.r.t. each counted row's loss (e.g. 1/count for a
 // mean). row_loss (optional, M entries) receives each row's loss (0 for ignored rows).
 CrossEntropyResult head_cross_entropy(const float* x, const float* Wt, const int32_t* targets, int64_t M, int64_t C,
                                       int64_t V, float* dx, float* dWt, float dscale, float* scratch,

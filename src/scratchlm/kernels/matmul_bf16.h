@@ -62,6 +62,9 @@ void matmul_backward_bf16_in16(float* dinp, float* dW, float* dbias, const float
 void matmul_forward_wt_bf16(float* out, const float* inp, const bf16_t* Wt16, int64_t M, int64_t K, int64_t N);
 void matmul_backward_wt_bf16(float* dinp, float* dWt, const float* dout, const float* inp, const bf16_t* Wt16,
                              int64_t M, int64_t K, int64_t N, bool accumulate_dinp = false);
+// The head's logits in bf16, as an autocast bf16 linear layer gives them: out[M, N] = inp Wt16^T
+// with bf16 operands and fp32 sums, each sum rounded to bf16 (nearest even) as it is written.
+void matmul_forward_wt_bf16_out16(bf16_t* out, const float* inp, const bf16_t* Wt16, int64_t M, int64_t K, int64_t N);
 // The same with dout already rounded to bf16, its rows ldd apart (the head rounds each row of its
 // logit gradient while the row is in cache, into the row's own storage: kernels/cross_entropy.cpp).
 void matmul_backward_wt_bf16_rounded(float* dinp, float* dWt, const bf16_t* dout16, int64_t ldd, const float* inp,

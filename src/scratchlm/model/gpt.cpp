@@ -133,6 +133,22 @@ void GPT::enable_grads() {
   B_ = T_ = 0;  // training needs the full arena
 }
 
+namespace {
+
+// The head's logits, 32 MiB of them at a time (kernels/cross_entropy.h): fp32, or bf16 where the
+// head multiplies in bf16, then in chunks of equal size (fp32 keeps the chunks its recorded
+// sums were made with).
+int64_t logit_chunk_rows(int64_t M, int64_t V, bool bf16) {
+  const int64_t most = std::clamp<int64_t>((int64_t{32} << 20) / ((bf16 ? 2 : 4) * V), 1, std::max<int64_t>(M, 1));
+  if (!bf16) return most;
+  const int64_t chunks = (M + most - 1) / most;
+  return std::max<int64_t>((M + chunks - 1) / chunks, 1);
+}
+// The floats of arena those rows take.
+int64_t logit_chunk_floats(int64_t rows, int64_t V, bool bf16) { return bf16 ? (rows * V + 1) / 2 : rows * V; }
+
+}  // namespace
+
 size_t GPT::activation_bytes_for(const GPTConfig& c, int64_t B, int64_t T, bool training, Precision precision) {
   // The same count as layout_arena, in checked arithmetic: B and T come from the command line.
   const std::string what = fmt::format("the activation memory for batch {}, sequence {}", B, T);
@@ -147,9 +163,9 @@ size_t GPT::activation_bytes_for(const GPTConfig& c, int64_t B, int64_t T, bool 
   const bool act16 = precision == Precision::Bf16 && !c.lora.enabled();
   const int64_t per_block =
       add(add(act16 ? add(mul(MC, 5 + 3 + 8 - 7), (MC + 1) / 2) : mul(MC, 5 + 3 + 8), mul(M, 4)), mul(mul(B, H), T));
-  const int64_t chunk = std::clamp<int64_t>((int64_t{32} << 20) / (4 * V), 1, std::max<int64_t>(M, 1));
-  int64_t n =
-      add(add(mul(training ? L + 1 : 2, MC), mul(stored, per_block)), add(add(MC, mul(2, M)), add(MC, mul(chunk, V))));
+  const bool head16 = precision == Precision::Bf16 && !c.is_classifier();
+  const int64_t chunk = logit_chunk_floats(logit_chunk_rows(M, V, head16), V, head16);
+  int64_t n = add(add(mul(training ? L + 1 : 2, MC), mul(stored, per_block)), add(add(MC, mul(2, M)), add(MC, chunk)));
   if (training) n = add(n, mul(MC, 4 + 3 + 2));
   if (act16 && !training) n = add(n, add((MC + 1) / 2, (mul(MC, 4) + 1) / 2));
   return static_cast<size_t>(mul(n, sizeof(float)));
@@ -244,8 +260,9 @@ int64_t GPT::layout_arena(float* base, int64_t B, int64_t T) {
   acts_.lnf_mean = take(M);
   acts_.lnf_rstd = take(M);
   acts_.tmp = take(M * C);
-  chunk_rows_ = std::clamp<int64_t>((int64_t{32} << 20) / (4 * V), 1, std::max<int64_t>(M, 1));
-  acts_.logits_chunk = take(cfg_.is_classifier() ? 0 : chunk_rows_ * V);  // a classifier has no vocabulary head
+  chunk_rows_ = logit_chunk_rows(M, V, head16_ != nullptr);
+  // (a classifier has no vocabulary head)
+  acts_.logits_chunk = take(cfg_.is_classifier() ? 0 : logit_chunk_floats(chunk_rows_, V, head16_ != nullptr));
   if (training) {
     acts_.big = take(M * 4 * C);
     acts_.qkv_scratch = take(M * 3 * C);

@@ -166,6 +166,8 @@ class GPT {
   // The output head weight [V, C] (lm_head, or wte when tied; score [K, C] for a classifier).
   const float* head_weight() const { return head_w_; }
   const bf16_t* head_weight_bf16() const { return head16_; }  // its bf16 copy (--precision bf16), or null
+  // Rows of logits the head computes at a time (kernels/cross_entropy.h; set with the arena).
+  int64_t head_chunk_rows() const { return chunk_rows_; }
 
   // Bytes held by the activation arena (for memory estimates).
   size_t activation_bytes() const { return arena_.bytes(); }
