@@ -39,7 +39,13 @@ template <int MR, int NV>
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) void micro(int64_t p0, int64_t p1, const bf16_t* A,
                                                                            int64_t ra, int64_t pa, const bf16_t* B,
                                                                            int64_t ldb, float* C, int64_t ldc,
-                                                                           bool accumulate) {
+                                                                           bool accumulate, const float* next) {
+  // The next tile's sums to add to, fetched while this one computes (a weight gradient's C comes
+  // from memory: 80% of the peak without this, 90% from cache).
+  if (next)
+    for (int r = 0; r < kMr; ++r)
+      for (int v = 0; v < kNv; ++v)
+        _mm_prefetch(reinterpret_cast<const char*>(next + r * ldc + v * kLanes), _MM_HINT_T0);
   __m512 c[MR][NV];
   for (int r = 0; r < MR; ++r)
     for (int v = 0; v < NV; ++v) c[r][v] = accumulate ? _mm512_loadu_ps(C + r * ldc + v * kLanes) : _mm512_setzero_ps();
@@ -58,7 +64,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) void micro(int64
 }
 
 using MicroFn = void (*)(int64_t, int64_t, const bf16_t*, int64_t, int64_t, const bf16_t*, int64_t, float*, int64_t,
-                         bool);
+                         bool, const float*);
 
 template <int MR>
 MicroFn micro_for(int nv) {
@@ -99,7 +105,11 @@ void gemm_native(int64_t M, int64_t N, int64_t K, const bf16_t* A, int64_t ra, i
     float* c = C + i0 * ldc;
     for (int64_t n0 = 0; n0 < r.n1; n0 += kNv * kLanes) {
       const int nv = static_cast<int>(std::min<int64_t>(kNv, (r.n1 - n0) / kLanes));
-      micro_for(rows, nv)(r.k0 / 2, r.k1 / 2, a, ra, pa, B + n0 * 2, ldb, c + n0, ldc, accumulate);
+      const float* next = !accumulate                ? nullptr
+                          : n0 + kNv * kLanes < r.n1 ? c + n0 + kNv * kLanes
+                          : i0 + kMr + kMr <= M      ? c + kMr * ldc
+                                                     : nullptr;
+      micro_for(rows, nv)(r.k0 / 2, r.k1 / 2, a, ra, pa, B + n0 * 2, ldb, c + n0, ldc, accumulate, next);
     }
   }
 }
@@ -139,10 +149,32 @@ void tile_gemm_bf16(int64_t M, int64_t N, int64_t K, const bf16_t* A, int64_t ld
     gemm_fallback(M, N, K, A, ra, pa, B, ldb, C, ldc, accumulate, causal);
 }
 
+namespace {
+
+// d[2j], d[2j + 1] = a0[j], a1[j] (a1 null: zero) for j < n: two rows of A written as pairs.
+void interleave_portable(bf16_t* d, const bf16_t* a0, const bf16_t* a1, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) d[2 * j] = a0[j], d[2 * j + 1] = a1 ? a1[j] : bf16_t{0};
+}
+
+__attribute__((target("avx512f,avx512bw"))) void interleave_native(bf16_t* d, const bf16_t* a0, const bf16_t* a1,
+                                                                   int64_t n) {
+  int64_t j = 0;
+  if (a1)
+    for (; j + 16 <= n; j += 16) {
+      const __m512i lo = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a0 + j)));
+      const __m512i hi = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a1 + j)));
+      _mm512_storeu_si512(d + 2 * j, _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
+    }
+  interleave_portable(d + 2 * j, a0 + j, a1 ? a1 + j : nullptr, n - j);
+}
+
+}  // namespace
+
 void tile_gemm_bf16_at(int64_t M, int64_t N, int64_t K, const bf16_t* A, int64_t lda, const bf16_t* B, int64_t ldb,
                        float* C, int64_t ldc, Bf16Path path) {
-  constexpr int64_t kBlock = 48;  // rows of C per panel: 8 register tiles, 96 bytes of each row of A
+  constexpr int64_t kBlock = 96;  // rows of C per panel: 16 register tiles, 192 bytes of each row of A
   const int64_t pairs = (K + 1) / 2, blocks = (M + kBlock - 1) / kBlock;
+  const bool native = path == Bf16Path::Native;
 #pragma omp parallel
   {
     std::vector<bf16_t> panel(static_cast<size_t>(pairs * kBlock * 2));
@@ -153,15 +185,7 @@ void tile_gemm_bf16_at(int64_t M, int64_t N, int64_t K, const bf16_t* A, int64_t
         const bf16_t* a0 = A + 2 * p * lda + i0;
         const bf16_t* a1 = 2 * p + 1 < K ? a0 + lda : nullptr;
         bf16_t* d = panel.data() + p * kBlock * 2;
-        if (a1) {
-#pragma omp simd
-          for (int64_t j = 0; j < rows; ++j) {
-            const uint32_t w = static_cast<uint32_t>(a0[j]) | static_cast<uint32_t>(a1[j]) << 16;
-            std::memcpy(d + 2 * j, &w, sizeof w);
-          }
-        } else {
-          for (int64_t j = 0; j < rows; ++j) d[2 * j] = a0[j], d[2 * j + 1] = 0;
-        }
+        native ? interleave_native(d, a0, a1, rows) : interleave_portable(d, a0, a1, rows);
       }
       tile_gemm_bf16(rows, N, 2 * pairs, panel.data(), kBlock, TileA::PairPacked, B, ldb, C + i0 * ldc, ldc, true,
                      TileCausal::Full, path);
