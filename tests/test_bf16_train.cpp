@@ -425,7 +425,10 @@ std::vector<double> fixture_losses(const char* name) {
 
 // AdamW writing the bf16 copies as it updates the weights (what the engine does) leaves the same
 // weights, moments and copies, bit for bit, as a step followed by refresh_bf16()'s own pass.
-TEST(Bf16Training, AdamWRoundsTheCopiesAsRefreshDoes) {
+// AdamW's fused passes against the separate ones: the bf16 copies rounded in the update (vs
+// refresh_bf16 after it) and the clipping applied as the gradients are read (vs clip_grad_norm
+// scaling them in place first): the same weights, copies and moments, bit for bit.
+TEST(Bf16Training, AdamWRoundsTheCopiesAndClipsAsTheSeparatePassesDo) {
   const SafetensorsFile ref =
       SafetensorsFile::open(test::source_dir() + "/tests/fixtures/torch/bf16_train/reference.safetensors");
   const auto tok64 = ref.read_int("tokens"), tgt64 = ref.read_int("targets");
@@ -441,9 +444,14 @@ TEST(Bf16Training, AdamWRoundsTheCopiesAsRefreshDoes) {
       m->forward(tokens.data() + s * B * T, targets.data() + s * B * T, B, T, true);
       m->backward();
     }
+    const double max_norm = 0.05;  // below the norms here: clipping active
+    const double norm0 = clip_grad_norm(models[0]->params(), max_norm);
     refreshed.step(c.lr);
     models[0]->refresh_bf16();
-    fused.step(c.lr, models[1]->bf16_weights());
+    const double norm1 = grad_norm(models[1]->params());
+    ASSERT_EQ(norm0, norm1);
+    ASSERT_LT(clip_factor(norm1, max_norm), 1.0f);
+    fused.step(c.lr, models[1]->bf16_weights(), clip_factor(norm1, max_norm));
   }
   int copies = 0;
   for (const Param& p : models[0]->params().params()) {

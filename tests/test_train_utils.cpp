@@ -128,14 +128,10 @@ TEST(GradNorm, SumOfSquaresIsOneOrderForAnyThreadCount) {
   EXPECT_EQ(slm::sum_of_squares(g.data() + 5, 3),
             static_cast<double>(g[5]) * g[5] + static_cast<double>(g[6]) * g[6] + static_cast<double>(g[7]) * g[7]);
 
-  std::vector<float> c = {3.0f, -4.0f};
-  slm::clip_to_norm(c.data(), 2, 5.0, 10.0);  // factor above 1: unchanged
-  EXPECT_EQ(c[0], 3.0f);
-  slm::clip_to_norm(c.data(), 2, std::nan(""), 1.0);  // a NaN norm: left for the caller's error
-  EXPECT_EQ(c[0], 3.0f);
-  slm::clip_to_norm(c.data(), 2, 5.0, 1.0);
-  EXPECT_EQ(c[0], 3.0f * static_cast<float>(1.0 / (5.0 + 1e-6)));
-  EXPECT_EQ(c[1], -4.0f * static_cast<float>(1.0 / (5.0 + 1e-6)));
+  EXPECT_EQ(slm::clip_factor(5.0, 10.0), 1.0f);          // factor above 1: no clipping
+  EXPECT_EQ(slm::clip_factor(std::nan(""), 1.0), 1.0f);  // a NaN norm: left for the caller's error
+  EXPECT_EQ(slm::clip_factor(5.0, 0.0), 1.0f);           // clipping off
+  EXPECT_EQ(slm::clip_factor(5.0, 1.0), static_cast<float>(1.0 / (5.0 + 1e-6)));
 }
 
 TEST(Metrics, WriteReadRoundTrip) {

@@ -33,13 +33,14 @@ namespace {
 // The update of n weights (adamw.h), and with kCopy their bf16 copies rounded from the results (a
 // separate instantiation: the fp32 loop stays exactly the code it was).
 template <bool kCopy>
-void update(float* w, bf16_t* w16, const float* g, float* m, float* v, int64_t n, float keep, float b1, float b2,
-            float eps, float bc2_sqrt, float step_size) {
+void update(float* w, bf16_t* w16, const float* g, float gs, float* m, float* v, int64_t n, float keep, float b1,
+            float b2, float eps, float bc2_sqrt, float step_size) {
 #pragma omp parallel for simd schedule(static)
   for (int64_t i = 0; i < n; ++i) {
     w[i] *= keep;
-    m[i] = b1 * m[i] + (1.0f - b1) * g[i];
-    v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
+    const float gi = g[i] * gs;  // (gs = 1: g exactly)
+    m[i] = b1 * m[i] + (1.0f - b1) * gi;
+    v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
     const float denom = std::sqrt(v[i]) / bc2_sqrt + eps;
     w[i] -= step_size * m[i] / denom;
     if constexpr (kCopy) w16[i] = f32_to_bf16_vec(w[i]);
@@ -48,7 +49,7 @@ void update(float* w, bf16_t* w16, const float* g, float* m, float* v, int64_t n
 
 }  // namespace
 
-void AdamW::step(float lr, Bf16Weights* copies) {
+void AdamW::step(float lr, Bf16Weights* copies, float grad_scale) {
   ++t_;
   const float b1 = cfg_.beta1, b2 = cfg_.beta2, eps = cfg_.eps;
   const float bc1 = 1.0f - std::pow(b1, static_cast<float>(t_));
@@ -68,9 +69,9 @@ void AdamW::step(float lr, Bf16Weights* copies) {
     const int64_t n = static_cast<int64_t>(hi - lo);
     bf16_t* w16 = copies ? copies->get_mutable(p.name) : nullptr;
     if (w16)
-      update<true>(w, w16 + (lo - p.grad_offset), g, m, v, n, keep, b1, b2, eps, bc2_sqrt, step_size);
+      update<true>(w, w16 + (lo - p.grad_offset), g, grad_scale, m, v, n, keep, b1, b2, eps, bc2_sqrt, step_size);
     else
-      update<false>(w, nullptr, g, m, v, n, keep, b1, b2, eps, bc2_sqrt, step_size);
+      update<false>(w, nullptr, g, grad_scale, m, v, n, keep, b1, b2, eps, bc2_sqrt, step_size);
   }
 }
 
@@ -100,20 +101,25 @@ double sum_of_squares(const float* g, int64_t n) {
   return ss;
 }
 
-void clip_to_norm(float* g, int64_t n, double norm, double max_norm) {
-  if (!(max_norm > 0.0) || !std::isfinite(norm)) return;
+float clip_factor(double norm, double max_norm) {
+  if (!(max_norm > 0.0) || !std::isfinite(norm)) return 1.0f;
   const double coef = max_norm / (norm + 1e-6);
-  if (coef >= 1.0) return;
-  const float c = static_cast<float>(coef);
-#pragma omp parallel for simd schedule(static)
-  for (int64_t i = 0; i < n; ++i) g[i] *= c;
+  return coef < 1.0 ? static_cast<float>(coef) : 1.0f;
+}
+
+double grad_norm(ParamStore& store) {
+  return std::sqrt(sum_of_squares(store.grad_all(), static_cast<int64_t>(store.grad_numel())));
 }
 
 double clip_grad_norm(ParamStore& store, double max_norm) {
-  float* g = store.grad_all();
-  const int64_t n = static_cast<int64_t>(store.grad_numel());
-  const double norm = std::sqrt(sum_of_squares(g, n));
-  clip_to_norm(g, n, norm, max_norm);
+  const double norm = grad_norm(store);
+  const float c = clip_factor(norm, max_norm);
+  if (c != 1.0f) {
+    float* g = store.grad_all();
+    const int64_t n = static_cast<int64_t>(store.grad_numel());
+#pragma omp parallel for simd schedule(static)
+    for (int64_t i = 0; i < n; ++i) g[i] *= c;
+  }
   return norm;
 }
 

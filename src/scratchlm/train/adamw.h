@@ -40,7 +40,10 @@ class AdamW {
   // (--precision bf16), each updated weight that has a bf16 copy there also gets the copy rounded
   // from its new value in the same pass: what copies->refresh() would write, bit for bit, for the
   // weights this step updates (a ZeRO shard's: the others are some other rank's to update).
-  void step(float lr, Bf16Weights* copies = nullptr);
+  // grad_scale multiplies every gradient as it is read: clip_factor's clipping without a pass of
+  // its own over the gradients (the same products: the update is bit for bit the one after
+  // clip_grad_norm scaled them in place).
+  void step(float lr, Bf16Weights* copies = nullptr, float grad_scale = 1.0f);
   int64_t steps() const { return t_; }
   void set_steps(int64_t t) { t_ = t; }
   // First and second moments, laid out like the store's gradient buffer (its shard).
@@ -71,9 +74,11 @@ class AdamW {
 // The sum of g[i]^2 over n floats, in double, in one fixed order (independent of the thread count
 // and the ISA, so runs resume and repeat bit for bit).
 double sum_of_squares(const float* g, int64_t n);
-// The clipping of clip_grad_norm: scales g[0..n) by max_norm / (norm + 1e-6) (rounded to float)
-// when max_norm > 0, the norm is finite and the factor is below 1.
-void clip_to_norm(float* g, int64_t n, double norm, double max_norm);
+// The factor clip_grad_norm scales the gradients by: max_norm / (norm + 1e-6) rounded to float
+// when max_norm > 0, the norm is finite and the factor is below 1; else 1 (no clipping).
+float clip_factor(double norm, double max_norm);
+// The global L2 norm of the store's gradients (sum_of_squares of its whole gradient buffer).
+double grad_norm(ParamStore& store);
 
 // Global L2 norm of all gradients (computed in double); when max_norm > 0 and the norm exceeds
 // it, scales every gradient by max_norm / (norm + 1e-6) as torch.nn.utils.clip_grad_norm_.

@@ -261,8 +261,7 @@ void TrainingEngine::train_step() {
   loss /= static_cast<double>(run_.grad_accum);
   static const int64_t nan_at_for_tests = test_hook_step("SLM_TEST_NAN_AT_STEP");
   if (nan_at_for_tests && step_ == nan_at_for_tests) loss = std::nan("");
-  const double norm =
-      sync_ && sync_->zero() ? sync_->clip_shards(run_.grad_clip) : clip_grad_norm(model_.params(), run_.grad_clip);
+  const double norm = sync_ && sync_->zero() ? sync_->norm_of_shards() : grad_norm(model_.params());
   if (!std::isfinite(loss) || !std::isfinite(norm))
     fail_non_finite(
         fmt::format("the loss became {} at step {} (gradient norm {})", unsigned_nan(loss), step_, unsigned_nan(norm)),
@@ -270,7 +269,7 @@ void TrainingEngine::train_step() {
   // --precision bf16: AdamW rounds the bf16 copies of the weights it updates as it writes them;
   // under ZeRO the other shards' weights arrive by the gather, and the copies are rounded after it.
   const bool zero = sync_ && sync_->zero();
-  opt_.step(lr, zero ? nullptr : model_.bf16_weights());
+  opt_.step(lr, zero ? nullptr : model_.bf16_weights(), clip_factor(norm, run_.grad_clip));  // clipped as read
   if (zero) {
     sync_->gather_params();
     model_.refresh_bf16();

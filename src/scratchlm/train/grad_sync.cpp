@@ -115,14 +115,10 @@ void GradientSync::finish() {
     }
 }
 
-double GradientSync::clip_shards(double max_norm) {
-  float* g = store_.grad_all() + shard_begin_;
-  const int64_t n = static_cast<int64_t>(shard_end_ - shard_begin_);
-  double ss = sum_of_squares(g, n);
+double GradientSync::norm_of_shards() {
+  double ss = sum_of_squares(store_.grad_all() + shard_begin_, static_cast<int64_t>(shard_end_ - shard_begin_));
   comm_.allreduce_sum(&ss, 1);
-  const double norm = std::sqrt(ss);
-  clip_to_norm(g, n, norm, max_norm);
-  return norm;
+  return std::sqrt(ss);
 }
 
 void GradientSync::gather_params() {

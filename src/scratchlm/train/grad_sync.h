@@ -44,9 +44,9 @@ class GradientSync {
   // (without ZeRO), or this rank's shard of it at its place (with ZeRO; the rest is garbage).
   void finish();
 
-  // ZeRO: the global gradient norm from the shards (sums in double), and clipping as
-  // clip_grad_norm does; returns the norm before clipping.
-  double clip_shards(double max_norm);
+  // ZeRO: the global gradient norm from the shards (sums in double; AdamW applies the clipping,
+  // adamw.h clip_factor).
+  double norm_of_shards();
   // ZeRO, after AdamW updated this rank's shard of the weights: every rank's shard to every rank.
   void gather_params();
 
