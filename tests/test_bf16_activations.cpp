@@ -54,6 +54,10 @@ TEST(Bf16Activations, LayerNormAndGeluWriteTheirFp32OutputsRounded) {
     EXPECT_EQ(std::bit_cast<uint32_t>(m16[r]), std::bit_cast<uint32_t>(m[r])) << r;
     EXPECT_EQ(std::bit_cast<uint32_t>(rs16[r]), std::bit_cast<uint32_t>(rs[r])) << r;
   }
+  // The backward pass's re-formed operand, from the saved mean and rstd: the same bits.
+  std::vector<bf16_t> again(x.size(), 0x7777);
+  layernorm_apply_bf16(again.data(), x.data(), m16.data(), rs16.data(), w.data(), b.data(), rows, C);
+  EXPECT_EQ(again, y16);
   const int64_t n = int64_t{1} << 16;  // the parallel loop
   auto u = randn(static_cast<size_t>(n), 4, 4.0f);
   u[7] = std::bit_cast<float>(0x7f800000u);

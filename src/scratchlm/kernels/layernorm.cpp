@@ -15,6 +15,13 @@ namespace {
 inline void store(float* y, float v) { *y = v; }
 inline void store(bf16_t* y, float v) { *y = f32_to_bf16_vec(v); }
 
+// y = (x - m) * rs * weight + bias over one row: the forward's output, and its bf16 operand again.
+template <class Out>
+inline void normalize_row(Out* y, const float* x, float m, float rs, const float* weight, const float* bias,
+                          int64_t C) {
+  for (int64_t i = 0; i < C; ++i) store(y + i, (x[i] - m) * rs * weight[i] + bias[i]);
+}
+
 // One forward for both output types: the bf16 output is the fp32 one rounded.
 template <class Out>
 void forward(Out* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias, int64_t rows,
@@ -32,7 +39,7 @@ void forward(Out* out, float* mean, float* rstd, const float* inp, const float* 
       v += static_cast<double>(d) * d;
     }
     float rs = 1.0f / std::sqrt(static_cast<float>(v / C) + eps);
-    for (int64_t i = 0; i < C; ++i) store(y + i, (x[i] - m) * rs * weight[i] + bias[i]);
+    normalize_row(y, x, m, rs, weight, bias, C);
     if (mean) mean[r] = m;
     if (rstd) rstd[r] = rs;
   }
@@ -48,6 +55,12 @@ void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, c
 void layernorm_forward_bf16(bf16_t* out, float* mean, float* rstd, const float* inp, const float* weight,
                             const float* bias, int64_t rows, int64_t C, float eps) {
   forward(out, mean, rstd, inp, weight, bias, rows, C, eps);
+}
+
+void layernorm_apply_bf16(bf16_t* out, const float* inp, const float* mean, const float* rstd, const float* weight,
+                          const float* bias, int64_t rows, int64_t C) {
+#pragma omp parallel for schedule(static) if (rows * C >= kParallelMin)
+  for (int64_t r = 0; r < rows; ++r) normalize_row(out + r * C, inp + r * C, mean[r], rstd[r], weight, bias, C);
 }
 
 void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,

@@ -16,6 +16,12 @@ void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, c
 void layernorm_forward_bf16(bf16_t* out, float* mean, float* rstd, const float* inp, const float* weight,
                             const float* bias, int64_t rows, int64_t C, float eps);
 
+// layernorm_forward_bf16's output again from the mean and rstd that forward saved, without summing
+// the rows again: bit for bit the same values (the backward pass of a bf16 run re-forms the
+// operand of a weight gradient this way instead of keeping it).
+void layernorm_apply_bf16(bf16_t* out, const float* inp, const float* mean, const float* rstd, const float* weight,
+                          const float* bias, int64_t rows, int64_t C);
+
 // dinp (+)= ..., dweight += ..., dbias += ... (dweight/dbias skipped when null; dinp skipped when
 // null; accumulate_dinp adds into dinp instead of overwriting it).
 void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
