@@ -68,6 +68,41 @@ TEST(Bf16Activations, LayerNormAndGeluWriteTheirFp32OutputsRounded) {
   for (size_t i = 0; i < g.size(); ++i) ASSERT_EQ(g16[i], f32_to_bf16(g[i])) << "gelu " << i;
 }
 
+TEST(Bf16Activations, TheFusedGeluBackwardWritesTheSeparatePassesValues) {
+  // gelu_backward_bf16: the GELU output's operand (= gelu_forward_bf16), the gradient rounded into
+  // each row's first half (= gelu_backward's values rounded) and the bias gradient (the column
+  // sums, to fp32 rounding; the same bits again for the same thread count), with and without act16.
+  const int64_t M = 203, N = 96;  // rows over the parallel split, N off the vector width's multiples
+  const auto x = randn(static_cast<size_t>(M * N), 21, 3.0f), dy = randn(x.size(), 22);
+  std::vector<float> want(x.size());
+  std::vector<bf16_t> act_want(x.size());
+  gelu_backward(want.data(), x.data(), dy.data(), M * N);
+  gelu_forward_bf16(act_want.data(), x.data(), M * N);
+  std::vector<float> bias_first;
+  for (const bool with_act : {true, false}) {
+    std::vector<float> g = dy, dbias(static_cast<size_t>(N), 0.5f);
+    std::vector<bf16_t> act(x.size(), 0x7777);
+    gelu_backward_bf16(with_act ? act.data() : nullptr, g.data(), dbias.data(), x.data(), M, N);
+    if (with_act) {
+      EXPECT_EQ(act, act_want);
+    }
+    for (int64_t r = 0; r < M; ++r) {
+      bf16_t row[96];
+      std::memcpy(row, g.data() + r * N, sizeof row);
+      for (int64_t i = 0; i < N; ++i) ASSERT_EQ(row[i], f32_to_bf16(want[r * N + i])) << r << ", " << i;
+    }
+    for (int64_t i = 0; i < N; ++i) {
+      double sum = 0.5;
+      for (int64_t r = 0; r < M; ++r) sum += want[r * N + i];
+      ASSERT_NEAR(dbias[i], sum, 1e-5 * (1.0 + std::fabs(sum))) << i;
+    }
+    if (bias_first.empty())
+      bias_first = dbias;
+    else
+      EXPECT_EQ(dbias, bias_first);
+  }
+}
+
 TEST(Bf16Activations, AttentionWritesItsFp32OutputRounded) {
   const int64_t B = 2, T = 19, C = 48, H = 3;
   const auto qkv = randn(static_cast<size_t>(B * T * 3 * C), 12);

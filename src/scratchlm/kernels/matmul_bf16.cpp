@@ -205,22 +205,25 @@ namespace {
 void backward_bf16(float* dinp, float* dW, float* dbias, const float* dout, const float* inp, const bf16_t* inp16,
                    const bf16_t* W16, int64_t M, int64_t K, int64_t N, bool accumulate_dinp) {
   Scratch& s = scratch();
-  const Bf16Path path = bf16_path();
   bf16_t* d = grow(s.b, M * N);
   if (dinp || dW) f32_to_bf16_array(dout, d, M * N);
-  if (dinp) gemm_bf16(false, true, M, K, N, d, N, W16, N, accumulate_dinp, dinp, K, path);  // dY W^T
-  if (dW) {
-    if (!inp16) {
-      bf16_t* a = grow(s.a, M * K);
-      f32_to_bf16_array(inp, a, M * K);
-      inp16 = a;
-    }
-    gemm_bf16(true, false, K, N, M, inp16, K, d, N, true, dW, N, path);  // dW += X^T dY
+  if (dW && !inp16) {
+    bf16_t* a = grow(s.a, M * K);
+    f32_to_bf16_array(inp, a, M * K);
+    inp16 = a;
   }
+  matmul_backward_bf16_rounded(dinp, dW, d, N, inp16, W16, M, K, N, accumulate_dinp);
   if (dbias) matmul_backward(nullptr, nullptr, dbias, dout, nullptr, nullptr, M, K, N);  // fp32, as ever
 }
 
 }  // namespace
+
+void matmul_backward_bf16_rounded(float* dinp, float* dW, const bf16_t* dout16, int64_t ldd, const bf16_t* inp16,
+                                  const bf16_t* W16, int64_t M, int64_t K, int64_t N, bool accumulate_dinp) {
+  const Bf16Path path = bf16_path();
+  if (dinp) gemm_bf16(false, true, M, K, N, dout16, ldd, W16, N, accumulate_dinp, dinp, K, path);  // dY W^T
+  if (dW) gemm_bf16(true, false, K, N, M, inp16, K, dout16, ldd, true, dW, N, path);               // dW += X^T dY
+}
 
 void matmul_backward_bf16(float* dinp, float* dW, float* dbias, const float* dout, const float* inp, const bf16_t* W16,
                           int64_t M, int64_t K, int64_t N, bool accumulate_dinp) {

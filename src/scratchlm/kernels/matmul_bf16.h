@@ -59,6 +59,11 @@ void matmul_forward_bf16_in16(float* out, const bf16_t* inp16, const bf16_t* W16
                               int64_t K, int64_t N);
 void matmul_backward_bf16_in16(float* dinp, float* dW, float* dbias, const float* dout, const bf16_t* inp16,
                                const bf16_t* W16, int64_t M, int64_t K, int64_t N, bool accumulate_dinp = false);
+// The same with dout already rounded to bf16 (dout16, rows ldd apart: a kernel that produces the
+// gradient writes it so, kernels/gelu.h gelu_backward_bf16) and the bias gradient left to that
+// kernel.
+void matmul_backward_bf16_rounded(float* dinp, float* dW, const bf16_t* dout16, int64_t ldd, const bf16_t* inp16,
+                                  const bf16_t* W16, int64_t M, int64_t K, int64_t N, bool accumulate_dinp = false);
 void matmul_forward_wt_bf16(float* out, const float* inp, const bf16_t* Wt16, int64_t M, int64_t K, int64_t N);
 void matmul_backward_wt_bf16(float* dinp, float* dWt, const float* dout, const float* inp, const bf16_t* Wt16,
                              int64_t M, int64_t K, int64_t N, bool accumulate_dinp = false);
