@@ -11,6 +11,7 @@
 #include <map>
 #include <mutex>
 #include <tuple>
+#include <unordered_map>
 #include <vector>
 
 #include "scratchlm/kernels/bf16_tile_gemm.h"
@@ -106,7 +107,7 @@ void gemm_fallback(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const bf16
 struct Dnnl {
   dnnl::engine eng{dnnl::engine::kind::cpu, 0};
   dnnl::stream strm{eng};
-  using Key = std::tuple<bool, bool, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, bool>;
+  using Key = std::tuple<bool, bool, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, bool, bool>;
   struct Prim {
     dnnl::matmul matmul;
     dnnl::memory::desc pad;  // its scratchpad
@@ -119,15 +120,17 @@ Dnnl& dnnl_state() {
   return d;
 }
 
-// C is fp32, or bf16 (c16: the fp32 sums rounded to nearest even, no accumulate).
+// C is fp32, or bf16 (c16: the fp32 sums rounded to nearest even, no accumulate). bias (fp32, N;
+// not with accumulate) is added to each row of the sums as they are written.
 void gemm_dnnl(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const bf16_t* A, int64_t lda, const bf16_t* B,
-               int64_t ldb, bool accumulate, void* C, bool c16, int64_t ldc) {
+               int64_t ldb, bool accumulate, void* C, bool c16, int64_t ldc, const float* bias = nullptr) {
   using dt = dnnl::memory::data_type;
   Dnnl& d = dnnl_state();
   const dnnl::memory::desc a_md({M, K}, dt::bf16, ta ? dnnl::memory::dims{1, lda} : dnnl::memory::dims{lda, 1});
   const dnnl::memory::desc b_md({K, N}, dt::bf16, tb ? dnnl::memory::dims{1, ldb} : dnnl::memory::dims{ldb, 1});
   const dnnl::memory::desc c_md({M, N}, c16 ? dt::bf16 : dt::f32, dnnl::memory::dims{ldc, 1});
-  const Dnnl::Key key{ta, tb, M, N, K, lda, ldb, ldc, accumulate, c16};
+  const dnnl::memory::desc bias_md({1, N}, dt::f32, dnnl::memory::dims{N, 1});
+  const Dnnl::Key key{ta, tb, M, N, K, lda, ldb, ldc, accumulate, c16, bias != nullptr};
   Dnnl::Prim prim;
   {
     std::lock_guard<std::mutex> lock(d.mu);
@@ -141,7 +144,8 @@ void gemm_dnnl(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const bf16_t* 
         po.append_sum(1.0f);
         attr.set_post_ops(po);
       }
-      const dnnl::matmul::desc desc(a_md, b_md, c_md);
+      const dnnl::matmul::desc desc =
+          bias ? dnnl::matmul::desc(a_md, b_md, bias_md, c_md) : dnnl::matmul::desc(a_md, b_md, c_md);
       const dnnl::matmul::primitive_desc pd(desc, attr, d.eng);
       it = d.cache.emplace(key, Dnnl::Prim{dnnl::matmul(pd), pd.scratchpad_desc()}).first;
     }
@@ -155,9 +159,10 @@ void gemm_dnnl(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const bf16_t* 
   dnnl::memory b_mem(b_md, d.eng, const_cast<bf16_t*>(B));
   dnnl::memory c_mem(c_md, d.eng, C);
   dnnl::memory pad_mem(prim.pad, d.eng, pad_base);
-  prim.matmul.execute(
-      d.strm,
-      {{DNNL_ARG_SRC, a_mem}, {DNNL_ARG_WEIGHTS, b_mem}, {DNNL_ARG_DST, c_mem}, {DNNL_ARG_SCRATCHPAD, pad_mem}});
+  std::unordered_map<int, dnnl::memory> args = {
+      {DNNL_ARG_SRC, a_mem}, {DNNL_ARG_WEIGHTS, b_mem}, {DNNL_ARG_DST, c_mem}, {DNNL_ARG_SCRATCHPAD, pad_mem}};
+  if (bias) args.emplace(DNNL_ARG_BIAS, dnnl::memory(bias_md, d.eng, const_cast<float*>(bias)));
+  prim.matmul.execute(d.strm, args);
   d.strm.wait();
 }
 #endif
@@ -191,6 +196,12 @@ void matmul_forward_bf16(float* out, const float* inp, const bf16_t* W16, const 
 
 void matmul_forward_bf16_in16(float* out, const bf16_t* a, const bf16_t* W16, const float* bias, int64_t M, int64_t K,
                               int64_t N) {
+#ifdef SLM_HAVE_DNNL
+  if (bias && bf16_path() == Bf16Path::Native && K > 0) {  // the bias added as oneDNN writes the sums
+    gemm_dnnl(false, false, M, N, K, a, K, W16, N, false, out, false, N, bias);
+    return;
+  }
+#endif
   if (bias) {
 #pragma omp parallel for schedule(static) if (M * N >= (1 << 16))
     for (int64_t i = 0; i < M; ++i)
@@ -206,14 +217,31 @@ void backward_bf16(float* dinp, float* dW, float* dbias, const float* dout, cons
                    const bf16_t* W16, int64_t M, int64_t K, int64_t N, bool accumulate_dinp) {
   Scratch& s = scratch();
   bf16_t* d = grow(s.b, M * N);
-  if (dinp || dW) f32_to_bf16_array(dout, d, M * N);
+  if (dbias) {
+    // The bias gradient as matmul_backward sums it (columns in parallel, rows in order: the same
+    // bits), the output gradient rounded in the same pass over it.
+#pragma omp parallel for schedule(static)
+    for (int64_t j0 = 0; j0 < N; j0 += 64) {
+      const int64_t j1 = std::min(j0 + 64, N);
+      for (int64_t i = 0; i < M; ++i) {
+        const float* g = dout + i * N;
+        bf16_t* g16 = d + i * N;
+#pragma omp simd
+        for (int64_t j = j0; j < j1; ++j) {
+          dbias[j] += g[j];
+          g16[j] = f32_to_bf16_vec(g[j]);
+        }
+      }
+    }
+  } else if (dinp || dW) {
+    f32_to_bf16_array(dout, d, M * N);
+  }
   if (dW && !inp16) {
     bf16_t* a = grow(s.a, M * K);
     f32_to_bf16_array(inp, a, M * K);
     inp16 = a;
   }
   matmul_backward_bf16_rounded(dinp, dW, d, N, inp16, W16, M, K, N, accumulate_dinp);
-  if (dbias) matmul_backward(nullptr, nullptr, dbias, dout, nullptr, nullptr, M, K, N);  // fp32, as ever
 }
 
 }  // namespace
