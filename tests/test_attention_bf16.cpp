@@ -2,6 +2,7 @@
 // (kernels/attention_bf16.h) and its tile GEMMs (kernels/bf16_tile_gemm.h), on every bf16 path
 // this CPU has (the fallback forced with set_bf16_path), against the fp32 attention of attention.h;
 // and the packing and transposed-A tiles of the head's weight gradient.
+#include <array>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -114,27 +115,30 @@ TEST(AttentionTiledBf16, TileGemmCausalSums) {
 TEST(AttentionTiledBf16, PackingRoundsEveryValueIntoItsPlaceOnEveryPath) {
   // pack_pairs_cols and pack_pairs_rows: each value rounded as f32_to_bf16 (ties, subnormals, inf,
   // NaN among them) at its place; the padding (K odd, columns N..ldb) zero.
+  // Shapes: K odd within one 16-pair block of the native transpose, and K over three blocks.
   PathGuard guard;
-  const int64_t N = 37, K = 13, ldb = 48, lds = 15;
-  auto v = randn(static_cast<size_t>(N * lds), 8);
-  const float special[] = {1.00390625f,   1.01171875f, -0.0f,  1e-40f, -3e-39f, std::numeric_limits<float>::infinity(),
-                           std::nanf(""), 65504.0f,    3.4e38f};
-  for (size_t i = 0; i < std::size(special); ++i) v[i * 7] = special[i];
-  for (Bf16Path path : paths()) {
-    set_bf16_path(path);
-    std::vector<bf16_t> cols(static_cast<size_t>((K + 1) * ldb), 0x7777), rows(cols.size(), 0x7777);
-    pack_pairs_cols(cols.data(), ldb, v.data(), lds, N, K);  // B[k, n] = v[n, k]
-    std::vector<float> vt(static_cast<size_t>(K * N));       // the same matrix as rows of k
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t k = 0; k < K; ++k) vt[k * N + n] = v[n * lds + k];
-    pack_pairs_rows(rows.data(), ldb, vt.data(), N, K, N);
-    for (int64_t k = 0; k < K + 1; ++k)
-      for (int64_t n = 0; n < ldb; ++n) {
-        const bf16_t want = k < K && n < N ? f32_to_bf16(v[n * lds + k]) : bf16_t{0};
-        const size_t at = static_cast<size_t>(((k / 2) * ldb + n) * 2 + k % 2);
-        ASSERT_EQ(cols[at], want) << bf16_path_name(path) << " cols k " << k << " n " << n;
-        ASSERT_EQ(rows[at], want) << bf16_path_name(path) << " rows k " << k << " n " << n;
-      }
+  for (auto [N, K, ldb, lds] : {std::array<int64_t, 4>{37, 13, 48, 15}, std::array<int64_t, 4>{40, 67, 48, 70}}) {
+    auto v = randn(static_cast<size_t>(N * lds), 8);
+    const float special[] = {1.00390625f,   1.01171875f, -0.0f,
+                             1e-40f,        -3e-39f,     std::numeric_limits<float>::infinity(),
+                             std::nanf(""), 65504.0f,    3.4e38f};
+    for (size_t i = 0; i < std::size(special); ++i) v[i * 7] = special[i];
+    for (Bf16Path path : paths()) {
+      set_bf16_path(path);
+      std::vector<bf16_t> cols(static_cast<size_t>((K + 1) * ldb), 0x7777), rows(cols.size(), 0x7777);
+      pack_pairs_cols(cols.data(), ldb, v.data(), lds, N, K);  // B[k, n] = v[n, k]
+      std::vector<float> vt(static_cast<size_t>(K * N));       // the same matrix as rows of k
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t k = 0; k < K; ++k) vt[k * N + n] = v[n * lds + k];
+      pack_pairs_rows(rows.data(), ldb, vt.data(), N, K, N);
+      for (int64_t k = 0; k < K + 1; ++k)
+        for (int64_t n = 0; n < ldb; ++n) {
+          const bf16_t want = k < K && n < N ? f32_to_bf16(v[n * lds + k]) : bf16_t{0};
+          const size_t at = static_cast<size_t>(((k / 2) * ldb + n) * 2 + k % 2);
+          ASSERT_EQ(cols[at], want) << bf16_path_name(path) << " cols k " << k << " n " << n;
+          ASSERT_EQ(rows[at], want) << bf16_path_name(path) << " rows k " << k << " n " << n;
+        }
+    }
   }
 }
 

@@ -209,7 +209,69 @@ void pack_pairs_rows(bf16_t* dst, int64_t ldb, const float* src, int64_t lds, in
   }
 }
 
+namespace {
+
+// 16x16 transpose of 32-bit words: row i of r becomes column i.
+__attribute__((target("avx512f"))) inline void transpose16(__m512i r[16]) {
+  __m512i a[16], b[16];
+  for (int i = 0; i < 16; i += 2) {
+    a[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+    a[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    b[i] = _mm512_unpacklo_epi64(a[i], a[i + 2]);
+    b[i + 1] = _mm512_unpackhi_epi64(a[i], a[i + 2]);
+    b[i + 2] = _mm512_unpacklo_epi64(a[i + 1], a[i + 3]);
+    b[i + 3] = _mm512_unpackhi_epi64(a[i + 1], a[i + 3]);
+  }
+  for (int j = 0; j < 4; ++j) {  // b[4g + j] holds word j of each 128-bit lane of rows 4g..4g+3
+    a[j] = _mm512_shuffle_i32x4(b[j], b[4 + j], 0x88);
+    a[4 + j] = _mm512_shuffle_i32x4(b[j], b[4 + j], 0xdd);
+    a[8 + j] = _mm512_shuffle_i32x4(b[8 + j], b[12 + j], 0x88);
+    a[12 + j] = _mm512_shuffle_i32x4(b[8 + j], b[12 + j], 0xdd);
+  }
+  for (int j = 0; j < 8; ++j) {
+    r[j] = _mm512_shuffle_i32x4(a[j], a[8 + j], 0x88);
+    r[8 + j] = _mm512_shuffle_i32x4(a[j], a[8 + j], 0xdd);
+  }
+}
+
+constexpr int64_t kMaxPairsNative = 128;  // pairs of k the native packing's stack block holds
+
+// pack_pairs_cols 16 columns at a time: 16 rows of src rounded into a block of pairs (each pair
+// one 32-bit word), then written as 16-word rows by a register transpose. ldb a multiple of 16.
+__attribute__((target("avx512f"))) void pack_pairs_cols_native(bf16_t* dst, int64_t ldb, const float* src, int64_t lds,
+                                                               int64_t N, int64_t K) {
+  const int64_t pairs = (K + 1) / 2, stride = round_up(pairs, 16);
+  alignas(64) uint32_t block[16 * kMaxPairsNative];
+  uint32_t* d32 = reinterpret_cast<uint32_t*>(dst);
+  for (int64_t n0 = 0; n0 < ldb; n0 += 16) {
+    for (int64_t i = 0; i < 16; ++i) {
+      bf16_t* row = reinterpret_cast<bf16_t*>(block + i * stride);
+      const int64_t n = n0 + i;
+      const int64_t k1 = n < N ? K : 0;
+      const float* s = n < N ? src + n * lds : src;
+#pragma omp simd
+      for (int64_t k = 0; k < k1; ++k) row[k] = f32_to_bf16_vec(s[k]);
+      std::fill(row + k1, row + 2 * stride, bf16_t{0});
+    }
+    for (int64_t p0 = 0; p0 < pairs; p0 += 16) {
+      __m512i r[16];
+      for (int i = 0; i < 16; ++i) r[i] = _mm512_load_si512(block + i * stride + p0);
+      transpose16(r);
+      const int64_t q1 = std::min<int64_t>(16, pairs - p0);
+      for (int64_t q = 0; q < q1; ++q) _mm512_storeu_si512(d32 + (p0 + q) * ldb + n0, r[q]);
+    }
+  }
+}
+
+}  // namespace
+
 void pack_pairs_cols(bf16_t* dst, int64_t ldb, const float* src, int64_t lds, int64_t N, int64_t K) {
+  if (bf16_path() == Bf16Path::Native && ldb % 16 == 0 && (K + 1) / 2 <= kMaxPairsNative) {
+    pack_pairs_cols_native(dst, ldb, src, lds, N, K);
+    return;
+  }
   for (int64_t n = 0; n < ldb; ++n) {
     bf16_t* d = dst + 2 * n;  // pair p at d + p * 2 * ldb
     if (n >= N) {

@@ -49,7 +49,8 @@ void tile_gemm_bf16_at(int64_t M, int64_t N, int64_t K, const bf16_t* A, int64_t
 // up to ldb: the padding zero).
 void pack_pairs_rows(bf16_t* dst, int64_t ldb, const float* src, int64_t lds, int64_t K, int64_t N);
 // Pair-packs the transpose of src[N, K] (fp32 rows lds apart), B[k, n] = src[n, k]; N is padded
-// to ldb and K to even with zeros.
+// to ldb and K to even with zeros. On the native path 16 columns at a time through a register
+// transpose (an attention head's keys: 3x the scalar loop), the same bits.
 void pack_pairs_cols(bf16_t* dst, int64_t ldb, const float* src, int64_t lds, int64_t N, int64_t K);
 
 }  // namespace slm

@@ -211,13 +211,15 @@ void TransformerBlock::backward(float* dresid, const float* x, float* tmp, float
   if (ln2_16 && ff.g_w_fc)  // the operand of c_fc's dW again (not kept; mean and rstd are)
     layernorm_apply_bf16(ln2_16, resid2, ln2_mean, ln2_rstd, ln2_w, ln2_b, M, C);
   ff.backward(tmp, tmp, ln2, ln2_16, big, p);  // tmp: d(ff out) -> d(ln2 out)
-  layernorm_backward(dresid, g_ln2_w, g_ln2_b, tmp, resid2, ln2_w, ln2_mean, ln2_rstd, M, C, true);
+  (ln2_16 ? layernorm_backward_bf16 : layernorm_backward)(dresid, g_ln2_w, g_ln2_b, tmp, resid2, ln2_w, ln2_mean,
+                                                          ln2_rstd, M, C, true);
   // resid2 = x + drop(attn(ln1(x))): dresid is now d(resid2).
   residual_backward_branch(tmp, dresid, n, p.drop_p, drop_key(p, 1));
   if (ln1_16 && attn.g_w_qkv) layernorm_apply_bf16(ln1_16, x, ln1_mean, ln1_rstd, ln1_w, ln1_b, M, C);
   attn.backward(tmp, tmp, ln1, ln1_16, qkv_scratch, big, p, drop_key(p, 0));  // tmp -> d(ln1 out)
   if (need_dx || g_ln1_w || g_ln1_b)
-    layernorm_backward(need_dx ? dresid : nullptr, g_ln1_w, g_ln1_b, tmp, x, ln1_w, ln1_mean, ln1_rstd, M, C, true);
+    (ln1_16 ? layernorm_backward_bf16 : layernorm_backward)(need_dx ? dresid : nullptr, g_ln1_w, g_ln1_b, tmp, x, ln1_w,
+                                                            ln1_mean, ln1_rstd, M, C, true);
 }
 
 }  // namespace slm
