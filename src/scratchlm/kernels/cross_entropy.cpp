@@ -4,9 +4,11 @@
 #include <algorithm>
 #include <cmath>
 #include <type_traits>
+#include <vector>
 
 #include "scratchlm/kernels/fastmath.h"
 #include "scratchlm/kernels/matmul_bf16.h"
+#include "scratchlm/tensor/scratch_buffer.h"
 #include "scratchlm/util/error.h"
 
 namespace slm {
@@ -76,6 +78,13 @@ CrossEntropyResult head_cross_entropy(const float* x, const float* Wt, const int
                                       int64_t chunk_rows, float* row_loss, const uint16_t* Wt16) {
   CrossEntropyResult res;
   const bool grads = dx || dWt;
+  const bf16_t* blocked = nullptr;
+  if (Wt16 && dx && (M + chunk_rows - 1) / chunk_rows >= kBlockedHeadMinChunks && blocked_weights_available()) {
+    thread_local std::vector<bf16_t> packed;  // grow-only
+    bf16_t* p = grow(packed, blocked_weight_size(V, C));
+    pack_blocked_weight(p, Wt16, V, C);
+    blocked = p;
+  }
   for (int64_t r0 = 0; r0 < M; r0 += chunk_rows) {
     const int64_t m = (r0 + chunk_rows < M ? r0 + chunk_rows : M) - r0;
     float* const rl = row_loss ? row_loss + r0 : nullptr;
@@ -83,7 +92,9 @@ CrossEntropyResult head_cross_entropy(const float* x, const float* Wt, const int
       bf16_t* logits = reinterpret_cast<bf16_t*>(scratch);
       matmul_forward_wt_bf16_out16(logits, x + r0 * C, Wt16, m, C, V);
       softmax_rows(logits, targets + r0, m, V, grads, dscale, rl, res.loss_sum, res.count);
-      if (grads) matmul_backward_wt_bf16_rounded(dx ? dx + r0 * C : nullptr, dWt, logits, V, x + r0 * C, Wt16, m, C, V);
+      if (grads)
+        matmul_backward_wt_bf16_rounded(dx ? dx + r0 * C : nullptr, dWt, logits, V, x + r0 * C, Wt16, m, C, V, false,
+                                        blocked);
     } else {
       float* logits = scratch;
       matmul_forward_wt(logits, x + r0 * C, Wt, m, C, V);

@@ -107,7 +107,7 @@ void gemm_fallback(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const bf16
 struct Dnnl {
   dnnl::engine eng{dnnl::engine::kind::cpu, 0};
   dnnl::stream strm{eng};
-  using Key = std::tuple<bool, bool, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, bool, bool>;
+  using Key = std::tuple<bool, bool, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, bool, bool, bool>;
   struct Prim {
     dnnl::matmul matmul;
     dnnl::memory::desc pad;  // its scratchpad
@@ -121,16 +121,20 @@ Dnnl& dnnl_state() {
 }
 
 // C is fp32, or bf16 (c16: the fp32 sums rounded to nearest even, no accumulate). bias (fp32, N;
-// not with accumulate) is added to each row of the sums as they are written.
+// not with accumulate) is added to each row of the sums as they are written. b_blocked: B is in
+// oneDNN's own blocked layout (pack_weights_dnnl below; tb and ldb unused).
 void gemm_dnnl(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const bf16_t* A, int64_t lda, const bf16_t* B,
-               int64_t ldb, bool accumulate, void* C, bool c16, int64_t ldc, const float* bias = nullptr) {
+               int64_t ldb, bool accumulate, void* C, bool c16, int64_t ldc, const float* bias = nullptr,
+               bool b_blocked = false) {
   using dt = dnnl::memory::data_type;
   Dnnl& d = dnnl_state();
   const dnnl::memory::desc a_md({M, K}, dt::bf16, ta ? dnnl::memory::dims{1, lda} : dnnl::memory::dims{lda, 1});
-  const dnnl::memory::desc b_md({K, N}, dt::bf16, tb ? dnnl::memory::dims{1, ldb} : dnnl::memory::dims{ldb, 1});
+  const dnnl::memory::desc b_md =
+      b_blocked ? dnnl::memory::desc({K, N}, dt::bf16, dnnl::memory::format_tag::BA16a64b2a)
+                : dnnl::memory::desc({K, N}, dt::bf16, tb ? dnnl::memory::dims{1, ldb} : dnnl::memory::dims{ldb, 1});
   const dnnl::memory::desc c_md({M, N}, c16 ? dt::bf16 : dt::f32, dnnl::memory::dims{ldc, 1});
   const dnnl::memory::desc bias_md({1, N}, dt::f32, dnnl::memory::dims{N, 1});
-  const Dnnl::Key key{ta, tb, M, N, K, lda, ldb, ldc, accumulate, c16, bias != nullptr};
+  const Dnnl::Key key{ta, tb, M, N, K, lda, ldb, ldc, accumulate, c16, bias != nullptr, b_blocked};
   Dnnl::Prim prim;
   {
     std::lock_guard<std::mutex> lock(d.mu);
@@ -302,9 +306,50 @@ void matmul_backward_wt_bf16(float* dinp, float* dWt, const float* dout, const f
   matmul_backward_wt_bf16_rounded(dinp, dWt, d, N, inp, Wt16, M, K, N, accumulate_dinp);
 }
 
+bool blocked_weights_available() {
+#ifdef SLM_HAVE_DNNL
+  return bf16_path() == Bf16Path::Native;
+#else
+  return false;
+#endif
+}
+
+int64_t blocked_weight_size(int64_t K, int64_t N) { return round_up(K, 32) * round_up(N, 64); }
+
+void pack_blocked_weight(bf16_t* dst, const bf16_t* W, int64_t K, int64_t N) {
+  const int64_t Kp = round_up(K, 32), kblocks = Kp / 32, nblocks = round_up(N, 64) / 64;
+#pragma omp parallel for schedule(static)
+  for (int64_t kb = 0; kb < kblocks; ++kb)
+    for (int64_t nb = 0; nb < nblocks; ++nb) {
+      const int64_t n0 = nb * 64, n = std::min<int64_t>(64, N - n0);
+      for (int64_t p = 0; p < 16; ++p) {  // rows k0, k0 + 1 interleaved: element (k, j) at 2j + k % 2
+        const int64_t k0 = kb * 32 + 2 * p;
+        bf16_t* d = dst + nb * Kp * 64 + kb * 2048 + p * 128;
+        const bf16_t* r0 = k0 < K ? W + k0 * N + n0 : nullptr;
+        const bf16_t* r1 = k0 + 1 < K ? W + (k0 + 1) * N + n0 : nullptr;
+        if (r0 && r1 && n == 64) {
+#pragma omp simd
+          for (int64_t j = 0; j < 64; ++j) d[2 * j] = r0[j], d[2 * j + 1] = r1[j];
+        } else {
+          for (int64_t j = 0; j < 64; ++j) {
+            d[2 * j] = r0 && j < n ? r0[j] : bf16_t{0};
+            d[2 * j + 1] = r1 && j < n ? r1[j] : bf16_t{0};
+          }
+        }
+      }
+    }
+}
+
 void matmul_backward_wt_bf16_rounded(float* dinp, float* dWt, const bf16_t* d, int64_t ldd, const float* inp,
-                                     const bf16_t* Wt16, int64_t M, int64_t K, int64_t N, bool accumulate_dinp) {
+                                     const bf16_t* Wt16, int64_t M, int64_t K, int64_t N, bool accumulate_dinp,
+                                     const bf16_t* Wt_blocked) {
   const Bf16Path path = bf16_path();
+#ifdef SLM_HAVE_DNNL
+  if (dinp && Wt_blocked && path == Bf16Path::Native) {  // dY Wt, Wt already in oneDNN's layout
+    gemm_dnnl(false, false, M, K, N, d, ldd, Wt_blocked, 0, accumulate_dinp, dinp, false, K, nullptr, true);
+    dinp = nullptr;
+  }
+#endif
   if (dinp) gemm_bf16(false, false, M, K, N, d, ldd, Wt16, K, accumulate_dinp, dinp, K, path);  // dY Wt
   if (dWt && path == Bf16Path::Native && K % 16 == 0) {
     // dWt += dY^T X on bf16_tile_gemm's tiles, straight from dY's rows (oneDNN repacks dY^T on
