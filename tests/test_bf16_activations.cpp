@@ -74,12 +74,15 @@ TEST(Bf16Activations, LayerNormAndGeluWriteTheirFp32OutputsRounded) {
   layernorm_apply_bf16(again.data(), x.data(), m16.data(), rs16.data(), w.data(), b.data(), rows, C);
   EXPECT_EQ(again, y16);
   const int64_t n = int64_t{1} << 16;  // the parallel loop
+  // The GELU reads c_fc's bf16 output: the fp32 GELU of those values, rounded.
   auto u = randn(static_cast<size_t>(n), 4, 4.0f);
   u[7] = std::bit_cast<float>(0x7f800000u);
+  const auto u16 = to_bf16(u);
+  for (size_t i = 0; i < u.size(); ++i) u[i] = bf16_to_f32(u16[i]);
   std::vector<float> g(u.size());
   std::vector<bf16_t> g16(u.size());
   gelu_forward(g.data(), u.data(), n);
-  gelu_forward_bf16(g16.data(), u.data(), n);
+  gelu_forward_bf16(g16.data(), u16.data(), n);
   for (size_t i = 0; i < g.size(); ++i) ASSERT_EQ(g16[i], f32_to_bf16(g[i])) << "gelu " << i;
 }
 
@@ -105,20 +108,23 @@ TEST(Bf16Activations, TheLaneSummedLayerNormBackwardAgreesWithTheRunningSums) {
 }
 
 TEST(Bf16Activations, TheFusedGeluBackwardWritesTheSeparatePassesValues) {
-  // gelu_backward_bf16: the GELU output's operand (= gelu_forward_bf16), the gradient rounded into
+  // gelu_backward_bf16 on bf16 pre-activations: the GELU output's operand (= gelu_forward_bf16), the
+  // gradient rounded into
   // each row's first half (= gelu_backward's values rounded) and the bias gradient (the column
   // sums, to fp32 rounding; the same bits again for the same thread count), with and without act16.
   const int64_t M = 203, N = 96;  // rows over the parallel split, N off the vector width's multiples
-  const auto x = randn(static_cast<size_t>(M * N), 21, 3.0f), dy = randn(x.size(), 22);
-  std::vector<float> want(x.size());
+  const auto x16 = to_bf16(randn(static_cast<size_t>(M * N), 21, 3.0f));
+  const auto dy = randn(x16.size(), 22);
+  std::vector<float> x(x16.size()), want(x.size());
+  for (size_t i = 0; i < x.size(); ++i) x[i] = bf16_to_f32(x16[i]);
   std::vector<bf16_t> act_want(x.size());
   gelu_backward(want.data(), x.data(), dy.data(), M * N);
-  gelu_forward_bf16(act_want.data(), x.data(), M * N);
+  gelu_forward_bf16(act_want.data(), x16.data(), M * N);
   std::vector<float> bias_first;
   for (const bool with_act : {true, false}) {
     std::vector<float> g = dy, dbias(static_cast<size_t>(N), 0.5f);
     std::vector<bf16_t> act(x.size(), 0x7777);
-    gelu_backward_bf16(with_act ? act.data() : nullptr, g.data(), dbias.data(), x.data(), M, N);
+    gelu_backward_bf16(with_act ? act.data() : nullptr, g.data(), dbias.data(), x16.data(), M, N);
     if (with_act) {
       EXPECT_EQ(act, act_want);
     }
@@ -287,10 +293,11 @@ TEST(Bf16Activations, ABf16ModelsArenaDropsTheFp32CopiesOfTheMatmulOnlyActivatio
   h.set_precision(Precision::Bf16);
   const int64_t fp32 = arena(f), bf16 = arena(h);
   // Per block ln_1 (M x C), ln_2 (M x C) and the GELU output (M x 4C) no longer kept (their bf16
-  // operands live in the backward pass's scratch), the attention output (M x C) in 2 bytes, not 4;
-  // and the head's logits (all M rows fit one chunk here) in 2 bytes, not 4.
+  // operands live in the backward pass's scratch), the attention output (M x C) and the GELU's
+  // input (M x 4C) in 2 bytes, not 4; and the head's logits (all M rows fit one chunk here) in 2
+  // bytes, not 4.
   const int64_t V = c.vocab_size, logits = M * V * 2;
-  const int64_t saved = L * (M * C + M * C + M * 4 * C) * 4 + L * M * C * 2 + logits;
+  const int64_t saved = L * (M * C + M * C + M * 4 * C) * 4 + L * (M * C + M * 4 * C) * 2 + logits;
   EXPECT_EQ(fp32 - bf16, saved);
   EXPECT_EQ(static_cast<int64_t>(GPT::activation_bytes_for(c, B, T, true)) -
                 static_cast<int64_t>(GPT::activation_bytes_for(c, B, T, true, Precision::Bf16)),

@@ -476,9 +476,9 @@ TEST(Bf16Training, AdamWRoundsTheCopiesAndClipsAsTheSeparatePassesDo) {
 // fp32 follows torch fp32 to float rounding (1e-4 of the loss over 20 steps). bf16 follows torch
 // autocast to 2e-3 of the loss: the two round different things to bf16 (autocast also runs the
 // attention products Q K^T and A V in bf16 as ScratchLM now does too, but rounds every matmul
-// output to bf16, where ScratchLM writes fp32 matmul outputs except the head's logits, which both
-// round to bf16), so they agree to bf16's precision of
-// the loss's inputs, not bit for bit. The measured gap is printed (docs/experiments.md records it).
+// output to bf16, where ScratchLM writes fp32 matmul outputs except the head's logits and c_fc's
+// output, the GELU's input, which both round to bf16), so they agree to bf16's precision of the
+// loss's inputs, not bit for bit. The measured gap is printed (docs/experiments.md records it).
 TEST(Bf16Torch, TheFirst20LossesOfATinyRunTrackPyTorchAutocast) {
   PathGuard guard;
   const auto tf = fixture_losses("losses_fp32"), tb = fixture_losses("losses_bf16");

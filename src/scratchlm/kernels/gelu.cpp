@@ -33,9 +33,9 @@ void gelu_forward(float* out, const float* inp, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = gelu(inp[i]);
 }
 
-void gelu_forward_bf16(bf16_t* out, const float* inp, int64_t n) {
+void gelu_forward_bf16(bf16_t* out, const bf16_t* inp, int64_t n) {
 #pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
-  for (int64_t i = 0; i < n; ++i) out[i] = f32_to_bf16_vec(gelu(inp[i]));
+  for (int64_t i = 0; i < n; ++i) out[i] = f32_to_bf16_vec(gelu(bf16_to_f32(inp[i])));
 }
 
 void gelu_backward(float* dinp, const float* inp, const float* dout, int64_t n) {
@@ -46,7 +46,7 @@ void gelu_backward(float* dinp, const float* inp, const float* dout, int64_t n) 
   }
 }
 
-void gelu_backward_bf16(bf16_t* act16, float* g, float* dbias, const float* x, int64_t M, int64_t N) {
+void gelu_backward_bf16(bf16_t* act16, float* g, float* dbias, const bf16_t* x16, int64_t M, int64_t N) {
   const int nt = omp_get_max_threads();
   std::vector<float> partial(dbias ? static_cast<size_t>(nt) * N : 0, 0.0f);
 #pragma omp parallel num_threads(nt)
@@ -54,9 +54,12 @@ void gelu_backward_bf16(bf16_t* act16, float* g, float* dbias, const float* x, i
     float* pb = dbias ? partial.data() + static_cast<size_t>(omp_get_thread_num()) * N : nullptr;
     std::vector<float> d(static_cast<size_t>(N));
     std::vector<bf16_t> d16(static_cast<size_t>(N));
+    std::vector<float> x(static_cast<size_t>(N));
+    float* xr = x.data();
 #pragma omp for schedule(static)
     for (int64_t r = 0; r < M; ++r) {
-      const float* xr = x + r * N;
+#pragma omp simd
+      for (int64_t i = 0; i < N; ++i) xr[i] = bf16_to_f32(x16[r * N + i]);
       float* gr = g + r * N;
       if (act16) {
         bf16_t* a = act16 + r * N;

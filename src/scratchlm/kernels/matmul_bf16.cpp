@@ -214,6 +214,25 @@ void matmul_forward_bf16_in16(float* out, const bf16_t* a, const bf16_t* W16, co
   gemm_bf16(false, false, M, N, K, a, K, W16, N, bias != nullptr, out, N, bf16_path());
 }
 
+void matmul_forward_bf16_in16_out16(bf16_t* out, const bf16_t* a, const bf16_t* W16, const float* bias, int64_t M,
+                                    int64_t K, int64_t N) {
+  if (M <= 0 || N <= 0) return;
+#ifdef SLM_HAVE_DNNL
+  if (bf16_path() == Bf16Path::Native && K > 0) {  // the sums plus bias rounded as oneDNN writes them
+    gemm_dnnl(false, false, M, N, K, a, K, W16, N, false, out, true, N, bias);
+    return;
+  }
+#endif
+  // Fallback: a few rows at a time in fp32, rounded.
+  constexpr int64_t kRows = 64;
+  float* tmp = grow(scratch().fc, std::min(M, kRows) * N);
+  for (int64_t i0 = 0; i0 < M; i0 += kRows) {
+    const int64_t m = std::min(kRows, M - i0);
+    matmul_forward_bf16_in16(tmp, a + i0 * K, W16, bias, m, K, N);
+    f32_to_bf16_array(tmp, out + i0 * N, m * N);
+  }
+}
+
 namespace {
 
 // matmul_backward_bf16 on the input in fp32 (inp) or already rounded (inp16).

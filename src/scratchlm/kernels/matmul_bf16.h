@@ -57,6 +57,10 @@ void matmul_backward_bf16(float* dinp, float* dW, float* dbias, const float* dou
 // input that rounds to inp16, bit for bit.
 void matmul_forward_bf16_in16(float* out, const bf16_t* inp16, const bf16_t* W16, const float* bias, int64_t M,
                               int64_t K, int64_t N);
+// The same with the output rounded to bf16 as it is written (nearest even, bias included): c_fc's
+// output in a mixed-precision run, as autocast's bf16 linear gives it (the GELU's input).
+void matmul_forward_bf16_in16_out16(bf16_t* out, const bf16_t* a, const bf16_t* W16, const float* bias, int64_t M,
+                                    int64_t K, int64_t N);
 void matmul_backward_bf16_in16(float* dinp, float* dW, float* dbias, const float* dout, const bf16_t* inp16,
                                const bf16_t* W16, int64_t M, int64_t K, int64_t N, bool accumulate_dinp = false);
 // The same with dout already rounded to bf16 (dout16, rows ldd apart: a kernel that produces the

@@ -99,12 +99,14 @@ void MultiHeadAttention::backward(const float* dout, float* din, const float* in
 
 void FeedForward::forward(const float* in, const bf16_t* in16, float* out, const PassInfo& p) {
   const int64_t M = p.B * p.T;
-  linear_forward_on(fc, in, in16, w_fc, packed_fc, w16_fc, b_fc, M, C, 4 * C);
-  if (lora_fc.on()) lora_fc.forward(in, fc, M);
-  if (act16)
-    gelu_forward_bf16(act16, fc, M * 4 * C);
-  else
+  if (fc16) {  // bf16 activations (no adapters): c_fc's output, GELU's input, in bf16
+    matmul_forward_bf16_in16_out16(fc16, in16, w16_fc, b_fc, M, C, 4 * C);
+    gelu_forward_bf16(act16, fc16, M * 4 * C);
+  } else {
+    linear_forward_on(fc, in, in16, w_fc, packed_fc, w16_fc, b_fc, M, C, 4 * C);
+    if (lora_fc.on()) lora_fc.forward(in, fc, M);
     gelu_forward(act, fc, M * 4 * C);
+  }
   linear_forward_on(out, act, act16, w_proj, packed_proj, w16_proj, b_proj, M, 4 * C, C);
   if (lora_proj.on()) lora_proj.forward(act, out, M);
 }
@@ -112,12 +114,12 @@ void FeedForward::forward(const float* in, const bf16_t* in16, float* out, const
 void FeedForward::backward(const float* dout, float* din, const float* in, const bf16_t* in16, float* scratch,
                            const PassInfo& p) {
   const int64_t M = p.B * p.T;
-  if (act16) {
+  if (fc16) {
     // bf16 activations: c_proj's input gradient first; then one pass (gelu_backward_bf16) forms the
     // GELU output's operand again for c_proj's weight gradient, the GELU's gradient as c_fc's bf16
     // operand (in scratch, rows 8C bf16 values apart) and c_fc's bias gradient.
     matmul_backward_bf16_in16(scratch, nullptr, g_b_proj, dout, act16, w16_proj, M, 4 * C, C);
-    gelu_backward_bf16(g_w_proj ? act16 : nullptr, scratch, g_b_fc, fc, M, 4 * C);
+    gelu_backward_bf16(g_w_proj ? act16 : nullptr, scratch, g_b_fc, fc16, M, 4 * C);
     if (g_w_proj) matmul_backward_bf16_in16(nullptr, g_w_proj, nullptr, dout, act16, w16_proj, M, 4 * C, C);
     matmul_backward_bf16_rounded(din, g_w_fc, reinterpret_cast<const bf16_t*>(scratch), 8 * C, in16, w16_fc, M, C,
                                  4 * C);

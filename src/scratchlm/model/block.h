@@ -77,9 +77,10 @@ struct FeedForward {
   const PackedLinear *packed_fc = nullptr, *packed_proj = nullptr;  // as MultiHeadAttention's
   float* lora_du = nullptr;
   float *fc = nullptr, *act = nullptr;  // saved: pre-GELU and post-GELU, [B,T,4C]
-  // bf16 activations (TransformerBlock::ln1_16): instead of act, the GELU output's bf16 operand in
-  // a buffer the blocks share, formed again from the saved fc when the backward pass needs it.
-  bf16_t* act16 = nullptr;
+  // bf16 activations (TransformerBlock::ln1_16): instead of fc, c_fc's output in bf16 (fc16, as
+  // autocast's bf16 linear writes it: the GELU's input); instead of act, the GELU output's bf16
+  // operand in a buffer the blocks share, formed again from fc16 when the backward pass needs it.
+  bf16_t *fc16 = nullptr, *act16 = nullptr;
 
   // in / in16 as MultiHeadAttention's.
   void forward(const float* in, const bf16_t* in16, float* out, const PassInfo& p);

@@ -159,10 +159,11 @@ size_t GPT::activation_bytes_for(const GPTConfig& c, int64_t B, int64_t T, bool 
   const int64_t stored = training ? L : 1;
   // bf16 activations (bf16_activations()): ln_1, ln_2 and the GELU output not kept (their bf16
   // operands in the backward scratch, or in two buffers of M x C and M x 4C bf16 values without
-  // it), the attention output kept in bf16.
+  // it), the attention output and the GELU's input kept in bf16 (MC / 2 and 2 MC floats).
   const bool act16 = precision == Precision::Bf16 && !c.lora.enabled();
   const int64_t per_block =
-      add(add(act16 ? add(mul(MC, 5 + 3 + 8 - 7), (MC + 1) / 2) : mul(MC, 5 + 3 + 8), mul(M, 4)), mul(mul(B, H), T));
+      add(add(act16 ? add(mul(MC, 5 + 3 + 8 - 7 - 4 + 2), (MC + 1) / 2) : mul(MC, 5 + 3 + 8), mul(M, 4)),
+          mul(mul(B, H), T));
   const bool head16 = precision == Precision::Bf16 && !c.is_classifier();
   const int64_t chunk = logit_chunk_floats(logit_chunk_rows(M, V, head16), V, head16);
   int64_t n = add(add(mul(training ? L + 1 : 2, MC), mul(stored, per_block)), add(add(MC, mul(2, M)), add(MC, chunk)));
@@ -216,7 +217,8 @@ int64_t GPT::layout_arena(float* base, int64_t B, int64_t T) {
     blk.ln2 = act16 ? nullptr : take(M * C);
     blk.ln2_mean = take(M);
     blk.ln2_rstd = take(M);
-    blk.ff.fc = take(M * 4 * C);
+    blk.ff.fc = act16 ? nullptr : take(M * 4 * C);
+    blk.ff.fc16 = act16 ? take16(M * 4 * C) : nullptr;
     blk.ff.act = act16 ? nullptr : take(M * 4 * C);
     for (LoraAdapter* a : {&blk.attn.lora_qkv, &blk.attn.lora_proj, &blk.ff.lora_fc, &blk.ff.lora_proj})
       a->u = a->on() ? take(M * a->groups * a->r) : nullptr;
@@ -247,6 +249,7 @@ int64_t GPT::layout_arena(float* base, int64_t B, int64_t T) {
       blk.ln2_mean = shared.ln2_mean;
       blk.ln2_rstd = shared.ln2_rstd;
       blk.ff.fc = shared.ff.fc;
+      blk.ff.fc16 = shared.ff.fc16;
       blk.ff.act = shared.ff.act;
       blk.attn.lora_qkv.u = shared.attn.lora_qkv.u;
       blk.attn.lora_proj.u = shared.attn.lora_proj.u;
