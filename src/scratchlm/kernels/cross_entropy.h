@@ -29,12 +29,12 @@ int64_t count_targets(const int32_t* targets, int64_t M, int64_t V);
 // chunk_rows * V floats, or with Wt16 chunk_rows * V bf16 values (half the bytes). dx (M x C, overwritten) and dWt
 // (accumulated) may be null; dscale is the gradient of the loss w.r.t. each counted row's loss (e.g. 1/count for a
 // mean). row_loss (optional, M entries) receives each row's loss (0 for ignored rows).
-// With Wt16, dx and at least kBlockedHeadMinChunks chunks, the native path packs Wt16 once per call
-// for dx's GEMM (matmul_bf16.h pack_blocked_weight: the same sums, without repacking it in every
-// chunk; gpt2-mini B8 T256, 7 chunks: 6 ms per chunk for 3.4 ms once), into a grow-only buffer of
-// V x C bf16 values kept between calls. Fewer chunks leave it out: the copy's memory then buys
-// little.
-inline constexpr int64_t kBlockedHeadMinChunks = 6;
+// With Wt16, dx and at least two chunks, the native path packs Wt16 once per call for dx's GEMM
+// (matmul_bf16.h pack_blocked_weight: the same sums, without the GEMM repacking it in every chunk),
+// into a grow-only buffer of V x C bf16 values kept between calls. It pays from the second chunk
+// on: per chunk it saves 6 ms (gpt2-mini, B8 T256: 7 chunks) or 9 ms (gpt2-124M, B4 T256: 4) for
+// 3.4 or 7 ms of packing once. A single chunk (a small batch) goes without it.
+inline constexpr int64_t kBlockedHeadMinChunks = 2;
 CrossEntropyResult head_cross_entropy(const float* x, const float* Wt, const int32_t* targets, int64_t M, int64_t C,
                                       int64_t V, float* dx, float* dWt, float dscale, float* scratch,
                                       int64_t chunk_rows, float* row_loss = nullptr, const uint16_t* Wt16 = nullptr);
