@@ -245,7 +245,8 @@ TEST(Bf16Activations, TheHeadsLogitsAreBf16AndTheirGradientTakesTheirPlace) {
 TEST(Bf16Activations, TheHeadsBlockedWeightGivesTheSameInputGradient) {
   // pack_blocked_weight writes oneDNN's BA16a64b2a layout (K = 131 and N = 72 off its 32 x 64
   // blocks: the padding zero); the input gradient on it equals the one on the plain weight, and
-  // a head of 7 chunks (which packs it, native path) gives the dx of a head in one chunk.
+  // a head of 7 chunks (which packs both its weights, native path) gives the loss and dx of a head
+  // in one chunk.
   const int64_t M = 21, C = 72, V = 131;
   const auto x = randn(static_cast<size_t>(M * C), 20), Wt = randn(static_cast<size_t>(V * C), 21, 0.2f);
   const auto Wt16 = to_bf16(Wt);
@@ -258,6 +259,15 @@ TEST(Bf16Activations, TheHeadsBlockedWeightGivesTheSameInputGradient) {
           static_cast<size_t>((n / 64) * 160 * 64 + (k / 32) * 2048 + ((k % 32) / 2) * 128 + (n % 64) * 2 + k % 2);
       ASSERT_EQ(packed[at], k < V && n < C ? Wt16[static_cast<size_t>(k * C + n)] : bf16_t{0}) << k << ", " << n;
     }
+  // The logits' weight, Wt16^T [C, V], from Wt16: the layout of the transposed matrix, and the same
+  // logits on it.
+  std::vector<bf16_t> W16(Wt16.size()), packed_t(static_cast<size_t>(blocked_weight_size(C, V)), 0x7777),
+      want_t(packed_t.size(), 0x5555);
+  for (int64_t v = 0; v < V; ++v)
+    for (int64_t k = 0; k < C; ++k) W16[static_cast<size_t>(k * V + v)] = Wt16[static_cast<size_t>(v * C + k)];
+  pack_blocked_weight_t(packed_t.data(), Wt16.data(), C, V);
+  pack_blocked_weight(want_t.data(), W16.data(), C, V);
+  EXPECT_EQ(packed_t, want_t);
   const auto g = to_bf16(randn(static_cast<size_t>(M * V), 22, 0.01f));
   std::vector<int32_t> t(static_cast<size_t>(M));
   for (int64_t i = 0; i < M; ++i) t[i] = static_cast<int32_t>((i * 53) % V);
@@ -269,14 +279,20 @@ TEST(Bf16Activations, TheHeadsBlockedWeightGivesTheSameInputGradient) {
     matmul_backward_wt_bf16_rounded(blocked.data(), nullptr, g.data(), V, x.data(), Wt16.data(), M, C, V, false,
                                     packed.data());
     EXPECT_EQ(blocked, plain) << bf16_path_name(path);
+    std::vector<bf16_t> l_plain(static_cast<size_t>(M * V)), l_blocked(l_plain.size());
+    matmul_forward_wt_bf16_out16(l_plain.data(), x.data(), Wt16.data(), M, C, V);
+    matmul_forward_wt_bf16_out16(l_blocked.data(), x.data(), Wt16.data(), M, C, V, packed_t.data());
+    EXPECT_EQ(l_blocked, l_plain) << bf16_path_name(path);
     std::vector<float> one(plain.size()), seven(plain.size());
     std::vector<float> scratch(static_cast<size_t>(M * V)), dW1(static_cast<size_t>(V * C)), dW7(dW1.size());
+    std::vector<float> loss1(static_cast<size_t>(M)), loss7(loss1.size());
     head_cross_entropy(x.data(), Wt.data(), t.data(), M, C, V, one.data(), dW1.data(), 0.05f, scratch.data(), M,
-                       nullptr, Wt16.data());
-    static_assert(kBlockedHeadMinChunks <= 7);
+                       loss1.data(), Wt16.data());
+    static_assert(kBlockedHeadMinChunks <= 7 && kBlockedLogitsMinChunks <= 7);
     head_cross_entropy(x.data(), Wt.data(), t.data(), M, C, V, seven.data(), dW7.data(), 0.05f, scratch.data(), 3,
-                       nullptr, Wt16.data());
+                       loss7.data(), Wt16.data());
     EXPECT_EQ(seven, one) << bf16_path_name(path);
+    EXPECT_EQ(loss7, loss1) << bf16_path_name(path);
   }
 }
 

@@ -236,6 +236,18 @@ __attribute__((target("avx512f"))) inline void transpose16(__m512i r[16]) {
   }
 }
 
+}  // namespace
+
+__attribute__((target("avx512f"))) void transpose_words16(uint32_t* dst, int64_t ldd, const uint32_t* src,
+                                                          int64_t lds) {
+  __m512i r[16];
+  for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_si512(src + i * lds);
+  transpose16(r);
+  for (int i = 0; i < 16; ++i) _mm512_storeu_si512(dst + i * ldd, r[i]);
+}
+
+namespace {
+
 constexpr int64_t kMaxPairsNative = 128;  // pairs of k the native packing's stack block holds
 
 // pack_pairs_cols 16 columns at a time: 16 rows of src rounded into a block of pairs (each pair

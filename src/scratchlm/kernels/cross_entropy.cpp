@@ -78,19 +78,26 @@ CrossEntropyResult head_cross_entropy(const float* x, const float* Wt, const int
                                       int64_t chunk_rows, float* row_loss, const uint16_t* Wt16) {
   CrossEntropyResult res;
   const bool grads = dx || dWt;
-  const bf16_t* blocked = nullptr;
-  if (Wt16 && dx && (M + chunk_rows - 1) / chunk_rows >= kBlockedHeadMinChunks && blocked_weights_available()) {
-    thread_local std::vector<bf16_t> packed;  // grow-only
-    bf16_t* p = grow(packed, blocked_weight_size(V, C));
-    pack_blocked_weight(p, Wt16, V, C);
-    blocked = p;
+  // Wt16 packed once for the chunks' GEMMs (see cross_entropy.h), in grow-only buffers.
+  const int64_t chunks = (M + chunk_rows - 1) / chunk_rows;
+  const bool pack = Wt16 && blocked_weights_available();
+  const bf16_t *blocked = nullptr, *blocked_t = nullptr;
+  if (pack && dx && chunks >= kBlockedHeadMinChunks) {
+    thread_local std::vector<bf16_t> packed;
+    blocked = grow(packed, blocked_weight_size(V, C));
+    pack_blocked_weight(packed.data(), Wt16, V, C);
+  }
+  if (pack && chunks >= kBlockedLogitsMinChunks) {
+    thread_local std::vector<bf16_t> packed_t;
+    blocked_t = grow(packed_t, blocked_weight_size(C, V));
+    pack_blocked_weight_t(packed_t.data(), Wt16, C, V);
   }
   for (int64_t r0 = 0; r0 < M; r0 += chunk_rows) {
     const int64_t m = (r0 + chunk_rows < M ? r0 + chunk_rows : M) - r0;
     float* const rl = row_loss ? row_loss + r0 : nullptr;
     if (Wt16) {  // bf16 logits (as autocast's bf16 head gives them), their gradient in their place
       bf16_t* logits = reinterpret_cast<bf16_t*>(scratch);
-      matmul_forward_wt_bf16_out16(logits, x + r0 * C, Wt16, m, C, V);
+      matmul_forward_wt_bf16_out16(logits, x + r0 * C, Wt16, m, C, V, blocked_t);
       softmax_rows(logits, targets + r0, m, V, grads, dscale, rl, res.loss_sum, res.count);
       if (grads)
         matmul_backward_wt_bf16_rounded(dx ? dx + r0 * C : nullptr, dWt, logits, V, x + r0 * C, Wt16, m, C, V, false,

@@ -35,6 +35,11 @@ int64_t count_targets(const int32_t* targets, int64_t M, int64_t V);
 // on: per chunk it saves 6 ms (gpt2-mini, B8 T256: 7 chunks) or 9 ms (gpt2-124M, B4 T256: 4) for
 // 3.4 or 7 ms of packing once. A single chunk (a small batch) goes without it.
 inline constexpr int64_t kBlockedHeadMinChunks = 2;
+// The same for the logits' GEMM (pack_blocked_weight_t: 4.4 ms for gpt2-mini) from
+// kBlockedLogitsMinChunks chunks on, in a second buffer: it takes the weight's memory once more, so
+// only a head of many chunks has it (gpt2-mini B8 T256, 7 chunks: 26 instead of 27-34 ms per chunk;
+// gpt2-124M B4 T256 has 4 and goes without, which keeps its bf16 step within fp32's memory).
+inline constexpr int64_t kBlockedLogitsMinChunks = 6;
 CrossEntropyResult head_cross_entropy(const float* x, const float* Wt, const int32_t* targets, int64_t M, int64_t C,
                                       int64_t V, float* dx, float* dWt, float dscale, float* scratch,
                                       int64_t chunk_rows, float* row_loss = nullptr, const uint16_t* Wt16 = nullptr);

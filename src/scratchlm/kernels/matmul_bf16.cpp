@@ -292,14 +292,18 @@ void matmul_forward_wt_bf16(float* out, const float* inp, const bf16_t* Wt16, in
   gemm_bf16(false, true, M, N, K, a, K, Wt16, K, false, out, N, bf16_path());
 }
 
-void matmul_forward_wt_bf16_out16(bf16_t* out, const float* inp, const bf16_t* Wt16, int64_t M, int64_t K, int64_t N) {
+void matmul_forward_wt_bf16_out16(bf16_t* out, const float* inp, const bf16_t* Wt16, int64_t M, int64_t K, int64_t N,
+                                  const bf16_t* Wt_blocked) {
   if (M <= 0 || N <= 0) return;
   Scratch& s = scratch();
   bf16_t* a = grow(s.a, M * K);
   f32_to_bf16_array(inp, a, M * K);
 #ifdef SLM_HAVE_DNNL
   if (bf16_path() == Bf16Path::Native && K > 0) {
-    gemm_dnnl(false, true, M, N, K, a, K, Wt16, K, false, out, true, N);
+    if (Wt_blocked)
+      gemm_dnnl(false, false, M, N, K, a, K, Wt_blocked, 0, false, out, true, N, nullptr, true);
+    else
+      gemm_dnnl(false, true, M, N, K, a, K, Wt16, K, false, out, true, N);
     return;
   }
 #endif
@@ -355,6 +359,28 @@ void pack_blocked_weight(bf16_t* dst, const bf16_t* W, int64_t K, int64_t N) {
             d[2 * j + 1] = r1 && j < n ? r1[j] : bf16_t{0};
           }
         }
+      }
+    }
+}
+
+void pack_blocked_weight_t(bf16_t* dst, const bf16_t* Wt, int64_t K, int64_t N) {
+  const int64_t Kp = round_up(K, 32), kblocks = Kp / 32, nblocks = round_up(N, 64) / 64;
+  const bool native = cpu_features().avx512f;
+#pragma omp parallel for schedule(static)
+  for (int64_t nb = 0; nb < nblocks; ++nb)
+    for (int64_t kb = 0; kb < kblocks; ++kb) {
+      bf16_t* d = dst + nb * Kp * 64 + kb * 2048;
+      const int64_t k0 = kb * 32, k1 = std::min<int64_t>(32, K - k0);
+      if (native && k1 == 32 && nb * 64 + 64 <= N && K % 2 == 0) {  // a whole block: 4 transposes of 16 x 16 pairs
+        for (int64_t j0 = 0; j0 < 64; j0 += 16)
+          transpose_words16(reinterpret_cast<uint32_t*>(d) + j0, 64,
+                            reinterpret_cast<const uint32_t*>(Wt + (nb * 64 + j0) * K + k0), K / 2);
+        continue;
+      }
+      for (int64_t j = 0; j < 64; ++j) {  // column n of W: row n of Wt, its 32 values of this block
+        const int64_t n = nb * 64 + j;
+        const bf16_t* w = n < N ? Wt + n * K + k0 : nullptr;
+        for (int64_t k = 0; k < 32; ++k) d[(k / 2) * 128 + 2 * j + k % 2] = w && k < k1 ? w[k] : bf16_t{0};
       }
     }
 }
