@@ -48,9 +48,23 @@ void softmax_rows(L* logits, const int32_t* targets, int64_t m, int64_t V, bool 
     float mx = -INFINITY;
 #pragma omp simd reduction(max : mx)
     for (int64_t v = 0; v < V; ++v) mx = to_f32(l[v]) > mx ? to_f32(l[v]) : mx;
+    // bf16 logits: each exp kept (a row's fp32 values in L2) for the gradient below; the same sum.
+    float* e = nullptr;
+    if constexpr (!std::is_same_v<L, float>) {
+      thread_local std::vector<float> exps;
+      e = grow(exps, V);
+    }
     float sum = 0.0f;
+    if constexpr (std::is_same_v<L, float>) {
 #pragma omp simd reduction(+ : sum)
-    for (int64_t v = 0; v < V; ++v) sum += fast_expf(to_f32(l[v]) - mx);
+      for (int64_t v = 0; v < V; ++v) sum += fast_expf(to_f32(l[v]) - mx);
+    } else {
+#pragma omp simd reduction(+ : sum)
+      for (int64_t v = 0; v < V; ++v) {
+        e[v] = fast_expf(to_f32(l[v]) - mx);
+        sum += e[v];
+      }
+    }
     const float lse = mx + std::log(sum);
     const float lt = to_f32(l[t]), loss = lse - lt;
     if (row_loss) row_loss[i] = loss;
@@ -61,10 +75,11 @@ void softmax_rows(L* logits, const int32_t* targets, int64_t m, int64_t V, bool 
 #pragma omp simd
       for (int64_t v = 0; v < V; ++v) l[v] = fast_expf(l[v] - lse) * dscale;
       l[t] -= dscale;
-    } else {  // each gradient rounded once, the target's from its fp32 value
+    } else {  // softmax = exp / sum times dscale, each gradient rounded once, the target's from fp32
+      const float k = dscale / sum;
 #pragma omp simd
-      for (int64_t v = 0; v < V; ++v) l[v] = f32_to_bf16_vec(fast_expf(to_f32(l[v]) - lse) * dscale);
-      l[t] = f32_to_bf16(fast_expf(lt - lse) * dscale - dscale);
+      for (int64_t v = 0; v < V; ++v) l[v] = f32_to_bf16_vec(e[v] * k);
+      l[t] = f32_to_bf16(e[t] * k - dscale);
     }
   }
   loss_sum += chunk_loss;
