@@ -2,11 +2,12 @@
 // (kernels/attention_bf16.h) and its tile GEMMs (kernels/bf16_tile_gemm.h), on every bf16 path
 // this CPU has (the fallback forced with set_bf16_path), against the fp32 attention of attention.h;
 // and the packing and transposed-A tiles of the head's weight gradient.
-#include <array>
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <cstring>
 #include <iterator>
 #include <limits>
 #include <vector>
@@ -239,6 +240,34 @@ TEST(AttentionTiledBf16, BackwardAgainstFp32) {
               }
           }
         }
+      }
+    }
+  }
+}
+
+TEST(AttentionTiledBf16, Bf16QkvGivesTheSameBitsAsItsFp32Values) {
+  // A training run keeps c_attn's output in bf16 (qkv16): forward and backward on it equal those on
+  // the fp32 qkv it rounds, bit for bit, on both paths, with and without dropout (the kernels round
+  // Q, K and V to bf16 either way; from qkv16 they copy and transpose them).
+  PathGuard guard;
+  for (Bf16Path path : paths()) {
+    set_bf16_path(path);
+    for (const Shape& s : kShapes) {
+      for (const float p : {0.0f, 0.2f}) {
+        const auto qkv = randn(static_cast<size_t>(s.B * s.T * 3 * s.C), 9 + static_cast<uint64_t>(s.T));
+        const auto qkv16 = to_bf16(qkv);
+        const auto dout = randn(static_cast<size_t>(s.B * s.T * s.C), 10 + static_cast<uint64_t>(s.C));
+        std::vector<float> lse(static_cast<size_t>(s.B * s.H * s.T)), lse16(lse.size());
+        std::vector<bf16_t> out(dout.size()), out16(dout.size());
+        attention_forward_tiled_bf16(out.data(), lse.data(), qkv.data(), s.B, s.T, s.C, s.H, p, kKey);
+        attention_forward_tiled_bf16(out16.data(), lse16.data(), qkv16.data(), s.B, s.T, s.C, s.H, p, kKey);
+        EXPECT_EQ(out16, out) << bf16_path_name(path) << " T" << s.T << " C" << s.C << " p " << p;
+        EXPECT_EQ(lse16, lse) << bf16_path_name(path) << " T" << s.T << " C" << s.C << " p " << p;
+        std::vector<float> d(qkv.size(), NAN), d16(qkv.size(), NAN);
+        attention_backward_tiled_bf16(d.data(), dout.data(), qkv.data(), lse.data(), s.B, s.T, s.C, s.H, p, kKey);
+        attention_backward_tiled_bf16(d16.data(), dout.data(), qkv16.data(), lse.data(), s.B, s.T, s.C, s.H, p, kKey);
+        EXPECT_EQ(std::memcmp(d16.data(), d.data(), d.size() * sizeof(float)), 0)
+            << bf16_path_name(path) << " T" << s.T << " C" << s.C << " p " << p;
       }
     }
   }

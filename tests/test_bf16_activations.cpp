@@ -309,11 +309,11 @@ TEST(Bf16Activations, ABf16ModelsArenaDropsTheFp32CopiesOfTheMatmulOnlyActivatio
   h.set_precision(Precision::Bf16);
   const int64_t fp32 = arena(f), bf16 = arena(h);
   // Per block ln_1 (M x C), ln_2 (M x C) and the GELU output (M x 4C) no longer kept (their bf16
-  // operands live in the backward pass's scratch), the attention output (M x C) and the GELU's
-  // input (M x 4C) in 2 bytes, not 4; and the head's logits (all M rows fit one chunk here) in 2
-  // bytes, not 4.
+  // operands live in the backward pass's scratch), the attention output (M x C), the GELU's input
+  // (M x 4C) and c_attn's output (M x 3C) in 2 bytes, not 4; and the head's logits (all M rows fit
+  // one chunk here) in 2 bytes, not 4.
   const int64_t V = c.vocab_size, logits = M * V * 2;
-  const int64_t saved = L * (M * C + M * C + M * 4 * C) * 4 + L * (M * C + M * 4 * C) * 2 + logits;
+  const int64_t saved = L * (M * C + M * C + M * 4 * C) * 4 + L * (M * C + M * 4 * C + M * 3 * C) * 2 + logits;
   EXPECT_EQ(fp32 - bf16, saved);
   EXPECT_EQ(static_cast<int64_t>(GPT::activation_bytes_for(c, B, T, true)) -
                 static_cast<int64_t>(GPT::activation_bytes_for(c, B, T, true, Precision::Bf16)),

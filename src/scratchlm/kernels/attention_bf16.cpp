@@ -52,6 +52,14 @@ void round_rows(bf16_t* dst, int64_t ldd, const float* src, int64_t lds, int64_t
   }
 }
 
+// The same from bf16 rows (a bf16 run's qkv: the values already rounded, copied).
+void round_rows(bf16_t* dst, int64_t ldd, const bf16_t* src, int64_t lds, int64_t rows, int64_t cols) {
+  for (int64_t i = 0; i < rows; ++i) {
+    std::copy_n(src + i * lds, cols, dst + i * ldd);
+    std::fill(dst + i * ldd + cols, dst + (i + 1) * ldd, bf16_t{0});
+  }
+}
+
 // The dropout factor of score (row, j): 0 or 1/(1-p), 1 without dropout.
 struct Drop {
   bool on;
@@ -66,11 +74,12 @@ struct Drop {
   }
 };
 
-void forward_head(bf16_t* out, float* lse, const float* qkv, const Dims& d, int64_t bh, const Drop& drop,
-                  Bf16Path path) {
+// Q: the element type of qkv (fp32, or bf16 in a training run's arena: the same values rounded).
+template <class Q>
+void forward_head(bf16_t* out, float* lse, const Q* qkv, const Dims& d, int64_t bh, const Drop& drop, Bf16Path path) {
   const int64_t T = d.T, h = bh % d.H, b = bh / d.H;
   const float scale = d.scale;  // a local: the loops below store floats, which could alias d
-  const float* base = qkv + b * T * d.C3 + h * d.hd;
+  const Q* base = qkv + b * T * d.C3 + h * d.hd;
   Scratch& sc = scratch();
   bf16_t* q16 = grow(sc.q16, T * d.D2);
   bf16_t* kt = grow(sc.kt, d.D2 * d.Tp);
@@ -118,11 +127,12 @@ void store_rows(float* dst, int64_t ldd, const float* g, const Dims& d) {
   for (int64_t i = 0; i < d.T; ++i) std::copy_n(g + i * d.Dp, d.hd, dst + i * ldd);
 }
 
-void backward_head(float* dqkv, const float* dout, const float* qkv, const float* lse, const Dims& d, int64_t bh,
+template <class Q>
+void backward_head(float* dqkv, const float* dout, const Q* qkv, const float* lse, const Dims& d, int64_t bh,
                    const Drop& drop, Bf16Path path) {
   const int64_t T = d.T, h = bh % d.H, b = bh / d.H, Tp = d.Tp;
   const float scale = d.scale;  // locals: the loops below store floats, which could alias d
-  const float* base = qkv + b * T * d.C3 + h * d.hd;
+  const Q* base = qkv + b * T * d.C3 + h * d.hd;
   const float* dO = dout + b * T * d.C + h * d.hd;
   float* dbase = dqkv + b * T * d.C3 + h * d.hd;
   Scratch& sc = scratch();
@@ -184,21 +194,25 @@ void backward_head(float* dqkv, const float* dout, const float* qkv, const float
   pack_pairs_rows(kp, d.Dp, base + d.C, d.C3, T, d.hd);
   pack_pairs_rows(qp, d.Dp, base, d.C3, T, d.hd);
   pack_pairs_rows(dop, d.Dp, dO, d.C, T, d.hd);
-  tile_gemm_bf16(T, d.Dp, d.T2, ds16, d.Tp, TileA::RowMajor, kp, d.Dp, g, d.Dp, false, TileCausal::SumUpToRow,
-                 path);  // dQ
-  store_rows(dbase, d.C3, g, d);
-  tile_gemm_bf16(T, d.Dp, d.T2, dsP, d.Tp, TileA::PairPacked, qp, d.Dp, g, d.Dp, false, TileCausal::SumFromRow,
-                 path);  // dK
-  store_rows(dbase + d.C, d.C3, g, d);
-  tile_gemm_bf16(T, d.Dp, d.T2, pdP, d.Tp, TileA::PairPacked, dop, d.Dp, g, d.Dp, false, TileCausal::SumFromRow,
-                 path);  // dV
-  store_rows(dbase + 2 * d.C, d.C3, g, d);
+  // dQ, dK, dV: straight into the head's columns of dqkv when a head is a whole number of 16-column
+  // vectors (the usual 64), else through g.
+  const bool direct = d.Dp == d.hd;
+  auto product = [&](const bf16_t* a, int64_t lda, TileA layout, const bf16_t* b, TileCausal causal, float* dst) {
+    tile_gemm_bf16(T, d.Dp, d.T2, a, lda, layout, b, d.Dp, direct ? dst : g, direct ? d.C3 : d.Dp, false, causal, path);
+    if (!direct) store_rows(dst, d.C3, g, d);
+  };
+  product(ds16, d.Tp, TileA::RowMajor, kp, TileCausal::SumUpToRow, dbase);              // dQ = dS K
+  product(dsP, d.Tp, TileA::PairPacked, qp, TileCausal::SumFromRow, dbase + d.C);       // dK = dS^T Q
+  product(pdP, d.Tp, TileA::PairPacked, dop, TileCausal::SumFromRow, dbase + 2 * d.C);  // dV = P^T dO
 }
 
 }  // namespace
 
-void attention_forward_tiled_bf16(bf16_t* out, float* lse, const float* qkv, int64_t B, int64_t T, int64_t C, int64_t H,
-                                  float dropout_p, uint64_t dropout_key) {
+namespace {
+
+template <class Q>
+void forward_all(bf16_t* out, float* lse, const Q* qkv, int64_t B, int64_t T, int64_t C, int64_t H, float dropout_p,
+                 uint64_t dropout_key) {
   const Dims d(T, C, H);
   const Drop drop(dropout_p, dropout_key);
   const Bf16Path path = bf16_path();
@@ -206,14 +220,37 @@ void attention_forward_tiled_bf16(bf16_t* out, float* lse, const float* qkv, int
   for (int64_t bh = 0; bh < B * H; ++bh) forward_head(out, lse, qkv, d, bh, drop, path);
 }
 
-void attention_backward_tiled_bf16(float* dqkv, const float* dout, const float* qkv, const float* lse, int64_t B,
-                                   int64_t T, int64_t C, int64_t H, float dropout_p, uint64_t dropout_key) {
+template <class Q>
+void backward_all(float* dqkv, const float* dout, const Q* qkv, const float* lse, int64_t B, int64_t T, int64_t C,
+                  int64_t H, float dropout_p, uint64_t dropout_key) {
   const Dims d(T, C, H);
   const Drop drop(dropout_p, dropout_key);
   const Bf16Path path = bf16_path();
   // Each (b, h) owns its columns of dqkv: no races, and the sums do not depend on the threads.
 #pragma omp parallel for schedule(dynamic, 1)
   for (int64_t bh = 0; bh < B * H; ++bh) backward_head(dqkv, dout, qkv, lse, d, bh, drop, path);
+}
+
+}  // namespace
+
+void attention_forward_tiled_bf16(bf16_t* out, float* lse, const float* qkv, int64_t B, int64_t T, int64_t C, int64_t H,
+                                  float dropout_p, uint64_t dropout_key) {
+  forward_all(out, lse, qkv, B, T, C, H, dropout_p, dropout_key);
+}
+
+void attention_forward_tiled_bf16(bf16_t* out, float* lse, const bf16_t* qkv16, int64_t B, int64_t T, int64_t C,
+                                  int64_t H, float dropout_p, uint64_t dropout_key) {
+  forward_all(out, lse, qkv16, B, T, C, H, dropout_p, dropout_key);
+}
+
+void attention_backward_tiled_bf16(float* dqkv, const float* dout, const float* qkv, const float* lse, int64_t B,
+                                   int64_t T, int64_t C, int64_t H, float dropout_p, uint64_t dropout_key) {
+  backward_all(dqkv, dout, qkv, lse, B, T, C, H, dropout_p, dropout_key);
+}
+
+void attention_backward_tiled_bf16(float* dqkv, const float* dout, const bf16_t* qkv16, const float* lse, int64_t B,
+                                   int64_t T, int64_t C, int64_t H, float dropout_p, uint64_t dropout_key) {
+  backward_all(dqkv, dout, qkv16, lse, B, T, C, H, dropout_p, dropout_key);
 }
 
 }  // namespace slm

@@ -30,4 +30,11 @@ void attention_forward_tiled_bf16(bf16_t* out, float* lse, const float* qkv, int
 void attention_backward_tiled_bf16(float* dqkv, const float* dout, const float* qkv, const float* lse, int64_t B,
                                    int64_t T, int64_t C, int64_t H, float dropout_p, uint64_t dropout_key);
 
+// The same two on qkv16, c_attn's output in bf16 (a training run's arena keeps it so: the GEMMs
+// here read Q, K and V rounded to bf16 anyway). On qkv16 = qkv rounded they give the same bits.
+void attention_forward_tiled_bf16(bf16_t* out, float* lse, const bf16_t* qkv16, int64_t B, int64_t T, int64_t C,
+                                  int64_t H, float dropout_p, uint64_t dropout_key);
+void attention_backward_tiled_bf16(float* dqkv, const float* dout, const bf16_t* qkv16, const float* lse, int64_t B,
+                                   int64_t T, int64_t C, int64_t H, float dropout_p, uint64_t dropout_key);
+
 }  // namespace slm

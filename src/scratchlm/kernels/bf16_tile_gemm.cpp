@@ -279,6 +279,42 @@ __attribute__((target("avx512f"))) void pack_pairs_cols_native(bf16_t* dst, int6
 
 }  // namespace
 
+void pack_pairs_rows(bf16_t* dst, int64_t ldb, const bf16_t* src, int64_t lds, int64_t K, int64_t N) {
+  for (int64_t k = 0; k < K; k += 2) {
+    bf16_t* d = dst + k * ldb;  // pair k / 2
+    const bf16_t* s0 = src + k * lds;
+    const bf16_t* s1 = k + 1 < K ? s0 + lds : nullptr;
+    if (bf16_path() == Bf16Path::Native)
+      interleave_native(d, s0, s1, N);
+    else
+      interleave_portable(d, s0, s1, N);
+    std::fill(d + 2 * N, d + 2 * ldb, bf16_t{0});
+  }
+}
+
+void pack_pairs_cols(bf16_t* dst, int64_t ldb, const bf16_t* src, int64_t lds, int64_t N, int64_t K) {
+  // Each pair (src[n, 2p], src[n, 2p + 1]) is already one 32-bit word of the row: a transpose of words.
+  uint32_t* d32 = reinterpret_cast<uint32_t*>(dst);
+  const int64_t pairs = (K + 1) / 2;
+  const bool native =
+      bf16_path() == Bf16Path::Native && K % 2 == 0 && lds % 2 == 0 && reinterpret_cast<uintptr_t>(src) % 4 == 0;
+  int64_t n0 = 0;
+  if (native)
+    for (; n0 + 16 <= N; n0 += 16) {
+      int64_t p0 = 0;
+      for (; p0 + 16 <= pairs; p0 += 16)
+        transpose_words16(d32 + p0 * ldb + n0, ldb, reinterpret_cast<const uint32_t*>(src + n0 * lds) + p0, lds / 2);
+      for (; p0 < pairs; ++p0)
+        for (int64_t n = n0; n < n0 + 16; ++n) std::memcpy(d32 + p0 * ldb + n, src + n * lds + 2 * p0, 4);
+    }
+  for (int64_t n = n0; n < ldb; ++n)
+    for (int64_t p = 0; p < pairs; ++p) {
+      const bf16_t lo = n < N ? src[n * lds + 2 * p] : bf16_t{0};
+      const bf16_t hi = n < N && 2 * p + 1 < K ? src[n * lds + 2 * p + 1] : bf16_t{0};
+      d32[p * ldb + n] = static_cast<uint32_t>(lo) | static_cast<uint32_t>(hi) << 16;
+    }
+}
+
 void pack_pairs_cols(bf16_t* dst, int64_t ldb, const float* src, int64_t lds, int64_t N, int64_t K) {
   if (bf16_path() == Bf16Path::Native && ldb % 16 == 0 && (K + 1) / 2 <= kMaxPairsNative) {
     pack_pairs_cols_native(dst, ldb, src, lds, N, K);

@@ -43,6 +43,12 @@ void linear_backward_on(float* din, float* dW, float* dbias, const float* dout, 
 void MultiHeadAttention::forward(const float* in, const bf16_t* in16, float* out, const PassInfo& p,
                                  uint64_t att_drop_key) {
   const int64_t M = p.B * p.T;
+  if (qkv16) {  // a bf16 training run (no adapters, no caches): c_attn's output in bf16
+    matmul_forward_bf16_in16_out16(qkv16, in16, w16_qkv, b_qkv, M, C, 3 * C);
+    attention_forward_tiled_bf16(att16, lse, qkv16, p.B, p.T, C, H, p.drop_p, att_drop_key);
+    linear_forward_on(out, att, att16, w_proj, packed_proj, w16_proj, b_proj, M, C, C);
+    return;
+  }
   linear_forward_on(qkv, in, in16, w_qkv, packed_qkv, w16_qkv, b_qkv, M, C, 3 * C);
   if (lora_qkv.on()) lora_qkv.forward(in, qkv, M);
   if (p.caches)
@@ -87,7 +93,9 @@ void MultiHeadAttention::backward(const float* dout, float* din, const float* in
   const int64_t M = p.B * p.T;
   linear_backward_on(scratch_att, g_w_proj, g_b_proj, dout, att, att16, w_proj, w16_proj, M, C, C);
   if (lora_proj.on()) lora_proj.backward(dout, scratch_att, att, lora_du, M);
-  if (att16)
+  if (qkv16)
+    attention_backward_tiled_bf16(scratch_qkv, scratch_att, qkv16, lse, p.B, p.T, C, H, p.drop_p, att_drop_key);
+  else if (att16)
     attention_backward_tiled_bf16(scratch_qkv, scratch_att, qkv, lse, p.B, p.T, C, H, p.drop_p, att_drop_key);
   else
     attention_backward(scratch_qkv, scratch_att, qkv, att, lse, p.B, p.T, C, H, p.drop_p, att_drop_key);

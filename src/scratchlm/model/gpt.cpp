@@ -159,11 +159,12 @@ size_t GPT::activation_bytes_for(const GPTConfig& c, int64_t B, int64_t T, bool 
   const int64_t stored = training ? L : 1;
   // bf16 activations (bf16_activations()): ln_1, ln_2 and the GELU output not kept (their bf16
   // operands in the backward scratch, or in two buffers of M x C and M x 4C bf16 values without
-  // it), the attention output and the GELU's input kept in bf16 (MC / 2 and 2 MC floats).
+  // it), the attention output and the GELU's input kept in bf16 (MC / 2 and 2 MC floats), and in
+  // training c_attn's output too (3 MC bf16 values).
   const bool act16 = precision == Precision::Bf16 && !c.lora.enabled();
-  const int64_t per_block =
-      add(add(act16 ? add(mul(MC, 5 + 3 + 8 - 7 - 4 + 2), (MC + 1) / 2) : mul(MC, 5 + 3 + 8), mul(M, 4)),
-          mul(mul(B, H), T));
+  const int64_t qkv = act16 && training ? (mul(MC, 3) + 1) / 2 : mul(MC, 3);
+  const int64_t per_block = add(add(act16 ? add(mul(MC, 5 + 8 - 7 - 4 + 2), (MC + 1) / 2) : mul(MC, 5 + 8), qkv),
+                                add(mul(M, 4), mul(mul(B, H), T)));
   const bool head16 = precision == Precision::Bf16 && !c.is_classifier();
   const int64_t chunk = logit_chunk_floats(logit_chunk_rows(M, V, head16), V, head16);
   int64_t n = add(add(mul(training ? L + 1 : 2, MC), mul(stored, per_block)), add(add(MC, mul(2, M)), add(MC, chunk)));
@@ -209,7 +210,8 @@ int64_t GPT::layout_arena(float* base, int64_t B, int64_t T) {
     blk.ln1 = act16 ? nullptr : take(M * C);
     blk.ln1_mean = take(M);
     blk.ln1_rstd = take(M);
-    blk.attn.qkv = take(M * 3 * C);
+    blk.attn.qkv = act16 && training ? nullptr : take(M * 3 * C);
+    blk.attn.qkv16 = act16 && training ? take16(M * 3 * C) : nullptr;
     blk.attn.att = act16 ? nullptr : take(M * C);
     blk.attn.att16 = act16 ? take16(M * C) : nullptr;
     blk.attn.lse = take(B * H * T);
@@ -241,6 +243,7 @@ int64_t GPT::layout_arena(float* base, int64_t B, int64_t T) {
       blk.ln1_mean = shared.ln1_mean;
       blk.ln1_rstd = shared.ln1_rstd;
       blk.attn.qkv = shared.attn.qkv;
+      blk.attn.qkv16 = shared.attn.qkv16;
       blk.attn.att = shared.attn.att;
       blk.attn.att16 = shared.attn.att16;
       blk.attn.lse = shared.attn.lse;
