@@ -14,6 +14,7 @@
 
 #include "bf16_test_util.h"
 #include "scratchlm/kernels/attention.h"
+#include "scratchlm/kernels/blocked_weight.h"
 #include "scratchlm/kernels/cross_entropy.h"
 #include "scratchlm/kernels/gelu.h"
 #include "scratchlm/kernels/layernorm.h"

@@ -6,6 +6,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "scratchlm/kernels/blocked_weight.h"
 #include "scratchlm/kernels/fastmath.h"
 #include "scratchlm/kernels/matmul_bf16.h"
 #include "scratchlm/tensor/scratch_buffer.h"

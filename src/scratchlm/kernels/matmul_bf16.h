@@ -73,28 +73,16 @@ void matmul_backward_wt_bf16(float* dinp, float* dWt, const float* dout, const f
                              int64_t M, int64_t K, int64_t N, bool accumulate_dinp = false);
 // The head's logits in bf16, as an autocast bf16 linear layer gives them: out[M, N] = inp Wt16^T
 // with bf16 operands and fp32 sums, each sum rounded to bf16 (nearest even) as it is written.
-// Wt_blocked (native path): Wt16^T packed by pack_blocked_weight_t, used instead of Wt16.
+// Wt_blocked (native path): Wt16^T packed by blocked_weight.h's pack_blocked_weight_t, used instead of Wt16.
 void matmul_forward_wt_bf16_out16(bf16_t* out, const float* inp, const bf16_t* Wt16, int64_t M, int64_t K, int64_t N,
                                   const bf16_t* Wt_blocked = nullptr);
 // The same with dout already rounded to bf16, its rows ldd apart (the head rounds each row of its
 // logit gradient while the row is in cache, into the row's own storage: kernels/cross_entropy.cpp).
-// Wt_blocked (native path): Wt16 packed by pack_blocked_weight, used for dinp instead of Wt16 (the
+// Wt_blocked (native path): Wt16 packed by blocked_weight.h's pack_blocked_weight, used for dinp instead of Wt16 (the
 // same sums, bit for bit, without the GEMM repacking Wt16 on every call).
 void matmul_backward_wt_bf16_rounded(float* dinp, float* dWt, const bf16_t* dout16, int64_t ldd, const float* inp,
                                      const bf16_t* Wt16, int64_t M, int64_t K, int64_t N, bool accumulate_dinp = false,
                                      const bf16_t* Wt_blocked = nullptr);
-
-// A weight W[K, N] (row-major bf16) in the blocked layout oneDNN's bf16 GEMM multiplies (its
-// BA16a64b2a): blocks of 32 rows x 64 columns, column blocks outermost, each block its 16 pairs of
-// rows interleaved (element (k, n) at 2 * (n % 64) + k % 2 of pair row (k % 32) / 2); K padded to
-// 32 and N to 64 with zeros. The GEMM otherwise copies B into this layout on every call: a weight
-// multiplied in many chunks (the head's input gradient) is packed once instead. Only the native
-// path uses it (blocked_weights_available).
-bool blocked_weights_available();
-int64_t blocked_weight_size(int64_t K, int64_t N);  // in bf16 values
-void pack_blocked_weight(bf16_t* dst, const bf16_t* W, int64_t K, int64_t N);
-// The same layout of W[K, N] = Wt^T from Wt[N, K] (row-major): the head's logits, inp Wt16^T.
-void pack_blocked_weight_t(bf16_t* dst, const bf16_t* Wt, int64_t K, int64_t N);
 
 // The backward pass of linear_dispatch.h's linear_forward in the precision of its weight: bf16
 // when the model keeps a bf16 copy W16 of W (--precision bf16), else fp32 (exactly matmul_backward).
