@@ -43,7 +43,7 @@ void linear_backward_on(float* din, float* dW, float* dbias, const float* dout, 
 void MultiHeadAttention::forward(const float* in, const bf16_t* in16, float* out, const PassInfo& p,
                                  uint64_t att_drop_key) {
   const int64_t M = p.B * p.T;
-  if (qkv16) {  // a bf16 training run (no adapters, no caches): c_attn's output in bf16
+  if (qkv16 && !p.caches) {  // a bf16 training run (no adapters): c_attn's output in bf16
     matmul_forward_bf16_in16_out16(qkv16, in16, w16_qkv, b_qkv, M, C, 3 * C);
     attention_forward_tiled_bf16(att16, lse, qkv16, p.B, p.T, C, H, p.drop_p, att_drop_key);
     linear_forward_on(out, att, att16, w_proj, packed_proj, w16_proj, b_proj, M, C, C);

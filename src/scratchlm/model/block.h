@@ -54,8 +54,8 @@ struct MultiHeadAttention {
   float *qkv = nullptr, *att = nullptr, *lse = nullptr;
   // bf16 activations (TransformerBlock::ln1_16): instead of att, the attention output only as
   // c_proj's bf16 operand; attention's backward then sums its rowsum(dO o O) from the probabilities.
-  // In training also qkv16 instead of qkv: c_attn's output in bf16, which is all attention reads
-  // (generation keeps qkv in fp32 for its caches).
+  // In training also qkv16: c_attn's output in bf16, which is all attention reads; qkv is then one
+  // fp32 buffer the blocks share, for a pass with KV caches (generation keeps fp32 keys and values).
   bf16_t *att16 = nullptr, *qkv16 = nullptr;
 
   // out[B,T,C] = out_proj(attention(qkv_proj(in))). The input is in (fp32) or, when the block

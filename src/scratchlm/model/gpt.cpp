@@ -168,6 +168,7 @@ size_t GPT::activation_bytes_for(const GPTConfig& c, int64_t B, int64_t T, bool 
   const bool head16 = precision == Precision::Bf16 && !c.is_classifier();
   const int64_t chunk = logit_chunk_floats(logit_chunk_rows(M, V, head16), V, head16);
   int64_t n = add(add(mul(training ? L + 1 : 2, MC), mul(stored, per_block)), add(add(MC, mul(2, M)), add(MC, chunk)));
+  if (act16 && training) n = add(n, mul(MC, 3));  // the fp32 qkv of a cached pass, shared
   if (training) n = add(n, mul(MC, 4 + 3 + 2));
   if (act16 && !training) n = add(n, add((MC + 1) / 2, (mul(MC, 4) + 1) / 2));
   return static_cast<size_t>(mul(n, sizeof(float)));
@@ -206,11 +207,14 @@ int64_t GPT::layout_arena(float* base, int64_t B, int64_t T) {
   for (int64_t l = 0; l <= L; ++l)
     acts_.x[l] = l > first_saved || (l == first_saved && training) ? take(M * C) : (l % 2) ? b : a;
   TransformerBlock shared;
+  // A bf16 training run keeps c_attn's output in bf16 (qkv16); one fp32 qkv serves every block in a
+  // pass with KV caches (the samples a run generates as it trains), which reads it within its layer.
+  float* const qkv_cached = act16 && training ? take(M * 3 * C) : nullptr;
   auto take_block = [&](TransformerBlock& blk) {
     blk.ln1 = act16 ? nullptr : take(M * C);
     blk.ln1_mean = take(M);
     blk.ln1_rstd = take(M);
-    blk.attn.qkv = act16 && training ? nullptr : take(M * 3 * C);
+    blk.attn.qkv = act16 && training ? qkv_cached : take(M * 3 * C);
     blk.attn.qkv16 = act16 && training ? take16(M * 3 * C) : nullptr;
     blk.attn.att = act16 ? nullptr : take(M * C);
     blk.attn.att16 = act16 ? take16(M * C) : nullptr;
