@@ -243,7 +243,7 @@ int main(int argc, char** argv) {
         auto t0 = Clock::now();
         slm::head_cross_entropy(model.final_hidden(), model.head_weight(), y.data(), M, C, V, dx.data(),
                                 st.grad("lm_head.weight"), 1.0f / static_cast<float>(count), scratch.data(), chunk,
-                                nullptr, model.head_weight_bf16());
+                                nullptr, model.precision());
         hs.push_back(seconds_since(t0));
         t0 = Clock::now();
         slm::embedding_backward(st.grad("wte.weight"), st.grad("wpe.weight"), dx.data(), x.data(), B, T, C);

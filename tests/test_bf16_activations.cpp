@@ -14,7 +14,6 @@
 
 #include "bf16_test_util.h"
 #include "scratchlm/kernels/attention.h"
-#include "scratchlm/kernels/blocked_weight.h"
 #include "scratchlm/kernels/cross_entropy.h"
 #include "scratchlm/kernels/gelu.h"
 #include "scratchlm/kernels/layernorm.h"
@@ -209,7 +208,7 @@ TEST(Bf16Activations, TheHeadsLogitsAreBf16AndTheirGradientTakesTheirPlace) {
           loss(static_cast<size_t>(M));
       std::vector<float> dWt(static_cast<size_t>(V * C), 0.0f);
       head_cross_entropy(x.data(), Wt.data(), t.data(), M, C, V, dx.data(), dWt.data(), dscale, scratch.data(), M,
-                         loss.data(), Wt16.data());
+                         loss.data(), Precision::Bf16);
       std::vector<bf16_t> g(static_cast<size_t>(M * V));
       std::memcpy(g.data(), scratch.data(), sizeof(bf16_t) * g.size());
       for (int64_t i = 0; i < M; ++i) {
@@ -240,60 +239,6 @@ TEST(Bf16Activations, TheHeadsLogitsAreBf16AndTheirGradientTakesTheirPlace) {
           ASSERT_NEAR(dWt[v * C + k], want, 1e-6) << v << ", " << k;
         }
     }
-  }
-}
-
-TEST(Bf16Activations, TheHeadsBlockedWeightGivesTheSameInputGradient) {
-  // pack_blocked_weight writes oneDNN's BA16a64b2a layout (K = 131 and N = 72 off its 32 x 64
-  // blocks: the padding zero); the input gradient on it equals the one on the plain weight, and
-  // a head of 7 chunks (which packs both its weights, native path) gives the loss and dx of a head
-  // in one chunk.
-  const int64_t M = 21, C = 72, V = 131;
-  const auto x = randn(static_cast<size_t>(M * C), 20), Wt = randn(static_cast<size_t>(V * C), 21, 0.2f);
-  const auto Wt16 = to_bf16(Wt);
-  std::vector<bf16_t> packed(static_cast<size_t>(blocked_weight_size(V, C)), 0x7777);
-  ASSERT_EQ(packed.size(), 160u * 128u);
-  pack_blocked_weight(packed.data(), Wt16.data(), V, C);
-  for (int64_t k = 0; k < 160; ++k)
-    for (int64_t n = 0; n < 128; ++n) {
-      const size_t at =
-          static_cast<size_t>((n / 64) * 160 * 64 + (k / 32) * 2048 + ((k % 32) / 2) * 128 + (n % 64) * 2 + k % 2);
-      ASSERT_EQ(packed[at], k < V && n < C ? Wt16[static_cast<size_t>(k * C + n)] : bf16_t{0}) << k << ", " << n;
-    }
-  // The logits' weight, Wt16^T [C, V], from Wt16: the layout of the transposed matrix, and the same
-  // logits on it.
-  std::vector<bf16_t> W16(Wt16.size()), packed_t(static_cast<size_t>(blocked_weight_size(C, V)), 0x7777),
-      want_t(packed_t.size(), 0x5555);
-  for (int64_t v = 0; v < V; ++v)
-    for (int64_t k = 0; k < C; ++k) W16[static_cast<size_t>(k * V + v)] = Wt16[static_cast<size_t>(v * C + k)];
-  pack_blocked_weight_t(packed_t.data(), Wt16.data(), C, V);
-  pack_blocked_weight(want_t.data(), W16.data(), C, V);
-  EXPECT_EQ(packed_t, want_t);
-  const auto g = to_bf16(randn(static_cast<size_t>(M * V), 22, 0.01f));
-  std::vector<int32_t> t(static_cast<size_t>(M));
-  for (int64_t i = 0; i < M; ++i) t[i] = static_cast<int32_t>((i * 53) % V);
-  PathGuard guard;
-  for (Bf16Path path : paths()) {
-    set_bf16_path(path);
-    std::vector<float> plain(static_cast<size_t>(M * C)), blocked(plain.size());
-    matmul_backward_wt_bf16_rounded(plain.data(), nullptr, g.data(), V, x.data(), Wt16.data(), M, C, V);
-    matmul_backward_wt_bf16_rounded(blocked.data(), nullptr, g.data(), V, x.data(), Wt16.data(), M, C, V, false,
-                                    packed.data());
-    EXPECT_EQ(blocked, plain) << bf16_path_name(path);
-    std::vector<bf16_t> l_plain(static_cast<size_t>(M * V)), l_blocked(l_plain.size());
-    matmul_forward_wt_bf16_out16(l_plain.data(), x.data(), Wt16.data(), M, C, V);
-    matmul_forward_wt_bf16_out16(l_blocked.data(), x.data(), Wt16.data(), M, C, V, packed_t.data());
-    EXPECT_EQ(l_blocked, l_plain) << bf16_path_name(path);
-    std::vector<float> one(plain.size()), seven(plain.size());
-    std::vector<float> scratch(static_cast<size_t>(M * V)), dW1(static_cast<size_t>(V * C)), dW7(dW1.size());
-    std::vector<float> loss1(static_cast<size_t>(M)), loss7(loss1.size());
-    head_cross_entropy(x.data(), Wt.data(), t.data(), M, C, V, one.data(), dW1.data(), 0.05f, scratch.data(), M,
-                       loss1.data(), Wt16.data());
-    static_assert(kBlockedHeadMinChunks <= 7 && kBlockedLogitsMinChunks <= 7);
-    head_cross_entropy(x.data(), Wt.data(), t.data(), M, C, V, seven.data(), dW7.data(), 0.05f, scratch.data(), 3,
-                       loss7.data(), Wt16.data());
-    EXPECT_EQ(seven, one) << bf16_path_name(path);
-    EXPECT_EQ(loss7, loss1) << bf16_path_name(path);
   }
 }
 

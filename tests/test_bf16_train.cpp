@@ -205,7 +205,7 @@ TEST(Bf16Kernels, HeadCrossEntropyInBf16TracksFp32) {
     std::vector<float> scratch(static_cast<size_t>(10 * V)), dx(x.size()), dW(Wt.size(), 0.0f), fdx(x.size()),
         fdW(Wt.size(), 0.0f);
     const auto r = head_cross_entropy(x.data(), Wt.data(), targets.data(), M, C, V, dx.data(), dW.data(), 1.0f / 23,
-                                      scratch.data(), 10, nullptr, Wt16.data());
+                                      scratch.data(), 10, nullptr, Precision::Bf16);
     const auto f = head_cross_entropy(x.data(), Wt.data(), targets.data(), M, C, V, fdx.data(), fdW.data(), 1.0f / 23,
                                       scratch.data(), 10);
     EXPECT_EQ(r.count, f.count);

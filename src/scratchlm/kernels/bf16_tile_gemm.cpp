@@ -238,12 +238,16 @@ __attribute__((target("avx512f"))) inline void transpose16(__m512i r[16]) {
 
 }  // namespace
 
-__attribute__((target("avx512f"))) void transpose_words16(uint32_t* dst, int64_t ldd, const uint32_t* src,
-                                                          int64_t lds) {
+__attribute__((target("avx512f"))) void transpose_words16(uint32_t* dst, int64_t ldd, const uint32_t* src, int64_t lds,
+                                                          bool stream) {
   __m512i r[16];
   for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_si512(src + i * lds);
   transpose16(r);
-  for (int i = 0; i < 16; ++i) _mm512_storeu_si512(dst + i * ldd, r[i]);
+  if (stream) {
+    for (int i = 0; i < 16; ++i) _mm512_stream_si512(reinterpret_cast<__m512i*>(dst + i * ldd), r[i]);
+  } else {
+    for (int i = 0; i < 16; ++i) _mm512_storeu_si512(dst + i * ldd, r[i]);
+  }
 }
 
 namespace {

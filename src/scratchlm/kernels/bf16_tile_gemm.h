@@ -56,7 +56,9 @@ void pack_pairs_cols(bf16_t* dst, int64_t ldb, const float* src, int64_t lds, in
 void pack_pairs_rows(bf16_t* dst, int64_t ldb, const bf16_t* src, int64_t lds, int64_t K, int64_t N);
 void pack_pairs_cols(bf16_t* dst, int64_t ldb, const bf16_t* src, int64_t lds, int64_t N, int64_t K);
 // dst[i, j] = src[j, i] for a 16 x 16 block of 32-bit words (pairs of bf16), rows ldd and lds words
-// apart: an AVX-512 register transpose, for the native path only (CPUs with AVX-512F).
-void transpose_words16(uint32_t* dst, int64_t ldd, const uint32_t* src, int64_t lds);
+// apart: an AVX-512 register transpose, for the native path only (CPUs with AVX-512F). stream:
+// dst's rows (64-byte aligned) written past the caches (a packing whose output is not read soon;
+// the caller fences).
+void transpose_words16(uint32_t* dst, int64_t ldd, const uint32_t* src, int64_t lds, bool stream = false);
 
 }  // namespace slm

@@ -91,27 +91,32 @@ void softmax_rows(L* logits, const int32_t* targets, int64_t m, int64_t V, bool 
 
 CrossEntropyResult head_cross_entropy(const float* x, const float* Wt, const int32_t* targets, int64_t M, int64_t C,
                                       int64_t V, float* dx, float* dWt, float dscale, float* scratch,
-                                      int64_t chunk_rows, float* row_loss, const uint16_t* Wt16) {
+                                      int64_t chunk_rows, float* row_loss, Precision precision) {
   CrossEntropyResult res;
   const bool grads = dx || dWt;
-  // Wt16 packed once for the chunks' GEMMs (see cross_entropy.h), in grow-only buffers.
-  const int64_t chunks = (M + chunk_rows - 1) / chunk_rows;
-  const bool pack = Wt16 && blocked_weights_available();
-  const bf16_t *blocked = nullptr, *blocked_t = nullptr;
-  if (pack && dx && chunks >= kBlockedHeadMinChunks) {
-    thread_local std::vector<bf16_t> packed;
-    blocked = grow(packed, blocked_weight_size(V, C));
-    pack_blocked_weight(packed.data(), Wt16, V, C);
-  }
-  if (pack && chunks >= kBlockedLogitsMinChunks) {
-    thread_local std::vector<bf16_t> packed_t;
-    blocked_t = grow(packed_t, blocked_weight_size(C, V));
-    pack_blocked_weight_t(packed_t.data(), Wt16, C, V);
+  const bool bf16 = precision == Precision::Bf16;
+  // bf16: Wt rounded once per call into what the chunks' GEMMs take, in grow-only buffers.
+  const bf16_t *Wt16 = nullptr, *blocked = nullptr, *blocked_t = nullptr;
+  if (bf16 && blocked_weights_available()) {
+    thread_local std::vector<bf16_t> packed_t, packed;
+    auto aligned = [](std::vector<bf16_t>& v, int64_t n) {  // from a 64-byte boundary
+      bf16_t* p = grow(v, n + 32);
+      return p + (64 - reinterpret_cast<uintptr_t>(p) % 64) % 64 / sizeof(bf16_t);
+    };
+    bf16_t* t = aligned(packed_t, blocked_weight_size(C, V));
+    bf16_t* w = dx ? aligned(packed, blocked_weight_size(V, C)) : nullptr;
+    pack_blocked_weight_both(t, w, Wt, V, C);
+    blocked_t = t;
+    blocked = w;
+  } else if (bf16) {
+    thread_local std::vector<bf16_t> copy;
+    Wt16 = grow(copy, V * C);
+    f32_to_bf16_array(Wt, copy.data(), V * C);
   }
   for (int64_t r0 = 0; r0 < M; r0 += chunk_rows) {
     const int64_t m = (r0 + chunk_rows < M ? r0 + chunk_rows : M) - r0;
     float* const rl = row_loss ? row_loss + r0 : nullptr;
-    if (Wt16) {  // bf16 logits (as autocast's bf16 head gives them), their gradient in their place
+    if (bf16) {  // bf16 logits (as autocast's bf16 head gives them), their gradient in their place
       bf16_t* logits = reinterpret_cast<bf16_t*>(scratch);
       matmul_forward_wt_bf16_out16(logits, x + r0 * C, Wt16, m, C, V, blocked_t);
       softmax_rows(logits, targets + r0, m, V, grads, dscale, rl, res.loss_sum, res.count);

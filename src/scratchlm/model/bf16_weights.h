@@ -1,9 +1,9 @@
 // bf16_weights.h — the bf16 copies of a model's matmul weights for mixed-precision training
-// (--precision bf16, issue 15): the four Conv1D weights of every block and the output head
-// (lm_head, or wte when tied). The fp32 weights in the ParamStore stay the master copy that AdamW
-// updates and checkpoints save; the copies are refreshed from them once per optimizer step
-// (refresh(): one pass over the trainable matmul weights, rounded to nearest even), so a resumed
-// run rebuilds exactly the copies the straight run had.
+// (--precision bf16, issue 15): the four Conv1D weights of every block (the output head rounds
+// its weight in each pass instead, kernels/cross_entropy.h). The fp32 weights in the ParamStore stay the master copy
+// that AdamW updates and checkpoints save; the copies are refreshed from them once per optimizer step (refresh(): one
+// pass over the trainable matmul weights, rounded to nearest even), so a resumed run rebuilds exactly the copies the
+// straight run had.
 #pragma once
 
 #include <string>

@@ -95,7 +95,6 @@ void GPT::bind() {
   g_lnf_w_ = store_.grad("ln_f.weight");
   g_lnf_b_ = store_.grad("ln_f.bias");
   g_head_ = tied ? g_wte_ : store_.grad(head);
-  head16_ = nullptr;
   if (bf16_) {
     for (int64_t l = 0; l < cfg_.n_layers; ++l) {
       TransformerBlock& b = blocks_[l];
@@ -105,7 +104,6 @@ void GPT::bind() {
       b.ff.w16_fc = bf16_->get(pre + "mlp.c_fc.weight");
       b.ff.w16_proj = bf16_->get(pre + "mlp.c_proj.weight");
     }
-    if (!cfg_.is_classifier()) head16_ = bf16_->get(tied ? "wte.weight" : head);
   }
 }
 
@@ -270,9 +268,10 @@ int64_t GPT::layout_arena(float* base, int64_t B, int64_t T) {
   acts_.lnf_mean = take(M);
   acts_.lnf_rstd = take(M);
   acts_.tmp = take(M * C);
-  chunk_rows_ = logit_chunk_rows(M, V, head16_ != nullptr);
+  const bool head16 = bf16_ && !cfg_.is_classifier();
+  chunk_rows_ = logit_chunk_rows(M, V, head16);
   // (a classifier has no vocabulary head)
-  acts_.logits_chunk = take(cfg_.is_classifier() ? 0 : logit_chunk_floats(chunk_rows_, V, head16_ != nullptr));
+  acts_.logits_chunk = take(cfg_.is_classifier() ? 0 : logit_chunk_floats(chunk_rows_, V, head16));
   if (training) {
     acts_.big = take(M * 4 * C);
     acts_.qkv_scratch = take(M * 3 * C);
@@ -395,7 +394,7 @@ float GPT::forward(const int32_t* tokens, const int32_t* targets, int64_t B, int
   float* dx = with_grad ? acts_.dlnf : nullptr;
   float* dW = with_grad ? g_head_ : nullptr;
   CrossEntropyResult r = head_cross_entropy(acts_.lnf, head_w_, targets, M, C, V, dx, dW, dscale, acts_.logits_chunk,
-                                            chunk_rows_, nullptr, head16_);
+                                            chunk_rows_, nullptr, precision());
   have_head_grad_ = with_grad;
   return static_cast<float>(r.loss_sum / static_cast<double>(r.count));
 }

@@ -77,8 +77,9 @@ class GPT {
   // weights (BadInput error). The embeddings, the head and everything else stay.
   void release_packed_fp32();
 
-  // Mixed precision (issue 15): Bf16 keeps bf16 copies of the matmul weights (model/bf16_weights.h)
-  // and runs every block matmul and the language-model head with bf16 operands and fp32 sums; the
+  // Mixed precision (issue 15): Bf16 keeps bf16 copies of the blocks' matmul weights
+  // (model/bf16_weights.h) and runs every block matmul and the language-model head with bf16
+  // operands and fp32 sums (the head rounds its weight in each pass, kernels/cross_entropy.h); the
   // parameters stay fp32. After an optimizer step changed the weights, refresh_bf16() rounds the
   // copies again (a no-op in fp32).
   //
@@ -165,7 +166,6 @@ class GPT {
   const float* final_hidden() const { return acts_.lnf; }
   // The output head weight [V, C] (lm_head, or wte when tied; score [K, C] for a classifier).
   const float* head_weight() const { return head_w_; }
-  const bf16_t* head_weight_bf16() const { return head16_; }  // its bf16 copy (--precision bf16), or null
   // Rows of logits the head computes at a time (kernels/cross_entropy.h; set with the arena).
   int64_t head_chunk_rows() const { return chunk_rows_; }
 
@@ -203,7 +203,6 @@ class GPT {
   std::vector<float> lora_vec_;        // scratch for adapters on single rows
   std::vector<int64_t> lens_;          // a cached pass's tokens per row (forward_cached with one T)
   std::unique_ptr<Bf16Weights> bf16_;  // --precision bf16
-  const bf16_t* head16_ = nullptr;
   const float *wte_ = nullptr, *wpe_ = nullptr, *lnf_w_ = nullptr, *lnf_b_ = nullptr, *head_w_ = nullptr;
   float *g_wte_ = nullptr, *g_wpe_ = nullptr, *g_lnf_w_ = nullptr, *g_lnf_b_ = nullptr, *g_head_ = nullptr;
 

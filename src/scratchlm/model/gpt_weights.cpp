@@ -80,13 +80,13 @@ void GPT::set_precision(Precision p) {
   if (p == Precision::Fp32) {
     bf16_.reset();
   } else {
-    // The block matmul weights and a language model's head; a classifier's small score head,
-    // the LoRA adapters and the position embeddings stay fp32.
+    // The block matmul weights. A language model's head rounds its weight itself, into the
+    // layouts its GEMMs take (kernels/cross_entropy.h); a classifier's small score head, the LoRA
+    // adapters and the embeddings stay fp32.
     std::vector<std::string> names;
     for (int64_t l = 0; l < cfg_.n_layers; ++l)
       for (const char* w : {"attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight"})
         names.push_back("h." + std::to_string(l) + "." + w);
-    if (!cfg_.is_classifier()) names.push_back(cfg_.tie_word_embeddings ? "wte.weight" : "lm_head.weight");
     bf16_ = std::make_unique<Bf16Weights>(store_, names);
   }
   for (auto& b : blocks_) b.attn.w16_qkv = b.attn.w16_proj = b.ff.w16_fc = b.ff.w16_proj = nullptr;
