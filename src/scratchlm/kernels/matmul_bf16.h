@@ -41,6 +41,10 @@ void set_bf16_path(Bf16Path p);
 // transpose of A[K, M]; op(B) is B[K, N] (ldb) or, when tb, the transpose of B[N, K]. fp32 sums.
 void gemm_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const bf16_t* A, int64_t lda, const bf16_t* B,
                int64_t ldb, bool accumulate, float* C, int64_t ldc, Bf16Path path);
+// How many of the oneDNN GEMMs this process created run oneDNN's reference code: correct, but
+// hundreds of times slower than its AVX-512 kernels (a layout combination those do not take, such
+// as a strided A with a blocked B). The tests keep a training step's count at zero.
+int64_t gemm_reference_primitives();
 
 // x[n] rounded to bf16 into y (in parallel).
 void f32_to_bf16_array(const float* x, bf16_t* y, int64_t n);
