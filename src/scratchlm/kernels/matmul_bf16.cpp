@@ -178,8 +178,10 @@ void gemm_dnnl(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const bf16_t* 
 // out[M, N] = a[M, K] B (+ out when accumulate; + bias), B = W16[K, N], or W16^T for a W16[N, K]
 // (transposed). A product of kPackWeightRows rows or more takes B packed by us into oneDNN's
 // blocked layout (blocked_weight.h; the same sums, bit for bit) instead of the GEMM copying it
-// inside the call: 2-8% faster for gpt2-124M's block shapes at 1024 rows (isolated, 2 threads),
-// for a pack of about 0.06 ns per value; at 128 rows the pack costs more than it saves.
+// inside the call. In a gpt2-124M bf16 step (DNNL_VERBOSE) the block GEMMs then take 5-10% less
+// time, for packs of 0.06-0.28 ms per weight; alone, with the operands hot in cache
+// (bench/bench_gemm_bf16, "packed"), it about breaks even. At 128 rows the pack costs more than it
+// saves.
 constexpr int64_t kPackWeightRows = 256;
 void gemm_weight_dnnl(int64_t M, int64_t N, int64_t K, const bf16_t* a, int64_t lda, const bf16_t* W16, bool transposed,
                       bool accumulate, void* out, bool c16, int64_t ldc, const float* bias) {
