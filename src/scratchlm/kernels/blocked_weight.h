@@ -12,14 +12,15 @@ namespace slm {
 // A weight W[K, N] (row-major bf16) in the blocked layout oneDNN's bf16 GEMM multiplies (its
 // BA16a64b2a): blocks of 32 rows x 64 columns, column blocks outermost, each block its 16 pairs of
 // rows interleaved (element (k, n) at 2 * (n % 64) + k % 2 of pair row (k % 32) / 2); K padded to
-// 32 and N to 64 with zeros. The GEMM otherwise copies B into this layout on every call: a weight
-// multiplied in many chunks (the head's input gradient) is packed once instead. Only the native
-// path uses it (blocked_weights_available).
+// 32 and N to 64 with zeros. The GEMM otherwise copies B into this layout inside every call, more
+// slowly: the head's weight, multiplied in every chunk, is packed once per pass, and the blocks'
+// weights and output gradients once per product (kernels/matmul_bf16.cpp). Only the native path
+// uses it (blocked_weights_available).
 bool blocked_weights_available();
 int64_t blocked_weight_size(int64_t K, int64_t N);  // in bf16 values
 // ldw: W's row stride (N when 0). Also packs the output gradient of a layer, the B operand of its
-// weight gradient dW += X^T dY (K = tokens): packed once by us it is cheaper than the GEMM's own
-// copy of a plain dY (bench/bench_gemm_bf16; the same sums, bit for bit).
+// weight gradient dW += X^T dY (K = tokens): packed by us it is cheaper than the GEMM's own copy
+// of a plain dY (the same sums, bit for bit).
 void pack_blocked_weight(bf16_t* dst, const bf16_t* W, int64_t K, int64_t N, int64_t ldw = 0);
 // The same layout of W[K, N] = Wt^T from Wt[N, K] (row-major): the head's logits, inp Wt16^T.
 void pack_blocked_weight_t(bf16_t* dst, const bf16_t* Wt, int64_t K, int64_t N);
