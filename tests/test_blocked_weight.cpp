@@ -108,22 +108,27 @@ TEST(BlockedWeight, TheHeadsOnePassPackingRoundsAndLaysOutBothWeights) {
 
 TEST(BlockedWeight, AWeightGradientOnThePackedOutputGradientIsTheGemmsOwn) {
   // matmul_backward_bf16_rounded packs dY (rows ldd apart) for dW += X^T dY on the native path:
-  // the same sums as the GEMM on the plain dY, accumulated onto what dW held.
-  const int64_t M = 45, K = 40, N = 72, ldd = 80;
-  const auto x16 = to_bf16(randn(static_cast<size_t>(M * K), 31));
-  const auto d16 = to_bf16(randn(static_cast<size_t>(M * ldd), 32, 0.1f));
-  const auto W16 = to_bf16(randn(static_cast<size_t>(K * N), 33, 0.2f));
-  const auto start = randn(static_cast<size_t>(K * N), 34);
-  PathGuard guard;
-  for (Bf16Path path : paths()) {
-    set_bf16_path(path);
-    std::vector<float> dW = start, want = start, dx(static_cast<size_t>(M * K)), want_dx(dx.size());
-    matmul_backward_bf16_rounded(dx.data(), dW.data(), d16.data(), ldd, x16.data(), W16.data(), M, K, N);
-    gemm_bf16(true, false, K, N, M, x16.data(), K, d16.data(), ldd, true, want.data(), N, path);
-    gemm_bf16(false, true, M, K, N, d16.data(), ldd, W16.data(), N, false, want_dx.data(), K, path);
-    EXPECT_EQ(dW, want) << bf16_path_name(path);
-    EXPECT_EQ(dx, want_dx) << bf16_path_name(path);
+  // the same sums as the GEMM on the plain dY, accumulated onto what dW held, down to one token,
+  // all on oneDNN's AVX-512 kernels.
+  const int64_t before = gemm_reference_primitives();
+  for (const int64_t M : {1, 7, 45}) {
+    const int64_t K = 40, N = 72, ldd = 80;
+    const auto x16 = to_bf16(randn(static_cast<size_t>(M * K), 31));
+    const auto d16 = to_bf16(randn(static_cast<size_t>(M * ldd), 32, 0.1f));
+    const auto W16 = to_bf16(randn(static_cast<size_t>(K * N), 33, 0.2f));
+    const auto start = randn(static_cast<size_t>(K * N), 34);
+    PathGuard guard;
+    for (Bf16Path path : paths()) {
+      set_bf16_path(path);
+      std::vector<float> dW = start, want = start, dx(static_cast<size_t>(M * K)), want_dx(dx.size());
+      matmul_backward_bf16_rounded(dx.data(), dW.data(), d16.data(), ldd, x16.data(), W16.data(), M, K, N);
+      gemm_bf16(true, false, K, N, M, x16.data(), K, d16.data(), ldd, true, want.data(), N, path);
+      gemm_bf16(false, true, M, K, N, d16.data(), ldd, W16.data(), N, false, want_dx.data(), K, path);
+      EXPECT_EQ(dW, want) << bf16_path_name(path) << ", M = " << M;
+      EXPECT_EQ(dx, want_dx) << bf16_path_name(path) << ", M = " << M;
+    }
   }
+  EXPECT_EQ(gemm_reference_primitives(), before);
 }
 
 TEST(BlockedWeight, LargeProductsOnThePackedWeightGiveTheSameSums) {
@@ -138,6 +143,7 @@ TEST(BlockedWeight, LargeProductsOnThePackedWeightGiveTheSameSums) {
   const auto W16 = to_bf16(randn(static_cast<size_t>(K * N), 42, 0.2f));
   const auto bias = randn(static_cast<size_t>(N), 43);
   PathGuard guard;
+  const int64_t before = gemm_reference_primitives();
   for (Bf16Path path : {Bf16Path::Native}) {
     set_bf16_path(path);
     std::vector<float> y(static_cast<size_t>(M * N)), y_rows(y.size()), dx(static_cast<size_t>(M * K)),
@@ -156,6 +162,7 @@ TEST(BlockedWeight, LargeProductsOnThePackedWeightGiveTheSameSums) {
     EXPECT_EQ(y16, y16_rows) << bf16_path_name(path);
     EXPECT_EQ(dx, dx_rows) << bf16_path_name(path);
   }
+  EXPECT_EQ(gemm_reference_primitives(), before);
 }
 
 TEST(BlockedWeight, ATrainingStepRunsNoReferenceGemm) {

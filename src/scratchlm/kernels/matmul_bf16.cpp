@@ -185,8 +185,9 @@ void gemm_dnnl(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const bf16_t* 
 constexpr int64_t kPackWeightRows = 256;
 void gemm_weight_dnnl(int64_t M, int64_t N, int64_t K, const bf16_t* a, int64_t lda, const bf16_t* W16, bool transposed,
                       bool accumulate, void* out, bool c16, int64_t ldc, const float* bias) {
-  if (M < kPackWeightRows ||
-      lda != K) {  // (oneDNN multiplies a strided A by a blocked B only in its slow reference code)
+  // (A strided A stays with the plain B: oneDNN multiplies it by a blocked B only in its reference
+  // code, hundreds of times slower; see gemm_reference_primitives.)
+  if (M < kPackWeightRows || lda != K) {
     gemm_dnnl(false, transposed, M, N, K, a, lda, W16, transposed ? K : N, accumulate, out, c16, ldc, bias);
     return;
   }
