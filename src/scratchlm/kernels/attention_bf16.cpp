@@ -35,7 +35,7 @@ struct Dims {
 
 // The calling thread's scratch, grown on demand and kept (sized by the largest T and head seen).
 struct Scratch {
-  std::vector<bf16_t> q16, do16, kt, vt, kp, qp, dop, v, p16, ds16, dsP, pdP;
+  std::vector<bf16_t> q16, do16, kt, vt, kp, qp, dop, v, p16, ds16, dsP, pdP, prow;
   std::vector<float> s, dp, o, f;
 };
 Scratch& scratch() {
@@ -156,9 +156,9 @@ void backward_head(float* dqkv, const float* dout, const Q* qkv, const float* ls
   tile_gemm_bf16(T, d.Tp, d.D2, do16, d.D2, TileA::RowMajor, vt, d.Tp, dp, d.Tp, false, TileCausal::ColsUpToRow,
                  path);  // dO V^T
   // dS row-major (the A of dQ = dS K) and, as dS^T and P^T for dK and dV, dS and the dropped P
-  // with their rows written in pairs (TileA::PairPacked). Past the causal part they are zero.
-  std::fill(dsP, dsP + d.T2 * Tp, bf16_t{0});
-  std::fill(pdP, pdP + d.T2 * Tp, bf16_t{0});
+  // with their rows written in pairs (TileA::PairPacked), a pair of rows at a time from dS's rows
+  // and the pair's rows of P (prow). Past the causal part they are zero.
+  bf16_t* prow = grow(sc.prow, 2 * Tp);
   for (int64_t i = 0; i < T; ++i) {
     const int64_t row = bh * T + i;
     const uint64_t drow = static_cast<uint64_t>(row) * static_cast<uint64_t>(T);
@@ -176,16 +176,19 @@ void backward_head(float* dqkv, const float* dout, const Q* qkv, const float* ls
 #pragma omp simd reduction(+ : D)
     for (int64_t j = 0; j <= i; ++j) D += pi[j] * dpi[j];
     bf16_t* dsi = ds16 + i * Tp;
-    bf16_t* dsp = dsP + (i / 2) * Tp * 2 + i % 2;  // (i, j) at dsp[2 * j]
-    bf16_t* pdp = pdP + (i / 2) * Tp * 2 + i % 2;
+    bf16_t* pr = prow + (i % 2) * Tp;
 #pragma omp simd
     for (int64_t j = 0; j <= i; ++j) {
-      const bf16_t v = f32_to_bf16_vec(pi[j] * (dpi[j] - D) * scale);
-      dsi[j] = v;
-      dsp[2 * j] = v;
-      pdp[2 * j] = f32_to_bf16_vec(drop.on ? pi[j] * f[j] : pi[j]);
+      dsi[j] = f32_to_bf16_vec(pi[j] * (dpi[j] - D) * scale);
+      pr[j] = f32_to_bf16_vec(drop.on ? pi[j] * f[j] : pi[j]);
     }
-    std::fill(dsi + i + 1, dsi + d.T2, bf16_t{0});
+    std::fill(dsi + i + 1, dsi + Tp, bf16_t{0});
+    std::fill(pr + i + 1, pr + Tp, bf16_t{0});
+    if (i % 2 == 1 || i == T - 1) {  // rows i0 and i0 + 1 (none past an odd T) as pairs
+      const int64_t i0 = i - i % 2;
+      interleave_pairs(dsP + i0 * Tp, ds16 + i0 * Tp, i % 2 ? dsi : nullptr, Tp);
+      interleave_pairs(pdP + i0 * Tp, prow, i % 2 ? pr : nullptr, Tp);
+    }
   }
   // The right operands pair-packed along the sum of each product (keys for dQ, queries for dK, dV).
   bf16_t* kp = grow(sc.kp, d.T2 * d.Dp);

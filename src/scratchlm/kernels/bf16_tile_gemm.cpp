@@ -170,6 +170,10 @@ __attribute__((target("avx512f,avx512bw"))) void interleave_native(bf16_t* d, co
 
 }  // namespace
 
+void interleave_pairs(bf16_t* d, const bf16_t* a0, const bf16_t* a1, int64_t n) {
+  bf16_path() == Bf16Path::Native ? interleave_native(d, a0, a1, n) : interleave_portable(d, a0, a1, n);
+}
+
 void tile_gemm_bf16_at(int64_t M, int64_t N, int64_t K, const bf16_t* A, int64_t lda, const bf16_t* B, int64_t ldb,
                        float* C, int64_t ldc, Bf16Path path) {
   constexpr int64_t kBlock = 96;  // rows of C per panel: 16 register tiles, 192 bytes of each row of A

@@ -55,6 +55,9 @@ void pack_pairs_cols(bf16_t* dst, int64_t ldb, const float* src, int64_t lds, in
 // The same two from bf16 sources (values already rounded: copied as they are).
 void pack_pairs_rows(bf16_t* dst, int64_t ldb, const bf16_t* src, int64_t lds, int64_t K, int64_t N);
 void pack_pairs_cols(bf16_t* dst, int64_t ldb, const bf16_t* src, int64_t lds, int64_t N, int64_t K);
+// d[2j], d[2j + 1] = a0[j], a1[j] for j < n (a1 null: zeros): two rows of a matrix written as
+// pairs, TileA::PairPacked's layout (16 at a time on the native path).
+void interleave_pairs(bf16_t* d, const bf16_t* a0, const bf16_t* a1, int64_t n);
 // dst[i, j] = src[j, i] for a 16 x 16 block of 32-bit words (pairs of bf16), rows ldd and lds words
 // apart: an AVX-512 register transpose, for the native path only (CPUs with AVX-512F). stream:
 // dst's rows (64-byte aligned) written past the caches (a packing whose output is not read soon;

@@ -65,6 +65,14 @@ void pack_t(bf16_t* dst, const T* Wt, int64_t K, int64_t N) {
     for (int64_t kb = 0; kb < kblocks; ++kb) {
       bf16_t* d = dst + nb * Kp * 64 + kb * 2048;
       const int64_t k0 = kb * 32, k1 = std::min<int64_t>(32, K - k0);
+      if constexpr (std::is_same_v<T, bf16_t>) {
+        if (native && k1 == 32 && nb * 64 + 64 <= N && K % 2 == 0) {  // a whole block, straight from Wt
+          for (int64_t j0 = 0; j0 < 64; j0 += 16)
+            transpose_words16(reinterpret_cast<uint32_t*>(d) + j0, 64,
+                              reinterpret_cast<const uint32_t*>(Wt + (nb * 64 + j0) * K + k0), K / 2);
+          continue;
+        }
+      }
       // The block's 64 columns of W (rows of Wt), their 32 values each, rounded, zero past N and K.
       alignas(64) bf16_t tile[64 * 32];
       for (int64_t j = 0; j < 64; ++j) {
