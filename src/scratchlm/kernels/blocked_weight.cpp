@@ -4,7 +4,6 @@
 #include <immintrin.h>
 
 #include <algorithm>
-#include <type_traits>
 #include <vector>
 
 #include "scratchlm/kernels/bf16_tile_gemm.h"
@@ -26,70 +25,10 @@ int64_t blocked_weight_size(int64_t K, int64_t N) { return round_up(K, 32) * rou
 
 namespace {
 
-// n values of src (bf16, or fp32 rounded to nearest even) into bf16 at dst.
-template <typename T>
-void to_bf16_row(bf16_t* dst, const T* src, int64_t n) {
-  if constexpr (std::is_same_v<T, bf16_t>) {
-    std::copy_n(src, n, dst);
-  } else {
+// n fp32 values rounded to bf16 (nearest even, f32_to_bf16) at dst, in vector lanes.
+void round_row(bf16_t* dst, const float* src, int64_t n) {
 #pragma omp simd
-    for (int64_t j = 0; j < n; ++j) dst[j] = f32_to_bf16_vec(src[j]);
-  }
-}
-
-template <typename T>
-void pack(bf16_t* dst, const T* W, int64_t K, int64_t N, int64_t ldw) {
-  const int64_t Kp = round_up(K, 32), kblocks = Kp / 32, nblocks = round_up(N, 64) / 64;
-#pragma omp parallel for schedule(static)
-  for (int64_t kb = 0; kb < kblocks; ++kb)
-    for (int64_t nb = 0; nb < nblocks; ++nb) {
-      const int64_t n0 = nb * 64, n = std::min<int64_t>(64, N - n0);
-      for (int64_t p = 0; p < 16; ++p) {  // rows k0, k0 + 1 interleaved: element (k, j) at 2j + k % 2
-        const int64_t k0 = kb * 32 + 2 * p;
-        bf16_t* d = dst + nb * Kp * 64 + kb * 2048 + p * 128;
-        alignas(64) bf16_t r0[64] = {}, r1[64] = {};  // the two rows, rounded, zero past N and K
-        if (k0 < K) to_bf16_row(r0, W + k0 * ldw + n0, n);
-        if (k0 + 1 < K) to_bf16_row(r1, W + (k0 + 1) * ldw + n0, n);
-#pragma omp simd
-        for (int64_t j = 0; j < 64; ++j) d[2 * j] = r0[j], d[2 * j + 1] = r1[j];
-      }
-    }
-}
-
-template <typename T>
-void pack_t(bf16_t* dst, const T* Wt, int64_t K, int64_t N) {
-  const int64_t Kp = round_up(K, 32), kblocks = Kp / 32, nblocks = round_up(N, 64) / 64;
-  const bool native = cpu_features().avx512f;
-#pragma omp parallel for schedule(static)
-  for (int64_t nb = 0; nb < nblocks; ++nb)
-    for (int64_t kb = 0; kb < kblocks; ++kb) {
-      bf16_t* d = dst + nb * Kp * 64 + kb * 2048;
-      const int64_t k0 = kb * 32, k1 = std::min<int64_t>(32, K - k0);
-      if constexpr (std::is_same_v<T, bf16_t>) {
-        if (native && k1 == 32 && nb * 64 + 64 <= N && K % 2 == 0) {  // a whole block, straight from Wt
-          for (int64_t j0 = 0; j0 < 64; j0 += 16)
-            transpose_words16(reinterpret_cast<uint32_t*>(d) + j0, 64,
-                              reinterpret_cast<const uint32_t*>(Wt + (nb * 64 + j0) * K + k0), K / 2);
-          continue;
-        }
-      }
-      // The block's 64 columns of W (rows of Wt), their 32 values each, rounded, zero past N and K.
-      alignas(64) bf16_t tile[64 * 32];
-      for (int64_t j = 0; j < 64; ++j) {
-        const int64_t n = nb * 64 + j;
-        bf16_t* t = tile + j * 32;
-        std::fill(t, t + 32, bf16_t{0});
-        if (n < N) to_bf16_row(t, Wt + n * K + k0, k1);
-      }
-      if (native) {  // 4 transposes of 16 x 16 pairs
-        for (int64_t j0 = 0; j0 < 64; j0 += 16)
-          transpose_words16(reinterpret_cast<uint32_t*>(d) + j0, 64, reinterpret_cast<const uint32_t*>(tile + j0 * 32),
-                            16);
-      } else {
-        for (int64_t j = 0; j < 64; ++j)
-          for (int64_t k = 0; k < 32; ++k) d[(k / 2) * 128 + 2 * j + k % 2] = tile[j * 32 + k];
-      }
-    }
+  for (int64_t j = 0; j < n; ++j) dst[j] = f32_to_bf16_vec(src[j]);
 }
 
 // Rows v0..v0+63 of Wt (zero past N; contiguous in Wt, so read as one stream) rounded into a
@@ -102,7 +41,7 @@ __attribute__((target("avx512f,avx512bw"))) void pack_both_strip(bf16_t* w, bf16
   for (int64_t r = 0; r < 64; ++r) {
     bf16_t* d = strip + r * Kp64;
     const int64_t n = r < rows ? K : 0;
-    to_bf16_row(d, Wt + (v0 + r) * K, n);
+    round_row(d, Wt + (v0 + r) * K, n);
     std::fill(d + n, d + Kp64, bf16_t{0});
   }
   const int64_t Np = round_up(N, 32), Kp = round_up(K, 32);
@@ -136,9 +75,53 @@ __attribute__((target("avx512f,avx512bw"))) void pack_both_strip(bf16_t* w, bf16
 }  // namespace
 
 void pack_blocked_weight(bf16_t* dst, const bf16_t* W, int64_t K, int64_t N, int64_t ldw) {
-  pack(dst, W, K, N, ldw ? ldw : N);
+  if (ldw == 0) ldw = N;
+  const int64_t Kp = round_up(K, 32), kblocks = Kp / 32, nblocks = round_up(N, 64) / 64;
+#pragma omp parallel for schedule(static)
+  for (int64_t kb = 0; kb < kblocks; ++kb)
+    for (int64_t nb = 0; nb < nblocks; ++nb) {
+      const int64_t n0 = nb * 64, n = std::min<int64_t>(64, N - n0);
+      for (int64_t p = 0; p < 16; ++p) {  // rows k0, k0 + 1 interleaved, zero past N and K
+        const int64_t k0 = kb * 32 + 2 * p;
+        bf16_t* d = dst + nb * Kp * 64 + kb * 2048 + p * 128;
+        if (k0 < K) interleave_pairs(d, W + k0 * ldw + n0, k0 + 1 < K ? W + (k0 + 1) * ldw + n0 : nullptr, n);
+        std::fill(d + (k0 < K ? 2 * n : 0), d + 128, bf16_t{0});
+      }
+    }
 }
-void pack_blocked_weight_t(bf16_t* dst, const bf16_t* Wt, int64_t K, int64_t N) { pack_t(dst, Wt, K, N); }
+
+void pack_blocked_weight_t(bf16_t* dst, const bf16_t* Wt, int64_t K, int64_t N) {
+  const int64_t Kp = round_up(K, 32), kblocks = Kp / 32, nblocks = round_up(N, 64) / 64;
+  const bool native = cpu_features().avx512f;
+#pragma omp parallel for schedule(static)
+  for (int64_t nb = 0; nb < nblocks; ++nb)
+    for (int64_t kb = 0; kb < kblocks; ++kb) {
+      bf16_t* d = dst + nb * Kp * 64 + kb * 2048;
+      const int64_t k0 = kb * 32, k1 = std::min<int64_t>(32, K - k0);
+      if (native && k1 == 32 && nb * 64 + 64 <= N && K % 2 == 0) {  // a whole block, straight from Wt
+        for (int64_t j0 = 0; j0 < 64; j0 += 16)
+          transpose_words16(reinterpret_cast<uint32_t*>(d) + j0, 64,
+                            reinterpret_cast<const uint32_t*>(Wt + (nb * 64 + j0) * K + k0), K / 2);
+        continue;
+      }
+      // An edge block: its 64 columns of W (rows of Wt), 32 values each, zero past N and K.
+      alignas(64) bf16_t tile[64 * 32];
+      for (int64_t j = 0; j < 64; ++j) {
+        const int64_t n = nb * 64 + j;
+        bf16_t* t = tile + j * 32;
+        std::fill(t, t + 32, bf16_t{0});
+        if (n < N) std::copy_n(Wt + n * K + k0, k1, t);
+      }
+      if (native) {  // 4 transposes of 16 x 16 pairs
+        for (int64_t j0 = 0; j0 < 64; j0 += 16)
+          transpose_words16(reinterpret_cast<uint32_t*>(d) + j0, 64, reinterpret_cast<const uint32_t*>(tile + j0 * 32),
+                            16);
+      } else {
+        for (int64_t j = 0; j < 64; ++j)
+          for (int64_t k = 0; k < 32; ++k) d[(k / 2) * 128 + 2 * j + k % 2] = tile[j * 32 + k];
+      }
+    }
+}
 
 void pack_blocked_weight_both(bf16_t* t, bf16_t* w, const float* Wt, int64_t N, int64_t K) {
   if (!cpu_features().avx512bw) fail_internal("pack_blocked_weight_both needs AVX-512");

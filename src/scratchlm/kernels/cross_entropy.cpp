@@ -99,12 +99,8 @@ CrossEntropyResult head_cross_entropy(const float* x, const float* Wt, const int
   const bf16_t *Wt16 = nullptr, *blocked = nullptr, *blocked_t = nullptr;
   if (bf16 && blocked_weights_available()) {
     thread_local std::vector<bf16_t> packed_t, packed;
-    auto aligned = [](std::vector<bf16_t>& v, int64_t n) {  // from a 64-byte boundary
-      bf16_t* p = grow(v, n + 32);
-      return p + (64 - reinterpret_cast<uintptr_t>(p) % 64) % 64 / sizeof(bf16_t);
-    };
-    bf16_t* t = aligned(packed_t, blocked_weight_size(C, V));
-    bf16_t* w = dx ? aligned(packed, blocked_weight_size(V, C)) : nullptr;
+    bf16_t* t = grow_aligned64(packed_t, blocked_weight_size(C, V));
+    bf16_t* w = dx ? grow_aligned64(packed, blocked_weight_size(V, C)) : nullptr;
     pack_blocked_weight_both(t, w, Wt, V, C);
     blocked_t = t;
     blocked = w;

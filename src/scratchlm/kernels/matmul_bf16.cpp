@@ -161,9 +161,7 @@ void gemm_dnnl(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const bf16_t* 
     prim = it->second;
   }
   // Grow-only, its start rounded up to 64 bytes.
-  std::vector<float>& pad = scratch().pad;
-  uint8_t* pad_base = reinterpret_cast<uint8_t*>(grow(pad, static_cast<int64_t>(prim.pad.get_size() + 64) / 4 + 1));
-  pad_base += (64 - reinterpret_cast<uintptr_t>(pad_base) % 64) % 64;
+  float* pad_base = grow_aligned64(scratch().pad, static_cast<int64_t>(prim.pad.get_size() + 3) / 4);
   dnnl::memory a_mem(a_md, d.eng, const_cast<bf16_t*>(A));
   dnnl::memory b_mem(b_md, d.eng, const_cast<bf16_t*>(B));
   dnnl::memory c_mem(c_md, d.eng, C);

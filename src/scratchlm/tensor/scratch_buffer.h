@@ -15,4 +15,13 @@ T* grow(std::vector<T>& v, int64_t n) {
   return v.data();
 }
 
+// The same, n elements from a 64-byte boundary within v's storage (for stores that need it, and
+// buffers handed to oneDNN).
+template <class T>
+T* grow_aligned64(std::vector<T>& v, int64_t n) {
+  static_assert(64 % sizeof(T) == 0);
+  T* p = grow(v, n + static_cast<int64_t>(64 / sizeof(T)));
+  return p + (64 - reinterpret_cast<uintptr_t>(p) % 64) % 64 / sizeof(T);
+}
+
 }  // namespace slm
